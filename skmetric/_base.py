@@ -1,0 +1,295 @@
+"""Base classes of the Mahalanobis learners and of the learners fitted on tuples.
+
+A Mahalanobis learner learns a linear map ``components_`` (L, shape (n_components,
+n_features)); the distance between x and x' is ``||L (x - x')||`` and the matrix of the
+metric is ``M = L.T @ L``. Weakly supervised learners are fitted on tuples of samples:
+pairs labelled +1 (similar) / -1 (dissimilar), triplets (anchor, positive, negative) or
+quadruplets (a, b, c, d) meaning "a and b are closer than c and d".
+"""
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.metrics import roc_auc_score
+from sklearn.utils._tags import ClassifierTags
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import apply_preprocessor, check_pair_labels, check_tuples
+
+
+class _MahalanobisMetric:
+    """Picklable distance function ``d(u, v) = ||L (u - v)||`` (see ``get_metric``)."""
+
+    def __init__(self, components):
+        self.components = components
+
+    def __call__(self, u, v, squared=False):
+        u = np.asarray(u, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64)
+        if u.ndim != 1 or v.shape != u.shape or u.shape[0] != self.components.shape[1]:
+            raise ValueError(
+                "The metric compares two 1-D vectors of "
+                f"{self.components.shape[1]} features; got shapes {u.shape} and {v.shape}."
+            )
+        t = self.components @ (u - v)
+        d = float(t @ t)
+        return d if squared else np.sqrt(d)
+
+
+class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+    """Methods shared by every learner of a linear map ``components_``.
+
+    Subclasses set ``components_`` in ``fit``; this mixin provides ``transform``,
+    ``get_mahalanobis_matrix``, ``get_metric``, ``pair_distance`` and ``pair_score``.
+    """
+
+    def _validate_samples(self, X, y=None, *, reset, **check_params):
+        """``validate_data`` that first resolves index arrays through ``preprocessor``."""
+        preprocessor = getattr(self, "preprocessor", None)
+        if preprocessor is not None:
+            X_arr = np.asarray(X)
+            if X_arr.ndim == 1 and X_arr.dtype.kind in "iu":
+                X = apply_preprocessor(preprocessor, X_arr, what="X")
+        if y is None:
+            return validate_data(self, X, reset=reset, **check_params)
+        return validate_data(self, X, y, reset=reset, **check_params)
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def transform(self, X):
+        """Map samples into the learned space: ``X @ components_.T``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples (or 1-D indices into ``preprocessor``).
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self, "components_")
+        X = self._validate_samples(X, reset=False)
+        return X @ self.components_.T
+
+    def get_mahalanobis_matrix(self):
+        """The learned Mahalanobis matrix ``M = L.T @ L``, shape (n_features, n_features)."""
+        check_is_fitted(self, "components_")
+        return self.components_.T @ self.components_
+
+    def get_metric(self):
+        """A picklable callable ``metric(u, v, squared=False)`` on two 1-D samples.
+
+        Usable as ``KNeighborsClassifier(metric=learner.get_metric())``; it is detached
+        from the learner, so refitting the learner does not change it.
+        """
+        check_is_fitted(self, "components_")
+        return _MahalanobisMetric(self.components_.copy())
+
+    def pair_distance(self, pairs):
+        """Learned distance between the two samples of each pair.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of samples, or pairs of indices into ``preprocessor``.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+        """
+        check_is_fitted(self, "components_")
+        pairs = check_tuples(pairs, 2, self._preprocessor(), n_features=self.n_features_in_)
+        diff = (pairs[:, 0] - pairs[:, 1]) @ self.components_.T
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+    def pair_score(self, pairs):
+        """Similarity of each pair: the negated learned distance (higher is more similar)."""
+        return -self.pair_distance(pairs)
+
+    def _preprocessor(self):
+        return getattr(self, "preprocessor", None)
+
+
+class _TupleLearnerMixin:
+    """Input handling of learners fitted on tuples of ``_tuple_size`` samples."""
+
+    _tuple_size = None
+
+    def _prepare_tuples(self, tuples, *, reset):
+        n_features = None if reset else self.n_features_in_
+        arr = check_tuples(tuples, self._tuple_size, self._preprocessor(), n_features=n_features)
+        if reset:
+            self.n_features_in_ = arr.shape[2]
+        return arr
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = self._tuple_size == 2
+        return tags
+
+
+class PairsClassifierMixin(_TupleLearnerMixin):
+    """Learners fitted on labelled pairs; they also classify pairs as similar or not.
+
+    A pair is predicted similar (+1) when its learned distance is at most ``threshold_``,
+    which ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
+    """
+
+    _tuple_size = 2
+    classes_ = np.array([-1, 1])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        tags.transformer_tags = None
+        return tags
+
+    def _prepare_pairs(self, pairs, y, *, reset=True):
+        pairs = self._prepare_tuples(pairs, reset=reset)
+        return pairs, check_pair_labels(y, pairs.shape[0])
+
+    def decision_function(self, pairs):
+        """Pair scores (negated distances): the higher, the more similar."""
+        return self.pair_score(pairs)
+
+    def predict(self, pairs):
+        """+1 for pairs whose learned distance is at most ``threshold_``, else -1."""
+        check_is_fitted(self, "threshold_")
+        return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
+
+    def score(self, pairs, y):
+        """Area under the ROC curve of the pair scores against labels in {-1, +1}."""
+        y = check_pair_labels(y, np.asarray(pairs).shape[0])
+        if np.unique(y).size < 2:
+            raise ValueError("score needs both similar (+1) and dissimilar (-1) pairs.")
+        return roc_auc_score(y, self.decision_function(pairs))
+
+    def set_threshold(self, threshold):
+        """Set the distance threshold below which pairs are predicted similar."""
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
+        self.threshold_ = float(threshold)
+        return self
+
+    def calibrate_threshold(self, pairs_valid, y_valid, strategy="accuracy", min_rate=None,
+                            beta=1.0):
+        """Choose ``threshold_`` on validation pairs.
+
+        Parameters
+        ----------
+        pairs_valid : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Validation pairs.
+        y_valid : array-like of shape (n_pairs,)
+            Labels in {-1, +1}.
+        strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}, default='accuracy'
+            'accuracy' and 'f_beta' maximise that measure; 'max_tpr' maximises the true
+            positive rate while the true negative rate is at least ``min_rate``, and
+            'max_tnr' the converse.
+        min_rate : float in [0, 1], default=None
+            Required for 'max_tpr' and 'max_tnr'.
+        beta : float, default=1.0
+            The beta of the F-score for 'f_beta'.
+
+        Returns
+        -------
+        self : object
+        """
+        strategies = ("accuracy", "f_beta", "max_tpr", "max_tnr")
+        if strategy not in strategies:
+            raise ValueError(f"strategy must be one of {strategies}; got {strategy!r}.")
+        if strategy in ("max_tpr", "max_tnr") and (
+            min_rate is None or not 0 <= min_rate <= 1
+        ):
+            raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1]; got {min_rate!r}.")
+        if strategy == "f_beta" and not beta > 0:
+            raise ValueError(f"beta must be > 0; got {beta!r}.")
+        dist = -self.decision_function(pairs_valid)
+        y = check_pair_labels(y_valid, dist.shape[0])
+        self.threshold_ = _best_threshold(dist, y == 1, strategy, min_rate, beta)
+        return self
+
+    def _calibrate_after_fit(self, pairs, y, calibration_params):
+        params = {} if calibration_params is None else dict(calibration_params)
+        return self.calibrate_threshold(pairs, y, **params)
+
+
+def _best_threshold(dist, positive, strategy, min_rate, beta):
+    """Distance threshold maximising ``strategy``; pairs with ``dist <= t`` are positive."""
+    order = np.argsort(dist, kind="stable")
+    d, pos = dist[order], positive[order]
+    # Candidate k predicts the k closest pairs positive; k only at ends of runs of ties.
+    last_of_run = np.r_[d[1:] != d[:-1], True]
+    tp = np.r_[0, np.cumsum(pos)[last_of_run]]
+    fp = np.r_[0, np.cumsum(~pos)[last_of_run]]
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    tpr = tp / max(n_pos, 1)
+    tnr = 1 - fp / max(n_neg, 1)
+    if strategy == "accuracy":
+        objective = (tp + n_neg - fp) / d.size
+    elif strategy == "f_beta":
+        b2 = beta**2
+        denom = (1 + b2) * tp + b2 * (n_pos - tp) + fp
+        objective = np.where(denom > 0, (1 + b2) * tp / np.maximum(denom, 1e-300), 0.0)
+    elif strategy == "max_tpr":
+        objective = np.where(tnr >= min_rate, tpr, -np.inf)
+    else:
+        objective = np.where(tpr >= min_rate, tnr, -np.inf)
+    if not np.isfinite(objective).any():
+        raise ValueError(f"No threshold reaches min_rate={min_rate} for strategy={strategy!r}.")
+    best = int(np.argmax(objective))
+    values = d[last_of_run]
+    # Place the threshold midway between the last accepted and first rejected distance.
+    if best == 0:
+        return float(values[0] - max(1.0, abs(values[0])) * 1e-6)
+    if best == values.size:
+        return float(values[-1] + max(1.0, abs(values[-1])) * 1e-6)
+    return float((values[best - 1] + values[best]) / 2)
+
+
+class TripletsClassifierMixin(_TupleLearnerMixin):
+    """Learners fitted on triplets (anchor, positive, negative).
+
+    A triplet is satisfied (+1) when the anchor is closer to the positive than to the
+    negative in the learned metric, else -1.
+    """
+
+    _tuple_size = 3
+
+    def decision_function(self, triplets):
+        """``d(anchor, negative) - d(anchor, positive)``: positive when satisfied."""
+        check_is_fitted(self, "components_")
+        t = self._prepare_tuples(triplets, reset=False)
+        return self.pair_distance(t[:, [0, 2]]) - self.pair_distance(t[:, [0, 1]])
+
+    def predict(self, triplets):
+        """+1 for satisfied triplets, -1 otherwise (ties count as not satisfied)."""
+        return np.where(self.decision_function(triplets) > 0, 1, -1)
+
+    def score(self, triplets, y=None):
+        """Fraction of triplets satisfied by the learned metric."""
+        return float(np.mean(self.predict(triplets) == 1))
+
+
+class QuadrupletsClassifierMixin(_TupleLearnerMixin):
+    """Learners fitted on quadruplets (a, b, c, d) meaning ``d(a, b) < d(c, d)``."""
+
+    _tuple_size = 4
+
+    def decision_function(self, quadruplets):
+        """``d(c, d) - d(a, b)``: positive when the quadruplet's constraint holds."""
+        check_is_fitted(self, "components_")
+        q = self._prepare_tuples(quadruplets, reset=False)
+        return self.pair_distance(q[:, 2:]) - self.pair_distance(q[:, :2])
+
+    def predict(self, quadruplets):
+        """+1 for quadruplets whose constraint holds, -1 otherwise (ties count as not)."""
+        return np.where(self.decision_function(quadruplets) > 0, 1, -1)
+
+    def score(self, quadruplets, y=None):
+        """Fraction of quadruplets whose constraint holds in the learned metric."""
+        return float(np.mean(self.predict(quadruplets) == 1))

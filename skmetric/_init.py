@@ -1,0 +1,127 @@
+"""Initialisation of linear transformations and Mahalanobis matrices, shared by learners."""
+
+import numbers
+
+import numpy as np
+from scipy import linalg
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.utils import check_random_state
+
+INIT_OPTIONS = ("auto", "pca", "lda", "identity", "random")
+PRIOR_OPTIONS = ("identity", "covariance", "random")
+
+
+def check_n_components(n_features, n_components):
+    """Return the number of output dimensions, checking ``1 <= n_components <= n_features``."""
+    if n_components is None:
+        return n_features
+    if not isinstance(n_components, numbers.Integral) or isinstance(n_components, bool):
+        raise TypeError(f"n_components must be an int or None; got {n_components!r}.")
+    if not 1 <= n_components <= n_features:
+        raise ValueError(
+            f"n_components={n_components} must be between 1 and the number of "
+            f"features ({n_features})."
+        )
+    return int(n_components)
+
+
+def initialize_components(n_components, X, y=None, init="auto", random_state=None):
+    """Initial linear transformation L of shape (n_components, n_features).
+
+    ``init`` is 'auto', 'pca', 'lda', 'identity', 'random' or an array. 'auto' picks 'lda'
+    when ``n_components`` fits within the class count, else 'pca' when it reduces the
+    dimension, else 'identity' (as metric-learn and scikit-learn's NCA do).
+    """
+    n_samples, n_features = X.shape
+    if isinstance(init, np.ndarray) or not isinstance(init, str):
+        L = np.atleast_2d(np.asarray(init, dtype=np.float64))
+        if L.shape != (n_components, n_features):
+            raise ValueError(
+                f"The init array has shape {L.shape}; expected (n_components, n_features) "
+                f"= ({n_components}, {n_features})."
+            )
+        if not np.all(np.isfinite(L)):
+            raise ValueError("The init array contains NaN or infinity.")
+        return L
+    if init not in INIT_OPTIONS:
+        raise ValueError(f"init must be one of {INIT_OPTIONS} or an array; got {init!r}.")
+    n_classes = len(np.unique(y)) if y is not None else 0
+    if init == "auto":
+        if y is not None and n_components <= min(n_features, n_classes - 1):
+            init = "lda"
+        elif n_components < min(n_features, n_samples):
+            init = "pca"
+        else:
+            init = "identity"
+    if init == "identity":
+        return np.eye(n_components, n_features)
+    if init == "random":
+        return check_random_state(random_state).standard_normal((n_components, n_features))
+    if init == "pca":
+        if n_components > min(n_samples, n_features):
+            raise ValueError(
+                f"init='pca' needs n_components <= min(n_samples, n_features) = "
+                f"{min(n_samples, n_features)}; got {n_components}."
+            )
+        pca = PCA(n_components=n_components, random_state=random_state)
+        return pca.fit(X).components_
+    if y is None:
+        raise ValueError("init='lda' needs class labels y; use 'pca' or 'identity'.")
+    if n_components > min(n_features, n_classes - 1):
+        raise ValueError(
+            f"init='lda' needs n_components <= min(n_features, n_classes - 1) = "
+            f"{min(n_features, n_classes - 1)}; got {n_components}. Use init='pca'."
+        )
+    lda = LinearDiscriminantAnalysis(n_components=n_components).fit(X, y)
+    return lda.scalings_.T[:n_components]
+
+
+def initialize_metric(X, prior="identity", random_state=None):
+    """Initial (prior) Mahalanobis matrix M of shape (n_features, n_features).
+
+    ``prior`` is 'identity', 'covariance' (the inverse covariance of X), 'random' (a random
+    SPD matrix) or an SPD array.
+    """
+    n_features = X.shape[1]
+    if isinstance(prior, str):
+        if prior not in PRIOR_OPTIONS:
+            raise ValueError(
+                f"prior must be one of {PRIOR_OPTIONS} or an SPD array; got {prior!r}."
+            )
+        if prior == "identity":
+            return np.eye(n_features)
+        if prior == "covariance":
+            cov = np.atleast_2d(np.cov(X, rowvar=False))
+            return linalg.pinvh(cov)
+        A = check_random_state(random_state).standard_normal((n_features, n_features))
+        return A @ A.T + 1e-3 * np.eye(n_features)
+    M = np.atleast_2d(np.asarray(prior, dtype=np.float64))
+    if M.shape != (n_features, n_features):
+        raise ValueError(
+            f"The prior matrix has shape {M.shape}; expected ({n_features}, {n_features})."
+        )
+    check_psd(M, "The prior matrix")
+    return M
+
+
+def check_psd(M, what="The matrix", tol=None):
+    """Eigen-decompose a symmetric matrix, raising if it is not PSD. Returns (w, V)."""
+    if not np.all(np.isfinite(M)):
+        raise ValueError(f"{what} contains NaN or infinity.")
+    scale = max(np.abs(M).max(), 1.0)
+    if not np.allclose(M, M.T, rtol=1e-7, atol=1e-8 * scale):
+        raise ValueError(f"{what} is not symmetric; a Mahalanobis matrix must be.")
+    w, V = linalg.eigh((M + M.T) / 2)
+    tol = 1e-8 * scale * M.shape[0] if tol is None else tol
+    if w.min() < -tol:
+        raise ValueError(
+            f"{what} is not positive semi-definite (smallest eigenvalue {w.min():.3g})."
+        )
+    return np.clip(w, 0, None), V
+
+
+def components_from_metric(M, tol=None):
+    """A matrix L with ``L.T @ L == M`` for a symmetric PSD matrix M (via its eigendecomposition)."""
+    w, V = check_psd(np.asarray(M, dtype=np.float64), "The Mahalanobis matrix", tol)
+    return (V * np.sqrt(w)).T

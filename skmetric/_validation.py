@@ -1,0 +1,137 @@
+"""Input validation shared by all learners: tuples, preprocessors, pair labels."""
+
+import numbers
+
+import numpy as np
+
+_TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
+
+
+def check_finite(X, what="X"):
+    """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
+    if not np.all(np.isfinite(X)):
+        raise ValueError(
+            f"{what} contains NaN or infinity. Remove or impute those values "
+            "(e.g. with sklearn.impute.SimpleImputer) before fitting."
+        )
+
+
+def apply_preprocessor(preprocessor, indices, what="X"):
+    """Gather the rows ``indices`` (any shape of ints) through ``preprocessor``.
+
+    ``preprocessor`` is an array of shape (n_samples, n_features) or a callable that maps a
+    1-D array of indices to a 2-D array of features. Returns an array of shape
+    ``indices.shape + (n_features,)``.
+    """
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(
+            f"With a preprocessor, {what} must hold integer indices into it; got dtype "
+            f"{indices.dtype}. Pass feature arrays instead, or set preprocessor=None."
+        )
+    flat = indices.ravel()
+    if callable(preprocessor):
+        rows = np.asarray(preprocessor(flat))
+        if rows.ndim != 2 or rows.shape[0] != flat.shape[0]:
+            raise ValueError(
+                "The preprocessor callable must map a 1-D array of k indices to a 2-D "
+                f"array of shape (k, n_features); it returned shape {rows.shape}."
+            )
+    else:
+        data = np.asarray(preprocessor)
+        if data.ndim != 2:
+            raise ValueError(
+                "An array preprocessor must be 2-D, of shape (n_samples, n_features); "
+                f"got shape {data.shape}."
+            )
+        if flat.size and (flat.min() < 0 or flat.max() >= data.shape[0]):
+            raise ValueError(
+                f"{what} holds indices outside [0, {data.shape[0]}) of the preprocessor."
+            )
+        rows = data[flat]
+    if rows.dtype.kind not in "biuf":
+        raise TypeError(f"The preprocessor returned non-numeric data of dtype {rows.dtype}.")
+    rows = rows.astype(np.float64, copy=False)
+    check_finite(rows, "The preprocessor's output")
+    return rows.reshape(indices.shape + (rows.shape[1],))
+
+
+def check_tuples(tuples, tuple_size, preprocessor=None, *, n_features=None, dtype=np.float64):
+    """Validate tuples of samples and return them as an array (n_tuples, tuple_size, n_features).
+
+    Tuples are a 3-D array of features, or (with ``preprocessor``) a 2-D integer array of
+    indices of shape (n_tuples, tuple_size).
+    """
+    name = _TUPLE_NAMES.get(tuple_size, f"{tuple_size}-tuples")
+    arr = np.asarray(tuples)
+    expected = f"of shape (n_{name}, {tuple_size}, n_features)"
+    if preprocessor is not None and arr.ndim == 2:
+        if arr.shape[1] != tuple_size:
+            raise ValueError(
+                f"Expected {name} as indices of shape (n_{name}, {tuple_size}); got shape "
+                f"{arr.shape}."
+            )
+        arr = apply_preprocessor(preprocessor, arr, what=name)
+    elif arr.ndim != 3:
+        hint = (
+            " If these are indices into a dataset, pass preprocessor=X."
+            if arr.ndim == 2 and preprocessor is None
+            else ""
+        )
+        raise ValueError(
+            f"Expected {name} as a 3-D array {expected}; got an array with "
+            f"{arr.ndim} dimension(s), shape {arr.shape}.{hint}"
+        )
+    if arr.shape[1] != tuple_size:
+        raise ValueError(
+            f"Expected {name} {expected}, i.e. {tuple_size} samples per tuple; got shape "
+            f"{arr.shape}."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"Found 0 {name}; at least 1 is required.")
+    if arr.shape[2] == 0:
+        raise ValueError(f"The {name} have 0 features; at least 1 is required.")
+    if arr.dtype.kind == "c":
+        raise ValueError("Complex data not supported; pass real-valued tuples.")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"The {name} must be numeric; got dtype {arr.dtype}."
+            ) from exc
+    arr = arr.astype(dtype, copy=False)
+    check_finite(arr, f"The {name}")
+    if n_features is not None and arr.shape[2] != n_features:
+        raise ValueError(
+            f"The {name} have {arr.shape[2]} features, but the learner was fitted with "
+            f"{n_features} features."
+        )
+    return arr
+
+
+def check_pair_labels(y, n_pairs):
+    """Validate pair labels: a 1-D array of -1 (dissimilar) and +1 (similar)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_pairs:
+        raise ValueError(
+            f"y must be a 1-D array with one label per pair ({n_pairs}); got shape {y.shape}."
+        )
+    if y.dtype.kind not in "biuf" or not np.all(np.isin(y, (-1, 1))):
+        bad = np.unique(y[~np.isin(y, (-1, 1))])[:5] if y.dtype.kind in "biuf" else y[:5]
+        raise ValueError(
+            "Pair labels must be +1 (similar) or -1 (dissimilar); found "
+            f"{bad!r}. Map your labels, e.g. y = np.where(same, 1, -1)."
+        )
+    return y.astype(np.int64)
+
+
+def check_scalar_or_none(value, name, *, min_val=None, include_min=True):
+    """Return ``value`` if None or a number above ``min_val``, else a ValueError."""
+    if value is None:
+        return value
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or None; got {value!r}.")
+    if min_val is not None and (value < min_val or (not include_min and value == min_val)):
+        raise ValueError(f"{name} must be {'>=' if include_min else '>'} {min_val}; got {value}.")
+    return value
