@@ -42,8 +42,9 @@ def _pipeline(learner, scale, n_neighbors):
 
 
 def run_demo(datasets, learners, folds=5, n_neighbors=3, scale="none", random_state=0,
-             stream=sys.stderr):
+             stream=None):
     """Cross-validate every learner on every dataset; return a list of result rows."""
+    stream = sys.stderr if stream is None else stream
     factories = _learners()
     unknown = [name for name in learners if name not in factories]
     if unknown:

@@ -122,6 +122,6 @@ def check_psd(M, what="The matrix", tol=None):
 
 
 def components_from_metric(M, tol=None):
-    """A matrix L with ``L.T @ L == M`` for a symmetric PSD matrix M (via its eigendecomposition)."""
+    """A matrix L with ``L.T @ L == M`` for a symmetric PSD matrix M (by eigendecomposition)."""
     w, V = check_psd(np.asarray(M, dtype=np.float64), "The Mahalanobis matrix", tol)
     return (V * np.sqrt(w)).T

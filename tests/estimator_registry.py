@@ -18,6 +18,9 @@ TUPLE_LEARNERS = {}
 # (class name, check name) -> reason, for checks an estimator is expected to fail.
 EXPECTED_FAILED_CHECKS = {}
 
+# Estimators that need y but accept a single class, with the reason (regression targets, ...).
+SINGLE_CLASS_EXEMPT = {}
+
 # Public classes that are not estimators to check (mixins, helpers).
 NOT_ESTIMATORS = {
     "Constraints",
