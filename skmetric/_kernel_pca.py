@@ -1,0 +1,390 @@
+"""Kernel PCA: scikit-learn's exact method, plus Nyström landmarks and a GPU path.
+
+Without landmarks and on NumPy input the fit is scikit-learn's own KernelPCA (this class
+subclasses it), so results are identical. ``n_landmarks=m`` replaces the n×n kernel by the
+Nyström approximation through m landmarks: fit costs O(n·m²) time and O(n·m) memory.
+``device=`` (or torch/CuPy input) computes kernels and eigendecompositions on that device,
+written once against the Array API.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.cluster import kmeans_plusplus
+from sklearn.decomposition import KernelPCA as _SkKernelPCA
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._array_api import (
+    array_namespace,
+    foreign_namespace,
+    from_numpy,
+    resolve_torch_device,
+    to_numpy,
+)
+from .distances import pairwise_distances
+
+_ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
+
+
+class KernelPCA(_SkKernelPCA):
+    """Kernel principal component analysis, exact or with Nyström landmarks, CPU or GPU.
+
+    The parameters and results of :class:`sklearn.decomposition.KernelPCA`, plus:
+
+    Parameters
+    ----------
+    n_components, kernel, gamma, degree, coef0, kernel_params, alpha, fit_inverse_transform, \
+eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy_X, n_jobs
+        As in scikit-learn's KernelPCA (``gamma=None`` means ``1 / n_features``).
+    n_landmarks : int, default=None
+        Number m of landmarks of the Nyström approximation ``K ≈ K_nm K_mm⁺ K_mn``. None
+        computes the exact n×n kernel. Must not exceed the number of samples.
+    landmark_method : {'uniform', 'kmeans++'}, default='uniform'
+        How landmarks are chosen: a uniform random subset of the samples, or k-means++
+        seeding (better spread, slightly slower).
+    device : {None, 'cpu', 'cuda', 'auto'}, default=None
+        Compute with torch on this device (None: NumPy; torch or CuPy input is computed in
+        its own namespace). ``transform`` returns the namespace of its input.
+
+    Attributes
+    ----------
+    eigenvalues_ : ndarray of shape (n_components,)
+        Eigenvalues of the centred (approximate) kernel, in decreasing order.
+    eigenvectors_ : ndarray of shape (n_samples, n_components)
+        Exact mode: eigenvectors of the centred kernel (as scikit-learn).
+    landmarks_ : ndarray of shape (n_landmarks, n_features)
+        Landmark mode: the landmarks.
+    landmark_components_ : ndarray of shape (n_landmarks, n_components)
+        Landmark mode: maps kernel values against the landmarks to the components.
+    gamma_ : float
+        The kernel coefficient used.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    See Also
+    --------
+    sklearn.decomposition.KernelPCA : the exact method this class extends.
+    make_kernel_learner : a Mahalanobis learner after kernel PCA (kernelised metric learning).
+
+    References
+    ----------
+    .. [1] B. Schölkopf, A. Smola, K.-R. Müller. "Nonlinear component analysis as a kernel
+       eigenvalue problem", Neural Computation 10(5), 1998.
+    .. [2] C. Williams, M. Seeger. "Using the Nyström method to speed up kernel machines",
+       NIPS 2001.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_circles
+    >>> from skmetric import KernelPCA
+    >>> X, y = make_circles(n_samples=400, factor=0.3, noise=0.05, random_state=0)
+    >>> kpca = KernelPCA(n_components=2, kernel="rbf", gamma=10, n_landmarks=100,
+    ...                  random_state=0)
+    >>> kpca.fit_transform(X).shape
+    (400, 2)
+    """
+
+    _parameter_constraints = {
+        **_SkKernelPCA._parameter_constraints,
+        "n_landmarks": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "landmark_method": [StrOptions({"uniform", "kmeans++"})],
+        "device": "no_validation",  # checked by resolve_torch_device
+    }
+
+    def __init__(self, n_components=None, *, kernel="linear", gamma=None, degree=3, coef0=1,
+                 kernel_params=None, alpha=1.0, fit_inverse_transform=False,
+                 eigen_solver="auto", tol=0, max_iter=None, iterated_power="auto",
+                 remove_zero_eig=False, random_state=None, copy_X=True, n_jobs=None,
+                 n_landmarks=None, landmark_method="uniform", device=None):
+        super().__init__(
+            n_components=n_components, kernel=kernel, gamma=gamma, degree=degree,
+            coef0=coef0, kernel_params=kernel_params, alpha=alpha,
+            fit_inverse_transform=fit_inverse_transform, eigen_solver=eigen_solver, tol=tol,
+            max_iter=max_iter, iterated_power=iterated_power, remove_zero_eig=remove_zero_eig,
+            random_state=random_state, copy_X=copy_X, n_jobs=n_jobs,
+        )
+        self.n_landmarks = n_landmarks
+        self.landmark_method = landmark_method
+        self.device = device
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Fit the model from data in X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training vectors (NumPy, torch or CuPy), or the kernel for 'precomputed'.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        self._fit_mode = self._choose_mode(X)
+        if self._fit_mode == "sklearn":
+            if self.kernel == "precomputed":
+                _check_square_kernel(X)
+            return super().fit(X)
+        X, xp, dev = self._to_compute_array(X, reset=True)
+        self.gamma_ = 1 / X.shape[1] if self.gamma is None else self.gamma
+        if self._fit_mode == "landmarks":
+            self._fit_landmarks(X, xp)
+        else:
+            self._fit_exact_array(X, xp)
+        return self
+
+    def fit_transform(self, X, y=None, **params):
+        """Fit the model and return the training data in the components' space."""
+        if self.n_landmarks is None and self.device is None and foreign_namespace(X) is None:
+            return super().fit_transform(X, **params)  # scikit-learn's own shortcut
+        return self.fit(X).transform(X)
+
+    def _choose_mode(self, X):
+        if self.kernel == "precomputed" and self.n_landmarks is not None:
+            raise ValueError(
+                "n_landmarks cannot be used with kernel='precomputed': the landmark kernel "
+                "needs the features. Pass the features with a named kernel, or drop "
+                "n_landmarks."
+            )
+        uses_arrays = self.device is not None or foreign_namespace(X) is not None
+        if self.n_landmarks is None and not uses_arrays:
+            return "sklearn"
+        if callable(self.kernel) or self.kernel_params:
+            raise ValueError(
+                "A callable kernel or kernel_params works only in the exact NumPy mode; "
+                f"use one of {_ARRAY_KERNELS} with n_landmarks or device."
+            )
+        if self.kernel == "precomputed":
+            raise ValueError("kernel='precomputed' works only in the exact NumPy mode.")
+        if self.fit_inverse_transform and self.n_landmarks is None:
+            raise ValueError(
+                "fit_inverse_transform on a device is not supported; fit on NumPy input "
+                "with device=None, or use n_landmarks."
+            )
+        return "landmarks" if self.n_landmarks is not None else "exact_array"
+
+    def _to_compute_array(self, X, *, reset):
+        """Validate X and move it to the namespace/device the model computes in."""
+        xp_in = foreign_namespace(X)
+        if xp_in is None:
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        else:
+            X = self._check_foreign(X, xp_in, reset)
+        if reset:
+            xp, dev = self._compute_namespace(X, xp_in)
+        else:
+            fitted = self.landmarks_ if self._fit_mode == "landmarks" else self.X_fit_
+            xp, dev = array_namespace(fitted), _device_of(fitted)
+        if xp_in is None or xp_in is not xp or _device_of(X) != dev:
+            X = from_numpy(to_numpy(X), xp, dev)
+        return X, xp, dev
+
+    def _compute_namespace(self, X, xp_in):
+        """Namespace and device of the fit: torch on ``device``, else the input's own."""
+        torch_dev = resolve_torch_device(self.device)
+        if torch_dev is not None:
+            import torch
+
+            return array_namespace(torch.empty(0)), torch_dev
+        if xp_in is not None:
+            return xp_in, _device_of(X)
+        return np, None
+
+    def _check_foreign(self, X, xp, reset):
+        """The checks of ``validate_data`` for a torch/CuPy array, without leaving its device."""
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got an array of shape {tuple(X.shape)}.")
+        if not xp.isdtype(X.dtype, "real floating"):
+            X = xp.astype(X, xp.float64)
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"Found array with shape {tuple(X.shape)}; need at least 1x1.")
+        if not bool(xp.all(xp.isfinite(X))):
+            raise ValueError("Input X contains NaN or infinity.")
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but KernelPCA is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X
+
+    def _fit_landmarks(self, X, xp):
+        n_samples = X.shape[0]
+        if self.n_landmarks > n_samples:
+            raise ValueError(
+                f"n_landmarks={self.n_landmarks} exceeds the number of samples "
+                f"(n_samples={n_samples}); use at most n_samples landmarks."
+            )
+        Z = self._choose_landmarks(X, xp)
+        K_mm = self._kernel(Z, Z, xp)
+        # Nyström feature map phi(x) = k(x, Z) K_mm^{-1/2}, computed by eigendecomposition.
+        w, U = xp.linalg.eigh(K_mm)
+        keep = w > (xp.max(w) * 1e-10)
+        U, w = U[:, keep], w[keep]
+        normalizer = U / xp.sqrt(w)[None, :]
+        Phi = self._kernel(X, Z, xp) @ normalizer
+        mean = xp.mean(Phi, axis=0)
+        Phi = Phi - mean[None, :]
+        evals, evecs = xp.linalg.eigh(Phi.T @ Phi)
+        evals, evecs = self._select_components(evals, evecs, xp, n_samples)
+        self.landmarks_ = Z
+        self.landmark_components_ = normalizer @ evecs
+        self._landmark_offset = mean @ evecs
+        self._store_eigenvalues(evals, xp)
+        if self.fit_inverse_transform:
+            self._fit_landmark_inverse(Z, xp)
+
+    def _choose_landmarks(self, X, xp):
+        rng = check_random_state(self.random_state)
+        if self.landmark_method == "uniform":
+            idx = np.sort(rng.choice(X.shape[0], self.n_landmarks, replace=False))
+        else:
+            _, idx = kmeans_plusplus(to_numpy(X), self.n_landmarks, random_state=rng)
+        return xp.take(X, from_numpy(np.asarray(idx), xp, _device_of(X)), axis=0)
+
+    def _fit_exact_array(self, X, xp):
+        K = self._kernel(X, X, xp)
+        n = K.shape[0]
+        col_mean = xp.mean(K, axis=0)
+        all_mean = xp.mean(col_mean)
+        Kc = K - col_mean[None, :] - col_mean[:, None] + all_mean
+        evals, evecs = xp.linalg.eigh(Kc)
+        evals, evecs = self._select_components(evals, evecs, xp, n)
+        # Same sign convention as scikit-learn: largest-magnitude entry of each vector > 0.
+        rows = xp.argmax(xp.abs(evecs), axis=0)
+        at_max = xp.arange(n, device=_device_of(evecs))[:, None] == rows[None, :]
+        evecs = evecs * xp.sign(xp.sum(xp.where(at_max, evecs, 0.0), axis=0))[None, :]
+        self.X_fit_ = X
+        self.eigenvectors_ = evecs
+        self._exact_col_mean = col_mean
+        self._exact_all_mean = all_mean
+        self._store_eigenvalues(evals, xp)
+
+    def _select_components(self, evals, evecs, xp, n_samples):
+        """Top components in decreasing order, dropping null directions like scikit-learn."""
+        order = xp.flip(xp.argsort(evals), axis=0)
+        evals, evecs = xp.take(evals, order, axis=0), xp.take(evecs, order, axis=1)
+        evals = xp.where(evals > 0, evals, xp.zeros_like(evals))
+        k = evals.shape[0] if self.n_components is None else min(self.n_components, n_samples)
+        evals, evecs = evals[:k], evecs[:, :k]
+        if self.remove_zero_eig or self.n_components is None:
+            scale = xp.max(evals) if evals.shape[0] else 0.0
+            positive = evals > scale * 1e-12
+            evals, evecs = evals[positive], evecs[:, positive]
+        return evals, evecs
+
+    def _store_eigenvalues(self, evals, xp):
+        self.eigenvalues_ = to_numpy(evals).astype(np.float64)
+
+    def _fit_landmark_inverse(self, Z, xp):
+        # Kernel ridge from the landmarks' embeddings back to the landmarks (as scikit-learn
+        # does on all samples), so memory stays O(m²).
+        Z_t = self._transform_array(Z, xp)
+        K = self._kernel(Z_t, Z_t, xp)
+        eye = xp.eye(K.shape[0], dtype=K.dtype, device=_device_of(K))
+        self.dual_coef_ = xp.linalg.solve(K + self.alpha * eye, Z)
+        self.X_transformed_fit_ = Z_t
+
+    # -- transforming ----------------------------------------------------------------------
+
+    def transform(self, X):
+        """Project X on the kernel principal components.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy, torch or CuPy; the result is in the same namespace.
+
+        Returns
+        -------
+        X_new : array of shape (n_samples, n_components)
+        """
+        check_is_fitted(self, "eigenvalues_")
+        if self._fit_mode == "sklearn":
+            if foreign_namespace(X) is not None:
+                raise TypeError(
+                    "This KernelPCA was fitted on NumPy data with device=None; transform "
+                    "NumPy data, or fit with device= to transform device arrays."
+                )
+            return super().transform(X)
+        xp_in = foreign_namespace(X)
+        X_c, xp, _ = self._to_compute_array(X, reset=False)
+        return _to_namespace(self._transform_array(X_c, xp), xp_in)
+
+    def _transform_array(self, X, xp):
+        if self._fit_mode == "landmarks":
+            return self._kernel(X, self.landmarks_, xp) @ self.landmark_components_ \
+                - self._landmark_offset[None, :]
+        K = self._kernel(X, self.X_fit_, xp)
+        Kc = K - self._exact_col_mean[None, :] - xp.mean(K, axis=1)[:, None] \
+            + self._exact_all_mean
+        evals = from_numpy(self.eigenvalues_.astype(np.float64), xp, _device_of(K))
+        evals = xp.astype(evals, K.dtype)
+        scale = xp.where(evals > 0, 1 / xp.sqrt(xp.where(evals > 0, evals, 1.0)), 0.0)
+        return Kc @ (self.eigenvectors_ * scale[None, :])
+
+    def inverse_transform(self, X):
+        """Map points of the components' space back to the input space (pre-image).
+
+        Needs ``fit_inverse_transform=True``.
+        """
+        if self._fit_mode == "sklearn":
+            return super().inverse_transform(X)
+        if not self.fit_inverse_transform:
+            raise ValueError("inverse_transform needs fit_inverse_transform=True.")
+        xp_in = foreign_namespace(X)
+        xp, dev = array_namespace(self.dual_coef_), _device_of(self.dual_coef_)
+        X_c = from_numpy(np.asarray(to_numpy(X), dtype=np.float64), xp, dev)
+        X_c = xp.astype(X_c, self.dual_coef_.dtype)
+        K = self._kernel(X_c, self.X_transformed_fit_, xp)
+        return _to_namespace(K @ self.dual_coef_, xp_in)
+
+    # -- kernels ---------------------------------------------------------------------------
+
+    def _kernel(self, X, Y, xp):
+        """The kernel matrix k(X, Y), computed in namespace ``xp`` via the distance engine."""
+        if self.kernel == "rbf":
+            return xp.exp(-self.gamma_ * pairwise_distances(X, Y, metric="sqeuclidean"))
+        if self.kernel == "cosine":
+            return 1 - pairwise_distances(X, Y, metric="cosine")
+        dot = X @ Y.T
+        if self.kernel == "linear":
+            return dot
+        if self.kernel == "poly":
+            return (self.gamma_ * dot + self.coef0) ** self.degree
+        return xp.tanh(self.gamma_ * dot + self.coef0)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self.n_landmarks is None and self.device is None
+        return tags
+
+
+def _check_square_kernel(K):
+    shape = check_array(K, accept_sparse="csr").shape
+    if shape[0] != shape[1]:
+        raise ValueError(
+            "With kernel='precomputed', X must be the square training kernel K(X, X) of "
+            f"shape (n_samples, n_samples); got shape {shape}."
+        )
+
+
+def _device_of(a):
+    from array_api_compat import device
+
+    return device(a)
+
+
+def _to_namespace(a, xp_out):
+    """Return ``a`` as NumPy when the caller passed NumPy, else in the caller's namespace."""
+    if xp_out is None:
+        return to_numpy(a)
+    return a
+
