@@ -55,7 +55,7 @@ def _run_case(impl, n, d, n_components, n_landmarks):
 
 def speed_table(sizes, d, n_components, n_landmarks):
     lines = [
-        f"| n | method | fit+transform (s) | peak memory (MB) | time vs sklearn exact |",
+        "| n | method | fit+transform (s) | peak memory (MB) | time vs sklearn exact |",
         "|---|---|---|---|---|",
     ]
     for n in sizes:

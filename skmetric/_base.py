@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils._tags import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._array_api import device, foreign_namespace
 from ._validation import apply_preprocessor, check_pair_labels, check_tuples
 
 
@@ -23,6 +24,12 @@ class _MahalanobisMetric:
         self.components = components
 
     def __call__(self, u, v, squared=False):
+        xp = foreign_namespace(u)
+        if xp is not None:
+            # torch / CuPy vectors: computed in their namespace, a 0-d array returned.
+            t = (u - v) @ _components_in(self.components, u, xp).T
+            d = xp.sum(t * t)
+            return d if squared else xp.sqrt(d)
         u = np.asarray(u, dtype=np.float64)
         v = np.asarray(v, dtype=np.float64)
         if u.ndim != 1 or v.shape != u.shape or u.shape[0] != self.components.shape[1]:
@@ -68,10 +75,28 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
+            A torch / CuPy array on the input's device for such input.
         """
         check_is_fitted(self, "components_")
+        xp = foreign_namespace(X)
+        if xp is not None:
+            return self._transform_foreign(X, xp, X.ndim - 1)
         X = self._validate_samples(X, reset=False)
         return X @ self.components_.T
+
+    def _transform_foreign(self, X, xp, feature_axis):
+        """``X @ components_.T`` for a torch / CuPy / Array API array, in its namespace
+        and on its device (the NumPy path validates through ``validate_data`` instead)."""
+        if X.ndim != feature_axis + 1 or X.shape[feature_axis] != self.n_features_in_:
+            raise ValueError(
+                f"Expected an array with {feature_axis + 1} dimension(s) and "
+                f"{self.n_features_in_} features (as in fit); got shape {tuple(X.shape)}."
+            )
+        if not xp.isdtype(X.dtype, "real floating"):
+            X = xp.astype(X, xp.float64)
+        if not bool(xp.all(xp.isfinite(X))):
+            raise ValueError("X contains NaN or infinity; remove or impute those values.")
+        return X @ _components_in(self.components_, X, xp).T
 
     def get_mahalanobis_matrix(self):
         """The learned Mahalanobis matrix ``M = L.T @ L``, shape (n_features, n_features)."""
@@ -82,7 +107,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """A picklable callable ``metric(u, v, squared=False)`` on two 1-D samples.
 
         Usable as ``KNeighborsClassifier(metric=learner.get_metric())``; it is detached
-        from the learner, so refitting the learner does not change it.
+        from the learner, so refitting the learner does not change it. Given torch or
+        CuPy vectors it computes in their namespace and returns a 0-d array of it.
         """
         check_is_fitted(self, "components_")
         return _MahalanobisMetric(self.components_.copy())
@@ -98,8 +124,13 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         Returns
         -------
         distances : ndarray of shape (n_pairs,)
+            In the input's namespace and device for torch / CuPy pairs of features.
         """
         check_is_fitted(self, "components_")
+        xp = foreign_namespace(pairs)
+        if xp is not None and pairs.ndim == 3 and pairs.shape[1] == 2:
+            diff = self._transform_foreign(pairs[:, 0, :] - pairs[:, 1, :], xp, 1)
+            return xp.sqrt(xp.sum(diff * diff, axis=1))
         pairs = check_tuples(pairs, 2, self._preprocessor(), n_features=self.n_features_in_)
         diff = (pairs[:, 0] - pairs[:, 1]) @ self.components_.T
         return np.sqrt(np.einsum("ij,ij->i", diff, diff))
@@ -110,6 +141,11 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def _preprocessor(self):
         return getattr(self, "preprocessor", None)
+
+
+def _components_in(components, X, xp):
+    """The NumPy matrix ``components`` in the namespace, device and dtype of ``X``."""
+    return xp.astype(xp.asarray(components, device=device(X)), X.dtype)
 
 
 class _TupleLearnerMixin:

@@ -4,6 +4,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator
 
+from ._array_api import resolve_torch_device
 from ._base import MahalanobisMixin
 from ._init import components_from_metric
 
@@ -19,6 +20,10 @@ class Covariance(MahalanobisMixin, BaseEstimator):
     ----------
     preprocessor : array-like or callable, default=None
         Data to index when ``X`` is given as a 1-D array of sample indices.
+    device : {None, 'cpu', 'cuda', 'auto'} or torch.device, default=None
+        Where to compute the covariance (the O(n d²) part): None with NumPy, 'cpu' or
+        'cuda' with torch on that device, 'auto' with torch on CUDA when a GPU is present
+        and NumPy otherwise. The result is a NumPy ``components_`` in every case.
 
     Attributes
     ----------
@@ -39,8 +44,9 @@ class Covariance(MahalanobisMixin, BaseEstimator):
     (150, 4)
     """
 
-    def __init__(self, preprocessor=None):
+    def __init__(self, preprocessor=None, device=None):
         self.preprocessor = preprocessor
+        self.device = device
 
     def fit(self, X, y=None):
         """Fit the metric to the inverse covariance of ``X``.
@@ -56,7 +62,22 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
+        torch_device = resolve_torch_device(self.device)
         X = self._validate_samples(X, reset=True, ensure_min_samples=2)
-        cov = np.atleast_2d(np.cov(X, rowvar=False))
+        if torch_device is None:
+            cov = np.atleast_2d(np.cov(X, rowvar=False))
+        else:
+            cov = _covariance_torch(X, torch_device)
         self.components_ = components_from_metric(linalg.pinvh(cov))
         return self
+
+
+def _covariance_torch(X, torch_device):
+    """The sample covariance of X computed with torch on ``torch_device`` (float64)."""
+    import torch
+
+    X = X if X.flags.writeable else X.copy()  # torch refuses read-only buffers
+    Xt = torch.as_tensor(X, dtype=torch.float64, device=torch_device)
+    Xt = Xt - Xt.mean(dim=0)
+    cov = (Xt.T @ Xt) / (Xt.shape[0] - 1)
+    return np.atleast_2d(cov.cpu().numpy())

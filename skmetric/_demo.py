@@ -15,6 +15,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from ._covariance import Covariance
+from ._itml import ITML_Supervised
+from ._lfda import LFDA
+from ._lmnn import LMNN
+from ._lsml import LSML_Supervised
+from ._mmc import MMC_Supervised
+from ._nca import NCA
+from ._rca import RCA_Supervised
+from ._scml import SCML_Supervised
+from ._sdml import SDML_Supervised
 
 DATASETS = {
     "digits": load_digits,
@@ -27,7 +36,31 @@ DATASETS = {
 def _learners():
     """Demo learners: name -> factory(random_state). Fast settings keep the demo < 2 min."""
     learners = {"Covariance": lambda rs: Covariance()}
+    learners["ITML_Supervised"] = lambda rs: ITML_Supervised(max_iter=30, random_state=rs)
+    learners["SDML_Supervised"] = lambda rs: SDML_Supervised(
+        prior="covariance", balance_param=1e-5, random_state=rs)
+    learners["MMC_Supervised"] = lambda rs: MMC_Supervised(diagonal=True, random_state=rs)
+    learners["LFDA"] = lambda rs: LFDA(k=7)
+    learners["NCA"] = lambda rs: NCA(max_iter=30, random_state=rs)
+    learners["LMNN"] = lambda rs: LMNN(n_neighbors=3, max_iter=100, random_state=rs)
+    learners["RCA_Supervised"] = lambda rs: RCA_Supervised(n_chunks=30, chunk_size=3,
+                                                           random_state=rs)
+    learners["LSML_Supervised"] = lambda rs: LSML_Supervised(max_iter=200, random_state=rs)
+    learners["SCML_Supervised"] = lambda rs: SCML_Supervised(
+        n_basis=200, max_iter=2000, output_iter=200, random_state=rs)
+    learners.update(_deep_learners())
     return learners
+
+
+def _deep_learners():
+    """MetricEmbedder (an MLP trunk), only where the ``deep`` extra is installed."""
+    try:
+        from .deep import MetricEmbedder
+    except ImportError:
+        return {}
+    # Standardised inputs: the network cannot undo features on scales of 1 to 1000 (wine).
+    return {"MetricEmbedder": lambda rs: make_pipeline(
+        StandardScaler(), MetricEmbedder(embedding_dim=32, max_epochs=10, random_state=rs))}
 
 
 SCALERS = {"none": None, "standard": StandardScaler, "minmax": MinMaxScaler}
@@ -110,6 +143,10 @@ def build_parser():
                         help="feature scaling before the learner (default: none)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--output", help="also write the table to this file (markdown)")
+    parser.add_argument("--plots", metavar="DIR",
+                        help="also write figures to DIR: the embedding of each dataset by its "
+                        "best learner, top-k retrieval on digits, pair-verification ROC "
+                        "(needs matplotlib: pip install 'skmetric[plot]')")
     return parser
 
 
@@ -127,4 +164,84 @@ def main(argv=None):
     if args.output:
         with open(args.output, "w") as f:
             f.write(table + "\n")
+    if args.plots:
+        write_plots(rows, args.plots, args.scale, args.random_state)
     return 0
+
+
+def write_plots(rows, directory, scale="none", random_state=0, stream=None):
+    """Figures of the demo's results, as PNG files in ``directory``; returns their paths.
+
+    Per dataset, the embedding by the learner of best k-NN accuracy (``embedding_<d>.png``),
+    its training curves when it records a history (``history_<d>.png``, MetricEmbedder) and
+    the ROC of pair verification on held-out pairs, Euclidean against that learner
+    (``roc_<d>.png``); for digits, test digits with their nearest training digits
+    (``retrieval_digits.png``).
+    """
+    import os
+
+    from sklearn.model_selection import train_test_split
+
+    from . import plotting
+
+    plt = plotting._pyplot()
+    stream = sys.stderr if stream is None else stream
+    os.makedirs(directory, exist_ok=True)
+    factories = _learners()
+    paths = []
+
+    def save(fig, name):
+        path = os.path.join(directory, name)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+        print(f"wrote {path}", file=stream, flush=True)
+
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        results = [r for r in rows if r["dataset"] == dataset]
+        learned = [r for r in results if r["learner"] != "euclidean"] or results
+        best = max(learned, key=lambda r: r["accuracy"])["learner"]
+        X, y = DATASETS[dataset](return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.3, stratify=y, random_state=random_state)
+        embedders = {}
+        for name in dict.fromkeys(["euclidean", best]):
+            steps = [] if SCALERS[scale] is None else [SCALERS[scale]()]
+            if name != "euclidean":
+                steps.append(factories[name](random_state))
+            embedders[name] = (make_pipeline(*steps).fit(X_train, y_train) if steps
+                               else None)
+        embed = embedders[best]
+        Z_train = X_train if embed is None else embed.transform(X_train)
+        Z_test = X_test if embed is None else embed.transform(X_test)
+        ax = plotting.plot_embedding(np.vstack([Z_train, Z_test]), np.r_[y_train, y_test],
+                                     title=f"{dataset}: {best} (PCA of the embedding)")
+        save(ax.figure, f"embedding_{dataset}.png")
+        final = embed
+        while hasattr(final, "steps"):  # the last step of (nested) pipelines
+            final = final.steps[-1][1]
+        if getattr(final, "history_", None):  # a MetricEmbedder's training curves
+            ax = plotting.plot_training_history(final)
+            ax.set_title(f"{dataset}: {best} training")
+            save(ax.figure, f"history_{dataset}.png")
+        if dataset == "digits":
+            fig = plotting.plot_retrieval(X_test[:6], y_test[:6], X_train, y_train,
+                                          query_embeddings=Z_test[:6],
+                                          reference_embeddings=Z_train, k=6,
+                                          image_shape=(8, 8))
+            save(fig, "retrieval_digits.png")
+        # Pairs of held-out samples: label 1 when both have the same class.
+        rng = np.random.RandomState(random_state)
+        first, second = rng.randint(len(y_test), size=(2, 4000))
+        keep = first != second
+        first, second = first[keep], second[keep]
+        same = np.where(y_test[first] == y_test[second], 1, -1)
+        _, ax = plt.subplots(figsize=(5, 5))
+        for name, model in embedders.items():
+            Z = X_test if model is None else model.transform(X_test)
+            dist = np.linalg.norm(Z[first] - Z[second], axis=1)
+            plotting.plot_roc(dist, same, greater_is_similar=False, ax=ax, label=name,
+                              mark_eer=False)
+        ax.set_title(f"{dataset}: same-class pair verification")
+        save(ax.figure, f"roc_{dataset}.png")
+    return paths

@@ -9,17 +9,72 @@ import skmetric
 
 # class name -> list of instances for parametrize_with_checks (small, fast settings)
 ESTIMATORS = {
-    "Covariance": [skmetric.Covariance()],
+    "Covariance": [skmetric.Covariance(), skmetric.Covariance(device="cpu")],
+    "MetricKNeighborsClassifier": [
+        skmetric.MetricKNeighborsClassifier(n_neighbors=3),
+        skmetric.MetricKNeighborsClassifier(
+            n_neighbors=3, metric_learner=skmetric.Covariance(), weights="distance"
+        ),
+    ],
+    "ITML_Supervised": [skmetric.ITML_Supervised(max_iter=20, random_state=0)],
+    "SDML_Supervised": [skmetric.SDML_Supervised(balance_param=1e-3, random_state=0)],
+    "MMC_Supervised": [
+        skmetric.MMC_Supervised(max_iter=20, random_state=0),
+        skmetric.MMC_Supervised(max_iter=20, diagonal=True, random_state=0),
+    ],
+    "KernelPCA": [
+        skmetric.KernelPCA(n_components=2, kernel="rbf"),
+        skmetric.KernelPCA(n_components=2, kernel="rbf", n_landmarks=5, random_state=0),
+    ],
+    "LFDA": [skmetric.LFDA(k=3)],
+    "NCA": [skmetric.NCA(max_iter=10), skmetric.NCA(max_iter=3, batch_size=8, random_state=0)],
+    "LMNN": [skmetric.LMNN(n_neighbors=1, max_iter=10, min_iter=0, random_state=0)],
+    "MLKR": [skmetric.MLKR(max_iter=20)],
+    "RCA": [skmetric.RCA()],
+    "RCA_Supervised": [skmetric.RCA_Supervised(n_chunks=2, chunk_size=2)],
+    "LSML_Supervised": [skmetric.LSML_Supervised(max_iter=50, random_state=0)],
+    "SCML_Supervised": [
+        skmetric.SCML_Supervised(k_genuine=1, k_impostor=2, max_iter=200, output_iter=50,
+                                 random_state=0),
+    ],
 }
 
+try:  # the deep extra (torch, skorch) is optional
+    from skmetric.deep import MetricEmbedder, ProbabilisticEmbedder
+except ImportError:
+    pass
+else:
+    ESTIMATORS["MetricEmbedder"] = [
+        MetricEmbedder(embedding_dim=4, samples_per_class=2, batch_size=8, max_epochs=2,
+                       random_state=0),
+    ]
+    ESTIMATORS["ProbabilisticEmbedder"] = [
+        ProbabilisticEmbedder(embedding_dim=4, samples_per_class=2, batch_size=8, max_epochs=2,
+                              uncertainty_hidden=8, random_state=0),
+    ]
+
 # Tuple-input learners: class name -> (tuple_size, factory of a fast instance)
-TUPLE_LEARNERS = {}
+TUPLE_LEARNERS = {
+    "ITML": (2, lambda: skmetric.ITML(max_iter=20)),
+    "SDML": (2, lambda: skmetric.SDML(balance_param=1e-3)),
+    "MMC": (2, lambda: skmetric.MMC(max_iter=20)),
+    "LSML": (4, lambda: skmetric.LSML(max_iter=50)),
+    "SCML": (3, lambda: skmetric.SCML(n_basis=20, max_iter=200, output_iter=50, random_state=0)),
+}
 
 # (class name, check name) -> reason, for checks an estimator is expected to fail.
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    ("RCA", "check_fit_score_takes_y"): "metric-learn's signature fit(X, chunks): y holds "
+    "chunk ids",
+}
 
 # Estimators that need y but accept a single class, with the reason (regression targets, ...).
-SINGLE_CLASS_EXEMPT = {}
+SINGLE_CLASS_EXEMPT = {
+    "MetricKNeighborsClassifier": "as scikit-learn's KNeighborsClassifier, one class is "
+    "accepted and predicted",
+    "MLKR": "regression targets: a constant y is a valid (if trivial) problem",
+    "RCA": "y holds chunk ids, not classes: one chunk is a valid input",
+}
 
 # Public classes that are not estimators to check (mixins, helpers).
 NOT_ESTIMATORS = {

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from estimator_registry import SINGLE_CLASS_EXEMPT, all_instances
 from sklearn.base import clone
 from sklearn.utils import get_tags
-
-from estimator_registry import SINGLE_CLASS_EXEMPT, all_instances
 
 
 def _ids(estimators):

@@ -143,7 +143,8 @@ def test_pairs_from_indices_and_preprocessor_match_arrays(rng):
     by_index = _FixedPairs(L=L, preprocessor=X).fit(idx, y)
     by_callable = _FixedPairs(L=L, preprocessor=lambda i: X[i]).fit(idx, y)
     np.testing.assert_allclose(by_index.pair_distance(idx), by_array.pair_distance(X[idx]))
-    np.testing.assert_allclose(by_callable.decision_function(idx), by_array.decision_function(X[idx]))
+    np.testing.assert_allclose(by_callable.decision_function(idx),
+                               by_array.decision_function(X[idx]))
     np.testing.assert_allclose(by_index.transform(np.arange(3)), X[:3] @ L.T)
 
 

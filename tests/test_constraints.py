@@ -14,10 +14,10 @@ def test_positive_negative_pairs_are_valid_distinct_and_reproducible():
     assert len(a) == len(c_) == 40
     assert np.all(y[a] == y[b]) and np.all(a != b)
     assert np.all(y[c_] != y[d])
-    assert len({tuple(sorted(p)) for p in zip(a, b)}) == 40
-    assert len({tuple(sorted(p)) for p in zip(c_, d)}) == 40
+    assert len({tuple(sorted(p)) for p in zip(a, b, strict=True)}) == 40
+    assert len({tuple(sorted(p)) for p in zip(c_, d, strict=True)}) == 40
     again = Constraints(y).positive_negative_pairs(40, random_state=0)
-    for x1, x2 in zip((a, b, c_, d), again):
+    for x1, x2 in zip((a, b, c_, d), again, strict=True):
         np.testing.assert_array_equal(x1, x2)
 
 
@@ -25,7 +25,7 @@ def test_all_similar_pairs_returned_with_warning_when_more_are_requested():
     n_possible = 10 + 15 + 21
     with pytest.warns(UserWarning, match=f"Only {n_possible} distinct similar pairs"):
         a, b, _, _ = Constraints(y).positive_negative_pairs(100, random_state=1)
-    assert len({tuple(sorted(p)) for p in zip(a, b)}) == n_possible
+    assert len({tuple(sorted(p)) for p in zip(a, b, strict=True)}) == n_possible
     with pytest.warns(UserWarning):
         a, _, c_, _ = Constraints(y).positive_negative_pairs(100, same_length=True,
                                                               random_state=1)

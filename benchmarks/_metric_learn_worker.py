@@ -1,0 +1,60 @@
+"""The metric-learn side of classical.py, run inside benchmarks/.ml-venv (metric-learn 0.7.0).
+
+Reads a JSON job from stdin: ``{"datasets": {name: [[train, test], ...]}, "learners":
+{name: [class_name, kwargs]}, "n_neighbors": k, "threads": t}`` and prints one JSON object
+``{dataset: {learner: {"accuracy", "std", "fit_time"} or {"error"}}}`` on stdout. Each fit
+is a Pipeline(MinMaxScaler, learner, KNeighborsClassifier) on the given folds, like the
+skmetric side. Uses only numpy, scipy, scikit-learn and metric-learn (no skmetric, no torch).
+"""
+
+import json
+import sys
+import time
+import traceback
+
+import numpy as np
+from sklearn import datasets as sk_datasets
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from threadpoolctl import threadpool_limits
+
+
+def main():
+    job = json.load(sys.stdin)
+    import metric_learn
+
+    results = {"metric_learn_version": metric_learn.__version__}
+    with threadpool_limits(job["threads"]):
+        for dataset, folds in job["datasets"].items():
+            X, y = getattr(sk_datasets, f"load_{dataset}")(return_X_y=True)
+            results[dataset] = {}
+            for name, (cls_name, kwargs) in job["learners"].items():
+                results[dataset][name] = _cross_validate(
+                    lambda cls_name=cls_name, kwargs=kwargs: getattr(metric_learn, cls_name)(
+                        **kwargs),
+                    X, y, folds, job["n_neighbors"])
+                print(f"metric-learn {dataset} {name}: {results[dataset][name]}",
+                      file=sys.stderr, flush=True)
+    json.dump(results, sys.stdout)
+
+
+def _cross_validate(factory, X, y, folds, n_neighbors):
+    scores, times = [], []
+    try:
+        for train, test in folds:
+            pipe = make_pipeline(MinMaxScaler(), factory(),
+                                 KNeighborsClassifier(n_neighbors=n_neighbors))
+            start = time.perf_counter()
+            pipe.fit(X[train], y[train])
+            times.append(time.perf_counter() - start)
+            scores.append(pipe.score(X[test], y[test]))
+    except Exception as exc:  # report, do not abort the other learners
+        return {"error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc(limit=3)}
+    return {"accuracy": float(np.mean(scores)), "std": float(np.std(scores)),
+            "fit_time": float(np.mean(times))}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Classical (supervised Mahalanobis) learners: skmetric against scikit-learn and metric-learn.
+
+For each dataset (scikit-learn's bundled iris, wine, breast_cancer, digits) and learner, a
+Pipeline(MinMaxScaler, learner, 3-NN) is cross-validated on the same stratified folds on
+every side; the script prints a markdown table of mean 3-NN accuracy, mean fit time and the
+fit-time ratios skmetric / reference (below 1: skmetric is faster).
+
+metric-learn 0.7.0 needs scikit-learn < 1.6, so its side runs in its own virtual environment
+(``benchmarks/.ml-venv``, created on first use with ``python3 -m venv`` and pip) through
+``_metric_learn_worker.py``, a subprocess that prints JSON. If that fails, the table says so
+and shows the other columns.
+
+Add a learner with one line in ``LEARNERS``: its skmetric factory and the metric-learn
+class name and keyword arguments with equivalent hyper-parameters (None if metric-learn has
+no counterpart). Run ``python benchmarks/classical.py --help`` for the options.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets as sk_datasets
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from threadpoolctl import threadpool_limits
+
+import skmetric
+
+HERE = Path(__file__).resolve().parent
+ML_VENV = HERE / ".ml-venv"
+ML_WORKER = HERE / "_metric_learn_worker.py"
+ML_REQUIREMENTS = ["metric-learn==0.7.0", "scikit-learn<1.6", "numpy", "scipy"]
+RANDOM_STATE = 0
+DATASETS = ["iris", "wine", "breast_cancer", "digits"]
+
+# name -> (skmetric factory(random_state), metric-learn class name or None, its kwargs).
+# Use the same hyper-parameters on both sides (metric-learn's defaults unless stated).
+LEARNERS = {
+    "NCA": (lambda rs: skmetric.NCA(max_iter=100, tol=1e-5, random_state=rs),
+            "NCA", {"max_iter": 100, "tol": 1e-5, "random_state": RANDOM_STATE}),
+    "LMNN": (lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs),
+             "LMNN", {"n_neighbors": 3, "random_state": RANDOM_STATE}),
+    "LSML_Supervised": (lambda rs: skmetric.LSML_Supervised(random_state=rs),
+                        "LSML_Supervised", {"random_state": RANDOM_STATE}),
+    "SCML_Supervised": (lambda rs: skmetric.SCML_Supervised(random_state=rs),
+                        "SCML_Supervised", {"random_state": RANDOM_STATE}),
+    "ITML_Supervised": (lambda rs: skmetric.ITML_Supervised(random_state=rs),
+                        "ITML_Supervised", {"random_state": RANDOM_STATE}),
+    "SDML_Supervised": (lambda rs: skmetric.SDML_Supervised(random_state=rs),
+                        "SDML_Supervised", {"random_state": RANDOM_STATE}),
+    "MMC_Supervised": (lambda rs: skmetric.MMC_Supervised(random_state=rs),
+                       "MMC_Supervised", {"random_state": RANDOM_STATE}),
+    # k=3: metric-learn caps k at n_features - 1 (3 on iris); the same k on every dataset.
+    "LFDA": (lambda rs: skmetric.LFDA(k=3), "LFDA", {"k": 3}),
+    "RCA_Supervised": (lambda rs: skmetric.RCA_Supervised(n_chunks=40, chunk_size=3,
+                                                          random_state=rs),
+                       "RCA_Supervised", {"n_chunks": 40, "chunk_size": 3,
+                                          "random_state": RANDOM_STATE}),
+}
+
+# name -> scikit-learn reference factory(random_state), where scikit-learn has one.
+SKLEARN_REFERENCES = {
+    "NCA": lambda rs: NeighborhoodComponentsAnalysis(max_iter=100, tol=1e-5, random_state=rs),
+}
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+    folds = {d: _folds(d, args.folds) for d in args.datasets}
+    log = sys.stderr
+
+    ml_results, ml_note = {}, None
+    ml_learners = {n: [LEARNERS[n][1], LEARNERS[n][2]] for n in args.learners
+                   if LEARNERS[n][1] is not None}
+    if args.no_metric_learn:
+        ml_note = "metric-learn skipped (--no-metric-learn)"
+    elif args.reuse_metric_learn:
+        ml_results = load_metric_learn_results(args.reuse_metric_learn)
+        ml_note = f"metric-learn rows reused from {args.reuse_metric_learn} (same folds)"
+    elif ml_learners:
+        ml_results, ml_note = run_metric_learn(folds, ml_learners, args, log)
+
+    results = {}
+    with threadpool_limits(args.threads):
+        for dataset in args.datasets:
+            X, y = _load(dataset)
+            results[dataset] = {"euclidean": _cross_validate_sides(
+                {"skmetric": None}, X, y, folds[dataset], args.neighbors)}
+            for name in args.learners:
+                sides = {"skmetric": lambda name=name: LEARNERS[name][0](RANDOM_STATE)}
+                if name in SKLEARN_REFERENCES:
+                    sides["sklearn"] = lambda name=name: SKLEARN_REFERENCES[name](RANDOM_STATE)
+                row = _cross_validate_sides(sides, X, y, folds[dataset], args.neighbors)
+                print(f"{dataset} {name}: {row}", file=log, flush=True)
+                if name in ml_results.get(dataset, {}):
+                    row["metric-learn"] = ml_results[dataset][name]
+                results[dataset][name] = row
+
+    table = format_table(results, args)
+    if ml_note:
+        table += f"\n\nNote: {ml_note}"
+    print(table)
+    if args.output:
+        Path(args.output).write_text(table + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def _parse_args(argv):
+    def csv(text):
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=csv, default=DATASETS,
+                        help=f"comma-separated, from {DATASETS} (default: all)")
+    parser.add_argument("--learners", type=csv, default=list(LEARNERS),
+                        help=f"comma-separated, from {sorted(LEARNERS)} (default: all)")
+    parser.add_argument("--folds", type=int, default=10, help="CV folds (default: 10)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 3 folds on iris and wine (unless given)")
+    parser.add_argument("--neighbors", type=int, default=3, help="k of k-NN (default: 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/OpenMP threads on every side (default: 1)")
+    parser.add_argument("--no-metric-learn", action="store_true",
+                        help="skip the metric-learn side (no virtual environment needed)")
+    parser.add_argument("--reuse-metric-learn", metavar="JSON",
+                        help="take the metric-learn rows from an earlier --json output (or "
+                             "the worker's {dataset: {learner: row}}) instead of rerunning")
+    parser.add_argument("--ml-timeout", type=float, default=4 * 3600,
+                        help="seconds allowed to the metric-learn subprocess")
+    parser.add_argument("--output", help="also write the markdown table to this file")
+    parser.add_argument("--json", help="also write the raw results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.folds = 3
+        if args.datasets == DATASETS:
+            args.datasets = ["iris", "wine"]
+    unknown = [d for d in args.datasets if d not in DATASETS]
+    unknown += [n for n in args.learners if n not in LEARNERS]
+    if unknown:
+        parser.error(f"unknown dataset(s) or learner(s): {unknown}")
+    if args.folds < 2:
+        parser.error("--folds must be at least 2")
+    return args
+
+
+def _load(dataset):
+    return getattr(sk_datasets, f"load_{dataset}")(return_X_y=True)
+
+
+def _folds(dataset, n_folds):
+    X, y = _load(dataset)
+    cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=RANDOM_STATE)
+    return [(train.tolist(), test.tolist()) for train, test in cv.split(X, y)]
+
+
+def _cross_validate_sides(sides, X, y, folds, n_neighbors):
+    """Mean accuracy and fit time of MinMaxScaler -> learner -> k-NN over the folds.
+
+    ``sides`` maps a side ("skmetric", "sklearn") to a learner factory (None: no learner).
+    The sides take turns fold by fold, so a change of machine load hits them alike.
+    """
+    scores = {side: [] for side in sides}
+    times = {side: [] for side in sides}
+    errors = {}
+    for train, test in folds:
+        for side, factory in sides.items():
+            if side in errors:
+                continue
+            try:
+                steps = [MinMaxScaler()] + ([factory()] if factory is not None else [])
+                pipe = make_pipeline(*steps, KNeighborsClassifier(n_neighbors=n_neighbors))
+                start = time.perf_counter()
+                pipe.fit(X[train], y[train])
+                times[side].append(time.perf_counter() - start)
+                scores[side].append(pipe.score(X[test], y[test]))
+            except Exception as exc:  # report in the table, keep benchmarking the others
+                errors[side] = {"error": f"{type(exc).__name__}: {exc}"}
+    return {side: errors.get(side) or {
+        "accuracy": float(np.mean(scores[side])), "std": float(np.std(scores[side])),
+        "fit_time": float(np.mean(times[side]))} for side in sides}
+
+
+# -- metric-learn in its own virtual environment ---------------------------------------------
+
+def ensure_ml_venv(log):
+    """The python of benchmarks/.ml-venv with metric-learn 0.7.0, creating it if needed.
+
+    Returns ``(python, None)`` or ``(None, reason)``.
+    """
+    python = ML_VENV / "bin" / "python"
+    probe = [str(python), "-c",
+             "import metric_learn, threadpoolctl; assert metric_learn.__version__ == '0.7.0'"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python, None
+    base = shutil.which("python3") or sys.executable
+    print(f"Creating {ML_VENV} with {' '.join(ML_REQUIREMENTS)} ...", file=log, flush=True)
+    steps = [[base, "-m", "venv", str(ML_VENV)],
+             [str(python), "-m", "pip", "install", "-q", *ML_REQUIREMENTS]]
+    for cmd in steps:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return None, f"`{' '.join(cmd)}` failed: {exc}"
+        if done.returncode != 0:
+            tail = " ".join(done.stderr.strip().splitlines()[-3:])
+            return None, f"`{' '.join(cmd)}` failed (exit {done.returncode}): {tail}"
+    if subprocess.run(probe, capture_output=True).returncode != 0:
+        return None, f"{ML_VENV} was created but cannot import metric_learn 0.7.0"
+    return python, None
+
+
+def load_metric_learn_results(path):
+    """metric-learn rows ``{dataset: {learner: row}}`` from a --json file or worker output."""
+    data = json.loads(Path(path).read_text())
+    out = {}
+    for dataset, rows in data.items():
+        if not isinstance(rows, dict):
+            continue
+        for name, row in rows.items():
+            row = row.get("metric-learn", row) if "skmetric" in row else row
+            if "accuracy" in row or "error" in row:
+                out.setdefault(dataset, {})[name] = row
+    return out
+
+
+def run_metric_learn(folds, learners, args, log):
+    """Results of the metric-learn side, ``({dataset: {learner: row}}, note or None)``."""
+    python, reason = ensure_ml_venv(log)
+    if python is None:
+        print(f"metric-learn side unavailable: {reason}", file=log, flush=True)
+        return {}, f"metric-learn 0.7.0 could not be run: {reason}"
+    job = {"datasets": folds, "learners": learners, "n_neighbors": args.neighbors,
+           "threads": args.threads}
+    try:
+        done = subprocess.run([str(python), str(ML_WORKER)], input=json.dumps(job),
+                              stdout=subprocess.PIPE, stderr=None, text=True,
+                              timeout=args.ml_timeout)
+    except subprocess.TimeoutExpired:
+        return {}, f"the metric-learn subprocess ran past --ml-timeout={args.ml_timeout}s"
+    if done.returncode != 0:
+        return {}, f"the metric-learn subprocess failed (exit {done.returncode}); see stderr"
+    try:
+        results = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return {}, "the metric-learn subprocess printed no valid JSON"
+    version = results.pop("metric_learn_version", "?")
+    return results, f"metric-learn {version} ran in {ML_VENV.name} (scikit-learn < 1.6)"
+
+
+# -- table ------------------------------------------------------------------------------------
+
+def format_table(results, args):
+    k = args.neighbors
+    lines = [
+        f"{args.folds}-fold stratified CV, MinMaxScaler per fold, {k}-NN; mean accuracy "
+        f"(± std) and mean fit time; ratio = skmetric fit time / reference fit time.",
+        "",
+        f"| dataset | learner | skmetric {k}-NN acc | scikit-learn acc | metric-learn acc "
+        "| skmetric fit (s) | scikit-learn fit (s) | metric-learn fit (s) "
+        "| ratio vs scikit-learn | ratio vs metric-learn |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, rows in results.items():
+        for name, row in rows.items():
+            ours = row["skmetric"]
+            refs = [row.get("sklearn"), row.get("metric-learn")]
+            cells = [dataset, name, _acc(ours)] + [_acc(r) for r in refs]
+            cells += [_time(ours)] + [_time(r) for r in refs]
+            cells += [_ratio(ours, r) for r in refs]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _acc(row):
+    if row is None:
+        return "—"
+    if "error" in row:
+        return f"error: {row['error'][:60]}"
+    return f"{row['accuracy']:.3f} ± {row['std']:.3f}"
+
+
+def _time(row):
+    if row is None or "error" in row:
+        return "—"
+    return f"{row['fit_time']:.3f}"
+
+
+def _ratio(ours, ref):
+    if ref is None or "error" in ref or "error" in ours or ref["fit_time"] <= 0:
+        return "—"
+    return f"{ours['fit_time'] / ref['fit_time']:.3f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""LFDA: local Fisher discriminant analysis (Sugiyama, 2007)."""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy import linalg
+from sklearn.base import BaseEstimator
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._base import MahalanobisMixin
+from ._init import check_n_components
+
+EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
+# Rows of a class's affinity matrix handled at once (memory O(block * n_c), not O(n_c^2)).
+_BLOCK_ELEMENTS = 2**22
+
+
+class LFDA(MahalanobisMixin, BaseEstimator):
+    """Local Fisher discriminant analysis.
+
+    A supervised linear dimensionality reduction that, unlike Fisher's LDA, keeps the
+    local structure of each class: within-class pairs are weighted by a local-scaling
+    affinity, so a class made of several separate clusters is not forced into one. The
+    map solves the generalised eigenproblem ``S_b v = lambda S_w v`` of the local
+    between-class and within-class scatter matrices; no iterative optimisation is involved.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the learned space; None keeps the number of features.
+    k : int, default=None
+        The local scale of a sample is its distance to its k-th nearest neighbour in its
+        class. None means 7 (Sugiyama's choice). Capped at ``n_c - 1`` for a class of
+        ``n_c`` samples.
+    embedding_type : {'weighted', 'orthonormalized', 'plain'}, default='weighted'
+        'weighted' scales each eigenvector by the square root of its eigenvalue (directions
+        that separate classes better weigh more); 'orthonormalized' orthonormalises the
+        eigenvectors (a projection, distances within it are Euclidean); 'plain' keeps the
+        raw eigenvectors, normalised so that ``v^T S_w v = 1``.
+    preprocessor : array-like or callable, default=None
+        Data to index when ``X`` is given as a 1-D array of sample indices.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map L.
+    eigenvalues_ : ndarray of shape (n_components,)
+        The generalised eigenvalues of the kept directions, in decreasing order.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    Notes
+    -----
+    metric-learn's default ``k`` is ``min(7, n_features - 1)``; here it does not depend on
+    the number of features. Pass ``k`` explicitly to reproduce either.
+
+    References
+    ----------
+    .. [1] M. Sugiyama. "Dimensionality Reduction of Multimodal Labeled Data by Local
+       Fisher Discriminant Analysis". Journal of Machine Learning Research 8, 2007.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric import LFDA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> lfda = LFDA(n_components=2, k=5).fit(X, y)
+    >>> lfda.transform(X).shape
+    (150, 2)
+    """
+
+    def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):
+        self.n_components = n_components
+        self.k = k
+        self.embedding_type = embedding_type
+        self.preprocessor = preprocessor
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X, y):
+        """Learn the LFDA map from samples and class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (or 1-D indices into ``preprocessor``).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+        """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
+                             "target y is None; pass the class labels y.")
+        X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
+                                      dtype=np.float64)
+        check_classification_targets(y)
+        k = _check_params(self.k, self.embedding_type)
+        n_components = check_n_components(X.shape[1], self.n_components)
+        classes, y = np.unique(y, return_inverse=True)
+        _check_classes(classes, np.bincount(y))
+
+        S_b, S_w, S_t = _local_scatters(X, y, k)
+        vals, vecs = _generalized_eigh(S_b, S_w, S_t, n_components)
+        if self.embedding_type == "weighted":
+            vecs = vecs * np.sqrt(np.clip(vals, 0, None))
+        elif self.embedding_type == "orthonormalized":
+            vecs, _ = np.linalg.qr(vecs)
+        self.components_ = _fix_signs(vecs.T)
+        self.eigenvalues_ = vals
+        return self
+
+
+def _check_params(k, embedding_type):
+    if not isinstance(embedding_type, str) or embedding_type not in EMBEDDING_TYPES:
+        raise ValueError(f"embedding_type must be one of {EMBEDDING_TYPES}; "
+                         f"got {embedding_type!r}.")
+    if k is None:
+        return 7
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be a positive integer (the neighbour defining the local "
+                         f"scale) or None; got {k!r}.")
+    return int(k)
+
+
+def _check_classes(classes, counts):
+    if classes.size < 2:
+        raise ValueError(f"LFDA needs samples of at least two classes; y holds the single "
+                         f"class {classes[0]!r}.")
+    if counts.min() < 2:
+        small = classes[counts < 2][:5]
+        raise ValueError(f"LFDA needs at least 2 samples per class for the within-class "
+                         f"scatter; class(es) {list(small)!r} have 1. Remove them or merge "
+                         "them into other classes.")
+
+
+def _local_scatters(X, y, k):
+    """Local between-class, local within-class and total scatter, ``(S_b, S_w, S_t)``.
+
+    Writing ``A`` for the local-scaling affinity ``exp(-||x_i - x_j||^2 / (s_i s_j))``
+    (``s_i`` the distance to the k-th neighbour in the class) and ``G_c = X_c^T (D_c - A_c)
+    X_c`` for class c (a graph Laplacian form, ``D_c`` the row sums of ``A_c``):
+    ``S_w = sum_c G_c / n_c`` and the local mixture scatter is
+    ``S_m = T - sum_c n_c C_c / n + sum_c G_c / n`` with ``T`` the total and ``C_c`` the
+    class scatter about their means, so ``S_b = S_m - S_w``. Only classwise affinities
+    are formed, in row blocks.
+    """
+    n, d = X.shape
+    S_w = np.zeros((d, d))
+    G_sum = np.zeros((d, d))
+    class_scatter = np.zeros((d, d))
+    for c in range(y.max() + 1):
+        Xc = X[y == c]
+        G = _class_laplacian_scatter(Xc, min(k, Xc.shape[0] - 1))
+        S_w += G / Xc.shape[0]
+        G_sum += G
+        centred = Xc - Xc.mean(axis=0)
+        class_scatter += Xc.shape[0] * (centred.T @ centred)
+    centred = X - X.mean(axis=0)
+    S_m = centred.T @ centred - class_scatter / n + G_sum / n
+    S_b = S_m - S_w
+    S_t = centred.T @ centred
+    return (S_b + S_b.T) / 2, (S_w + S_w.T) / 2, S_t
+
+
+def _class_laplacian_scatter(Xc, k):
+    """``Xc^T (D - A) Xc`` for the local-scaling affinity ``A`` of one class."""
+    n_c = Xc.shape[0]
+    sq = np.einsum("ij,ij->i", Xc, Xc)
+    block = max(1, min(n_c, _BLOCK_ELEMENTS // n_c))
+
+    def sq_dists(start, stop):
+        D = sq[start:stop, None] + sq[None, :] - 2 * Xc[start:stop] @ Xc.T
+        return np.maximum(D, 0)
+
+    # The k-th smallest distance of each row, the row's own 0 being the 0-th.
+    scale = np.empty(n_c)
+    for start in range(0, n_c, block):
+        stop = min(start + block, n_c)
+        scale[start:stop] = np.sqrt(np.partition(sq_dists(start, stop), k, axis=1)[:, k])
+    G = np.zeros((Xc.shape[1], Xc.shape[1]))
+    for start in range(0, n_c, block):
+        stop = min(start + block, n_c)
+        local = np.outer(scale[start:stop], scale)
+        # Where the local scale is 0 (duplicates), identical points get affinity 1, others 0.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            A = np.exp(-sq_dists(start, stop) / local)
+        A[np.isnan(A)] = 1.0
+        Xb = Xc[start:stop]
+        G += (Xb * A.sum(axis=1)[:, None]).T @ Xb - Xb.T @ (A @ Xc)
+    return G
+
+
+def _generalized_eigh(S_b, S_w, S_t, n_components):
+    """Top ``n_components`` solutions of ``S_b v = lambda S_w v``, eigenvalues decreasing.
+
+    Solved in feature-standardised coordinates (scaled by ``sqrt(diag(S_t))``, ``S_t`` the
+    total scatter) and within the span of the data, so that constant or collinear features
+    (directions without variance, where both scatters vanish) are dropped rather than
+    making ``S_w`` singular; missing directions get zero rows. Should ``S_w`` still be
+    (numerically) singular, a small ridge, independent of the units of the features, is
+    added with a warning.
+    """
+    d = S_w.shape[0]
+    s = np.sqrt(np.clip(np.diag(S_t), 0, None))
+    s[s <= 1e-12 * max(s.max(), 1e-300)] = 1.0
+    scale = np.outer(s, s)
+    w, U = linalg.eigh(S_t / scale)
+    B = U[:, w > 1e-10 * max(w.max(), 1e-300)]
+    Sb, Sw = B.T @ (S_b / scale) @ B, B.T @ (S_w / scale) @ B
+    r = B.shape[1]
+    m = min(n_components, r)
+    w_w = linalg.eigvalsh(Sw)
+    if w_w.min() <= 1e-10 * max(w_w.max(), 1e-300):
+        # Directions without local within-class spread would get infinite eigenvalues.
+        warnings.warn("The local within-class scatter matrix is singular (more features than "
+                      "samples per class?); it is regularised. Reduce the dimension first, "
+                      "e.g. with sklearn.decomposition.PCA, or lower n_components.",
+                      UserWarning)
+        Sw = Sw + 1e-6 * max(np.trace(Sw) / r, 1e-12) * np.eye(r)
+    vals, vecs = linalg.eigh(Sb, Sw, subset_by_index=(r - m, r - 1))
+    vecs = (B @ vecs[:, ::-1]) / s[:, None]
+    pad = n_components - m
+    return np.r_[vals[::-1], np.zeros(pad)], np.hstack([vecs, np.zeros((d, pad))])
+
+
+def _fix_signs(L):
+    """Make the largest-magnitude entry of each row positive (deterministic output)."""
+    signs = np.sign(L[np.arange(L.shape[0]), np.argmax(np.abs(L), axis=1)])
+    signs[signs == 0] = 1
+    return L * signs[:, None]

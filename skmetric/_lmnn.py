@@ -1,0 +1,501 @@
+"""Large Margin Nearest Neighbour (LMNN): pull target neighbours in, push impostors out."""
+
+import sys
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._base import MahalanobisMixin
+from ._init import INIT_OPTIONS, check_n_components, initialize_components
+
+# Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
+_BLOCK_ELEMENTS = 1 << 22
+# Impostor pairs processed at once in the loss: bounds the loss's temporaries.
+_PAIR_CHUNK = 1 << 20
+# L-BFGS iterations between two impostor searches.
+_ROUND_ITERS = 25
+# Most candidate impostor pairs kept; beyond, the loss is evaluated exactly in blocks of
+# anchors instead, so memory never grows like n_samples^2.
+_MAX_PAIRS = 1 << 22
+# Candidate impostors lie within (1 + _SLACK) times the margin radius, so that the set
+# found at the start of a round still holds the active ones while L moves.
+_SLACK = 0.5
+
+
+class LMNN(MahalanobisMixin, BaseEstimator):
+    """Large Margin Nearest Neighbour metric learning.
+
+    LMNN [1]_ learns a linear map ``L`` under which each sample's ``n_neighbors`` target
+    neighbours (nearest samples of its class, found in the initial space) are close and
+    samples of other classes (impostors) stay at least a unit margin further away. It
+    minimises, with ``d_ij = ||L (x_i - x_j)||^2``,
+
+    ``regularization * sum_{i, j->i} d_ij
+    + (1 - regularization) * sum_{i, j->i, l: y_l != y_i} max(0, 1 + d_ij - d_il)``
+
+    where ``j->i`` runs over the target neighbours of ``i``.
+
+    The default solver is L-BFGS on ``L`` (on features scaled to unit variance, which
+    leaves the objective unchanged) with the exact (sub)gradient. Impostors are searched in
+    blocks of anchors, only within a slightly enlarged margin, and re-searched every 25 to
+    200 iterations; the solver only stops after a round that missed no active impostor.
+    When the candidates are too many to store, the objective is evaluated exactly block by
+    block instead, so memory stays O(block * n_samples), never O(n_samples^2).
+    ``solver='gd'`` is the reference's gradient descent with an adaptive step
+    (``learn_rate``, halved on failure and raised 1% on success).
+
+    Parameters
+    ----------
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
+            (n_components, n_features), default='auto'
+        Initial linear map. 'auto' picks 'lda' when ``n_components`` fits within the class
+        count, else 'pca' when it reduces the dimension, else 'identity'.
+    n_neighbors : int, default=3
+        Number of target neighbours per sample; every class needs ``n_neighbors + 1``
+        samples.
+    min_iter : int, default=50
+        Minimum number of iterations before the convergence test may stop the solver.
+    max_iter : int, default=1000
+        Maximum number of iterations.
+    learn_rate : float, default=1e-7
+        Initial step size of ``solver='gd'`` (L-BFGS chooses its own steps).
+    regularization : float in [0, 1], default=0.5
+        Weight of the pull term; ``1 - regularization`` weighs the push (hinge) term.
+    convergence_tol : float, default=0.001
+        'lbfgs': stop when a round of iterations lowers the objective by less than this
+        fraction; 'gd': stop when an iteration changes it by less than this amount.
+    verbose : bool or int, default=False
+        Print the objective and the number of active triplets at each iteration.
+    preprocessor : array-like or callable, default=None
+        Data to index when ``X`` is given as a 1-D array of sample indices.
+    n_components : int, default=None
+        Dimension of the learned space; None means ``n_features`` (or the number of rows
+        of an ``init`` array).
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'`` and the PCA of ``init='pca'``.
+    solver : {'lbfgs', 'gd'}, default='lbfgs'
+        Optimiser, see above.
+    k : int, default='deprecated'
+        Old name of ``n_neighbors`` (metric-learn < 0.6); setting it warns and overrides.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map L.
+    n_iter_ : int
+        Number of iterations run.
+    objective_ : float
+        Objective at ``components_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    References
+    ----------
+    .. [1] K. Q. Weinberger, J. Blitzer, L. K. Saul. "Distance Metric Learning for Large
+       Margin Nearest Neighbor Classification". NIPS 2005.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric import LMNN
+    >>> X, y = load_iris(return_X_y=True)
+    >>> lmnn = LMNN(n_neighbors=3, max_iter=50, random_state=0).fit(X, y)
+    >>> lmnn.transform(X).shape
+    (150, 4)
+    """
+
+    _parameter_constraints: dict = {
+        "init": [StrOptions(set(INIT_OPTIONS)), "array-like"],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "min_iter": [Interval(Integral, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learn_rate": [Interval(Real, 0, None, closed="neither")],
+        "regularization": [Interval(Real, 0, 1, closed="both")],
+        "convergence_tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "preprocessor": ["array-like", callable, None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "solver": [StrOptions({"lbfgs", "gd"})],
+        "k": [StrOptions({"deprecated"}), Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,
+                 regularization=0.5, convergence_tol=0.001, verbose=False, preprocessor=None,
+                 n_components=None, random_state=None, solver="lbfgs", k="deprecated"):
+        self.init = init
+        self.n_neighbors = n_neighbors
+        self.min_iter = min_iter
+        self.max_iter = max_iter
+        self.learn_rate = learn_rate
+        self.regularization = regularization
+        self.convergence_tol = convergence_tol
+        self.verbose = verbose
+        self.preprocessor = preprocessor
+        self.n_components = n_components
+        self.random_state = random_state
+        self.solver = solver
+        self.k = k
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the linear map from samples and their class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (or 1-D indices into ``preprocessor``).
+        y : array-like of shape (n_samples,)
+            Class labels; each class needs at least ``n_neighbors + 1`` samples.
+
+        Returns
+        -------
+        self : object
+        """
+        if y is None:
+            raise ValueError("LMNN requires y to be passed, but the target y is None.")
+        n_neighbors = self.n_neighbors
+        if self.k != "deprecated":
+            warnings.warn("LMNN's parameter k was renamed n_neighbors; k will be removed.",
+                          FutureWarning)
+            n_neighbors = self.k
+        X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
+                                      dtype=np.float64)
+        check_classification_targets(y)
+        codes = _check_classes(y, n_neighbors)
+        L0 = self._initial_components(X, codes)
+        targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
+
+        start = time.perf_counter()
+        if self.verbose:
+            print(f"[LMNN] {'iter':>6} {'objective':>16} {'active':>10} {'time (s)':>9}")
+        if self.solver == "lbfgs":
+            L, self.n_iter_, converged = self._fit_lbfgs(L0, X, codes, targets)
+        else:
+            L, self.n_iter_, converged = self._fit_gd(L0, X, codes, targets)
+        self.objective_ = _lmnn_objective(L, X, codes, targets, self.regularization)[0]
+        if self.verbose:
+            if not converged:
+                warnings.warn(f"[LMNN] did not converge in {self.max_iter} iterations.",
+                              ConvergenceWarning)
+            print(f"[LMNN] objective {self.objective_:.6e}, {self.n_iter_} iterations in "
+                  f"{time.perf_counter() - start:.2f}s")
+        self.components_ = L
+        return self
+
+    def _initial_components(self, X, codes):
+        init = self.init
+        n_components = self.n_components
+        if not isinstance(init, str):
+            init = np.asarray(init, dtype=np.float64)
+            if init.ndim != 2:
+                raise ValueError(
+                    f"The init array must be 2-D (n_components, n_features); got shape "
+                    f"{init.shape}."
+                )
+            n_components = init.shape[0] if n_components is None else n_components
+        n_components = check_n_components(X.shape[1], n_components)
+        rng = check_random_state(self.random_state)
+        return initialize_components(n_components, X, codes, init, random_state=rng)
+
+    def _report(self, it, objective, active, t0):
+        if self.verbose:
+            print(f"[LMNN] {it:>6} {objective:>16.6e} {active:>10d} "
+                  f"{time.perf_counter() - t0:>9.2f}")
+            sys.stdout.flush()
+
+    def _fit_lbfgs(self, L, X, codes, targets):
+        """L-BFGS in rounds; each round works on the impostor candidates found at its start.
+
+        When there are too many candidates to store, the round evaluates the loss exactly
+        by blocks of anchors (no candidates, so nothing can be missed).
+        """
+        shape, reg = L.shape, self.regularization
+        # Optimise over L * scale on X / scale: the same objective (X L^T is unchanged) but
+        # far better conditioned when features have very different scales.
+        scale = X.std(axis=0)
+        scale[scale <= 1e-12 * max(scale.max(), 1.0)] = 1.0
+        X, L = X / scale, L * scale
+        state = {"iter": 0, "active": 0, "t": time.perf_counter()}
+        candidates = _find_impostors(X @ L.T, codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
+        budget = _ROUND_ITERS
+        while True:
+            state["start"], state["history"] = None, []
+
+            def fun(flat, candidates=candidates):
+                L = flat.reshape(shape)
+                if candidates is None:
+                    loss, grad, active = _lmnn_loss_grad_blocked(L, X, codes, targets, reg)
+                else:
+                    loss, grad, active = _lmnn_loss_grad(L, X, targets, *candidates, reg)
+                state["active"] = active
+                if state["start"] is None:
+                    state["start"] = loss
+                return loss, grad.ravel()
+
+            def callback(intermediate_result):
+                state["iter"] += 1
+                state["history"].append(intermediate_result.fun)
+                self._report(state["iter"], intermediate_result.fun, state["active"],
+                             state["t"])
+                state["t"] = time.perf_counter()
+
+            res = minimize(fun, L.ravel(), method="L-BFGS-B", jac=True, callback=callback,
+                           options={"maxiter": min(budget, self.max_iter - state["iter"]),
+                                    "ftol": 1e-10, "gtol": 1e-10})
+            L = res.x.reshape(shape)
+            # Search again at the new L: the round is valid only if it saw every active pair.
+            searched = candidates
+            candidates = _find_impostors(X @ L.T, codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
+            missed = searched is not None and (
+                candidates is None or _missed_impostors(X @ L.T, targets, searched, candidates)
+            )
+            if missed and candidates is not None:
+                # Impostors that barely add to the objective do not justify another round.
+                exact = _lmnn_loss_grad(L, X, targets, *candidates, reg)[0]
+                missed = exact - float(res.fun) > self.convergence_tol * abs(exact)
+            # Gain over the round's last _ROUND_ITERS iterations, all on its candidates.
+            window = ([state["start"]] + state["history"])[-_ROUND_ITERS - 1:]
+            small_gain = window[0] - window[-1] <= self.convergence_tol * abs(window[0])
+            stalled = res.nit == 0
+            if not missed and (stalled or (small_gain and state["iter"] >= self.min_iter)):
+                return L / scale, state["iter"], True
+            if state["iter"] >= self.max_iter:
+                return L / scale, state["iter"], False
+            # Restarting L-BFGS forgets its curvature: lengthen rounds while none misses.
+            budget = _ROUND_ITERS if missed else min(2 * budget, 8 * _ROUND_ITERS)
+
+    def _fit_gd(self, L, X, codes, targets):
+        """The reference's gradient descent: halve the step on failure, raise it 1% on success."""
+        reg, lr = self.regularization, self.learn_rate
+        objective, grad, active = _lmnn_objective(L, X, codes, targets, reg)
+        t0 = time.perf_counter()
+        for it in range(1, self.max_iter + 1):
+            while True:
+                L_next = L - lr * grad
+                obj_next, grad_next, active = _lmnn_objective(L_next, X, codes, targets, reg)
+                if obj_next <= objective or lr < 1e-300:
+                    break
+                lr /= 2
+            delta = obj_next - objective
+            L, objective, grad = L_next, obj_next, grad_next
+            lr *= 1.01
+            self._report(it, objective, active, t0)
+            t0 = time.perf_counter()
+            if it >= self.min_iter and abs(delta) < self.convergence_tol:
+                return L, it, True
+        return L, self.max_iter, False
+
+
+def _check_classes(y, n_neighbors):
+    """Class codes of y, checking two classes and ``n_neighbors + 1`` samples per class."""
+    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if classes.size < 2:
+        raise ValueError(
+            f"LMNN needs samples of at least two classes; y holds the single class "
+            f"{classes[0]!r}."
+        )
+    if counts.min() < n_neighbors + 1:
+        small = classes[np.argmin(counts)]
+        raise ValueError(
+            f"Class {small!r} has only {counts.min()} sample(s); LMNN with "
+            f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
+            "per class. Lower n_neighbors or drop the small classes."
+        )
+    return codes
+
+
+def _select_target_neighbors(Z, codes, n_neighbors):
+    """Indices (n_samples, n_neighbors) of each sample's nearest same-class samples in Z."""
+    targets = np.empty((Z.shape[0], n_neighbors), dtype=np.intp)
+    for c in np.unique(codes):
+        members = np.flatnonzero(codes == c)
+        nn = NearestNeighbors(n_neighbors=n_neighbors).fit(Z[members])
+        targets[members] = members[nn.kneighbors(return_distance=False)]
+    return targets
+
+
+def _target_distances(Z, targets):
+    diff = Z[:, None, :] - Z[targets]
+    return np.einsum("ijk,ijk->ij", diff, diff)
+
+
+def _find_impostors(Z, codes, targets, scale=1.0, max_pairs=None):
+    """Pairs (i, l) of different classes with ``d_il < scale * (1 + max_j d_ij)``.
+
+    Distances are computed for blocks of anchors against all samples, so memory stays
+    O(block * n_samples) plus the pairs found. Returns ``(anchors, impostors)`` sorted by
+    anchor, or None as soon as more than ``max_pairs`` pairs are found.
+    """
+    n = Z.shape[0]
+    radii = scale * (1.0 + _target_distances(Z, targets).max(axis=1))
+    sq = np.einsum("ij,ij->i", Z, Z)
+    block = max(1, _BLOCK_ELEMENTS // n)
+    found_i, found_l, total = [], [], 0
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        D = sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)
+        hit = (D < radii[s:e, None]) & (codes[s:e, None] != codes[None, :])
+        i, l = np.nonzero(hit)
+        found_i.append((i + s).astype(np.int32))
+        found_l.append(l.astype(np.int32))
+        total += i.shape[0]
+        if max_pairs is not None and total > max_pairs:
+            return None
+    return np.concatenate(found_i), np.concatenate(found_l)
+
+
+def _missed_impostors(Z, targets, searched, candidates):
+    """Whether an active impostor pair at Z is absent from the pairs ``searched``."""
+    cand_i, cand_l = candidates
+    radii = 1.0 + _target_distances(Z, targets).max(axis=1)
+    diff = Z[cand_i] - Z[cand_l]
+    inside = np.einsum("ij,ij->i", diff, diff) < radii[cand_i]
+    n = np.int64(Z.shape[0])
+    active = cand_i[inside].astype(np.int64) * n + cand_l[inside]
+    seen = searched[0].astype(np.int64) * n + searched[1]
+    return not np.all(np.isin(active, seen))
+
+
+def _pair_distances(Z, a, b):
+    """Squared distances ``||z_a - z_b||^2`` of pairs sorted by ``a``.
+
+    Many pairs (a sizeable fraction of all) are cheaper to read off blocks of the dense
+    distance matrix, computed by matrix products, than to gather row by row.
+    """
+    n = Z.shape[0]
+    if a.shape[0] * 16 < n * n or np.any(a[1:] < a[:-1]):
+        out = np.empty(a.shape[0])
+        for s in range(0, a.shape[0], _PAIR_CHUNK):
+            diff = Z[a[s:s + _PAIR_CHUNK]] - Z[b[s:s + _PAIR_CHUNK]]
+            out[s:s + _PAIR_CHUNK] = np.einsum("ij,ij->i", diff, diff)
+        return out
+    sq = np.einsum("ij,ij->i", Z, Z)
+    out = np.empty(a.shape[0])
+    block = max(1, _BLOCK_ELEMENTS // n)
+    bounds = np.searchsorted(a, np.arange(0, n + block, block))
+    for blk, start in enumerate(range(0, n, block)):
+        lo, hi = bounds[blk], bounds[blk + 1]
+        if lo == hi:
+            continue
+        rows = Z[start:start + block]
+        D = sq[start:start + block, None] + sq[None, :] - 2.0 * (rows @ Z.T)
+        out[lo:hi] = np.take(D, (a[lo:hi] - start).astype(np.intp) * n + b[lo:hi])
+    return out
+
+
+def _lmnn_objective(L, X, codes, targets, regularization):
+    """Exact objective, gradient and active-triplet count (impostors searched at L)."""
+    found = _find_impostors(X @ L.T, codes, targets, max_pairs=_MAX_PAIRS)
+    if found is None:
+        return _lmnn_loss_grad_blocked(L, X, codes, targets, regularization)
+    return _lmnn_loss_grad(L, X, targets, *found, regularization)
+
+
+def _lmnn_loss_grad(L, X, targets, imp_i, imp_l, regularization):
+    """LMNN objective over the impostor pairs ``(imp_i, imp_l)`` and its gradient.
+
+    Parameters
+    ----------
+    L : ndarray of shape (n_components, n_features)
+    X : ndarray of shape (n_samples, n_features)
+    targets : ndarray of shape (n_samples, n_neighbors)
+        Target neighbours of each sample.
+    imp_i, imp_l : ndarrays of int of shape (n_pairs,)
+        Anchor and impostor of each candidate pair, best sorted by anchor (other pairs
+        count as inactive).
+    regularization : float
+        Weight of the pull term.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray of shape (n_components, n_features)
+    n_active : int
+        Number of triplets (i, j, l) with a positive hinge.
+    """
+    n, k = targets.shape
+    push = 1.0 - regularization
+    Z = X @ L.T
+    d_t = _target_distances(Z, targets)
+    loss = regularization * float(d_t.sum())
+    target_w = np.full((n, k), regularization)
+    imp_w = np.empty(imp_i.shape[0])
+    n_active = 0
+    d_imp = _pair_distances(Z, imp_i, imp_l)
+    for s in range(0, imp_i.shape[0], _PAIR_CHUNK):
+        a = imp_i[s:s + _PAIR_CHUNK]
+        margin = 1.0 + d_t[a] - d_imp[s:s + _PAIR_CHUNK, None]
+        active = margin > 0
+        loss += push * float(np.maximum(margin, 0.0, out=margin).sum())
+        n_active += int(active.sum())
+        imp_w[s:s + _PAIR_CHUNK] = -push * active.sum(axis=1)
+        for j in range(k):
+            target_w[:, j] += push * np.bincount(a, weights=active[:, j], minlength=n)
+    # Gradient: 2 sum_pairs w (z_a - z_b)(x_a - x_b)^T = 2 Z^T Lap(W) X for the pair graph W.
+    keep = imp_w != 0
+    rows = np.concatenate([np.repeat(np.arange(n), k), imp_i[keep]])
+    cols = np.concatenate([targets.ravel(), imp_l[keep]])
+    weights = np.concatenate([target_w.ravel(), imp_w[keep]])
+    W = sparse.csr_matrix((weights, (rows, cols)), shape=(n, n))
+    degree = np.asarray(W.sum(axis=0)).ravel() + np.asarray(W.sum(axis=1)).ravel()
+    lap_X = degree[:, None] * X - W @ X - W.T @ X
+    return loss, 2.0 * (Z.T @ lap_X), n_active
+
+
+def _lmnn_loss_grad_blocked(L, X, codes, targets, regularization):
+    """Exact LMNN objective and gradient, by blocks of anchors against all samples.
+
+    The same values as ``_lmnn_loss_grad`` over all impostors, without storing them:
+    memory is O(block * n_samples), time O(n_samples^2 * (n_components + n_features)).
+    """
+    n, k = targets.shape
+    push = 1.0 - regularization
+    Z = X @ L.T
+    d_t = _target_distances(Z, targets)
+    sq = np.einsum("ij,ij->i", Z, Z)
+    loss = regularization * float(d_t.sum())
+    target_w = np.full((n, k), regularization)
+    WX, WtX, degree = np.zeros_like(X), np.zeros_like(X), np.zeros(n)
+    n_active = 0
+    block = max(1, _BLOCK_ELEMENTS // n)
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        D = sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)
+        other = codes[s:e, None] != codes[None, :]
+        count = np.zeros_like(D)
+        for j in range(k):
+            margin = (1.0 + d_t[s:e, j, None]) - D
+            active = (margin > 0) & other
+            loss += push * float(margin[active].sum())
+            target_w[s:e, j] += push * active.sum(axis=1)
+            count += active
+        n_active += int(count.sum())
+        # Impostor pairs (i, l) weigh -push per active triplet through them.
+        W = -push * count
+        WX[s:e] += W @ X
+        WtX += W.T @ X[s:e]
+        degree[s:e] += W.sum(axis=1)
+        degree += W.sum(axis=0)
+    T = sparse.csr_matrix((target_w.ravel(), (np.repeat(np.arange(n), k), targets.ravel())),
+                          shape=(n, n))
+    degree += np.asarray(T.sum(axis=0)).ravel() + np.asarray(T.sum(axis=1)).ravel()
+    lap_X = degree[:, None] * X - (WX + T @ X) - (WtX + T.T @ X)
+    return loss, 2.0 * (Z.T @ lap_X), n_active

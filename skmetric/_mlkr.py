@@ -1,0 +1,239 @@
+"""MLKR: metric learning for kernel regression (Weinberger & Tesauro, 2007)."""
+
+import numbers
+import sys
+import time
+import warnings
+
+import array_api_compat
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+
+from ._array_api import resolve_torch_device, to_numpy
+from ._base import MahalanobisMixin
+from ._init import check_n_components, initialize_components
+
+# Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
+# to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
+_BLOCK_ELEMENTS = 2**22
+
+
+class MLKR(MahalanobisMixin, BaseEstimator):
+    """Metric learning for kernel regression.
+
+    Learns a linear map ``L`` that minimises the leave-one-out squared error of
+    Nadaraya-Watson kernel regression with a Gaussian kernel in the learned space,
+    ``yhat_i = sum_{j != i} k_ij y_j / sum_{j != i} k_ij`` with
+    ``k_ij = exp(-||L (x_i - x_j)||^2)``. It is the regression counterpart of NCA: the
+    targets ``y`` are real numbers. The objective is minimised with L-BFGS; its memory is
+    O(n * block) rather than O(n^2), and the numerical code is written once against the
+    Array API, so it runs in NumPy or in torch (CPU or CUDA) as ``device`` says.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the learned space; None keeps the number of features.
+    init : {'auto', 'pca', 'identity', 'random'} or ndarray of shape \
+            (n_components, n_features), default='auto'
+        Initial ``L``. 'auto' is 'pca' when ``n_components`` reduces the dimension and
+        'identity' otherwise ('lda' does not apply to regression targets).
+    tol : float, default=None
+        Convergence tolerance of L-BFGS (scipy's default when None).
+    max_iter : int, default=1000
+        Maximum number of L-BFGS iterations.
+    verbose : bool, default=False
+        Print the objective at each iteration to stdout.
+    preprocessor : array-like or callable, default=None
+        Data to index when ``X`` is given as a 1-D array of sample indices.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'`` and the PCA initialisation.
+    device : {None, 'cpu', 'cuda', 'auto'} or torch.device, default=None
+        Where the objective and gradient are computed. None: NumPy, or torch on the input's
+        device when ``X`` is a torch tensor. 'cpu' / 'cuda' / a torch device: torch on that
+        device. 'auto': torch on CUDA when available, else NumPy. The optimiser and the
+        fitted ``components_`` stay in NumPy float64.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map L.
+    n_iter_ : int
+        Number of L-BFGS iterations run.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    References
+    ----------
+    .. [1] K. Q. Weinberger and G. Tesauro. "Metric Learning for Kernel Regression".
+       AISTATS 2007.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric import MLKR
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(60, 3)
+    >>> y = np.sin(X[:, 0])
+    >>> mlkr = MLKR(n_components=2, random_state=0).fit(X, y)
+    >>> mlkr.transform(X).shape
+    (60, 2)
+    """
+
+    def __init__(self, n_components=None, init="auto", tol=None, max_iter=1000, verbose=False,
+                 preprocessor=None, random_state=None, device=None):
+        self.n_components = n_components
+        self.init = init
+        self.tol = tol
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.preprocessor = preprocessor
+        self.random_state = random_state
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Regression targets: y is required and any real values are fine.
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X, y):
+        """Learn ``L`` by minimising the leave-one-out kernel regression error.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Training samples (or 1-D indices into ``preprocessor``).
+        y : array-like of shape (n_samples,)
+            Real-valued regression targets.
+
+        Returns
+        -------
+        self : object
+        """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
+                             "target y is None; pass the regression targets y.")
+        xp, dev = _resolve_device(self.device, X)
+        X, y = self._validate_samples(_from_torch(X), _from_torch(y), reset=True,
+                                      ensure_min_samples=2, y_numeric=True, dtype=np.float64)
+        y = y.astype(np.float64, copy=False)
+        _check_params(self)
+        n_components = check_n_components(X.shape[1], self.n_components)
+        init = self.init
+        if isinstance(init, str) and init == "lda":
+            raise ValueError("init='lda' needs class labels; MLKR regresses real targets. "
+                             "Use 'auto', 'pca', 'identity', 'random' or an array.")
+        L0 = initialize_components(n_components, X, None, init, self.random_state)
+
+        X_dev = xp.asarray(X, device=dev)
+        y_dev = xp.asarray(y, device=dev)
+        shape = L0.shape
+        state = {"loss": np.nan, "it": 0, "start": time.perf_counter()}
+
+        def fun(flat):
+            L = xp.asarray(flat.reshape(shape), device=dev)
+            loss, grad = _loss_grad(L, X_dev, y_dev)
+            state["loss"] = float(loss)
+            return state["loss"], to_numpy(grad).ravel()
+
+        def callback(*_):
+            state["it"] += 1
+            if self.verbose:
+                print(f"[MLKR] iter {state['it']:4d}  objective {state['loss']:.6e}  "
+                      f"({time.perf_counter() - state['start']:.2f}s)", file=sys.stdout)
+
+        if self.verbose:
+            print(f"[MLKR] fitting {shape[0]}x{shape[1]} map on {X.shape[0]} samples "
+                  f"({xp.__name__.split('.')[-1]}, device {dev})")
+        res = minimize(fun, L0.ravel(), method="L-BFGS-B", jac=True, tol=self.tol,
+                       callback=callback, options={"maxiter": self.max_iter})
+        if res.status == 1:
+            warnings.warn(f"MLKR did not converge in max_iter={self.max_iter} iterations; "
+                          "increase max_iter or tol.", ConvergenceWarning)
+        self.components_ = np.asarray(res.x, dtype=np.float64).reshape(shape)
+        self.n_iter_ = int(res.nit)
+        return self
+
+
+def _resolve_device(device, X):
+    """The array namespace and device on which to compute the objective."""
+    if device is None and array_api_compat.is_torch_array(X):
+        return array_api_compat.array_namespace(X), X.device
+    if device is not None and not isinstance(device, str) and \
+            type(device).__module__.split(".")[0] != "torch":
+        raise ValueError("device must be None, 'cpu', 'cuda', 'cuda:<i>', 'auto' or a "
+                         f"torch.device; got {device!r}.")
+    dev = resolve_torch_device(device)
+    if dev is None:
+        return array_api_compat.array_namespace(np.zeros(1)), "cpu"
+    import torch  # importable: resolve_torch_device checked it
+
+    return array_api_compat.array_namespace(torch.zeros(1)), dev
+
+
+def _from_torch(a):
+    """A torch tensor as NumPy (for validation); anything else (frames, lists) unchanged."""
+    return to_numpy(a) if array_api_compat.is_torch_array(a) else a
+
+
+def _check_params(est):
+    if isinstance(est.max_iter, bool) or not isinstance(est.max_iter, numbers.Integral) \
+            or est.max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {est.max_iter!r}.")
+    if est.tol is not None and (isinstance(est.tol, bool) or not isinstance(est.tol, numbers.Real)
+                                or not est.tol > 0):
+        raise ValueError(f"tol must be a positive number or None; got {est.tol!r}.")
+
+
+def _loss_grad(L, X, y, block_rows=None):
+    """Leave-one-out kernel regression error of ``L`` and its gradient (Array API).
+
+    ``L`` (m, d), ``X`` (n, d) and ``y`` (n,) share one namespace and device. With
+    ``D_ij = ||L (x_i - x_j)||^2`` and ``P`` the row softmax of ``-D`` without its diagonal,
+    ``yhat = P y`` and the loss is ``sum_i e_i^2``, ``e = yhat - y``. Its derivative in
+    ``D_ij`` is ``W_ij = 2 e_i P_ij (yhat_i - y_j)`` and the gradient in ``L`` is
+    ``2 (S Z)^T X`` with ``Z = X L^T`` and ``S = diag(W 1 + W^T 1) - W - W^T``. The rows of
+    W sum to 0 (rows of P sum to 1), and ``W Z``, ``W^T Z`` and ``W^T 1`` factor through two
+    products with P, so W is never formed. Rows are processed in blocks so that no n x n
+    array is held. Returns (loss as a 0-d array, gradient of shape (m, d)).
+    """
+    xp = array_api_compat.array_namespace(L, X, y)
+    dev = array_api_compat.device(X)
+    n, m = X.shape[0], L.shape[0]
+    if block_rows is None:
+        block_rows = max(1, min(n, _BLOCK_ELEMENTS // n))
+    Z = X @ L.T
+    sq = xp.sum(Z * Z, axis=1)
+    y_col = y[:, None]
+    # P @ [Z, y*Z, y] gives P Z, P (y Z) and yhat in one product.
+    right = xp.concat([Z, y_col * Z, y_col], axis=1)
+    cols = xp.arange(n, device=dev)
+    inf = xp.asarray(xp.inf, dtype=X.dtype, device=dev)
+    col_sum = xp.zeros(n, dtype=X.dtype, device=dev)
+    WtZ = xp.zeros(Z.shape, dtype=X.dtype, device=dev)
+    loss = xp.zeros((), dtype=X.dtype, device=dev)
+    WZ_rows = []
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        Zb = Z[start:stop, :]
+        D = sq[start:stop, None] + sq[None, :] - 2.0 * (Zb @ Z.T)
+        # Leave one out: a sample never predicts itself (kernel weight exp(-inf) = 0).
+        D = xp.where(xp.arange(start, stop, device=dev)[:, None] == cols[None, :], inf, D)
+        # Shift by the row minimum so far-away rows do not underflow to 0 / 0.
+        K = xp.exp(xp.min(D, axis=1, keepdims=True) - D)
+        P = K / xp.sum(K, axis=1, keepdims=True)
+        R = P @ right
+        yhat = R[:, 2 * m]
+        err = yhat - y[start:stop]
+        loss = loss + xp.sum(err * err)
+        a, b = (2.0 * err * yhat)[:, None], (2.0 * err)[:, None]
+        WZ_rows.append(a * R[:, :m] - b * R[:, m:2 * m])
+        Q = P.T @ xp.concat([a * Zb, b * Zb, a, b], axis=1)
+        WtZ = WtZ + Q[:, :m] - y_col * Q[:, m:2 * m]
+        col_sum = col_sum + Q[:, 2 * m] - y * Q[:, 2 * m + 1]
+    SZ = col_sum[:, None] * Z - xp.concat(WZ_rows, axis=0) - WtZ
+    return loss, 2.0 * (SZ.T @ X)

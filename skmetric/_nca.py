@@ -1,0 +1,348 @@
+"""Neighbourhood Components Analysis (NCA): a linear map maximising stochastic 1-NN accuracy."""
+
+import sys
+import time
+import warnings
+from numbers import Integral, Real
+
+import array_api_compat
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._array_api import resolve_torch_device, to_numpy
+from ._base import MahalanobisMixin
+from ._init import INIT_OPTIONS, check_n_components, initialize_components
+
+# Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
+_BLOCK_ELEMENTS = 1 << 22
+
+
+class NCA(MahalanobisMixin, BaseEstimator):
+    """Neighbourhood Components Analysis.
+
+    NCA learns a linear map ``L`` that maximises the expected number of samples whose
+    stochastic nearest neighbour has their class [1]_: sample ``i`` picks ``j`` as its
+    neighbour with probability ``p_ij = softmax_j(-||L x_i - L x_j||^2)`` (``p_ii = 0``) and
+    the objective is ``-sum_i sum_{j in class(i)} p_ij``, minimised by L-BFGS.
+
+    With ``batch_size`` the objective is minimised by Adam on mini-batches of queries
+    compared against all samples, so memory is O(batch_size * n_samples) instead of
+    O(n_samples^2). The full-batch mode also evaluates the objective in blocks of queries,
+    so its memory stays bounded, but each evaluation costs O(n_samples^2) time.
+
+    The loss and gradient are written once against the Array API: NumPy by default, torch
+    (CPU or CUDA) with ``device`` or when ``X`` is a torch tensor.
+
+    Parameters
+    ----------
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
+            (n_components, n_features), default='auto'
+        Initial linear map. 'auto' picks 'lda' when ``n_components`` fits within the class
+        count, else 'pca' when it reduces the dimension, else 'identity'.
+    n_components : int, default=None
+        Dimension of the learned space; None means ``n_features`` (or the number of rows
+        of an ``init`` array).
+    max_iter : int, default=100
+        Maximum number of L-BFGS iterations, or of epochs (passes over the queries) with
+        ``batch_size``.
+    tol : float, default=None
+        Convergence tolerance. Full mode: L-BFGS's ``tol``. Batch mode: stop when an
+        epoch's objective improves by less than ``tol`` relative to its size (None means
+        1e-4).
+    verbose : bool or int, default=False
+        Print the objective at each iteration (epoch).
+    preprocessor : array-like or callable, default=None
+        Data to index when ``X`` is given as a 1-D array of sample indices.
+    random_state : int, RandomState instance or None, default=None
+        Seeds ``init='random'``, the PCA of ``init='pca'`` and the mini-batch order.
+    batch_size : int, default=None
+        Number of queries per stochastic step; None runs full-batch L-BFGS.
+    device : {'cpu', 'cuda', 'auto'}, str or torch.device, default=None
+        Where to compute. None: NumPy, or the device of a torch ``X``. 'cpu' or 'cuda'
+        (or 'cuda:1', a torch.device): torch on that device, in float64. 'auto': torch on CUDA when
+        available, else NumPy. ``components_`` is always a NumPy array.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map L.
+    n_iter_ : int
+        Number of iterations (epochs with ``batch_size``) run.
+    objective_ : float
+        Final objective, ``-sum_i p_i`` (batch mode: over the last epoch).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    See Also
+    --------
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : the same objective, full batch only.
+
+    References
+    ----------
+    .. [1] J. Goldberger, G. Hinton, S. Roweis, R. Salakhutdinov. "Neighbourhood
+       Components Analysis". NIPS 2004.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric import NCA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> nca = NCA(n_components=2, max_iter=20, random_state=0).fit(X, y)
+    >>> nca.transform(X).shape
+    (150, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "init": [StrOptions(set(INIT_OPTIONS)), "array-like"],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "verbose": ["verbose"],
+        "preprocessor": ["array-like", callable, None],
+        "random_state": ["random_state"],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "device": "no_validation",  # checked by resolve_torch_device
+    }
+
+    def __init__(self, init="auto", n_components=None, max_iter=100, tol=None, verbose=False,
+                 preprocessor=None, random_state=None, batch_size=None, device=None):
+        self.init = init
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.preprocessor = preprocessor
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the linear map from samples and their class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (or 1-D indices into ``preprocessor``); a torch tensor runs
+            the computation in torch on its device.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+        """
+        if y is None:
+            raise ValueError("NCA requires y to be passed, but the target y is None.")
+        device = _resolve_device(self.device, X)
+        X, y = self._validate_samples(_host(X), _host(y), reset=True,
+                                      ensure_min_samples=2, dtype=np.float64)
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"NCA needs samples of at least two classes; y holds the single class "
+                f"{classes[0]!r}."
+            )
+        rng = check_random_state(self.random_state)
+        L0 = self._initial_components(X, codes, rng)
+        xp, Xd, yd = _to_backend(X, codes, device)
+
+        start = time.perf_counter()
+        if self.batch_size is None:
+            L, self.objective_, self.n_iter_, converged = self._fit_lbfgs(L0, Xd, yd, xp)
+        else:
+            L, self.objective_, self.n_iter_, converged = self._fit_minibatch(
+                L0, Xd, yd, xp, rng
+            )
+        if self.verbose:
+            if not converged:
+                warnings.warn(f"[NCA] did not converge in {self.max_iter} iterations.",
+                              ConvergenceWarning)
+            print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
+        self.components_ = L
+        return self
+
+    def _initial_components(self, X, codes, rng):
+        init = self.init
+        if not isinstance(init, str):
+            init = np.asarray(init, dtype=np.float64)
+            if init.ndim != 2:
+                raise ValueError(
+                    f"The init array must be 2-D (n_components, n_features); got shape "
+                    f"{init.shape}."
+                )
+            n_components = init.shape[0] if self.n_components is None else self.n_components
+        else:
+            n_components = self.n_components
+        n_components = check_n_components(X.shape[1], n_components)
+        return initialize_components(n_components, X, codes, init, random_state=rng)
+
+    def _fit_lbfgs(self, L0, X, y, xp):
+        shape = L0.shape
+        state = {"iter": 0, "t": time.perf_counter()}
+        if self.verbose:
+            print(f"[NCA] {'iter':>6} {'objective':>16} {'time (s)':>9}")
+
+        def fun(flat):
+            L = xp.asarray(flat.reshape(shape), dtype=X.dtype, device=array_api_compat.device(X))
+            loss, grad = _nca_loss_grad(L, X, y, xp)
+            return float(loss), _as_numpy(grad).ravel()
+
+        def callback(intermediate_result):
+            state["iter"] += 1
+            if self.verbose:
+                now = time.perf_counter()
+                print(f"[NCA] {state['iter']:>6} {intermediate_result.fun:>16.6e} "
+                      f"{now - state['t']:>9.2f}")
+                state["t"] = now
+                sys.stdout.flush()
+
+        res = minimize(fun, L0.ravel(), method="L-BFGS-B", jac=True, tol=self.tol,
+                       callback=callback, options={"maxiter": self.max_iter})
+        return res.x.reshape(shape), float(res.fun), int(res.nit), res.nit < self.max_iter
+
+    def _fit_minibatch(self, L0, X, y, xp, rng):
+        """Adam on mini-batches of queries; each step costs O(batch_size * n) memory."""
+        n = X.shape[0]
+        dev = array_api_compat.device(X)
+        batch = min(self.batch_size, n)
+        tol = 1e-4 if self.tol is None else self.tol
+        # Adam moves each entry by about lr per step: scale it to the initial map's entries.
+        lr = 1e-2 * float(np.max(np.abs(L0))) if np.any(L0) else 1e-2
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        L = xp.asarray(L0, dtype=X.dtype, device=dev)
+        m = xp.zeros_like(L)
+        v = xp.zeros_like(L)
+        step, previous, converged = 0, None, False
+        if self.verbose:
+            print(f"[NCA] {'epoch':>6} {'objective':>16} {'time (s)':>9}")
+        for epoch in range(1, self.max_iter + 1):
+            t0 = time.perf_counter()
+            order = rng.permutation(n)
+            total = 0.0
+            for begin in range(0, n, batch):
+                rows = xp.asarray(order[begin:begin + batch], device=dev)
+                loss, grad = _nca_loss_grad(L, X, y, xp, rows=rows)
+                total += float(loss)
+                step += 1
+                m = beta1 * m + (1 - beta1) * grad
+                v = beta2 * v + (1 - beta2) * grad * grad
+                m_hat = m / (1 - beta1**step)
+                v_hat = v / (1 - beta2**step)
+                L = L - lr * m_hat / (xp.sqrt(v_hat) + eps)
+            if self.verbose:
+                print(f"[NCA] {epoch:>6} {total:>16.6e} {time.perf_counter() - t0:>9.2f}")
+                sys.stdout.flush()
+            if previous is not None and abs(previous - total) <= tol * max(abs(total), 1.0):
+                converged = True
+                break
+            previous = total
+        return _as_numpy(L), total, epoch, converged
+
+
+def _resolve_device(device, X):
+    """The torch device to compute on, or None for NumPy."""
+    if device is None and array_api_compat.is_torch_array(X):
+        return X.device
+    return resolve_torch_device(device)
+
+
+def _host(a):
+    """Torch tensors as NumPy arrays for validation; anything else untouched."""
+    return to_numpy(a) if array_api_compat.is_torch_array(a) else a
+
+
+def _to_backend(X, codes, device):
+    """X and the class codes as arrays of the compute namespace, with that namespace."""
+    if device is None:
+        return array_api_compat.array_namespace(X), X, codes
+    import torch
+
+    Xd = torch.as_tensor(X, dtype=torch.float64, device=device)
+    yd = torch.as_tensor(codes, dtype=torch.int64, device=device)
+    return array_api_compat.array_namespace(Xd), Xd, yd
+
+
+def _as_numpy(a):
+    return np.asarray(array_api_compat.to_device(a, "cpu"))
+
+
+def _nca_loss_grad(L, X, y, xp=None, rows=None):
+    """NCA objective ``-sum_i p_i`` over the queries ``rows`` (all by default) and its gradient.
+
+    Parameters
+    ----------
+    L : array of shape (n_components, n_features)
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+        Integer class codes.
+    xp : namespace, default=None
+        The Array API namespace of the arrays (inferred when None).
+    rows : array of int, default=None
+        Indices of the query samples; their neighbours are drawn from all samples.
+
+    Returns
+    -------
+    loss : float
+    grad : array of shape (n_components, n_features)
+    """
+    xp = array_api_compat.array_namespace(L, X) if xp is None else xp
+    n = X.shape[0]
+    dev = array_api_compat.device(X)
+    Z = X @ L.T
+    sq = xp.sum(Z * Z, axis=1)
+    all_idx = xp.arange(n, device=dev)
+    whole = rows is None and n <= max(1, _BLOCK_ELEMENTS // n)
+    if rows is None:
+        rows = all_idx
+    n_rows = rows.shape[0]
+    block = max(1, _BLOCK_ELEMENTS // n)
+    loss = 0.0
+    col_weight = xp.zeros(n, dtype=X.dtype, device=dev)
+    grad = xp.zeros(L.shape, dtype=X.dtype, device=dev)
+    for begin in range(0, n_rows, block):
+        r = rows[begin:begin + block]
+        if whole:
+            Zq, Xq, sq_q, y_q = Z, X, sq, y
+        else:
+            Zq, Xq = xp.take(Z, r, axis=0), xp.take(X, r, axis=0)
+            sq_q, y_q = xp.take(sq, r), xp.take(y, r)
+        # Logits -||z_i - z_j||^2, built in place to spare n^2 temporaries.
+        P = Zq @ Z.T
+        P *= 2.0
+        P -= sq_q[:, None]
+        P -= sq[None, :]
+        # A sample is never its own neighbour: p_ii = 0.
+        P[r[:, None] == all_idx[None, :]] = -xp.inf
+        # Log-sum-exp shift; every row has a finite entry since n >= 2.
+        P -= xp.max(P, axis=1, keepdims=True)
+        P = xp.exp(P)
+        P /= xp.sum(P, axis=1, keepdims=True)
+        W = xp.where(y_q[:, None] == y[None, :], P, 0.0)
+        p = xp.sum(W, axis=1)
+        loss -= float(xp.sum(p))
+        # d(-p_i)/dd_ij = p_ij ([j in class(i)] - p_i) =: W_ij; its rows sum to zero, so
+        # sum_ij W_ij (z_i - z_j)(x_i - x_j)^T = (Z * colsum W)^T X - Zq^T W X - (W Z)^T Xq.
+        P *= p[:, None]
+        W -= P
+        del P
+        col_weight = col_weight + xp.sum(W, axis=0)
+        if whole:  # one block holds all queries: a single product with W + W^T
+            grad = grad - (Z.T @ (W + W.T)) @ X
+        else:
+            grad = grad - (Zq.T @ W) @ X - (W @ Z).T @ Xq
+    grad = grad + (Z * col_weight[:, None]).T @ X
+    return loss, 2.0 * grad

@@ -1,0 +1,111 @@
+"""Pairwise distances and similarities shared by the deep losses and miners.
+
+A distance object maps a query batch (n, d) and a reference batch (m, d) to an (n, m)
+matrix. Distances grow with dissimilarity; similarities (``is_similarity = True``) shrink,
+and :meth:`Distance.margin` hides that difference so that a loss is written once.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+class Distance:
+    """Base class: a pairwise (n, m) matrix between embeddings.
+
+    Parameters
+    ----------
+    normalize : bool, default=True
+        L2-normalise the embeddings first (pytorch-metric-learning's default).
+    """
+
+    name = None
+    is_similarity = False
+
+    def __init__(self, normalize=True):
+        self.normalize = normalize
+
+    def __call__(self, x, y=None):
+        x = self._prepare(x)
+        y = x if y is None else self._prepare(y)
+        return self._matrix(x, y)
+
+    def _prepare(self, x):
+        return F.normalize(x, p=2, dim=1) if self.normalize else x
+
+    def _matrix(self, x, y):
+        raise NotImplementedError
+
+    def margin(self, x, y):
+        """How much farther apart ``x`` is than ``y`` (``x - y``; ``y - x`` for similarities)."""
+        return y - x if self.is_similarity else x - y
+
+    def closest(self, x, y):
+        """Element-wise value of the closer of ``x`` and ``y``."""
+        return torch.maximum(x, y) if self.is_similarity else torch.minimum(x, y)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(normalize={self.normalize})"
+
+
+class EuclideanDistance(Distance):
+    """L2 distance; ``torch.cdist`` keeps a zero gradient at zero distance (the diagonal)."""
+
+    name = "euclidean"
+
+    def _matrix(self, x, y):
+        return torch.cdist(x, y, p=2)
+
+
+class SquaredEuclideanDistance(Distance):
+    """Squared L2 distance (no square root, so smooth everywhere)."""
+
+    name = "sqeuclidean"
+
+    def _matrix(self, x, y):
+        return torch.cdist(x, y, p=2) ** 2
+
+
+class DotProductSimilarity(Distance):
+    """Inner product; with ``normalize=True`` it equals the cosine similarity."""
+
+    name = "dot"
+    is_similarity = True
+
+    def _matrix(self, x, y):
+        return x @ y.T
+
+
+class CosineSimilarity(DotProductSimilarity):
+    """Cosine similarity: the inner product of L2-normalised embeddings (always normalised)."""
+
+    name = "cosine"
+
+    def __init__(self, normalize=True):
+        super().__init__(normalize=True)
+
+
+DISTANCES = {
+    cls.name: cls
+    for cls in (EuclideanDistance, SquaredEuclideanDistance, DotProductSimilarity, CosineSimilarity)
+}
+
+
+def get_distance(distance, normalize=True):
+    """Return a :class:`Distance` from its name, or ``distance`` itself if it is one.
+
+    Parameters
+    ----------
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'} or Distance
+        The pairwise function.
+    normalize : bool, default=True
+        Whether a named distance L2-normalises the embeddings first (ignored for objects
+        and for 'cosine', which always normalises).
+    """
+    if isinstance(distance, Distance):
+        return distance
+    if isinstance(distance, str) and distance.lower() in DISTANCES:
+        return DISTANCES[distance.lower()](normalize=normalize)
+    raise ValueError(
+        f"Unknown distance {distance!r}; use one of {sorted(DISTANCES)} or a "
+        "skmetric.deep._distances.Distance instance."
+    )

@@ -1,0 +1,111 @@
+"""Pair-based metric losses and their registry.
+
+Every loss is an ``nn.Module`` called as ``loss(embeddings, labels, indices_tuple=None,
+ref_emb=None, ref_labels=None)`` that returns a scalar tensor; ``indices_tuple`` is a
+miner's output (pairs or triplets) and None means all valid tuples of the batch.
+"""
+
+from .._registry import lookup
+from ._base import BaseLoss
+
+# Classification-based (proxy) losses: they own learnable class weights.
+from ._proxy_base import BaseProxyLoss  # noqa: E402
+from .arcface import ArcFaceLoss, SubCenterArcFaceLoss  # noqa: E402
+from .circle import CircleLoss
+from .circle_class import ClassCircleLoss  # noqa: E402
+from .contrastive import ContrastiveLoss
+from .cosface import CosFaceLoss  # noqa: E402
+from .l2_softmax import L2SoftmaxLoss  # noqa: E402
+from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa: E402
+from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
+from .margin import MarginLoss
+from .multi_similarity import MultiSimilarityLoss
+from .normface import NormFaceLoss  # noqa: E402
+from .npairs import NPairsLoss
+from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
+from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .soft_triple import SoftTripleLoss  # noqa: E402
+from .triplet_margin import TripletMarginLoss
+
+#: Registered losses by name; ``get_loss`` also accepts case and '-'/'_' variants.
+LOSSES = {
+    "contrastive": ContrastiveLoss,
+    "triplet_margin": TripletMarginLoss,
+    "lifted_structure": LiftedStructureLoss,
+    "generalized_lifted_structure": GeneralizedLiftedStructureLoss,
+    "npairs": NPairsLoss,
+    "multi_similarity": MultiSimilarityLoss,
+    "margin": MarginLoss,
+    "circle": CircleLoss,
+    # proxy losses (requires_classes = True)
+    "l2_softmax": L2SoftmaxLoss,
+    "normface": NormFaceLoss,
+    "large_margin_softmax": LargeMarginSoftmaxLoss,
+    "sphereface": SphereFaceLoss,
+    "cosface": CosFaceLoss,
+    "arcface": ArcFaceLoss,
+    "subcenter_arcface": SubCenterArcFaceLoss,
+    "proxy_nca": ProxyNCALoss,
+    "proxy_anchor": ProxyAnchorLoss,
+    "soft_triple": SoftTripleLoss,
+    "class_circle": ClassCircleLoss,
+}
+
+#: Extra names accepted by ``get_loss``.
+ALIASES = {"am_softmax": "cosface", "normalized_softmax": "normface",
+           "lsoftmax": "large_margin_softmax", "a_softmax": "sphereface",
+           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure"}
+
+
+def get_loss(loss, **params):
+    """Return a loss module from a registered name or a module instance.
+
+    Parameters
+    ----------
+    loss : str or nn.Module
+        A name in :data:`LOSSES` or :data:`ALIASES` (case-insensitive; '-', '_' and a
+        trailing 'loss' are ignored, so ``'TripletMarginLoss'`` and ``'triplet-margin'``
+        both work), or an
+        ``nn.Module`` instance, returned as is.
+    **params
+        Keyword arguments for the loss class (only with a name).
+
+    Returns
+    -------
+    loss : nn.Module
+
+    Examples
+    --------
+    >>> from skmetric.deep.losses import get_loss
+    >>> get_loss("triplet_margin", margin=0.1).margin
+    0.1
+    """
+    return lookup(loss, params, LOSSES, "loss", suffix="loss", aliases=ALIASES)
+
+
+__all__ = [
+    "ALIASES",
+    "LOSSES",
+    "ArcFaceLoss",
+    "BaseLoss",
+    "BaseProxyLoss",
+    "ClassCircleLoss",
+    "CosFaceLoss",
+    "L2SoftmaxLoss",
+    "LargeMarginSoftmaxLoss",
+    "NormFaceLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
+    "SoftTripleLoss",
+    "SphereFaceLoss",
+    "SubCenterArcFaceLoss",
+    "CircleLoss",
+    "ContrastiveLoss",
+    "GeneralizedLiftedStructureLoss",
+    "LiftedStructureLoss",
+    "MarginLoss",
+    "MultiSimilarityLoss",
+    "NPairsLoss",
+    "TripletMarginLoss",
+    "get_loss",
+]

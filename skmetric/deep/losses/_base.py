@@ -1,0 +1,108 @@
+"""The base class of the pair-based losses and the reductions they share."""
+
+import torch
+from torch import nn
+
+from .._distances import get_distance
+from .._tuples import check_indices_tuple, check_inputs
+
+
+class BaseLoss(nn.Module):
+    """Base of the metric losses: input checks, the distance, then :meth:`compute_loss`.
+
+    A subclass sets its parameters in ``__init__`` and implements ``compute_loss``. The
+    ``forward`` contract (shared by any loss plugged into skmetric) is::
+
+        loss(embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None) -> scalar
+
+    Parameters
+    ----------
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}
+        The pairwise distance or similarity the loss works on.
+    normalize : bool, default=True
+        L2-normalise embeddings before computing distances (ignored by 'cosine', which
+        always normalises).
+    """
+
+    #: Proxy-based losses need ``num_classes`` and ``embedding_size``; pair-based ones don't.
+    requires_classes = False
+    #: Names of the distances a loss accepts (None: all of them).
+    allowed_distances = None
+
+    def __init__(self, distance="euclidean", normalize=True):
+        super().__init__()
+        if self.allowed_distances is not None and distance not in self.allowed_distances:
+            raise ValueError(
+                f"{type(self).__name__} works only with distance in "
+                f"{list(self.allowed_distances)}; got {distance!r}."
+            )
+        self.distance = distance
+        self.normalize = normalize
+        self.dist = get_distance(distance, normalize=normalize)
+
+    def forward(self, embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None):
+        """Return the loss (a scalar tensor) of a batch.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (batch_size, dim)
+        labels : Tensor of shape (batch_size,)
+        indices_tuple : tuple of Tensors, default=None
+            A miner's output, pairs ``(a1, p, a2, n)`` or triplets ``(a, p, n)``; None uses
+            all valid tuples of the batch.
+        ref_emb, ref_labels : Tensor, default=None
+            Reference embeddings and labels that positives and negatives are taken from
+            (e.g. a memory bank); by default the batch itself.
+        """
+        embeddings, labels, ref_emb, ref_labels = check_inputs(
+            embeddings, labels, ref_emb, ref_labels
+        )
+        if indices_tuple is not None:
+            n_ref = len(embeddings) if ref_emb is None else len(ref_emb)
+            indices_tuple = check_indices_tuple(
+                indices_tuple, len(embeddings), n_ref, embeddings.device
+            )
+        return self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        """Compute the loss; ``ref_emb`` and ``ref_labels`` are None for the batch itself."""
+        raise NotImplementedError
+
+    def distance_matrix(self, embeddings, ref_emb):
+        """The (n, m) matrix of :attr:`dist` between the batch and the reference set."""
+        return self.dist(embeddings, ref_emb)
+
+    def extra_repr(self):
+        return f"distance={self.distance!r}, normalize={self.normalize}"
+
+
+def zero_loss(embeddings):
+    """A zero that stays connected to the graph, so ``backward`` still works."""
+    return (embeddings * 0).sum()
+
+
+def mean_nonzero(losses, embeddings):
+    """Mean over the strictly positive losses (pytorch-metric-learning's AvgNonZeroReducer)."""
+    n_pos = (losses > 0).sum()
+    if int(n_pos) == 0:
+        return zero_loss(embeddings)
+    return losses.sum() / n_pos
+
+
+def mean_or_zero(losses, embeddings):
+    """Mean of ``losses``, or a graph-connected zero when there are none."""
+    return losses.mean() if losses.numel() else zero_loss(embeddings)
+
+
+def masked_logsumexp(x, mask, dim=1, add_one=False):
+    """Row-wise log-sum-exp of the entries where ``mask`` holds; 0 for rows with none.
+
+    Masked entries are set to the dtype's lowest finite value rather than -inf so that
+    empty rows get finite values and zero (not NaN) gradients. ``add_one`` adds a zero
+    logit, i.e. ``log(1 + sum(exp(x)))``.
+    """
+    lowest = torch.finfo(x.dtype).min
+    out = torch.logsumexp(x.masked_fill(~mask, lowest), dim=dim)
+    if add_one:
+        out = torch.logaddexp(out, torch.zeros_like(out))
+    return out.masked_fill(~mask.any(dim=dim), 0)

@@ -1,0 +1,58 @@
+"""Shared machinery of the angular-margin softmax losses (L-Softmax, SphereFace, CosFace,
+ArcFace): cosines to the class weights, a margin on the target class, a scale."""
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
+
+
+class MarginSoftmaxBase(BaseProxyLoss):
+    """Cross-entropy on ``scale_logits(cos θ with the target's cosine replaced)``.
+
+    Subclasses define :meth:`target_logit` (the margin applied to the target class's
+    cosine) and may override :meth:`class_cosines` and :meth:`scale_logits`.
+    """
+
+    def __init__(self, num_classes, embedding_size, margin, scale, n_weights=None):
+        super().__init__(num_classes, embedding_size)
+        if not isinstance(scale, numbers.Real) or not scale > 0:
+            raise ValueError(f"scale must be a number > 0; got {scale!r}.")
+        self.margin = margin
+        self.scale = scale
+        self.W = self._new_weights(embedding_size, n_weights or num_classes)
+
+    def class_cosines(self, embeddings):
+        return cosine_to(embeddings, self.W)
+
+    def scale_logits(self, logits, embeddings):
+        return self.scale * logits
+
+    def target_logit(self, cos_target):
+        raise NotImplementedError
+
+    def logits(self, embeddings):
+        return self.scale_logits(self.class_cosines(embeddings), embeddings)
+
+    def margin_logits(self, embeddings, labels):
+        """Logits with the margin on each sample's target class (the training logits)."""
+        cos = self.class_cosines(embeddings)
+        rows = torch.arange(len(labels), device=labels.device)
+        cos_target = cos[rows, labels]
+        target = self.target_logit(cos_target.clamp(-1, 1))
+        one_hot = F.one_hot(labels, cos.shape[1]).to(cos.dtype)
+        modified = cos + one_hot * (target - cos_target)[:, None]
+        return self.scale_logits(modified, embeddings)
+
+    def compute_loss(self, embeddings, labels, weights):
+        losses = F.cross_entropy(self.margin_logits(embeddings, labels), labels,
+                                 reduction="none")
+        return weighted_mean(losses, weights)
+
+
+def check_positive_int(value, name):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)

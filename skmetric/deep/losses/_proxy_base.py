@@ -1,0 +1,122 @@
+"""The base of the classification-based (proxy) losses: learnable class weights.
+
+A proxy loss owns one or more learnable vectors per class (class weights or proxies). It
+is an ``nn.Module``, so skorch collects those parameters into the optimiser and saves them
+with the model. Labels must be class indices in ``[0, num_classes)``;
+:class:`~skmetric.deep.MetricEmbedder` encodes arbitrary labels for you.
+"""
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._tuples import check_indices_tuple, check_inputs
+
+
+class BaseProxyLoss(nn.Module):
+    """Base of the proxy losses: input checks, miner weights, then :meth:`compute_loss`.
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of training classes C.
+    embedding_size : int
+        Dimension of the embeddings.
+    """
+
+    requires_classes = True
+    #: Whether miner weights count only the anchors (first tensor) of a miner's tuples.
+    weights_from_anchors = False
+
+    def __init__(self, num_classes, embedding_size):
+        super().__init__()
+        for name, value in (("num_classes", num_classes), ("embedding_size", embedding_size)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        self.num_classes = int(num_classes)
+        self.embedding_size = int(embedding_size)
+
+    @staticmethod
+    def _new_weights(rows, cols, init=nn.init.xavier_normal_):
+        weights = nn.Parameter(torch.empty(rows, cols))
+        init(weights)
+        return weights
+
+    def forward(self, embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None):
+        """Return the loss (a scalar tensor) of a batch.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (batch_size, embedding_size)
+        labels : Tensor of shape (batch_size,)
+            Class indices in ``[0, num_classes)``.
+        indices_tuple : tuple of Tensors, default=None
+            A miner's output; each sample's loss is then weighted by how often it occurs
+            in the tuples (relative to the most frequent), as pytorch-metric-learning does.
+        ref_emb, ref_labels : None
+            Not supported: proxies are the references.
+        """
+        if ref_emb is not None or ref_labels is not None:
+            raise ValueError(
+                f"{type(self).__name__} compares embeddings with its class proxies; "
+                "ref_emb and ref_labels are not supported."
+            )
+        embeddings, labels, _, _ = check_inputs(embeddings, labels)
+        if embeddings.shape[1] != self.embedding_size:
+            raise ValueError(
+                f"embeddings have {embeddings.shape[1]} dimensions but the loss was built "
+                f"with embedding_size={self.embedding_size}."
+            )
+        labels = labels.long()
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must be class indices in [0, {self.num_classes}); got values in "
+                f"[{int(labels.min())}, {int(labels.max())}]. Encode them with "
+                "sklearn.preprocessing.LabelEncoder (MetricEmbedder does this for you)."
+            )
+        weights = self._miner_weights(indices_tuple, embeddings, self.weights_from_anchors)
+        self._cast_parameters(embeddings)
+        return self.compute_loss(embeddings, labels, weights)
+
+    def _cast_parameters(self, embeddings):
+        # Keep the proxies in the embeddings' dtype/device (e.g. a float64 gradcheck).
+        for param in self.parameters():
+            if param.dtype != embeddings.dtype or param.device != embeddings.device:
+                param.data = param.data.to(dtype=embeddings.dtype, device=embeddings.device)
+
+    @staticmethod
+    def _miner_weights(indices_tuple, embeddings, anchors_only=False):
+        n = embeddings.shape[0]
+        ones = torch.ones(n, dtype=embeddings.dtype, device=embeddings.device)
+        if indices_tuple is None:
+            return ones
+        indices_tuple = check_indices_tuple(indices_tuple, n, n, embeddings.device)
+        if all(len(t) == 0 for t in indices_tuple):
+            return ones
+        used = indices_tuple[0] if anchors_only else torch.cat(indices_tuple)
+        idx, counts = torch.unique(used, return_counts=True)
+        weights = torch.zeros_like(ones)
+        weights[idx] = counts.to(embeddings.dtype) / counts.max()
+        return weights
+
+    def compute_loss(self, embeddings, labels, weights):
+        raise NotImplementedError
+
+    def logits(self, embeddings):
+        """Class scores (batch_size, num_classes) without margins: higher = more likely.
+
+        Used by ``MetricEmbedder.predict``/``predict_proba`` for the training classes.
+        """
+        raise NotImplementedError
+
+
+def cosine_to(embeddings, weights):
+    """Cosine similarity of each embedding (rows) to each weight vector (columns of W)."""
+    return F.normalize(embeddings, dim=1) @ F.normalize(weights, dim=0)
+
+
+def weighted_mean(losses, weights):
+    """Mean over the batch of the per-sample losses times their miner weights."""
+    return (losses * weights).mean()

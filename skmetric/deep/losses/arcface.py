@@ -1,0 +1,80 @@
+"""ArcFace: an additive angular margin (Deng et al., 2019), and its sub-center variant."""
+
+import math
+
+import torch
+
+from ._margin_softmax import MarginSoftmaxBase, check_positive_int
+
+
+class ArcFaceLoss(MarginSoftmaxBase):
+    """Logits ``s cos(θ_y + m)`` for the target class and ``s cos θ_j`` otherwise.
+
+    Where θ_y + m would pass π, ``cos(θ + m)`` stops decreasing; the target logit then
+    continues as ``cos θ_y - m sin m`` so the loss stays monotone in θ_y. With
+    ``easy_margin=True`` the margin applies only where cos θ_y > 0 (insightface's option).
+
+    Parameters
+    ----------
+    num_classes, embedding_size : int
+    margin : float, default=0.5
+        The angular margin m, in radians (pytorch-metric-learning takes degrees).
+    scale : float, default=64.0
+        The scale s.
+    easy_margin : bool, default=False
+
+    References
+    ----------
+    .. [1] J. Deng, J. Guo, N. Xue, S. Zafeiriou. "ArcFace: additive angular margin loss
+       for deep face recognition", CVPR 2019.
+    """
+
+    def __init__(self, num_classes, embedding_size, margin=0.5, scale=64.0,
+                 easy_margin=False):
+        super().__init__(num_classes, embedding_size, _check_angle(margin), scale)
+        self.easy_margin = easy_margin
+
+    def target_logit(self, cos_target):
+        theta = torch.acos(cos_target.clamp(-1 + 1e-7, 1 - 1e-7))
+        with_margin = torch.cos(theta + self.margin)
+        if self.easy_margin:
+            return torch.where(cos_target > 0, with_margin, cos_target)
+        return torch.where(theta <= math.pi - self.margin, with_margin,
+                           cos_target - self.margin * math.sin(self.margin))
+
+
+class SubCenterArcFaceLoss(ArcFaceLoss):
+    """ArcFace with K sub-centers per class: a sample's cosine to a class is its largest
+    cosine to that class's sub-centers, so noisy samples can gather around a sub-center.
+
+    Parameters
+    ----------
+    num_classes, embedding_size : int
+    margin, scale, easy_margin
+        As in :class:`ArcFaceLoss`.
+    sub_centers : int, default=3
+        K; the class weights W have ``num_classes * sub_centers`` columns, class-major.
+
+    References
+    ----------
+    .. [1] J. Deng, J. Guo, T. Liu, M. Gong, S. Zafeiriou. "Sub-center ArcFace: boosting
+       face recognition by large-scale noisy web faces", ECCV 2020.
+    """
+
+    def __init__(self, num_classes, embedding_size, margin=0.5, scale=64.0,
+                 easy_margin=False, sub_centers=3):
+        sub_centers = check_positive_int(sub_centers, "sub_centers")
+        MarginSoftmaxBase.__init__(self, num_classes, embedding_size, _check_angle(margin),
+                                   scale, n_weights=num_classes * sub_centers)
+        self.easy_margin = easy_margin
+        self.sub_centers = sub_centers
+
+    def class_cosines(self, embeddings):
+        cos = super().class_cosines(embeddings)
+        return cos.view(-1, self.num_classes, self.sub_centers).amax(dim=2)
+
+
+def _check_angle(margin):
+    if not 0 <= margin < math.pi:
+        raise ValueError(f"margin must be in [0, pi) radians; got {margin!r}.")
+    return margin

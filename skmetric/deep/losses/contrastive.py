@@ -1,0 +1,58 @@
+"""Contrastive loss (Hadsell et al., 2006)."""
+
+import torch
+
+from .._tuples import label_masks, to_pairs
+from ._base import BaseLoss, mean_nonzero
+
+
+class ContrastiveLoss(BaseLoss):
+    """Pull positive pairs within ``pos_margin``, push negative pairs beyond ``neg_margin``.
+
+    ``loss = mean+[relu(d(a1, p) - pos_margin)] + mean+[relu(neg_margin - d(a2, n))]`` where
+    ``mean+`` averages over the pairs with a non-zero loss (for a similarity the signs flip).
+
+    Parameters
+    ----------
+    pos_margin : float, default=0.0
+        Positive pairs closer than this cost nothing.
+    neg_margin : float, default=1.0
+        Negative pairs farther than this cost nothing.
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+        The pairwise distance.
+    normalize : bool, default=True
+        L2-normalise the embeddings first.
+
+    References
+    ----------
+    Hadsell, Chopra and LeCun, "Dimensionality Reduction by Learning an Invariant
+    Mapping", CVPR 2006.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import ContrastiveLoss
+    >>> loss = ContrastiveLoss(neg_margin=1.0)
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> loss(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    def __init__(self, pos_margin=0.0, neg_margin=1.0, distance="euclidean", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.pos_margin = pos_margin
+        self.neg_margin = neg_margin
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        mat = self.distance_matrix(embeddings, ref_emb)
+        if indices_tuple is None:
+            # All pairs: the few positives are gathered, the many negatives masked in place.
+            pos, neg = label_masks(labels, ref_labels)
+            a1, p = torch.where(pos)
+            pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
+            neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat)).masked_fill(~neg, 0.0)
+        else:
+            a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
+            pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
+            neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat[a2, n]))
+        return mean_nonzero(pos_loss, embeddings) + mean_nonzero(neg_loss, embeddings)

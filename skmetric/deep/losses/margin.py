@@ -1,0 +1,107 @@
+"""Margin loss with a learnable boundary beta (Wu et al., 2017)."""
+
+import torch
+from torch import nn
+
+from .._tuples import to_triplets
+from ._base import BaseLoss, zero_loss
+
+
+class MarginLoss(BaseLoss):
+    """Positive pairs inside ``beta - margin``, negative pairs beyond ``beta + margin``.
+
+    For each triplet, ``relu(d(a, p) - beta + margin) + relu(beta - d(a, n) + margin)``;
+    the sum is divided by the number of non-zero terms. With ``learn_beta=True``, beta is an
+    ``nn.Parameter`` (one, or one per class with ``num_classes``) and ``nu * beta`` is added
+    as a regulariser, as in the paper.
+
+    Parameters
+    ----------
+    margin : float, default=0.2
+        Half the width of the gap around the boundary.
+    nu : float, default=0.0
+        Weight of the beta regulariser (only with ``learn_beta``).
+    beta : float, default=1.2
+        Initial boundary between positive and negative distances.
+    learn_beta : bool, default=False
+        Make beta a learnable ``nn.Parameter`` (include the loss's parameters in the
+        optimizer; skorch does this for its criterion).
+    num_classes : int or None, default=None
+        Learn one beta per class; labels must then lie in ``[0, num_classes)``.
+    triplets_per_anchor : 'all', default='all'
+        Without a miner, all triplets are used.
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    normalize : bool, default=True
+
+    Attributes
+    ----------
+    betas : Tensor of shape (1,) or (num_classes,)
+        The boundary, an ``nn.Parameter`` when ``learn_beta`` (else a buffer).
+
+    References
+    ----------
+    Wu, Manmatha, Smola and Krahenbuhl, "Sampling Matters in Deep Embedding Learning",
+    ICCV 2017.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import MarginLoss
+    >>> loss = MarginLoss(learn_beta=True)
+    >>> [name for name, _ in loss.named_parameters()]
+    ['betas']
+    """
+
+    def __init__(
+        self,
+        margin=0.2,
+        nu=0.0,
+        beta=1.2,
+        learn_beta=False,
+        num_classes=None,
+        triplets_per_anchor="all",
+        distance="euclidean",
+        normalize=True,
+    ):
+        super().__init__(distance=distance, normalize=normalize)
+        if triplets_per_anchor != "all":
+            raise ValueError("MarginLoss supports only triplets_per_anchor='all'; use a miner.")
+        if num_classes is not None and not (isinstance(num_classes, int) and num_classes > 0):
+            raise ValueError(f"num_classes must be a positive int or None; got {num_classes!r}.")
+        self.margin = margin
+        self.nu = nu
+        self.beta = beta
+        self.learn_beta = learn_beta
+        self.num_classes = num_classes
+        self.triplets_per_anchor = triplets_per_anchor
+        betas = torch.full((num_classes or 1,), float(beta))
+        if learn_beta:
+            self.betas = nn.Parameter(betas)
+        else:
+            self.register_buffer("betas", betas)
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        a, p, n = to_triplets(indices_tuple, labels, ref_labels)
+        if len(a) == 0:
+            return zero_loss(embeddings)
+        if self.num_classes is None:
+            beta = self.betas.to(embeddings.dtype)
+        else:
+            if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+                raise ValueError(
+                    f"With num_classes={self.num_classes}, labels must lie in "
+                    f"[0, {self.num_classes}); encode them with sklearn's LabelEncoder."
+                )
+            beta = self.betas.to(embeddings.dtype)[labels[a].long()]
+        mat = self.distance_matrix(embeddings, ref_emb)
+        pos_loss = torch.relu(self.dist.margin(mat[a, p], beta) + self.margin)
+        neg_loss = torch.relu(self.dist.margin(beta, mat[a, n]) + self.margin)
+        divisor = (pos_loss > 0).sum() + (neg_loss > 0).sum()
+        has_terms = int(divisor) > 0
+        loss = (pos_loss + neg_loss).sum() / divisor if has_terms else zero_loss(embeddings)
+        if self.learn_beta:
+            if self.num_classes is None:
+                loss = loss + self.nu * beta.sum()
+            elif has_terms:
+                loss = loss + self.nu * beta.sum() / divisor
+        return loss

@@ -1,0 +1,52 @@
+"""Multi-similarity loss (Wang et al., 2019)."""
+
+from .._tuples import pair_masks
+from ._base import BaseLoss, masked_logsumexp
+
+
+class MultiSimilarityLoss(BaseLoss):
+    """Weight every pair by its self-similarity and its relative similarity.
+
+    ``loss_i = 1/alpha log(1 + sum_p exp(-alpha (s_ip - base))) + 1/beta log(1 + sum_n
+    exp(beta (s_in - base)))``, averaged over anchors; usually paired with the
+    multi-similarity miner.
+
+    Parameters
+    ----------
+    alpha : float, default=2.0
+        Scale of the positive pairs.
+    beta : float, default=50.0
+        Scale of the negative pairs.
+    base : float, default=0.5
+        The similarity offset (lambda in the paper).
+    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    normalize : bool, default=True
+
+    References
+    ----------
+    Wang, Han, Huang, Dong and Scott, "Multi-Similarity Loss with General Pair Weighting
+    for Deep Metric Learning", CVPR 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import MultiSimilarityLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> MultiSimilarityLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    def __init__(self, alpha=2.0, beta=50.0, base=0.5, distance="cosine", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.alpha = alpha
+        self.beta = beta
+        self.base = base
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        mat = self.distance_matrix(embeddings, ref_emb)
+        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        pos_term = masked_logsumexp(self.alpha * self.dist.margin(mat, self.base), pos,
+                                    add_one=True)
+        neg_term = masked_logsumexp(self.beta * self.dist.margin(self.base, mat), neg,
+                                    add_one=True)
+        return (pos_term / self.alpha + neg_term / self.beta).mean()

@@ -1,0 +1,38 @@
+"""NormFace: normalised softmax (Wang et al., 2017)."""
+
+import torch.nn.functional as F
+
+from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
+
+
+class NormFaceLoss(BaseProxyLoss):
+    """Softmax cross-entropy on scaled cosine similarities: ``logits = s · cos θ_j``.
+
+    Features and class weights are both L2-normalised; pytorch-metric-learning calls this
+    NormalizedSoftmaxLoss with ``temperature = 1 / scale``.
+
+    Parameters
+    ----------
+    num_classes, embedding_size : int
+    scale : float, default=16.0
+        The scale s of the paper.
+
+    References
+    ----------
+    .. [1] F. Wang, X. Xiang, J. Cheng, A. L. Yuille. "NormFace: L2 hypersphere embedding
+       for face verification", ACM MM 2017.
+    """
+
+    def __init__(self, num_classes, embedding_size, scale=16.0):
+        super().__init__(num_classes, embedding_size)
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0; got {scale!r}.")
+        self.scale = scale
+        self.W = self._new_weights(embedding_size, num_classes)
+
+    def logits(self, embeddings):
+        return self.scale * cosine_to(embeddings, self.W)
+
+    def compute_loss(self, embeddings, labels, weights):
+        losses = F.cross_entropy(self.logits(embeddings), labels, reduction="none")
+        return weighted_mean(losses, weights)

@@ -1,0 +1,47 @@
+"""ProxyNCA (Movshovitz-Attias et al., 2017)."""
+
+import torch
+import torch.nn.functional as F
+
+from ._proxy_base import BaseProxyLoss
+
+
+class ProxyNCALoss(BaseProxyLoss):
+    """NCA against one learnable proxy per class: ``-log softmax(-s·d²(x, p_c))[y]``.
+
+    Embeddings and proxies are L2-normalised and compared by squared Euclidean distance;
+    samples whose target probability underflows to zero are left out, and with a miner
+    only the anchors of its tuples are weighted (both as pytorch-metric-learning does).
+
+    Parameters
+    ----------
+    num_classes, embedding_size : int
+    softmax_scale : float, default=1.0
+        The scale s of the negative squared distances (an inverse temperature).
+
+    References
+    ----------
+    .. [1] Y. Movshovitz-Attias, A. Toshev, T. Leung, S. Ioffe, S. Singh. "No fuss distance
+       metric learning using proxies", ICCV 2017.
+    """
+
+    weights_from_anchors = True
+
+    def __init__(self, num_classes, embedding_size, softmax_scale=1.0):
+        super().__init__(num_classes, embedding_size)
+        if not softmax_scale > 0:
+            raise ValueError(f"softmax_scale must be > 0; got {softmax_scale!r}.")
+        self.softmax_scale = softmax_scale
+        self.proxies = self._new_weights(num_classes, embedding_size)
+
+    def logits(self, embeddings):
+        d2 = torch.cdist(F.normalize(embeddings, dim=1), F.normalize(self.proxies, dim=1)) ** 2
+        return -self.softmax_scale * d2
+
+    def compute_loss(self, embeddings, labels, weights):
+        prob = F.softmax(self.logits(embeddings), dim=1)
+        p_target = prob[torch.arange(len(labels), device=labels.device), labels]
+        keep = p_target != 0
+        if not bool(keep.any()):
+            return (embeddings * 0).sum()
+        return (-torch.log(p_target[keep]) * weights[keep]).mean()

@@ -1,0 +1,50 @@
+"""SoftTriple loss (Qian et al., 2019)."""
+
+import torch.nn.functional as F
+
+from ._margin_softmax import check_positive_int
+from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
+
+
+class SoftTripleLoss(BaseProxyLoss):
+    """Softmax over classes with K centers each: a class's similarity is a softmax-weighted
+    mix of the sample's cosines to its centers, ``S_c = Σ_k softmax(cos/γ)_k cos_k``; then
+    cross-entropy of ``λ (S - δ·onehot)``.
+
+    Parameters
+    ----------
+    num_classes, embedding_size : int
+    centers_per_class : int, default=10
+        K.
+    la : float, default=20.0
+        λ, the scale of the class similarities.
+    gamma : float, default=0.1
+        γ, the temperature of the softmax over a class's centers.
+    margin : float, default=0.01
+        δ.
+
+    References
+    ----------
+    .. [1] Q. Qian, L. Shang, B. Sun, J. Hu, H. Li, R. Jin. "SoftTriple loss: deep metric
+       learning without triplet sampling", ICCV 2019.
+    """
+
+    def __init__(self, num_classes, embedding_size, centers_per_class=10, la=20.0,
+                 gamma=0.1, margin=0.01):
+        super().__init__(num_classes, embedding_size)
+        self.centers_per_class = check_positive_int(centers_per_class, "centers_per_class")
+        if not gamma > 0 or not la > 0:
+            raise ValueError(f"la and gamma must be > 0; got la={la!r}, gamma={gamma!r}.")
+        self.la, self.gamma, self.margin = la, gamma, margin
+        self.centers = self._new_weights(embedding_size, num_classes * centers_per_class)
+
+    def logits(self, embeddings):
+        cos = cosine_to(embeddings, self.centers).view(-1, self.num_classes,
+                                                       self.centers_per_class)
+        return (F.softmax(cos / self.gamma, dim=2) * cos).sum(dim=2)
+
+    def compute_loss(self, embeddings, labels, weights):
+        sim = self.logits(embeddings)
+        margin = self.margin * F.one_hot(labels, self.num_classes).to(sim.dtype)
+        losses = F.cross_entropy(self.la * (sim - margin), labels, reduction="none")
+        return weighted_mean(losses, weights)

@@ -1,0 +1,85 @@
+"""Triplet margin loss (Weinberger & Saul, 2009; Schroff et al., 2015)."""
+
+import torch
+import torch.nn.functional as F
+
+from .._tuples import as_generator, random_triplets, to_triplets
+from ._base import BaseLoss, mean_nonzero
+
+
+class TripletMarginLoss(BaseLoss):
+    """Make each anchor closer to its positive than to its negative by ``margin``.
+
+    ``loss = mean+[relu(d(a, p) - d(a, n) + margin)]`` over the triplets, ``mean+`` averaging
+    over the triplets with a non-zero loss (for a similarity the signs flip).
+
+    Parameters
+    ----------
+    margin : float, default=0.05
+        The required gap between the negative and the positive distance.
+    swap : bool, default=False
+        Use d(p, n) instead of d(a, n) when it is smaller (Balntas et al., 2016).
+    smooth_loss : bool, default=False
+        The soft-margin form ``softplus(d(a, p) - d(a, n) + margin)`` instead of the hinge.
+    triplets_per_anchor : 'all' or int, default='all'
+        Without a miner, use all triplets, or this many random ones per anchor.
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+        The pairwise distance.
+    normalize : bool, default=True
+        L2-normalise the embeddings first.
+    random_state : int, torch.Generator or None, default=None
+        Seeds the random triplets when ``triplets_per_anchor`` is an int.
+
+    References
+    ----------
+    Schroff, Kalenichenko and Philbin, "FaceNet: A Unified Embedding for Face Recognition
+    and Clustering", CVPR 2015. Hermans, Beyer and Leibe, "In Defense of the Triplet Loss
+    for Person Re-Identification", 2017 (soft margin).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import TripletMarginLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> TripletMarginLoss(margin=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    def __init__(
+        self,
+        margin=0.05,
+        swap=False,
+        smooth_loss=False,
+        triplets_per_anchor="all",
+        distance="euclidean",
+        normalize=True,
+        random_state=None,
+    ):
+        super().__init__(distance=distance, normalize=normalize)
+        if triplets_per_anchor != "all" and not (
+            isinstance(triplets_per_anchor, int) and triplets_per_anchor > 0
+        ):
+            raise ValueError(
+                f"triplets_per_anchor must be 'all' or a positive int; got {triplets_per_anchor!r}."
+            )
+        self.margin = margin
+        self.swap = swap
+        self.smooth_loss = smooth_loss
+        self.triplets_per_anchor = triplets_per_anchor
+        self.random_state = random_state
+        self._generator = None
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        if indices_tuple is None and self.triplets_per_anchor != "all":
+            if self._generator is None:
+                self._generator = as_generator(self.random_state)
+            a, p, n = random_triplets(labels, ref_labels, self.triplets_per_anchor, self._generator)
+        else:
+            a, p, n = to_triplets(indices_tuple, labels, ref_labels)
+        mat = self.distance_matrix(embeddings, ref_emb)
+        ap, an = mat[a, p], mat[a, n]
+        if self.swap:
+            an = self.dist.closest(an, mat[p, n])
+        violation = self.dist.margin(ap, an) + self.margin
+        losses = F.softplus(violation) if self.smooth_loss else torch.relu(violation)
+        return mean_nonzero(losses, embeddings)

@@ -1,0 +1,91 @@
+"""Miners: pick the informative pairs or triplets of a batch for a loss.
+
+A miner is called as ``miner(embeddings, labels, ref_emb=None, ref_labels=None)`` and
+returns 1-D ``torch.long`` index tensors, pairs ``(a1, p, a2, n)`` or triplets
+``(a, p, n)`` as its ``output`` attribute says; every loss accepts both formats.
+"""
+
+from .._registry import lookup
+from ._base import BaseMiner
+from .batch_hard import BatchHardMiner
+from .distance_weighted import DistanceWeightedMiner
+from .lifted import LiftedMiner
+from .multi_similarity import MultiSimilarityMiner
+from .npairs import NPairsMiner
+from .random import AllTuplesMiner, RandomMiner
+from .triplet_margin import (
+    EasyTripletMiner,
+    HardTripletMiner,
+    SemihardTripletMiner,
+    TripletMarginMiner,
+)
+
+#: Registered miners by name; ``get_miner`` also accepts case and '-'/'_' variants.
+MINERS = {
+    "all": AllTuplesMiner,
+    "random": RandomMiner,
+    "triplet_margin": TripletMarginMiner,
+    "hard": HardTripletMiner,
+    "semihard": SemihardTripletMiner,
+    "easy": EasyTripletMiner,
+    "batch_hard": BatchHardMiner,
+    "distance_weighted": DistanceWeightedMiner,
+    "multi_similarity": MultiSimilarityMiner,
+    "npairs": NPairsMiner,
+    "lifted": LiftedMiner,
+}
+
+#: Extra names accepted by ``get_miner``.
+ALIASES = {
+    "uniform": "random",
+    "semi_hard": "semihard",
+    "hard_triplet": "hard",
+    "semihard_triplet": "semihard",
+    "easy_triplet": "easy",
+    "n_pairs": "npairs",
+    "lifted_structure": "lifted",
+}
+
+
+def get_miner(miner, **params):
+    """Return a miner from a registered name, a miner object, or None.
+
+    Parameters
+    ----------
+    miner : str, callable or None
+        A name in :data:`MINERS` or :data:`ALIASES` (case-insensitive; '-', '_' and a
+        trailing 'miner' are ignored), any callable with the miner signature (returned as
+        is), or None (no mining: the loss uses all tuples; returns None).
+    **params
+        Keyword arguments for the miner class (only with a name).
+
+    Examples
+    --------
+    >>> from skmetric.deep.miners import get_miner
+    >>> get_miner("semihard", margin=0.1).type_of_triplets
+    'semihard'
+    """
+    if miner is None:
+        if params:
+            raise ValueError(f"Parameters {sorted(params)} were given but miner is None.")
+        return None
+    return lookup(miner, params, MINERS, "miner", suffix="miner", aliases=ALIASES)
+
+
+__all__ = [
+    "ALIASES",
+    "MINERS",
+    "AllTuplesMiner",
+    "BaseMiner",
+    "BatchHardMiner",
+    "DistanceWeightedMiner",
+    "EasyTripletMiner",
+    "HardTripletMiner",
+    "LiftedMiner",
+    "MultiSimilarityMiner",
+    "NPairsMiner",
+    "RandomMiner",
+    "SemihardTripletMiner",
+    "TripletMarginMiner",
+    "get_miner",
+]

@@ -1,0 +1,52 @@
+"""The base class of the miners."""
+
+import torch
+
+from .._distances import get_distance
+from .._tuples import check_inputs
+
+
+class BaseMiner:
+    """Base of the miners: input checks, the distance, then :meth:`mine` without gradients.
+
+    A miner is a plain callable (not an ``nn.Module``)::
+
+        miner(embeddings, labels, ref_emb=None, ref_labels=None) -> indices tuple
+
+    returning 1-D ``torch.long`` tensors on the embeddings' device, either pairs
+    ``(a1, p, a2, n)`` (``output = "pairs"``) or triplets ``(a, p, n)``
+    (``output = "triplets"``). Anchors index ``embeddings``; positives and negatives index
+    ``ref_emb`` (the batch itself by default, never pairing a sample with itself).
+
+    Parameters
+    ----------
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}
+        The pairwise distance used to rank pairs.
+    normalize : bool, default=True
+        L2-normalise the embeddings first.
+    """
+
+    #: "pairs" or "triplets": the format of the mined indices.
+    output = "triplets"
+
+    def __init__(self, distance="euclidean", normalize=True):
+        self.distance = distance
+        self.normalize = normalize
+        self.dist = get_distance(distance, normalize=normalize)
+
+    def __call__(self, embeddings, labels, ref_emb=None, ref_labels=None):
+        embeddings, labels, ref_emb, ref_labels = check_inputs(
+            embeddings, labels, ref_emb, ref_labels
+        )
+        with torch.no_grad():
+            return self.mine(embeddings.detach(), labels,
+                             None if ref_emb is None else ref_emb.detach(), ref_labels)
+
+    def mine(self, embeddings, labels, ref_emb, ref_labels):
+        """Return the mined tuple; ``ref_emb``/``ref_labels`` are None for the batch itself."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                           if not k.startswith("_") and k != "dist")
+        return f"{type(self).__name__}({params})"

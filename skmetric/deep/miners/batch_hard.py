@@ -1,0 +1,43 @@
+"""Batch-hard miner (Hermans et al., 2017)."""
+
+import torch
+
+from .._tuples import label_masks
+from ._base import BaseMiner
+
+
+class BatchHardMiner(BaseMiner):
+    """For each anchor, its farthest positive and its closest negative: one triplet per anchor.
+
+    Anchors without a positive or a negative in the batch are skipped.
+
+    Parameters
+    ----------
+    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    normalize : bool, default=True
+
+    References
+    ----------
+    Hermans, Beyer and Leibe, "In Defense of the Triplet Loss for Person
+    Re-Identification", 2017.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.miners import BatchHardMiner
+    >>> a, p, n = BatchHardMiner()(torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+    >>> len(a)
+    8
+    """
+
+    output = "triplets"
+
+    def mine(self, embeddings, labels, ref_emb, ref_labels):
+        mat = self.dist(embeddings, ref_emb)
+        pos, neg = label_masks(labels, ref_labels)
+        # "Farther" is larger for distances and smaller for similarities: work on its sign.
+        far = -mat if self.dist.is_similarity else mat
+        p = far.masked_fill(~pos, float("-inf")).argmax(1)
+        n = far.masked_fill(~neg, float("inf")).argmin(1)
+        a = torch.where(pos.any(1) & neg.any(1))[0]
+        return a, p[a], n[a]

@@ -1,0 +1,50 @@
+"""Multi-similarity miner (Wang et al., 2019)."""
+
+import torch
+
+from .._tuples import label_masks
+from ._base import BaseMiner
+
+
+class MultiSimilarityMiner(BaseMiner):
+    """Pairs that are hard relative to the anchor's other pairs.
+
+    A positive pair is kept if it is less similar than the anchor's most similar negative
+    plus ``epsilon``; a negative pair if it is more similar than the anchor's least similar
+    positive minus ``epsilon``. (With a distance, "similar" means "close".)
+
+    Parameters
+    ----------
+    epsilon : float, default=0.1
+    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    normalize : bool, default=True
+
+    References
+    ----------
+    Wang, Han, Huang, Dong and Scott, "Multi-Similarity Loss with General Pair Weighting
+    for Deep Metric Learning", CVPR 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.miners import MultiSimilarityMiner
+    >>> len(MultiSimilarityMiner()(torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])))
+    4
+    """
+
+    output = "pairs"
+
+    def __init__(self, epsilon=0.1, distance="cosine", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.epsilon = epsilon
+
+    def mine(self, embeddings, labels, ref_emb, ref_labels):
+        mat = self.dist(embeddings, ref_emb)
+        pos, neg = label_masks(labels, ref_labels)
+        # Work on "closeness" c (similarity, or minus the distance): larger is more similar.
+        c = mat if self.dist.is_similarity else -mat
+        closest_neg = c.masked_fill(~neg, float("-inf")).amax(1, keepdim=True)
+        farthest_pos = c.masked_fill(~pos, float("inf")).amin(1, keepdim=True)
+        a1, p = torch.where(pos & (c - self.epsilon < closest_neg))
+        a2, n = torch.where(neg & (c + self.epsilon > farthest_pos))
+        return a1, p, a2, n

@@ -1,0 +1,61 @@
+"""N-pair miner (Sohn, 2016): one positive pair per class."""
+
+import torch
+
+from .._tuples import as_generator
+from ._base import BaseMiner
+
+
+class NPairsMiner(BaseMiner):
+    """One random positive pair per class, negatives from the other classes' pairs.
+
+    Returns pairs ``(a1, p, a2, n)``: ``(a1[c], p[c])`` is a random pair of class c (for
+    classes with at least two samples), and the negatives pair each anchor with the
+    positives of all other classes: the N-pair tuple of the paper. The query batch is also
+    the reference set.
+
+    Parameters
+    ----------
+    random_state : int, torch.Generator or None, default=None
+
+    References
+    ----------
+    Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective",
+    NeurIPS 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.miners import NPairsMiner
+    >>> a1, p, a2, n = NPairsMiner(random_state=0)(torch.randn(8, 4),
+    ...                                             torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+    >>> len(a1), len(a2)
+    (4, 12)
+    """
+
+    output = "pairs"
+
+    def __init__(self, random_state=None):
+        super().__init__(distance="dot", normalize=True)
+        self.random_state = random_state
+        self._generator = None
+
+    def mine(self, embeddings, labels, ref_emb, ref_labels):
+        if ref_emb is not None:
+            raise ValueError("NPairsMiner does not support ref_emb; pass only the batch.")
+        if self._generator is None:
+            self._generator = as_generator(self.random_state)
+        device = labels.device
+        # Shuffle, then stable-sort by label: each class's members end up in random order.
+        shuffle = torch.randperm(len(labels), generator=self._generator).to(device)
+        order = shuffle[torch.argsort(labels[shuffle], stable=True)]
+        sorted_labels = labels[order]
+        starts = torch.ones(len(labels), dtype=torch.bool, device=device)
+        starts[1:] = sorted_labels[1:] != sorted_labels[:-1]
+        first = torch.where(starts)[0]
+        ends = torch.cat([first[1:], torch.tensor([len(labels)], device=device)])
+        first = first[ends - first >= 2]
+        a1, p = order[first], order[first + 1]
+        k = len(a1)
+        i, j = torch.where(~torch.eye(k, dtype=torch.bool, device=device))
+        return a1, p, a1[i], p[j]

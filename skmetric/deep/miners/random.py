@@ -1,0 +1,96 @@
+"""Uniform random miner and the all-tuples miner."""
+
+import torch
+
+from .._tuples import (
+    all_pairs,
+    all_triplets,
+    as_generator,
+    label_masks,
+    random_triplets,
+    sample_in_rows,
+)
+from ._base import BaseMiner
+
+
+def _check_output(output):
+    if output not in ("pairs", "triplets"):
+        raise ValueError(f"output must be 'pairs' or 'triplets'; got {output!r}.")
+
+
+class RandomMiner(BaseMiner):
+    """Uniformly random tuples: ``tuples_per_anchor`` per anchor, ignoring the embeddings.
+
+    Triplets: each anchor with a positive and a negative gets that many triplets, its
+    positive and negative drawn uniformly (with replacement). Pairs: each anchor gets that
+    many random positive pairs (if it has a positive) and negative pairs (if it has a
+    negative).
+
+    Parameters
+    ----------
+    output : {'triplets', 'pairs'}, default='triplets'
+    tuples_per_anchor : int, default=1
+    random_state : int, torch.Generator or None, default=None
+        Seeds the draws (on the CPU, so results do not depend on the device).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.miners import RandomMiner
+    >>> a, p, n = RandomMiner(tuples_per_anchor=2, random_state=0)(
+    ...     torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+    >>> len(a)
+    16
+    """
+
+    def __init__(self, output="triplets", tuples_per_anchor=1, random_state=None):
+        super().__init__(distance="euclidean", normalize=True)
+        _check_output(output)
+        if not (isinstance(tuples_per_anchor, int) and tuples_per_anchor > 0):
+            raise ValueError(
+                f"tuples_per_anchor must be a positive int; got {tuples_per_anchor!r}."
+            )
+        self.output = output
+        self.tuples_per_anchor = tuples_per_anchor
+        self.random_state = random_state
+        self._generator = None
+
+    def mine(self, embeddings, labels, ref_emb, ref_labels):
+        if self._generator is None:
+            self._generator = as_generator(self.random_state)
+        k = self.tuples_per_anchor
+        if self.output == "triplets":
+            return random_triplets(labels, ref_labels, k, self._generator)
+        pos, neg = label_masks(labels, ref_labels)
+        n_pos, n_neg = pos.any(1).long() * k, neg.any(1).long() * k
+        a1 = torch.arange(len(labels), device=labels.device).repeat_interleave(n_pos)
+        a2 = torch.arange(len(labels), device=labels.device).repeat_interleave(n_neg)
+        return (a1, sample_in_rows(pos, n_pos, self._generator), a2,
+                sample_in_rows(neg, n_neg, self._generator))
+
+
+class AllTuplesMiner(BaseMiner):
+    """All valid pairs or triplets of the batch (what a loss uses without a miner).
+
+    Parameters
+    ----------
+    output : {'pairs', 'triplets'}, default='pairs'
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.miners import AllTuplesMiner
+    >>> a, p, n = AllTuplesMiner("triplets")(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]))
+    >>> len(a)
+    8
+    """
+
+    def __init__(self, output="pairs"):
+        super().__init__(distance="euclidean", normalize=True)
+        _check_output(output)
+        self.output = output
+
+    def mine(self, embeddings, labels, ref_emb, ref_labels):
+        if self.output == "pairs":
+            return all_pairs(labels, ref_labels)
+        return all_triplets(labels, ref_labels)

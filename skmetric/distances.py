@@ -1,0 +1,375 @@
+"""Pairwise distances on NumPy, torch, CuPy and array-api-strict arrays, in bounded memory.
+
+One code path written against the Array API (through ``array_api_compat``) serves every
+namespace: NumPy in gives NumPy out, a torch tensor gives a torch tensor on the same device,
+a CuPy array gives a CuPy array. Results are computed in blocks of rows, so the memory used
+beyond the inputs and the output is set by ``chunk_size`` or ``working_memory``, not by n².
+NumPy arrays take a few in-place fast paths; the arithmetic is the same.
+"""
+
+import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from sklearn import get_config
+from threadpoolctl import threadpool_limits
+
+from ._array_api import (
+    array_namespace,
+    as_array,
+    device,
+    from_numpy,
+    is_numpy_namespace,
+    to_numpy,
+)
+from ._init import components_from_metric
+
+METRICS = ("euclidean", "sqeuclidean", "cosine", "mahalanobis")
+_CACHE_BLOCK_BYTES = 4 * 2**20
+
+__all__ = ["METRICS", "pairwise_distances", "pairwise_distances_chunked"]
+
+
+def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_size=None,
+                       working_memory=None, n_threads=None):
+    """Distances between the rows of ``X`` and the rows of ``Y``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples_X, n_features)
+        NumPy, torch, CuPy or any Array API array (lists are read as NumPy).
+    Y : array of shape (n_samples_Y, n_features), default=None
+        Same namespace as ``X``. None means ``Y = X``; the diagonal is then exactly 0.
+    metric : {'euclidean', 'sqeuclidean', 'cosine', 'mahalanobis'} or callable, \
+            default='euclidean'
+        'euclidean' and 'sqeuclidean' use ``||x||² - 2 x·y + ||y||²`` (one matrix product
+        per block, negative round-off clipped to 0); 'cosine' is ``1 - cos(x, y)`` in
+        [0, 2] (a zero vector is at distance 1 from everything); 'mahalanobis' is
+        ``sqrt((x - y)ᵀ M (x - y)) = ||L x - L y||`` given exactly one of ``M`` and ``L``.
+        A callable ``metric(X_block, Y)`` returns the distances of a block of rows.
+    M : array of shape (n_features, n_features), default=None
+        Symmetric positive semi-definite Mahalanobis matrix (for 'mahalanobis').
+    L : array of shape (n_components, n_features), default=None
+        Linear map with ``M = Lᵀ L`` (e.g. a learner's ``components_``); cheaper than M.
+    chunk_size : int, default=None
+        Rows of ``X`` per block.
+    working_memory : float, default=None
+        Memory budget of one block in MiB, as scikit-learn's ``working_memory``; used when
+        ``chunk_size`` is None. Defaults to ``sklearn.get_config()['working_memory']``.
+    n_threads : int, default=None
+        NumPy input: blocks computed in parallel by this many threads, each with a
+        single-threaded BLAS (one block per thread in memory). None uses every CPU core;
+        1 keeps one block at a time with the BLAS's own threads. Other namespaces
+        parallelise inside their kernels and ignore it.
+
+    Returns
+    -------
+    D : array of shape (n_samples_X, n_samples_Y)
+        In the namespace and on the device of ``X``, with its floating dtype (float32
+        stays float32; integers become float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.distances import pairwise_distances
+    >>> X = np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> pairwise_distances(X)
+    array([[0., 5.],
+           [5., 0.]])
+    >>> pairwise_distances(X, metric="mahalanobis", L=np.diag([2.0, 1.0]))
+    array([[0.        , 7.21110255],
+           [7.21110255, 0.        ]])
+    """
+    prep = _Prepared(X, Y, metric, M, L)
+    xp = prep.xp
+    rows = _chunk_rows(prep.n_x, prep.n_y, prep.itemsize, chunk_size, working_memory)
+    if prep.numpy and chunk_size is None and working_memory is None:
+        # NumPy blocks are written in place (no extra memory): size them for the caches,
+        # so the passes after the product find the block there, and for every thread.
+        rows = min(rows, max(64, _CACHE_BLOCK_BYTES // (prep.n_y * prep.itemsize)))
+    if prep.numpy:
+        out = np.empty((prep.n_x, prep.n_y), dtype=prep.dtype)
+    else:
+        out = xp.empty((prep.n_x, prep.n_y), dtype=prep.dtype, device=prep.device)
+    if prep.numpy:
+        # NumPy blocks are written in place into the output, one thread per block.
+        if prep.kind != "callable":
+            prep.ranking_rhs()  # made once, before the threads share it
+        map_blocks(lambda s, e: prep.distance_block(s, e, out=out[s:e]), prep.n_x, rows,
+                   n_threads)
+    else:
+        for start in range(0, prep.n_x, rows):
+            stop = min(start + rows, prep.n_x)
+            out[start:stop, :] = prep.distance_block(start, stop)
+    return out
+
+
+def pairwise_distances_chunked(X, Y=None, metric="euclidean", *, M=None, L=None,
+                               chunk_size=None, working_memory=None):
+    """Yield the distance matrix of :func:`pairwise_distances` block of rows by block.
+
+    Takes the same parameters. Each block is a new array of shape
+    (block_rows, n_samples_Y), in the namespace and on the device of ``X``; only one
+    block is alive at a time unless the caller keeps them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.distances import pairwise_distances_chunked
+    >>> X = np.arange(10.0).reshape(5, 2)
+    >>> [block.shape for block in pairwise_distances_chunked(X, chunk_size=2)]
+    [(2, 5), (2, 5), (1, 5)]
+    """
+    prep = _Prepared(X, Y, metric, M, L)
+    rows = _chunk_rows(prep.n_x, prep.n_y, prep.itemsize, chunk_size, working_memory)
+    for start in range(0, prep.n_x, rows):
+        yield prep.distance_block(start, min(start + rows, prep.n_x))
+
+
+class _Prepared:
+    """Validated inputs mapped to the space where the metric is a dot-product expansion.
+
+    'mahalanobis' becomes 'euclidean' on ``X @ Lᵀ``; 'cosine' works on unit rows. ``kind``
+    is 'sq' (squared Euclidean expansion), 'cos' or 'callable'.
+    """
+
+    def __init__(self, X, Y, metric, M, L):
+        X, Y, xp = check_pair_inputs(X, Y)
+        self.xp = xp
+        self.numpy = is_numpy_namespace(xp)
+        self.same = Y is None
+        self.squared = metric == "sqeuclidean"
+        self.device = device(X)
+        if callable(metric):
+            if M is not None or L is not None:
+                raise ValueError("M and L are only used with metric='mahalanobis'.")
+            self.kind = "callable"
+            self.metric = metric
+        elif metric not in METRICS:
+            raise ValueError(
+                f"Unknown metric {metric!r}; choose one of {METRICS} or pass a callable."
+            )
+        elif metric == "mahalanobis":
+            L = check_mahalanobis(M, L, X.shape[1], xp, X.dtype, self.device)
+            X = X @ L.T
+            Y = None if Y is None else Y @ L.T
+            self.kind = "sq"
+        elif M is not None or L is not None:
+            raise ValueError(
+                f"M and L are only used with metric='mahalanobis'; got metric={metric!r}."
+            )
+        else:
+            self.kind = "cos" if metric == "cosine" else "sq"
+        if self.kind == "cos":
+            X = _unit_rows(X, xp)
+            Y = None if Y is None else _unit_rows(Y, xp)
+        self.X = X
+        self.Y = X if Y is None else Y
+        self.YT = self.Y.T
+        self.dtype = X.dtype
+        self.itemsize = 4 if X.dtype == xp.float32 else 8
+        self.n_x, self.n_y = X.shape[0], self.Y.shape[0]
+        if self.kind == "sq":
+            self.x_sq = _row_sq_norms(self.X, xp, self.numpy)
+            self.y_sq = self.x_sq if self.same else _row_sq_norms(self.Y, xp, self.numpy)
+
+    def ranking_rhs(self):
+        """NumPy: ``-2 Yᵀ`` ('sq') or ``-Yᵀ`` ('cos') as a contiguous array, made once, so
+        that ``X_block @ rhs (+ ||y||²)`` orders each row as the distances."""
+        if getattr(self, "_rhs", None) is None:
+            scale = -2 if self.kind == "sq" else -1
+            self._rhs = np.ascontiguousarray(scale * self.YT)
+        return self._rhs
+
+    def distance_block(self, start, stop, out=None):
+        """Distances of rows ``start:stop`` of X to all of Y (into ``out`` for NumPy)."""
+        xp, Xb = self.xp, self.X[start:stop, :]
+        if self.kind == "callable":
+            D = xp.asarray(self.metric(Xb, self.Y))
+            if out is not None:
+                out[...] = D
+                D = out
+        elif self.numpy:
+            D = np.matmul(Xb, self.ranking_rhs(), out=out)  # -2 x·y (or -x·y for cosine)
+            if self.kind == "sq":
+                D += self.x_sq[start:stop, None]
+                D += self.y_sq[None, :]
+                np.maximum(D, 0, out=D)
+                if not self.squared:
+                    np.sqrt(D, out=D)
+            else:
+                D += 1
+                np.clip(D, 0, 2, out=D)
+        else:
+            G = Xb @ self.YT
+            if self.kind == "sq":
+                D = xp.clip(self.x_sq[start:stop, None] - 2 * G + self.y_sq[None, :], min=0.0)
+                if not self.squared:
+                    D = xp.sqrt(D)
+            else:
+                D = xp.clip(1 - G, min=0.0, max=2.0)
+        if self.same:
+            set_diagonal(D, start, 0.0, xp)
+        return D
+
+
+def check_pair_inputs(X, Y=None):
+    """Validate X (and Y): 2-D, finite, real, same number of features, one namespace.
+
+    Returns ``(X, Y, xp)`` with floating arrays (integers become float64, float32 stays
+    float32, mixed float dtypes are promoted) and Y None when it was None.
+    """
+    X = as_array(X, "X")
+    Y = None if Y is None else as_array(Y, "Y")
+    arrays = [X] if Y is None else [X, Y]
+    try:
+        xp = array_namespace(*arrays)
+    except TypeError as exc:
+        raise TypeError(
+            "X and Y must come from the same array library (e.g. both NumPy or both torch) "
+            f"and live on the same device: {exc}"
+        ) from exc
+    for name, A in zip("XY", arrays, strict=False):
+        if A.ndim != 2:
+            raise ValueError(
+                f"Expected a 2-D array for {name} of shape (n_samples, n_features); got "
+                f"{A.ndim} dimension(s). Reshape with {name}.reshape(-1, 1) for a single "
+                f"feature or {name}.reshape(1, -1) for a single sample."
+            )
+        if A.shape[0] == 0 or A.shape[1] == 0:
+            raise ValueError(
+                f"{name} has shape {tuple(A.shape)}; at least 1 sample and 1 feature are "
+                "required."
+            )
+    if Y is not None and Y.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but Y has {Y.shape[1]}; both must have the "
+            "same number of features."
+        )
+    dtype = _float_dtype(xp, [A.dtype for A in arrays])
+    checked = []
+    for name, A in zip("XY", arrays, strict=False):
+        if A.dtype != dtype:
+            A = xp.astype(A, dtype)
+        if not bool(xp.all(xp.isfinite(A))):
+            raise ValueError(
+                f"{name} contains NaN or infinity. Remove or impute those values (e.g. with "
+                "sklearn.impute.SimpleImputer) first."
+            )
+        checked.append(A)
+    return checked[0], (None if Y is None else checked[1]), xp
+
+
+def check_mahalanobis(M, L, n_features, xp, dtype, dev):
+    """The map L (shape (n_components, n_features)) from exactly one of M and L, in xp."""
+    if (M is None) == (L is None):
+        raise ValueError(
+            "metric='mahalanobis' needs exactly one of M (the PSD matrix) and L (the linear "
+            "map with M = L.T @ L, e.g. a learner's components_); got "
+            f"{'both' if M is not None else 'neither'}."
+        )
+    if M is not None:
+        M = np.atleast_2d(np.asarray(to_numpy(M), dtype=np.float64))
+        if M.shape != (n_features, n_features):
+            raise ValueError(
+                f"M has shape {M.shape}; expected (n_features, n_features) = "
+                f"({n_features}, {n_features})."
+            )
+        L = components_from_metric(M)
+    else:
+        L = np.atleast_2d(np.asarray(to_numpy(L), dtype=np.float64))
+        if L.ndim != 2 or L.shape[1] != n_features or L.shape[0] == 0:
+            raise ValueError(
+                f"L has shape {L.shape}; expected (n_components, n_features) with "
+                f"n_features = {n_features}."
+            )
+        if not np.all(np.isfinite(L)):
+            raise ValueError("L contains NaN or infinity.")
+    return xp.astype(from_numpy(L, xp, dev), dtype)
+
+
+def set_diagonal(D, start, value, xp):
+    """Set ``D[i, start + i] = value`` for every row i of the block D (in place)."""
+    b = min(D.shape[0], D.shape[1] - start)
+    if b <= 0:
+        return
+    if is_numpy_namespace(xp):
+        np.fill_diagonal(D[:b, start:start + b], value)
+        return
+    sub = D[:b, start:start + b]
+    eye = xp.eye(b, dtype=D.dtype, device=device(D)) != 0
+    D[:b, start:start + b] = xp.where(eye, xp.full_like(sub, value), sub)
+
+
+def map_blocks(work, n_rows, rows, n_threads):
+    """Run ``work(start, stop)`` on every block of rows; NumPy blocks run on threads.
+
+    With more than one thread the BLAS is limited to one thread per block (NumPy releases
+    the GIL in its kernels), so the matrix products and the row-wise work around them
+    both run in parallel. Returns the list of results in block order.
+    """
+    starts = list(range(0, n_rows, rows))
+    n_threads = _check_n_threads(n_threads, len(starts))
+    if n_threads == 1:
+        return [work(s, min(s + rows, n_rows)) for s in starts]
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+        return list(pool.map(lambda s: work(s, min(s + rows, n_rows)), starts))
+
+
+def _check_n_threads(n_threads, n_blocks):
+    if n_threads is None:
+        n_threads = os.cpu_count() or 1
+    elif not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool) or (
+        n_threads < 1
+    ):
+        raise ValueError(f"n_threads must be a positive int or None; got {n_threads!r}.")
+    return int(max(1, min(n_threads, n_blocks)))
+
+
+def _float_dtype(xp, dtypes):
+    floats = [dt for dt in dtypes if xp.isdtype(dt, "real floating")]
+    for dt in dtypes:
+        if xp.isdtype(dt, "complex floating"):
+            raise ValueError("Complex data is not supported; pass real-valued arrays.")
+        if not xp.isdtype(dt, ("real floating", "integral", "bool")):
+            raise TypeError(f"Expected numeric arrays; got dtype {dt}.")
+    if len(floats) < len(dtypes) or not floats:
+        floats.append(xp.float64)
+    return xp.result_type(*floats)
+
+
+def _unit_rows(X, xp):
+    norms = xp.sqrt(xp.sum(X * X, axis=1, keepdims=True))
+    # Zero rows stay zero, so their cosine distance to anything is 1 (as scikit-learn).
+    return X / xp.where(norms == 0, xp.ones_like(norms), norms)
+
+
+def _row_sq_norms(X, xp, numpy):
+    if numpy:
+        return np.einsum("ij,ij->i", X, X)
+    return xp.sum(X * X, axis=1)
+
+
+def _chunk_rows(n_rows, n_cols, itemsize, chunk_size, working_memory, default_mib=None):
+    """Rows per block: ``chunk_size``, or as many as fit ``working_memory`` MiB."""
+    if chunk_size is not None and working_memory is not None:
+        raise ValueError("Give chunk_size or working_memory, not both.")
+    if chunk_size is not None:
+        if not isinstance(chunk_size, numbers.Integral) or isinstance(chunk_size, bool) or (
+            chunk_size < 1
+        ):
+            raise ValueError(f"chunk_size must be a positive int or None; got {chunk_size!r}.")
+        return int(min(chunk_size, n_rows))
+    if working_memory is None:
+        working_memory = default_mib if default_mib is not None else get_config()[
+            "working_memory"
+        ]
+    elif not isinstance(working_memory, numbers.Real) or isinstance(working_memory, bool) or (
+        not working_memory > 0
+    ):
+        raise ValueError(
+            f"working_memory must be a positive number of MiB or None; got {working_memory!r}."
+        )
+    rows = int(working_memory * 2**20 // (n_cols * itemsize))
+    return max(1, min(rows, n_rows))
