@@ -25,38 +25,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from skmetric.deep import MetricEmbedder  # noqa: E402
 from skmetric.deep.datasets import DEFAULT_FASHION_MNIST_PATH, load_fashion_mnist  # noqa: E402
+from skmetric.metrics import retrieval_report  # noqa: E402
+
+# Proxy losses and the settings they train with here (issue: classification-based losses).
+PROXY_SETTINGS = {
+    "l2_softmax": {}, "normface": {}, "proxy_anchor": {}, "soft_triple": {},
+    "large_margin_softmax": {"normalize": False, "loss__margin": 2},
+    "sphereface": {"normalize": False, "loss__margin": 2},
+    "cosface": {"loss__scale": 16.0}, "arcface": {"loss__scale": 16.0, "loss__margin": 0.3},
+    "subcenter_arcface": {"loss__scale": 16.0, "loss__margin": 0.3},
+    "proxy_nca": {"loss__softmax_scale": 8.0}, "class_circle": {"loss__gamma": 32.0},
+}
 
 
-def retrieval_scores(embeddings, labels, metric, chunk_size=500):
-    """Leave-one-out precision@1 and MAP@R, by blocks of queries (bounded memory).
-
-    ``MAP@R = (1/R) sum_{i<=R} P@i rel_i`` with R the number of other samples of the
-    query's class (Musgrave et al. 2020). Computed here rather than with
-    ``skmetric.metrics.map_at_r``, whose memory grew to several GB at 2 000 queries when
-    this benchmark was written; the two agree on small sets.
-    """
-    emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
-    if metric == "cosine":
-        emb = torch.nn.functional.normalize(emb, dim=1)
-    labels = torch.as_tensor(np.asarray(labels))
-    r_of_class = torch.bincount(labels) - 1
-    r_max = int(r_of_class.max())
-    ranks = torch.arange(1, r_max + 1, dtype=torch.float32)
-    hits1, ap_sum = 0.0, 0.0
-    for start in range(0, len(emb), chunk_size):
-        block = emb[start:start + chunk_size]
-        d = -(block @ emb.T) if metric == "cosine" else torch.cdist(block, emb)
-        rows = torch.arange(len(block))
-        d[rows, rows + start] = float("inf")  # leave the query out
-        nearest = d.topk(r_max, dim=1, largest=False, sorted=True).indices
-        query_labels = labels[start:start + chunk_size]
-        r = r_of_class[query_labels]
-        rel = (labels[nearest] == query_labels[:, None]) & (ranks[None, :] <= r[:, None])
-        rel = rel.float()
-        hits1 += float(rel[:, 0].sum())
-        precision = rel.cumsum(dim=1) / ranks
-        ap_sum += float(((precision * rel).sum(dim=1) / r.clamp(min=1)).sum())
-    return hits1 / len(emb), ap_sum / len(emb)
+def retrieval_scores(embeddings, labels, metric):
+    """Leave-one-out precision@1 and MAP@R (Musgrave et al. 2020) with skmetric.metrics."""
+    report = retrieval_report(np.asarray(embeddings, dtype=np.float32), labels, k=1,
+                              metric=metric)
+    return report["precision_at_1"], report["map_at_r"]
 
 
 def run_fashion_mnist(path=DEFAULT_FASHION_MNIST_PATH, n_train=None, mlp_epochs=5,
@@ -95,6 +81,50 @@ def run_fashion_mnist(path=DEFAULT_FASHION_MNIST_PATH, n_train=None, mlp_epochs=
     return rows, _markdown(rows, device)
 
 
+def run_proxy_losses(datasets, epochs, n_train, random_state=0):
+    """Train an MLP embedder with each proxy loss; evaluate retrieval on the test set (all
+    classes, the model trained on all) and on held-out classes (trained on the others)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    lines = [
+        "| data | loss | closed-set accuracy | test P@1 | test MAP@R | unseen-class P@1 | "
+        "unseen-class MAP@R | train time (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for data in datasets:
+        if data == "digits":
+            X, y = load_digits(return_X_y=True)
+            X = (X / 16.0).astype(np.float32)
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y,
+                                                  random_state=random_state)
+            n_epochs, held_out = epochs * 4, 7
+        else:
+            Xtr, ytr = load_fashion_mnist(n_samples=n_train)
+            Xte, yte = load_fashion_mnist(subset="test")
+            Xtr, Xte = Xtr.reshape(len(Xtr), -1), Xte.reshape(len(Xte), -1)
+            n_epochs, held_out = epochs, 6
+        seen, unseen = ytr < held_out, yte >= held_out
+        raw = retrieval_scores(Xte, yte, "euclidean")
+        raw_unseen = retrieval_scores(Xte[unseen], yte[unseen], "euclidean")
+        lines.append(f"| {data} | raw features, Euclidean | | {raw[0]:.4f} | {raw[1]:.4f} | "
+                     f"{raw_unseen[0]:.4f} | {raw_unseen[1]:.4f} | |")
+        for name, settings in PROXY_SETTINGS.items():
+            params = dict(loss=name, miner=None, max_epochs=n_epochs, lr=1e-2, batch_size=128,
+                          samples_per_class=None, random_state=random_state, **settings)
+            start = time.perf_counter()
+            closed = MetricEmbedder(**params).fit(Xtr, ytr)
+            elapsed = time.perf_counter() - start
+            acc = float(np.mean(closed.predict(Xte) == yte))
+            test = retrieval_scores(closed.transform(Xte), yte, "cosine")
+            open_set = MetricEmbedder(**params).fit(Xtr[seen], ytr[seen])
+            held = retrieval_scores(open_set.transform(Xte[unseen]), yte[unseen], "cosine")
+            lines.append(f"| {data} | {name} | {acc:.4f} | {test[0]:.4f} | {test[1]:.4f} | "
+                         f"{held[0]:.4f} | {held[1]:.4f} | {elapsed:.1f} |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def _markdown(rows, device):
     lines = [
         f"Fashion-MNIST test set (10 000 images, leave-one-out retrieval); training on "
@@ -124,9 +154,23 @@ def main(argv=None):
                         help="channels of the SmallCNN blocks (default 16,32,64; the "
                         "estimator's default is 32,64,128, about 3x slower)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--proxy", action="store_true",
+                        help="train every proxy loss on digits and Fashion-MNIST (MLP) and "
+                        "time them against pytorch-metric-learning, instead of the default runs")
+    parser.add_argument("--proxy-train", type=int, default=20000,
+                        help="Fashion-MNIST training images for --proxy (default 20 000)")
     parser.add_argument("--losses", action="store_true",
                         help="also time the losses and miners against pytorch-metric-learning")
     args = parser.parse_args(argv)
+    if args.proxy:
+        from deep_proxy import run_proxy_timing
+
+        datasets = ["digits"] if args.quick else ["digits", "fashion-mnist"]
+        print(run_proxy_losses(datasets, epochs=1 if args.quick else 3,
+                               n_train=args.proxy_train))
+        print()
+        print(run_proxy_timing(repeats=3 if args.quick else 10))
+        return
     if args.quick:
         kwargs = dict(n_train=5000, mlp_epochs=2, cnn_epochs=1, cnn_train=5000)
     else:

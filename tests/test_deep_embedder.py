@@ -22,7 +22,6 @@ from skorch.dataset import ValidSplit  # noqa: E402
 from torch import nn  # noqa: E402
 
 from skmetric.deep import MLP, ClassBalancedBatchSampler, MetricEmbedder, SmallCNN  # noqa: E402
-from skmetric.deep._embedder import _precision_at_1  # noqa: E402
 from skmetric.deep.datasets import load_fashion_mnist, read_idx  # noqa: E402
 from skmetric.metrics import precision_at_k  # noqa: E402
 
@@ -371,11 +370,11 @@ def test_precision_at_1_by_hand():
     emb = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.0, 5.2], [0.2, 0.0]])
     labels = np.array([0, 0, 1, 1, 1])
     # nearest others: 0->1 (0), 1->0 (0), 2->3 (1), 3->2 (1), 4->1 (0): 4 of 5 correct
-    assert _precision_at_1(emb, labels) == pytest.approx(0.8)
-    assert _precision_at_1(emb, labels, chunk_size=2) == pytest.approx(0.8)
+    assert precision_at_k(emb, labels, k=1) == pytest.approx(0.8)
+    assert precision_at_k(emb, labels, k=1, chunk_size=2) == pytest.approx(0.8)
     # cosine ignores norms: [1, 0] is nearest to [2, 0.1], [0, 1] to [0.1, 3]
     cos = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0]])
-    assert _precision_at_1(cos, [0, 0, 1, 1], distance="cosine") == 1.0
+    assert precision_at_k(cos, [0, 0, 1, 1], k=1, metric="cosine") == 1.0
 
 
 # -------------------------------------------------------------------- data loading

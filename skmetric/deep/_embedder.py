@@ -562,7 +562,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 f"y must be 1-D with one label per sample ({embeddings.shape[0]}); got shape "
                 f"{y.shape}."
             )
-        return _precision_at_1(embeddings, y, distance=self.distance)
+        from ..metrics import precision_at_k
+
+        return precision_at_k(embeddings, y, k=1, metric=self.distance)
 
     @available_if(_loss_scores_classes)
     def predict(self, X):
@@ -612,38 +614,6 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-def _precision_at_1(embeddings, labels, distance="euclidean", chunk_size=1024):
-    """Leave-one-out precision@1: how often a sample's nearest other sample shares its label.
-
-    Parameters
-    ----------
-    embeddings : ndarray of shape (n_samples, dim)
-    labels : array-like of shape (n_samples,)
-    distance : {'euclidean', 'cosine'}, default='euclidean'
-    chunk_size : int, default=1024
-        Rows of the distance matrix computed at a time (bounds memory).
-
-    Returns
-    -------
-    precision : float
-    """
-    emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
-    if distance == "cosine":
-        emb = F.normalize(emb, p=2, dim=1)
-    labels = np.asarray(labels)
-    n = emb.shape[0]
-    if n < 2:
-        raise ValueError("precision@1 needs at least 2 samples.")
-    nearest = np.empty(n, dtype=np.int64)
-    for start in range(0, n, chunk_size):
-        block = emb[start:start + chunk_size]
-        d = -(block @ emb.T) if distance == "cosine" else torch.cdist(block, emb)
-        rows = torch.arange(block.shape[0])
-        d[rows, rows + start] = float("inf")
-        nearest[start:start + block.shape[0]] = d.argmin(dim=1).numpy()
-    return float(np.mean(labels[nearest] == labels))
 
 
 def _dataset_labels(dataset):

@@ -3,7 +3,6 @@ ArcFace): cosines to the class weights, a margin on the target class, a scale.""
 
 import numbers
 
-import torch
 import torch.nn.functional as F
 
 from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
@@ -39,12 +38,9 @@ class MarginSoftmaxBase(BaseProxyLoss):
     def margin_logits(self, embeddings, labels):
         """Logits with the margin on each sample's target class (the training logits)."""
         cos = self.class_cosines(embeddings)
-        rows = torch.arange(len(labels), device=labels.device)
-        cos_target = cos[rows, labels]
-        target = self.target_logit(cos_target.clamp(-1, 1))
-        one_hot = F.one_hot(labels, cos.shape[1]).to(cos.dtype)
-        modified = cos + one_hot * (target - cos_target)[:, None]
-        return self.scale_logits(modified, embeddings)
+        column = labels[:, None]
+        target = self.target_logit(cos.gather(1, column).clamp(-1, 1))
+        return self.scale_logits(cos.scatter(1, column, target), embeddings)
 
     def compute_loss(self, embeddings, labels, weights):
         losses = F.cross_entropy(self.margin_logits(embeddings, labels), labels,

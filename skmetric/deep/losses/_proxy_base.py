@@ -88,16 +88,16 @@ class BaseProxyLoss(nn.Module):
 
     @staticmethod
     def _miner_weights(indices_tuple, embeddings, anchors_only=False):
+        # None means every sample weighs 1 (no miner): the losses skip the product.
         n = embeddings.shape[0]
-        ones = torch.ones(n, dtype=embeddings.dtype, device=embeddings.device)
         if indices_tuple is None:
-            return ones
+            return None
         indices_tuple = check_indices_tuple(indices_tuple, n, n, embeddings.device)
         if all(len(t) == 0 for t in indices_tuple):
-            return ones
+            return None
         used = indices_tuple[0] if anchors_only else torch.cat(indices_tuple)
         idx, counts = torch.unique(used, return_counts=True)
-        weights = torch.zeros_like(ones)
+        weights = torch.zeros(n, dtype=embeddings.dtype, device=embeddings.device)
         weights[idx] = counts.to(embeddings.dtype) / counts.max()
         return weights
 
@@ -118,5 +118,5 @@ def cosine_to(embeddings, weights):
 
 
 def weighted_mean(losses, weights):
-    """Mean over the batch of the per-sample losses times their miner weights."""
-    return (losses * weights).mean()
+    """Mean over the batch of the per-sample losses times their miner weights (if any)."""
+    return losses.mean() if weights is None else (losses * weights).mean()

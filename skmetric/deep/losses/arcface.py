@@ -71,7 +71,7 @@ class SubCenterArcFaceLoss(ArcFaceLoss):
 
     def class_cosines(self, embeddings):
         cos = super().class_cosines(embeddings)
-        return cos.view(-1, self.num_classes, self.sub_centers).amax(dim=2)
+        return cos.view(-1, self.num_classes, self.sub_centers).max(dim=2).values
 
 
 def _check_angle(margin):

@@ -47,7 +47,7 @@ class ProxyAnchorLoss(BaseProxyLoss):
     def compute_loss(self, embeddings, labels, weights):
         cos = self.logits(embeddings)  # (n, C)
         pos = F.one_hot(labels, self.num_classes).bool()
-        log_w = torch.log(weights)[:, None]
+        log_w = 0.0 if weights is None else torch.log(weights)[:, None]
         pos_term = _log1p_sum_exp(-self.alpha * (cos - self.margin) + log_w, pos)
         neg_term = _log1p_sum_exp(self.alpha * (cos + self.margin) + log_w, ~pos)
         n_present = pos.any(dim=0).sum().clamp_min(1)

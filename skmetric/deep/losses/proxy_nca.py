@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from ._proxy_base import BaseProxyLoss
+from ._proxy_base import BaseProxyLoss, weighted_mean
 
 
 class ProxyNCALoss(BaseProxyLoss):
@@ -35,13 +35,16 @@ class ProxyNCALoss(BaseProxyLoss):
         self.proxies = self._new_weights(num_classes, embedding_size)
 
     def logits(self, embeddings):
-        d2 = torch.cdist(F.normalize(embeddings, dim=1), F.normalize(self.proxies, dim=1)) ** 2
-        return -self.softmax_scale * d2
+        # Squared distance of unit vectors: ||a - b||² = 2 - 2 a·b (no cdist needed).
+        cos = F.normalize(embeddings, dim=1) @ F.normalize(self.proxies, dim=1).T
+        return -self.softmax_scale * (2 - 2 * cos).clamp_min(0)
 
     def compute_loss(self, embeddings, labels, weights):
-        prob = F.softmax(self.logits(embeddings), dim=1)
-        p_target = prob[torch.arange(len(labels), device=labels.device), labels]
-        keep = p_target != 0
-        if not bool(keep.any()):
-            return (embeddings * 0).sum()
-        return (-torch.log(p_target[keep]) * weights[keep]).mean()
+        log_p = F.log_softmax(self.logits(embeddings), dim=1).gather(1, labels[:, None])[:, 0]
+        keep = torch.isfinite(log_p)  # a target probability that underflowed to zero
+        if not bool(keep.all()):
+            if not bool(keep.any()):
+                return (embeddings * 0).sum()
+            log_p = log_p[keep]
+            weights = None if weights is None else weights[keep]
+        return weighted_mean(-log_p, weights)

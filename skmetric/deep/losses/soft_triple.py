@@ -45,6 +45,7 @@ class SoftTripleLoss(BaseProxyLoss):
 
     def compute_loss(self, embeddings, labels, weights):
         sim = self.logits(embeddings)
-        margin = self.margin * F.one_hot(labels, self.num_classes).to(sim.dtype)
-        losses = F.cross_entropy(self.la * (sim - margin), labels, reduction="none")
+        column = labels[:, None]
+        sim = sim.scatter(1, column, sim.gather(1, column) - self.margin)  # margin on target
+        losses = F.cross_entropy(self.la * sim, labels, reduction="none")
         return weighted_mean(losses, weights)
