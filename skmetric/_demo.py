@@ -16,6 +16,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from ._covariance import Covariance
 from ._itml import ITML_Supervised
+from ._kernel_learning import make_kernel_learner
+from ._kernel_pca import KernelPCA
 from ._lfda import LFDA
 from ._lmnn import LMNN
 from ._lsml import LSML_Supervised
@@ -48,6 +50,13 @@ def _learners():
     learners["LSML_Supervised"] = lambda rs: LSML_Supervised(max_iter=200, random_state=rs)
     learners["SCML_Supervised"] = lambda rs: SCML_Supervised(
         n_basis=200, max_iter=2000, output_iter=200, random_state=rs)
+    # Kernel PCA (Nyström landmarks) and kernel NCA on it; the rbf kernel needs
+    # standardised features.
+    learners["KernelPCA"] = lambda rs: make_pipeline(StandardScaler(), KernelPCA(
+        n_components=30, kernel="rbf", gamma=0.02, n_landmarks=100, random_state=rs))
+    learners["KernelNCA"] = lambda rs: make_pipeline(StandardScaler(), make_kernel_learner(
+        NCA(max_iter=30, random_state=rs), kernel="rbf", gamma=0.02, n_components=30,
+        n_landmarks=100, random_state=rs))
     learners.update(_deep_learners())
     return learners
 

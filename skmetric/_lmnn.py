@@ -5,6 +5,7 @@ import time
 import warnings
 from numbers import Integral, Real
 
+import array_api_compat
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
@@ -15,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._array_api import array_namespace, from_numpy, resolve_torch_device, to_numpy
 from ._base import MahalanobisMixin
 from ._init import INIT_OPTIONS, check_n_components, initialize_components
 
@@ -54,6 +56,10 @@ class LMNN(MahalanobisMixin, BaseEstimator):
     ``solver='gd'`` is the reference's gradient descent with an adaptive step
     (``learn_rate``, halved on failure and raised 1% on success).
 
+    The distances, impostor search, objective and gradient are written once against the
+    Array API: NumPy by default, torch (CPU or CUDA) with ``device`` or when ``X`` is a torch
+    tensor; the optimiser runs on the host.
+
     Parameters
     ----------
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
@@ -87,6 +93,10 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         Optimiser, see above.
     k : int, default='deprecated'
         Old name of ``n_neighbors`` (metric-learn < 0.6); setting it warns and overrides.
+    device : {'cpu', 'cuda', 'auto'}, str or torch.device, default=None
+        Where to compute. None: NumPy, or the device of a torch ``X``. 'cpu' or 'cuda'
+        (or 'cuda:1', a torch.device): torch on that device, in float64. 'auto': torch on
+        CUDA when available, else NumPy. ``components_`` is always a NumPy array.
 
     Attributes
     ----------
@@ -130,11 +140,13 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         "random_state": ["random_state"],
         "solver": [StrOptions({"lbfgs", "gd"})],
         "k": [StrOptions({"deprecated"}), Interval(Integral, 1, None, closed="left")],
+        "device": "no_validation",  # checked by resolve_torch_device
     }
 
     def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,
                  regularization=0.5, convergence_tol=0.001, verbose=False, preprocessor=None,
-                 n_components=None, random_state=None, solver="lbfgs", k="deprecated"):
+                 n_components=None, random_state=None, solver="lbfgs", k="deprecated",
+                 device=None):
         self.init = init
         self.n_neighbors = n_neighbors
         self.min_iter = min_iter
@@ -148,6 +160,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         self.random_state = random_state
         self.solver = solver
         self.k = k
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -161,7 +174,8 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
+            Training samples (or 1-D indices into ``preprocessor``); a torch tensor runs
+            the computation in torch on its device.
         y : array-like of shape (n_samples,)
             Class labels; each class needs at least ``n_neighbors + 1`` samples.
 
@@ -176,12 +190,15 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             warnings.warn("LMNN's parameter k was renamed n_neighbors; k will be removed.",
                           FutureWarning)
             n_neighbors = self.k
-        X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
+        xp, dev = _backend(self.device, X)
+        X, y = self._validate_samples(_host(X), _host(y), reset=True, ensure_min_samples=2,
                                       dtype=np.float64)
         check_classification_targets(y)
         codes = _check_classes(y, n_neighbors)
         L0 = self._initial_components(X, codes)
         targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
+        # Target neighbours are found once, on the host; the rest runs in xp on dev.
+        X, codes, targets = (from_numpy(a, xp, dev) for a in (X, codes, targets))
 
         start = time.perf_counter()
         if self.verbose:
@@ -190,7 +207,8 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             L, self.n_iter_, converged = self._fit_lbfgs(L0, X, codes, targets)
         else:
             L, self.n_iter_, converged = self._fit_gd(L0, X, codes, targets)
-        self.objective_ = _lmnn_objective(L, X, codes, targets, self.regularization)[0]
+        self.objective_ = _lmnn_objective(from_numpy(L, xp, dev), X, codes, targets,
+                                          self.regularization)[0]
         if self.verbose:
             if not converged:
                 warnings.warn(f"[LMNN] did not converge in {self.max_iter} iterations.",
@@ -225,22 +243,29 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         """L-BFGS in rounds; each round works on the impostor candidates found at its start.
 
         When there are too many candidates to store, the round evaluates the loss exactly
-        by blocks of anchors (no candidates, so nothing can be missed).
+        by blocks of anchors (no candidates, so nothing can be missed). ``L`` is a NumPy
+        array (scipy drives the optimisation on the host); ``X``, ``codes`` and ``targets``
+        live in the compute namespace, to which each iterate is copied.
         """
+        xp, dev = array_namespace(X), array_api_compat.device(X)
         shape, reg = L.shape, self.regularization
         # Optimise over L * scale on X / scale: the same objective (X L^T is unchanged) but
         # far better conditioned when features have very different scales.
-        scale = X.std(axis=0)
+        scale = to_numpy(xp.std(X, axis=0))
         scale[scale <= 1e-12 * max(scale.max(), 1.0)] = 1.0
-        X, L = X / scale, L * scale
+        X, L = X / from_numpy(scale, xp, dev), L * scale
+
+        def project(L):
+            return X @ from_numpy(L, xp, dev).T
+
         state = {"iter": 0, "active": 0, "t": time.perf_counter()}
-        candidates = _find_impostors(X @ L.T, codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
+        candidates = _find_impostors(project(L), codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
         budget = _ROUND_ITERS
         while True:
             state["start"], state["history"] = None, []
 
             def fun(flat, candidates=candidates):
-                L = flat.reshape(shape)
+                L = from_numpy(flat.reshape(shape), xp, dev)
                 if candidates is None:
                     loss, grad, active = _lmnn_loss_grad_blocked(L, X, codes, targets, reg)
                 else:
@@ -248,7 +273,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
                 state["active"] = active
                 if state["start"] is None:
                     state["start"] = loss
-                return loss, grad.ravel()
+                return loss, to_numpy(grad).ravel()
 
             def callback(intermediate_result):
                 state["iter"] += 1
@@ -263,13 +288,15 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             L = res.x.reshape(shape)
             # Search again at the new L: the round is valid only if it saw every active pair.
             searched = candidates
-            candidates = _find_impostors(X @ L.T, codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
+            Z = project(L)
+            candidates = _find_impostors(Z, codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
             missed = searched is not None and (
-                candidates is None or _missed_impostors(X @ L.T, targets, searched, candidates)
+                candidates is None or _missed_impostors(Z, targets, searched, candidates)
             )
             if missed and candidates is not None:
                 # Impostors that barely add to the objective do not justify another round.
-                exact = _lmnn_loss_grad(L, X, targets, *candidates, reg)[0]
+                exact = _lmnn_loss_grad(from_numpy(L, xp, dev), X, targets, *candidates,
+                                        reg)[0]
                 missed = exact - float(res.fun) > self.convergence_tol * abs(exact)
             # Gain over the round's last _ROUND_ITERS iterations, all on its candidates.
             window = ([state["start"]] + state["history"])[-_ROUND_ITERS - 1:]
@@ -285,6 +312,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
     def _fit_gd(self, L, X, codes, targets):
         """The reference's gradient descent: halve the step on failure, raise it 1% on success."""
         reg, lr = self.regularization, self.learn_rate
+        L = from_numpy(L, array_namespace(X), array_api_compat.device(X))
         objective, grad, active = _lmnn_objective(L, X, codes, targets, reg)
         t0 = time.perf_counter()
         for it in range(1, self.max_iter + 1):
@@ -300,8 +328,26 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             self._report(it, objective, active, t0)
             t0 = time.perf_counter()
             if it >= self.min_iter and abs(delta) < self.convergence_tol:
-                return L, it, True
-        return L, self.max_iter, False
+                return to_numpy(L), it, True
+        return to_numpy(L), self.max_iter, False
+
+
+def _backend(device, X):
+    """The array namespace and device to compute in: NumPy's, or torch's on a device."""
+    if device is None and array_api_compat.is_torch_array(X):
+        dev = X.device
+    else:
+        dev = resolve_torch_device(device)
+    if dev is None:
+        return array_namespace(np.empty(0)), None
+    import torch  # importable: resolve_torch_device or the torch X proved it
+
+    return array_namespace(torch.empty(0)), dev
+
+
+def _host(a):
+    """Torch tensors as NumPy arrays for validation; anything else untouched."""
+    return to_numpy(a) if array_api_compat.is_torch_array(a) else a
 
 
 def _check_classes(y, n_neighbors):
@@ -333,8 +379,17 @@ def _select_target_neighbors(Z, codes, n_neighbors):
 
 
 def _target_distances(Z, targets):
-    diff = Z[:, None, :] - Z[targets]
-    return np.einsum("ijk,ijk->ij", diff, diff)
+    """Squared distances (n_samples, n_neighbors) from each sample to its targets."""
+    xp = array_namespace(Z, targets)
+    n, k = targets.shape
+    T = xp.reshape(xp.take(Z, xp.reshape(targets, (-1,)), axis=0), (n, k, Z.shape[1]))
+    diff = Z[:, None, :] - T
+    return xp.sum(diff * diff, axis=2)
+
+
+def _index_dtype(xp):
+    # NumPy stores the (many) pairs as int32 to halve their memory; torch indexes in int64.
+    return xp.int32 if array_api_compat.is_numpy_namespace(xp) else xp.int64
 
 
 def _find_impostors(Z, codes, targets, scale=1.0, max_pairs=None):
@@ -342,36 +397,47 @@ def _find_impostors(Z, codes, targets, scale=1.0, max_pairs=None):
 
     Distances are computed for blocks of anchors against all samples, so memory stays
     O(block * n_samples) plus the pairs found. Returns ``(anchors, impostors)`` sorted by
-    anchor, or None as soon as more than ``max_pairs`` pairs are found.
+    anchor (arrays of Z's namespace and device), or None as soon as more than
+    ``max_pairs`` pairs are found.
     """
+    xp = array_namespace(Z, codes, targets)
+    index = _index_dtype(xp)
     n = Z.shape[0]
-    radii = scale * (1.0 + _target_distances(Z, targets).max(axis=1))
-    sq = np.einsum("ij,ij->i", Z, Z)
+    radii = scale * (1.0 + xp.max(_target_distances(Z, targets), axis=1))
+    sq = xp.sum(Z * Z, axis=1)
     block = max(1, _BLOCK_ELEMENTS // n)
     found_i, found_l, total = [], [], 0
     for s in range(0, n, block):
         e = min(n, s + block)
-        D = sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)
+        D = sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e, :] @ Z.T)
         hit = (D < radii[s:e, None]) & (codes[s:e, None] != codes[None, :])
-        i, l = np.nonzero(hit)
-        found_i.append((i + s).astype(np.int32))
-        found_l.append(l.astype(np.int32))
-        total += i.shape[0]
+        i, l = xp.nonzero(hit)
+        found_i.append(xp.astype(i + s, index))
+        found_l.append(xp.astype(l, index))
+        total += int(i.shape[0])
         if max_pairs is not None and total > max_pairs:
             return None
-    return np.concatenate(found_i), np.concatenate(found_l)
+    return xp.concat(found_i), xp.concat(found_l)
 
 
 def _missed_impostors(Z, targets, searched, candidates):
     """Whether an active impostor pair at Z is absent from the pairs ``searched``."""
+    xp = array_namespace(Z, targets)
     cand_i, cand_l = candidates
-    radii = 1.0 + _target_distances(Z, targets).max(axis=1)
-    diff = Z[cand_i] - Z[cand_l]
-    inside = np.einsum("ij,ij->i", diff, diff) < radii[cand_i]
-    n = np.int64(Z.shape[0])
-    active = cand_i[inside].astype(np.int64) * n + cand_l[inside]
-    seen = searched[0].astype(np.int64) * n + searched[1]
-    return not np.all(np.isin(active, seen))
+    radii = 1.0 + xp.max(_target_distances(Z, targets), axis=1)
+    diff = xp.take(Z, cand_i, axis=0) - xp.take(Z, cand_l, axis=0)
+    inside = xp.sum(diff * diff, axis=1) < xp.take(radii, cand_i)
+    n = Z.shape[0]
+    active = xp.astype(cand_i[inside], xp.int64) * n + xp.astype(cand_l[inside], xp.int64)
+    if active.shape[0] == 0:
+        return False
+    if searched[0].shape[0] == 0:
+        return True
+    # Membership test by binary search in the sorted keys of the pairs searched.
+    seen = xp.sort(xp.astype(searched[0], xp.int64) * n + xp.astype(searched[1], xp.int64))
+    pos = xp.searchsorted(seen, active)
+    pos = xp.where(pos < seen.shape[0], pos, seen.shape[0] - 1)
+    return not bool(xp.all(xp.take(seen, pos) == active))
 
 
 def _pair_distances(Z, a, b):
@@ -380,25 +446,29 @@ def _pair_distances(Z, a, b):
     Many pairs (a sizeable fraction of all) are cheaper to read off blocks of the dense
     distance matrix, computed by matrix products, than to gather row by row.
     """
-    n = Z.shape[0]
-    if a.shape[0] * 16 < n * n or np.any(a[1:] < a[:-1]):
-        out = np.empty(a.shape[0])
-        for s in range(0, a.shape[0], _PAIR_CHUNK):
-            diff = Z[a[s:s + _PAIR_CHUNK]] - Z[b[s:s + _PAIR_CHUNK]]
-            out[s:s + _PAIR_CHUNK] = np.einsum("ij,ij->i", diff, diff)
-        return out
-    sq = np.einsum("ij,ij->i", Z, Z)
-    out = np.empty(a.shape[0])
+    xp = array_namespace(Z, a, b)
+    dev = array_api_compat.device(Z)
+    n, n_pairs = Z.shape[0], a.shape[0]
+    if n_pairs * 16 < n * n or bool(xp.any(a[1:] < a[:-1])):
+        out = [xp.zeros(0, dtype=Z.dtype, device=dev)]
+        for s in range(0, n_pairs, _PAIR_CHUNK):
+            diff = (xp.take(Z, a[s:s + _PAIR_CHUNK], axis=0)
+                    - xp.take(Z, b[s:s + _PAIR_CHUNK], axis=0))
+            out.append(xp.sum(diff * diff, axis=1))
+        return xp.concat(out)
+    sq = xp.sum(Z * Z, axis=1)
     block = max(1, _BLOCK_ELEMENTS // n)
-    bounds = np.searchsorted(a, np.arange(0, n + block, block))
+    starts = xp.asarray(list(range(0, n + block, block)), dtype=a.dtype, device=dev)
+    bounds = [int(v) for v in to_numpy(xp.searchsorted(a, starts))]
+    out = []
     for blk, start in enumerate(range(0, n, block)):
         lo, hi = bounds[blk], bounds[blk + 1]
         if lo == hi:
             continue
-        rows = Z[start:start + block]
-        D = sq[start:start + block, None] + sq[None, :] - 2.0 * (rows @ Z.T)
-        out[lo:hi] = np.take(D, (a[lo:hi] - start).astype(np.intp) * n + b[lo:hi])
-    return out
+        D = sq[start:start + block, None] + sq[None, :] - 2.0 * (Z[start:start + block, :] @ Z.T)
+        flat = xp.astype(a[lo:hi] - start, xp.int64) * n + xp.astype(b[lo:hi], xp.int64)
+        out.append(xp.take(xp.reshape(D, (-1,)), flat))
+    return xp.concat(out)
 
 
 def _lmnn_objective(L, X, codes, targets, regularization):
@@ -414,50 +484,84 @@ def _lmnn_loss_grad(L, X, targets, imp_i, imp_l, regularization):
 
     Parameters
     ----------
-    L : ndarray of shape (n_components, n_features)
-    X : ndarray of shape (n_samples, n_features)
-    targets : ndarray of shape (n_samples, n_neighbors)
+    L : array of shape (n_components, n_features)
+    X : array of shape (n_samples, n_features)
+    targets : array of int of shape (n_samples, n_neighbors)
         Target neighbours of each sample.
-    imp_i, imp_l : ndarrays of int of shape (n_pairs,)
+    imp_i, imp_l : arrays of int of shape (n_pairs,)
         Anchor and impostor of each candidate pair, best sorted by anchor (other pairs
         count as inactive).
     regularization : float
         Weight of the pull term.
 
+    All arrays share one Array API namespace and device (NumPy, or torch on any device).
+
     Returns
     -------
     loss : float
-    grad : ndarray of shape (n_components, n_features)
+    grad : array of shape (n_components, n_features)
     n_active : int
         Number of triplets (i, j, l) with a positive hinge.
     """
+    xp = array_namespace(L, X, targets, imp_i, imp_l)
+    dev = array_api_compat.device(X)
     n, k = targets.shape
     push = 1.0 - regularization
     Z = X @ L.T
     d_t = _target_distances(Z, targets)
-    loss = regularization * float(d_t.sum())
-    target_w = np.full((n, k), regularization)
-    imp_w = np.empty(imp_i.shape[0])
+    loss = regularization * xp.sum(d_t)
+    # counts[i, j]: active triplets through the target pair (i, targets[i, j]).
+    counts = xp.zeros((n, k), dtype=X.dtype, device=dev)
+    imp_w = [xp.zeros(0, dtype=X.dtype, device=dev)]
     n_active = 0
     d_imp = _pair_distances(Z, imp_i, imp_l)
     for s in range(0, imp_i.shape[0], _PAIR_CHUNK):
         a = imp_i[s:s + _PAIR_CHUNK]
-        margin = 1.0 + d_t[a] - d_imp[s:s + _PAIR_CHUNK, None]
-        active = margin > 0
-        loss += push * float(np.maximum(margin, 0.0, out=margin).sum())
-        n_active += int(active.sum())
-        imp_w[s:s + _PAIR_CHUNK] = -push * active.sum(axis=1)
-        for j in range(k):
-            target_w[:, j] += push * np.bincount(a, weights=active[:, j], minlength=n)
+        margin = 1.0 + xp.take(d_t, a, axis=0) - d_imp[s:s + _PAIR_CHUNK, None]
+        active = xp.astype(margin > 0, X.dtype)
+        loss = loss + push * xp.sum(margin * active)
+        per_pair = xp.sum(active, axis=1)
+        n_active += int(xp.sum(per_pair))
+        imp_w.append(-push * per_pair)
+        counts = counts + xp.stack([_bincount(a, active[:, j], n) for j in range(k)], axis=1)
+    imp_w = xp.concat(imp_w)
     # Gradient: 2 sum_pairs w (z_a - z_b)(x_a - x_b)^T = 2 Z^T Lap(W) X for the pair graph W.
     keep = imp_w != 0
-    rows = np.concatenate([np.repeat(np.arange(n), k), imp_i[keep]])
-    cols = np.concatenate([targets.ravel(), imp_l[keep]])
-    weights = np.concatenate([target_w.ravel(), imp_w[keep]])
-    W = sparse.csr_matrix((weights, (rows, cols)), shape=(n, n))
-    degree = np.asarray(W.sum(axis=0)).ravel() + np.asarray(W.sum(axis=1)).ravel()
-    lap_X = degree[:, None] * X - W @ X - W.T @ X
-    return loss, 2.0 * (Z.T @ lap_X), n_active
+    anchors = xp.reshape(xp.broadcast_to(xp.arange(n, device=dev)[:, None], (n, k)), (-1,))
+    rows = xp.concat([anchors, xp.astype(imp_i[keep], xp.int64)])
+    cols = xp.concat([xp.astype(xp.reshape(targets, (-1,)), xp.int64),
+                      xp.astype(imp_l[keep], xp.int64)])
+    weights = xp.concat([xp.reshape(regularization + push * counts, (-1,)), imp_w[keep]])
+    lap_X = _laplacian_product(rows, cols, weights, X)
+    return float(loss), 2.0 * (Z.T @ lap_X), n_active
+
+
+def _bincount(index, weights, n):
+    """Sums of ``weights`` per value of ``index`` in ``n`` bins (not in the Array API)."""
+    if isinstance(index, np.ndarray):
+        return np.bincount(index, weights=weights, minlength=n)
+    import torch
+
+    return torch.bincount(index, weights=weights, minlength=n)
+
+
+def _laplacian_product(rows, cols, weights, X):
+    """``Lap(W) @ X`` for the graph ``W`` with edges ``rows -> cols`` (duplicates add up).
+
+    ``Lap(W) = diag(out- plus in-degree) - W - W^T``, so that ``Z^T Lap(W) X`` is
+    ``sum_edges w (z_r - z_c)(x_r - x_c)^T``. W is sparse: scipy's for NumPy, torch's on
+    the tensors' device otherwise (the Array API has no sparse arrays).
+    """
+    n = X.shape[0]
+    degree = _bincount(rows, weights, n) + _bincount(cols, weights, n)
+    if isinstance(X, np.ndarray):
+        W = sparse.csr_matrix((weights, (rows, cols)), shape=(n, n))
+    else:
+        import torch
+
+        W = torch.sparse_coo_tensor(torch.stack([rows, cols]), weights, (n, n),
+                                    check_invariants=False)
+    return degree[:, None] * X - W @ X - W.T @ X
 
 
 def _lmnn_loss_grad_blocked(L, X, codes, targets, regularization):
@@ -466,36 +570,45 @@ def _lmnn_loss_grad_blocked(L, X, codes, targets, regularization):
     The same values as ``_lmnn_loss_grad`` over all impostors, without storing them:
     memory is O(block * n_samples), time O(n_samples^2 * (n_components + n_features)).
     """
+    xp = array_namespace(L, X, codes, targets)
+    dev = array_api_compat.device(X)
     n, k = targets.shape
     push = 1.0 - regularization
     Z = X @ L.T
     d_t = _target_distances(Z, targets)
-    sq = np.einsum("ij,ij->i", Z, Z)
-    loss = regularization * float(d_t.sum())
-    target_w = np.full((n, k), regularization)
-    WX, WtX, degree = np.zeros_like(X), np.zeros_like(X), np.zeros(n)
+    sq = xp.sum(Z * Z, axis=1)
+    loss = regularization * xp.sum(d_t)
+    counts, WX, degree = [], [], []
+    WtX = xp.zeros(X.shape, dtype=X.dtype, device=dev)
+    in_degree = xp.zeros(n, dtype=X.dtype, device=dev)
     n_active = 0
     block = max(1, _BLOCK_ELEMENTS // n)
     for s in range(0, n, block):
         e = min(n, s + block)
-        D = sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e] @ Z.T)
+        D = sq[s:e, None] + sq[None, :] - 2.0 * (Z[s:e, :] @ Z.T)
         other = codes[s:e, None] != codes[None, :]
-        count = np.zeros_like(D)
+        count = xp.zeros(D.shape, dtype=X.dtype, device=dev)
+        block_counts = []
         for j in range(k):
             margin = (1.0 + d_t[s:e, j, None]) - D
-            active = (margin > 0) & other
-            loss += push * float(margin[active].sum())
-            target_w[s:e, j] += push * active.sum(axis=1)
+            active = xp.astype((margin > 0) & other, X.dtype)
+            margin *= active
+            loss = loss + push * xp.sum(margin)
+            del margin
+            block_counts.append(xp.sum(active, axis=1))
             count += active
-        n_active += int(count.sum())
+        counts.append(xp.stack(block_counts, axis=1))
+        n_active += int(xp.sum(count))
         # Impostor pairs (i, l) weigh -push per active triplet through them.
-        W = -push * count
-        WX[s:e] += W @ X
-        WtX += W.T @ X[s:e]
-        degree[s:e] += W.sum(axis=1)
-        degree += W.sum(axis=0)
-    T = sparse.csr_matrix((target_w.ravel(), (np.repeat(np.arange(n), k), targets.ravel())),
-                          shape=(n, n))
-    degree += np.asarray(T.sum(axis=0)).ravel() + np.asarray(T.sum(axis=1)).ravel()
-    lap_X = degree[:, None] * X - (WX + T @ X) - (WtX + T.T @ X)
-    return loss, 2.0 * (Z.T @ lap_X), n_active
+        count *= -push
+        WX.append(count @ X)
+        WtX = WtX + count.T @ X[s:e, :]
+        degree.append(xp.sum(count, axis=1))
+        in_degree = in_degree + xp.sum(count, axis=0)
+    degree = xp.concat(degree) + in_degree
+    lap_X = degree[:, None] * X - xp.concat(WX) - WtX
+    anchors = xp.reshape(xp.broadcast_to(xp.arange(n, device=dev)[:, None], (n, k)), (-1,))
+    weights = xp.reshape(regularization + push * xp.concat(counts), (-1,))
+    lap_X = lap_X + _laplacian_product(anchors, xp.astype(xp.reshape(targets, (-1,)), xp.int64),
+                                       weights, X)
+    return float(loss), 2.0 * (Z.T @ lap_X), n_active

@@ -1,4 +1,4 @@
-"""LMNN: hinge objective and gradient, impostor search, accuracy, memory, bad input."""
+"""LMNN: hinge objective and gradient, impostor search, accuracy, memory, devices, bad input."""
 
 import itertools
 import tracemalloc
@@ -183,6 +183,7 @@ def test_verbose_random_state_n_iter_and_k_alias(capsys):
         ({"init": "magic"}, None, "init"),
         ({"init": np.eye(2, 3)}, None, "init array"),
         ({"max_iter": 0}, None, "max_iter"),
+        ({"device": "tpu"}, None, "device must be"),
     ],
 )
 def test_bad_input_raises_clear_error(params, change, match):
@@ -199,3 +200,86 @@ def test_bad_input_raises_clear_error(params, change, match):
         y = np.linspace(0, 1, len(y))
     with pytest.raises(ValueError, match=match):
         LMNN(**{"max_iter": 2, **params}).fit(X, y)
+
+
+def _scaled_wine():
+    X, y = load_wine(return_X_y=True)
+    return MinMaxScaler().fit_transform(X), y
+
+
+def test_loss_gradient_and_impostors_in_torch_equal_numpy(rng):
+    torch = pytest.importorskip("torch")
+    X, y = _scaled_wine()
+    L = rng.standard_normal((4, X.shape[1]))
+    targets = _select_target_neighbors(X, y, 3)
+    Xt, yt, Lt, tt = (torch.as_tensor(a) for a in (X, y, L, targets))
+    pairs = _find_impostors(X @ L.T, y, targets, 1.5)
+    pairs_t = _find_impostors(Xt @ Lt.T, yt, tt, 1.5)
+    assert all(torch.is_tensor(p) for p in pairs_t)
+    for p, p_t in zip(pairs, pairs_t, strict=True):
+        np.testing.assert_array_equal(p_t.numpy(), p)
+    expected = _lmnn_loss_grad(L, X, targets, *pairs, 0.4)
+    # All pairs: distances read off dense blocks; a tenth: gathered pair by pair.
+    sub, sub_t = [p[::10] for p in pairs], [p[::10] for p in pairs_t]
+    cases = [(_lmnn_loss_grad(Lt, Xt, tt, *pairs_t, 0.4), expected),
+             (_lmnn_loss_grad_blocked(Lt, Xt, yt, tt, 0.4), expected),
+             (_lmnn_loss_grad(Lt, Xt, tt, *sub_t, 0.4), _lmnn_loss_grad(L, X, targets, *sub, 0.4))]
+    for got, want in cases:
+        assert got[0] == pytest.approx(want[0], rel=1e-12)
+        assert torch.is_tensor(got[1])
+        np.testing.assert_allclose(got[1].numpy(), want[1], rtol=1e-10,
+                                   atol=1e-10 * np.abs(want[1]).max())
+        assert got[2] == want[2] > 0
+    # Shrinking L brings new impostors in: the pairs searched at L miss some, in both.
+    new = _find_impostors(X @ (0.5 * L).T, y, targets)
+    new_t = _find_impostors(Xt @ (0.5 * Lt).T, yt, tt)
+    assert lmnn_module._missed_impostors(X @ (0.5 * L).T, targets, pairs, new)
+    assert lmnn_module._missed_impostors(Xt @ (0.5 * Lt).T, tt, pairs_t, new_t)
+    assert not lmnn_module._missed_impostors(Xt @ Lt.T, tt, pairs_t, pairs_t)
+
+
+def _fits_agree(device_fit, numpy_fit):
+    assert isinstance(device_fit.components_, np.ndarray)
+    assert device_fit.n_iter_ == numpy_fit.n_iter_
+    np.testing.assert_allclose(device_fit.components_, numpy_fit.components_, rtol=1e-5,
+                               atol=1e-5 * np.abs(numpy_fit.components_).max())
+    assert device_fit.objective_ == pytest.approx(numpy_fit.objective_, rel=1e-5)
+
+
+@pytest.mark.parametrize("solver, max_pairs", [("lbfgs", None), ("lbfgs", 100), ("gd", None)])
+def test_torch_fit_matches_numpy_fit(solver, max_pairs, monkeypatch):
+    torch = pytest.importorskip("torch")
+    if max_pairs is not None:  # too many candidates: the blocked evaluation runs instead
+        monkeypatch.setattr(lmnn_module, "_MAX_PAIRS", max_pairs)
+    X, y = _scaled_wine()
+    params = {"init": "pca", "n_components": 5, "max_iter": 30, "min_iter": 30,
+              "solver": solver, "learn_rate": 1e-3, "random_state": 0}
+    reference = LMNN(**params).fit(X, y)
+    _fits_agree(LMNN(**params, device="cpu").fit(X, y), reference)
+    _fits_agree(LMNN(**params).fit(torch.as_tensor(X), torch.as_tensor(y)), reference)
+
+
+@pytest.mark.gpu
+def test_cuda_fit_matches_numpy_fit():
+    import torch
+
+    X, y = _scaled_wine()
+    params = {"init": "pca", "n_components": 5, "max_iter": 30, "min_iter": 30,
+              "random_state": 0}
+    reference = LMNN(**params).fit(X, y)
+    _fits_agree(LMNN(**params, device="cuda").fit(X, y), reference)
+    on_gpu = torch.as_tensor(X, device="cuda"), torch.as_tensor(y, device="cuda")
+    _fits_agree(LMNN(**params).fit(*on_gpu), reference)
+
+
+def test_auto_device_without_cuda_uses_numpy_and_cuda_without_gpu_raises(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    xp, dev = lmnn_module._backend("auto", np.zeros((2, 2)))
+    assert dev is None and xp.__name__.endswith("numpy")
+    X, y = load_iris(return_X_y=True)
+    auto = LMNN(max_iter=5, random_state=0, device="auto").fit(X, y)
+    plain = LMNN(max_iter=5, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(auto.components_, plain.components_)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        LMNN(max_iter=5, device="cuda").fit(X, y)
