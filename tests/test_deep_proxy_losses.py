@@ -202,6 +202,41 @@ def test_metric_embedder_trains_each_proxy_loss_for_closed_and_open_set_use(name
     assert open_set.score(Xte[unseen], yte[unseen]) > 0.75  # chance is 1/3
 
 
+def test_proxy_anchor_weights_mined_samples_inside_its_sums():
+    emb, labels = _batch(n=12, seed=4)
+    loss = ProxyAnchorLoss(C, D, margin=0.1, alpha=4.0).double()
+    a = torch.tensor([0, 0, 1, 2])
+    tuples = (a, a + 4, a + 8)  # samples 0, 4, 8 twice (weight 1); 1, 2, 5, 6, 9, 10 once
+    x = torch.nn.functional.normalize(emb, dim=1).numpy()
+    p = torch.nn.functional.normalize(loss.proxies.detach(), dim=1).numpy()
+    cos = x @ p.T
+    w = np.zeros(12)
+    w[[0, 4, 8]] = 1.0
+    w[[1, 2, 5, 6, 9, 10]] = 0.5
+    y = labels.numpy()
+    pos_terms, neg_terms = [], []
+    for c in range(C):
+        members = y == c
+        if members.any():
+            pos_terms.append(np.log1p(np.sum(w[members] * np.exp(-4.0 * (cos[members, c] - 0.1)))))
+        neg_terms.append(np.log1p(np.sum(w[~members] * np.exp(4.0 * (cos[~members, c] + 0.1)))))
+    expected = np.sum(pos_terms) / len(pos_terms) + np.sum(neg_terms) / C
+    assert float(loss(emb, labels, tuples)) == pytest.approx(expected, rel=1e-10)
+    # Where exp would overflow (alpha 1000: e^1100), the log-sum-exp path takes over.
+    from scipy.special import logsumexp
+
+    big = ProxyAnchorLoss(C, D, margin=0.1, alpha=1000.0).double()
+    big.proxies.data = loss.proxies.data.clone()
+    pos_terms, neg_terms = [], []
+    for c in range(C):
+        members = y == c
+        if members.any():
+            pos_terms.append(np.logaddexp(0, logsumexp(-1000.0 * (cos[members, c] - 0.1))))
+        neg_terms.append(np.logaddexp(0, logsumexp(1000.0 * (cos[~members, c] + 0.1))))
+    expected = np.sum(pos_terms) / len(pos_terms) + np.sum(neg_terms) / C
+    assert float(big(emb, labels)) == pytest.approx(expected, rel=1e-10)
+
+
 def test_l2_softmax_and_class_circle_match_hand_computation():
     emb, labels = _batch(n=10)
     l2 = L2SoftmaxLoss(C, D, scale=8.0)

@@ -1,5 +1,7 @@
 """Proxy-Anchor loss (Kim et al., 2020)."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -45,17 +47,32 @@ class ProxyAnchorLoss(BaseProxyLoss):
         return cosine_to(embeddings, self.proxies.T)
 
     def compute_loss(self, embeddings, labels, weights):
-        cos = self.logits(embeddings)  # (n, C)
-        pos = F.one_hot(labels, self.num_classes).bool()
-        log_w = 0.0 if weights is None else torch.log(weights)[:, None]
-        pos_term = _log1p_sum_exp(-self.alpha * (cos - self.margin) + log_w, pos)
-        neg_term = _log1p_sum_exp(self.alpha * (cos + self.margin) + log_w, ~pos)
-        n_present = pos.any(dim=0).sum().clamp_min(1)
+        # Proxies as rows, (C, n): the sums over samples then run along contiguous memory.
+        cos = cosine_to(self.proxies, embeddings.T)
+        pos = F.one_hot(labels, self.num_classes).T.bool()
+        z = torch.where(pos, -self.alpha * (cos - self.margin), self.alpha * (cos + self.margin))
+        if weights is not None:
+            z = z + torch.log(weights)[None, :]
+        pos_term, neg_term = _log1p_sum_exp(z, pos)
+        n_present = pos.any(dim=1).sum().clamp_min(1)
         return pos_term.sum() / n_present + neg_term.sum() / self.num_classes
 
 
-def _log1p_sum_exp(x, mask):
-    """Per column, ``log(1 + Σ_{rows in mask} exp(x))``; 0 for columns with no rows."""
-    x = x.masked_fill(~mask, torch.finfo(x.dtype).min)
-    lse = torch.logsumexp(x, dim=0)
-    return F.softplus(lse).masked_fill(~mask.any(dim=0), 0)
+def _log1p_sum_exp(z, mask):
+    """Per row, ``log(1 + Σ exp(z))`` over the columns in ``mask`` and over the others.
+
+    |z| <= alpha (1 + |margin|); while that cannot overflow exp, one exp serves both sums
+    (rows with no columns give log 1 = 0); otherwise two masked log-sum-exps.
+    """
+    bound = float(torch.finfo(z.dtype).max) ** 0.5
+    if float(z.detach().abs().max()) < math.log(bound):
+        e = torch.exp(z)
+        zero = torch.zeros((), dtype=z.dtype, device=z.device)
+        return (torch.log1p(torch.where(mask, e, zero).sum(dim=1)),
+                torch.log1p(torch.where(mask, zero, e).sum(dim=1)))
+    lowest = torch.finfo(z.dtype).min
+    terms = []
+    for m in (mask, ~mask):
+        lse = torch.logsumexp(z.masked_fill(~m, lowest), dim=1)
+        terms.append(F.softplus(lse).masked_fill(~m.any(dim=1), 0))
+    return tuple(terms)

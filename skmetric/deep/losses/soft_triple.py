@@ -1,5 +1,6 @@
 """SoftTriple loss (Qian et al., 2019)."""
 
+import torch
 import torch.nn.functional as F
 
 from ._margin_softmax import check_positive_int
@@ -41,7 +42,12 @@ class SoftTripleLoss(BaseProxyLoss):
     def logits(self, embeddings):
         cos = cosine_to(embeddings, self.centers).view(-1, self.num_classes,
                                                        self.centers_per_class)
-        return (F.softmax(cos / self.gamma, dim=2) * cos).sum(dim=2)
+        # The softmax over each class's centers, written out: torch's softmax over a short
+        # last axis (K = 10) is several times slower on the CPU. The shift is a constant,
+        # so detaching it leaves the gradient exact.
+        z = cos / self.gamma
+        w = torch.exp(z - z.amax(dim=2, keepdim=True).detach())
+        return (w * cos).sum(dim=2) / w.sum(dim=2)
 
     def compute_loss(self, embeddings, labels, weights):
         sim = self.logits(embeddings)
