@@ -151,15 +151,16 @@ default='triplet_diffs'
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from skmetric import SCML
-    >>> rng = np.random.RandomState(0)
-    >>> X = rng.randn(30, 3)
-    >>> triplets = np.array([[i, (i + 1) % 30, (i + 15) % 30] for i in range(30)])
-    >>> scml = SCML(n_basis=12, max_iter=1000, output_iter=100, random_state=0,
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric import SCML, Constraints
+    >>> X, y = load_iris(return_X_y=True)
+    >>> triplets = Constraints(y).generate_knntriplets(X, k_genuine=2, k_impostor=2)
+    >>> scml = SCML(n_basis=20, max_iter=2000, output_iter=200, random_state=0,
     ...             preprocessor=X).fit(triplets)
     >>> scml.get_mahalanobis_matrix().shape
-    (3, 3)
+    (4, 4)
+    >>> scml.score(triplets) > 0.9
+    True
     """
 
     @_fit_context(prefer_skip_nested_validation=True)
