@@ -23,7 +23,9 @@ __all__ = [
     "from_numpy",
     "is_numpy_namespace",
     "is_torch_namespace",
+    "fit_device",
     "resolve_torch_device",
+    "to_host",
     "to_numpy",
 ]
 
@@ -81,11 +83,14 @@ def resolve_torch_device(device_name):
         return None
     from ._optional import import_optional
 
-    if isinstance(device_name, str) and device_name not in ("cpu", "cuda", "auto") and not (
-        device_name.startswith("cuda:")
-    ):
+    bad_name = isinstance(device_name, str) and device_name not in ("cpu", "cuda", "auto") \
+        and not device_name.startswith("cuda:")
+    bad_object = not isinstance(device_name, str) and \
+        type(device_name).__module__.split(".")[0] != "torch"
+    if bad_name or bad_object:
         raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:<i>' or 'auto'; got {device_name!r}."
+            "device must be None, 'cpu', 'cuda', 'cuda:<i>', 'auto' or a torch.device; got "
+            f"{device_name!r}."
         )
     torch = import_optional("torch", feature=f"Fitting with device={device_name!r}")
     if device_name == "auto":
@@ -97,3 +102,16 @@ def resolve_torch_device(device_name):
             "use device='auto' (GPU when present) or device='cpu'."
         )
     return dev
+
+
+def fit_device(device, X):
+    """The torch device a learner fits on, or None for NumPy: X's own device for a torch X
+    with ``device=None``, else :func:`resolve_torch_device` of ``device``."""
+    if device is None and is_torch_array(X):
+        return X.device
+    return resolve_torch_device(device)
+
+
+def to_host(a):
+    """Torch tensors as NumPy arrays (for validation); anything else (lists, frames) as is."""
+    return to_numpy(a) if is_torch_array(a) else a

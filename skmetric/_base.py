@@ -49,15 +49,17 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     ``get_mahalanobis_matrix``, ``get_metric``, ``pair_distance`` and ``pair_score``.
     """
 
-    def _validate_samples(self, X, y=None, *, reset, **check_params):
-        """``validate_data`` that first resolves index arrays through ``preprocessor``."""
+    def _validate_samples(self, X, y="no_validation", *, reset, **check_params):
+        """``validate_data`` that first resolves index arrays through ``preprocessor``.
+
+        ``y=None`` is passed on, so a learner whose tags require y gets scikit-learn's
+        "requires y to be passed" error.
+        """
         preprocessor = getattr(self, "preprocessor", None)
         if preprocessor is not None:
             X_arr = np.asarray(X)
             if X_arr.ndim == 1 and X_arr.dtype.kind in "iu":
                 X = apply_preprocessor(preprocessor, X_arr, what="X")
-        if y is None:
-            return validate_data(self, X, reset=reset, **check_params)
         return validate_data(self, X, y, reset=reset, **check_params)
 
     @property

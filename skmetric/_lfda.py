@@ -97,9 +97,6 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
-                             "target y is None; pass the class labels y.")
         X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
                                       dtype=np.float64)
         check_classification_targets(y)

@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._array_api import array_namespace, from_numpy, resolve_torch_device, to_numpy
+from ._array_api import array_namespace, fit_device, from_numpy, to_host, to_numpy
 from ._base import MahalanobisMixin
 from ._init import INIT_OPTIONS, check_n_components, initialize_components
 
@@ -183,15 +183,13 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        if y is None:
-            raise ValueError("LMNN requires y to be passed, but the target y is None.")
         n_neighbors = self.n_neighbors
         if self.k != "deprecated":
             warnings.warn("LMNN's parameter k was renamed n_neighbors; k will be removed.",
                           FutureWarning)
             n_neighbors = self.k
         xp, dev = _backend(self.device, X)
-        X, y = self._validate_samples(_host(X), _host(y), reset=True, ensure_min_samples=2,
+        X, y = self._validate_samples(to_host(X), to_host(y), reset=True, ensure_min_samples=2,
                                       dtype=np.float64)
         check_classification_targets(y)
         codes = _check_classes(y, n_neighbors)
@@ -334,20 +332,12 @@ class LMNN(MahalanobisMixin, BaseEstimator):
 
 def _backend(device, X):
     """The array namespace and device to compute in: NumPy's, or torch's on a device."""
-    if device is None and array_api_compat.is_torch_array(X):
-        dev = X.device
-    else:
-        dev = resolve_torch_device(device)
+    dev = fit_device(device, X)
     if dev is None:
         return array_namespace(np.empty(0)), None
     import torch  # importable: resolve_torch_device or the torch X proved it
 
     return array_namespace(torch.empty(0)), dev
-
-
-def _host(a):
-    """Torch tensors as NumPy arrays for validation; anything else untouched."""
-    return to_numpy(a) if array_api_compat.is_torch_array(a) else a
 
 
 def _check_classes(y, n_neighbors):

@@ -11,7 +11,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
-from ._array_api import resolve_torch_device, to_numpy
+from ._array_api import fit_device, to_host, to_numpy
 from ._base import MahalanobisMixin
 from ._init import check_n_components, initialize_components
 
@@ -114,11 +114,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
-                             "target y is None; pass the regression targets y.")
         xp, dev = _resolve_device(self.device, X)
-        X, y = self._validate_samples(_from_torch(X), _from_torch(y), reset=True,
+        X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
                                       ensure_min_samples=2, y_numeric=True, dtype=np.float64)
         y = y.astype(np.float64, copy=False)
         _check_params(self)
@@ -161,23 +158,12 @@ class MLKR(MahalanobisMixin, BaseEstimator):
 
 def _resolve_device(device, X):
     """The array namespace and device on which to compute the objective."""
-    if device is None and array_api_compat.is_torch_array(X):
-        return array_api_compat.array_namespace(X), X.device
-    if device is not None and not isinstance(device, str) and \
-            type(device).__module__.split(".")[0] != "torch":
-        raise ValueError("device must be None, 'cpu', 'cuda', 'cuda:<i>', 'auto' or a "
-                         f"torch.device; got {device!r}.")
-    dev = resolve_torch_device(device)
+    dev = fit_device(device, X)
     if dev is None:
         return array_api_compat.array_namespace(np.zeros(1)), "cpu"
     import torch  # importable: resolve_torch_device checked it
 
     return array_api_compat.array_namespace(torch.zeros(1)), dev
-
-
-def _from_torch(a):
-    """A torch tensor as NumPy (for validation); anything else (frames, lists) unchanged."""
-    return to_numpy(a) if array_api_compat.is_torch_array(a) else a
 
 
 def _check_params(est):

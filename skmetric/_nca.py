@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._array_api import resolve_torch_device, to_numpy
+from ._array_api import fit_device, to_host
 from ._base import MahalanobisMixin
 from ._init import INIT_OPTIONS, check_n_components, initialize_components
 
@@ -144,10 +144,8 @@ class NCA(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        if y is None:
-            raise ValueError("NCA requires y to be passed, but the target y is None.")
-        device = _resolve_device(self.device, X)
-        X, y = self._validate_samples(_host(X), _host(y), reset=True,
+        device = fit_device(self.device, X)
+        X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
                                       ensure_min_samples=2, dtype=np.float64)
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
@@ -251,18 +249,6 @@ class NCA(MahalanobisMixin, BaseEstimator):
                 break
             previous = total
         return _as_numpy(L), total, epoch, converged
-
-
-def _resolve_device(device, X):
-    """The torch device to compute on, or None for NumPy."""
-    if device is None and array_api_compat.is_torch_array(X):
-        return X.device
-    return resolve_torch_device(device)
-
-
-def _host(a):
-    """Torch tensors as NumPy arrays for validation; anything else untouched."""
-    return to_numpy(a) if array_api_compat.is_torch_array(a) else a
 
 
 def _to_backend(X, codes, device):

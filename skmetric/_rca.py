@@ -82,9 +82,6 @@ class RCA(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        if chunks is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
-                             "target y is None; pass the chunk ids.")
         X, chunks = self._validate_samples(X, chunks, reset=True, ensure_min_samples=2,
                                            dtype=np.float64)
         chunks = _check_chunks(chunks)
@@ -168,9 +165,6 @@ class RCA_Supervised(RCA):
         -------
         self : object
         """
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the "
-                             "target y is None; pass the class labels y.")
         X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
                                       dtype=np.float64)
         check_classification_targets(y)

@@ -68,11 +68,6 @@ def validate_supervised(estimator, X, y):
     Raises a ValueError when the labels cannot define constraints: a single class, or no
     class with two samples. Returns ``(X, y)`` as arrays; sets ``n_features_in_``.
     """
-    if y is None:
-        raise ValueError(
-            f"{type(estimator).__name__} requires y to be passed, but the target y is None: "
-            "give the class label of each sample."
-        )
     X, y = estimator._validate_samples(X, y, reset=True, ensure_min_samples=2,
                                        dtype=np.float64)
     check_classification_targets(y)
