@@ -62,6 +62,14 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
                 X = apply_preprocessor(preprocessor, X_arr, what="X")
         return validate_data(self, X, y, reset=reset, **check_params)
 
+    #: Learners fitted on labelled samples set this; their tags then say y is required.
+    _requires_y = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self._requires_y
+        return tags
+
     @property
     def _n_features_out(self):
         return self.components_.shape[0]

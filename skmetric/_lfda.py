@@ -78,10 +78,7 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         self.embedding_type = embedding_type
         self.preprocessor = preprocessor
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
+    _requires_y = True
 
     def fit(self, X, y):
         """Learn the LFDA map from samples and class labels.

@@ -94,11 +94,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # Regression targets: y is required and any real values are fine.
-        tags.target_tags.required = True
-        return tags
+    _requires_y = True  # regression targets: any real values
 
     def fit(self, X, y):
         """Learn ``L`` by minimising the leave-one-out kernel regression error.

@@ -123,10 +123,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
+    _requires_y = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

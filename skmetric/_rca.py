@@ -63,10 +63,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
         self.n_components = n_components
         self.preprocessor = preprocessor
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
+    _requires_y = True
 
     def fit(self, X, chunks):
         """Learn the RCA map from samples and their chunk ids.

@@ -23,10 +23,7 @@ class SupervisedTuplesMixin:
     _BaseITML)``, and call :meth:`_supervised_tuples` at the start of ``fit``.
     """
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
+    _requires_y = True
 
     def _supervised_tuples(self, X, y, tuple_size, n_constraints, random_state=None):
         """Validate ``X, y`` and draw labelled tuples from the labels.
