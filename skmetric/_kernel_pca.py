@@ -23,6 +23,7 @@ from ._array_api import (
     resolve_torch_device,
     to_numpy,
 )
+from ._array_api import device as array_device
 from .distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
@@ -180,8 +181,8 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
             xp, dev = self._compute_namespace(X, xp_in)
         else:
             fitted = self.landmarks_ if self._fit_mode == "landmarks" else self.X_fit_
-            xp, dev = array_namespace(fitted), _device_of(fitted)
-        if xp_in is None or xp_in is not xp or _device_of(X) != dev:
+            xp, dev = array_namespace(fitted), array_device(fitted)
+        if xp_in is None or xp_in is not xp or array_device(X) != dev:
             X = from_numpy(to_numpy(X), xp, dev)
         return X, xp, dev
 
@@ -193,7 +194,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
 
             return array_namespace(torch.empty(0)), torch_dev
         if xp_in is not None:
-            return xp_in, _device_of(X)
+            return xp_in, array_device(X)
         return np, None
 
     def _check_foreign(self, X, xp, reset):
@@ -247,7 +248,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
             idx = np.sort(rng.choice(X.shape[0], self.n_landmarks, replace=False))
         else:
             _, idx = kmeans_plusplus(to_numpy(X), self.n_landmarks, random_state=rng)
-        return xp.take(X, from_numpy(np.asarray(idx), xp, _device_of(X)), axis=0)
+        return xp.take(X, from_numpy(np.asarray(idx), xp, array_device(X)), axis=0)
 
     def _fit_exact_array(self, X, xp):
         K = self._kernel(X, X, xp)
@@ -259,7 +260,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         evals, evecs = self._select_components(evals, evecs, xp, n)
         # Same sign convention as scikit-learn: largest-magnitude entry of each vector > 0.
         rows = xp.argmax(xp.abs(evecs), axis=0)
-        at_max = xp.arange(n, device=_device_of(evecs))[:, None] == rows[None, :]
+        at_max = xp.arange(n, device=array_device(evecs))[:, None] == rows[None, :]
         evecs = evecs * xp.sign(xp.sum(xp.where(at_max, evecs, 0.0), axis=0))[None, :]
         self.X_fit_ = X
         self.eigenvectors_ = evecs
@@ -288,7 +289,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         # does on all samples), so memory stays O(m²).
         Z_t = self._transform_array(Z, xp)
         K = self._kernel(Z_t, Z_t, xp)
-        eye = xp.eye(K.shape[0], dtype=K.dtype, device=_device_of(K))
+        eye = xp.eye(K.shape[0], dtype=K.dtype, device=array_device(K))
         self.dual_coef_ = xp.linalg.solve(K + self.alpha * eye, Z)
         self.X_transformed_fit_ = Z_t
 
@@ -325,7 +326,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         K = self._kernel(X, self.X_fit_, xp)
         Kc = K - self._exact_col_mean[None, :] - xp.mean(K, axis=1)[:, None] \
             + self._exact_all_mean
-        evals = from_numpy(self.eigenvalues_.astype(np.float64), xp, _device_of(K))
+        evals = from_numpy(self.eigenvalues_.astype(np.float64), xp, array_device(K))
         evals = xp.astype(evals, K.dtype)
         scale = xp.where(evals > 0, 1 / xp.sqrt(xp.where(evals > 0, evals, 1.0)), 0.0)
         return Kc @ (self.eigenvectors_ * scale[None, :])
@@ -340,7 +341,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         if not self.fit_inverse_transform:
             raise ValueError("inverse_transform needs fit_inverse_transform=True.")
         xp_in = foreign_namespace(X)
-        xp, dev = array_namespace(self.dual_coef_), _device_of(self.dual_coef_)
+        xp, dev = array_namespace(self.dual_coef_), array_device(self.dual_coef_)
         X_c = from_numpy(np.asarray(to_numpy(X), dtype=np.float64), xp, dev)
         X_c = xp.astype(X_c, self.dual_coef_.dtype)
         K = self._kernel(X_c, self.X_transformed_fit_, xp)
@@ -374,12 +375,6 @@ def _check_square_kernel(K):
             "With kernel='precomputed', X must be the square training kernel K(X, X) of "
             f"shape (n_samples, n_samples); got shape {shape}."
         )
-
-
-def _device_of(a):
-    from array_api_compat import device
-
-    return device(a)
 
 
 def _to_namespace(a, xp_out):
