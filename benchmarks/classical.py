@@ -77,8 +77,8 @@ def main(argv=None):
     log = sys.stderr
 
     ml_results, ml_note = {}, None
-    ml_learners = {n: [LEARNERS[n][1], LEARNERS[n][2]] for n in args.learners
-                   if LEARNERS[n][1] is not None}
+    ml_learners = {n: [LEARNERS[n][1], _seeded(LEARNERS[n][2], args.random_state)]
+                   for n in args.learners if LEARNERS[n][1] is not None}
     if args.no_metric_learn:
         ml_note = "metric-learn skipped (--no-metric-learn)"
     elif args.reuse_metric_learn:
@@ -94,9 +94,10 @@ def main(argv=None):
             results[dataset] = {"euclidean": _cross_validate_sides(
                 {"skmetric": None}, X, y, folds[dataset], args.neighbors)}
             for name in args.learners:
-                sides = {"skmetric": lambda name=name: LEARNERS[name][0](RANDOM_STATE)}
+                rs = args.random_state
+                sides = {"skmetric": lambda name=name, rs=rs: LEARNERS[name][0](rs)}
                 if name in SKLEARN_REFERENCES:
-                    sides["sklearn"] = lambda name=name: SKLEARN_REFERENCES[name](RANDOM_STATE)
+                    sides["sklearn"] = lambda name=name, rs=rs: SKLEARN_REFERENCES[name](rs)
                 row = _cross_validate_sides(sides, X, y, folds[dataset], args.neighbors)
                 print(f"{dataset} {name}: {row}", file=log, flush=True)
                 if name in ml_results.get(dataset, {}):
@@ -114,6 +115,10 @@ def main(argv=None):
     return 0
 
 
+def _seeded(kwargs, random_state):
+    return {**kwargs, "random_state": random_state} if "random_state" in kwargs else kwargs
+
+
 def _parse_args(argv):
     def csv(text):
         return [item.strip() for item in text.split(",") if item.strip()]
@@ -127,6 +132,10 @@ def _parse_args(argv):
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 3 folds on iris and wine (unless given)")
     parser.add_argument("--neighbors", type=int, default=3, help="k of k-NN (default: 3)")
+    parser.add_argument("--random-state", type=int, default=RANDOM_STATE,
+                        help="seed of every learner on every side, e.g. of the constraints "
+                             "the *_Supervised learners draw (the folds stay fixed; "
+                             f"default: {RANDOM_STATE})")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads on every side (default: 1)")
     parser.add_argument("--no-metric-learn", action="store_true",

@@ -9,7 +9,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import MMC, MMC_Supervised
-from skmetric._mmc import _diagonal_objective, _full_objective
+from skmetric import _mmc as mmc_module
+from skmetric._mmc import _diagonal_objective, _full_objective, _project_onto_constraints
 from skmetric._supervised import draw_tuples
 
 
@@ -60,13 +61,16 @@ def test_diagonal_objective_gradient_and_hessian_match_finite_differences():
     assert np.allclose(hess, num_hess, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("diagonal", [False, True])
-def test_mmc_improves_its_objective_and_separates_pairs(diagonal):
+# The authors' algorithm needs a few thousand projection rounds per step here: 20 steps.
+@pytest.mark.parametrize("params", [{"solver": "projections", "max_iter": 20},
+                                    {"solver": "ratio"}, {"diagonal": True}],
+                         ids=["projections", "ratio", "diagonal"])
+def test_mmc_improves_its_objective_and_separates_pairs(params):
     X, idx, y_pairs = _pairs()
-    mmc = MMC(diagonal=diagonal).fit(X[idx], y_pairs)
+    mmc = MMC(**params).fit(X[idx], y_pairs)
     M = mmc.get_mahalanobis_matrix()
     _assert_psd(M)
-    if diagonal:
+    if params.get("diagonal"):
         assert np.allclose(M, np.diag(np.diag(M)))
     diff = X[idx[:, 0]] - X[idx[:, 1]]
     W = diff[y_pairs == 1].T @ diff[y_pairs == 1]
@@ -78,14 +82,71 @@ def test_mmc_improves_its_objective_and_separates_pairs(diagonal):
     assert 1 <= mmc.n_iter_ <= mmc.max_iter
 
 
-def test_mmc_full_metric_satisfies_the_similarity_constraint():
+def test_ratio_solver_reaches_at_least_the_projection_solvers_objective():
     X, idx, y_pairs = _pairs()
-    mmc = MMC().fit(X[idx], y_pairs)
+    diff = X[idx[:, 0]] - X[idx[:, 1]]
+    W, dis = diff[y_pairs == 1].T @ diff[y_pairs == 1], diff[y_pairs == -1]
+    values = [_full_objective(MMC(**params).fit(X[idx], y_pairs)
+                              .get_mahalanobis_matrix(), dis, W)[0]
+              for params in ({"solver": "projections", "max_iter": 20}, {"solver": "ratio"})]
+    assert values[1] >= values[0] - 1e-9
+
+
+@pytest.mark.parametrize("solver, bound", [("ratio", 1 + 1e-8), ("projections", 1.01 / 100)])
+def test_mmc_full_metric_satisfies_the_similarity_constraint(solver, bound):
+    X, idx, y_pairs = _pairs()
+    mmc = MMC(solver=solver, max_iter=20).fit(X[idx], y_pairs)
     diff = X[idx[:, 0]] - X[idx[:, 1]]
     sim = diff[y_pairs == 1]
-    # The bound t is the constraint's value at the (identity) initial matrix.
+    # t is the constraint's value at the (identity) initial matrix, 1% of it for the
+    # authors' algorithm; their projections stop within 1% of t.
     t = np.sum(sim**2)
-    assert np.einsum("ij,jk,ik->", sim, mmc.get_mahalanobis_matrix(), sim) <= t * (1 + 1e-8)
+    assert np.einsum("ij,jk,ik->", sim, mmc.get_mahalanobis_matrix(), sim) <= t * bound
+
+
+def test_constraint_projection_lands_in_both_sets():
+    rng = np.random.RandomState(0)
+    sim = rng.randn(20, 4)
+    W = sim.T @ sim
+    t = np.trace(W) / 100
+    A, feasible, lowest = _project_onto_constraints(np.eye(4) + rng.randn(4, 4) * 0.01,
+                                                    W, np.sum(W * W), t, 10000)
+    assert feasible
+    _assert_psd(A)
+    assert np.sum(W * A) < 1.01 * t
+    assert lowest == pytest.approx(np.sum(W * A))
+
+
+def test_projection_solver_skips_exactly_the_rounds_bound_to_fail(monkeypatch):
+    # With 3 rounds per step many projections fail by a wide margin, so later starts close
+    # to a failed one are skipped; running every round must give the same metric.
+    X, idx, y_pairs = _pairs()
+    calls = []
+    project = mmc_module._project_onto_constraints
+
+    def counting(*args):
+        calls.append(1)
+        return project(*args)
+
+    monkeypatch.setattr(mmc_module, "_project_onto_constraints", counting)
+    fast = MMC(max_proj=3, max_iter=60).fit(X[idx], y_pairs)
+    n_fast = len(calls)
+    monkeypatch.setattr(mmc_module, "_known_to_fail", lambda *args: False)
+    calls.clear()
+    slow = MMC(max_proj=3, max_iter=60).fit(X[idx], y_pairs)
+    assert n_fast < len(calls) == slow.n_iter_
+    assert fast.n_iter_ == slow.n_iter_
+    np.testing.assert_array_equal(fast.components_, slow.components_)
+
+
+def test_projection_solver_keeps_the_initial_metric_when_it_cannot_project_it():
+    # The authors' algorithm rejects every step whose projections do not reach the
+    # constraint; if even the initial matrix's do not, the initial metric is returned.
+    X, idx, y_pairs = _pairs()
+    mmc = MMC(max_proj=1).fit(X[idx], y_pairs)
+    np.testing.assert_allclose(mmc.get_mahalanobis_matrix(), np.eye(3), atol=1e-12)
+    assert np.allclose(MMC(max_proj=1, solver="ratio").fit(X[idx], y_pairs)
+                       .get_mahalanobis_matrix()[1, 1], 0, atol=0.1)
 
 
 def test_mmc_index_pairs_predict_and_calibrate():
@@ -122,7 +183,7 @@ def test_mmc_rejects_bad_pairs_and_parameters():
     for params, match in [({"max_iter": 0}, "max_iter"), ({"max_proj": 1.5}, "max_proj"),
                           ({"tol": -1.0}, "tol"), ({"diagonal": "yes"}, "diagonal"),
                           ({"diagonal": True, "diagonal_c": 0}, "diagonal_c"),
-                          ({"init": "bogus"}, "prior")]:
+                          ({"init": "bogus"}, "prior"), ({"solver": "newton"}, "solver")]:
         with pytest.raises(ValueError, match=match):
             MMC(**params).fit(X[idx], y_pairs)
 
@@ -133,12 +194,14 @@ def test_mmc_supervised_rejects_single_class():
         MMC_Supervised().fit(X, np.zeros(len(X)))
 
 
-@pytest.mark.parametrize("diagonal", [False, True])
-def test_mmc_supervised_improves_knn_on_unscaled_wine(diagonal):
+@pytest.mark.parametrize("params", [{"solver": "projections", "max_iter": 20},
+                                    {"solver": "ratio"}, {"diagonal": True}],
+                         ids=["projections", "ratio", "diagonal"])
+def test_mmc_supervised_improves_knn_on_unscaled_wine(params):
     X, y = load_wine(return_X_y=True)
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     knn = KNeighborsClassifier(n_neighbors=3)
     base = cross_val_score(knn, X, y, cv=cv).mean()
-    mmc = MMC_Supervised(diagonal=diagonal, random_state=0)
+    mmc = MMC_Supervised(**params, random_state=0)
     learned = cross_val_score(make_pipeline(mmc, knn), X, y, cv=cv).mean()
     assert learned > base + 0.1
