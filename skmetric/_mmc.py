@@ -276,8 +276,8 @@ def _fit_full_projections(sim, dis, A0, max_iter, max_proj, tol, verbose):
         A = A_prev + alpha * direction
         change = alpha / max(np.linalg.norm(A_prev), 1e-300)
         if verbose:
-            print(f"[MMC] step {n_iter}: objective {_log_dissimilar_sum(A_prev, dis):.6g}, "
-                  f"relative step {change:.3g}")
+            print(f"[MMC] step {n_iter}: log sum_D ||d||_A {_log_dissimilar_sum(A_prev, dis):.6g}"
+                  f", relative step {change:.3g}")
         if change < tol:
             break
     return A_prev, n_iter
