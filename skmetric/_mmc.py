@@ -34,7 +34,7 @@ class _BaseMMC(MahalanobisMixin, BaseEstimator):
         _check_params(self)
         diff = pairs[:, 0] - pairs[:, 1]
         sim, dis = diff[y == 1], diff[y == -1]
-        if sim.shape[0] == 0 or not np.any(dis):
+        if not np.any(sim) or not np.any(dis):
             raise ValueError(
                 "MMC needs at least one similar (+1) pair and one dissimilar (-1) pair of "
                 "distinct samples."

@@ -180,6 +180,10 @@ def test_mmc_rejects_bad_pairs_and_parameters():
         MMC().fit(pairs, y_pairs)
     with pytest.raises(ValueError, match="one similar"):
         MMC().fit(X[idx][y_pairs == -1], y_pairs[y_pairs == -1])
+    same = X[idx].copy()
+    same[y_pairs == 1, 1] = same[y_pairs == 1, 0]  # every similar pair is a sample twice
+    with pytest.raises(ValueError, match="distinct samples"):
+        MMC().fit(same, y_pairs)
     for params, match in [({"max_iter": 0}, "max_iter"), ({"max_proj": 1.5}, "max_proj"),
                           ({"tol": -1.0}, "tol"), ({"diagonal": "yes"}, "diagonal"),
                           ({"diagonal": True, "diagonal_c": 0}, "diagonal_c"),
