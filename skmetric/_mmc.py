@@ -3,7 +3,6 @@
 import numbers
 
 import numpy as np
-from scipy.linalg import eigh
 from scipy.linalg.lapack import dsyevd
 from sklearn.base import BaseEstimator
 
@@ -256,7 +255,8 @@ def _fit_full_projections(sim, dis, A0, max_iter, max_proj, tol, verbose):
     w_sq = max(np.sum(W * W), 1e-300)
     t = max(np.sum(W * A0), 1e-300) / 100
     A_prev = A0.copy()
-    direction = _ascent_direction(A_prev, dis, W, w_sq)
+    r = _dissimilar_distances(A_prev, dis)
+    obj_prev, direction = _log_sum(r), _ascent_direction(r, dis, W, w_sq)
     A, alpha, n_iter, failures = A0.copy(), 0.1, 0, []
     for n_iter in range(1, max_iter + 1):
         if _known_to_fail(A, failures, np.sqrt(w_sq), t):
@@ -266,18 +266,20 @@ def _fit_full_projections(sim, dis, A0, max_iter, max_proj, tol, verbose):
             A, feasible, lowest = _project_onto_constraints(A, W, w_sq, t, max_proj)
             if not feasible:
                 failures.append((start, lowest))
-        if feasible and (n_iter == 1 or _log_dissimilar_sum(A, dis) >
-                         _log_dissimilar_sum(A_prev, dis)):
+        if feasible:
+            r = _dissimilar_distances(A, dis)
+            obj = _log_sum(r)
+        if feasible and (n_iter == 1 or obj > obj_prev):
             alpha *= 1.05
-            A_prev, failures = A, []
-            direction = _ascent_direction(A, dis, W, w_sq)
+            A_prev, obj_prev, failures = A, obj, []
+            direction = _ascent_direction(r, dis, W, w_sq)
         else:
             alpha /= 2
         A = A_prev + alpha * direction
         change = alpha / max(np.linalg.norm(A_prev), 1e-300)
         if verbose:
-            print(f"[MMC] step {n_iter}: log sum_D ||d||_A {_log_dissimilar_sum(A_prev, dis):.6g}"
-                  f", relative step {change:.3g}")
+            print(f"[MMC] step {n_iter}: log sum_D ||d||_A {obj_prev:.6g}, "
+                  f"relative step {change:.3g}")
         if change < tol:
             break
     return A_prev, n_iter
@@ -288,18 +290,13 @@ def _project_onto_constraints(A, W, w_sq, t, max_proj):
 
     Returns the last iterate, whether it is within 1% of t, and the lowest ``<W, A>`` seen.
     """
-    # This loop can run max_proj eigen-decompositions per step: keep it lean (LAPACK's
-    # syevd called directly has a third of numpy.linalg.eigh's overhead on small matrices;
-    # A - c W stays symmetric).
+    # This loop can run max_proj eigen-decompositions per step: keep it lean.
     w_flat = W.ravel()
     value = lowest = w_flat @ A.ravel()
     for _ in range(max_proj):
         if value > t:
             A = A - ((value - t) / w_sq) * W
-        eigval, V, info = dsyevd(A)
-        if info != 0:
-            eigval, V = np.linalg.eigh(A)
-        A = (V * np.maximum(eigval, 0)) @ V.T
+        A = _psd_projection(A)
         value = w_flat @ A.ravel()
         lowest = min(lowest, value)
         if value < 1.01 * t:
@@ -326,14 +323,14 @@ def _dissimilar_distances(A, dis):
     return np.sqrt(np.maximum(np.sum((dis @ A) * dis, axis=1), 0))
 
 
-def _log_dissimilar_sum(A, dis):
-    total = _dissimilar_distances(A, dis).sum()
+def _log_sum(r):
+    total = r.sum()
     return np.log(total) if total > 0 else -np.inf
 
 
-def _ascent_direction(A, dis, W, w_sq):
-    """Unit-norm gradient of ``log sum_D ||d||_A`` with its component along W removed."""
-    r = _dissimilar_distances(A, dis)
+def _ascent_direction(r, dis, W, w_sq):
+    """Unit-norm gradient of ``log sum_D ||d||_A`` (``r``: the distances ``||d||_A``) with
+    its component along W removed."""
     # sqrt is not differentiable at 0: floor tiny distances relative to the largest one.
     inv = 1 / (2 * np.maximum(r, 1e-6 * max(r.max(), 1e-300)))
     grad = (dis.T * inv) @ dis / max(r.sum(), 1e-300)
@@ -375,8 +372,7 @@ def _fit_full_ratio(sim, dis, A0, max_iter, max_proj, tol, verbose):
 
 def _full_objective(A, dis, W):
     """``log sum_D ||d||_A - log(<W, A>) / 2`` and its gradient in A (scale invariant)."""
-    sq = np.einsum("ij,jk,ik->i", dis, A, dis)
-    r = np.sqrt(np.maximum(sq, 0))
+    r = _dissimilar_distances(A, dis)
     total = r.sum()
     f = np.sum(W * A)
     if total <= 0 or f <= 0:
@@ -387,8 +383,15 @@ def _full_objective(A, dis, W):
 
 
 def _psd_projection(A):
-    w, V = eigh((A + A.T) / 2)
-    return (V * np.clip(w, 0, None)) @ V.T
+    """Nearest PSD matrix to the symmetric part of A (LAPACK reads one triangle).
+
+    Calls LAPACK's syevd directly: it has a third of numpy.linalg.eigh's overhead on small
+    matrices, and the authors' solver can call this thousands of times per step.
+    """
+    w, V, info = dsyevd(A)
+    if info != 0:
+        w, V = np.linalg.eigh(A)
+    return (V * np.maximum(w, 0)) @ V.T
 
 
 # -- diagonal version ----------------------------------------------------------------------
