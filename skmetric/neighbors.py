@@ -211,13 +211,14 @@ _GATHER_BYTES = 32 * 2**20
 
 
 def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
-    """Exact search: per block, a ranking matrix, its top k, then exact distances.
+    """Exact search: per block, a ranking matrix, a bound on each row's k-th smallest,
+    then exact distances of the references at or below the bound.
 
     The ranking (a matrix product) carries round-off, so two references whose distances
     are equal or closer than that round-off could be ordered by noise, differently for
-    another block size. Rows with such a near-tie at the k-th place are settled on the
-    exact distances of every reference in the round-off band, ties by smaller index, so
-    the result does not depend on the blocks or threads.
+    another block size. So every reference whose ranking is within the round-off of the
+    bound is a candidate, the candidates are ordered on exact distances, ties by smaller
+    index, and the result does not depend on the blocks or threads.
     """
     xp = prep.xp
     rows = _chunk_rows(prep.n_x, prep.n_y, prep.itemsize, chunk_size, working_memory,
@@ -231,18 +232,8 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
         R = _ranking_block(prep, start, stop)
         if exclude:
             set_diagonal(R, start, float("inf"), xp)
-        tol = _ranking_tolerance(prep, start, stop)
-        ind, band = _top_k(R, k, xp, tol)
-        Xb = prep.X[start:stop, :]
-        dist = _neighbor_distances(prep, Xb, ind, R)
-        if prep.numpy:
-            ambiguous = np.flatnonzero(band > k).tolist()
-        else:
-            ambiguous = [int(i) for i in to_numpy(xp.nonzero(band > k)[0])]
-        for r in ambiguous:
-            dist_r, ind_r = _settle_near_ties(prep, Xb[r:r + 1, :], R[r, :], r, k, tol)
-            dist[r, :], ind[r, :] = dist_r, ind_r
-        return _sort_by_distance_then_index(dist, ind, xp)
+        upper = _kth_upper_bound(R, k, xp) + _ranking_tolerance(prep, start, stop)
+        return _nearest_candidates(prep, prep.X[start:stop, :], R, upper, k)
 
     if not prep.numpy:
         n_threads = 1
@@ -287,72 +278,45 @@ def _ranking_tolerance(prep, start, stop):
     return 2.0 * d * eps * (prep.x_sq[start:stop, None] + prep._y_sq_max)
 
 
-def _top_k(R, k, xp, tol):
-    """Column indices of the k smallest entries of each row of R (in no order), and per
-    row the number of entries within ``tol`` of the k-th smallest (> k: a near tie)."""
-    if is_numpy_namespace(xp):
-        return _top_k_numpy(R, k, tol)
-    if is_torch_namespace(xp):
-        import torch
-
-        vals, ind = torch.topk(R, k, dim=1, largest=False, sorted=False)
-        kth = vals.max(dim=1, keepdim=True).values
-    else:
-        ind = xp.argsort(R, axis=1, stable=True)[:, :k]
-        kth = xp.max(xp.take_along_axis(R, ind, axis=1), axis=1, keepdims=True)
-    return ind, xp.sum(xp.astype(R <= kth + tol, xp.int64), axis=1)
-
-
-def _top_k_numpy(R, k, tol):
-    """Top k by group minima: split each row's columns into groups (column c in group
-    c mod n_groups, so the minima are a fast elementwise reduction); the k smallest of a
-    row lie in the k groups with the smallest minima, so only those k·g candidates are
-    partitioned. A group left out whose minimum is within ``tol`` of the k-th makes the
-    row a near tie (band > k), settled later over the whole row."""
+def _kth_upper_bound(R, k, xp):
+    """Per row (shape (b, 1)) a value at least the k-th smallest entry of R and close to
+    it, found cheaply: the k-th smallest of the minima of column groups (column c in group
+    c mod n_groups, so the minima are one elementwise pass). Those k minima are k entries
+    of the row, so the k-th smallest entry is at or below; with about sqrt(n/k) columns per
+    group, few more than k entries are (a group rarely holds two of the smallest)."""
     b, n = R.shape
-    if k >= n:
-        return np.argsort(R, axis=1, kind="stable")[:, :k], np.full(b, k)
     g = int(np.sqrt(n / k))
     n_groups = n // g if g > 1 else 0
-    if n_groups < 4 * k:
-        return _select(R, None, k, tol)
-    n_main = n_groups * g
-    minima = R[:, :n_main].reshape(b, g, n_groups).min(axis=1)
-    groups = np.argpartition(minima, k - 1, axis=1)[:, :k]
-    threshold = np.take_along_axis(minima, groups, axis=1).max(axis=1, keepdims=True)
-    tied_groups = np.count_nonzero(minima <= threshold + tol, axis=1) > k
-    cand = (groups[:, :, None] + n_groups * np.arange(g)).reshape(b, k * g)
-    if n_main < n:
-        tail = np.broadcast_to(np.arange(n_main, n), (b, n - n_main))
-        cand = np.concatenate([cand, tail], axis=1)
-    ind, band = _select(np.take_along_axis(R, cand, axis=1), cand, k, tol)
-    band[tied_groups] = np.maximum(band[tied_groups], k + 1)
-    return ind, band
+    if n_groups >= 2 * k:
+        R = xp.min(xp.reshape(R[:, :n_groups * g], (b, g, n_groups)), axis=1)
+    if is_numpy_namespace(xp):
+        return np.partition(R, k - 1, axis=1)[:, k - 1:k]
+    if is_torch_namespace(xp):
+        return R.kthvalue(k, dim=1, keepdim=True).values
+    return xp.sort(R, axis=1)[:, k - 1:k]
 
 
-def _select(values, cand, k, tol):
-    """The k smallest of each row of ``values`` (at columns ``cand``; None: all columns)
-    and the count of entries within ``tol`` of the k-th."""
-    pos = np.argpartition(values, k - 1, axis=1)[:, :k]
-    kth = np.take_along_axis(values, pos, axis=1).max(axis=1, keepdims=True)
-    ind = pos if cand is None else np.take_along_axis(cand, pos, axis=1)
-    return ind, np.count_nonzero(values <= kth + tol, axis=1)
-
-
-def _settle_near_ties(prep, x, r_row, r, k, tol):
-    """Row r with a near tie: exact distances of every reference whose ranking is within
-    ``tol`` of the k-th, the k smallest taken in (distance, index) order."""
+def _nearest_candidates(prep, Xb, R, upper, k):
+    """The k nearest references of each row of ``Xb`` among those whose ranking is at most
+    ``upper`` (shape (b, 1), at least k per row): exact distances of these candidates, the k
+    smallest taken in (distance, index) order. Returns sorted distances and indices."""
     xp = prep.xp
-    row_tol = tol if isinstance(tol, float) else tol[r, 0]
-    if prep.numpy:
-        kth = np.partition(r_row, k - 1)[k - 1]
-        cols = np.flatnonzero(r_row <= kth + row_tol)
-    else:
-        kth = xp.sort(r_row)[k - 1]
-        cols = xp.nonzero(r_row <= kth + row_tol)[0]
-    dist = _neighbor_distances(prep, x, cols[None, :], r_row[None, :])[0, :]
-    order = xp.argsort(dist, stable=True)[:k]  # cols ascending: ties keep the smaller index
-    return xp.take(dist, order), xp.take(cols, order)
+    band = R <= upper
+    counts = xp.astype(xp.count_nonzero(band, axis=1), xp.int64)
+    # Row-major nonzero: each row's candidate columns come out ascending, so a stable
+    # sort by distance breaks ties by the smaller index.
+    cols = xp.nonzero(xp.reshape(band, (-1,)))[0] % R.shape[1]
+    width = int(xp.max(counts))
+    offsets = xp.cumulative_sum(counts) - counts
+    slot = xp.arange(width, device=prep.device)[None, :]
+    valid = slot < counts[:, None]
+    flat = xp.where(valid, offsets[:, None] + slot, xp.zeros_like(slot))
+    cand = xp.reshape(xp.take(cols, xp.reshape(flat, (-1,))), (R.shape[0], width))
+    dist = _neighbor_distances(prep, Xb, cand, R)
+    dist = xp.where(valid, dist, xp.asarray(xp.inf, dtype=dist.dtype, device=prep.device))
+    order = xp.argsort(dist, axis=1, stable=True)[:, :k]
+    return (xp.take_along_axis(dist, order, axis=1),
+            xp.astype(xp.take_along_axis(cand, order, axis=1), xp.int64))
 
 
 def _neighbor_distances(prep, Xb, ind, R):
@@ -368,7 +332,9 @@ def _neighbor_distances(prep, Xb, ind, R):
     step = max(1, _GATHER_BYTES // max(1, k * Xb.shape[1] * prep.itemsize))
     if step >= b:
         return _gathered_distances(prep, Xb, ind)
-    return xp.concat([_gathered_distances(prep, Xb[s:s + step, :], ind[s:s + step, :])
+    # Slice stops within bounds: the Array API leaves out-of-range stops unspecified.
+    return xp.concat([_gathered_distances(prep, Xb[s:min(s + step, b), :],
+                                          ind[s:min(s + step, b), :])
                       for s in range(0, b, step)], axis=0)
 
 

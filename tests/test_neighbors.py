@@ -65,7 +65,8 @@ def test_ties_go_to_the_smaller_index_and_duplicates_are_not_self(namespace):
     grid = np.stack(np.meshgrid(np.arange(12), np.arange(12)), -1).reshape(-1, 2)
     X = np.concatenate([grid, grid]).astype(np.float64)  # 288 points, n_groups path too
     Xn = to_namespace(X, namespace)
-    for k, exclude in ((1, True), (6, True), (9, False)):
+    # k large against n: the bound on the k-th comes from the whole row, not group minima.
+    for k, exclude in ((1, True), (6, True), (9, False), (100, False), (287, True)):
         d_ref, i_ref = _reference_kneighbors(X, X, k, exclude)
         dist, ind = kneighbors(Xn, n_neighbors=k, exclude_self=exclude)
         assert_array_equal(numpy_of(ind), i_ref)
@@ -91,6 +92,23 @@ def test_block_sizes_and_threads_give_identical_neighbours(namespace, rng):
     assert_array_equal(i0, i_ref)
     ind_only = kneighbors(Xn, n_neighbors=10, return_distance=False)
     assert_array_equal(numpy_of(ind_only), i0)
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_many_neighbours_in_float32_do_not_depend_on_blocks(namespace, rng):
+    # k in the hundreds in float32: the ranking's round-off puts many references within
+    # the band of each row's k-th, and all of them are settled on exact distances.
+    X, _ = make_blobs(1500, n_features=16, centers=15, random_state=0)
+    X = X.astype(np.float32)
+    Xn = to_namespace(X, namespace)
+    d0, i0 = (numpy_of(a) for a in kneighbors(Xn, n_neighbors=300, chunk_size=1500))
+    for kwargs in ({"chunk_size": 7}, {"chunk_size": 401}, {"n_threads": 2}):
+        d, i = kneighbors(Xn, n_neighbors=300, **kwargs)
+        assert_array_equal(numpy_of(i), i0, err_msg=str(kwargs))
+        assert_array_equal(numpy_of(d), d0, err_msg=str(kwargs))
+    d_ref, _ = _reference_kneighbors(X.astype(np.float64), X.astype(np.float64), 300, True)
+    assert_allclose(d0, d_ref, rtol=1e-5, atol=1e-5)
+    assert np.all(np.diff(d0, axis=1) >= 0)
 
 
 def test_all_references_and_sorted_ascending(rng):
