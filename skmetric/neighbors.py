@@ -206,8 +206,11 @@ def _check_exclude_self(exclude_self, prep):
     return bool(exclude_self)
 
 
-# Bytes of gathered neighbour coordinates held at once when computing exact distances.
+# Bytes of gathered neighbour coordinates held at once when computing exact distances:
+# 32 MiB per slice in general; NumPy reuses one buffer of about a core's L2 cache, so the
+# coordinates are reduced while still in cache and no fresh memory is touched per slice.
 _GATHER_BYTES = 32 * 2**20
+_GATHER_BYTES_NUMPY = 2**20
 
 
 def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
@@ -328,6 +331,8 @@ def _neighbor_distances(prep, Xb, ind, R):
     xp = prep.xp
     if prep.kind == "callable":
         return xp.take_along_axis(R, ind, axis=1)
+    if prep.numpy:
+        return _gathered_distances_numpy(prep, Xb, ind)
     b, k = ind.shape
     step = max(1, _GATHER_BYTES // max(1, k * Xb.shape[1] * prep.itemsize))
     if step >= b:
@@ -341,21 +346,38 @@ def _neighbor_distances(prep, Xb, ind, R):
 def _gathered_distances(prep, Xb, ind):
     xp = prep.xp
     b, k = ind.shape
-    if prep.numpy:
-        # In place on the fresh gather, reduced by einsum: no (b, k, d) temporaries, whose
-        # first-touch page faults cost 20x the arithmetic.
-        Yk = prep.Y[ind]
-        if prep.kind == "cos":
-            return np.clip(1 - np.einsum("bd,bkd->bk", Xb, Yk), 0.0, 2.0)
-        np.subtract(Xb[:, None, :], Yk, out=Yk)
-        dist = np.einsum("bkd,bkd->bk", Yk, Yk)
-        return dist if prep.squared else np.sqrt(dist)
     Yk = xp.reshape(xp.take(prep.Y, xp.reshape(ind, (-1,)), axis=0), (b, k, -1))
     if prep.kind == "cos":
         return xp.clip(1 - xp.sum(Xb[:, None, :] * Yk, axis=2), min=0.0, max=2.0)
     diff = Xb[:, None, :] - Yk
     dist = xp.sum(diff * diff, axis=2)
     return dist if prep.squared else xp.sqrt(dist)
+
+
+def _gathered_distances_numpy(prep, Xb, ind):
+    """As ``_gathered_distances``, through one reused cache-sized buffer: slices of a few
+    rows (and of columns when one row's neighbours exceed it) are gathered into it with
+    ``np.take(out=)``, differenced in place and reduced by einsum."""
+    b, k = ind.shape
+    row_bytes = Xb.shape[1] * prep.itemsize
+    cols = int(min(k, max(1, _GATHER_BYTES_NUMPY // row_bytes)))
+    rows = int(min(b, max(1, _GATHER_BYTES_NUMPY // (cols * row_bytes))))
+    buf = np.empty((rows, cols, Xb.shape[1]), dtype=prep.Y.dtype)
+    out = np.empty((b, k), dtype=np.result_type(Xb.dtype, prep.Y.dtype))
+    for r0 in range(0, b, rows):
+        r1 = min(r0 + rows, b)
+        for c0 in range(0, k, cols):
+            c1 = min(c0 + cols, k)
+            B = buf[:r1 - r0, :c1 - c0]
+            np.take(prep.Y, ind[r0:r1, c0:c1], axis=0, out=B)
+            if prep.kind == "cos":
+                out[r0:r1, c0:c1] = 1 - np.einsum("bd,bkd->bk", Xb[r0:r1], B)
+            else:
+                np.subtract(Xb[r0:r1, None, :], B, out=B)
+                out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
+    if prep.kind == "cos":
+        return np.clip(out, 0.0, 2.0, out=out)
+    return out if prep.squared else np.sqrt(out, out=out)
 
 
 def _sort_by_distance_then_index(dist, ind, xp):
