@@ -2,7 +2,7 @@
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 
 from ._array_api import resolve_torch_device
 from ._base import MahalanobisMixin
@@ -44,10 +44,16 @@ class Covariance(MahalanobisMixin, BaseEstimator):
     (150, 4)
     """
 
+    _parameter_constraints: dict = {
+        "preprocessor": ["array-like", callable, None],
+        "device": "no_validation",  # checked by resolve_torch_device
+    }
+
     def __init__(self, preprocessor=None, device=None):
         self.preprocessor = preprocessor
         self.device = device
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the metric to the inverse covariance of ``X``.
 

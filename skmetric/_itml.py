@@ -1,19 +1,31 @@
 """Information Theoretic Metric Learning (ITML), on pairs and from class labels."""
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg import blas, eigh
 from scipy.spatial.distance import pdist
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import components_from_metric, initialize_metric
-from ._supervised import SupervisedTuplesMixin
+from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
     """The ITML algorithm on labelled pairs; subclasses provide ``fit``."""
+
+    _parameter_constraints: dict = {
+        "gamma": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "prior": [StrOptions(set(PRIOR_OPTIONS)), "array-like"],
+        "bounds": ["array-like", None],
+        "verbose": ["verbose"],
+        "preprocessor": ["array-like", callable, None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", bounds=None,
                  verbose=False, preprocessor=None, random_state=None):
@@ -28,7 +40,6 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
 
     def _fit(self, pairs, y, bounds=None):
         """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
-        _check_params(self)
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         A0 = initialize_metric(points, self.prior, self.random_state)
         self.bounds_ = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
@@ -110,6 +121,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
     (4,)
     """
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, pairs, y, bounds=None, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
@@ -172,6 +184,11 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     (150, 4)
     """
 
+    _parameter_constraints: dict = {
+        **_BaseITML._parameter_constraints,
+        **N_CONSTRAINTS_CONSTRAINT,
+    }
+
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
                  prior="identity", bounds=None, verbose=False, preprocessor=None,
                  random_state=None):
@@ -180,6 +197,7 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
                          random_state=random_state)
         self.n_constraints = n_constraints
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, bounds=None):
         """Draw pairs from the labels and learn the metric.
 
@@ -199,17 +217,6 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         _, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
                                                     self.random_state)
         return self._fit(pairs, y_pairs, bounds)
-
-
-def _check_params(est):
-    if not isinstance(est.gamma, numbers.Real) or isinstance(est.gamma, bool) \
-            or not est.gamma > 0:
-        raise ValueError(f"gamma must be a positive number (np.inf allowed); got {est.gamma!r}.")
-    if isinstance(est.max_iter, bool) or not isinstance(est.max_iter, numbers.Integral) \
-            or est.max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {est.max_iter!r}.")
-    if isinstance(est.tol, bool) or not isinstance(est.tol, numbers.Real) or not est.tol >= 0:
-        raise ValueError(f"tol must be a non-negative number; got {est.tol!r}.")
 
 
 def _check_bounds(bounds, points, A0):

@@ -1,11 +1,12 @@
 """LFDA: local Fisher discriminant analysis (Sugiyama, 2007)."""
 
-import numbers
 import warnings
+from numbers import Integral
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import MahalanobisMixin
@@ -72,6 +73,13 @@ class LFDA(MahalanobisMixin, BaseEstimator):
     (150, 2)
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "embedding_type": [StrOptions(set(EMBEDDING_TYPES))],
+        "preprocessor": ["array-like", callable, None],
+    }
+
     def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):
         self.n_components = n_components
         self.k = k
@@ -80,6 +88,7 @@ class LFDA(MahalanobisMixin, BaseEstimator):
 
     _requires_y = True
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn the LFDA map from samples and class labels.
 
@@ -97,7 +106,7 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
                                       dtype=np.float64)
         check_classification_targets(y)
-        k = _check_params(self.k, self.embedding_type)
+        k = 7 if self.k is None else int(self.k)  # Sugiyama's choice
         n_components = check_n_components(X.shape[1], self.n_components)
         classes, y = np.unique(y, return_inverse=True)
         _check_classes(classes, np.bincount(y))
@@ -111,18 +120,6 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         self.components_ = _fix_signs(vecs.T)
         self.eigenvalues_ = vals
         return self
-
-
-def _check_params(k, embedding_type):
-    if not isinstance(embedding_type, str) or embedding_type not in EMBEDDING_TYPES:
-        raise ValueError(f"embedding_type must be one of {EMBEDDING_TYPES}; "
-                         f"got {embedding_type!r}.")
-    if k is None:
-        return 7
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive integer (the neighbour defining the local "
-                         f"scale) or None; got {k!r}.")
-    return int(k)
 
 
 def _check_classes(classes, counts):

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MahalanobisMixin, QuadrupletsClassifierMixin
 from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import SupervisedTuplesMixin
+from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -181,7 +181,7 @@ default='identity'
 
     _parameter_constraints = {
         **_COMMON_CONSTRAINTS,
-        "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+        **N_CONSTRAINTS_CONSTRAINT,
         "weights": ["array-like", None],
     }
 

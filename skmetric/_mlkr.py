@@ -1,19 +1,20 @@
 """MLKR: metric learning for kernel regression (Weinberger & Tesauro, 2007)."""
 
-import numbers
 import sys
 import time
 import warnings
+from numbers import Integral, Real
 
 import array_api_compat
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._array_api import fit_device, to_host, to_numpy
 from ._base import MahalanobisMixin
-from ._init import check_n_components, initialize_components
+from ._init import INIT_OPTIONS, check_n_components, initialize_components
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -83,6 +84,17 @@ class MLKR(MahalanobisMixin, BaseEstimator):
     (60, 2)
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions(set(INIT_OPTIONS)), "array-like"],
+        "tol": [Interval(Real, 0, None, closed="neither"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "preprocessor": ["array-like", callable, None],
+        "random_state": ["random_state"],
+        "device": "no_validation",  # checked by fit_device
+    }
+
     def __init__(self, n_components=None, init="auto", tol=None, max_iter=1000, verbose=False,
                  preprocessor=None, random_state=None, device=None):
         self.n_components = n_components
@@ -96,6 +108,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
 
     _requires_y = True  # regression targets: any real values
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn ``L`` by minimising the leave-one-out kernel regression error.
 
@@ -114,7 +127,6 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
                                       ensure_min_samples=2, y_numeric=True, dtype=np.float64)
         y = y.astype(np.float64, copy=False)
-        _check_params(self)
         n_components = check_n_components(X.shape[1], self.n_components)
         init = self.init
         if isinstance(init, str) and init == "lda":
@@ -160,15 +172,6 @@ def _resolve_device(device, X):
     import torch  # importable: resolve_torch_device checked it
 
     return array_api_compat.array_namespace(torch.zeros(1)), dev
-
-
-def _check_params(est):
-    if isinstance(est.max_iter, bool) or not isinstance(est.max_iter, numbers.Integral) \
-            or est.max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {est.max_iter!r}.")
-    if est.tol is not None and (isinstance(est.tol, bool) or not isinstance(est.tol, numbers.Real)
-                                or not est.tol > 0):
-        raise ValueError(f"tol must be a positive number or None; got {est.tol!r}.")
 
 
 def _loss_grad(L, X, y, block_rows=None):

@@ -1,18 +1,32 @@
 """Mahalanobis Metric for Clustering (MMC), on pairs and from class labels."""
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg.lapack import dsyevd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import components_from_metric, initialize_metric
-from ._supervised import SupervisedTuplesMixin
+from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 
 class _BaseMMC(MahalanobisMixin, BaseEstimator):
     """The MMC algorithm on labelled pairs; subclasses provide ``fit``."""
+
+    _parameter_constraints: dict = {
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_proj": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, np.inf, closed="left")],
+        "init": [StrOptions(set(PRIOR_OPTIONS)), "array-like"],
+        "diagonal": ["boolean"],
+        "diagonal_c": [Interval(Real, 0, np.inf, closed="left")],
+        "solver": [StrOptions({"projections", "ratio"})],
+        "verbose": ["verbose"],
+        "preprocessor": ["array-like", callable, None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, max_iter=100, max_proj=10000, tol=1e-3, init="identity",
                  diagonal=False, diagonal_c=1.0, solver="projections", verbose=False,
@@ -30,7 +44,8 @@ class _BaseMMC(MahalanobisMixin, BaseEstimator):
 
     def _fit(self, pairs, y):
         """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
-        _check_params(self)
+        if self.diagonal and self.diagonal_c == 0:
+            raise ValueError("diagonal_c must be > 0 with diagonal=True.")
         diff = pairs[:, 0] - pairs[:, 1]
         sim, dis = diff[y == 1], diff[y == -1]
         if not np.any(sim) or not np.any(dis):
@@ -132,6 +147,7 @@ class MMC(PairsClassifierMixin, _BaseMMC):
     (4,)
     """
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, pairs, y, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
@@ -194,6 +210,11 @@ class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
     (150, 4)
     """
 
+    _parameter_constraints: dict = {
+        **_BaseMMC._parameter_constraints,
+        **N_CONSTRAINTS_CONSTRAINT,
+    }
+
     def __init__(self, max_iter=100, max_proj=10000, tol=1e-6, n_constraints=None,
                  init="identity", diagonal=False, diagonal_c=1.0, solver="projections",
                  verbose=False, preprocessor=None, random_state=None):
@@ -203,6 +224,7 @@ class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
                          random_state=random_state)
         self.n_constraints = n_constraints
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Draw pairs from the labels and learn the metric.
 
@@ -221,26 +243,6 @@ class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
                                                     self.random_state)
         return self._fit(pairs, y_pairs)
 
-
-def _check_params(est):
-    for name in ("max_iter", "max_proj"):
-        value = getattr(est, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    for name in ("tol", "diagonal_c"):
-        value = getattr(est, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                or not 0 <= value < np.inf:
-            raise ValueError(f"{name} must be a finite non-negative number; got {value!r}.")
-    if est.diagonal_c == 0 and est.diagonal:
-        raise ValueError("diagonal_c must be > 0 with diagonal=True.")
-    if not isinstance(est.diagonal, (bool, np.bool_)):
-        raise ValueError(f"diagonal must be True or False; got {est.diagonal!r}.")
-    if est.solver not in ("projections", "ratio"):
-        raise ValueError(f"solver must be 'projections' or 'ratio'; got {est.solver!r}.")
-
-
-# -- full version --------------------------------------------------------------------------
 
 def _fit_full_projections(sim, dis, A0, max_iter, max_proj, tol, verbose):
     """Xing et al.'s algorithm: gradient ascent on ``sum_D ||d||_A`` along the direction

@@ -1,11 +1,12 @@
 """RCA: relevant components analysis (Shental et al., 2002), on chunks or on class labels."""
 
-import numbers
 import warnings
+from numbers import Integral
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from ._base import MahalanobisMixin
@@ -59,12 +60,18 @@ class RCA(MahalanobisMixin, BaseEstimator):
     (8, 2)
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "preprocessor": ["array-like", callable, None],
+    }
+
     def __init__(self, n_components=None, preprocessor=None):
         self.n_components = n_components
         self.preprocessor = preprocessor
 
     _requires_y = True
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, chunks):
         """Learn the RCA map from samples and their chunk ids.
 
@@ -141,6 +148,13 @@ class RCA_Supervised(RCA):
     (150, 4)
     """
 
+    _parameter_constraints: dict = {
+        **RCA._parameter_constraints,
+        "n_chunks": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, n_components=None, n_chunks=100, chunk_size=2, preprocessor=None,
                  random_state=None):
         super().__init__(n_components=n_components, preprocessor=preprocessor)
@@ -148,6 +162,7 @@ class RCA_Supervised(RCA):
         self.chunk_size = chunk_size
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Draw chunks from the class labels and learn the RCA map.
 
@@ -166,10 +181,6 @@ class RCA_Supervised(RCA):
                                       dtype=np.float64)
         check_classification_targets(y)
         check_n_components(X.shape[1], self.n_components)
-        for name in ("n_chunks", "chunk_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
         if self.chunk_size < 2:
             raise ValueError("chunk_size must be at least 2: a chunk of one sample carries "
                              "no within-chunk variance.")

@@ -1,16 +1,17 @@
 """Sparse Determinant Metric Learning (SDML), on pairs and from class labels."""
 
-import numbers
 import warnings
+from numbers import Real
 
 import numpy as np
 from scipy.linalg import eigh, pinvh
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.covariance import graphical_lasso
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import components_from_metric, initialize_metric
-from ._supervised import SupervisedTuplesMixin
+from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 # Eigenvalues of the empirical matrix below this fraction of the largest are raised to it.
 _EIGEN_FLOOR = 1e-3
@@ -18,6 +19,15 @@ _EIGEN_FLOOR = 1e-3
 
 class _BaseSDML(MahalanobisMixin, BaseEstimator):
     """The SDML algorithm on labelled pairs; subclasses provide ``fit``."""
+
+    _parameter_constraints: dict = {
+        "balance_param": [Interval(Real, 0, np.inf, closed="left")],
+        "sparsity_param": [Interval(Real, 0, np.inf, closed="left")],
+        "prior": [StrOptions(set(PRIOR_OPTIONS)), "array-like"],
+        "verbose": ["verbose"],
+        "preprocessor": ["array-like", callable, None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, balance_param=0.5, sparsity_param=0.01, prior="identity",
                  verbose=False, preprocessor=None, random_state=None):
@@ -30,7 +40,6 @@ class _BaseSDML(MahalanobisMixin, BaseEstimator):
 
     def _fit(self, pairs, y):
         """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
-        _check_params(self)
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         M0 = initialize_metric(points, self.prior, self.random_state)
         P = _empirical_matrix(pairs, y, M0, self.balance_param)
@@ -119,6 +128,7 @@ class SDML(PairsClassifierMixin, _BaseSDML):
     (2, 2)
     """
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, pairs, y, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
@@ -193,6 +203,11 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
     (178, 13)
     """
 
+    _parameter_constraints: dict = {
+        **_BaseSDML._parameter_constraints,
+        **N_CONSTRAINTS_CONSTRAINT,
+    }
+
     def __init__(self, balance_param=0.5, sparsity_param=0.01, prior="identity",
                  n_constraints=None, verbose=False, preprocessor=None, random_state=None):
         super().__init__(balance_param=balance_param, sparsity_param=sparsity_param,
@@ -200,6 +215,7 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
                          random_state=random_state)
         self.n_constraints = n_constraints
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Draw pairs from the labels and learn the metric.
 
@@ -217,14 +233,6 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
         _, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
                                                     self.random_state)
         return self._fit(pairs, y_pairs)
-
-
-def _check_params(est):
-    for name in ("balance_param", "sparsity_param"):
-        value = getattr(est, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                or not 0 <= value < np.inf:
-            raise ValueError(f"{name} must be a finite non-negative number; got {value!r}.")
 
 
 def _empirical_matrix(pairs, y, M0, balance_param):

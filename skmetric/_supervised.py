@@ -9,11 +9,16 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._constraints import Constraints
 
 _TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
+
+# Parameter constraint of every ``*_Supervised`` variant, added to its algorithm's.
+N_CONSTRAINTS_CONSTRAINT = {"n_constraints": [Interval(numbers.Integral, 1, None,
+                                                       closed="left"), None]}
 
 
 class SupervisedTuplesMixin:

@@ -159,7 +159,7 @@ def test_tags_say_y_is_required_and_targets_are_continuous():
     ({"max_iter": 0}, "max_iter"),
     ({"tol": -1.0}, "tol"),
     ({"init": "lda"}, "class labels"),
-    ({"init": "spectral"}, "init must be one of"),
+    ({"init": "spectral"}, "'init' parameter"),
     ({"init": np.eye(2)}, "init array has shape"),
     ({"n_components": 5}, "n_components"),
     ({"device": "tpu"}, "device"),

@@ -187,7 +187,7 @@ def test_mmc_rejects_bad_pairs_and_parameters():
     for params, match in [({"max_iter": 0}, "max_iter"), ({"max_proj": 1.5}, "max_proj"),
                           ({"tol": -1.0}, "tol"), ({"diagonal": "yes"}, "diagonal"),
                           ({"diagonal": True, "diagonal_c": 0}, "diagonal_c"),
-                          ({"init": "bogus"}, "prior"), ({"solver": "newton"}, "solver")]:
+                          ({"init": "bogus"}, "init"), ({"solver": "newton"}, "solver")]:
         with pytest.raises(ValueError, match=match):
             MMC(**params).fit(X[idx], y_pairs)
 

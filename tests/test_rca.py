@@ -124,7 +124,7 @@ def test_bad_chunks_are_rejected(chunks, match):
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"n_chunks": 0}, "n_chunks must be a positive integer"),
+    ({"n_chunks": 0}, "'n_chunks' parameter"),
     ({"chunk_size": 1}, "chunk_size must be at least 2"),
     ({"n_chunks": 500}, "Not enough samples for 500 chunks"),
     ({"n_components": 20}, "n_components"),
