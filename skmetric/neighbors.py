@@ -304,17 +304,19 @@ def _nearest_candidates(prep, Xb, R, upper, k):
     ``upper`` (shape (b, 1), at least k per row): exact distances of these candidates, the k
     smallest taken in (distance, index) order. Returns sorted distances and indices."""
     xp = prep.xp
-    band = R <= upper
-    counts = xp.astype(xp.count_nonzero(band, axis=1), xp.int64)
+    b, n = R.shape
     # Row-major nonzero: each row's candidate columns come out ascending, so a stable
     # sort by distance breaks ties by the smaller index.
-    cols = xp.nonzero(xp.reshape(band, (-1,)))[0] % R.shape[1]
+    flat = xp.nonzero(xp.reshape(R <= upper, (-1,)))[0]
+    bounds = xp.arange(0, (b + 1) * n, n, dtype=flat.dtype, device=prep.device)
+    edges = xp.searchsorted(flat, bounds)  # where each row's candidates start
+    offsets, counts = edges[:-1], edges[1:] - edges[:-1]
+    cols = flat % n
     width = int(xp.max(counts))
-    offsets = xp.cumulative_sum(counts) - counts
     slot = xp.arange(width, device=prep.device)[None, :]
     valid = slot < counts[:, None]
-    flat = xp.where(valid, offsets[:, None] + slot, xp.zeros_like(slot))
-    cand = xp.reshape(xp.take(cols, xp.reshape(flat, (-1,))), (R.shape[0], width))
+    pos = xp.where(valid, offsets[:, None] + slot, xp.zeros_like(slot))
+    cand = xp.reshape(xp.take(cols, xp.reshape(pos, (-1,))), (b, width))
     dist = _neighbor_distances(prep, Xb, cand, R)
     dist = xp.where(valid, dist, xp.asarray(xp.inf, dtype=dist.dtype, device=prep.device))
     order = xp.argsort(dist, axis=1, stable=True)[:, :k]
