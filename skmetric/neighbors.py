@@ -10,6 +10,7 @@ smaller index comes first (and is kept when only some of the tied references fit
 """
 
 import numbers
+import threading
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
@@ -231,8 +232,17 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
         per_thread = -(-prep.n_x // _check_n_threads(n_threads, prep.n_x))
         rows = min(rows, max(128, per_thread))
 
+    # NumPy: each thread reuses one ranking buffer across its blocks; a fresh block of
+    # tens of MiB per block would page-fault on every first touch.
+    local = threading.local()
+
     def work(start, stop):
-        R = _ranking_block(prep, start, stop)
+        if prep.numpy and prep.kind != "callable":
+            if getattr(local, "buf", None) is None:
+                local.buf = np.empty((rows, prep.n_y), dtype=prep.dtype)
+            R = _ranking_block(prep, start, stop, out=local.buf[:stop - start])
+        else:
+            R = _ranking_block(prep, start, stop)
         if exclude:
             set_diagonal(R, start, float("inf"), xp)
         upper = _kth_upper_bound(R, k, xp) + _ranking_tolerance(prep, start, stop)
@@ -249,15 +259,16 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
             xp.concat([i for _, i in blocks], axis=0))
 
 
-def _ranking_block(prep, start, stop):
+def _ranking_block(prep, start, stop, out=None):
     """A matrix ordered along rows as the distances: ``||y||² - 2 x·y`` for the Euclidean
-    family (the query's own norm does not change the order), ``-x·y`` for cosine."""
+    family (the query's own norm does not change the order), ``-x·y`` for cosine. NumPy
+    writes it into ``out`` when given."""
     xp, Xb = prep.xp, prep.X[start:stop, :]
     if prep.kind == "callable":
         return xp.asarray(prep.metric(Xb, prep.Y))
     if prep.numpy:
         # -2 Yᵀ (or -Yᵀ) stored contiguous once: one product and one pass per block.
-        R = Xb @ prep.ranking_rhs()
+        R = np.matmul(Xb, prep.ranking_rhs(), out=out)
         if prep.kind == "sq":
             R += prep.y_sq
         return R
