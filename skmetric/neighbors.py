@@ -393,17 +393,6 @@ def _gathered_distances_numpy(prep, Xb, ind):
     return out if prep.squared else np.sqrt(out, out=out)
 
 
-def _sort_by_distance_then_index(dist, ind, xp):
-    if is_numpy_namespace(xp):
-        order = np.lexsort((ind, dist), axis=1)
-        return np.take_along_axis(dist, order, axis=1), np.take_along_axis(ind, order, axis=1)
-    order = xp.argsort(ind, axis=1)
-    dist, ind = xp.take_along_axis(dist, order, axis=1), xp.take_along_axis(ind, order, axis=1)
-    order = xp.argsort(dist, axis=1, stable=True)
-    dist, ind = xp.take_along_axis(dist, order, axis=1), xp.take_along_axis(ind, order, axis=1)
-    return dist, xp.astype(ind, xp.int64)
-
-
 def _kneighbors_faiss(prep, k, exclude, index, index_params):
     """Search with a FAISS index on the (transformed / normalised) references."""
     faiss = import_optional("faiss", feature="kneighbors(backend='faiss')")
