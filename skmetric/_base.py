@@ -8,7 +8,7 @@ quadruplets (a, b, c, d) meaning "a and b are closer than c and d".
 """
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._tags import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -183,6 +183,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     A pair is predicted similar (+1) when its learned distance is at most ``threshold_``,
     which ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
+    ``fit`` runs the learner's ``_fit(pairs, y)`` on the validated pairs.
     """
 
     _tuple_size = 2
@@ -198,6 +199,27 @@ class PairsClassifierMixin(_TupleLearnerMixin):
     def _prepare_pairs(self, pairs, y, *, reset=True):
         pairs = self._prepare_tuples(pairs, reset=reset)
         return pairs, check_pair_labels(y, pairs.shape[0])
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, pairs, y, calibration_params=None):
+        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
+            Pairs of samples, or pairs of indices into ``preprocessor``.
+        y : array-like of shape (n_pairs,)
+            +1 for similar pairs, -1 for dissimilar ones.
+        calibration_params : dict, default=None
+            Keyword arguments of :meth:`calibrate_threshold`.
+
+        Returns
+        -------
+        self : object
+        """
+        pairs, y = self._prepare_pairs(pairs, y)
+        self._fit(pairs, y)
+        return self._calibrate_after_fit(pairs, y, calibration_params)
 
     def decision_function(self, pairs):
         """Pair scores (negated distances): the higher, the more similar."""

@@ -128,27 +128,6 @@ class SDML(PairsClassifierMixin, _BaseSDML):
     (2, 2)
     """
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, pairs, y, calibration_params=None):
-        """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
-
-        Parameters
-        ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of samples, or pairs of indices into ``preprocessor``.
-        y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones.
-        calibration_params : dict, default=None
-            Keyword arguments of :meth:`calibrate_threshold`.
-
-        Returns
-        -------
-        self : object
-        """
-        pairs, y = self._prepare_pairs(pairs, y)
-        self._fit(pairs, y)
-        return self._calibrate_after_fit(pairs, y, calibration_params)
-
 
 class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
     """SDML fitted on class labels: pairs are drawn with same class = similar.
