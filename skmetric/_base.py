@@ -14,7 +14,7 @@ from sklearn.utils._tags import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
-from ._validation import apply_preprocessor, check_pair_labels, check_tuples
+from ._validation import apply_preprocessor, check_pair_labels, check_tuples, fit_scale
 
 
 class _MahalanobisMetric:
@@ -53,14 +53,39 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """``validate_data`` that first resolves index arrays through ``preprocessor``.
 
         ``y=None`` is passed on, so a learner whose tags require y gets scikit-learn's
-        "requires y to be passed" error.
+        "requires y to be passed" error. With ``reset=True`` (fitting), samples of extreme
+        magnitude are rescaled or refused (see :meth:`_rescale_for_fit`).
         """
         preprocessor = getattr(self, "preprocessor", None)
         if preprocessor is not None:
             X_arr = np.asarray(X)
             if X_arr.ndim == 1 and X_arr.dtype.kind in "iu":
                 X = apply_preprocessor(preprocessor, X_arr, what="X")
-        return validate_data(self, X, y, reset=reset, **check_params)
+        out = validate_data(self, X, y, reset=reset, **check_params)
+        if not reset:
+            return out
+        if isinstance(out, tuple):
+            return (self._rescale_for_fit(out[0]),) + out[1:]
+        return self._rescale_for_fit(out)
+
+    #: True for learners that can be fitted exactly on the samples divided by a power of
+    #: two ``c`` and map back: the scale-equivariant ones (their map on ``s * X`` is their
+    #: map on ``X`` divided by ``s``), and ITML, which expresses its prior in the new units.
+    _rescalable = False
+
+    def _rescale_for_fit(self, X):
+        """The training samples, divided by a power of two when of extreme magnitude.
+
+        Only ``_rescalable`` learners are rescaled (they divide their map by the same
+        factor, with :meth:`_unscale`); the others raise a ValueError there (see
+        :func:`skmetric._validation.fit_scale`).
+        """
+        self._fit_scale = fit_scale(X, type(self).__name__, rescalable=self._rescalable)
+        return X if self._fit_scale == 1.0 else X / self._fit_scale
+
+    def _unscale(self, components):
+        """The map of the original samples from that of the rescaled ones."""
+        return components / getattr(self, "_fit_scale", 1.0)
 
     #: Learners fitted on labelled samples set this; their tags then say y is required.
     _requires_y = False
@@ -168,6 +193,7 @@ class _TupleLearnerMixin:
         arr = check_tuples(tuples, self._tuple_size, self._preprocessor(), n_features=n_features)
         if reset:
             self.n_features_in_ = arr.shape[2]
+            arr = self._rescale_for_fit(arr)
         return arr
 
     def __sklearn_tags__(self):

@@ -87,6 +87,8 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
 
     _requires_y = True
+    # The map on s * X is the map on X divided by s ('orthonormalized': the same map).
+    _rescalable = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -115,8 +117,10 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         vals, vecs = _generalized_eigh(S_b, S_w, S_t, n_components)
         if self.embedding_type == "weighted":
             vecs = vecs * np.sqrt(np.clip(vals, 0, None))
-        elif self.embedding_type == "orthonormalized":
+        if self.embedding_type == "orthonormalized":
             vecs, _ = np.linalg.qr(vecs)
+        else:
+            vecs = self._unscale(vecs)
         self.components_ = _fix_signs(vecs.T)
         self.eigenvalues_ = vals
         return self

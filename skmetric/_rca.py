@@ -70,6 +70,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
 
     _requires_y = True
+    _rescalable = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, chunks):
@@ -97,9 +98,9 @@ class RCA(MahalanobisMixin, BaseEstimator):
         C = _within_chunk_covariance(X[in_chunk], chunks[in_chunk])
         T = np.atleast_2d(np.cov(X[in_chunk], rowvar=False, bias=True))
         if n_components == X.shape[1]:
-            self.components_ = _inverse_sqrt(C, T)
+            self.components_ = self._unscale(_inverse_sqrt(C, T))
         else:
-            self.components_ = _reduced_whitening(C, T, n_components)
+            self.components_ = self._unscale(_reduced_whitening(C, T, n_components))
         return self
 
 

@@ -16,6 +16,36 @@ def check_finite(X, what="X"):
         )
 
 
+# Learners form squared distances, covariances and products of them in float64: samples
+# whose largest magnitude lies outside [2**-200, 2**200] (about 6e-61 .. 1.6e60) would
+# overflow or underflow there.
+_SAFE_LOG2_MAGNITUDE = 200
+
+
+def fit_scale(X, learner, *, rescalable):
+    """The power of two to divide the training samples ``X`` by (1.0 when not needed).
+
+    Samples whose largest magnitude lies in [2**-200, 2**200] are used as they are. Beyond,
+    a ``rescalable`` learner (e.g. a scale-equivariant one: its map on ``s * X`` is its map
+    on ``X`` divided by ``s``) is fitted on ``X / c`` with ``c`` a power of two, which is
+    exact, and divides its map by ``c``; any other learner raises a ValueError naming
+    ``learner``, since its answer depends on the units of the features.
+    """
+    finite = np.abs(X[np.isfinite(X)]) if X.size else X
+    magnitude = float(finite.max()) if finite.size else 0.0
+    if magnitude == 0 or abs(np.frexp(magnitude)[1]) <= _SAFE_LOG2_MAGNITUDE:
+        return 1.0
+    if not rescalable:
+        raise ValueError(
+            f"{learner} cannot be fitted on samples of magnitude {magnitude:.3g}: beyond "
+            f"{2.0**-_SAFE_LOG2_MAGNITUDE:.1e} .. {2.0**_SAFE_LOG2_MAGNITUDE:.1e} its "
+            "squared distances overflow or underflow float64, and its result depends on the "
+            "units of the features, so it cannot rescale them itself. Standardise the features "
+            "first, e.g. with sklearn.preprocessing.StandardScaler."
+        )
+    return float(np.ldexp(1.0, int(np.frexp(magnitude)[1])))
+
+
 def apply_preprocessor(preprocessor, indices, what="X"):
     """Gather the rows ``indices`` (any shape of ints) through ``preprocessor``.
 
