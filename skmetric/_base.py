@@ -7,6 +7,8 @@ pairs labelled +1 (similar) / -1 (dissimilar), triplets (anchor, positive, negat
 quadruplets (a, b, c, d) meaning "a and b are closer than c and d".
 """
 
+import numbers
+
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.metrics import roc_auc_score
@@ -25,18 +27,20 @@ class _MahalanobisMetric:
 
     def __call__(self, u, v, squared=False):
         xp = foreign_namespace(u)
+        if xp is None:
+            u = np.asarray(u, dtype=np.float64)
+            v = np.asarray(v, dtype=np.float64)
+        shapes = tuple(u.shape), tuple(getattr(v, "shape", np.shape(v)))
+        if shapes != ((self.components.shape[1],),) * 2:
+            raise ValueError(
+                "The metric compares two 1-D vectors of "
+                f"{self.components.shape[1]} features; got shapes {shapes[0]} and {shapes[1]}."
+            )
         if xp is not None:
             # torch / CuPy vectors: computed in their namespace, a 0-d array returned.
             t = (u - v) @ _components_in(self.components, u, xp).T
             d = xp.sum(t * t)
             return d if squared else xp.sqrt(d)
-        u = np.asarray(u, dtype=np.float64)
-        v = np.asarray(v, dtype=np.float64)
-        if u.ndim != 1 or v.shape != u.shape or u.shape[0] != self.components.shape[1]:
-            raise ValueError(
-                "The metric compares two 1-D vectors of "
-                f"{self.components.shape[1]} features; got shapes {u.shape} and {v.shape}."
-            )
         t = self.components @ (u - v)
         d = float(t @ t)
         return d if squared else np.sqrt(d)
@@ -265,6 +269,8 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     def set_threshold(self, threshold):
         """Set the distance threshold below which pairs are predicted similar."""
+        if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
+            raise TypeError(f"threshold must be a real number (a distance); got {threshold!r}.")
         if not np.isfinite(threshold):
             raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
         self.threshold_ = float(threshold)

@@ -30,8 +30,9 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
     """Initial linear transformation L of shape (n_components, n_features).
 
     ``init`` is 'auto', 'pca', 'lda', 'identity', 'random' or an array. 'auto' picks 'lda'
-    when ``n_components`` fits within the class count, else 'pca' when it reduces the
-    dimension, else 'identity' (as metric-learn and scikit-learn's NCA do).
+    when ``n_components`` fits within the class count (and samples outnumber classes, as
+    LDA needs), else 'pca' when it reduces the dimension, else 'identity' (as metric-learn
+    and scikit-learn's NCA do).
     """
     n_samples, n_features = X.shape
     if isinstance(init, np.ndarray) or not isinstance(init, str):
@@ -48,7 +49,8 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
         raise ValueError(f"init must be one of {INIT_OPTIONS} or an array; got {init!r}.")
     n_classes = len(np.unique(y)) if y is not None else 0
     if init == "auto":
-        if y is not None and n_components <= min(n_features, n_classes - 1):
+        if (y is not None and n_components <= min(n_features, n_classes - 1)
+                and n_samples > n_classes):
             init = "lda"
         elif n_components < min(n_features, n_samples):
             init = "pca"
@@ -72,6 +74,11 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
         raise ValueError(
             f"init='lda' needs n_components <= min(n_features, n_classes - 1) = "
             f"{min(n_features, n_classes - 1)}; got {n_components}. Use init='pca'."
+        )
+    if n_samples <= n_classes:
+        raise ValueError(
+            f"init='lda' needs more samples than classes; got {n_samples} samples of "
+            f"{n_classes} classes. Use init='pca' or 'identity'."
         )
     lda = LinearDiscriminantAnalysis(n_components=n_components).fit(X, y)
     return lda.scalings_.T[:n_components]

@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from ._array_api import array_namespace, fit_device, from_numpy, to_host, to_numpy
 from ._base import MahalanobisMixin
 from ._init import INIT_OPTIONS, check_n_components, initialize_components
+from ._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
 _BLOCK_ELEMENTS = 1 << 22
@@ -343,12 +344,12 @@ def _check_classes(y, n_neighbors):
     if classes.size < 2:
         raise ValueError(
             f"LMNN needs samples of at least two classes; y holds the single class "
-            f"{classes[0]!r}."
+            f"{format_labels(classes[0])}."
         )
     if counts.min() < n_neighbors + 1:
         small = classes[np.argmin(counts)]
         raise ValueError(
-            f"Class {small!r} has only {counts.min()} sample(s); LMNN with "
+            f"Class {format_labels(small)} has only {counts.min()} sample(s); LMNN with "
             f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
             "per class. Lower n_neighbors or drop the small classes."
         )

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from ._base import MahalanobisMixin
 from ._constraints import Constraints
 from ._init import check_n_components
+from ._validation import format_labels
 
 
 class RCA(MahalanobisMixin, BaseEstimator):
@@ -188,7 +189,7 @@ class RCA_Supervised(RCA):
         classes = np.unique(y)
         if classes.size < 2:
             raise ValueError(f"RCA_Supervised needs samples of at least two classes; y holds "
-                             f"the single class {classes[0]!r}.")
+                             f"the single class {format_labels(classes[0])}.")
         self.chunks_ = Constraints(y).chunks(n_chunks=self.n_chunks, chunk_size=self.chunk_size,
                                             random_state=self.random_state)
         return self._fit_chunks(X, self.chunks_)

@@ -7,6 +7,13 @@ import numpy as np
 _TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
 
+def format_labels(labels):
+    """Class labels as users wrote them, for messages: ``1`` or ``[1, 2]``, not ``np.int64(1)``."""
+    if isinstance(labels, np.ndarray):
+        return repr(labels.tolist())
+    return repr(labels.item() if isinstance(labels, np.generic) else labels)
+
+
 def check_finite(X, what="X"):
     """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
     if not np.all(np.isfinite(X)):
