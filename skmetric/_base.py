@@ -16,7 +16,13 @@ from sklearn.utils._tags import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
-from ._validation import apply_preprocessor, check_pair_labels, check_tuples, fit_scale
+from ._validation import (
+    _TUPLE_NAMES,
+    apply_preprocessor,
+    check_pair_labels,
+    check_tuples,
+    fit_scale,
+)
 
 
 class _MahalanobisMetric:
@@ -193,12 +199,30 @@ class _TupleLearnerMixin:
     _tuple_size = None
 
     def _prepare_tuples(self, tuples, *, reset):
+        if reset:
+            self._refuse_samples(tuples)
         n_features = None if reset else self.n_features_in_
         arr = check_tuples(tuples, self._tuple_size, self._preprocessor(), n_features=n_features)
         if reset:
             self.n_features_in_ = arr.shape[2]
             arr = self._rescale_for_fit(arr)
         return arr
+
+    def _refuse_samples(self, tuples):
+        """A 2-D array of features (samples, not tuples) given to ``fit``: name the
+        ``*_Supervised`` variant that learns from samples and class labels."""
+        if self._preprocessor() is not None or np.ndim(tuples) != 2:
+            return
+        name = type(self).__name__
+        n = self._tuple_size
+        kind = _TUPLE_NAMES[n]
+        raise ValueError(
+            f"{name} is fitted on {kind}: a 3-D array of shape (n_{kind}, {n}, n_features), "
+            f"or (n_{kind}, {n}) indices into the samples X if you pass preprocessor=X; got a "
+            f"2-D array of shape {np.shape(tuples)}. To learn from samples X and class "
+            f"labels y, use {name}_Supervised().fit(X, y), which draws the {kind} from "
+            "the labels."
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -213,6 +237,8 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     A pair is predicted similar (+1) when its learned distance is at most ``threshold_``,
     which ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
+    Labels may be given as +1 / -1 (metric-learn's convention) or as 1 / 0 (that of
+    :mod:`skmetric.metrics`); ``predict`` always returns +1 / -1, the ``classes_``.
     ``fit`` runs the learner's ``_fit(pairs, y)`` on the validated pairs.
     """
 
@@ -239,7 +265,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
             Pairs of samples, or pairs of indices into ``preprocessor``.
         y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones.
+            +1 for similar pairs, -1 for dissimilar ones (1 and 0 are accepted too).
         calibration_params : dict, default=None
             Keyword arguments of :meth:`calibrate_threshold`.
 
@@ -261,7 +287,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
 
     def score(self, pairs, y):
-        """Area under the ROC curve of the pair scores against labels in {-1, +1}."""
+        """Area under the ROC curve of the pair scores against labels in {-1, +1} or {0, 1}."""
         y = check_pair_labels(y, np.asarray(pairs).shape[0])
         if np.unique(y).size < 2:
             raise ValueError("score needs both similar (+1) and dissimilar (-1) pairs.")
@@ -285,7 +311,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         pairs_valid : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
             Validation pairs.
         y_valid : array-like of shape (n_pairs,)
-            Labels in {-1, +1}.
+            Labels in {-1, +1}, or {0, 1} with 0 for dissimilar.
         strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}, default='accuracy'
             'accuracy' and 'f_beta' maximise that measure; 'max_tpr' maximises the true
             positive rate while the true negative rate is at least ``min_rate``, and

@@ -157,7 +157,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
         pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
             Pairs of samples, or pairs of indices into ``preprocessor``.
         y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones.
+            +1 for similar pairs, -1 for dissimilar ones (1 and 0 are accepted too).
         bounds : array-like of 2 floats, default=None
             Overrides the ``bounds`` parameter for this fit (metric-learn's signature).
         calibration_params : dict, default=None

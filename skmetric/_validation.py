@@ -148,19 +148,31 @@ def check_tuples(tuples, tuple_size, preprocessor=None, *, n_features=None, dtyp
 
 
 def check_pair_labels(y, n_pairs):
-    """Validate pair labels: a 1-D array of -1 (dissimilar) and +1 (similar)."""
+    """Validate pair labels; return them as -1 (dissimilar) and +1 (similar).
+
+    Labels in {-1, +1} (metric-learn's convention) and in {0, 1} or booleans (the
+    convention of :mod:`skmetric.metrics`, 0 meaning dissimilar) are accepted.
+    """
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_pairs:
         raise ValueError(
             f"y must be a 1-D array with one label per pair ({n_pairs}); got shape {y.shape}."
         )
-    if y.dtype.kind not in "biuf" or not np.all(np.isin(y, (-1, 1))):
-        bad = np.unique(y[~np.isin(y, (-1, 1))])[:5] if y.dtype.kind in "biuf" else y[:5]
-        raise ValueError(
-            "Pair labels must be +1 (similar) or -1 (dissimilar); found "
-            f"{bad!r}. Map your labels, e.g. y = np.where(same, 1, -1)."
-        )
-    return y.astype(np.int64)
+    if y.dtype.kind in "biuf":
+        values = np.unique(y)
+        if np.all(np.isin(values, (-1, 1))):
+            return y.astype(np.int64)
+        if np.all(np.isin(values, (0, 1))):
+            return np.where(y == 1, 1, -1).astype(np.int64)
+        bad = values[~np.isin(values, (-1, 0, 1))][:5]
+        found = format_labels(bad) if bad.size else "both 0 and -1"
+    else:
+        found = format_labels(y[:5])
+    raise ValueError(
+        "Pair labels must be +1 (similar) or -1 (dissimilar), or 1 and 0 (0 meaning "
+        f"dissimilar); found "
+        f"{found}. Map your labels, e.g. y = np.where(same, 1, -1)."
+    )
 
 
 def check_scalar_or_none(value, name, *, min_val=None, include_min=True):
