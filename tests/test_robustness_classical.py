@@ -256,3 +256,15 @@ def test_pair_learners_accept_zero_one_labels(learner):
     mixed[0] = 0
     with pytest.raises(ValueError, match=r"or 1 and 0.*both 0 and -1"):
         clone(learner).fit(pairs, mixed)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e20, 1e50])
+def test_lsml_learns_on_large_features(scale):
+    X, y = _blobs()
+    quadruplets = skmetric.Constraints(y).quadruplets(200, random_state=0)
+    lsml = skmetric.LSML(preprocessor=X * scale).fit(quadruplets)
+    euclidean = skmetric.LSML(preprocessor=X * scale, max_iter=1)
+    euclidean.fit(quadruplets).components_ = np.eye(4)
+    # The step size follows the size of the gradient: 60 halvings from a step of 1 used to
+    # reject every step on large features, returning the prior (Euclidean) unchanged.
+    assert lsml.score(quadruplets) > euclidean.score(quadruplets) + 0.05
