@@ -268,3 +268,26 @@ def test_lsml_learns_on_large_features(scale):
     # The step size follows the size of the gradient: 60 halvings from a step of 1 used to
     # reject every step on large features, returning the prior (Euclidean) unchanged.
     assert lsml.score(quadruplets) > euclidean.score(quadruplets) + 0.05
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-200])
+def test_learned_distances_of_extreme_samples_are_finite(scale):
+    torch = pytest.importorskip("torch")
+    X, y = _blobs(d=3)
+    idx = skmetric.Constraints(y).quadruplets(40, random_state=0)
+    lsml = skmetric.LSML(max_iter=50).fit(X[idx])
+    quadruplets, pairs = X[idx], X[idx[:, :2]]
+    # Distances of samples at scale s are s times those at scale 1: squaring them first
+    # overflowed at 1e300 (NaN = inf - inf in decision_function) and underflowed to 0 at
+    # 1e-200.
+    np.testing.assert_allclose(lsml.decision_function(quadruplets * scale) / scale,
+                               lsml.decision_function(quadruplets), rtol=1e-9, atol=1e-12)
+    expected = lsml.pair_distance(pairs)
+    np.testing.assert_allclose(lsml.pair_distance(pairs * scale) / scale, expected, rtol=1e-12)
+    torch_pairs = torch.as_tensor(pairs * scale)
+    np.testing.assert_allclose(lsml.pair_distance(torch_pairs).numpy() / scale, expected,
+                               rtol=1e-12)
+    metric = lsml.get_metric()
+    assert metric(pairs[0, 0] * scale, pairs[0, 1] * scale) / scale == pytest.approx(expected[0])
+    assert float(metric(torch_pairs[0, 0], torch_pairs[0, 1])) / scale == pytest.approx(
+        expected[0])
