@@ -16,7 +16,12 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import fit_device, to_host
 from ._base import MahalanobisMixin
-from ._init import INIT_OPTIONS, check_n_components, initialize_components
+from ._init import (
+    INIT_OPTIONS,
+    check_n_components,
+    initialize_components,
+    warn_if_stuck_at_init,
+)
 from ._validation import format_labels
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
@@ -174,6 +179,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
                 warnings.warn(f"[NCA] did not converge in {self.max_iter} iterations.",
                               ConvergenceWarning)
             print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
+        warn_if_stuck_at_init("NCA", self.n_iter_, X, L)
         self.components_ = L
         return self
 

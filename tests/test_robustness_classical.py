@@ -101,6 +101,8 @@ def test_extreme_scales_are_learned_right_or_refused(name, scale):
                                       _knn_predictions(ref, X, y))
     else:
         assert 1e-61 < scale < 1e61  # beyond, non-rescalable learners must refuse
+        if getattr(est, "n_iter_", None) == 0:  # a map that is not learned is announced
+            assert any("stopped at its initialisation" in m for m in messages), messages
 
 
 @pytest.mark.parametrize("name", ["LMNN", "MMC_Supervised", "NCA", "SDML_Supervised",
@@ -291,3 +293,15 @@ def test_learned_distances_of_extreme_samples_are_finite(scale):
     assert metric(pairs[0, 0] * scale, pairs[0, 1] * scale) / scale == pytest.approx(expected[0])
     assert float(metric(torch_pairs[0, 0], torch_pairs[0, 1])) / scale == pytest.approx(
         expected[0])
+
+
+@pytest.mark.parametrize("learner", [NCA(), skmetric.MLKR(), LMNN(n_neighbors=1)])
+def test_optimisers_stuck_at_their_start_say_so(learner):
+    X, y = _blobs()
+    for scale in (1e20, 1e-20):
+        messages = _fit(clone(learner), X * scale, y)
+        assert any("stopped at its initialisation" in m and "StandardScaler" in m
+                   for m in messages), messages
+    est = clone(learner)
+    assert not any("initialisation" in m for m in _fit(est, X, y))
+    assert est.n_iter_ > 0
