@@ -38,8 +38,8 @@ def fit_scale(X, learner, *, rescalable):
     exact, and divides its map by ``c``; any other learner raises a ValueError naming
     ``learner``, since its answer depends on the units of the features.
     """
-    finite = np.abs(X[np.isfinite(X)]) if X.size else X
-    magnitude = float(finite.max()) if finite.size else 0.0
+    # X is validated finite; max and -min avoid a copy of X.
+    magnitude = max(float(X.max()), -float(X.min())) if X.size else 0.0
     if magnitude == 0 or abs(np.frexp(magnitude)[1]) <= _SAFE_LOG2_MAGNITUDE:
         return 1.0
     if not rescalable:
