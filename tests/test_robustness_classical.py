@@ -132,11 +132,12 @@ def test_equivariant_learners_are_exact_under_powers_of_two(exponent, learner):
 def test_itml_with_covariance_prior_is_scale_equivariant():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    ref = ITML_Supervised(prior="covariance", random_state=0).fit(X, y).components_
+    itml = ITML_Supervised(prior="covariance", max_iter=50, random_state=0)
+    ref = clone(itml).fit(X, y).components_
     # The bounds and the prior follow the units of the samples, so ITML(sX) = ITML(X) / s
     # (LogDet is invariant under congruence); out of the safe range it is fitted rescaled.
     for exponent in (-498, -100, 100, 996):
-        L = ITML_Supervised(prior="covariance", random_state=0).fit(np.ldexp(X, exponent), y)
+        L = clone(itml).fit(np.ldexp(X, exponent), y)
         np.testing.assert_allclose(np.ldexp(L.components_, exponent), ref, rtol=1e-9,
                                    atol=1e-12)
 
@@ -144,12 +145,13 @@ def test_itml_with_covariance_prior_is_scale_equivariant():
 def test_itml_prior_array_is_expressed_in_the_rescaled_units():
     X, y = _blobs(d=3)
     A0 = np.diag([1.0, 0.04, 1.0])
-    ref = ITML_Supervised(prior=A0, random_state=0).fit(X, y).components_
+    ref = ITML_Supervised(prior=A0, max_iter=50, random_state=0).fit(X, y).components_
     # ITML(s X, prior A0 / s^2) = ITML(X, prior A0) / s, also where the samples are
     # rescaled internally (2**-400 is beyond the safe range).
     for exponent in (-400, 30):
         scaled_prior = np.ldexp(A0, -2 * exponent)
-        L = ITML_Supervised(prior=scaled_prior, random_state=0).fit(np.ldexp(X, exponent), y)
+        L = ITML_Supervised(prior=scaled_prior, max_iter=50, random_state=0).fit(
+            np.ldexp(X, exponent), y)
         np.testing.assert_allclose(np.ldexp(L.components_, exponent), ref, rtol=1e-9,
                                    atol=1e-12)
 
@@ -161,9 +163,9 @@ def test_itml_refuses_results_that_lost_precision(scale):
     # metric-learn's default bounds with the identity prior sit ~1/scale below the squared
     # distances: the projections cancel catastrophically (rank 3 at 1e20, all zero at 1e50).
     with pytest.raises(ValueError, match="StandardScaler"):
-        ITML_Supervised(random_state=0).fit(X * scale, y)
+        ITML_Supervised(max_iter=50, random_state=0).fit(X * scale, y)
     # Near unit scale the check does not fire.
-    L = ITML_Supervised(random_state=0).fit(X * 1e3, y).components_
+    L = ITML_Supervised(max_iter=50, random_state=0).fit(X * 1e3, y).components_
     assert np.linalg.matrix_rank(L) == 4
 
 
@@ -235,7 +237,7 @@ def test_class_labels_print_as_written():
 
 
 @pytest.mark.parametrize("learner", [ITML(max_iter=50), SDML(balance_param=1e-3),
-                                     MMC(max_iter=50)])
+                                     MMC(max_iter=10)])
 def test_pair_learners_accept_zero_one_labels(learner):
     X, y = _blobs(d=3)
     idx, y_pm = skmetric.Constraints(y).pairs(30, random_state=0)
