@@ -7,6 +7,8 @@ pairs labelled +1 (similar) / -1 (dissimilar), triplets (anchor, positive, negat
 quadruplets (a, b, c, d) meaning "a and b are closer than c and d".
 """
 
+import numbers
+
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.metrics import roc_auc_score
@@ -14,7 +16,13 @@ from sklearn.utils._tags import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
-from ._validation import apply_preprocessor, check_pair_labels, check_tuples
+from ._validation import (
+    _TUPLE_NAMES,
+    apply_preprocessor,
+    check_pair_labels,
+    check_tuples,
+    fit_scale,
+)
 
 
 class _MahalanobisMetric:
@@ -25,21 +33,21 @@ class _MahalanobisMetric:
 
     def __call__(self, u, v, squared=False):
         xp = foreign_namespace(u)
+        if xp is None:
+            u = np.asarray(u, dtype=np.float64)
+            v = np.asarray(v, dtype=np.float64)
+        shapes = tuple(u.shape), tuple(getattr(v, "shape", np.shape(v)))
+        if shapes != ((self.components.shape[1],),) * 2:
+            raise ValueError(
+                "The metric compares two 1-D vectors of "
+                f"{self.components.shape[1]} features; got shapes {shapes[0]} and {shapes[1]}."
+            )
         if xp is not None:
             # torch / CuPy vectors: computed in their namespace, a 0-d array returned.
             t = (u - v) @ _components_in(self.components, u, xp).T
-            d = xp.sum(t * t)
-            return d if squared else xp.sqrt(d)
-        u = np.asarray(u, dtype=np.float64)
-        v = np.asarray(v, dtype=np.float64)
-        if u.ndim != 1 or v.shape != u.shape or u.shape[0] != self.components.shape[1]:
-            raise ValueError(
-                "The metric compares two 1-D vectors of "
-                f"{self.components.shape[1]} features; got shapes {u.shape} and {v.shape}."
-            )
+            return xp.sum(t * t) if squared else _row_norms(t[None, :], xp)[0]
         t = self.components @ (u - v)
-        d = float(t @ t)
-        return d if squared else np.sqrt(d)
+        return float(t @ t) if squared else float(_row_norms(t[None, :], np)[0])
 
 
 class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
@@ -53,14 +61,39 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """``validate_data`` that first resolves index arrays through ``preprocessor``.
 
         ``y=None`` is passed on, so a learner whose tags require y gets scikit-learn's
-        "requires y to be passed" error.
+        "requires y to be passed" error. With ``reset=True`` (fitting), samples of extreme
+        magnitude are rescaled or refused (see :meth:`_rescale_for_fit`).
         """
         preprocessor = getattr(self, "preprocessor", None)
         if preprocessor is not None:
             X_arr = np.asarray(X)
             if X_arr.ndim == 1 and X_arr.dtype.kind in "iu":
                 X = apply_preprocessor(preprocessor, X_arr, what="X")
-        return validate_data(self, X, y, reset=reset, **check_params)
+        out = validate_data(self, X, y, reset=reset, **check_params)
+        if not reset:
+            return out
+        if isinstance(out, tuple):
+            return (self._rescale_for_fit(out[0]),) + out[1:]
+        return self._rescale_for_fit(out)
+
+    #: True for learners that can be fitted exactly on the samples divided by a power of
+    #: two ``c`` and map back: the scale-equivariant ones (their map on ``s * X`` is their
+    #: map on ``X`` divided by ``s``), and ITML, which expresses its prior in the new units.
+    _rescalable = False
+
+    def _rescale_for_fit(self, X):
+        """The training samples, divided by a power of two when of extreme magnitude.
+
+        Only ``_rescalable`` learners are rescaled (they divide their map by the same
+        factor, with :meth:`_unscale`); the others raise a ValueError there (see
+        :func:`skmetric._validation.fit_scale`).
+        """
+        self._fit_scale = fit_scale(X, type(self).__name__, rescalable=self._rescalable)
+        return X if self._fit_scale == 1.0 else X / self._fit_scale
+
+    def _unscale(self, components):
+        """The map of the original samples from that of the rescaled ones."""
+        return components / getattr(self, "_fit_scale", 1.0)
 
     #: Learners fitted on labelled samples set this; their tags then say y is required.
     _requires_y = False
@@ -140,10 +173,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         xp = foreign_namespace(pairs)
         if xp is not None and pairs.ndim == 3 and pairs.shape[1] == 2:
             diff = self._transform_foreign(pairs[:, 0, :] - pairs[:, 1, :], xp, 1)
-            return xp.sqrt(xp.sum(diff * diff, axis=1))
+            return _row_norms(diff, xp)
         pairs = check_tuples(pairs, 2, self._preprocessor(), n_features=self.n_features_in_)
         diff = (pairs[:, 0] - pairs[:, 1]) @ self.components_.T
-        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        return _row_norms(diff, np)
 
     def pair_score(self, pairs):
         """Similarity of each pair: the negated learned distance (higher is more similar)."""
@@ -151,6 +184,14 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def _preprocessor(self):
         return getattr(self, "preprocessor", None)
+
+
+def _row_norms(diff, xp):
+    """Euclidean norms of the rows of ``diff``, without overflow or underflow in the
+    squares (rows are divided by their largest magnitude first, as ``hypot`` does)."""
+    scale = xp.max(xp.abs(diff), axis=1, keepdims=True)
+    unit = diff / xp.where(scale > 0, scale, xp.ones_like(scale))
+    return scale[:, 0] * xp.sqrt(xp.sum(unit * unit, axis=1))
 
 
 def _components_in(components, X, xp):
@@ -164,11 +205,30 @@ class _TupleLearnerMixin:
     _tuple_size = None
 
     def _prepare_tuples(self, tuples, *, reset):
+        if reset:
+            self._refuse_samples(tuples)
         n_features = None if reset else self.n_features_in_
         arr = check_tuples(tuples, self._tuple_size, self._preprocessor(), n_features=n_features)
         if reset:
             self.n_features_in_ = arr.shape[2]
+            arr = self._rescale_for_fit(arr)
         return arr
+
+    def _refuse_samples(self, tuples):
+        """A 2-D array of features (samples, not tuples) given to ``fit``: name the
+        ``*_Supervised`` variant that learns from samples and class labels."""
+        if self._preprocessor() is not None or np.ndim(tuples) != 2:
+            return
+        name = type(self).__name__
+        n = self._tuple_size
+        kind = _TUPLE_NAMES[n]
+        raise ValueError(
+            f"{name} is fitted on {kind}: a 3-D array of shape (n_{kind}, {n}, n_features), "
+            f"or (n_{kind}, {n}) indices into the samples X if you pass preprocessor=X; got a "
+            f"2-D array of shape {np.shape(tuples)}. To learn from samples X and class "
+            f"labels y, use {name}_Supervised().fit(X, y), which draws the {kind} from "
+            "the labels."
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -183,6 +243,8 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     A pair is predicted similar (+1) when its learned distance is at most ``threshold_``,
     which ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
+    Labels may be given as +1 / -1 (metric-learn's convention) or as 1 / 0 (that of
+    :mod:`skmetric.metrics`); ``predict`` always returns +1 / -1, the ``classes_``.
     ``fit`` runs the learner's ``_fit(pairs, y)`` on the validated pairs.
     """
 
@@ -209,7 +271,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
             Pairs of samples, or pairs of indices into ``preprocessor``.
         y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones.
+            +1 for similar pairs, -1 for dissimilar ones (1 and 0 are accepted too).
         calibration_params : dict, default=None
             Keyword arguments of :meth:`calibrate_threshold`.
 
@@ -231,7 +293,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
 
     def score(self, pairs, y):
-        """Area under the ROC curve of the pair scores against labels in {-1, +1}."""
+        """Area under the ROC curve of the pair scores against labels in {-1, +1} or {0, 1}."""
         y = check_pair_labels(y, np.asarray(pairs).shape[0])
         if np.unique(y).size < 2:
             raise ValueError("score needs both similar (+1) and dissimilar (-1) pairs.")
@@ -239,6 +301,8 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     def set_threshold(self, threshold):
         """Set the distance threshold below which pairs are predicted similar."""
+        if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
+            raise TypeError(f"threshold must be a real number (a distance); got {threshold!r}.")
         if not np.isfinite(threshold):
             raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
         self.threshold_ = float(threshold)
@@ -253,7 +317,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         pairs_valid : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
             Validation pairs.
         y_valid : array-like of shape (n_pairs,)
-            Labels in {-1, +1}.
+            Labels in {-1, +1}, or {0, 1} with 0 for dissimilar.
         strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}, default='accuracy'
             'accuracy' and 'f_beta' maximise that measure; 'max_tpr' maximises the true
             positive rate while the true negative rate is at least ``min_rate``, and

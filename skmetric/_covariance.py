@@ -49,6 +49,8 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         "device": "no_validation",  # checked by resolve_torch_device
     }
 
+    _rescalable = True
+
     def __init__(self, preprocessor=None, device=None):
         self.preprocessor = preprocessor
         self.device = device
@@ -74,7 +76,7 @@ class Covariance(MahalanobisMixin, BaseEstimator):
             cov = np.atleast_2d(np.cov(X, rowvar=False))
         else:
             cov = _covariance_torch(X, torch_device)
-        self.components_ = components_from_metric(linalg.pinvh(cov))
+        self.components_ = self._unscale(components_from_metric(linalg.pinvh(cov)))
         return self
 
 

@@ -1,11 +1,13 @@
 """Initialisation of linear transformations and Mahalanobis matrices, shared by learners."""
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy import linalg
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 INIT_OPTIONS = ("auto", "pca", "lda", "identity", "random")
@@ -30,8 +32,9 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
     """Initial linear transformation L of shape (n_components, n_features).
 
     ``init`` is 'auto', 'pca', 'lda', 'identity', 'random' or an array. 'auto' picks 'lda'
-    when ``n_components`` fits within the class count, else 'pca' when it reduces the
-    dimension, else 'identity' (as metric-learn and scikit-learn's NCA do).
+    when ``n_components`` fits within the class count (and samples outnumber classes, as
+    LDA needs), else 'pca' when it reduces the dimension, else 'identity' (as metric-learn
+    and scikit-learn's NCA do).
     """
     n_samples, n_features = X.shape
     if isinstance(init, np.ndarray) or not isinstance(init, str):
@@ -48,7 +51,8 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
         raise ValueError(f"init must be one of {INIT_OPTIONS} or an array; got {init!r}.")
     n_classes = len(np.unique(y)) if y is not None else 0
     if init == "auto":
-        if y is not None and n_components <= min(n_features, n_classes - 1):
+        if (y is not None and n_components <= min(n_features, n_classes - 1)
+                and n_samples > n_classes):
             init = "lda"
         elif n_components < min(n_features, n_samples):
             init = "pca"
@@ -72,6 +76,11 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
         raise ValueError(
             f"init='lda' needs n_components <= min(n_features, n_classes - 1) = "
             f"{min(n_features, n_classes - 1)}; got {n_components}. Use init='pca'."
+        )
+    if n_samples <= n_classes:
+        raise ValueError(
+            f"init='lda' needs more samples than classes; got {n_samples} samples of "
+            f"{n_classes} classes. Use init='pca' or 'identity'."
         )
     lda = LinearDiscriminantAnalysis(n_components=n_components).fit(X, y)
     return lda.scalings_.T[:n_components]
@@ -125,3 +134,27 @@ def components_from_metric(M, tol=None):
     """A matrix L with ``L.T @ L == M`` for a symmetric PSD matrix M (by eigendecomposition)."""
     w, V = check_psd(np.asarray(M, dtype=np.float64), "The Mahalanobis matrix", tol)
     return (V * np.sqrt(w)).T
+
+
+def warn_if_stuck_at_init(learner, n_iter, X, L):
+    """Warn when an optimiser stopped at its initialisation on badly scaled features.
+
+    NCA's softmax, MLKR's Gaussian kernel and LMNN's margin have a unit: a squared
+    distance of 1 in the learned space. Far from it (features in units of 1e5, or 1e-5,
+    with an 'identity' or 'pca' start) the objective is flat or saturated, the optimiser
+    takes no step and the map stays the initial one, which is not learned.
+    """
+    if n_iter > 0:
+        return
+    Z = X @ L.T
+    # Mean squared distance between two samples: twice the total variance.
+    spread = 2.0 * float(np.sum(np.var(Z, axis=0)))
+    if 1e-4 <= spread <= 1e4 or spread == 0:
+        return
+    warnings.warn(
+        f"{learner} stopped at its initialisation (n_iter_=0): the squared distances between "
+        f"samples (about {spread:.2g} on average) are far from the unit scale of its "
+        "objective, where it is flat. Standardise the features first, e.g. with "
+        "sklearn.preprocessing.StandardScaler.",
+        ConvergenceWarning,
+    )

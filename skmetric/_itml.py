@@ -38,10 +38,14 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
         self.random_state = random_state
 
+    # Exact on samples divided by c: the problem is the same with the prior times c**2
+    # (LogDet is invariant under congruence) and the same bounds on squared distances.
+    _rescalable = True
+
     def _fit(self, pairs, y, bounds=None):
         """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
-        A0 = initialize_metric(points, self.prior, self.random_state)
+        A0 = self._prior_in_fit_units(points)
         self.bounds_ = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
         diff = pairs[:, 0] - pairs[:, 1]
         # A pair of identical samples constrains nothing (and would divide by zero).
@@ -50,8 +54,31 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
             diff[keep], y[keep], A0, self.bounds_, self.gamma, self.max_iter, self.tol,
             self.verbose,
         )
-        self.components_ = components_from_metric(_nearest_psd(A))
+        A = _nearest_psd(A)
+        _check_precision(A, A0, self.bounds_)
+        self.components_ = self._unscale(components_from_metric(A))
         return self
+
+    def _prior_in_fit_units(self, points):
+        """The prior ``M0`` for the (possibly rescaled, see ``_rescale_for_fit``) points.
+
+        'covariance' is computed from them; any other prior is given in the units of the
+        original samples, so it is multiplied by ``c**2`` for points divided by ``c``.
+        """
+        A0 = initialize_metric(points, self.prior, self.random_state)
+        c = getattr(self, "_fit_scale", 1.0)
+        if c == 1.0 or (isinstance(self.prior, str) and self.prior == "covariance"):
+            return A0
+        with np.errstate(over="ignore", invalid="ignore"):
+            A0 = A0 * np.float64(c) ** 2
+        if not np.all(np.isfinite(A0)):
+            raise ValueError(
+                f"ITML cannot use prior={_describe(self.prior)} on samples of magnitude about "
+                f"{c:.3g}: the prior's squared distances overflow float64. Standardise the "
+                "features first (e.g. with sklearn.preprocessing.StandardScaler), or use "
+                "prior='covariance', which follows the units of the samples."
+            )
+        return A0
 
 
 class ITML(PairsClassifierMixin, _BaseITML):
@@ -130,7 +157,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
         pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
             Pairs of samples, or pairs of indices into ``preprocessor``.
         y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones.
+            +1 for similar pairs, -1 for dissimilar ones (1 and 0 are accepted too).
         bounds : array-like of 2 floats, default=None
             Overrides the ``bounds`` parameter for this fit (metric-learn's signature).
         calibration_params : dict, default=None
@@ -235,6 +262,36 @@ def _check_bounds(bounds, points, A0):
             )
     # A zero bound would make the projections divide by zero.
     return np.where(bounds > 0, bounds, 1e-9).astype(np.float64)
+
+
+def _describe(prior):
+    return repr(prior) if isinstance(prior, str) else "<array>"
+
+
+def _check_precision(A, A0, bounds):
+    """Raise when the projections lost the precision of float64.
+
+    ITML's LogDet divergence keeps the learned matrix as positive definite as its prior: a
+    direction that collapses to zero means a projection subtracted two nearly equal numbers,
+    which happens when the bounds are many orders of magnitude below the squared distances
+    under the prior (e.g. the default bounds with prior='identity' on features far from
+    unit scale), so the result would be silently wrong.
+    """
+    rank, rank0 = _numerical_rank(A), _numerical_rank(A0)
+    if rank < rank0:
+        raise ValueError(
+            f"ITML lost numerical precision: the learned matrix has rank {rank} where the "
+            f"prior has rank {rank0}, because the bounds ({bounds[0]:.3g}, {bounds[1]:.3g}) "
+            "are orders of magnitude away from the squared distances under the prior. "
+            "Standardise the features first (e.g. with sklearn.preprocessing.StandardScaler), use "
+            "prior='covariance' (which follows the units of the samples), or pass bounds "
+            "on the scale of the squared distances."
+        )
+
+
+def _numerical_rank(M):
+    w = eigh(M, eigvals_only=True)
+    return int(np.sum(w > 1e-10 * max(w.max(), 0.0))) if w.max() > 0 else 0
 
 
 def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose):

@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import MahalanobisMixin
 from ._init import check_n_components
+from ._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
 # Rows of a class's affinity matrix handled at once (memory O(block * n_c), not O(n_c^2)).
@@ -87,6 +88,8 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
 
     _requires_y = True
+    # The map on s * X is the map on X divided by s ('orthonormalized': the same map).
+    _rescalable = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -115,8 +118,10 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         vals, vecs = _generalized_eigh(S_b, S_w, S_t, n_components)
         if self.embedding_type == "weighted":
             vecs = vecs * np.sqrt(np.clip(vals, 0, None))
-        elif self.embedding_type == "orthonormalized":
+        if self.embedding_type == "orthonormalized":
             vecs, _ = np.linalg.qr(vecs)
+        else:
+            vecs = self._unscale(vecs)
         self.components_ = _fix_signs(vecs.T)
         self.eigenvalues_ = vals
         return self
@@ -125,11 +130,11 @@ class LFDA(MahalanobisMixin, BaseEstimator):
 def _check_classes(classes, counts):
     if classes.size < 2:
         raise ValueError(f"LFDA needs samples of at least two classes; y holds the single "
-                         f"class {classes[0]!r}.")
+                         f"class {format_labels(classes[0])}.")
     if counts.min() < 2:
         small = classes[counts < 2][:5]
         raise ValueError(f"LFDA needs at least 2 samples per class for the within-class "
-                         f"scatter; class(es) {list(small)!r} have 1. Remove them or merge "
+                         f"scatter; class(es) {format_labels(small)} have 1. Remove them or merge "
                          "them into other classes.")
 
 
@@ -206,6 +211,10 @@ def _generalized_eigh(S_b, S_w, S_t, n_components):
     scale = np.outer(s, s)
     w, U = linalg.eigh(S_t / scale)
     B = U[:, w > 1e-10 * max(w.max(), 1e-300)]
+    if B.shape[1] == 0:
+        raise ValueError("LFDA found no variance in X: every feature is constant, so there is "
+                         "no direction to learn. Check the data (e.g. remove constant "
+                         "features with sklearn.feature_selection.VarianceThreshold).")
     Sb, Sw = B.T @ (S_b / scale) @ B, B.T @ (S_w / scale) @ B
     r = B.shape[1]
     m = min(n_components, r)

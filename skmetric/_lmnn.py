@@ -18,7 +18,13 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import array_namespace, fit_device, from_numpy, to_host, to_numpy
 from ._base import MahalanobisMixin
-from ._init import INIT_OPTIONS, check_n_components, initialize_components
+from ._init import (
+    INIT_OPTIONS,
+    check_n_components,
+    initialize_components,
+    warn_if_stuck_at_init,
+)
+from ._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
 _BLOCK_ELEMENTS = 1 << 22
@@ -191,6 +197,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         check_classification_targets(y)
         codes = _check_classes(y, n_neighbors)
         L0 = self._initial_components(X, codes)
+        X_host = X
         targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
         # Target neighbours are found once, on the host; the rest runs in xp on dev.
         X, codes, targets = (from_numpy(a, xp, dev) for a in (X, codes, targets))
@@ -210,6 +217,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
                               ConvergenceWarning)
             print(f"[LMNN] objective {self.objective_:.6e}, {self.n_iter_} iterations in "
                   f"{time.perf_counter() - start:.2f}s")
+        warn_if_stuck_at_init("LMNN", self.n_iter_, X_host, L)
         self.components_ = L
         return self
 
@@ -343,12 +351,12 @@ def _check_classes(y, n_neighbors):
     if classes.size < 2:
         raise ValueError(
             f"LMNN needs samples of at least two classes; y holds the single class "
-            f"{classes[0]!r}."
+            f"{format_labels(classes[0])}."
         )
     if counts.min() < n_neighbors + 1:
         small = classes[np.argmin(counts)]
         raise ValueError(
-            f"Class {small!r} has only {counts.min()} sample(s); LMNN with "
+            f"Class {format_labels(small)} has only {counts.min()} sample(s); LMNN with "
             f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
             "per class. Lower n_neighbors or drop the small classes."
         )

@@ -302,7 +302,9 @@ def _minimize_lsml(M, vab, vcd, weights, prior_inv, tol, max_iter, verbose):
         direction = M @ grad @ M
         direction = (direction + direction.T) / 2
         slope = np.sum(grad * direction)
-        step *= 2.0
+        # Cap the step so that M changes by at most about its own size: on features far
+        # from unit scale the gradient is huge, and 60 halvings from 1 would not reach it.
+        step = min(step * 2.0, 1.0 / max(np.linalg.norm(grad @ M), 1e-300))
         accepted = False
         for _ in range(60):
             M_new = M - step * direction

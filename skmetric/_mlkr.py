@@ -14,7 +14,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._array_api import fit_device, to_host, to_numpy
 from ._base import MahalanobisMixin
-from ._init import INIT_OPTIONS, check_n_components, initialize_components
+from ._init import (
+    INIT_OPTIONS,
+    check_n_components,
+    initialize_components,
+    warn_if_stuck_at_init,
+)
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -161,6 +166,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                           "increase max_iter or tol.", ConvergenceWarning)
         self.components_ = np.asarray(res.x, dtype=np.float64).reshape(shape)
         self.n_iter_ = int(res.nit)
+        warn_if_stuck_at_init("MLKR", self.n_iter_, X, self.components_)
         return self
 
 

@@ -16,7 +16,13 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import fit_device, to_host
 from ._base import MahalanobisMixin
-from ._init import INIT_OPTIONS, check_n_components, initialize_components
+from ._init import (
+    INIT_OPTIONS,
+    check_n_components,
+    initialize_components,
+    warn_if_stuck_at_init,
+)
+from ._validation import format_labels
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22
@@ -149,7 +155,13 @@ class NCA(MahalanobisMixin, BaseEstimator):
         if classes.size < 2:
             raise ValueError(
                 f"NCA needs samples of at least two classes; y holds the single class "
-                f"{classes[0]!r}."
+                f"{format_labels(classes[0])}."
+            )
+        if np.bincount(codes).max() < 2:
+            raise ValueError(
+                "NCA needs at least one class with two or more samples: a sample is pulled "
+                "towards the other samples of its class, and every class in y has a single "
+                "sample."
             )
         rng = check_random_state(self.random_state)
         L0 = self._initial_components(X, codes, rng)
@@ -167,6 +179,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
                 warnings.warn(f"[NCA] did not converge in {self.max_iter} iterations.",
                               ConvergenceWarning)
             print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
+        warn_if_stuck_at_init("NCA", self.n_iter_, X, L)
         self.components_ = L
         return self
 

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from ._base import MahalanobisMixin
 from ._constraints import Constraints
 from ._init import check_n_components
+from ._validation import format_labels
 
 
 class RCA(MahalanobisMixin, BaseEstimator):
@@ -70,6 +71,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
 
     _requires_y = True
+    _rescalable = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, chunks):
@@ -97,9 +99,9 @@ class RCA(MahalanobisMixin, BaseEstimator):
         C = _within_chunk_covariance(X[in_chunk], chunks[in_chunk])
         T = np.atleast_2d(np.cov(X[in_chunk], rowvar=False, bias=True))
         if n_components == X.shape[1]:
-            self.components_ = _inverse_sqrt(C, T)
+            self.components_ = self._unscale(_inverse_sqrt(C, T))
         else:
-            self.components_ = _reduced_whitening(C, T, n_components)
+            self.components_ = self._unscale(_reduced_whitening(C, T, n_components))
         return self
 
 
@@ -187,7 +189,7 @@ class RCA_Supervised(RCA):
         classes = np.unique(y)
         if classes.size < 2:
             raise ValueError(f"RCA_Supervised needs samples of at least two classes; y holds "
-                             f"the single class {classes[0]!r}.")
+                             f"the single class {format_labels(classes[0])}.")
         self.chunks_ = Constraints(y).chunks(n_chunks=self.n_chunks, chunk_size=self.chunk_size,
                                             random_state=self.random_state)
         return self._fit_chunks(X, self.chunks_)

@@ -65,7 +65,9 @@ class _BaseSCML(MahalanobisMixin, BaseEstimator):
         if not np.any(w > 0):
             warnings.warn(
                 f"{type(self).__name__} gave every basis a zero weight, so the learned metric "
-                "is zero. Lower beta, or provide more informative triplets or bases.",
+                "is zero. Lower beta, or provide more informative triplets or bases; on "
+                "features much smaller than unit scale (its margin is a squared distance of "
+                "1), standardise them first, e.g. with sklearn.preprocessing.StandardScaler.",
                 ConvergenceWarning,
             )
         self.basis_ = basis

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._constraints import Constraints
+from ._validation import format_labels
 
 _TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
@@ -78,7 +79,7 @@ def validate_supervised(estimator, X, y):
     if classes.size < 2:
         raise ValueError(
             f"{name} needs samples of at least two classes to form dissimilar constraints; "
-            f"y holds the single class {classes[0]!r}."
+            f"y holds the single class {format_labels(classes[0])}."
         )
     if counts.max() < 2:
         raise ValueError(

@@ -7,6 +7,13 @@ import numpy as np
 _TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
 
+def format_labels(labels):
+    """Class labels as users wrote them, for messages: ``1`` or ``[1, 2]``, not ``np.int64(1)``."""
+    if isinstance(labels, np.ndarray):
+        return repr(labels.tolist())
+    return repr(labels.item() if isinstance(labels, np.generic) else labels)
+
+
 def check_finite(X, what="X"):
     """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
     if not np.all(np.isfinite(X)):
@@ -14,6 +21,36 @@ def check_finite(X, what="X"):
             f"{what} contains NaN or infinity. Remove or impute those values "
             "(e.g. with sklearn.impute.SimpleImputer) before fitting."
         )
+
+
+# Learners form squared distances, covariances and products of them in float64: samples
+# whose largest magnitude lies outside [2**-200, 2**200] (about 6e-61 .. 1.6e60) would
+# overflow or underflow there.
+_SAFE_LOG2_MAGNITUDE = 200
+
+
+def fit_scale(X, learner, *, rescalable):
+    """The power of two to divide the training samples ``X`` by (1.0 when not needed).
+
+    Samples whose largest magnitude lies in [2**-200, 2**200] are used as they are. Beyond,
+    a ``rescalable`` learner (e.g. a scale-equivariant one: its map on ``s * X`` is its map
+    on ``X`` divided by ``s``) is fitted on ``X / c`` with ``c`` a power of two, which is
+    exact, and divides its map by ``c``; any other learner raises a ValueError naming
+    ``learner``, since its answer depends on the units of the features.
+    """
+    # X is validated finite; max and -min avoid a copy of X.
+    magnitude = max(float(X.max()), -float(X.min())) if X.size else 0.0
+    if magnitude == 0 or abs(np.frexp(magnitude)[1]) <= _SAFE_LOG2_MAGNITUDE:
+        return 1.0
+    if not rescalable:
+        raise ValueError(
+            f"{learner} cannot be fitted on samples of magnitude {magnitude:.3g}: beyond "
+            f"{2.0**-_SAFE_LOG2_MAGNITUDE:.1e} .. {2.0**_SAFE_LOG2_MAGNITUDE:.1e} its "
+            "squared distances overflow or underflow float64, and its result depends on the "
+            "units of the features, so it cannot rescale them itself. Standardise the features "
+            "first, e.g. with sklearn.preprocessing.StandardScaler."
+        )
+    return float(np.ldexp(1.0, int(np.frexp(magnitude)[1])))
 
 
 def apply_preprocessor(preprocessor, indices, what="X"):
@@ -111,19 +148,31 @@ def check_tuples(tuples, tuple_size, preprocessor=None, *, n_features=None, dtyp
 
 
 def check_pair_labels(y, n_pairs):
-    """Validate pair labels: a 1-D array of -1 (dissimilar) and +1 (similar)."""
+    """Validate pair labels; return them as -1 (dissimilar) and +1 (similar).
+
+    Labels in {-1, +1} (metric-learn's convention) and in {0, 1} or booleans (the
+    convention of :mod:`skmetric.metrics`, 0 meaning dissimilar) are accepted.
+    """
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_pairs:
         raise ValueError(
             f"y must be a 1-D array with one label per pair ({n_pairs}); got shape {y.shape}."
         )
-    if y.dtype.kind not in "biuf" or not np.all(np.isin(y, (-1, 1))):
-        bad = np.unique(y[~np.isin(y, (-1, 1))])[:5] if y.dtype.kind in "biuf" else y[:5]
-        raise ValueError(
-            "Pair labels must be +1 (similar) or -1 (dissimilar); found "
-            f"{bad!r}. Map your labels, e.g. y = np.where(same, 1, -1)."
-        )
-    return y.astype(np.int64)
+    if y.dtype.kind in "biuf":
+        values = np.unique(y)
+        if np.all(np.isin(values, (-1, 1))):
+            return y.astype(np.int64)
+        if np.all(np.isin(values, (0, 1))):
+            return np.where(y == 1, 1, -1).astype(np.int64)
+        bad = values[~np.isin(values, (-1, 0, 1))][:5]
+        found = format_labels(bad) if bad.size else "both 0 and -1"
+    else:
+        found = format_labels(y[:5])
+    raise ValueError(
+        "Pair labels must be +1 (similar) or -1 (dissimilar), or 1 and 0 (0 meaning "
+        f"dissimilar); found "
+        f"{found}. Map your labels, e.g. y = np.where(same, 1, -1)."
+    )
 
 
 def check_scalar_or_none(value, name, *, min_val=None, include_min=True):

@@ -662,8 +662,15 @@ def make_pair_scorer(name, **kwargs):
         raise ValueError(f"Unknown pair scorer {name!r}; choose from {sorted(_PAIR_SCORERS)}.")
     func, _ = _PAIR_SCORERS[name]
     _check_kwargs(func, kwargs, name, skip=2)
-    if name == "tar_at_far" and np.ndim(kwargs.get("far", 1e-3)) != 0:
-        raise ValueError("A scorer needs a single far; got a sequence.")
+    if name == "tar_at_far":
+        far = kwargs.get("far", 1e-3)
+        if np.ndim(far) != 0:
+            raise ValueError("A scorer needs a single far; got a sequence.")
+        # Checked here, not at scoring time, where every fold would silently score NaN.
+        if (not isinstance(far, numbers.Real) or isinstance(far, bool)
+                or not 0 <= far <= 1):
+            raise ValueError(f"far must be a number in [0, 1] (a false accept rate); got "
+                             f"{far!r}.")
     return _PairScorer(name, kwargs)
 
 

@@ -156,7 +156,7 @@ def test_pairs_from_indices_and_preprocessor_match_arrays(rng):
         (np.zeros((4, 2, 2, 1)), [1, -1, 1, -1], "3-D array"),
         (np.zeros((0, 2, 2)), [], "Found 0 pairs"),
         (np.full((2, 2, 2), np.nan), [1, -1], "NaN or infinity"),
-        (np.zeros((2, 2, 2)), [1, 0], r"\+1 \(similar\) or -1"),
+        (np.zeros((2, 2, 2)), [1, 2], r"\+1 \(similar\) or -1"),
         (np.zeros((2, 2, 2)), [1, -1, 1], "one label per pair"),
         (np.array([[["a", "b"], ["c", "d"]]]), [1], "numeric"),
     ],

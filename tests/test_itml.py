@@ -108,7 +108,7 @@ def test_itml_grid_search_on_pairs_uses_pair_score():
     [
         ((10, 3, 3), None, "2 samples per tuple"),
         ((10, 3), None, "3-D array"),
-        ((10, 2, 3), np.r_[np.ones(5), np.zeros(5)], r"\+1 \(similar\) or -1"),
+        ((10, 2, 3), np.r_[np.ones(5), np.full(5, 2.0)], r"\+1 \(similar\) or -1"),
         ((10, 2, 3), np.ones(9), "one label per pair"),
     ],
 )

@@ -116,7 +116,7 @@ def test_sdml_rejects_bad_pairs_and_parameters():
     with pytest.raises(ValueError, match="2 samples per tuple"):
         SDML().fit(np.zeros((4, 3, 2)), [1, 1, -1, -1])
     with pytest.raises(ValueError, match=r"\+1 \(similar\) or -1"):
-        SDML().fit(X[idx], np.where(y_pairs == 1, 1, 0))
+        SDML().fit(X[idx], np.where(y_pairs == 1, 1, 2))
     pairs = X[idx].copy()
     pairs[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):

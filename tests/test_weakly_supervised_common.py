@@ -109,7 +109,7 @@ def test_bad_tuples_are_rejected_clearly(name):
         fitted.predict(X[idx][:, :, :2])
     if tuple_size == 2:
         with pytest.raises(ValueError, match=r"\+1 \(similar\) or -1 \(dissimilar\)"):
-            _fit(clone(learner), X[idx], np.where(labels == 1, 1, 0))
+            _fit(clone(learner), X[idx], np.where(labels == 1, 1, 2))
         with pytest.raises(ValueError, match="one label per pair"):
             _fit(clone(learner), X[idx], labels[:-2])
 
