@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _tuple_scores import cv_tuple_scores
 from sklearn.datasets import load_wine
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
@@ -104,11 +105,17 @@ def test_sdml_index_pairs_predict_and_calibrate():
     assert np.mean(b.predict(idx)[y_pairs == 1] == 1) >= 0.9
 
 
-def test_sdml_grid_search_on_pairs():
+def test_sdml_grid_search_on_pairs_picks_the_covariance_prior_by_pair_auc():
+    # The identity prior stays near the Euclidean metric (near chance on these pairs,
+    # whose feature 1 is large noise); the covariance prior rescales the features.
     X, idx, y_pairs = _pairs()
-    grid = GridSearchCV(SDML(), {"balance_param": [1e-4, 1e-3, 1e-2]}, cv=3)
+    learner, cv = SDML(balance_param=1e-2), StratifiedKFold(3)
+    grid = GridSearchCV(learner, {"prior": ["identity", "covariance"]}, cv=cv)
     grid.fit(X[idx], y_pairs)
-    assert 0.5 < grid.best_score_ <= 1.0
+    expected = cv_tuple_scores(learner, X[idx], y_pairs, grid.cv_results_["params"], cv)
+    np.testing.assert_allclose(grid.cv_results_["mean_test_score"], expected, rtol=1e-10)
+    assert expected[0] < 0.65 and grid.best_score_ > 0.99
+    assert grid.best_params_ == {"prior": "covariance"}
 
 
 def test_sdml_rejects_bad_pairs_and_parameters():
