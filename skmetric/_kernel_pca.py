@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import KernelPCA as _SkKernelPCA
 from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -331,6 +332,15 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         scale = xp.where(evals > 0, 1 / xp.sqrt(xp.where(evals > 0, evals, 1.0)), 0.0)
         return Kc @ (self.eigenvectors_ * scale[None, :])
 
+    def _check_inverse_transform(self):
+        if not self.fit_inverse_transform:
+            raise AttributeError("inverse_transform needs fit_inverse_transform=True; set it "
+                                 "and fit again.")
+        return True
+
+    # Absent (hasattr False) without fit_inverse_transform, so generic code (scikit-learn's
+    # estimator checks included) does not call a method that can only fail.
+    @available_if(_check_inverse_transform)
     def inverse_transform(self, X):
         """Map points of the components' space back to the input space (pre-image).
 
@@ -338,8 +348,6 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         """
         if self._fit_mode == "sklearn":
             return super().inverse_transform(X)
-        if not self.fit_inverse_transform:
-            raise ValueError("inverse_transform needs fit_inverse_transform=True.")
         xp_in = foreign_namespace(X)
         xp, dev = array_namespace(self.dual_coef_), array_device(self.dual_coef_)
         X_c = from_numpy(np.asarray(to_numpy(X), dtype=np.float64), xp, dev)

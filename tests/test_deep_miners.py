@@ -1,5 +1,7 @@
 """Deep miners: agreement with pytorch-metric-learning, hand cases, randomness, errors."""
 
+import inspect
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -212,15 +214,30 @@ def test_pairs_to_triplets_matches_pytorch_metric_learning_conversion():
     assert all(torch.equal(x, y) for x, y in zip(ours, theirs, strict=True))  # same order
 
 
-def test_every_miner_runs_in_float32_and_returns_its_documented_format():
-    emb, labels = _batch(0, dtype=torch.float32)
+def _seeded(cls):
+    return cls(random_state=0) if "random_state" in inspect.signature(cls).parameters else cls()
+
+
+def test_every_miner_returns_its_documented_format_and_the_same_tuples_in_float32():
+    emb64, labels = _batch(0)
     for name, cls in MINERS.items():
-        miner = cls()
-        out = miner(emb.requires_grad_(True), labels)
+        emb = emb64.float().requires_grad_(True)
+        miner = _seeded(cls)
+        out = miner(emb, labels)
         assert len(out) == (4 if miner.output == "pairs" else 3), name
         assert all(t.dtype == torch.long and not t.requires_grad for t in out), name
+        assert out[0].numel() > 0, name
+        # Pairs (a1, p, a2, n) / triplets (a, p, n): positives share the anchor's label and
+        # are not the anchor itself; negatives do not share it.
+        a1, p, a2, n = out if len(out) == 4 else (out[0], out[1], out[0], out[2])
+        assert torch.all(labels[a1] == labels[p]) and torch.all(a1 != p), name
+        assert torch.all(labels[a2] != labels[n]), name
+        # float32 mines exactly what float64 does (compared with PML above).
+        assert _as_set(out) == _as_set(_seeded(cls)(emb64, labels)), name
         loss = TripletMarginLoss()(emb, labels, out)
         loss.backward()
+        assert torch.isfinite(emb.grad).all(), name
+        assert (emb.grad.abs().sum() > 0) == (loss > 0), name  # easy triplets: no loss
 
 
 def test_get_miner_accepts_names_aliases_objects_and_none():

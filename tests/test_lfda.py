@@ -127,9 +127,14 @@ def test_constant_features_and_duplicates_give_finite_components():
     X = np.c_[rng.randn(30, 3), np.ones(30)]
     X[5] = X[6] = X[7] = X[4]  # duplicates: zero local scale
     y = np.arange(30) % 2
-    lfda = LFDA(k=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a constant feature is dropped, not regularised
+        lfda = LFDA(k=2).fit(X, y)
     assert np.all(np.isfinite(lfda.components_))
-    np.testing.assert_allclose(lfda.components_[:, 3] * 0, 0)
+    # The constant feature gets no weight; the others the map learned without it.
+    np.testing.assert_array_equal(lfda.components_[:, 3], 0)
+    without = LFDA(k=2).fit(X[:, :3], y).components_
+    np.testing.assert_allclose(lfda.components_[:3, :3], without, rtol=1e-10, atol=1e-12)
     assert np.allclose(lfda.transform(X)[:, -1], 0)  # the padded direction is empty
 
 

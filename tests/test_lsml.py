@@ -132,8 +132,14 @@ def test_priors():
     a = LSML(prior="random", random_state=3, max_iter=5, preprocessor=X).fit(q)
     b = LSML(prior="random", random_state=3, max_iter=5, preprocessor=X).fit(q)
     np.testing.assert_array_equal(a.components_, b.components_)
+    # 'covariance' is the inverse covariance of the samples the quadruplets use.
     cov = LSML(prior="covariance", preprocessor=X).fit(q)
-    assert np.all(np.isfinite(cov.components_))
+    used = np.unique(X[q].reshape(-1, X.shape[1]), axis=0)
+    explicit = LSML(prior=np.linalg.inv(np.cov(used, rowvar=False)), preprocessor=X).fit(q)
+    np.testing.assert_allclose(cov.get_mahalanobis_matrix(), explicit.get_mahalanobis_matrix(),
+                               rtol=1e-8, atol=1e-10)
+    identity = LSML(preprocessor=X).fit(q).get_mahalanobis_matrix()
+    assert not np.allclose(cov.get_mahalanobis_matrix(), identity, rtol=0.05)
     # The LogDet regulariser needs an invertible prior: singular priors get a clear error.
     X_collinear = np.hstack([X, X[:, :1]])
     with pytest.raises(ValueError, match="strictly positive definite prior"):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _tuple_scores import cv_tuple_scores
 from scipy.optimize import approx_fprime, check_grad
 from sklearn.datasets import load_wine
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
@@ -160,12 +161,16 @@ def test_mmc_index_pairs_predict_and_calibrate():
     assert np.mean(b.predict(idx) == y_pairs) > 0.9
 
 
-def test_mmc_grid_search_on_pairs():
+def test_mmc_grid_search_on_pairs_picks_the_diagonal_solver_by_pair_auc():
+    # With max_proj=1 the full solver keeps the Euclidean metric (no better than chance on
+    # these pairs), while the diagonal solver learns to ignore the noisy feature.
     X, idx, y_pairs = _pairs()
-    grid = GridSearchCV(MMC(max_iter=30), {"diagonal": [False, True]}, cv=3)
-    grid.fit(X[idx], y_pairs)
-    assert grid.best_params_["diagonal"] in (False, True)
-    assert 0.5 < grid.best_score_ <= 1.0
+    learner, cv = MMC(max_iter=30, max_proj=1), StratifiedKFold(3)
+    grid = GridSearchCV(learner, {"diagonal": [False, True]}, cv=cv).fit(X[idx], y_pairs)
+    expected = cv_tuple_scores(learner, X[idx], y_pairs, grid.cv_results_["params"], cv)
+    np.testing.assert_allclose(grid.cv_results_["mean_test_score"], expected, rtol=1e-10)
+    assert expected[0] < 0.6 and grid.best_score_ > 0.99
+    assert grid.best_params_ == {"diagonal": True}
 
 
 def test_mmc_rejects_bad_pairs_and_parameters():

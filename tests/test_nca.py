@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.preprocessing import StandardScaler
 
+import skmetric._nca as nca_module
 from skmetric import NCA
 from skmetric._nca import _nca_loss_grad
 
@@ -50,7 +51,7 @@ def test_gradient_matches_finite_differences(rng):
     assert check_grad(fb, gb, L.ravel()) < 1e-5 * np.linalg.norm(gb(L.ravel()))
 
 
-def test_objective_and_gradient_equal_sklearn_at_same_L(rng):
+def test_objective_and_gradient_equal_sklearn_at_same_L(rng, monkeypatch):
     X, y = _scaled_wine()
     L = 0.5 * rng.standard_normal((4, X.shape[1]))
     sk = NeighborhoodComponentsAnalysis()
@@ -59,9 +60,17 @@ def test_objective_and_gradient_equal_sklearn_at_same_L(rng):
     loss, grad = _nca_loss_grad(L, X, y)
     assert loss == pytest.approx(sk_loss, rel=1e-10)
     np.testing.assert_allclose(grad.ravel(), sk_grad, rtol=1e-8, atol=1e-10)
-    # The blockwise evaluation (memory-bounded) gives the same numbers.
-    blocked_loss, blocked_grad = _nca_loss_grad(L, X, y, rows=np.arange(X.shape[0]))
+    # The blockwise evaluation (memory-bounded), here over 12 blocks of 15 queries given in
+    # shuffled order, gives the same numbers.
+    monkeypatch.setattr(nca_module, "_BLOCK_ELEMENTS", 15 * X.shape[0])
+    blocked_loss, blocked_grad = _nca_loss_grad(L, X, y, rows=rng.permutation(X.shape[0]))
     assert blocked_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(blocked_grad, grad, rtol=1e-10, atol=1e-12 * np.abs(grad).max())
+    # Without rows the whole set is evaluated in those blocks too.
+    whole_blocks_loss, whole_blocks_grad = _nca_loss_grad(L, X, y)
+    assert whole_blocks_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(whole_blocks_grad, grad, rtol=1e-10,
+                               atol=1e-12 * np.abs(grad).max())
 
 
 def test_fit_agrees_with_sklearn_same_init():

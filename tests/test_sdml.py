@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _tuple_scores import cv_tuple_scores
 from sklearn.datasets import load_wine
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
@@ -11,7 +12,6 @@ from sklearn.pipeline import make_pipeline
 
 import skmetric._sdml as sdml_module
 from skmetric import SDML, SDML_Supervised
-from skmetric._sdml import _empirical_matrix
 from skmetric._supervised import draw_tuples
 
 
@@ -29,14 +29,25 @@ def _assert_psd(M):
     assert np.linalg.eigvalsh(M).min() > -1e-8 * np.abs(M).max()
 
 
+def _pair_matrix(pairs, y, balance_param):
+    """SDML's ``P = inv(M0) + eta sum_i y_i (a_i - b_i)(a_i - b_i)^T``, M0 = I, pair by pair."""
+    P = np.eye(pairs.shape[2])
+    for (a, b), label in zip(pairs, y, strict=True):
+        P += balance_param * label * np.outer(a - b, a - b)
+    return P
+
+
 def test_sdml_well_posed_problem_is_solved_without_flooring():
     X, idx, y_pairs = _pairs()
+    # Without sparsity the minimiser is exactly inv(P).
+    exact = SDML(balance_param=1e-3, sparsity_param=0.0).fit(X[idx], y_pairs)
+    P = _pair_matrix(X[idx], y_pairs, 1e-3)
+    np.testing.assert_allclose(exact.get_mahalanobis_matrix(), np.linalg.inv(P), rtol=1e-10)
     sdml = SDML(balance_param=1e-3).fit(X[idx], y_pairs)
     assert sdml.n_floored_ == 0
     M = sdml.get_mahalanobis_matrix()
     _assert_psd(M)
-    # With little sparsity, M is close to the inverse of P (the unpenalised minimiser).
-    P = _empirical_matrix(X[idx], y_pairs, np.eye(3), 1e-3)
+    # With little sparsity, M stays close to it.
     assert np.allclose(M, np.linalg.inv(P), rtol=0.1, atol=0.05 * np.abs(M).max())
     d = sdml.pair_distance(X[idx])
     assert d[y_pairs == 1].mean() < d[y_pairs == -1].mean()
@@ -45,7 +56,7 @@ def test_sdml_well_posed_problem_is_solved_without_flooring():
 def test_sdml_ill_posed_problem_succeeds_by_flooring_eigenvalues():
     X, idx, y_pairs = _pairs()
     # balance_param=0.5 on these pairs makes P indefinite: the reference fails here.
-    P = _empirical_matrix(X[idx], y_pairs, np.eye(3), 0.5)
+    P = _pair_matrix(X[idx], y_pairs, 0.5)
     assert np.linalg.eigvalsh(P).min() < 0
     with pytest.warns(UserWarning, match="Lower balance_param"):
         sdml = SDML(balance_param=0.5).fit(X[idx], y_pairs)
@@ -104,11 +115,17 @@ def test_sdml_index_pairs_predict_and_calibrate():
     assert np.mean(b.predict(idx)[y_pairs == 1] == 1) >= 0.9
 
 
-def test_sdml_grid_search_on_pairs():
+def test_sdml_grid_search_on_pairs_picks_the_covariance_prior_by_pair_auc():
+    # The identity prior stays near the Euclidean metric (near chance on these pairs,
+    # whose feature 1 is large noise); the covariance prior rescales the features.
     X, idx, y_pairs = _pairs()
-    grid = GridSearchCV(SDML(), {"balance_param": [1e-4, 1e-3, 1e-2]}, cv=3)
+    learner, cv = SDML(balance_param=1e-2), StratifiedKFold(3)
+    grid = GridSearchCV(learner, {"prior": ["identity", "covariance"]}, cv=cv)
     grid.fit(X[idx], y_pairs)
-    assert 0.5 < grid.best_score_ <= 1.0
+    expected = cv_tuple_scores(learner, X[idx], y_pairs, grid.cv_results_["params"], cv)
+    np.testing.assert_allclose(grid.cv_results_["mean_test_score"], expected, rtol=1e-10)
+    assert expected[0] < 0.65 and grid.best_score_ > 0.99
+    assert grid.best_params_ == {"prior": "covariance"}
 
 
 def test_sdml_rejects_bad_pairs_and_parameters():

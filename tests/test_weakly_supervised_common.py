@@ -9,11 +9,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _tuple_scores import cv_tuple_scores, tuple_score
 from estimator_registry import TUPLE_LEARNERS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, KFold
 
 from skmetric import Constraints
 
@@ -119,16 +120,22 @@ def test_grid_search_cross_validates_over_tuples(name):
     tuple_size, learner = _make(name, preprocessor=None)
     X, y = _dataset(n=45, seed=1)
     idx, labels = _index_tuples(tuple_size, y, 60)
+    cv = KFold(3, shuffle=True, random_state=0)
     search = GridSearchCV(clone(learner).set_params(preprocessor=X),
-                          {"random_state": [0, 1]}, cv=3)
+                          {"random_state": [0, 1]}, cv=cv)
     _fit(search, idx, labels)
-    scores = search.cv_results_["mean_test_score"]
-    assert np.all((scores >= 0) & (scores <= 1))
-    best = search.best_estimator_
-    assert best.get_params()["random_state"] in (0, 1)
-    # The refitted learner scores tuples with its own score (AUC for pairs, else accuracy).
-    score = best.score(idx, labels) if labels is not None else best.score(idx)
-    assert 0.5 <= score <= 1.0
+    # Each candidate's score is the learner's tuple score (AUC for pairs, else accuracy),
+    # recomputed here from components_ on the same folds of the same tuples given as samples.
+    expected = cv_tuple_scores(learner, X[idx], labels, search.cv_results_["params"], cv)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected, rtol=1e-10)
+    assert search.best_index_ == np.argmax(expected)  # ties go to the first candidate
+    assert expected.max() > 0.75  # far above chance: the blobs are well apart
+    # The refit learner is fitted on every tuple with the best parameters.
+    refit = _fit(clone(learner).set_params(**search.best_params_), X[idx], labels)
+    np.testing.assert_allclose(search.best_estimator_.components_, refit.components_,
+                               rtol=1e-8, atol=1e-10)
+    score = search.score(idx, labels) if labels is not None else search.score(idx)
+    assert score == pytest.approx(tuple_score(refit.components_, X[idx], labels), rel=1e-10)
 
 
 @pytest.mark.parametrize("name", NAMES)
