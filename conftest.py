@@ -33,3 +33,5 @@ if _missing("torch", "skorch") and not extras_required(os.environ):
     collect_ignore.append("skmetric/deep")
 if _missing("matplotlib") and not extras_required(os.environ):
     collect_ignore.append("skmetric/plotting.py")
+if _missing("dask", "distributed") and not extras_required(os.environ):
+    collect_ignore.append("skmetric/dask.py")
