@@ -697,6 +697,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         ``module.load_state_dict(torch.load(f_params))``). With ``use_safetensors=True``
         only tensors are saved. A proxy loss's class weights need ``f_criterion``.
         """
+        if f_params is None:
+            f_params = kwargs.pop("f_module", None)  # skorch's alias (Checkpoint uses it)
         if f_params is not None and not use_safetensors and hasattr(self, "module_"):
             state_dict = self.module_.state_dict()
             state_dict._metadata[_STATE_KEY] = self._fitted_state()
@@ -718,12 +720,19 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         transforms (and, with ``f_criterion`` for a proxy loss, predicts) as the saved one.
         """
         if checkpoint is not None:
+            # As skorch does: the history first, since the file names may depend on it.
+            if f_history is None and checkpoint.f_history is not None:
+                from skorch.history import History
+
+                self.history_ = History.from_file(checkpoint.f_history_)
             files = checkpoint.get_formatted_files(self)
+            files.pop("f_history", None)
             f_params = f_params or files.pop("f_params", None)
             f_optimizer = f_optimizer or files.pop("f_optimizer", None)
             f_criterion = f_criterion or files.pop("f_criterion", None)
-            f_history = f_history or files.pop("f_history", None)
             kwargs = {**{k: v for k, v in files.items() if v}, **kwargs}
+        if f_params is None:
+            f_params = kwargs.pop("f_module", None)
         if f_params is not None and not use_safetensors:
             state_dict = self._read_state_dict(f_params)
             state = getattr(state_dict, "_metadata", {}).get(_STATE_KEY)
@@ -731,7 +740,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 before = self._network_state()
                 self._set_fitted_state(state)
                 if not self.initialized_ or self._network_state() != before:
+                    history = self.history_
                     super().initialize()  # build (or rebuild) for the saved shapes
+                    self.history_ = history or self.history_  # keep a checkpoint's history
             elif not self.initialized_:
                 raise ValueError(
                     f"{type(self).__name__} cannot rebuild its network from {f_params!r}: "
