@@ -1026,6 +1026,9 @@ class _EpochProgressBar(Callback):
     the end of the epoch, before the table's row is printed.
     """
 
+    #: Seconds an epoch must last before its bar appears.
+    delay = 1.0
+
     def on_epoch_begin(self, net, **kwargs):
         self.bar_ = None
 
@@ -1036,7 +1039,7 @@ class _EpochProgressBar(Callback):
             from tqdm.auto import tqdm
 
             self.bar_ = tqdm(total=getattr(net, "_n_train_batches", None), leave=False,
-                             delay=1.0, unit="batch", file=sys.stderr)
+                             delay=self.delay, unit="batch", file=sys.stderr)
         self.bar_.update()
 
     def on_epoch_end(self, net, **kwargs):

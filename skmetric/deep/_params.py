@@ -34,7 +34,11 @@ class ValidatedParams(type):
                 bound = None  # wrong arguments: let __init__ raise Python's own TypeError
             if bound is not None:
                 bound.apply_defaults()
-                params = {k: v for k, v in bound.arguments.items() if k in constraints}
+                arguments = dict(bound.arguments)
+                for name, param in bound.signature.parameters.items():
+                    if param.kind is param.VAR_KEYWORD:  # passed on to a base's __init__
+                        arguments.update(arguments.pop(name, {}))
+                params = {k: v for k, v in arguments.items() if k in constraints}
                 validate_parameter_constraints(
                     {k: constraints[k] for k in params}, params, caller_name=cls.__name__
                 )
