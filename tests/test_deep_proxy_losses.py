@@ -166,8 +166,11 @@ def test_large_margin_annealing_follows_the_schedule_and_lets_the_network_train(
                   normalize=False, samples_per_class=None, batch_size=64, random_state=0)
     annealed = MetricEmbedder(**common).fit(X, y)
     assert np.mean(annealed.predict(X) == y) > 0.9
-    # Without annealing the features shrink to zero norm and the loss stalls at log(C).
-    plain = MetricEmbedder(**common, loss__lambda_start=0.0).fit(X, y)
+    # Without annealing the features shrink to zero norm and the loss stalls at log(C):
+    # fit stops with the collapse error instead of returning zero embeddings.
+    plain = MetricEmbedder(**common, loss__lambda_start=0.0)
+    with pytest.raises(ValueError, match="collapsed"):
+        plain.fit(X, y)
     assert plain.history[-1]["train_loss"] == pytest.approx(np.log(10), abs=0.05)
 
 

@@ -576,7 +576,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             self._steps_checked += 1
             self._epoch_spread = self._epoch_spread or not _collapsed(y_pred)
 
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+    def _check_epoch(self):
+        """Called by the last default callback, once the epoch's row is recorded."""
         if getattr(self, "_steps_checked", 0) and not self._epoch_spread:
             self._diverged(
                 "the embeddings collapsed: every training batch of the epoch mapped all its "
@@ -603,7 +604,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         # skorch's, with a table free of colour codes off a terminal, and a progress bar.
         callbacks = [(name, _PrintLog() if name == "print_log" else cb)
                      for name, cb in super()._default_callbacks]
-        return [*callbacks[:-1], ("progress_bar", _EpochProgressBar()), callbacks[-1]]
+        return [*callbacks[:-1], ("progress_bar", _EpochProgressBar()), callbacks[-1],
+                ("divergence_check", _DivergenceCheck())]
 
     def initialize_callbacks(self):
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
@@ -1049,6 +1051,14 @@ class _EpochProgressBar(Callback):
 
     def __getstate__(self):
         return {k: v for k, v in vars(self).items() if k != "bar_"}
+
+
+class _DivergenceCheck(Callback):
+    """Stops training whose embeddings collapsed or whose weights are no longer finite,
+    after the epoch's row is printed (non-finite losses stop at the batch)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        net._check_epoch()
 
 
 def _isatty(stream):
