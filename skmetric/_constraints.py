@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
 __all__ = ["Constraints", "wrap_pairs"]
@@ -19,7 +19,8 @@ class Constraints:
         Class label of each sample.
     unlabeled : scalar, default=None
         A label value that marks unlabelled samples, which take part in no constraint
-        (metric-learn used -1; here no value is special unless you say so).
+        (metric-learn used -1; here no value is special unless you say so). NaN and None are
+        not labels: mark unlabelled samples with a value such as -1 and pass ``unlabeled=-1``.
 
     Examples
     --------
@@ -35,6 +36,7 @@ class Constraints:
         labels = column_or_1d(labels, warn=True)
         if labels.shape[0] == 0:
             raise ValueError("labels is empty; Constraints needs labelled samples.")
+        _check_no_missing_labels(labels, unlabeled)
         self.labels = labels
         self.unlabeled = unlabeled
         known = np.ones(labels.shape[0], dtype=bool)
@@ -101,7 +103,7 @@ class Constraints:
         if not same and self.classes_.size < 2:
             raise ValueError(
                 "Cannot form dissimilar pairs: the labels hold a single class "
-                f"({self.classes_!r}). Provide samples of at least two classes."
+                f"({self.classes_.tolist()}). Provide samples of at least two classes."
             )
 
     def _n_possible_pairs(self, same):
@@ -184,33 +186,28 @@ class Constraints:
         """Triplets (i, j, l) with j among i's ``k_genuine`` nearest same-class samples
         and l among its ``k_impostor`` nearest other-class samples (Euclidean).
 
+        Every class needs at least ``k_genuine + 1`` labelled samples, and at least
+        ``k_impostor`` labelled samples must lie outside each class.
+
         Returns an int array of shape (n_labelled * k_genuine * k_impostor, 3).
         """
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] != self.labels.shape[0]:
+        X = check_array(X, dtype=np.float64, input_name="X")
+        if X.shape[0] != self.labels.shape[0]:
             raise ValueError(
-                f"X must be 2-D with one row per label ({self.labels.shape[0]}); got shape "
-                f"{X.shape}."
+                f"X must have one row per label ({self.labels.shape[0]}); got {X.shape[0]} "
+                "rows."
             )
         k_genuine = _check_count(k_genuine, "k_genuine")
         k_impostor = _check_count(k_impostor, "k_impostor")
         self._check_can_pair(False)
+        self._check_knn_sizes(k_genuine, k_impostor)
         out = []
-        for k, cls in enumerate(self.classes_):
+        for k in range(self.classes_.size):
             members = self._members[self._starts[k]: self._starts[k] + self._counts[k]]
             others = np.setdiff1d(self._known, members, assume_unique=True)
-            if members.size <= k_genuine:
-                raise ValueError(
-                    f"Class {cls!r} has {members.size} labelled samples, too few for "
-                    f"k_genuine={k_genuine}; each class needs at least k_genuine + 1."
-                )
-            if others.size < k_impostor:
-                raise ValueError(
-                    f"Only {others.size} samples lie outside class {cls!r}, too few for "
-                    f"k_impostor={k_impostor}."
-                )
-            genuine = NearestNeighbors(n_neighbors=k_genuine + 1).fit(X[members])
-            g = genuine.kneighbors(return_distance=False)[:, :k_genuine]
+            # kneighbors() without a query leaves each sample out of its own neighbours.
+            genuine = NearestNeighbors(n_neighbors=k_genuine).fit(X[members])
+            g = genuine.kneighbors(return_distance=False)
             impostor = NearestNeighbors(n_neighbors=k_impostor).fit(X[others])
             m = impostor.kneighbors(X[members], return_distance=False)
             anchors = np.repeat(members, k_genuine * k_impostor)
@@ -218,6 +215,29 @@ class Constraints:
             neg = np.tile(others[m], (1, k_genuine)).ravel()
             out.append(np.column_stack([anchors, pos, neg]))
         return np.vstack(out)
+
+    def _check_knn_sizes(self, k_genuine, k_impostor):
+        """Name the first class too small for ``k_genuine`` or with too few outsiders."""
+        small = np.flatnonzero(self._counts <= k_genuine)
+        if small.size:
+            k, largest_k = small[0], self._counts.min() - 1
+            todo = (f"Lower k_genuine to at most {largest_k}, or drop" if largest_k >= 1
+                    else "Drop")
+            raise ValueError(
+                f"Class {_plain(self.classes_[k])!r} has {self._counts[k]} labelled samples, "
+                f"too few for k_genuine={k_genuine}: each class needs at least "
+                f"k_genuine + 1 = {k_genuine + 1}. {todo} the classes with fewer samples "
+                "(or add samples to them)."
+            )
+        outside = self._members.size - self._counts
+        crowded = np.flatnonzero(outside < k_impostor)
+        if crowded.size:
+            k = crowded[0]
+            raise ValueError(
+                f"Only {outside[k]} labelled samples lie outside class "
+                f"{_plain(self.classes_[k])!r}, too few for k_impostor={k_impostor}. Lower "
+                f"k_impostor to at most {outside.min()}."
+            )
 
     # -- chunks ----------------------------------------------------------------------------
 
@@ -264,6 +284,34 @@ def wrap_pairs(X, constraints):
     idx = np.vstack([np.column_stack([a, b]), np.column_stack([c, d])])
     y = np.r_[np.ones(len(a), dtype=int), -np.ones(len(c), dtype=int)]
     return np.asarray(X)[idx], y
+
+
+def _check_no_missing_labels(labels, unlabeled):
+    """NaN and None are not labels (NaN != NaN would make each NaN its own "class")."""
+    if isinstance(unlabeled, float) and np.isnan(unlabeled):
+        raise ValueError(
+            "unlabeled=nan cannot mark unlabelled samples (NaN equals nothing, not even "
+            "NaN). Give unlabelled samples a label value such as -1 and pass unlabeled=-1."
+        )
+    if labels.dtype.kind in "fc":
+        missing = np.isnan(labels)
+    elif labels.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v))
+                            for v in labels])
+    else:
+        return
+    if missing.any():
+        raise ValueError(
+            f"labels contain {int(missing.sum())} missing values (NaN or None), e.g. at "
+            f"index {int(np.flatnonzero(missing)[0])}. NaN is not a label: give unlabelled "
+            "samples a label value such as -1 and pass unlabeled=-1 (they then take part in "
+            "no constraint), or drop them."
+        )
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds, so messages show ``1``, not ``np.int64(1)``."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _check_count(value, name):
