@@ -151,14 +151,20 @@ def test_saved_params_stay_a_plain_state_dict_and_weights_only_files_fail_clearl
         new.transform(X)
 
 
-def test_loading_a_proxy_loss_without_its_criterion_file_warns(tmp_path):
+@pytest.mark.parametrize("loss", ["arcface", "proxy_anchor"])
+def test_proxy_losses_reload_with_their_criterion_file_and_warn_without_it(tmp_path, loss):
     Xi, yi = _images()
-    arc = MetricEmbedder(loss="arcface", miner=None, **FAST).fit(Xi, yi)
-    arc.save_params(f_params=tmp_path / "p.pt")
-    new = MetricEmbedder(loss="arcface", miner=None, **FAST).initialize()
+    fitted = MetricEmbedder(loss=loss, miner=None, **FAST).fit(Xi, yi)
+    fitted.save_params(f_params=tmp_path / "p.pt", f_criterion=tmp_path / "c.pt")
+    new = MetricEmbedder(loss=loss, miner=None, **FAST).initialize()  # no classes_ yet
+    new.load_params(f_params=tmp_path / "p.pt", f_criterion=tmp_path / "c.pt")
+    np.testing.assert_array_equal(new.predict(Xi), fitted.predict(Xi))
+    np.testing.assert_array_equal(new.classes_, fitted.classes_)
+
+    new = MetricEmbedder(loss=loss, miner=None, **FAST).initialize()
     with pytest.warns(UserWarning, match="f_criterion"):
         new.load_params(f_params=tmp_path / "p.pt")
-    np.testing.assert_array_equal(new.transform(Xi), arc.transform(Xi))
+    np.testing.assert_array_equal(new.transform(Xi), fitted.transform(Xi))
 
 
 def test_checkpoint_callback_files_reload_through_load_params(tmp_path):

@@ -119,6 +119,13 @@ def test_diverging_training_stops_with_an_error_naming_the_epoch_and_lr(params):
         emb.fit(X, y)
 
 
+def test_the_epoch_end_check_is_a_default_callback_that_can_be_turned_off():
+    X, y = _blobs(per_class=16)
+    emb = MetricEmbedder(**{**FAST, "lr": 1e10, "max_epochs": 2},
+                         callbacks__divergence_check=None).fit(X, y)
+    assert np.ptp(emb.transform(X), axis=0).max() == 0  # collapsed, as asked not to check
+
+
 class _Constant(nn.Module):
     """Returns a fixed value for every sample (after one learnable scale)."""
 
