@@ -65,7 +65,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     ``save_params``/``load_params`` and device handling work as in skorch. Sub-parameters are
     set with double underscores: ``module__hidden=(128,)``, ``loss__margin=0.1``,
     ``miner__epsilon=0.1``, ``optimizer__weight_decay=1e-4``,
-    ``iterator_train__num_workers=2``, ``callbacks__print_log__...``.
+    ``iterator_train__num_workers=2``, ``callbacks__print_log__...``; any other unknown
+    name is an error that names the closest valid one.
+
+    ``save_params(f_params=...)`` also stores the fitted state (input shape, ``classes_``),
+    so that ``initialize()`` then ``load_params`` on a new embedder with the same parameters
+    restores it; :meth:`export_torch` writes a program that serves with torch alone.
+    Training that diverges (non-finite loss, embeddings or weights, or embeddings collapsed
+    to one point) stops with an error naming the epoch.
 
     Parameters
     ----------
