@@ -150,6 +150,12 @@ def test_saved_params_stay_a_plain_state_dict_and_weights_only_files_fail_clearl
     with pytest.raises(NotFittedError, match="load_params"):
         new.transform(X)
 
+    pfe = ProbabilisticEmbedder(module=emb.module_, uncertainty_hidden=8, **FAST).fit(X, y)
+    pfe.save_params(f_params=tmp_path / "pfe.pt")
+    with pytest.raises(ValueError, match="saved by a ProbabilisticEmbedder; load it into a "
+                                         "ProbabilisticEmbedder"):
+        MetricEmbedder(**FAST).initialize().load_params(f_params=tmp_path / "pfe.pt")
+
 
 @pytest.mark.parametrize("loss", ["arcface", "proxy_anchor"])
 def test_proxy_losses_reload_with_their_criterion_file_and_warn_without_it(tmp_path, loss):

@@ -746,6 +746,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             state_dict = self._read_state_dict(f_params)
             state = getattr(state_dict, "_metadata", {}).get(_STATE_KEY)
             if state is not None:
+                saved_by = state.get("estimator", type(self).__name__)
+                if saved_by != type(self).__name__:
+                    raise ValueError(
+                        f"{f_params!r} was saved by a {saved_by}; load it into a {saved_by} "
+                        f"(with the same parameters), not a {type(self).__name__}."
+                    )
                 before = self._network_state()
                 self._set_fitted_state(state)
                 if not self.initialized_ or self._network_state() != before:
