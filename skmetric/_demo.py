@@ -69,7 +69,8 @@ def _deep_learners():
         return {}
     # Standardised inputs: the network cannot undo features on scales of 1 to 1000 (wine).
     return {"MetricEmbedder": lambda rs: make_pipeline(
-        StandardScaler(), MetricEmbedder(embedding_dim=32, max_epochs=10, random_state=rs))}
+        StandardScaler(), MetricEmbedder(embedding_dim=32, max_epochs=10, random_state=rs,
+                                         verbose=0))}
 
 
 SCALERS = {"none": None, "standard": StandardScaler, "minmax": MinMaxScaler}

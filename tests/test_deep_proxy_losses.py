@@ -166,8 +166,11 @@ def test_large_margin_annealing_follows_the_schedule_and_lets_the_network_train(
                   normalize=False, samples_per_class=None, batch_size=64, random_state=0)
     annealed = MetricEmbedder(**common).fit(X, y)
     assert np.mean(annealed.predict(X) == y) > 0.9
-    # Without annealing the features shrink to zero norm and the loss stalls at log(C).
-    plain = MetricEmbedder(**common, loss__lambda_start=0.0).fit(X, y)
+    # Without annealing the features shrink to zero norm and the loss stalls at log(C):
+    # fit stops with the collapse error instead of returning zero embeddings.
+    plain = MetricEmbedder(**common, loss__lambda_start=0.0)
+    with pytest.raises(ValueError, match="collapsed"):
+        plain.fit(X, y)
     assert plain.history[-1]["train_loss"] == pytest.approx(np.log(10), abs=0.05)
 
 
@@ -342,10 +345,13 @@ def test_every_proxy_loss_is_registered_and_flags_its_class_weights():
     (lambda: ArcFaceLoss(3, 4)(torch.randn(5, 6), torch.zeros(5)), "embedding_size=4"),
     (lambda: ProxyNCALoss(3, 4)(torch.randn(5, 4), torch.zeros(5), ref_emb=torch.randn(2, 4),
                                 ref_labels=torch.zeros(2)), "not supported"),
-    (lambda: CosFaceLoss(0, 4), "num_classes must be a positive integer"),
-    (lambda: ArcFaceLoss(3, 4, margin=4.0), r"margin must be in \[0, pi\)"),
-    (lambda: LargeMarginSoftmaxLoss(3, 4, margin=1.5), "margin must be a positive integer"),
-    (lambda: SoftTripleLoss(3, 4, gamma=0), "must be > 0"),
+    (lambda: CosFaceLoss(0, 4), "'num_classes' parameter of CosFaceLoss must be an int"),
+    (lambda: ArcFaceLoss(3, 4, margin=4.0),
+     r"'margin' parameter of ArcFaceLoss must be an angle in radians in \[0, pi\)"),
+    (lambda: LargeMarginSoftmaxLoss(3, 4, margin=1.5),
+     "'margin' parameter of LargeMarginSoftmaxLoss must be an int"),
+    (lambda: SoftTripleLoss(3, 4, gamma=0),
+     r"'gamma' parameter of SoftTripleLoss must be a float in the range \(0.0, inf\)"),
     (lambda: NormFaceLoss(3, 4)(torch.full((2, 4), float("nan")), torch.zeros(2)), "NaN"),
 ])
 def test_bad_input_raises_clear_errors(call, match):

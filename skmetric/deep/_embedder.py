@@ -1,7 +1,12 @@
 """MetricEmbedder: a skorch network trained with a metric loss, used as an sklearn transformer."""
 
 import copy
+import difflib
 import inspect
+import math
+import re
+import sys
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 from types import MappingProxyType
@@ -11,11 +16,17 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
+from skorch.callbacks import Callback, PrintLog
 from skorch.dataset import Dataset
 from skorch.utils import to_tensor
 from torch import nn
@@ -25,6 +36,8 @@ from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
 
 _SEED_HIGH = np.iinfo(np.int32).max
+#: Key of the fitted state (input shape, classes...) in a saved state dict's ``_metadata``.
+_STATE_KEY = "skmetric.deep"
 
 
 def _loss_scores_classes(self):
@@ -52,7 +65,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     ``save_params``/``load_params`` and device handling work as in skorch. Sub-parameters are
     set with double underscores: ``module__hidden=(128,)``, ``loss__margin=0.1``,
     ``miner__epsilon=0.1``, ``optimizer__weight_decay=1e-4``,
-    ``iterator_train__num_workers=2``, ``callbacks__print_log__...``.
+    ``iterator_train__num_workers=2``, ``callbacks__print_log__...``; any other unknown
+    name is an error that names the closest valid one.
+
+    ``save_params(f_params=...)`` also stores the fitted state (input shape, ``classes_``),
+    so that ``initialize()`` then ``load_params`` on a new embedder with the same parameters
+    restores it; :meth:`export_torch` writes a program that serves with torch alone.
+    Training that diverges (non-finite loss, embeddings or weights, or embeddings collapsed
+    to one point) stops with an error naming the epoch.
 
     Parameters
     ----------
@@ -106,8 +126,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the batches and dropout (the global torch
         generator is left untouched). None uses torch's global random state.
-    verbose : int, default=0
-        1 prints skorch's table of losses per epoch.
+    verbose : int, default=1
+        1 prints skorch's table of losses per epoch (colour codes only on a terminal) and,
+        on a terminal, a progress bar within epochs longer than a second; 0 is silent.
     **kwargs
         Sub-parameters of skorch components, with double underscores (see above).
 
@@ -152,7 +173,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     >>> from sklearn.datasets import load_digits
     >>> from skmetric.deep import MetricEmbedder
     >>> X, y = load_digits(return_X_y=True)
-    >>> emb = MetricEmbedder(embedding_dim=16, max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> emb = MetricEmbedder(embedding_dim=16, max_epochs=2, random_state=0,
+    ...                      verbose=0).fit(X / 16, y)
     >>> emb.transform(X[:5] / 16).shape
     (5, 16)
     """
@@ -218,7 +240,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         warm_start=False,
         device="cpu",
         random_state=None,
-        verbose=0,
+        verbose=1,
         **kwargs,
     ):
         self.module = module
@@ -238,6 +260,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        _check_param_names(self, kwargs, "__init__()")
         # skorch checks these names against prefixes_ at initialize (typos are reported).
         self._params_to_validate = set(kwargs)
         vars(self).update(kwargs)
@@ -310,7 +333,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if classes.size < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y to learn what separates "
-                f"them; got 1 class ({classes[0]!r})."
+                f"them; got 1 class ({classes.tolist()[0]!r})."
             )
         m = self.samples_per_class
         if m is not None and counts.min() < m:
@@ -362,11 +385,34 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     f"(n_samples, channels, height, width); got X of shape {X.shape}. Add a "
                     "channel axis to grey-scale images (X[:, None]) or pass your own module."
                 )
+            if self.module is None and X.ndim == 4:
+                self._check_default_cnn_input(X.shape)
             self.input_shape_ = tuple(X.shape[1:])
         elif tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
                 f"fitted on samples of shape {self.input_shape_}."
+            )
+
+    def _check_default_cnn_input(self, shape):
+        """Catch channels-last images and images too small for the poolings up front."""
+        channels, height, width = shape[1:]
+        if width in (1, 3, 4) and channels > 4:
+            raise ValueError(
+                f"X has shape {shape}, which looks like channels-last images (n_samples, "
+                f"height, width, channels={width}); the default SmallCNN takes channels "
+                "first (n_samples, channels, height, width). Transpose them: "
+                "X.transpose(0, 3, 1, 2) for NumPy, X.permute(0, 3, 1, 2) for torch. If "
+                f"{channels} is the channel count, pass module=SmallCNN, "
+                f"module__in_channels={channels}."
+            )
+        n_pool = self.get_params_for("module").get("n_pool")
+        if n_pool is not None and 2 ** n_pool > min(height, width):
+            raise ValueError(
+                f"Images of {height}x{width} pixels are too small for SmallCNN with "
+                f"module__n_pool={n_pool}: each pooling halves the size, so it needs at "
+                f"least {2 ** n_pool}x{2 ** n_pool}. Use module__n_pool="
+                f"{_max_pools(height, width)} or leave n_pool unset (it then adapts)."
             )
 
     @contextmanager
@@ -394,12 +440,15 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             if shape is None:
                 raise ValueError(
                     f"{type(self).__name__} picks its default network from the training "
-                    "data: call fit(X, y), or pass a module."
+                    "data: call fit(X, y), load_params(f_params=...) with a file written "
+                    "by save_params, or pass a module."
                 )
             if len(shape) == 1:
                 module, defaults = MLP, {"in_features": shape[0]}
             else:
-                module, defaults = SmallCNN, {"in_channels": shape[0]}
+                # Fewer poolings on images smaller than 4x4, so any size works.
+                module, defaults = SmallCNN, {"in_channels": shape[0],
+                                              "n_pool": min(2, _max_pools(*shape[1:]))}
             kwargs = {**defaults, "embedding_dim": self.embedding_dim, **kwargs}
         elif isinstance(module, nn.Module) and not kwargs:
             module = copy.deepcopy(module)
@@ -433,6 +482,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         """Build the loss (with its class-dependent parameters) and the miner."""
         self.loss_ = self._build_component("loss", self.loss)
         self.miner_ = self._build_component("miner", self.miner)
+        if self.miner_ is not None and getattr(self.loss_, "requires_classes", False):
+            warnings.warn(
+                f"miner={self.miner!r} with the proxy loss {type(self.loss_).__name__}: "
+                "proxy losses compare samples with class proxies and need no mining; the "
+                "miner only re-weights samples by how often it picks them. Pass miner=None "
+                "unless you mean that.",
+                UserWarning, stacklevel=2,
+            )
         return self
 
     def _build_component(self, slot, value):
@@ -474,13 +531,17 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             kwargs.setdefault("shuffle", True)
             kwargs.setdefault("drop_last", len(dataset) > batch_size)
             kwargs.setdefault("generator", torch.Generator().manual_seed(seed))
-            return self.iterator_train(dataset, batch_size=batch_size, **kwargs)
+            iterator = self.iterator_train(dataset, batch_size=batch_size, **kwargs)
+            self._n_train_batches = len(iterator)
+            return iterator
         for key in ("shuffle", "sampler", "drop_last"):
             kwargs.pop(key, None)
         sampler = ClassBalancedBatchSampler(
             _dataset_labels(dataset), self.samples_per_class, batch_size, random_state=seed
         )
-        return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
+        iterator = self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
+        self._n_train_batches = len(iterator)  # for the progress bar
+        return iterator
 
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
@@ -491,12 +552,67 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         """The metric loss of a batch; the miner picks its tuples during training."""
         labels = to_tensor(y_true, device=self.device)
         indices_tuple = None
-        if training and self.miner_ is not None:
-            indices_tuple = self.miner_(y_pred.detach(), labels)
-        return self.loss_(y_pred, labels, indices_tuple=indices_tuple)
+        if training:
+            self._check_embeddings_finite(y_pred)
+            if self.miner_ is not None:
+                indices_tuple = self.miner_(y_pred.detach(), labels)
+        loss = self.loss_(y_pred, labels, indices_tuple=indices_tuple)
+        if training:
+            self._watch_training_step(y_pred.detach(), loss.detach())
+        return loss
+
+    # ------------------------------------------------- divergence and collapse
+    # Diverged training stops with an error naming the epoch instead of returning
+    # embeddings that are all NaN, all equal or all zero.
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self._steps_seen = 0
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        self._steps_checked, self._epoch_spread = 0, False
+
+    def _check_embeddings_finite(self, y_pred):
+        if not bool(torch.isfinite(y_pred).all()):
+            self._diverged("the network's embeddings hold NaN or infinity")
+
+    def _watch_training_step(self, y_pred, loss):
+        if not bool(torch.isfinite(loss)):
+            self._diverged(f"the loss is {loss.item()}")
+        self._steps_seen = getattr(self, "_steps_seen", 0) + 1
+        if self._steps_seen > 1:  # the first step may start from constant outputs (zero init)
+            self._steps_checked += 1
+            self._epoch_spread = self._epoch_spread or not _collapsed(y_pred)
+
+    def _check_epoch(self):
+        """Called by the last default callback, once the epoch's row is recorded."""
+        if getattr(self, "_steps_checked", 0) and not self._epoch_spread:
+            self._diverged(
+                "the embeddings collapsed: every training batch of the epoch mapped all its "
+                "samples to the same point or direction, so nothing can be learned"
+            )
+        for name in ("module_", "loss_"):
+            component = getattr(self, name)
+            params = component.parameters() if isinstance(component, nn.Module) else ()
+            if any(not bool(torch.isfinite(p).all()) for p in params):
+                self._diverged(f"the weights of {name} hold NaN or infinity")
+
+    def _diverged(self, what):
+        raise ValueError(
+            f"Training diverged at epoch {len(self.history)}: {what}. Lower the learning rate "
+            f"(lr={self.lr:g}; try lr={self.lr / 10:g} or less), or check the loss's "
+            "parameters and the scale of X."
+        )
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self.n_iter_ = len(self.history_)
+
+    @property
+    def _default_callbacks(self):
+        # skorch's, with a table free of colour codes off a terminal, and a progress bar.
+        callbacks = [(name, _PrintLog() if name == "print_log" else cb)
+                     for name, cb in super()._default_callbacks]
+        return [*callbacks[:-1], ("progress_bar", _EpochProgressBar()), callbacks[-1],
+                ("divergence_check", _DivergenceCheck())]
 
     def initialize_callbacks(self):
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
@@ -508,6 +624,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def set_params(self, **params):
         """Set parameters, including nested ``loss__*``, ``miner__*``, ``module__*`` ones."""
+        _check_param_names(self, [k for k in params if k not in self.get_params(deep=False)],
+                           "set_params()")
         if "callbacks" in params and not self.initialized_:
             # skorch builds callbacks eagerly here; defer that (and its checks) to fit.
             vars(self)["callbacks"] = params.pop("callbacks")
@@ -520,6 +638,202 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def criterion_(self):
         """Alias of ``loss_``, for skorch components (e.g. ``Checkpoint``) that expect it."""
         return self.loss_
+
+    # -------------------------------------------------------------- persistence
+    def initialize(self):
+        """Build the network, loss, miner and optimizer (skorch's ``initialize``).
+
+        Without training data, what depends on it (the default network's input size, a
+        proxy loss's classes) is unknown: then only the callbacks are set up and
+        ``load_params(f_params=...)`` builds the rest from the state that ``save_params``
+        wrote with the parameters.
+        """
+        if self._awaits_fitted_state():
+            self._initialize_callbacks()
+            self._initialize_history()
+            return self
+        return super().initialize()
+
+    def _awaits_fitted_state(self):
+        needs_shape = self.module is None or self._trunk_needs_input_shape
+        needs_classes = getattr(self._loss_class(), "requires_classes", False)
+        return ((needs_shape and not hasattr(self, "input_shape_"))
+                or (needs_classes and not hasattr(self, "classes_")))
+
+    #: Whether the module is built from the input shape even when the user gives the trunk.
+    _trunk_needs_input_shape = False
+
+    def _loss_class(self):
+        loss = self.loss
+        if isinstance(loss, str):
+            return _registered_class("loss", loss)
+        return loss if isinstance(loss, type) else type(loss)
+
+    def _fitted_state(self):
+        """What ``fit`` learned besides the weights, as plain Python values."""
+        state = {"estimator": type(self).__name__}
+        for name in ("input_shape_", "embedding_dim_", "n_features_in_", "n_iter_"):
+            value = getattr(self, name, None)
+            if value is not None:
+                state[name] = list(value) if isinstance(value, tuple) else int(value)
+        for name in ("classes_", "feature_names_in_"):
+            if hasattr(self, name):
+                array = getattr(self, name)
+                state[name] = {"values": array.tolist(), "dtype": array.dtype.str}
+        return state
+
+    def _network_state(self):
+        """The fitted attributes that the sizes of the network and loss depend on."""
+        return {k: v for k, v in self._fitted_state().items()
+                if k in ("input_shape_", "embedding_dim_", "classes_")}
+
+    def _set_fitted_state(self, state):
+        for name, value in state.items():
+            if name == "input_shape_":
+                self.input_shape_ = tuple(value)
+            elif name in ("classes_", "feature_names_in_"):
+                setattr(self, name, np.asarray(value["values"], dtype=value["dtype"]))
+            elif name != "estimator":
+                setattr(self, name, value)
+
+    def save_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    use_safetensors=False, **kwargs):
+        """Save the parameters, as skorch does; ``f_params`` also holds the fitted state.
+
+        The module's state dict carries the input shape, ``classes_`` and the other
+        fitted attributes in its ``_metadata``, so that ``load_params`` restores a usable
+        embedder in a new process (the file still loads into the module with
+        ``module.load_state_dict(torch.load(f_params))``). With ``use_safetensors=True``
+        only tensors are saved. A proxy loss's class weights need ``f_criterion``.
+        """
+        if f_params is None:
+            f_params = kwargs.pop("f_module", None)  # skorch's alias (Checkpoint uses it)
+        if f_params is not None and not use_safetensors and hasattr(self, "module_"):
+            state_dict = self.module_.state_dict()
+            state_dict._metadata[_STATE_KEY] = self._fitted_state()
+            torch.save(state_dict, f_params)
+            f_params = None
+            if not (f_optimizer or f_criterion or f_history or kwargs):
+                return None
+        return super().save_params(f_params=f_params, f_optimizer=f_optimizer,
+                                   f_criterion=f_criterion, f_history=f_history,
+                                   use_safetensors=use_safetensors, **kwargs)
+
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    checkpoint=None, use_safetensors=False, **kwargs):
+        """Load parameters saved by :meth:`save_params` (skorch's ``load_params``).
+
+        ``f_params`` written by ``save_params`` restores the fitted state too, and builds
+        the network if ``initialize()`` could not (no training data), so that
+        ``MetricEmbedder(...same parameters...).initialize().load_params(f_params=...)``
+        transforms (and, with ``f_criterion`` for a proxy loss, predicts) as the saved one.
+        """
+        if checkpoint is not None:
+            # As skorch does: the history first, since the file names may depend on it.
+            if f_history is None and checkpoint.f_history is not None:
+                from skorch.history import History
+
+                self.history_ = History.from_file(checkpoint.f_history_)
+            files = checkpoint.get_formatted_files(self)
+            files.pop("f_history", None)
+            f_params = f_params or files.pop("f_params", None)
+            f_optimizer = f_optimizer or files.pop("f_optimizer", None)
+            f_criterion = f_criterion or files.pop("f_criterion", None)
+            kwargs = {**{k: v for k, v in files.items() if v}, **kwargs}
+        if f_params is None:
+            f_params = kwargs.pop("f_module", None)
+        if f_params is not None and not use_safetensors:
+            state_dict = self._read_state_dict(f_params)
+            state = getattr(state_dict, "_metadata", {}).get(_STATE_KEY)
+            if state is not None:
+                saved_by = state.get("estimator", type(self).__name__)
+                if saved_by != type(self).__name__:
+                    raise ValueError(
+                        f"{f_params!r} was saved by a {saved_by}; load it into a {saved_by} "
+                        f"(with the same parameters), not a {type(self).__name__}."
+                    )
+                before = self._network_state()
+                self._set_fitted_state(state)
+                if not self.initialized_ or self._network_state() != before:
+                    history = self.history_
+                    super().initialize()  # build (or rebuild) for the saved shapes
+                    self.history_ = history or self.history_  # keep a checkpoint's history
+            elif not self.initialized_:
+                raise ValueError(
+                    f"{type(self).__name__} cannot rebuild its network from {f_params!r}: "
+                    "the file holds only weights, not the input shape and classes that "
+                    "save_params(f_params=...) writes (without use_safetensors). Save with "
+                    "save_params, or pickle/joblib the whole embedder."
+                )
+            self.module_.load_state_dict(state_dict)
+            self._warn_if_loss_weights_missing(f_criterion)
+            f_params = None
+        if not (f_optimizer or f_criterion or f_history or kwargs or f_params):
+            return None
+        return super().load_params(f_params=f_params, f_optimizer=f_optimizer,
+                                   f_criterion=f_criterion, f_history=f_history,
+                                   use_safetensors=use_safetensors, **kwargs)
+
+    def _read_state_dict(self, f):
+        from skorch.utils import get_map_location
+
+        map_location = get_map_location(self.device)
+        self.device = self._check_device(self.device, map_location)
+        kwargs = {"weights_only": True} if self.torch_load_kwargs is None \
+            else self.torch_load_kwargs
+        return torch.load(f, map_location=map_location, **kwargs)
+
+    def _warn_if_loss_weights_missing(self, f_criterion):
+        loss = getattr(self, "loss_", None)
+        if f_criterion is None and isinstance(loss, nn.Module) and any(
+                True for _ in loss.parameters()):
+            warnings.warn(
+                f"{type(loss).__name__} has learned parameters (e.g. class proxies, used by "
+                "predict) that f_params does not hold; they are freshly initialised. Save "
+                "and load them with f_criterion=... too.",
+                UserWarning, stacklevel=3,
+            )
+
+    def export_torch(self, f=None):
+        """Export the embedding function as a ``torch.export`` program, for serving
+        without skmetric or skorch.
+
+        The program maps a float32 batch of samples (shape ``(n, *input_shape_)``, any
+        n) to the embeddings ``transform`` returns (L2-normalised when ``normalize``).
+        Load it with ``torch.export.load(f).module()``: only torch is needed.
+
+        Parameters
+        ----------
+        f : str, path or file-like, default=None
+            Where to write the program (``torch.export.save``); None only returns it.
+
+        Returns
+        -------
+        program : torch.export.ExportedProgram
+        """
+        self._check_fitted()
+        model = _Embedding(copy.deepcopy(self.module_).cpu().eval(), self._export_normalizes)
+        model.requires_grad_(False)  # a serving graph: no autograd
+        example = torch.zeros((2, *self.input_shape_))
+        program = torch.export.export(
+            model, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}}
+        )
+        if f is not None:
+            torch.export.save(program, f)
+        return program
+
+    @property
+    def _export_normalizes(self):
+        return self.normalize
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "input_shape_") and hasattr(self, "module_")
+
+    def _check_fitted(self):
+        check_is_fitted(self, msg=(
+            f"This {type(self).__name__} is not fitted yet: call fit(X, y), or "
+            "load_params(f_params=...) with a file written by save_params."
+        ))
 
     # ---------------------------------------------------------------- inference
     def transform(self, X):
@@ -534,7 +848,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         -------
         embeddings : ndarray of shape (n_samples, embedding_dim_), float32
         """
-        check_is_fitted(self)
+        self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         self._check_input_shape(X, reset=False)
         embeddings = self.forward(X, training=False, device="cpu")
@@ -654,3 +968,128 @@ def _registered_class(slot, name):
             f"{sorted(aliases)}); or pass an object (see skmetric.deep.{package.__name__[14:]})."
         )
     return cls
+
+
+def _max_pools(height, width):
+    """How many 2x2 poolings images of this size allow (at least 1 pixel left)."""
+    return max(0, int(math.log2(max(1, min(height, width)))))
+
+
+def _collapsed(embeddings):
+    """Whether all rows are the same point, or (rescaled to unit norm) the same direction."""
+    for z in (embeddings, F.normalize(embeddings, dim=1)):
+        spread = (z.amax(dim=0) - z.amin(dim=0)).max()
+        if bool(spread <= 1e-6 * z.abs().max()):
+            return True
+    return False
+
+
+def _check_param_names(estimator, names, where):
+    """Reject constructor or set_params names that are neither parameters nor
+    ``prefix__name`` sub-parameters, naming the closest valid one."""
+    cls = type(estimator)
+    valid = set()
+    for klass in cls.__mro__:
+        if klass is NeuralNet:
+            break
+        if "__init__" in vars(klass):
+            valid.update(n for n, p in inspect.signature(klass.__init__).parameters.items()
+                         if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD)
+    valid.discard("self")
+    # sklearn's check_do_not_raise_errors_in_init_or_set_params passes the name of the
+    # **kwargs catch-all itself; it is the only name accepted without a prefix.
+    valid.add("kwargs")
+    prefixes = estimator.prefixes_
+    for name in names:
+        prefix = name.split("__", 1)[0]
+        if "__" in name and prefix in prefixes:
+            continue
+        starts = [p for p in prefixes if name.startswith(p + "_") and name != p]
+        if name in valid:
+            continue
+        if starts:
+            guess = f"{starts[0]}__{name[len(starts[0]) + 1:]}"
+        else:
+            close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
+            guess = close[0] if close else None
+        hint = f"; did you mean {guess}?" if guess else "."
+        raise InvalidParameterError(
+            f"{cls.__name__}.{where} got an unexpected keyword argument {name!r}{hint} "
+            "Parameters of the network, loss, miner, optimizer, data loaders and callbacks "
+            "take their prefix and a double underscore: "
+            + ", ".join(f"{p}__*" for p in prefixes if p != "compile") + "."
+        )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PrintLog(PrintLog):
+    """skorch's epoch table, with colour codes only when printing to a terminal."""
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not (self.sink is print and _isatty(sys.stdout)):
+            text = _ANSI.sub("", text)
+        return text
+
+
+class _EpochProgressBar(Callback):
+    """A tqdm bar over the training batches of an epoch, on a terminal only.
+
+    It appears only after a second (short epochs print just the table) and is erased at
+    the end of the epoch, before the table's row is printed.
+    """
+
+    #: Seconds an epoch must last before its bar appears.
+    delay = 1.0
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.bar_ = None
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if not training or not net.verbose or not _isatty(sys.stderr):
+            return
+        if self.bar_ is None:
+            from tqdm.auto import tqdm
+
+            self.bar_ = tqdm(total=getattr(net, "_n_train_batches", None), leave=False,
+                             delay=self.delay, unit="batch", file=sys.stderr)
+        self.bar_.update()
+
+    def on_epoch_end(self, net, **kwargs):
+        if getattr(self, "bar_", None) is not None:
+            self.bar_.close()
+            self.bar_ = None
+
+    def __getstate__(self):
+        return {k: v for k, v in vars(self).items() if k != "bar_"}
+
+
+class _DivergenceCheck(Callback):
+    """Stops training whose embeddings collapsed or whose weights are no longer finite,
+    after the epoch's row is printed (non-finite losses stop at the batch)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        net._check_epoch()
+
+
+def _isatty(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Embedding(nn.Module):
+    """A trunk followed by the L2 normalisation of ``transform``: what ``export_torch``
+    exports."""
+
+    def __init__(self, trunk, normalize):
+        super().__init__()
+        self.trunk = trunk
+        self.normalize = normalize
+
+    def forward(self, x):
+        z = self.trunk(x)
+        return F.normalize(z, p=2.0, dim=1) if self.normalize else z

@@ -1,7 +1,7 @@
 """ProbabilisticEmbedder: a MetricEmbedder whose samples are Gaussians (PFE)."""
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 
 from ._embedder import MetricEmbedder
@@ -50,9 +50,9 @@ class ProbabilisticEmbedder(MetricEmbedder):
     >>> from skmetric.deep import MetricEmbedder, ProbabilisticEmbedder
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16.0
-    >>> base = MetricEmbedder(max_epochs=2, random_state=0).fit(X, y)
+    >>> base = MetricEmbedder(max_epochs=2, random_state=0, verbose=0).fit(X, y)
     >>> pfe = ProbabilisticEmbedder(module=base.module_, max_epochs=2,
-    ...                             random_state=0).fit(X, y)
+    ...                             random_state=0, verbose=0).fit(X, y)
     >>> mu, var = pfe.transform(X[:5]), pfe.transform_uncertainty(X[:5])
     >>> mu.shape == var.shape
     True
@@ -88,8 +88,15 @@ class ProbabilisticEmbedder(MetricEmbedder):
         # The module already normalises μ; its log σ² half must stay as is.
         return NeuralNet.infer(self, x, **fit_params)
 
+    #: The uncertainty head's size is read from the trunk's output on the input shape.
+    _trunk_needs_input_shape = True
+
+    @property
+    def _export_normalizes(self):
+        return False  # the output is [μ, log σ²]; μ is normalised by the module itself
+
     def _mean_and_variance(self, X):
-        check_is_fitted(self)
+        self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         self._check_input_shape(X, reset=False)
         out = self.forward(X, training=False, device="cpu").detach().numpy()

@@ -1,13 +1,15 @@
 """The base class of the pair-based losses and the reductions they share."""
 
+
 import torch
 from torch import nn
 
 from .._distances import get_distance
+from .._params import ValidatedParams
 from .._tuples import check_indices_tuple, check_inputs
 
 
-class BaseLoss(nn.Module):
+class BaseLoss(nn.Module, metaclass=ValidatedParams):
     """Base of the metric losses: input checks, the distance, then :meth:`compute_loss`.
 
     A subclass sets its parameters in ``__init__`` and implements ``compute_loss``. The
@@ -28,6 +30,8 @@ class BaseLoss(nn.Module):
     requires_classes = False
     #: Names of the distances a loss accepts (None: all of them).
     allowed_distances = None
+
+    _parameter_constraints = {"normalize": ["boolean"]}
 
     def __init__(self, distance="euclidean", normalize=True):
         super().__init__()

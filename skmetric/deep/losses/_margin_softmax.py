@@ -1,10 +1,9 @@
 """Shared machinery of the angular-margin softmax losses (L-Softmax, SphereFace, CosFace,
 ArcFace): cosines to the class weights, a margin on the target class, a scale."""
 
-import numbers
-
 import torch.nn.functional as F
 
+from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
 
 
@@ -15,10 +14,10 @@ class MarginSoftmaxBase(BaseProxyLoss):
     cosine) and may override :meth:`class_cosines` and :meth:`scale_logits`.
     """
 
+    _parameter_constraints = {"scale": [POSITIVE]}
+
     def __init__(self, num_classes, embedding_size, margin, scale, n_weights=None):
         super().__init__(num_classes, embedding_size)
-        if not isinstance(scale, numbers.Real) or not scale > 0:
-            raise ValueError(f"scale must be a number > 0; got {scale!r}.")
         self.margin = margin
         self.scale = scale
         self.W = self._new_weights(embedding_size, n_weights or num_classes)
@@ -46,9 +45,3 @@ class MarginSoftmaxBase(BaseProxyLoss):
         losses = F.cross_entropy(self.margin_logits(embeddings, labels), labels,
                                  reduction="none")
         return weighted_mean(losses, weights)
-
-
-def check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)

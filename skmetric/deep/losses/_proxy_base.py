@@ -6,16 +6,18 @@ with the model. Labels must be class indices in ``[0, num_classes)``;
 :class:`~skmetric.deep.MetricEmbedder` encodes arbitrary labels for you.
 """
 
-import numbers
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from .._params import ValidatedParams
 from .._tuples import check_indices_tuple, check_inputs
 
 
-class BaseProxyLoss(nn.Module):
+class BaseProxyLoss(nn.Module, metaclass=ValidatedParams):
     """Base of the proxy losses: input checks, miner weights, then :meth:`compute_loss`.
 
     Parameters
@@ -30,11 +32,13 @@ class BaseProxyLoss(nn.Module):
     #: Whether miner weights count only the anchors (first tensor) of a miner's tuples.
     weights_from_anchors = False
 
+    _parameter_constraints = {
+        "num_classes": [Interval(Integral, 1, None, closed="left")],
+        "embedding_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, num_classes, embedding_size):
         super().__init__()
-        for name, value in (("num_classes", num_classes), ("embedding_size", embedding_size)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
         self.num_classes = int(num_classes)
         self.embedding_size = int(embedding_size)
 

@@ -1,10 +1,14 @@
 """ArcFace: an additive angular margin (Deng et al., 2019), and its sub-center variant."""
 
 import math
+import warnings
+from numbers import Integral
 
 import torch
+from sklearn.utils._param_validation import Interval
 
-from ._margin_softmax import MarginSoftmaxBase, check_positive_int
+from .._params import RADIANS
+from ._margin_softmax import MarginSoftmaxBase
 
 
 class ArcFaceLoss(MarginSoftmaxBase):
@@ -18,7 +22,9 @@ class ArcFaceLoss(MarginSoftmaxBase):
     ----------
     num_classes, embedding_size : int
     margin : float, default=0.5
-        The angular margin m, in radians (pytorch-metric-learning takes degrees).
+        The angular margin m, in radians, in [0, π) (pytorch-metric-learning takes
+        degrees: its 28.6 is 0.5 here). Margins of 1 radian (57°) or more warn, as they
+        are more likely degrees than a real margin.
     scale : float, default=64.0
         The scale s.
     easy_margin : bool, default=False
@@ -29,9 +35,11 @@ class ArcFaceLoss(MarginSoftmaxBase):
        for deep face recognition", CVPR 2019.
     """
 
+    _parameter_constraints = {"margin": [RADIANS], "easy_margin": ["boolean"]}
+
     def __init__(self, num_classes, embedding_size, margin=0.5, scale=64.0,
                  easy_margin=False):
-        super().__init__(num_classes, embedding_size, _check_angle(margin), scale)
+        super().__init__(num_classes, embedding_size, _warn_if_degrees(margin), scale)
         self.easy_margin = easy_margin
 
     def target_logit(self, cos_target):
@@ -61,11 +69,14 @@ class SubCenterArcFaceLoss(ArcFaceLoss):
        face recognition by large-scale noisy web faces", ECCV 2020.
     """
 
+    _parameter_constraints = {"sub_centers": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, num_classes, embedding_size, margin=0.5, scale=64.0,
                  easy_margin=False, sub_centers=3):
-        sub_centers = check_positive_int(sub_centers, "sub_centers")
-        MarginSoftmaxBase.__init__(self, num_classes, embedding_size, _check_angle(margin),
-                                   scale, n_weights=num_classes * sub_centers)
+        sub_centers = int(sub_centers)
+        MarginSoftmaxBase.__init__(self, num_classes, embedding_size,
+                                   _warn_if_degrees(margin), scale,
+                                   n_weights=num_classes * sub_centers)
         self.easy_margin = easy_margin
         self.sub_centers = sub_centers
 
@@ -74,7 +85,16 @@ class SubCenterArcFaceLoss(ArcFaceLoss):
         return cos.view(-1, self.num_classes, self.sub_centers).max(dim=2).values
 
 
-def _check_angle(margin):
-    if not 0 <= margin < math.pi:
-        raise ValueError(f"margin must be in [0, pi) radians; got {margin!r}.")
+#: Margins from here on (57°) are far above ArcFace's usual 0.5 rad (28.6°).
+_LARGE_RADIANS = 1.0
+
+
+def _warn_if_degrees(margin):
+    if margin >= _LARGE_RADIANS:
+        warnings.warn(
+            f"ArcFace margin={margin} is read in radians ({math.degrees(margin):.0f} degrees), "
+            "far above the usual 0.5 rad (28.6 degrees). If you meant degrees, pass "
+            f"margin=math.radians({margin}) = {math.radians(margin):.4f}.",
+            UserWarning, stacklevel=4,  # the caller of the loss's constructor
+        )
     return margin

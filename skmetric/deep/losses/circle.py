@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from .._params import FINITE, POSITIVE
 from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp, mean_nonzero
 
@@ -41,6 +42,8 @@ class CircleLoss(BaseLoss):
     """
 
     allowed_distances = ("cosine",)
+
+    _parameter_constraints = {"m": [FINITE], "gamma": [POSITIVE]}
 
     def __init__(self, m=0.4, gamma=80.0, distance="cosine", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

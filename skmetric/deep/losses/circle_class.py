@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from .._params import FINITE, POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
 
 
@@ -28,10 +29,10 @@ class ClassCircleLoss(BaseProxyLoss):
        optimization", CVPR 2020 (Eq. 1 with class-level labels).
     """
 
+    _parameter_constraints = {"m": [FINITE], "gamma": [POSITIVE]}
+
     def __init__(self, num_classes, embedding_size, m=0.25, gamma=256.0):
         super().__init__(num_classes, embedding_size)
-        if not gamma > 0:
-            raise ValueError(f"gamma must be > 0; got {gamma!r}.")
         self.m, self.gamma = m, gamma
         self.W = self._new_weights(embedding_size, num_classes)
 

@@ -2,6 +2,7 @@
 
 import torch
 
+from .._params import FINITE
 from .._tuples import label_masks, to_pairs
 from ._base import BaseLoss, mean_nonzero
 
@@ -37,6 +38,8 @@ class ContrastiveLoss(BaseLoss):
     >>> loss(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
     0
     """
+
+    _parameter_constraints = {"pos_margin": [FINITE], "neg_margin": [FINITE]}
 
     def __init__(self, pos_margin=0.0, neg_margin=1.0, distance="euclidean", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

@@ -1,5 +1,6 @@
 """CosFace / AM-Softmax: an additive cosine margin (Wang et al., 2018)."""
 
+from .._params import NON_NEGATIVE
 from ._margin_softmax import MarginSoftmaxBase
 
 
@@ -25,9 +26,9 @@ class CosFaceLoss(MarginSoftmaxBase):
        verification", IEEE SPL 2018.
     """
 
+    _parameter_constraints = {"margin": [NON_NEGATIVE]}
+
     def __init__(self, num_classes, embedding_size, margin=0.35, scale=64.0):
-        if not margin >= 0:
-            raise ValueError(f"margin must be >= 0; got {margin!r}.")
         super().__init__(num_classes, embedding_size, margin, scale)
 
     def target_logit(self, cos_target):

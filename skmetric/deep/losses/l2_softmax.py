@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss, weighted_mean
 
 
@@ -27,10 +28,10 @@ class L2SoftmaxLoss(BaseProxyLoss):
        discriminative face verification", arXiv:1703.09507, 2017.
     """
 
+    _parameter_constraints = {"scale": [POSITIVE], "bias": ["boolean"]}
+
     def __init__(self, num_classes, embedding_size, scale=16.0, bias=True):
         super().__init__(num_classes, embedding_size)
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0; got {scale!r}.")
         self.scale = scale
         self.W = self._new_weights(embedding_size, num_classes)
         self.b = nn.Parameter(torch.zeros(num_classes)) if bias else None

@@ -1,10 +1,13 @@
 """Large-margin softmax (L-Softmax, Liu et al. 2016) and A-Softmax (SphereFace, 2017)."""
 
 import math
+from numbers import Integral
 
 import torch
+from sklearn.utils._param_validation import Interval
 
-from ._margin_softmax import MarginSoftmaxBase, check_positive_int
+from .._params import NON_NEGATIVE
+from ._margin_softmax import MarginSoftmaxBase
 
 
 def _chebyshev_cos_multiple(c, m):
@@ -52,12 +55,17 @@ class LargeMarginSoftmaxLoss(MarginSoftmaxBase):
        neural networks", ICML 2016.
     """
 
+    _parameter_constraints = {
+        "margin": [Interval(Integral, 1, None, closed="left")],
+        "lambda_start": [NON_NEGATIVE],
+        "lambda_min": [NON_NEGATIVE],
+        "lambda_decay": [NON_NEGATIVE],
+    }
+
     def __init__(self, num_classes, embedding_size, margin=4, scale=1.0, lambda_start=1000.0,
                  lambda_min=5.0, lambda_decay=0.12):
-        super().__init__(num_classes, embedding_size, check_positive_int(margin, "margin"),
+        super().__init__(num_classes, embedding_size, int(margin),
                          scale)
-        if not (lambda_start >= 0 and lambda_min >= 0 and lambda_decay >= 0):
-            raise ValueError("lambda_start, lambda_min and lambda_decay must be >= 0.")
         self.lambda_start, self.lambda_min, self.lambda_decay = (
             lambda_start, lambda_min, lambda_decay)
         # Training steps seen, for the annealing; saved with the model.

@@ -2,6 +2,7 @@
 
 import torch
 
+from .._params import FINITE
 from .._tuples import pair_masks, to_pairs
 from ._base import BaseLoss, masked_logsumexp, zero_loss
 
@@ -36,6 +37,8 @@ class LiftedStructureLoss(BaseLoss):
     >>> LiftedStructureLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
     0
     """
+
+    _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
 
     def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
@@ -97,6 +100,8 @@ class GeneralizedLiftedStructureLoss(BaseLoss):
     >>> GeneralizedLiftedStructureLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
     0
     """
+
+    _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
 
     def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

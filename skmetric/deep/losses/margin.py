@@ -1,8 +1,12 @@
 """Margin loss with a learnable boundary beta (Wu et al., 2017)."""
 
+from numbers import Integral
+
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from .._params import FINITE, NON_NEGATIVE
 from .._tuples import to_triplets
 from ._base import BaseLoss, zero_loss
 
@@ -52,6 +56,15 @@ class MarginLoss(BaseLoss):
     ['betas']
     """
 
+    _parameter_constraints = {
+        "margin": [FINITE],
+        "nu": [NON_NEGATIVE],
+        "beta": [FINITE],
+        "learn_beta": ["boolean"],
+        "num_classes": [None, Interval(Integral, 1, None, closed="left")],
+        "triplets_per_anchor": [StrOptions({"all"})],
+    }
+
     def __init__(
         self,
         margin=0.2,
@@ -64,10 +77,6 @@ class MarginLoss(BaseLoss):
         normalize=True,
     ):
         super().__init__(distance=distance, normalize=normalize)
-        if triplets_per_anchor != "all":
-            raise ValueError("MarginLoss supports only triplets_per_anchor='all'; use a miner.")
-        if num_classes is not None and not (isinstance(num_classes, int) and num_classes > 0):
-            raise ValueError(f"num_classes must be a positive int or None; got {num_classes!r}.")
         self.margin = margin
         self.nu = nu
         self.beta = beta

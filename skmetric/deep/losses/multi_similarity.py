@@ -1,5 +1,6 @@
 """Multi-similarity loss (Wang et al., 2019)."""
 
+from .._params import FINITE, POSITIVE
 from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp
 
@@ -35,6 +36,8 @@ class MultiSimilarityLoss(BaseLoss):
     >>> MultiSimilarityLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
     0
     """
+
+    _parameter_constraints = {"alpha": [POSITIVE], "beta": [POSITIVE], "base": [FINITE]}
 
     def __init__(self, alpha=2.0, beta=50.0, base=0.5, distance="cosine", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

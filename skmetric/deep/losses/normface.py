@@ -2,6 +2,7 @@
 
 import torch.nn.functional as F
 
+from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss, weighted_mean
 
 
@@ -23,10 +24,10 @@ class NormFaceLoss(BaseProxyLoss):
        for face verification", ACM MM 2017.
     """
 
+    _parameter_constraints = {"scale": [POSITIVE]}
+
     def __init__(self, num_classes, embedding_size, scale=16.0):
         super().__init__(num_classes, embedding_size)
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0; got {scale!r}.")
         self.scale = scale
         self.W = self._new_weights(embedding_size, num_classes)
 

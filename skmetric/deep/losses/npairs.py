@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from .._params import NON_NEGATIVE
 from .._tuples import to_pairs
 from ._base import BaseLoss, zero_loss
 
@@ -38,6 +39,8 @@ class NPairsLoss(BaseLoss):
     >>> NPairsLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
     0
     """
+
+    _parameter_constraints = {"l2_reg": [NON_NEGATIVE]}
 
     def __init__(self, l2_reg=0.0, distance="dot", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

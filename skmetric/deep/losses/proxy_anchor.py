@@ -5,6 +5,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._params import FINITE, POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to
 
 
@@ -33,10 +34,10 @@ class ProxyAnchorLoss(BaseProxyLoss):
        CVPR 2020.
     """
 
+    _parameter_constraints = {"margin": [FINITE], "alpha": [POSITIVE]}
+
     def __init__(self, num_classes, embedding_size, margin=0.1, alpha=32.0):
         super().__init__(num_classes, embedding_size)
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0; got {alpha!r}.")
         self.margin = margin
         self.alpha = alpha
         self.proxies = self._new_weights(num_classes, embedding_size,

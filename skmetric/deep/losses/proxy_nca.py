@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss, weighted_mean
 
 
@@ -27,10 +28,10 @@ class ProxyNCALoss(BaseProxyLoss):
 
     weights_from_anchors = True
 
+    _parameter_constraints = {"softmax_scale": [POSITIVE]}
+
     def __init__(self, num_classes, embedding_size, softmax_scale=1.0):
         super().__init__(num_classes, embedding_size)
-        if not softmax_scale > 0:
-            raise ValueError(f"softmax_scale must be > 0; got {softmax_scale!r}.")
         self.softmax_scale = softmax_scale
         self.proxies = self._new_weights(num_classes, embedding_size)
 

@@ -1,9 +1,12 @@
 """SoftTriple loss (Qian et al., 2019)."""
 
+from numbers import Integral
+
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 
-from ._margin_softmax import check_positive_int
+from .._params import FINITE, POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
 
 
@@ -30,12 +33,17 @@ class SoftTripleLoss(BaseProxyLoss):
        learning without triplet sampling", ICCV 2019.
     """
 
+    _parameter_constraints = {
+        "centers_per_class": [Interval(Integral, 1, None, closed="left")],
+        "la": [POSITIVE],
+        "gamma": [POSITIVE],
+        "margin": [FINITE],
+    }
+
     def __init__(self, num_classes, embedding_size, centers_per_class=10, la=20.0,
                  gamma=0.1, margin=0.01):
         super().__init__(num_classes, embedding_size)
-        self.centers_per_class = check_positive_int(centers_per_class, "centers_per_class")
-        if not gamma > 0 or not la > 0:
-            raise ValueError(f"la and gamma must be > 0; got la={la!r}, gamma={gamma!r}.")
+        self.centers_per_class = int(centers_per_class)
         self.la, self.gamma, self.margin = la, gamma, margin
         self.centers = self._new_weights(embedding_size, num_classes * centers_per_class)
 

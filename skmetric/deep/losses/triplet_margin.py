@@ -1,8 +1,12 @@
 """Triplet margin loss (Weinberger & Saul, 2009; Schroff et al., 2015)."""
 
+from numbers import Integral
+
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._params import FINITE
 from .._tuples import as_generator, random_triplets, to_triplets
 from ._base import BaseLoss, mean_nonzero
 
@@ -45,6 +49,13 @@ class TripletMarginLoss(BaseLoss):
     0
     """
 
+    _parameter_constraints = {
+        "margin": [FINITE],
+        "swap": ["boolean"],
+        "smooth_loss": ["boolean"],
+        "triplets_per_anchor": [StrOptions({"all"}), Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         margin=0.05,
@@ -56,12 +67,6 @@ class TripletMarginLoss(BaseLoss):
         random_state=None,
     ):
         super().__init__(distance=distance, normalize=normalize)
-        if triplets_per_anchor != "all" and not (
-            isinstance(triplets_per_anchor, int) and triplets_per_anchor > 0
-        ):
-            raise ValueError(
-                f"triplets_per_anchor must be 'all' or a positive int; got {triplets_per_anchor!r}."
-            )
         self.margin = margin
         self.swap = swap
         self.smooth_loss = smooth_loss

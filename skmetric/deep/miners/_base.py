@@ -1,12 +1,14 @@
 """The base class of the miners."""
 
+
 import torch
 
 from .._distances import get_distance
+from .._params import ValidatedParams
 from .._tuples import check_inputs
 
 
-class BaseMiner:
+class BaseMiner(metaclass=ValidatedParams):
     """Base of the miners: input checks, the distance, then :meth:`mine` without gradients.
 
     A miner is a plain callable (not an ``nn.Module``)::
@@ -28,6 +30,8 @@ class BaseMiner:
 
     #: "pairs" or "triplets": the format of the mined indices.
     output = "triplets"
+
+    _parameter_constraints = {"normalize": ["boolean"]}
 
     def __init__(self, distance="euclidean", normalize=True):
         self.distance = distance

@@ -2,6 +2,7 @@
 
 import torch
 
+from .._params import NON_NEGATIVE, POSITIVE
 from .._tuples import as_generator, label_masks, sample_in_rows
 from ._base import BaseMiner
 
@@ -38,6 +39,8 @@ class DistanceWeightedMiner(BaseMiner):
     """
 
     output = "triplets"
+
+    _parameter_constraints = {"cutoff": [NON_NEGATIVE], "nonzero_loss_cutoff": [POSITIVE]}
 
     def __init__(self, cutoff=0.5, nonzero_loss_cutoff=1.4, random_state=None):
         super().__init__(distance="euclidean", normalize=True)

@@ -2,6 +2,7 @@
 
 import torch
 
+from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -35,6 +36,8 @@ class LiftedMiner(BaseMiner):
     """
 
     output = "pairs"
+
+    _parameter_constraints = {"neg_margin": [None, FINITE]}
 
     def __init__(self, neg_margin=None, distance="euclidean", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

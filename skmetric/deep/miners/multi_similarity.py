@@ -2,6 +2,7 @@
 
 import torch
 
+from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -33,6 +34,8 @@ class MultiSimilarityMiner(BaseMiner):
     """
 
     output = "pairs"
+
+    _parameter_constraints = {"epsilon": [FINITE]}
 
     def __init__(self, epsilon=0.1, distance="cosine", normalize=True):
         super().__init__(distance=distance, normalize=normalize)

@@ -1,6 +1,9 @@
 """Uniform random miner and the all-tuples miner."""
 
+from numbers import Integral
+
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._tuples import (
     all_pairs,
@@ -11,11 +14,6 @@ from .._tuples import (
     sample_in_rows,
 )
 from ._base import BaseMiner
-
-
-def _check_output(output):
-    if output not in ("pairs", "triplets"):
-        raise ValueError(f"output must be 'pairs' or 'triplets'; got {output!r}.")
 
 
 class RandomMiner(BaseMiner):
@@ -43,13 +41,13 @@ class RandomMiner(BaseMiner):
     16
     """
 
+    _parameter_constraints = {
+        "output": [StrOptions({"pairs", "triplets"})],
+        "tuples_per_anchor": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, output="triplets", tuples_per_anchor=1, random_state=None):
         super().__init__(distance="euclidean", normalize=True)
-        _check_output(output)
-        if not (isinstance(tuples_per_anchor, int) and tuples_per_anchor > 0):
-            raise ValueError(
-                f"tuples_per_anchor must be a positive int; got {tuples_per_anchor!r}."
-            )
         self.output = output
         self.tuples_per_anchor = tuples_per_anchor
         self.random_state = random_state
@@ -85,9 +83,10 @@ class AllTuplesMiner(BaseMiner):
     8
     """
 
+    _parameter_constraints = {"output": [StrOptions({"pairs", "triplets"})]}
+
     def __init__(self, output="pairs"):
         super().__init__(distance="euclidean", normalize=True)
-        _check_output(output)
         self.output = output
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):

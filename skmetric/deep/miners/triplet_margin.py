@@ -1,7 +1,9 @@
 """Triplet margin miner: all, hard, semi-hard or easy triplets with respect to a margin."""
 
 import torch
+from sklearn.utils._param_validation import StrOptions
 
+from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -41,10 +43,13 @@ class TripletMarginMiner(BaseMiner):
 
     output = "triplets"
 
+    _parameter_constraints = {
+        "margin": [FINITE],
+        "type_of_triplets": [StrOptions(set(_TYPES))],
+    }
+
     def __init__(self, margin=0.2, type_of_triplets="all", distance="euclidean", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
-        if type_of_triplets not in _TYPES:
-            raise ValueError(f"type_of_triplets must be one of {_TYPES}; got {type_of_triplets!r}.")
         self.margin = margin
         self.type_of_triplets = type_of_triplets
 

@@ -1,0 +1,72 @@
+"""Declarative validation of the hyper-parameters of losses and miners.
+
+A loss or miner class lists its parameters' valid values in ``_parameter_constraints``
+(scikit-learn's vocabulary: ``Interval``, ``StrOptions``, ``"boolean"``...). The metaclass
+checks the constructor's arguments against the constraints of the class and of its bases
+before ``__init__`` runs, so every loss and miner, and every subclass a user writes, rejects
+``margin=nan`` or ``scale=-1`` at construction with an error naming the class, the parameter
+and the valid range, instead of training on it silently.
+"""
+
+import inspect
+import math
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+
+#: Any finite real number (NaN and infinities are rejected).
+FINITE = Interval(Real, float("-inf"), float("inf"), closed="neither")
+#: A finite real number >= 0.
+NON_NEGATIVE = Interval(Real, 0, float("inf"), closed="left")
+#: A finite real number > 0.
+POSITIVE = Interval(Real, 0, float("inf"), closed="neither")
+
+
+class ValidatedParams(type):
+    """Metaclass that checks constructor arguments against ``_parameter_constraints``."""
+
+    def __call__(cls, *args, **kwargs):
+        constraints = cls._all_constraints()
+        if constraints:
+            try:
+                bound = inspect.signature(cls).bind(*args, **kwargs)
+            except TypeError:
+                bound = None  # wrong arguments: let __init__ raise Python's own TypeError
+            if bound is not None:
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
+                for name, param in bound.signature.parameters.items():
+                    if param.kind is param.VAR_KEYWORD:  # passed on to a base's __init__
+                        arguments.update(arguments.pop(name, {}))
+                params = {k: v for k, v in arguments.items() if k in constraints}
+                validate_parameter_constraints(
+                    {k: constraints[k] for k in params}, params, caller_name=cls.__name__
+                )
+        return super().__call__(*args, **kwargs)
+
+    @property
+    def __signature__(cls):
+        # The constructor's signature, not this metaclass's ``__call__(*args, **kwargs)``.
+        sig = inspect.signature(cls.__init__)
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+    def _all_constraints(cls):
+        merged = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("_parameter_constraints", {}))
+        return merged
+
+
+class _Radians(Interval):
+    """An angle in radians in [0, π), with a hint for values given in degrees."""
+
+    def __init__(self):
+        super().__init__(Real, 0, math.pi, closed="left")
+
+    def __str__(self):
+        return ("an angle in radians in [0, pi) (if you meant degrees, pass "
+                "math.radians(degrees))")
+
+
+#: An angular margin in radians, in [0, π).
+RADIANS = _Radians()
