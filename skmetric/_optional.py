@@ -9,6 +9,8 @@ _EXTRA_OF = {
     "faiss": "faiss",
     "matplotlib": "plot",
     "array_api_compat": "core",
+    "dask": "dask",
+    "distributed": "dask",
 }
 
 
