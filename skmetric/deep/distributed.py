@@ -1,0 +1,395 @@
+"""Data-parallel training of the embedders on several processes, with ``torch.distributed``.
+
+Launch one process per GPU (or per CPU worker, backend ``gloo``) with ``torchrun`` (or
+``accelerate launch``, which sets the same environment); each calls
+:func:`init_distributed` (or ``torch.distributed.init_process_group``) and fits a
+:class:`DistributedMetricEmbedder` (or :class:`DistributedProbabilisticEmbedder`) on the
+same ``X, y``. See ``docs/distributed.md`` for the commands.
+
+What is synchronised, and why the run equals a single process on the global batch:
+
+- **Batches.** Every rank builds the same class-balanced sampler (the seed is broadcast
+  from rank 0) and takes its contiguous share of each global batch of ``batch_size`` =
+  C classes x m samples, so every rank sees the same number of batches (no rank waits at
+  the epoch's end for a batch that never comes).
+- **Losses and miners.** Each rank all-gathers the embeddings and labels of the global
+  batch, keeping the autograd graph of its own rows; the miner and the loss run on the
+  gathered batch, so their value is the single-process value, and the gradient that
+  reaches each rank's rows is exactly the single-process gradient for those rows.
+  ``efficient=True`` (pytorch-metric-learning's trade-off) makes each rank's rows the only
+  anchors, against the gathered batch as references: less compute per rank, but the
+  gathered rows act as constants, so the gradient is not the single-process one.
+- **Weights.** After ``backward`` the trunk's gradients are summed over the ranks (each
+  holds the part that flows through its own rows) and a proxy loss's class weights are
+  averaged (every rank already holds their full gradient); parameters start equal
+  (broadcast from rank 0), so the optimisers stay in lock-step and ``transform`` gives the
+  same embeddings on every rank.
+- **Side effects.** Only rank 0 prints and writes files (``save_params``, hence skorch's
+  ``Checkpoint``); the recorded losses are the global ones, equal on every rank, so
+  ``EarlyStopping`` and the history agree everywhere.
+- **Failures.** A collective that does not complete within the process group's
+  ``timeout`` (another rank died) raises a ``RuntimeError`` that says so, rather than
+  hanging.
+"""
+
+import datetime
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ._embedder import MetricEmbedder
+from ._probabilistic import ProbabilisticEmbedder
+from ._sampler import ClassBalancedBatchSampler
+from ._tuples import all_pairs
+
+__all__ = [
+    "DistributedMetricEmbedder",
+    "DistributedMixin",
+    "DistributedProbabilisticEmbedder",
+    "ShardedBatchSampler",
+    "all_gather_with_grad",
+    "init_distributed",
+]
+
+_SEED_HIGH = 2**31 - 1
+
+
+def init_distributed(backend=None, timeout=60.0):
+    """Join the process group that ``torchrun`` / ``accelerate launch`` describe.
+
+    Reads ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` from the environment
+    (set by the launcher); does nothing when the group already exists.
+
+    Parameters
+    ----------
+    backend : {'nccl', 'gloo'} or None, default=None
+        None picks 'nccl' when CUDA is available, else 'gloo'.
+    timeout : float, default=60.0
+        Seconds a collective waits for the other ranks before raising: the bound on how
+        long the survivors wait when one rank fails.
+
+    Returns
+    -------
+    rank, world_size : int
+    """
+    if not dist.is_initialized():
+        missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+                   if k not in os.environ]
+        if missing:
+            raise RuntimeError(
+                f"init_distributed needs the environment of a launcher; {missing} are not "
+                f"set. Start the script with `torchrun --nproc_per_node N script.py` or "
+                f"`accelerate launch script.py`."
+            )
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _world():
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _collective(what, fn, *args, **kwargs):
+    """Run a collective; a timeout or a dead peer becomes an error that says so."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError as exc:
+        rank, world = _world()
+        raise RuntimeError(
+            f"Distributed training, rank {rank} of {world}: the {what} did not complete, "
+            f"most likely because another rank failed or stopped (see its traceback) or "
+            f"was slower than the process group's timeout. Original error: {exc}"
+        ) from exc
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        rank, world = _world()
+        parts = [torch.empty_like(x) for _ in range(world)]
+        _collective("all-gather of the batch's embeddings", dist.all_gather, parts,
+                    x.contiguous())
+        ctx.rank, ctx.n = rank, x.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # Each rank computes the same global loss: its rows' gradient is its own slice.
+        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n]
+
+
+def all_gather_with_grad(x):
+    """Concatenate ``x`` of every rank in rank order, keeping the gradient of the local part.
+
+    Every rank must pass a tensor of the same shape. Outside a process group it returns
+    ``x`` itself.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, ...)
+
+    Returns
+    -------
+    gathered : Tensor of shape (world_size * n, ...)
+        Rows ``rank * n`` to ``(rank + 1) * n`` are ``x`` (gradients flow back to it); the
+        other ranks' rows are constants here.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.distributed import all_gather_with_grad
+    >>> x = torch.ones(2, 3, requires_grad=True)
+    >>> all_gather_with_grad(x) is x  # a single process
+    True
+    """
+    if _world()[1] == 1:
+        return x
+    return _GatherWithGrad.apply(x)
+
+
+def _gather_labels(labels):
+    rank, world = _world()
+    parts = [torch.empty_like(labels) for _ in range(world)]
+    _collective("all-gather of the batch's labels", dist.all_gather, parts,
+                labels.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+class ShardedBatchSampler:
+    """Each rank's contiguous share of the batches of a sampler that all ranks replay alike.
+
+    Parameters
+    ----------
+    batch_sampler : iterable of lists of int
+        Yields the global batches; it must yield the same batches on every rank (same
+        seed).
+    rank, world_size : int
+        This process and the number of processes; every global batch must divide evenly.
+
+    Examples
+    --------
+    >>> from skmetric.deep.distributed import ShardedBatchSampler
+    >>> list(ShardedBatchSampler([[0, 1, 2, 3], [4, 5, 6, 7]], rank=1, world_size=2))
+    [[2, 3], [6, 7]]
+    """
+
+    def __init__(self, batch_sampler, rank, world_size):
+        self.batch_sampler = batch_sampler
+        self.rank = rank
+        self.world_size = world_size
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for batch in self.batch_sampler:
+            if len(batch) % self.world_size:
+                raise ValueError(
+                    f"A batch of {len(batch)} samples does not split evenly over "
+                    f"{self.world_size} processes; choose batch_size (and "
+                    f"samples_per_class) so that the batch is a multiple of the world size."
+                )
+            share = len(batch) // self.world_size
+            yield list(batch[self.rank * share:(self.rank + 1) * share])
+
+
+class DistributedMixin:
+    """Data-parallel training over the ranks of ``torch.distributed``; mix in first.
+
+    ``batch_size`` is the *global* batch (C classes x m samples), split evenly over the
+    ranks; it must be a multiple of the world size. Outside a process group (one process)
+    the estimator trains exactly as its base class. Set ``efficient=True`` to let each
+    rank's rows be the only anchors (see the module's documentation).
+    """
+
+    efficient = False
+
+    def initialize(self):
+        super().initialize()
+        rank, world = _world()
+        if world > 1:
+            self._check_distributed_setup(world)
+            for module in (self.module_, self.loss_):
+                if isinstance(module, torch.nn.Module):
+                    for tensor in (*module.parameters(), *module.buffers()):
+                        _collective("broadcast of the initial weights", dist.broadcast,
+                                    tensor.data, src=0)
+            self._share_miner_seed()
+        return self
+
+    def _share_miner_seed(self):
+        """A random miner left unseeded draws alike on every rank (rank 0's seed): the
+        ranks mine the same gathered batch and must pick the same tuples."""
+        if getattr(self.miner_, "random_state", 0) is not None:
+            return
+        seed = torch.randint(_SEED_HIGH, ())
+        _collective("broadcast of the miner's seed", dist.broadcast, seed, src=0)
+        self.miner_.random_state = int(seed.item())
+        self.miner_._generator = None
+
+    def _check_distributed_setup(self, world):
+        if self.efficient and getattr(self.loss_, "requires_classes", False):
+            raise ValueError(
+                "efficient=True applies to pair losses (each rank's rows as anchors against "
+                f"the gathered batch); the proxy loss {type(self.loss_).__name__} already "
+                "sees the global batch: use efficient=False."
+            )
+
+    def get_iterator(self, dataset, training=False):
+        rank, world = _world()
+        if not training or world == 1:
+            return super().get_iterator(dataset, training=training)
+        from ._embedder import _dataset_labels
+
+        kwargs = self.get_params_for("iterator_train")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        for key in ("shuffle", "sampler", "drop_last", "generator"):
+            kwargs.pop(key, None)
+        # Drawn as the base class draws it, then rank 0's value everywhere.
+        seed = torch.tensor(int(torch.randint(_SEED_HIGH, ()).item()))
+        _collective("broadcast of the batch seed", dist.broadcast, seed, src=0)
+        seed = int(seed.item())
+        if self.samples_per_class is None:
+            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+            n_full = len(dataset) // batch_size if len(dataset) > batch_size else 1
+            sampler = [order[i * batch_size:(i + 1) * batch_size].tolist()
+                       for i in range(n_full)]
+        else:
+            sampler = ClassBalancedBatchSampler(
+                _dataset_labels(dataset), self.samples_per_class, batch_size,
+                random_state=seed)
+        iterator = self.iterator_train(
+            dataset, batch_sampler=ShardedBatchSampler(sampler, rank, world), **kwargs)
+        self._n_train_batches = len(iterator)
+        return iterator
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        rank, world = _world()
+        if not training or world == 1:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        labels = torch.as_tensor(np.asarray(y_true) if not torch.is_tensor(y_true)
+                                 else y_true).to(_first(y_pred).device)
+        if self.efficient:
+            return self._efficient_loss(y_pred, labels, rank)
+        if isinstance(y_pred, tuple | list):
+            gathered = type(y_pred)(all_gather_with_grad(t) for t in y_pred)
+        else:
+            gathered = all_gather_with_grad(y_pred)
+        return super().get_loss(gathered, _gather_labels(labels), X=X, training=True)
+
+    def _efficient_loss(self, y_pred, labels, rank):
+        self._check_embeddings_finite(y_pred)
+        ref = all_gather_with_grad(y_pred)  # own rows keep their gradient
+        ref_labels = _gather_labels(labels)
+        offset = rank * y_pred.shape[0]
+        if self.miner_ is not None:
+            tuples = self.miner_(y_pred.detach(), labels, ref.detach(), ref_labels)
+        else:
+            tuples = all_pairs(labels, ref_labels)
+        tuples = _drop_self(tuples, offset)
+        loss = self.loss_(y_pred, labels, indices_tuple=tuples, ref_emb=ref,
+                          ref_labels=ref_labels)
+        self._watch_training_step(y_pred.detach(), loss.detach())
+        return loss
+
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        rank, world = _world()
+        if world > 1:
+            self._reduce_gradients(world)
+            if self.efficient:  # record the mean of the ranks' losses, equal everywhere
+                loss = step["loss"].detach().clone()
+                _collective("all-reduce of the loss", dist.all_reduce, loss)
+                step["loss"] = loss / world
+        return step
+
+    def _reduce_gradients(self, world):
+        """Sum the trunk's gradient parts; average the (already global) loss weights'."""
+        for module, mean in ((self.module_, False), (self.loss_, not self.efficient)):
+            if not isinstance(module, torch.nn.Module):
+                continue
+            for param in module.parameters():
+                if not param.requires_grad:
+                    continue
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+                _collective("all-reduce of the gradients", dist.all_reduce, param.grad)
+                if mean:
+                    param.grad /= world
+
+    @property
+    def _default_callbacks(self):
+        callbacks = super()._default_callbacks
+        if _world()[0] == 0:
+            return callbacks
+        quiet = {"print_log", "progress_bar"}
+        return [(name, cb) for name, cb in callbacks if name not in quiet]
+
+    def save_params(self, *args, **kwargs):
+        """Rank 0 writes; the other ranks (holding the same weights) return at once."""
+        if _world()[0] != 0:
+            return None
+        return super().save_params(*args, **kwargs)
+
+
+def _first(y_pred):
+    return y_pred[0] if isinstance(y_pred, tuple | list) else y_pred
+
+
+def _drop_self(tuples, offset):
+    """Remove the pairs of a rank's row with its own copy in the gathered references."""
+    if len(tuples) == 4:
+        a1, p, a2, n = tuples
+        keep = p != a1 + offset
+        return a1[keep], p[keep], a2, n
+    a, p, n = tuples
+    keep = p != a + offset
+    return a[keep], p[keep], n[keep]
+
+
+class DistributedMetricEmbedder(DistributedMixin, MetricEmbedder):
+    """:class:`~skmetric.deep.MetricEmbedder` trained data-parallel on the ranks of a
+    ``torch.distributed`` process group (one process: plain ``MetricEmbedder``).
+
+    Takes every parameter of ``MetricEmbedder``, plus ``efficient``. ``batch_size`` is the
+    global batch, split evenly over the ranks. See :mod:`skmetric.deep.distributed`.
+
+    Parameters
+    ----------
+    efficient : bool, default=False
+        Each rank's rows are the only anchors, the gathered batch the references
+        (pytorch-metric-learning's ``DistributedLossWrapper(efficient=True)``): less
+        computation, an approximate gradient. Pair losses only.
+    **kwargs
+        The parameters of :class:`~skmetric.deep.MetricEmbedder`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric.deep import DistributedMetricEmbedder
+    >>> X, y = load_iris(return_X_y=True)
+    >>> net = DistributedMetricEmbedder(embedding_dim=4, max_epochs=1, batch_size=24,
+    ...                                 verbose=0, random_state=0).fit(X, y)
+    >>> net.transform(X).shape
+    (150, 4)
+    """
+
+    def __init__(self, module=None, *, efficient=False, **kwargs):
+        super().__init__(module, **kwargs)
+        self.efficient = efficient
+
+
+class DistributedProbabilisticEmbedder(DistributedMixin, ProbabilisticEmbedder):
+    """:class:`~skmetric.deep.ProbabilisticEmbedder` trained data-parallel on the ranks
+    of a ``torch.distributed`` process group; ``batch_size`` is the global batch.
+
+    Parameters
+    ----------
+    **kwargs
+        The parameters of :class:`~skmetric.deep.ProbabilisticEmbedder`.
+    """
