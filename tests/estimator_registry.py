@@ -40,7 +40,12 @@ ESTIMATORS = {
 }
 
 try:  # the deep extra (torch, skorch) is optional
-    from skmetric.deep import MetricEmbedder, ProbabilisticEmbedder
+    from skmetric.deep import (
+        DistributedMetricEmbedder,
+        DistributedProbabilisticEmbedder,
+        MetricEmbedder,
+        ProbabilisticEmbedder,
+    )
 except ImportError:
     pass
 else:
@@ -51,6 +56,15 @@ else:
     ESTIMATORS["ProbabilisticEmbedder"] = [
         ProbabilisticEmbedder(embedding_dim=4, samples_per_class=2, batch_size=8, max_epochs=2,
                               uncertainty_hidden=8, random_state=0),
+    ]
+    # One process (no process group): they must behave as the plain embedders.
+    ESTIMATORS["DistributedMetricEmbedder"] = [
+        DistributedMetricEmbedder(embedding_dim=4, samples_per_class=2, batch_size=8,
+                                  max_epochs=2, random_state=0),
+    ]
+    ESTIMATORS["DistributedProbabilisticEmbedder"] = [
+        DistributedProbabilisticEmbedder(embedding_dim=4, samples_per_class=2, batch_size=8,
+                                         max_epochs=2, uncertainty_hidden=8, random_state=0),
     ]
 
 # Tuple-input learners: class name -> (tuple_size, factory of a fast instance)
