@@ -28,7 +28,8 @@ _NOT_RUN = re.compile(r"^# not run: (?P<reason>\S.*)$")
 # Extras a block needs, from the modules it imports (and, for FAISS, the backend it asks for).
 _EXTRAS = {"torch": ("torch",), "skorch": ("skorch",), "skmetric.deep": ("torch", "skorch"),
            "matplotlib": ("matplotlib",), "skmetric.plotting": ("matplotlib",),
-           "faiss": ("faiss",), "cupy": ("cupy",)}
+           "faiss": ("faiss",), "cupy": ("cupy",),
+           "dask": ("dask",), "distributed": ("distributed",), "skmetric.dask": ("dask",)}
 
 
 def _python_blocks(path):
