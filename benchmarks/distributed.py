@@ -10,7 +10,7 @@ Three measurements, each against its own baseline in the same run:
    ``distributed.LocalCluster`` of 1 and 2 worker processes, next to the local n_jobs=1 run.
 3. The out-of-core pipeline of ``skmetric.dask`` (transform, 1-NN against 200 references,
    retrieval report) on an N x 32 float32 ``dask.array`` generated chunk by chunk: rows per
-   second and peak resident memory of the process (``ru_maxrss``), in a subprocess.
+   second and peak resident memory of the process (``VmHWM``), in a subprocess.
 
 Run ``.venv/bin/python benchmarks/distributed.py [--quick] [--rows N] [--gpus N]``.
 """
@@ -119,7 +119,7 @@ def grid_search_times(workers_list):
 
 # ------------------------------------------------------------ 3. out-of-core pipeline
 _OUT_OF_CORE = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, dask, dask.array as da
 from skmetric import NCA
 import skmetric.dask as skd
@@ -141,14 +141,19 @@ def block(block_info=None):
 X = da.map_blocks(block, chunks=((rows,) * (n // rows), (d,)), dtype=np.float32,
                   meta=np.empty((0, 0), np.float32))
 labels = da.arange(n, chunks=rows) % 4
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def peak_mb():  # VmHWM: ru_maxrss would count the parent's RSS carried over the exec
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+
+base = peak_mb()
 t0 = time.perf_counter()
 X.sum(axis=0).compute()
 t_gen = time.perf_counter() - t0
 t0 = time.perf_counter()
 skd.transform(nca, X).sum(axis=0).compute()
 t_transform = time.perf_counter() - t0
-peak_transform = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_transform = peak_mb()
 t0 = time.perf_counter()
 Z = skd.transform(nca, X)
 dist, ind = dask.compute(*skd.kneighbors(Z, ref, n_neighbors=1, n_threads=1,
@@ -157,7 +162,7 @@ t_knn = time.perf_counter() - t0
 t0 = time.perf_counter()
 report = skd.retrieval_report(Z, labels, ref, y_ref, k=(1, 3), max_k=5, working_memory=8)
 t_report = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_mb()
 print(json.dumps(dict(base=base, peak_transform=peak_transform, peak=peak, t_gen=t_gen,
                       t_transform=t_transform, t_knn=t_knn, t_report=t_report,
                       p1=report["precision_at_1"])))
