@@ -143,6 +143,21 @@ def test_twenty_steps_on_two_processes_equal_one_process_on_the_global_batches(
     assert not rank1.exists() or not any(rank1.iterdir())
 
 
+def test_probabilistic_embedder_stays_in_sync_on_two_processes(train_run):
+    """PFE's uncertainty head has BatchNorm: on CPU each rank normalises its share (no
+    SyncBatchNorm), so the run is not the 1-process one; every weight and running
+    statistic must still be equal on both ranks, and trained (moved from the start)."""
+    _, runs = train_run
+    X, y = worker.problem()
+    start = worker.ProbabilisticEmbedder(**{**worker.pfe_params(), "max_epochs": 0}).fit(X, y)
+    r0, r1 = runs[0]["pfe"], runs[1]["pfe"]
+    assert set(r0["module"]) == set(start.module_.state_dict())
+    for name in r0["module"]:
+        torch.testing.assert_close(r1["module"][name], r0["module"][name], rtol=0, atol=0)
+    assert not torch.equal(r0["module"]["head.gamma"], start.module_.state_dict()["head.gamma"])
+    np.testing.assert_array_equal(r0["variance"], r1["variance"])
+
+
 def test_a_failure_on_one_rank_ends_the_other_with_a_clear_error(tmp_path):
     start = time.monotonic()
     (code0, err0), (code1, err1) = _spawn("fail", tmp_path, timeout=180, group_timeout=10)

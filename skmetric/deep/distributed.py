@@ -23,7 +23,10 @@ What is synchronised, and why the run equals a single process on the global batc
   holds the part that flows through its own rows) and a proxy loss's class weights are
   averaged (every rank already holds their full gradient); parameters start equal
   (broadcast from rank 0), so the optimisers stay in lock-step and ``transform`` gives the
-  same embeddings on every rank.
+  same embeddings on every rank. BatchNorm layers become ``SyncBatchNorm`` on GPUs
+  (statistics of the global batch); on CPU, where ``SyncBatchNorm`` does not run, each rank
+  normalises its own share and the running statistics are averaged after every step, so
+  the ranks stay equal but differ slightly from one process.
 - **Side effects.** Only rank 0 prints and writes files (``save_params``, hence skorch's
   ``Checkpoint``); the recorded losses are the global ones, equal on every rank, so
   ``EarlyStopping`` and the history agree everywhere.
@@ -209,6 +212,15 @@ class DistributedMixin:
 
     efficient = False
 
+    def initialize_module(self):
+        """The base class's network, its BatchNorm layers normalising over the global batch."""
+        super().initialize_module()
+        if _world()[1] > 1 and str(self.device).startswith("cuda"):
+            # Same Parameter objects, so the optimiser built afterwards sees them all.
+            # (SyncBatchNorm needs a GPU; on CPU each rank normalises its own share.)
+            self.module_ = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module_)
+        return self
+
     def initialize(self):
         super().initialize()
         rank, world = _world()
@@ -302,6 +314,7 @@ class DistributedMixin:
         rank, world = _world()
         if world > 1:
             self._reduce_gradients(world)
+            self._average_buffers(world)
             if self.efficient:  # record the mean of the ranks' losses, equal everywhere
                 loss = step["loss"].detach().clone()
                 _collective("all-reduce of the loss", dist.all_reduce, loss)
@@ -321,6 +334,13 @@ class DistributedMixin:
                 _collective("all-reduce of the gradients", dist.all_reduce, param.grad)
                 if mean:
                     param.grad /= world
+
+    def _average_buffers(self, world):
+        """Average running statistics (BatchNorm) so that every rank predicts alike."""
+        for buffer in self.module_.buffers():
+            if torch.is_floating_point(buffer):
+                _collective("all-reduce of the running statistics", dist.all_reduce, buffer)
+                buffer /= world
 
     @property
     def _default_callbacks(self):
