@@ -20,7 +20,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import from_numpy, is_numpy_namespace, is_torch_namespace, to_numpy
 from ._optional import import_optional
-from .distances import _check_n_threads, _chunk_rows, _Prepared, map_blocks, set_diagonal
+from .distances import (
+    _check_n_threads,
+    _chunk_rows,
+    _Prepared,
+    map_blocks,
+    safe_sqrt,
+    set_diagonal,
+)
 
 BACKENDS = ("auto", "brute", "faiss")
 FAISS_INDEXES = ("flat", "ivf", "hnsw")
@@ -166,7 +173,7 @@ def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=Non
     for start in range(0, prep.n_x, rows):
         D = prep.distance_block(start, min(start + rows, prep.n_x))
         if exclude:
-            set_diagonal(D, start, float("inf"), xp)
+            D = set_diagonal(D, start, float("inf"), xp)
         if prep.numpy:
             within = D <= radius
             r, c = np.nonzero(within)
@@ -244,8 +251,8 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
         else:
             R = _ranking_block(prep, start, stop)
         if exclude:
-            set_diagonal(R, start, float("inf"), xp)
-        upper = _kth_upper_bound(R, k, xp) + _ranking_tolerance(prep, start, stop)
+            R = set_diagonal(R, start, float("inf"), xp)
+        upper = _kth_upper_bound(R, k, xp) + _ranking_band(prep, start, stop)
         return _nearest_candidates(prep, prep.X[start:stop, :], R, upper, k)
 
     if not prep.numpy:
@@ -261,11 +268,11 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
 
 def _ranking_block(prep, start, stop, out=None):
     """A matrix ordered along rows as the distances: ``||y||² - 2 x·y`` for the Euclidean
-    family (the query's own norm does not change the order), ``-x·y`` for cosine. NumPy
-    writes it into ``out`` when given."""
-    xp, Xb = prep.xp, prep.X[start:stop, :]
+    family (the query's own norm does not change the order), ``-x·y`` for cosine, on the
+    engine's centred and scaled coordinates. NumPy writes it into ``out`` when given."""
+    Xb = prep.Xr[start:stop, :]
     if prep.kind == "callable":
-        return xp.asarray(prep.metric(Xb, prep.Y))
+        return prep.call_metric(start, stop)
     if prep.numpy:
         # -2 Yᵀ (or -Yᵀ) stored contiguous once: one product and one pass per block.
         R = np.matmul(Xb, prep.ranking_rhs(), out=out)
@@ -277,19 +284,14 @@ def _ranking_block(prep, start, stop, out=None):
     return -(Xb @ prep.YT)
 
 
-def _ranking_tolerance(prep, start, stop):
-    """Bound on the round-off of the ranking entries of rows ``start:stop``, shape (b, 1):
-    about d·eps times the magnitude of the terms of the expansion."""
-    xp = prep.xp
+def _ranking_band(prep, start, stop):
+    """Width of the band above the k-th bound, shape (b, 1): twice the round-off bound of
+    the ranking entries. The computed k-th smallest entry may sit a round-off below its
+    true value, and a reference at the true k-th distance a round-off above it."""
     if prep.kind == "callable":
         return 0.0
-    d = prep.X.shape[1]
-    eps = float(np.finfo(np.float32 if prep.itemsize == 4 else np.float64).eps)
-    if prep.kind == "cos":
-        return 4.0 * d * eps
-    if getattr(prep, "_y_sq_max", None) is None:
-        prep._y_sq_max = float(xp.max(prep.y_sq))
-    return 2.0 * d * eps * (prep.x_sq[start:stop, None] + prep._y_sq_max)
+    band = 2.0 * prep.round_off(start, stop)
+    return band if prep.kind == "cos" else band[:, None]
 
 
 def _kth_upper_bound(R, k, xp):
@@ -364,7 +366,7 @@ def _gathered_distances(prep, Xb, ind):
         return xp.clip(1 - xp.sum(Xb[:, None, :] * Yk, axis=2), min=0.0, max=2.0)
     diff = Xb[:, None, :] - Yk
     dist = xp.sum(diff * diff, axis=2)
-    return dist if prep.squared else xp.sqrt(dist)
+    return prep.to_units(dist if prep.squared else safe_sqrt(dist, xp), prep.squared)
 
 
 def _gathered_distances_numpy(prep, Xb, ind):
@@ -390,7 +392,7 @@ def _gathered_distances_numpy(prep, Xb, ind):
                 out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
     if prep.kind == "cos":
         return np.clip(out, 0.0, 2.0, out=out)
-    return out if prep.squared else np.sqrt(out, out=out)
+    return prep.to_units(out if prep.squared else np.sqrt(out, out=out), prep.squared)
 
 
 def _kneighbors_faiss(prep, k, exclude, index, index_params):
