@@ -199,13 +199,13 @@ class _Prepared:
         y_sq = _row_sq_norms(self.Y, xp, self.numpy)
         centre = _constant(xp.mean(self.Y, axis=0), xp)
         # mean ||y||² = ||centre||² + mean ||y - centre||².
-        if 2 * float(xp.sum(centre * centre)) > float(xp.mean(y_sq)):
+        if 2 * _scalar(xp.sum(centre * centre), xp) > _scalar(xp.mean(y_sq), xp):
             self.Yr = self.Y - centre[None, :]
             self.Xr = self.Yr if self.same else self.X - centre[None, :]
             y_sq = _row_sq_norms(self.Yr, xp, self.numpy)
         self.y_sq = y_sq
         self.x_sq = y_sq if self.same else _row_sq_norms(self.Xr, xp, self.numpy)
-        self.y_sq_max = float(xp.max(y_sq))
+        self.y_sq_max = _scalar(xp.max(y_sq), xp)
 
     def round_off(self, start, stop):
         """Bound on the absolute round-off of the expansion's entries (squared distances,
@@ -303,7 +303,7 @@ class _Prepared:
 
     def _sq_block_numpy(self, start, stop, out):
         """NumPy 'sq' block, in place: expansion, cancelled entries recomputed directly,
-        clip, root, units."""
+        root, units."""
         D = np.matmul(self.Xr[start:stop, :], self.ranking_rhs(), out=out)  # -2 x·y
         D += self.x_sq[start:stop, None]
         D += self.y_sq[None, :]
@@ -315,7 +315,8 @@ class _Prepared:
             r, c = np.nonzero(D[rows] < limit[rows, None])
             r = rows[r]
             D[r, c] = self.direct_sq(start + r, c)
-        np.maximum(D, 0, out=D)
+        # No clipping pass: a negative entry lies below the (positive) limit, so it was
+        # recomputed; the limit is 0 only when every point is 0 and so is D.
         if not self.squared:
             np.sqrt(D, out=D)
         return self.to_units(D, self.squared)
@@ -490,7 +491,7 @@ def _unit_rows(X, xp):
     # Divided by each row's largest magnitude first, so that its squared norm can neither
     # overflow nor underflow. Zero rows stay zero, so their cosine distance to anything is
     # 1 (as scikit-learn).
-    peak = xp.max(xp.abs(X), axis=1, keepdims=True)
+    peak = _constant(xp.max(xp.abs(X), axis=1, keepdims=True), xp)
     X = X / xp.where(peak == 0, xp.ones_like(peak), peak)
     norms = xp.sqrt(xp.sum(X * X, axis=1, keepdims=True))
     return X / xp.where(norms == 0, xp.ones_like(norms), norms)
@@ -542,7 +543,7 @@ def _safe_exponent(arrays, xp, itemsize):
     when that magnitude is already within 2**±(emax/4): then no squared norm of d < 2**(emax/2)
     features can overflow, nor the square of an entry within 2**-(emax/4) of the
     largest underflow."""
-    peak = max(float(xp.max(xp.abs(A))) for A in arrays)
+    peak = max(_scalar(xp.max(xp.abs(A)), xp) for A in arrays)
     bound = 2.0 ** _EXPONENTS[itemsize][1]
     if peak == 0 or 1 / bound <= peak <= bound:
         return 0
@@ -557,7 +558,8 @@ def _times_pow2(A, e, xp, inplace=False):
     while e != 0:
         step = max(-(emax // 2), min(emax // 2, e))
         if inplace:
-            A *= 2.0 ** step
+            with np.errstate(over="ignore"):  # inf exactly where the true value overflows
+                A *= 2.0 ** step
         else:
             A = A * 2.0 ** step
         e -= step
@@ -568,3 +570,8 @@ def _constant(a, xp):
     """``a`` cut from torch's autograd graph (a constant shift, e.g. the centre, changes no
     distance, so no gradient flows through it); other namespaces as is."""
     return a.detach() if is_torch_namespace(xp) else a
+
+
+def _scalar(a, xp):
+    """The 0-d array ``a`` as a Python float (outside any autograd graph)."""
+    return float(_constant(a, xp))
