@@ -357,7 +357,8 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         """scikit-learn's kernel (exact NumPy mode). Its RBF expansion overflows to NaN on
         coordinates beyond about 1e154; the distance engine, which scales them, then
         computes it instead. The training kernel (Y None) is checked for reach."""
-        K = super()._get_kernel(X, Y)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            K = super()._get_kernel(X, Y)
         if self.kernel == "rbf":
             if not np.all(np.isfinite(K)):
                 K = self._kernel(X, X if Y is None else Y, np)
@@ -386,8 +387,10 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
     def _kernel(self, X, Y, xp):
         """The kernel matrix k(X, Y), computed in namespace ``xp`` via the distance engine."""
         if self.kernel == "rbf":
-            # exp(-(sqrt(gamma) d)²): finite wherever gamma d² is, even if d² overflows.
-            return xp.exp(-((math.sqrt(self.gamma_) * pairwise_distances(X, Y)) ** 2))
+            # exp(-(sqrt(gamma) d)²): right wherever gamma d² is finite, even if d² is
+            # not; where gamma d² overflows the kernel is 0.
+            with np.errstate(over="ignore"):
+                return xp.exp(-((math.sqrt(self.gamma_) * pairwise_distances(X, Y)) ** 2))
         if self.kernel == "cosine":
             return 1 - pairwise_distances(X, Y, metric="cosine")
         dot = X @ Y.T
