@@ -4,7 +4,9 @@ One code path written against the Array API (through ``array_api_compat``) serve
 namespace: NumPy in gives NumPy out, a torch tensor gives a torch tensor on the same device,
 a CuPy array gives a CuPy array. Results are computed in blocks of rows, so the memory used
 beyond the inputs and the output is set by ``chunk_size`` or ``working_memory``, not by n².
-NumPy arrays take a few in-place fast paths; the arithmetic is the same.
+NumPy arrays take a few in-place fast paths; the arithmetic is the same. Inputs of any
+finite magnitude and offset are handled by one scaling and centring mechanism
+(:class:`_Prepared`), which every function here and in :mod:`skmetric.neighbors` uses.
 """
 
 import math
@@ -46,10 +48,11 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
     metric : {'euclidean', 'sqeuclidean', 'cosine', 'mahalanobis'} or callable, \
             default='euclidean'
         'euclidean' and 'sqeuclidean' use ``||x||² - 2 x·y + ||y||²`` (one matrix product
-        per block, negative round-off clipped to 0); 'cosine' is ``1 - cos(x, y)`` in
-        [0, 2] (a zero vector is at distance 1 from everything); 'mahalanobis' is
+        per block; see Notes for its accuracy); 'cosine' is ``1 - cos(x, y)`` in [0, 2]
+        (a zero vector is at distance 1 from everything); 'mahalanobis' is
         ``sqrt((x - y)ᵀ M (x - y)) = ||L x - L y||`` given exactly one of ``M`` and ``L``.
-        A callable ``metric(X_block, Y)`` returns the distances of a block of rows.
+        A callable ``metric(X_block, Y)`` returns the (n_block, n_samples_Y) distances of
+        a block of rows; a wrong shape, a non-real dtype or NaN is a ValueError/TypeError.
     M : array of shape (n_features, n_features), default=None
         Symmetric positive semi-definite Mahalanobis matrix (for 'mahalanobis').
     L : array of shape (n_components, n_features), default=None
@@ -71,6 +74,23 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
         In the namespace and on the device of ``X``, with its floating dtype (float32
         stays float32; integers become float64).
 
+    Notes
+    -----
+    Accuracy of 'euclidean', 'sqeuclidean' and 'mahalanobis' (in the mapped space), for
+    finite input of any magnitude: each distance is within a relative ``sqrt(eps)`` of
+    the exact distance of the given (floating) coordinates, 1.5e-8 in float64 and 3.5e-4
+    in float32 at worst (typically 1e-15 and 1e-7); a duplicate pair is exactly 0.
+    Distances are inf only where the true value exceeds the largest float ('sqeuclidean'
+    of points 1e160 apart). How: the coordinates are multiplied by a power of two (exact)
+    when their magnitude would let a squared norm overflow or underflow, and centred on
+    the mean of ``Y`` when it lies farther from the origin than ``Y``'s spread (offset
+    data); entries where the expansion's round-off bound exceeds ``sqrt(eps)`` times the
+    entry are recomputed directly from ``x - y``. One mechanism, shared by every function
+    of this module and of :mod:`skmetric.neighbors`, on every namespace.
+
+    torch autograd flows through the result (no in-place operation on the graph); the
+    subgradient of a zero distance is 0, as for ``torch.cdist``.
+
     Examples
     --------
     >>> import numpy as np
@@ -82,6 +102,9 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
     >>> pairwise_distances(X, metric="mahalanobis", L=np.diag([2.0, 1.0]))
     array([[0.        , 7.21110255],
            [7.21110255, 0.        ]])
+    >>> pairwise_distances(X * 1e300)  # the squared norms would overflow
+    array([[0.e+000, 5.e+300],
+           [5.e+300, 0.e+000]])
     """
     prep = _Prepared(X, Y, metric, M, L)
     xp = prep.xp
@@ -540,9 +563,9 @@ _EXPONENTS = {4: (128, 31), 8: (1024, 255)}
 
 def _safe_exponent(arrays, xp, itemsize):
     """e such that the arrays times 2**e have their largest magnitude in [0.5, 1), or 0
-    when that magnitude is already within 2**±(emax/4): then no squared norm of d < 2**(emax/2)
-    features can overflow, nor the square of an entry within 2**-(emax/4) of the
-    largest underflow."""
+    when that magnitude m is already within 2**±(emax/4) (float64: 2**±255). Either way
+    no squared norm of fewer than 2**(emax/2) features can overflow, and an entry down
+    to about 2**-(emax/4) times m keeps a normal square."""
     peak = max(_scalar(xp.max(xp.abs(A)), xp) for A in arrays)
     bound = 2.0 ** _EXPONENTS[itemsize][1]
     if peak == 0 or 1 / bound <= peak <= bound:
