@@ -24,6 +24,8 @@ from .distances import (
     _check_n_threads,
     _chunk_rows,
     _Prepared,
+    _safe_exponent,
+    _times_pow2,
     map_blocks,
     safe_sqrt,
     set_diagonal,
@@ -404,8 +406,14 @@ def _kneighbors_faiss(prep, k, exclude, index, index_params):
     faiss = import_optional("faiss", feature="kneighbors(backend='faiss')")
     if prep.kind == "callable":
         raise ValueError("backend='faiss' supports the named metrics only, not a callable.")
-    Xq = np.ascontiguousarray(to_numpy(prep.X), dtype=np.float32)
-    Yr = Xq if prep.same else np.ascontiguousarray(to_numpy(prep.Y), dtype=np.float32)
+    # FAISS computes in float32: the engine's centred coordinates, scaled by a power of two
+    # into float32's safe range (both undone on the distances below).
+    exponent = _safe_exponent([prep.Xr, prep.Yr], prep.xp, 4) if prep.kind == "sq" else 0
+    Xq = np.ascontiguousarray(to_numpy(prep.Xr), dtype=np.float64)
+    Xq = _times_pow2(Xq, exponent, np, inplace=True).astype(np.float32)
+    Yr = Xq if prep.same else _times_pow2(
+        np.array(to_numpy(prep.Yr), dtype=np.float64), exponent, np, inplace=True
+    ).astype(np.float32)
     # The IVF quantizer is returned too, to stay alive as long as its index.
     faiss_index, _quantizer = _build_faiss_index(faiss, Yr, prep.kind, index,
                                                  dict(index_params or {}))
@@ -419,9 +427,11 @@ def _kneighbors_faiss(prep, k, exclude, index, index_params):
     if prep.kind == "cos":
         D = np.clip(1 - D, 0, 2)
     else:
-        D = np.maximum(D, 0)
+        D = np.maximum(D.astype(np.float64), 0)
         if not prep.squared:
             D = np.sqrt(D)
+        D = _times_pow2(D, -(exponent + prep.exponent) * (2 if prep.squared else 1), np,
+                        inplace=True)
     xp = prep.xp
     dist = xp.astype(from_numpy(D, xp, prep.device), prep.dtype)
     return dist, from_numpy(ind.astype(np.int64), xp, prep.device)

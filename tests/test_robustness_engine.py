@@ -369,3 +369,18 @@ def test_offset_data_is_centred_so_the_expansion_serves_almost_every_entry(monke
         _assert_relative(D, cdist(A.astype(np.float64), A.astype(np.float64)),
                          GUARANTEE[A.dtype.type])
         assert sum(sent) < 0.01 * A.shape[0] ** 2
+
+
+@pytest.mark.parametrize("scale,offset,dtype", [(1e154, 0.0, np.float64),
+                                                (1e50, 0.0, np.float64),
+                                                (1e-200, 0.0, np.float64),
+                                                (1.0, 1000.0, np.float32)])
+def test_faiss_backend_at_any_magnitude_and_offset(issue_data, scale, offset, dtype):
+    """FAISS computes in float32: it gets the engine's centred coordinates, scaled into
+    float32's range, and its distances come back in the data's units."""
+    pytest.importorskip("faiss")
+    A = (issue_data[0] * scale + offset).astype(dtype)
+    ref = _math_dist(A, A)
+    dist, ind = kneighbors(A, n_neighbors=3, backend="faiss")
+    assert dist.dtype == dtype
+    _assert_exact_knn(dist, ind, ref, 3, True, rtol=1e-5)
