@@ -409,11 +409,9 @@ def _kneighbors_faiss(prep, k, exclude, index, index_params):
     # FAISS computes in float32: the engine's centred coordinates, scaled by a power of two
     # into float32's safe range (both undone on the distances below).
     exponent = _safe_exponent([prep.Xr, prep.Yr], prep.xp, 4) if prep.kind == "sq" else 0
-    Xq = np.ascontiguousarray(to_numpy(prep.Xr), dtype=np.float64)
-    Xq = _times_pow2(Xq, exponent, np, inplace=True).astype(np.float32)
-    Yr = Xq if prep.same else _times_pow2(
-        np.array(to_numpy(prep.Yr), dtype=np.float64), exponent, np, inplace=True
-    ).astype(np.float32)
+    Xq = np.ascontiguousarray(_times_pow2(to_numpy(prep.Xr), exponent, np), dtype=np.float32)
+    Yr = Xq if prep.same else np.ascontiguousarray(
+        _times_pow2(to_numpy(prep.Yr), exponent, np), dtype=np.float32)
     # The IVF quantizer is returned too, to stay alive as long as its index.
     faiss_index, _quantizer = _build_faiss_index(faiss, Yr, prep.kind, index,
                                                  dict(index_params or {}))

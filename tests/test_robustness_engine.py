@@ -380,7 +380,11 @@ def test_faiss_backend_at_any_magnitude_and_offset(issue_data, scale, offset, dt
     float32's range, and its distances come back in the data's units."""
     pytest.importorskip("faiss")
     A = (issue_data[0] * scale + offset).astype(dtype)
+    A_before = A.copy()
     ref = _math_dist(A, A)
     dist, ind = kneighbors(A, n_neighbors=3, backend="faiss")
     assert dist.dtype == dtype
     _assert_exact_knn(dist, ind, ref, 3, True, rtol=1e-5)
+    assert_array_equal(A, A_before)  # the caller's array is never scaled in place
+    dist_y, ind_y = kneighbors(A[:10], A, n_neighbors=3, backend="faiss")
+    _assert_exact_knn(dist_y, ind_y, ref[:10], 3, False, rtol=1e-5)
