@@ -15,7 +15,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
 from ._validation import apply_preprocessor, check_pair_labels, check_tuples
-from .distances import row_norms
 
 
 class _MahalanobisMetric:
@@ -141,9 +140,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         xp = foreign_namespace(pairs)
         if xp is not None and pairs.ndim == 3 and pairs.shape[1] == 2:
             diff = self._transform_foreign(pairs[:, 0, :] - pairs[:, 1, :], xp, 1)
-            return row_norms(diff, xp)
+            return xp.sqrt(xp.sum(diff * diff, axis=1))
         pairs = check_tuples(pairs, 2, self._preprocessor(), n_features=self.n_features_in_)
-        return row_norms((pairs[:, 0] - pairs[:, 1]) @ self.components_.T, np)
+        diff = (pairs[:, 0] - pairs[:, 1]) @ self.components_.T
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
     def pair_score(self, pairs):
         """Similarity of each pair: the negated learned distance (higher is more similar)."""

@@ -461,18 +461,6 @@ def safe_sqrt(D, xp):
                     xp.zeros_like(D))
 
 
-def row_norms(A, xp=None):
-    """Euclidean norms of the rows of the 2-D array A, free of overflow and underflow:
-    the squares are summed on A times a power of two (exact) when its magnitude needs it.
-    Returns an array of shape (n_rows,) in A's namespace (inf only where a norm itself
-    exceeds the largest float)."""
-    xp = array_namespace(A) if xp is None else xp
-    itemsize = 4 if A.dtype == xp.float32 else 8
-    exponent = _safe_exponent([A], xp, itemsize) if A.shape[0] and A.shape[1] else 0
-    As = _times_pow2(A, exponent, xp)
-    return _times_pow2(safe_sqrt(xp.sum(As * As, axis=1), xp), -exponent, xp)
-
-
 def map_blocks(work, n_rows, rows, n_threads):
     """Run ``work(start, stop)`` on every block of rows; NumPy blocks run on threads.
 

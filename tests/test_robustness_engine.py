@@ -19,7 +19,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 
 from skmetric import LSML, KernelPCA, MetricKNeighborsClassifier
-from skmetric.distances import pairwise_distances, pairwise_distances_chunked, row_norms
+from skmetric.distances import pairwise_distances, pairwise_distances_chunked
 from skmetric.neighbors import kneighbors, radius_neighbors
 
 CPU_NAMESPACES = ["numpy", "array_api_strict", "torch"]
@@ -255,13 +255,6 @@ def test_kneighbors_exact_at_any_magnitude_and_offset(case, k):
     dist_1, ind_1 = kneighbors(Xn, n_neighbors=k_x, chunk_size=1)
     assert_array_equal(numpy_of(ind_1), numpy_of(ind))
     assert_array_equal(numpy_of(dist_1), numpy_of(dist))
-
-
-@settings(max_examples=30, deadline=None, derandomize=True)
-@given(exponent=st.integers(-300, 300), seed=st.integers(0, 2**16))
-def test_row_norms_free_of_overflow_and_underflow(exponent, seed):
-    A = np.random.RandomState(seed).randn(5, 3) * 10.0 ** exponent
-    assert_allclose(row_norms(A), [math.hypot(*a) for a in A], rtol=1e-14)
 
 
 # -- callable metrics ------------------------------------------------------------------
