@@ -1,6 +1,6 @@
 """Robustness of the distance engine (issue #16, #14, #22): magnitudes from 1e-150 to
 1e300, offsets, float32 cancellation, callable metrics, torch autograd, and the users of
-the engine (k-NN classifier, LSML's pair distances, KernelPCA's RBF kernel).
+the engine (k-NN classifier, FAISS backend, KernelPCA's RBF kernel).
 
 References are independent of the engine: ``math.dist`` (overflow-free, accurate) per
 pair, scipy's ``cdist`` and ``torch.cdist``.
@@ -8,7 +8,6 @@ pair, scipy's ``cdist`` and ``torch.cdist``.
 
 import math
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 
-from skmetric import LSML, KernelPCA, MetricKNeighborsClassifier
+from skmetric import KernelPCA, MetricKNeighborsClassifier
 from skmetric.distances import pairwise_distances, pairwise_distances_chunked
 from skmetric.neighbors import kneighbors, radius_neighbors
 
@@ -129,21 +128,6 @@ def test_metric_kneighbors_classifier_on_huge_magnitudes(issue_data):
         clf = MetricKNeighborsClassifier(3).fit(X * scale, y)
         assert_array_equal(clf.predict(X * scale), ref.predict(X))
         assert_array_equal(clf.kneighbors(X * scale)[1], ref.kneighbors(X)[1])
-
-
-def test_lsml_decision_function_at_huge_magnitudes(issue_data):
-    X = issue_data[0]
-    Q = X[np.arange(40).reshape(10, 4)]
-    lsml = LSML(random_state=0).fit(Q)
-    scores = lsml.decision_function(Q)
-    # pair distances are homogeneous: the scores scale with the data (all NaN before).
-    assert_allclose(lsml.decision_function(Q * 1e300) / 1e300, scores, rtol=1e-12)
-    assert_allclose(lsml.pair_distance(Q[:, :2] * 1e-300) / 1e-300,
-                    lsml.pair_distance(Q[:, :2]), rtol=1e-12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted_far = LSML(random_state=0).fit(Q * 1e300)
-    assert np.all(np.isfinite(fitted_far.decision_function(Q * 1e300)))
 
 
 @pytest.mark.parametrize("params", [{}, {"n_components": 2}, {"device": "cpu"},
