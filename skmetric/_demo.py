@@ -4,6 +4,7 @@ Run ``python -m skmetric --help`` for the options.
 """
 
 import argparse
+import importlib.util
 import re
 import sys
 import time
@@ -75,34 +76,44 @@ def _metric_embedder(random_state):
     return MetricEmbedder(random_state=random_state)
 
 
-# name -> (factory(random_state), in the default set, note). Defaults of each learner unless
-# the note says why not; a learner too slow for a quick run is left out of the default set
-# rather than stopped early.
+# name -> (factory(random_state), in the default set, note). Each learner at its defaults
+# unless the note says why not; one too slow for a quick run on the default datasets is left
+# out of the default set rather than stopped early.
 LEARNERS = {
     "Covariance": (lambda rs: Covariance(), True, ""),
     "LFDA": (lambda rs: LFDA(), True, ""),
     "NCA": (lambda rs: NCA(random_state=rs), True, ""),
     "LMNN": (lambda rs: LMNN(random_state=rs), True, ""),
-    "ITML_Supervised": (lambda rs: ITML_Supervised(random_state=rs), True, ""),
     "SDML_Supervised": (lambda rs: SDML_Supervised(random_state=rs), True, ""),
     "LSML_Supervised": (lambda rs: LSML_Supervised(random_state=rs), True, ""),
-    "RCA_Supervised": (lambda rs: RCA_Supervised(n_chunks=30, chunk_size=3, random_state=rs),
-                       True, "n_chunks=30, chunk_size=3: the default 100 chunks of 2 need "
-                       "more samples per class than wine's training folds hold"),
-    "SCML_Supervised": (lambda rs: SCML_Supervised(random_state=rs), False,
-                        "not in the default set: minutes on digits"),
+    "SCML_Supervised": (lambda rs: SCML_Supervised(random_state=rs), True, ""),
+    "ITML_Supervised": (lambda rs: ITML_Supervised(random_state=rs), False,
+                        "not in the default set: minutes on digits (2000 constraints)"),
     "MMC_Supervised": (lambda rs: MMC_Supervised(random_state=rs), False,
                        "not in the default set: minutes once features number in the tens"),
+    "RCA_Supervised": (lambda rs: RCA_Supervised(n_chunks=60, chunk_size=2, random_state=rs),
+                       False, "n_chunks=60: the default 100 chunks of 2 need more samples "
+                       "per class than wine's training folds hold; not in the default set: "
+                       "120 samples in chunks are too few for digits' 64 features"),
     "KernelPCA": (lambda rs: KernelPCA(n_components=30, kernel="rbf", random_state=rs), False,
-                  "rbf kernel (gamma = 1 / n_features), 30 components; unsupervised"),
+                  "not in the default set: unsupervised, 30 components of an rbf kernel "
+                  "(gamma = 1 / n_features)"),
     "KernelPCA+NCA": (lambda rs: make_kernel_learner(NCA(random_state=rs), kernel="rbf",
                                                      n_components=30, random_state=rs),
-                      False, "NCA on the 30 rbf kernel principal components"),
-    "MetricEmbedder": (_metric_embedder, False,
-                       "an MLP trained by skorch (the deep extra); not in the default set: "
-                       "imports torch and trains for 20 epochs"),
+                      False, "NCA on 30 rbf kernel principal components; not in the default "
+                      "set: half a minute on digits"),
+    "MetricEmbedder": (_metric_embedder, True, "skmetric.deep: an MLP trained by skorch "
+                       "with the multi-similarity loss and miner, 20 epochs; in the default "
+                       "set when the deep extra (torch, skorch) is installed"),
 }
-DEFAULT_LEARNERS = [name for name, (_, default, _) in LEARNERS.items() if default]
+
+
+def _has_deep():
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "skorch"))
+
+
+DEFAULT_LEARNERS = [name for name, (_, default, _) in LEARNERS.items()
+                    if default and (name != "MetricEmbedder" or _has_deep())]
 
 SCALERS = {"minmax": MinMaxScaler, "standard": StandardScaler, "none": None}
 # Baseline rows: k-NN on the raw features and on the features scaled as the learners see them.
@@ -134,23 +145,40 @@ def check_choices(datasets, learners):
 
 # -- running --------------------------------------------------------------------------------
 
-# Rough CPU seconds of one 5-fold run on wine (the ETA's prior, rescaled by the measured
-# speed as jobs finish) and the cost of each dataset relative to wine.
-_COST = {"Covariance": 0.05, "LFDA": 0.05, "NCA": 0.3, "LMNN": 2.0, "ITML_Supervised": 0.6,
-         "SDML_Supervised": 2.0, "LSML_Supervised": 0.1, "RCA_Supervised": 0.05,
-         "SCML_Supervised": 4.0, "MMC_Supervised": 60.0, "KernelPCA": 0.1,
-         "KernelPCA+NCA": 1.0, "MetricEmbedder": 10.0, RAW: 0.02, SCALED: 0.02}
-_DATASET_COST = {"wine": 1.0, "wine+noise": 1.5, "digits": 10.0, "iris": 1.0,
-                 "breast_cancer": 4.0}
+# The ETA's prior: CPU seconds of a 5-fold run on (wine, wine+noise, digits), measured on the
+# development machine with one thread; other datasets borrow the column of a similar one. As
+# jobs finish, the estimate is rescaled by how fast this machine runs them.
+_PRIOR_SECONDS = {
+    RAW: (0.02, 0.02, 0.1), SCALED: (0.02, 0.02, 0.1), "Covariance": (0.05, 0.05, 0.1),
+    "LFDA": (0.08, 0.05, 0.13), "NCA": (0.2, 0.2, 9.0), "LMNN": (2.0, 1.9, 9.2),
+    "SDML_Supervised": (0.8, 3.6, 1.1), "LSML_Supervised": (0.06, 0.2, 0.4),
+    "SCML_Supervised": (2.7, 4.1, 11.9), "ITML_Supervised": (1.5, 0.2, 200.0),
+    "MMC_Supervised": (2.0, 200.0, 600.0), "RCA_Supervised": (0.06, 0.06, 0.13),
+    "KernelPCA": (0.07, 0.1, 1.6), "KernelPCA+NCA": (0.2, 0.3, 27.0),
+    "MetricEmbedder": (2.0, 0.8, 20.0),
+}
+_PRIOR_COLUMN = {"wine": 0, "iris": 0, "wine+noise": 1, "digits": 2, "breast_cancer": 2}
 
 
-def _summarise_warnings(caught):
-    """One line: each kind of warning (numbers masked) with its count."""
+def _prior(dataset, name, folds):
+    return _PRIOR_SECONDS.get(name, (1.0,) * 3)[_PRIOR_COLUMN.get(dataset, 1)] * folds / 5
+
+
+def _summarise_warnings(caught, estimators=()):
+    """One line: each kind of warning (numbers masked) with its count, and the folds whose
+    learner stopped at ``max_iter`` (not every learner warns when it does)."""
     kinds = Counter()
     for w in caught:
         text = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", str(w.message).splitlines()[0])
         text = text if len(text) <= 70 else text[:69] + "…"
         kinds[f"{w.category.__name__}: {text}"] += 1
+    for pipe in estimators:
+        learner = pipe.steps[-2][1] if len(pipe.steps) > 1 else None
+        while hasattr(learner, "steps"):  # make_kernel_learner's pipeline
+            learner = learner.steps[-1][1]
+        max_iter = getattr(learner, "max_iter", None)
+        if max_iter is not None and getattr(learner, "n_iter_", 0) >= max_iter:
+            kinds[f"stopped at max_iter={max_iter} (not converged)"] += 1
     return "; ".join(f"{count}× {kind}" for kind, count in kinds.items())
 
 
@@ -171,12 +199,13 @@ def run_demo(datasets, learners, folds=5, n_neighbors=3, scale="minmax", random_
     check_choices(datasets, learners)
     baselines = [RAW] if SCALERS[scale] is None else [RAW, SCALED]
     jobs = [(d, name) for d in datasets for name in [*baselines, *learners]]
-    prior = [_COST.get(name, 1.0) * _DATASET_COST.get(d, 1.0) * folds / 5 for d, name in jobs]
+    prior = [_prior(d, name, folds) for d, name in jobs]
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
     rows, start, width = [], time.perf_counter(), max(len(name) for _, name in jobs)
+    digits = len(str(len(jobs)))
     for step, (dataset, name) in enumerate(jobs, 1):
         X, y = load_dataset(dataset)
-        print(f"[{step:>2}/{len(jobs)}] {dataset:<11} {name:<{width}} ", file=stream, end="",
+        print(f"[{step:>{digits}}/{len(jobs)}] {dataset:<11} {name:<{width}} ", file=stream, end="",
               flush=True)
         pipe = make_pipeline(*embedding_steps(name, scale, random_state),
                              KNeighborsClassifier(n_neighbors=n_neighbors))
@@ -184,14 +213,18 @@ def run_demo(datasets, learners, folds=5, n_neighbors=3, scale="minmax", random_
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                res = cross_validate(pipe, X, y, cv=cv, error_score="raise")
+                res = cross_validate(pipe, X, y, cv=cv, error_score="raise",
+                                     return_estimator=True)
                 error = ""
             except Exception as exc:  # report it in the table, go on with the others
                 res, error = None, f"{type(exc).__name__}: {exc}".splitlines()[0]
         elapsed, total = time.perf_counter() - t0, time.perf_counter() - start
-        rate = total / max(sum(prior[:step]), 1e-9)
+        # This machine's speed against the prior's; trusts the prior over the first seconds.
+        rate = (total + 2.0) / (sum(prior[:step]) + 2.0)
         left = rate * sum(prior[step:])
-        row = {"dataset": dataset, "learner": name, "warnings": _summarise_warnings(caught),
+        fitted = () if res is None else res["estimator"]
+        row = {"dataset": dataset, "learner": name,
+               "warnings": _summarise_warnings(caught, fitted),
                "error": error, "accuracy": np.nan, "std": np.nan, "fit_time": np.nan}
         if res is not None:
             row.update(accuracy=float(np.mean(res["test_score"])),
@@ -199,7 +232,7 @@ def run_demo(datasets, learners, folds=5, n_neighbors=3, scale="minmax", random_
                        fit_time=float(np.mean(res["fit_time"])))
         rows.append(row)
         result = f"failed ({error})" if error else f"{row['accuracy']:.3f}"
-        note = f"  [{len(caught)} warnings: {row['warnings']}]" if caught else ""
+        note = f"  [{row['warnings']}]" if row["warnings"] else ""
         print(f"{result}  {elapsed:5.1f}s  (elapsed {_clock(total)}, about {_clock(left)} "
               f"left){note}", file=stream, flush=True)
     return rows
@@ -219,7 +252,8 @@ def format_header(datasets, learners, folds=5, n_neighbors=3, scale="minmax",
         f"stratified cross-validation (shuffled, seed {random_state}); fit time is per fold.",
         f"Each learner row is the pipeline {chain}KNeighborsClassifier({n_neighbors}), "
         "fitted on the training folds only, with the learner at its default settings "
-        "(iterations run to convergence) unless noted. "
+        "(iterations run to convergence: a fit stopped by max_iter is listed under the table) "
+        "unless noted. "
         + (f"'{RAW}' is k-NN on the unscaled features, '{SCALED}' after the same "
            f"{scaler.__name__}; 'vs scaled' is a row's gain over '{SCALED}'."
            if scaler is not None else f"'vs raw' is a row's gain over '{RAW}'."),
@@ -268,20 +302,33 @@ def _csv_list(text):
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _learner_list():
+    """The epilog of --help: every learner, the default ones starred, with its note."""
+    import textwrap
+
+    lines = ["learners (* = in the default set):"]
+    for name, (_, _, note) in LEARNERS.items():
+        mark = "*" if name in DEFAULT_LEARNERS else " "
+        text = f"  {mark} {name:<18}{note}".rstrip()
+        lines += textwrap.wrap(text, 88, subsequent_indent=" " * 22) if note else [text]
+    return "\n".join(lines)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m skmetric",
         description="Compare k-NN accuracy in each learned metric with the Euclidean "
         "baselines, by stratified cross-validation on scikit-learn's bundled data (and a "
         "noisy variant of wine). Progress goes to stderr, the table to stdout.",
+        epilog=_learner_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--datasets", type=_csv_list, default=DEFAULT_DATASETS,
                         help=f"comma-separated, from {list(DATASETS)} "
                         f"(default: {','.join(DEFAULT_DATASETS)})")
     parser.add_argument("--learners", type=_csv_list, default=DEFAULT_LEARNERS,
-                        help=f"comma-separated, from {list(LEARNERS)} (default: "
-                        f"{','.join(DEFAULT_LEARNERS)}; the others are slower: "
-                        "see the table's notes)")
+                        help="comma-separated, from the list below (default: the starred "
+                        "ones)")
     parser.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
     parser.add_argument("--neighbors", type=int, default=3, help="k of k-NN (default: 3)")
     parser.add_argument("--scale", choices=list(SCALERS), default="minmax",

@@ -23,8 +23,7 @@ from sklearn.datasets import load_iris, load_wine
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 from sklearn.preprocessing import StandardScaler
 
-from skmetric import LMNN, NCA
-from skmetric import _demo
+from skmetric import LMNN, NCA, _demo
 from skmetric._demo import DEFAULT_LEARNERS, LEARNERS, RAW, SCALED, main, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,9 +104,10 @@ def test_demo_collects_each_fits_warnings_into_one_line_and_reports_failures(mon
                                                                            capsys):
     monkeypatch.setitem(LEARNERS, "Warner", (lambda rs: _Warner(), False, ""))
     monkeypatch.setitem(LEARNERS, "Failer", (lambda rs: _Failer(), False, ""))
+    monkeypatch.setitem(LEARNERS, "NCA1", (lambda rs: NCA(max_iter=1), False, ""))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing may escape the demo's collection
-        rows = run_demo(["iris"], ["Warner", "Failer"], folds=2)
+        rows = run_demo(["iris"], ["Warner", "Failer", "NCA1"], folds=2)
     err = capsys.readouterr().err
     warner = rows[2]
     # 2 folds x 4 warnings, numbers masked so that one kind is counted once.
@@ -115,10 +115,13 @@ def test_demo_collects_each_fits_warnings_into_one_line_and_reports_failures(mon
                                   "2× RuntimeWarning: did not converge after N iterations")
     assert rows[3]["error"] == "ValueError: this learner always fails"
     assert np.isnan(rows[3]["accuracy"])
+    # NCA does not warn when max_iter stops it: the demo still says so.
+    assert rows[4]["warnings"] == "2× stopped at max_iter=1 (not converged)"
+    assert rows[4]["accuracy"] > 0.5 and not rows[0]["warnings"] and not rows[1]["warnings"]
     # One progress line per job: the warnings are summarised on the line of their job.
     lines = err.splitlines()
-    assert len(lines) == 4
-    assert lines[2].startswith("[3/4] iris") and "[8 warnings: 6× UserWarning" in lines[2]
+    assert len(lines) == 5
+    assert lines[2].startswith("[3/5] iris") and "[6× UserWarning: step N" in lines[2]
     assert "failed (ValueError: this learner always fails)" in lines[3]
     table = _demo.format_table(rows, 3)
     assert "| iris | Failer | failed | — | — |" in table
@@ -144,11 +147,11 @@ def test_python_m_skmetric_help_and_progress():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, "-m", "skmetric", "--help"], capture_output=True,
                          text=True, check=True, cwd=ROOT, env=env)
-    help_text = " ".join(res.stdout.split())
-    for name in LEARNERS:
-        assert name in help_text
-    assert f"default: {','.join(DEFAULT_LEARNERS)}" in help_text
-    assert "MetricEmbedder" not in DEFAULT_LEARNERS and "KernelPCA+NCA" in LEARNERS
+    # Every learner on a line of its own, the default ones starred, with why the others
+    # are not in the default set.
+    listed = {name: mark for mark, name in re.findall(r"^  ([* ]) (\S+)", res.stdout, flags=re.M)}
+    assert listed == {name: "*" if name in DEFAULT_LEARNERS else " " for name in LEARNERS}
+    assert re.search(r"ITML_Supervised +not in the default set: minutes on digits", res.stdout)
     res = subprocess.run([sys.executable, "-m", "skmetric", "--datasets", "iris",
                           "--learners", "Covariance", "--folds", "2"],
                          capture_output=True, text=True, check=True, cwd=ROOT, env=env)
