@@ -35,7 +35,7 @@ timed() {
     "$@"
     printf 'done (%ds)\n' $((SECONDS - t0))
 }
-pip_install() { "$VENV_PY" -m pip install --quiet --disable-pip-version-check "$@"; }
+pip_install() { "$VENV_PY" -m pip install -qq --disable-pip-version-check "$@"; }
 
 if [ ! -x "$VENV_PY" ]; then
     timed "creating .venv with $PYTHON" "$PYTHON" -m venv .venv

@@ -288,7 +288,7 @@ def test_nca_and_lmnn_verbose_print_iteration_objective_and_elapsed_time(capsys,
     assert [line[:2] for line in lines] == [(i, 6) for i in range(1, nca.n_iter_ + 1)]
     # Time since the start, not per iteration: it grows at every line.
     elapsed = [line[3] for line in lines]
-    assert all(b > a for a, b in zip(elapsed, elapsed[1:])) and elapsed[-1] >= nca.n_iter_
+    assert np.all(np.diff(elapsed) > 0) and elapsed[-1] >= nca.n_iter_
     assert lines[-1][2] == pytest.approx(nca.objective_, rel=1e-5)
     assert "elapsed (s)" in out
 
@@ -297,6 +297,7 @@ def test_nca_and_lmnn_verbose_print_iteration_objective_and_elapsed_time(capsys,
     lines = _progress(out, "LMNN")
     assert [line[:2] for line in lines] == [(i, 30) for i in range(1, lmnn.n_iter_ + 1)]
     elapsed = [line[3] for line in lines]
-    assert all(b > a for a, b in zip(elapsed, elapsed[1:])) and elapsed[-1] >= lmnn.n_iter_
-    assert re.search(r"\[LMNN\] impostors re-searched at iteration \d+: none missed, "
-                     "converged", out) or lmnn.n_iter_ == 30
+    assert np.all(np.diff(elapsed) > 0) and elapsed[-1] >= lmnn.n_iter_
+    # Each round of L-BFGS (25 iterations at first) ends with a new search for impostors.
+    assert re.search(r"^\[LMNN\] impostors re-searched at iteration 25: (active ones were "
+                     r"missed|none missed)", out, flags=re.M)
