@@ -49,8 +49,7 @@ def test_demo_measures_scaled_pipelines_against_both_euclidean_baselines(tmp_pat
     rows = _table_rows(captured.out)
     assert list(rows) == [("wine", RAW), ("wine", SCALED), ("wine", "NCA"), ("wine", "LFDA")]
     # Unscaled wine is where Euclidean k-NN fails; scaling inside the pipeline repairs it and
-    # the learners, fitted after the same scaler, keep up (a learner fitted on raw wine, or a
-    # scaler fitted outside the folds, would not give these numbers).
+    # the learners, fitted after the same scaler, keep up (NCA fitted on raw wine does not).
     assert 0.6 <= rows["wine", RAW] <= 0.75
     assert rows["wine", SCALED] >= 0.93
     assert rows["wine", "NCA"] >= 0.95 and rows["wine", "LFDA"] >= 0.95
