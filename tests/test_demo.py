@@ -158,7 +158,12 @@ def test_python_m_skmetric_help_and_progress():
                          capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     assert ("iris", "Covariance") in _table_rows(res.stdout)
     assert re.search(r"\[3/3\] iris +Covariance +[\d.]+ .*left\)", res.stderr)
-    assert "torch" not in res.stderr  # the deep extra is imported only when asked for
+    # The deep extra (torch: seconds to import) is imported only when MetricEmbedder runs.
+    probe = ("import sys; from skmetric import _demo; _demo.build_parser(); "
+             "_demo.check_choices(['wine'], ['NCA']); print('torch' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env=env)
+    assert res.stdout.strip() == "False"
 
 
 def test_every_learner_row_names_what_it_fits():
