@@ -56,8 +56,7 @@ autodoc_default_options = {"members": True, "inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_ignore = {"of", "or", "shape", "default", "optional", "array-like", "the",
-                        "and", "n_samples", "n_features", "n_components", "n", "callable",
-                        "n_features_in_"}
+                        "and", "n_samples", "n_features", "n_components", "n", "callable"}
 numpydoc_xref_aliases = {
     "ndarray": "numpy.ndarray",
     "Pipeline": "sklearn.pipeline.Pipeline",

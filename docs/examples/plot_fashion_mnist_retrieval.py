@@ -26,7 +26,7 @@ except FileNotFoundError as error:
 
 # %%
 # Train on six classes, retrieve the four others
-# ---------------------------------------------
+# ----------------------------------------------
 # A multi-layer perceptron on the 784 pixels, trained for ten epochs on about 3 600 images
 # of T-shirts, trousers, dresses, sandals, sneakers and bags. The queries and the catalogue
 # are test images of the four other classes.
