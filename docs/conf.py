@@ -5,7 +5,6 @@ Sphinx + MyST (the Markdown guides as they are) + numpydoc (the docstrings) + sp
 why. The build needs no network: intersphinx uses the inventories in ``_inv/`` when present.
 """
 
-import os
 import sys
 from pathlib import Path
 

@@ -46,6 +46,9 @@ start=$(date +%s)
 "$PY" -m sphinx -b html -W --keep-going -q ${sphinx_options[@]+"${sphinx_options[@]}"} \
     docs docs/_build/html
 echo "site built in $(( $(date +%s) - start )) s: docs/_build/html/index.html"
+# What a reader would notice without looking: missing images, raw Markdown, no theme.
+"$PY" scripts/check_site.py docs/_build/html index.html api/index.html \
+    api/generated/skmetric.NCA.html auto_examples/index.html user_guide.html choosing.html
 if [ -f docs/sg_execution_times.rst ]; then
     grep -o '\*\*[0-9:.]*\*\* total execution time.*' docs/sg_execution_times.rst || true
 fi

@@ -24,8 +24,10 @@ fi
 mkdir -p "$OUT"
 "$PY" scripts/check_site.py "$HTML" "${PAGES[@]}"
 for page in "${PAGES[@]}"; do
+    height=1800
+    case "$page" in auto_examples/*) height=4000 ;; esac  # down to the figures
     png="$OUT/$(echo "$page" | tr '/' '_' | sed 's/\.html$/.png/')"
-    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,1800 \
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,"$height" \
         --screenshot="$png" "file://$PWD/$HTML/$page" >/dev/null 2>&1
     echo "$png"
 done

@@ -130,7 +130,8 @@ def test_every_loss_and_miner_has_a_paper(registry):
     pytest.importorskip("torch")
     sys.path.insert(0, str(DOCS / "_ext"))
     try:
-        from registry_tables import _first_reference, _resolve as resolve_registry
+        from registry_tables import _first_reference
+        from registry_tables import _resolve as resolve_registry
     finally:
         sys.path.remove(str(DOCS / "_ext"))
     no_paper = set()

@@ -1,6 +1,6 @@
 """``.. registry-table:: skmetric.deep.losses.LOSSES``: a table of a registry's entries.
 
-One row per class of the registry (the string option that selects it, the class, and the
+One row per class of the registry (the class and the string option that selects it, and the
 paper it implements, read from the first entry of the class's References section), so the
 API reference lists every loss and miner with its paper straight from the docstrings. A
 class with no References of its own inherits its parent's (a miner preset of a general
@@ -59,13 +59,14 @@ class RegistryTable(SphinxDirective):
                         "add its paper to the docstring, or list it in :no-paper:.")
                 reference = "— (no paper: a baseline)"
             elif owner is not cls:
-                reference = f"{reference} (as :class:`~{module}.{owner.__name__}`)"
+                parent = f":class:`~{module}.{owner.__name__}`"
+                reference = f"{reference} (the paper of its parent {parent})"
             names = ", ".join(f"``'{key}'``" for key in keys)
-            rows.append((names, f":class:`~{module}.{cls.__name__}`", reference))
-        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 20 25 55", "",
-                 "   * - Name", "     - Class", "     - Paper"]
+            rows.append((f":class:`~{module}.{cls.__name__}` ({names})", reference))
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 35 65", "",
+                 "   * - Class and name", "     - Paper"]
         for row in rows:
-            lines += [f"   * - {row[0]}", f"     - {row[1]}", f"     - {row[2]}"]
+            lines += [f"   * - {row[0]}", f"     - {row[1]}"]
         container = nodes.container()
         self.state.nested_parse(StringList(lines, source=self.arguments[0]), 0, container)
         return container.children

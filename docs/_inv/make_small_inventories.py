@@ -51,8 +51,8 @@ INVENTORIES = {
 
 def write(project, entries, path):
     # std:label entries need a display name (their section title); "-" means the name itself.
-    lines = [f"{name} {role} 1 {uri} {'Scalars' if role == 'std:label' else '-'}" for role, names in entries.items()
-             for name, uri in sorted(names.items())]
+    lines = [f"{name} {role} 1 {uri} {'Scalars' if role == 'std:label' else '-'}"
+             for role, names in entries.items() for name, uri in sorted(names.items())]
     header = (f"# Sphinx inventory version 2\n# Project: {project}\n# Version: \n"
               "# The remainder of this file is compressed using zlib.\n")
     path.write_bytes(header.encode() + zlib.compress(("\n".join(lines) + "\n").encode()))

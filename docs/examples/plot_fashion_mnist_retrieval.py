@@ -4,9 +4,9 @@ Open-set retrieval on Fashion-MNIST
 
 Train an embedder on six kinds of clothing and search a catalogue of four other kinds with
 it: the open-set setting of product search. The unseen kinds (pullovers, coats, shirts and
-ankle boots) are the hard ones: three of them differ only in details. Fashion-MNIST is read from disk, where Debian's
-package puts it (``apt-get install dataset-fashion-mnist``); without it this example only
-says so and draws nothing.
+ankle boots) are the hard ones: three of them differ only in details. Fashion-MNIST is read
+from disk, where Debian's package puts it (``apt-get install dataset-fashion-mnist``);
+without it this example only says so and draws nothing.
 """
 
 import matplotlib.pyplot as plt

@@ -40,7 +40,7 @@ axes[0].scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", s=12)
 axes[0].set_title("the data")
 axes[0].set_aspect("equal")
 for ax, (name, learner) in zip(axes[1:], [("linear NCA", linear_nca),
-                                          ("kernel PCA + NCA", kernel_nca)]):
+                                          ("kernel PCA + NCA", kernel_nca)], strict=True):
     z = learner.fit(X, y).transform(X)[:, 0]
     for label, color in [(0, "tab:blue"), (1, "tab:red")]:
         ax.hist(z[y == label], bins=30, alpha=0.6, color=color,

@@ -52,11 +52,12 @@ for name, (learner, grid) in learners.items():
 # background is the prediction of its k-NN classifier at each point of the plane.
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
-for ax, (name, search) in zip(axes, searches.items()):
+for ax, (name, search) in zip(axes, searches.items(), strict=True):
     pipe = search.best_estimator_
     Z_train = pipe[:-1].transform(X_train)
     Z_test = pipe[:-1].transform(X_test)
-    lo, hi = Z_train.min(axis=0) - 1, Z_train.max(axis=0) + 1
+    Z_all = np.vstack([Z_train, Z_test])
+    lo, hi = Z_all.min(axis=0) - 1, Z_all.max(axis=0) + 1
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     regions = pipe[-1].predict(np.c_[gx.ravel(), gy.ravel()]).reshape(gx.shape)
     ax.contourf(gx, gy, regions, alpha=0.25, cmap="viridis", levels=[-0.5, 0.5, 1.5, 2.5])

@@ -26,7 +26,7 @@ def occlude(X, random_state):
     """Copies of the 8×8 digits with a random 4×4 patch set to zero."""
     rng = np.random.RandomState(random_state)
     images = X.reshape(-1, 8, 8).copy()
-    for image, (r, c) in zip(images, rng.randint(0, 5, size=(len(images), 2))):
+    for image, (r, c) in zip(images, rng.randint(0, 5, size=(len(images), 2)), strict=True):
         image[r:r + 4, c:c + 4] = 0.0
     return images.reshape(len(X), 64)
 
