@@ -50,8 +50,7 @@ auc = roc_auc_score(np.r_[np.zeros_like(clean), np.ones_like(occluded)], np.r_[c
 print(f"mean σ²: clean {clean.mean():.3f}, occluded {occluded.mean():.3f}; "
       f"ROC AUC of σ² for 'is occluded': {auc:.3f}")
 
-fig = plt.figure(figsize=(12, 4.5))
-ax = fig.add_subplot(1, 2, 1)
+fig, ax = plt.subplots(figsize=(7, 4.5))
 bins = np.linspace(min(clean.min(), occluded.min()), max(clean.max(), occluded.max()), 30)
 ax.hist(clean, bins=bins, alpha=0.6, label="clean test digits")
 ax.hist(occluded, bins=bins, alpha=0.6, label="the same, occluded")
@@ -59,21 +58,23 @@ ax.set_xlabel("predicted uncertainty (mean σ²)")
 ax.set_ylabel("digits")
 ax.set_title(f"ROC AUC of σ² for 'is occluded': {auc:.2f}")
 ax.legend()
+plt.show()
 
 # %%
 # The most and least certain digits
 # ---------------------------------
-# Right: the six test digits (clean and occluded together) with the smallest σ², top row,
-# and the six with the largest, bottom row.
+# The eight test digits (clean and occluded together) with the smallest σ², top row, and
+# the eight with the largest, bottom row, each titled with its σ².
 
 images = np.vstack([X_test, X_occluded])
 uncertainty = np.r_[clean, occluded]
 order = np.argsort(uncertainty)
-for row, picks in enumerate([order[:6], order[-6:]]):
-    for column, i in enumerate(picks):
-        ax = fig.add_subplot(2, 12, 12 * row + 7 + column)
+fig, axes = plt.subplots(2, 8, figsize=(10, 3.2))
+for row, picks in enumerate([order[:8], order[-8:]]):
+    for ax, i in zip(axes[row], picks, strict=True):
         ax.imshow(images[i].reshape(8, 8), cmap="gray_r")
-        ax.set_title(f"{uncertainty[i]:.2f}", fontsize=8)
+        ax.set_title(f"{uncertainty[i]:.3f}", fontsize=9)
         ax.axis("off")
-fig.text(0.74, 0.94, "least (top) and most (bottom) uncertain", ha="center")
+fig.suptitle("least (top) and most (bottom) uncertain test digits")
+fig.tight_layout()
 plt.show()
