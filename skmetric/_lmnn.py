@@ -115,7 +115,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         Objective at ``components_``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     References

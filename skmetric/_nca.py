@@ -86,7 +86,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
         Final objective, ``-sum_i p_i`` (batch mode: over the last epoch).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also
