@@ -33,7 +33,8 @@ REFERENCES = {"scipy cdist", "sklearn pairwise_distances", "faiss pairwise",
               "sklearn NearestNeighbors", "faiss IndexFlatL2"}
 # Agreement: every distance matrix within MATRIX_ATOL of float64 SciPy on its first
 # CHECK_ROWS rows (float32: the expanded form ||x||² - 2x·y + ||y||² loses up to
-# sqrt(eps·||x||²) ≈ 5e-3 near zero distances, e.g. FAISS's diagonal; distances here are ~11); k-NN distances within KNN_RTOL of FAISS's, and indices equal to FAISS's
+# sqrt(eps·||x||²) ≈ 5e-3 near zero distances, e.g. FAISS's diagonal; distances here are ~11);
+# k-NN distances within KNN_RTOL of FAISS's, and indices equal to FAISS's
 # in at least KNN_MIN_SHARE of the entries (float32 near-ties may swap two neighbours).
 CHECK_ROWS = 64
 MATRIX_ATOL = {"float32": 1e-2, "float64": 1e-6}
