@@ -80,8 +80,11 @@ def summarise(workdir, module, elapsed):
     subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=workdir,
                    env=env, check=True, capture_output=True)
     stats = json.loads((workdir / "mutants" / "mutmut-cicd-stats.json").read_text())
-    tested = stats["total"] - stats.get("skipped", 0) - stats.get("not_checked", 0)
     killed = stats["killed"] + stats.get("timeout", 0)
+    tested = killed + stats["survived"] + stats.get("suspicious", 0)
+    if tested + stats.get("no_tests", 0) == 0:
+        raise SystemExit("mutmut checked no mutant: the clean test run probably failed "
+                         f"(see the output above, or run `mutmut run` in {workdir})")
     summary = {
         "module": module,
         "date": datetime.date.today().isoformat(),

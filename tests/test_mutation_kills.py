@@ -1,0 +1,168 @@
+"""Tests written to kill mutants that survived ``scripts/mutation.py`` (see tests/README.md).
+
+Each test checks a behaviour that the module's own test file left open: mining against a
+separate reference set, anchors with no or exactly one negative, and the float-rounding
+and equal-value edge cases of the triplet miner's binary search. References are brute
+force over every pair or triplet, computed from the same distance matrix.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from skmetric.deep.miners import BatchHardMiner, TripletMarginMiner
+from skmetric.deep.miners.triplet_margin import _count_at_most
+
+TYPES = ("all", "hard", "semihard", "easy")
+
+
+def _masks(labels, ref_labels):
+    pos = labels[:, None] == ref_labels[None, :]
+    return pos, ~pos
+
+
+def _brute_triplets(far, pos, neg, kind, margin):
+    """Every (a, p, n) selected by ``kind``, with t = far[a, n] - far[a, p]."""
+    out = set()
+    for a in range(far.shape[0]):
+        for p in np.flatnonzero(pos[a]):
+            for n in np.flatnonzero(neg[a]):
+                t = far[a, n] - far[a, p]
+                keep = {"all": t <= margin, "hard": t <= min(margin, 0.0),
+                        "semihard": 0 < t <= margin, "easy": t > margin}[kind]
+                if keep:
+                    out.add((a, int(p), int(n)))
+    return out
+
+
+def _as_set(indices):
+    return set(zip(*(t.tolist() for t in indices)))
+
+
+def _cross_batch(seed, n=9, m=13, dim=3, grid=False):
+    """A batch and a separate reference set. Anchor labels 0..3; the reference has no
+    class 3 at all, one sample of class 2 and several of 0 and 1, so some anchors have no
+    positive, and every anchor of class 2 has exactly ... one positive; labels 4 anchors
+    would have all-negative references."""
+    g = torch.Generator().manual_seed(seed)
+    if grid:  # integer coordinates: many exactly equal distances
+        emb = torch.randint(0, 3, (n, dim), generator=g).float()
+        ref = torch.randint(0, 3, (m, dim), generator=g).float()
+    else:
+        emb, ref = torch.randn(n, dim, generator=g), torch.randn(m, dim, generator=g)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 0, 1])[:n]
+    ref_labels = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 0, 1, 0, 1, 0])[:m]
+    return emb, labels, ref, ref_labels
+
+
+@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize("grid", [False, True])
+def test_triplet_miner_against_a_reference_set_matches_brute_force(kind, grid):
+    for seed in range(4):
+        emb, labels, ref, ref_labels = _cross_batch(seed, grid=grid)
+        miner = TripletMarginMiner(margin=1.0 if grid else 0.3, type_of_triplets=kind,
+                                   distance="sqeuclidean" if grid else "euclidean",
+                                   normalize=not grid)
+        far = miner.dist(emb, ref).numpy()
+        pos, neg = _masks(labels.numpy(), ref_labels.numpy())
+        expected = _brute_triplets(far, pos, neg, kind, miner.margin)
+        got = miner(emb, labels, ref, ref_labels)
+        assert _as_set(got) == expected
+        assert len(got[0]) == len(expected)  # no duplicates
+
+
+def test_triplet_miner_anchor_with_exactly_one_negative_is_mined():
+    # The reference holds one sample of another class: every anchor has one negative.
+    emb = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    ref = torch.tensor([[0.1, 0.0], [0.2, 0.0], [5.0, 0.0]])
+    labels, ref_labels = torch.tensor([0, 0]), torch.tensor([0, 0, 1])
+    a, p, n = TripletMarginMiner(margin=100.0, normalize=False)(emb, labels, ref, ref_labels)
+    assert set(zip(a.tolist(), p.tolist(), n.tolist())) == {
+        (0, 0, 2), (0, 1, 2), (1, 0, 2), (1, 1, 2)}
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_triplet_miner_without_positive_pairs_mines_nothing(kind):
+    emb = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    a, p, n = TripletMarginMiner(type_of_triplets=kind)(emb, torch.arange(5))
+    assert len(a) == len(p) == len(n) == 0
+    assert a.dtype == torch.long
+
+
+def _rounding_edge(dtype, above, rng):
+    """(ap, limit, x) with x on the wrong side of ap + limit after rounding: ``x - ap <=
+    limit`` is False but ``x <= fl(ap + limit)`` (above=False), or the reverse."""
+    for _ in range(100000):
+        ap = torch.tensor(rng.uniform(0.01, 4.0), dtype=dtype)
+        limit = torch.tensor(rng.uniform(-0.5, 0.5), dtype=dtype)
+        x = ap + limit
+        for step in (-1, 0, 1):
+            y = torch.nextafter(x, torch.tensor(np.inf, dtype=dtype)) if step > 0 else (
+                torch.nextafter(x, torch.tensor(-np.inf, dtype=dtype)) if step < 0 else x)
+            exact = bool(y - ap <= limit)
+            searched = bool(y <= ap + limit)
+            if exact != searched and exact == above:
+                return float(ap), float(limit), float(y)
+    raise AssertionError("no rounding edge found")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("above", [False, True])
+def test_count_at_most_is_exact_at_rounding_edges_and_long_runs(dtype, above):
+    """The binary search on ap + limit must end where ``neg_far - ap <= limit`` does,
+    also when a run of equal values longer than the fix-up steps sits on the boundary."""
+    rng = np.random.default_rng(0)
+    ap, limit, x = _rounding_edge(dtype, above, rng)
+    for run_length in (1, 3, 9):
+        row = sorted([x] * run_length + [x - 1.0, x - 0.5, x + 0.5, x + 1.0])
+        inf = [float("inf")] * 2
+        neg_far = torch.tensor([row + inf, [x - 2.0] * len(row) + inf], dtype=dtype)
+        n_neg = torch.tensor([len(row), len(row)])
+        a = torch.tensor([0, 0, 1])
+        ap_t = torch.tensor([ap, ap - 1.0, ap], dtype=dtype)
+        got = _count_at_most(neg_far, a, ap_t, limit, n_neg)
+        expected = [int((neg_far[i, :len(row)] - ap_t[j] <= limit).sum())
+                    for j, i in enumerate(a.tolist())]
+        assert got.tolist() == expected
+
+
+def test_count_at_most_random_grid_values_match_brute_force():
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        n, m = 4, 12
+        vals = rng.integers(0, 6, size=(n, m)) * 0.1
+        n_neg = torch.tensor(rng.integers(0, m + 1, size=n))
+        neg_far = torch.full((n, m), float("inf"), dtype=torch.float32)
+        for i in range(n):
+            neg_far[i, :n_neg[i]] = torch.tensor(np.sort(vals[i, :n_neg[i]]),
+                                                 dtype=torch.float32)
+        # Anchors come sorted (torch.where on the positive mask), as the miner passes them.
+        a = torch.tensor(np.sort(rng.integers(0, n, size=10)))
+        ap = torch.tensor(rng.integers(0, 6, size=10) * 0.1, dtype=torch.float32)
+        for limit in (0.0, 0.2, -0.1):
+            got = _count_at_most(neg_far, a, ap, limit, n_neg)
+            expected = [int((neg_far[i, :n_neg[i]] - ap[j] <= limit).sum())
+                        for j, i in enumerate(a.tolist())]
+            assert got.tolist() == expected
+
+
+def test_batch_hard_against_a_reference_set_matches_brute_force():
+    for seed in range(4):
+        emb, labels, ref, ref_labels = _cross_batch(seed)
+        miner = BatchHardMiner()
+        far = miner.dist(emb, ref).numpy()
+        pos, neg = _masks(labels.numpy(), ref_labels.numpy())
+        anchors = [i for i in range(len(emb)) if pos[i].any() and neg[i].any()]
+        a, p, n = miner(emb, labels, ref, ref_labels)
+        assert a.tolist() == anchors
+        for i, pi, ni in zip(a.tolist(), p.tolist(), n.tolist()):
+            assert far[i, pi] == far[i][pos[i]].max() and pos[i, pi]
+            assert far[i, ni] == far[i][neg[i]].min() and neg[i, ni]
+
+
+def test_batch_hard_skips_anchors_whose_reference_has_no_negative():
+    # Anchor 0 (class 0) sees only positives, anchor 1 (class 1) only negatives.
+    emb = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    ref = torch.tensor([[0.0, 2.0], [2.0, 1.0], [1.0, 1.0]])
+    a, p, n = BatchHardMiner()(emb, torch.tensor([0, 1]), ref, torch.tensor([0, 0, 0]))
+    assert len(a) == len(p) == len(n) == 0
