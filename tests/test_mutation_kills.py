@@ -36,7 +36,7 @@ def _brute_triplets(far, pos, neg, kind, margin):
 
 
 def _as_set(indices):
-    return set(zip(*(t.tolist() for t in indices)))
+    return set(zip(*(t.tolist() for t in indices), strict=True))
 
 
 def _cross_batch(seed, n=9, m=13, dim=3, grid=False):
@@ -77,7 +77,7 @@ def test_triplet_miner_anchor_with_exactly_one_negative_is_mined():
     ref = torch.tensor([[0.1, 0.0], [0.2, 0.0], [5.0, 0.0]])
     labels, ref_labels = torch.tensor([0, 0]), torch.tensor([0, 0, 1])
     a, p, n = TripletMarginMiner(margin=100.0, normalize=False)(emb, labels, ref, ref_labels)
-    assert set(zip(a.tolist(), p.tolist(), n.tolist())) == {
+    assert set(zip(a.tolist(), p.tolist(), n.tolist(), strict=True)) == {
         (0, 0, 2), (0, 1, 2), (1, 0, 2), (1, 1, 2)}
 
 
@@ -155,7 +155,7 @@ def test_batch_hard_against_a_reference_set_matches_brute_force():
         anchors = [i for i in range(len(emb)) if pos[i].any() and neg[i].any()]
         a, p, n = miner(emb, labels, ref, ref_labels)
         assert a.tolist() == anchors
-        for i, pi, ni in zip(a.tolist(), p.tolist(), n.tolist()):
+        for i, pi, ni in zip(a.tolist(), p.tolist(), n.tolist(), strict=True):
             assert far[i, pi] == far[i][pos[i]].max() and pos[i, pi]
             assert far[i, ni] == far[i][neg[i]].min() and neg[i, ni]
 
