@@ -166,3 +166,46 @@ def test_batch_hard_skips_anchors_whose_reference_has_no_negative():
     ref = torch.tensor([[0.0, 2.0], [2.0, 1.0], [1.0, 1.0]])
     a, p, n = BatchHardMiner()(emb, torch.tensor([0, 1]), ref, torch.tensor([0, 0, 0]))
     assert len(a) == len(p) == len(n) == 0
+
+
+def _pml_pairs(pml_miner, emb, labels, ref=None, ref_labels=None):
+    out = pml_miner(emb, labels, ref, ref_labels) if ref is not None else pml_miner(emb, labels)
+    return _pair_sets(out)
+
+
+def _pair_sets(indices):
+    a1, p, a2, n = (t.tolist() for t in indices)
+    return set(zip(a1, p, strict=True)), set(zip(a2, n, strict=True))
+
+
+def test_multi_similarity_miner_defaults_match_pml():
+    pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
+    from skmetric.deep.miners import MultiSimilarityMiner
+
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(24, 4, generator=g) * torch.rand(24, 1, generator=g)  # norms vary
+    labels = torch.arange(6).repeat_interleave(4)
+    ours = _pair_sets(MultiSimilarityMiner()(emb, labels))
+    assert ours == _pml_pairs(pml_miners.MultiSimilarityMiner(), emb, labels)
+    assert ours[0] and ours[1]
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_multi_similarity_miner_ties_and_reference_set_match_pml(cross):
+    """Integer embeddings and dot products: closeness equal to the threshold exactly, which
+    PML (and the paper's strict inequalities) leaves out; unnormalised, so ``normalize``
+    must reach the distance."""
+    pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
+    from pytorch_metric_learning.distances import DotProductSimilarity
+
+    from skmetric.deep.miners import MultiSimilarityMiner
+
+    for seed in range(4):
+        emb, labels, ref, ref_labels = _cross_batch(seed, grid=True)
+        if not cross:
+            ref = ref_labels = None
+        ours = MultiSimilarityMiner(epsilon=1.0, distance="dot", normalize=False)
+        pml = pml_miners.MultiSimilarityMiner(
+            epsilon=1.0, distance=DotProductSimilarity(normalize_embeddings=False))
+        assert _pair_sets(ours(emb, labels, ref, ref_labels)) == _pml_pairs(
+            pml, emb, labels, ref, ref_labels)
