@@ -114,7 +114,16 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="discard cached results first")
     parser.add_argument("--show-survivors", action="store_true",
                         help="print the diff of every surviving mutant")
+    parser.add_argument("--report", action="store_true",
+                        help="print the markdown row of the last run's summary.json and exit")
     args = parser.parse_args(argv)
+    if args.report:
+        slug = Path(args.module).as_posix().replace("/", "_").removesuffix(".py")
+        path = (args.workdir or Path("/tmp/skmetric-mutation") / slug) / "summary.json"
+        d = json.loads(path.read_text())
+        print(f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
+              f"| {d['survived']} | {d['not_checked']} | {100 * d['score']:.1f} % |")
+        return
 
     module = Path(args.module).as_posix()
     if not (ROOT / module).is_file():
