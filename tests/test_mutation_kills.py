@@ -209,3 +209,32 @@ def test_multi_similarity_miner_ties_and_reference_set_match_pml(cross):
             epsilon=1.0, distance=DotProductSimilarity(normalize_embeddings=False))
         assert _pair_sets(ours(emb, labels, ref, ref_labels)) == _pml_pairs(
             pml, emb, labels, ref, ref_labels)
+
+
+def _defaults_batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # Varied norms (normalisation matters) and near-duplicate positives (small distances:
+    # a non-zero positive margin matters).
+    base = torch.randn(8, 5, generator=g)
+    emb = torch.cat([base, base + 0.3 * torch.randn(8, 5, generator=g)])
+    emb = emb * (0.2 + 3 * torch.rand(16, 1, generator=g))
+    return emb, torch.arange(8).repeat(2)
+
+
+@pytest.mark.parametrize("name", ["ContrastiveLoss"])
+def test_loss_defaults_match_pml(name):
+    """Default margins, distance and normalisation are PML's: same value, same gradient."""
+    pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+    from skmetric.deep import losses
+
+    emb, labels = _defaults_batch()
+    values, grads = [], []
+    for loss in (getattr(losses, name)(), getattr(pml_losses, name)()):
+        e = emb.clone().requires_grad_(True)
+        value = loss(e, labels)
+        value.backward()
+        values.append(value.item())
+        grads.append(e.grad)
+    assert values[0] == pytest.approx(values[1], rel=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+    assert values[0] > 0
