@@ -211,23 +211,24 @@ def test_multi_similarity_miner_ties_and_reference_set_match_pml(cross):
             pml, emb, labels, ref, ref_labels)
 
 
-def _defaults_batch(seed=0):
+def _defaults_batch(seed=0, spread=0.3):
     g = torch.Generator().manual_seed(seed)
-    # Varied norms (normalisation matters) and near-duplicate positives (small distances:
-    # a non-zero positive margin matters).
+    # Varied norms (normalisation matters); positives at ``spread`` from each other: small
+    # (a non-zero positive margin matters) or about as far as negatives (triplets violate).
     base = torch.randn(8, 5, generator=g)
-    emb = torch.cat([base, base + 0.3 * torch.randn(8, 5, generator=g)])
+    emb = torch.cat([base, base + spread * torch.randn(8, 5, generator=g)])
     emb = emb * (0.2 + 3 * torch.rand(16, 1, generator=g))
     return emb, torch.arange(8).repeat(2)
 
 
-@pytest.mark.parametrize("name", ["ContrastiveLoss"])
-def test_loss_defaults_match_pml(name):
+@pytest.mark.parametrize("name, spread", [("ContrastiveLoss", 0.3),
+                                          ("TripletMarginLoss", 1.0)])
+def test_loss_defaults_match_pml(name, spread):
     """Default margins, distance and normalisation are PML's: same value, same gradient."""
     pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
     from skmetric.deep import losses
 
-    emb, labels = _defaults_batch()
+    emb, labels = _defaults_batch(spread=spread)
     values, grads = [], []
     for loss in (getattr(losses, name)(), getattr(pml_losses, name)()):
         e = emb.clone().requires_grad_(True)
@@ -238,3 +239,36 @@ def test_loss_defaults_match_pml(name):
     assert values[0] == pytest.approx(values[1], rel=1e-5)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
     assert values[0] > 0
+
+
+def test_triplet_loss_samples_per_anchor_only_without_given_tuples():
+    from skmetric.deep.losses import TripletMarginLoss
+
+    emb, labels = _defaults_batch(1, spread=1.0)
+    given = TripletMarginMiner(margin=1.0)(emb, labels)
+    # Mined tuples are used as given, whatever triplets_per_anchor says.
+    assert TripletMarginLoss(triplets_per_anchor=1, random_state=0)(
+        emb, labels, given).item() == pytest.approx(TripletMarginLoss()(emb, labels,
+                                                                        given).item())
+    # Without them, one random triplet per anchor: the value depends on the draw.
+    drawn = {round(TripletMarginLoss(triplets_per_anchor=1, random_state=seed)(
+        emb, labels).item(), 6) for seed in range(6)}
+    assert len(drawn) > 1
+    with pytest.raises(ValueError, match="positive int"):
+        TripletMarginLoss(triplets_per_anchor=0)
+
+
+def test_triplet_loss_samples_from_the_reference_set():
+    """Each anchor has one positive and one negative in the reference, so the one triplet
+    drawn per anchor is known: the loss has a closed form."""
+    from skmetric.deep.losses import TripletMarginLoss
+
+    emb = torch.tensor([[0.0, 0.0], [3.0, 0.0]])
+    ref = torch.tensor([[1.0, 0.0], [1.5, 0.0]])
+    labels, ref_labels = torch.tensor([0, 1]), torch.tensor([0, 1])
+    loss = TripletMarginLoss(margin=0.7, triplets_per_anchor=1, normalize=False,
+                             random_state=0)
+    # anchor 0: d(a, p) = 1.0, d(a, n) = 1.5; anchor 1: d(a, p) = 1.5, d(a, n) = 2.0, so
+    # the hinges are 1.0 - 1.5 + 0.7 = 0.2 and 1.5 - 2.0 + 0.7 = 0.2.
+    value = loss(emb, labels, ref_emb=ref, ref_labels=ref_labels).item()
+    assert value == pytest.approx(0.2)
