@@ -272,3 +272,31 @@ def test_triplet_loss_samples_from_the_reference_set():
     # the hinges are 1.0 - 1.5 + 0.7 = 0.2 and 1.5 - 2.0 + 0.7 = 0.2.
     value = loss(emb, labels, ref_emb=ref, ref_labels=ref_labels).item()
     assert value == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("kind", ["hard", "semihard", "easy"])
+def test_triplet_miner_shortcuts_pass_every_argument(kind):
+    from skmetric.deep.miners import EasyTripletMiner, HardTripletMiner, SemihardTripletMiner
+
+    cls = {"hard": HardTripletMiner, "semihard": SemihardTripletMiner,
+           "easy": EasyTripletMiner}[kind]
+    emb, labels = _defaults_batch(2, spread=1.0)
+    assert _as_set(cls()(emb, labels)) == _as_set(
+        TripletMarginMiner(0.2, kind)(emb, labels))
+    # Unnormalised squared distances span [0, 100+]: a different distance, normalisation or
+    # margin changes which triplets qualify.
+    args = dict(distance="sqeuclidean", normalize=False)
+    got = _as_set(cls(margin=-0.5 if kind == "hard" else 3.0, **args)(emb, labels))
+    assert got == _as_set(TripletMarginMiner(-0.5 if kind == "hard" else 3.0, kind, **args)(
+        emb, labels))
+    assert got != _as_set(TripletMarginMiner(0.2, kind)(emb, labels))
+
+
+def test_triplet_miner_defaults_match_pml():
+    pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
+
+    emb, labels = _defaults_batch(3, spread=1.0)
+    for kind in TYPES:
+        ours = _as_set(TripletMarginMiner(type_of_triplets=kind)(emb, labels))
+        ref = _as_set(pml_miners.TripletMarginMiner(type_of_triplets=kind)(emb, labels))
+        assert ours == ref and ours, kind
