@@ -300,3 +300,28 @@ def test_triplet_miner_defaults_match_pml():
         ours = _as_set(TripletMarginMiner(type_of_triplets=kind)(emb, labels))
         ref = _as_set(pml_miners.TripletMarginMiner(type_of_triplets=kind)(emb, labels))
         assert ours == ref and ours, kind
+
+
+def test_nca_tol_reaches_the_optimiser():
+    """A loose tolerance stops L-BFGS earlier than a tight one (tol is passed to it)."""
+    from sklearn.datasets import load_iris
+
+    from skmetric import NCA
+
+    X, y = load_iris(return_X_y=True)
+    loose = NCA(tol=1e-1, max_iter=200, random_state=0).fit(X, y)
+    tight = NCA(tol=1e-12, max_iter=200, random_state=0).fit(X, y)
+    assert 1 <= loose.n_iter_ < tight.n_iter_
+
+
+def test_nca_verbose_reports_each_iteration(capsys):
+    from sklearn.datasets import load_iris
+
+    from skmetric import NCA
+
+    X, y = load_iris(return_X_y=True)
+    nca = NCA(max_iter=5, verbose=1, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["[NCA]", "iter", "objective", "time", "(s)"]
+    iters = [int(line.split()[1]) for line in lines[1:] if line.split()[1].isdigit()]
+    assert iters == list(range(1, nca.n_iter_ + 1))
