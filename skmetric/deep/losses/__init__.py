@@ -24,8 +24,11 @@ from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .snr_contrastive import SignalToNoiseRatioContrastiveLoss
 from .soft_triple import SoftTripleLoss  # noqa: E402
+from .supcon import SupConLoss
 from .triplet_margin import TripletMarginLoss
+from .tuplet_margin import TupletMarginLoss
 
 #: Registered losses by name; ``get_loss`` also accepts case and '-'/'_' variants.
 LOSSES = {
@@ -49,12 +52,18 @@ LOSSES = {
     "proxy_anchor": ProxyAnchorLoss,
     "soft_triple": SoftTripleLoss,
     "class_circle": ClassCircleLoss,
+    # batch B
+    "supcon": SupConLoss,
+    "tuplet_margin": TupletMarginLoss,
+    "snr_contrastive": SignalToNoiseRatioContrastiveLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
 ALIASES = {"am_softmax": "cosface", "normalized_softmax": "normface",
            "lsoftmax": "large_margin_softmax", "a_softmax": "sphereface",
-           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure"}
+           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure",
+           "signal_to_noise_ratio_contrastive": "snr_contrastive",
+           "supervised_contrastive": "supcon"}
 
 
 def get_loss(loss, **params):
@@ -107,5 +116,8 @@ __all__ = [
     "MultiSimilarityLoss",
     "NPairsLoss",
     "TripletMarginLoss",
+    "SignalToNoiseRatioContrastiveLoss",
+    "SupConLoss",
+    "TupletMarginLoss",
     "get_loss",
 ]

@@ -7,11 +7,13 @@ returns 1-D ``torch.long`` index tensors, pairs ``(a1, p, a2, n)`` or triplets
 
 from .._registry import lookup
 from ._base import BaseMiner
+from .batch_easy_hard import BatchEasyHardMiner
 from .batch_hard import BatchHardMiner
 from .distance_weighted import DistanceWeightedMiner
 from .lifted import LiftedMiner
 from .multi_similarity import MultiSimilarityMiner
 from .npairs import NPairsMiner
+from .pair_margin import PairMarginMiner
 from .random import AllTuplesMiner, RandomMiner
 from .triplet_margin import (
     EasyTripletMiner,
@@ -33,6 +35,9 @@ MINERS = {
     "multi_similarity": MultiSimilarityMiner,
     "npairs": NPairsMiner,
     "lifted": LiftedMiner,
+    # batch B
+    "pair_margin": PairMarginMiner,
+    "batch_easy_hard": BatchEasyHardMiner,
 }
 
 #: Extra names accepted by ``get_miner``.
@@ -77,6 +82,7 @@ __all__ = [
     "MINERS",
     "AllTuplesMiner",
     "BaseMiner",
+    "BatchEasyHardMiner",
     "BatchHardMiner",
     "DistanceWeightedMiner",
     "EasyTripletMiner",
@@ -84,6 +90,7 @@ __all__ = [
     "LiftedMiner",
     "MultiSimilarityMiner",
     "NPairsMiner",
+    "PairMarginMiner",
     "RandomMiner",
     "SemihardTripletMiner",
     "TripletMarginMiner",

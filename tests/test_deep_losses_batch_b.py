@@ -1,0 +1,178 @@
+"""Batch B losses (issue #17): agreement with pytorch-metric-learning 2.9, hand cases, errors.
+
+Each loss is compared with PML in value and gradient (w.r.t. the embeddings) on random
+batches, in float32 and float64, without a miner and with mined triplets and pairs where
+the loss accepts them, and with ``ref_emb`` where PML supports it.
+"""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
+pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
+
+from skmetric.deep.losses import (  # noqa: E402
+    LOSSES,
+    SignalToNoiseRatioContrastiveLoss,
+    SupConLoss,
+    TupletMarginLoss,
+    get_loss,
+)
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+DTYPES = [torch.float32, torch.float64]
+
+# name -> (our loss, PML's loss, the miner outputs the loss accepts, supports ref_emb)
+CASES = {
+    "supcon": (lambda: SupConLoss(0.1), lambda: pml_losses.SupConLoss(0.1), True),
+    "supcon_euclidean": (
+        lambda: SupConLoss(0.5, distance="euclidean"),
+        lambda: pml_losses.SupConLoss(0.5, distance=pml_distances.LpDistance()), True),
+    "tuplet_margin": (lambda: TupletMarginLoss(), lambda: pml_losses.TupletMarginLoss(), True),
+    "tuplet_margin_wide": (
+        lambda: TupletMarginLoss(0.3, 10.0),
+        lambda: pml_losses.TupletMarginLoss(math.degrees(0.3), 10.0), True),
+    "snr_contrastive": (
+        lambda: SignalToNoiseRatioContrastiveLoss(0.1, 0.9),
+        lambda: pml_losses.SignalToNoiseRatioContrastiveLoss(pos_margin=0.1, neg_margin=0.9),
+        True),
+    "snr_contrastive_raw": (
+        lambda: SignalToNoiseRatioContrastiveLoss(0.1, 0.9, normalize=False),
+        lambda: pml_losses.SignalToNoiseRatioContrastiveLoss(
+            pos_margin=0.1, neg_margin=0.9,
+            distance=pml_distances.SNRDistance(normalize_embeddings=False)), True),
+}
+MINED = {"supcon": [None, "triplets", "pairs"], "tuplet": [None, "triplets", "pairs"],
+         "snr": [None, "triplets", "pairs"]}
+
+
+def _batch(seed, dtype=torch.float64, device="cpu", n=40, dim=6, n_classes=5):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, n_classes, (n,), generator=g)
+    return emb.to(dtype=dtype, device=device), labels.to(device)
+
+
+def _value_and_grad(loss, emb, labels, **kwargs):
+    emb = emb.clone().requires_grad_(True)
+    value = loss(emb, labels, **kwargs)
+    value.backward()
+    return value.detach(), emb.grad
+
+
+def _mined(emb, labels, kind):
+    if kind is None:
+        return None
+    if kind == "triplets":
+        return pml_miners.TripletMarginMiner(0.3, type_of_triplets="semihard")(emb, labels)
+    return pml_miners.MultiSimilarityMiner(epsilon=0.2)(emb, labels)
+
+
+def _tol(dtype):
+    return {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-7,
+                                                                          "atol": 1e-9}
+
+
+def _cases_with_miners():
+    for name in CASES:
+        for kind in MINED[name.split("_")[0]]:
+            yield name, kind
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, mined", list(_cases_with_miners()))
+def test_value_and_gradient_match_pytorch_metric_learning(name, mined, dtype, device):
+    build_ours, build_theirs, _ = CASES[name]
+    ours, theirs = build_ours().to(device), build_theirs().to(device)
+    for seed in range(2):
+        emb, labels = _batch(seed, dtype, device)
+        indices = _mined(emb, labels, mined)
+        v1, g1 = _value_and_grad(ours, emb, labels, indices_tuple=indices)
+        v2, g2 = _value_and_grad(theirs, emb, labels, indices_tuple=indices)
+        assert v1.ndim == 0 and v1.dtype == dtype
+        assert v1.item() > 0, "a random batch should have a non-zero loss"
+        torch.testing.assert_close(v1, v2.reshape(()), **_tol(dtype))
+        torch.testing.assert_close(g1, g2, **_tol(dtype))
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c[2]])
+def test_reference_embeddings_match_pytorch_metric_learning(name):
+    build_ours, build_theirs, _ = CASES[name]
+    emb, labels = _batch(7, n=12)
+    ref, ref_labels = _batch(8, n=30)
+    v1, g1 = _value_and_grad(build_ours(), emb, labels, ref_emb=ref, ref_labels=ref_labels)
+    v2, g2 = _value_and_grad(build_theirs(), emb, labels, ref_emb=ref, ref_labels=ref_labels)
+    torch.testing.assert_close(v1, v2.reshape(()), **_tol(torch.float64))
+    torch.testing.assert_close(g1, g2, **_tol(torch.float64))
+
+
+def test_registry_names_and_pml_class_names():
+    for name, cls in {"supcon": SupConLoss, "tuplet_margin": TupletMarginLoss,
+                      "snr_contrastive": SignalToNoiseRatioContrastiveLoss}.items():
+        assert LOSSES[name] is cls
+        assert isinstance(get_loss(cls.__name__), cls)  # PML's class name works too
+
+
+def test_supcon_on_a_hand_computed_batch():
+    # Two classes on the unit circle: anchor 0's positive is 1, its negatives 2 and 3.
+    emb = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1])
+    sim = emb @ emb.T
+    t = 0.5
+    expected = []
+    for i in range(4):
+        others = [j for j in range(4) if j != i]
+        pos = [j for j in others if labels[j] == labels[i]]
+        lse = torch.logsumexp(sim[i, others] / t, 0)
+        expected.append(-sum(sim[i, j] / t - lse for j in pos) / len(pos))
+    loss = SupConLoss(temperature=t)(emb, labels)
+    assert loss.item() == pytest.approx(torch.stack(expected).mean().item())
+
+
+def test_tuplet_margin_on_a_hand_computed_pair():
+    # One positive pair (0, 1) at 60 degrees and one negative (0, 2) at 90 degrees.
+    emb = torch.tensor([[1.0, 0.0], [0.5, math.sqrt(3) / 2], [0.0, 1.0]], dtype=torch.float64)
+    indices = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([2]))
+    m, s = 0.2, 3.0
+    expected = math.log1p(math.exp(s * (0.0 - math.cos(math.pi / 3 - m))))
+    loss = TupletMarginLoss(m, s)(emb, torch.tensor([0, 0, 1]), indices_tuple=indices)
+    assert loss.item() == pytest.approx(expected)
+    # A negative pair repeated in a miner's output counts twice, as in PML.
+    twice = (indices[0], indices[1], torch.tensor([0, 0]), torch.tensor([2, 2]))
+    expected = math.log1p(2 * math.exp(s * (0.0 - math.cos(math.pi / 3 - m))))
+    loss = TupletMarginLoss(m, s)(emb, torch.tensor([0, 0, 1]), indices_tuple=twice)
+    assert loss.item() == pytest.approx(expected)
+
+
+def test_snr_distance_is_the_variance_ratio():
+    x = torch.tensor([[1.0, 2.0, 4.0]], dtype=torch.float64)
+    y = torch.tensor([[0.0, 2.0, 3.0]], dtype=torch.float64)
+    loss = SignalToNoiseRatioContrastiveLoss(pos_margin=0.0, neg_margin=0.0, normalize=False)
+    d = loss.dist(x, y)
+    assert d.item() == pytest.approx((torch.var(x - y) / torch.var(x)).item())
+    # The positive pair costs its distance (pos_margin 0); both orders count.
+    labels = torch.tensor([0, 0])
+    value = loss(torch.cat([x, y]), labels)
+    d_yx = torch.var(y - x) / torch.var(y)
+    assert value.item() == pytest.approx(((d + d_yx) / 2).item())
+
+
+@pytest.mark.parametrize("cls", [SupConLoss, TupletMarginLoss])
+def test_no_valid_pairs_gives_a_differentiable_zero(cls):
+    emb = torch.randn(4, 3, requires_grad=True)
+    loss = cls()(emb, torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    assert loss.item() == 0 and torch.isfinite(emb.grad).all()
+
+
+def test_bad_parameters_raise_clear_errors():
+    with pytest.raises(ValueError, match="temperature"):
+        SupConLoss(temperature=0.0)
+    with pytest.raises(ValueError, match="margin.*radians"):
+        TupletMarginLoss(margin=5.73)  # degrees by mistake
+    with pytest.raises(ValueError, match="cosine"):
+        TupletMarginLoss(distance="euclidean")
