@@ -103,6 +103,10 @@ def test_batch_easy_hard_on_a_hand_computed_batch():
     assert BatchEasyHardMiner("easy", "semihard", normalize=False)(emb, labels)[3][0] == 3
     # Semi-hard positive: the farthest closer than the hard negative (d=2): 1.
     assert BatchEasyHardMiner("semihard", "hard", normalize=False)(emb, labels)[1][0] == 1
+    # Semi-hard is strict: a negative tied with the positive (d=1 for both) is skipped.
+    tied = torch.tensor([[0.0], [1.0], [-1.0], [3.0]], dtype=torch.float64)
+    out = BatchEasyHardMiner("easy", "semihard", normalize=False)(tied, torch.tensor([0, 0, 1, 1]))
+    assert (out[0][0].item(), out[1][0].item(), out[3][0].item()) == (0, 1, 3)
 
 
 def test_pair_margin_miner_on_a_hand_computed_batch():
