@@ -17,6 +17,7 @@ pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 from skmetric.deep.losses import (  # noqa: E402
     LOSSES,
     SignalToNoiseRatioContrastiveLoss,
+    SmoothAPLoss,
     SupConLoss,
     TupletMarginLoss,
     get_loss,
@@ -176,3 +177,62 @@ def test_bad_parameters_raise_clear_errors():
         TupletMarginLoss(margin=5.73)  # degrees by mistake
     with pytest.raises(ValueError, match="cosine"):
         TupletMarginLoss(distance="euclidean")
+
+
+def _square_batch(seed, dtype, device="cpu", n_classes=5):
+    # PML's Smooth-AP is right only for n_classes contiguous blocks of n_classes samples.
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n_classes * n_classes, 6, generator=g, dtype=torch.float64)
+    labels = torch.arange(n_classes).repeat_interleave(n_classes)
+    return emb.to(dtype=dtype, device=device), labels.to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mined", [None, "triplets", "pairs"])
+@pytest.mark.parametrize("temperature", [0.01, 0.5])
+def test_smooth_ap_matches_pytorch_metric_learning(temperature, mined, dtype, device):
+    for seed in range(2):
+        emb, labels = _square_batch(seed, dtype, device)
+        indices = _mined(emb, labels, mined)
+        v1, g1 = _value_and_grad(SmoothAPLoss(temperature), emb, labels, indices_tuple=indices)
+        v2, g2 = _value_and_grad(pml_losses.SmoothAPLoss(temperature), emb, labels,
+                                 indices_tuple=indices)
+        assert v1.dtype == dtype and 0 < v1.item() < 1
+        # PML accumulates AP in float32 whatever the input dtype.
+        torch.testing.assert_close(v1, v2.to(dtype).reshape(()), **_tol(torch.float32))
+        torch.testing.assert_close(g1, g2, **_tol(dtype))
+
+
+def test_smooth_ap_uses_labels_not_batch_blocks():
+    emb, labels = _batch(3, n=24)
+    labels = torch.arange(6).repeat_interleave(4)  # 6 classes x 4: not square
+    loss = SmoothAPLoss(0.1)
+    value = loss(emb, labels)
+    # Order-free: shuffling the batch leaves the loss unchanged.
+    perm = torch.randperm(24, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(loss(emb[perm], labels[perm]), value)
+    # PML 2.9 reads 6 x 4 as blocks of 6 (the number of classes): it equals our loss on
+    # those blocks, not on the true classes.
+    theirs = pml_losses.SmoothAPLoss(0.1)(emb, labels).item()
+    assert theirs == pytest.approx(loss(emb, torch.arange(4).repeat_interleave(6)).item(),
+                                   rel=1e-6)
+    assert abs(theirs - value.item()) > 1e-3
+
+
+def test_smooth_ap_on_a_hand_computed_batch_with_unequal_classes():
+    emb, _ = _batch(4, n=7, dim=3)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 0])
+    t = 0.3
+    sim = torch.nn.functional.normalize(emb, dim=1) @ torch.nn.functional.normalize(emb, dim=1).T
+    aps = []
+    for a in range(7):
+        pos = [k for k in range(7) if labels[k] == labels[a]]  # the anchor itself included
+        terms = []
+        for k in pos:
+            def rank(cands, a=a, k=k):
+                return 1 + sum(torch.sigmoid((sim[a, j] - sim[a, k]) / t) for j in cands if j != k)
+            terms.append(rank(pos) / rank(range(7)))
+        aps.append(sum(terms) / len(pos))
+    expected = 1 - torch.stack(aps).mean()
+    assert SmoothAPLoss(t)(emb, labels).item() == pytest.approx(expected.item())

@@ -24,6 +24,7 @@ from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .smooth_ap import SmoothAPLoss
 from .snr_contrastive import SignalToNoiseRatioContrastiveLoss
 from .soft_triple import SoftTripleLoss  # noqa: E402
 from .supcon import SupConLoss
@@ -56,6 +57,7 @@ LOSSES = {
     "supcon": SupConLoss,
     "tuplet_margin": TupletMarginLoss,
     "snr_contrastive": SignalToNoiseRatioContrastiveLoss,
+    "smooth_ap": SmoothAPLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -117,6 +119,7 @@ __all__ = [
     "NPairsLoss",
     "TripletMarginLoss",
     "SignalToNoiseRatioContrastiveLoss",
+    "SmoothAPLoss",
     "SupConLoss",
     "TupletMarginLoss",
     "get_loss",
