@@ -16,6 +16,8 @@ pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
 from skmetric.deep.losses import (  # noqa: E402
     LOSSES,
+    PNPLoss,
+    RankedListLoss,
     SignalToNoiseRatioContrastiveLoss,
     SmoothAPLoss,
     SupConLoss,
@@ -236,3 +238,87 @@ def test_smooth_ap_on_a_hand_computed_batch_with_unequal_classes():
         aps.append(sum(terms) / len(pos))
     expected = 1 - torch.stack(aps).mean()
     assert SmoothAPLoss(t)(emb, labels).item() == pytest.approx(expected.item())
+
+
+RANKED_LIST_PARAMS = [dict(margin=0.4, Tn=10.0), dict(margin=0.4, Tn=3.0, Tp=2.0, imbalance=0.3),
+                      dict(margin=0.5, Tn=1.0, alpha=1.2)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean"])
+@pytest.mark.parametrize("params", RANKED_LIST_PARAMS)
+@pytest.mark.filterwarnings("ignore:Tp or Tn")
+def test_ranked_list_matches_pytorch_metric_learning(params, distance, dtype, device):
+    pml_dist = (pml_distances.LpDistance() if distance == "euclidean"
+                else pml_distances.LpDistance(power=2))
+    for seed in range(2):
+        emb, labels = _batch(seed, dtype, device)
+        v1, g1 = _value_and_grad(RankedListLoss(**params, distance=distance), emb, labels)
+        v2, g2 = _value_and_grad(pml_losses.RankedListLoss(**params, distance=pml_dist),
+                                 emb, labels)
+        assert v1.item() > 0
+        torch.testing.assert_close(v1, v2.reshape(()), **_tol(dtype))
+        torch.testing.assert_close(g1, g2, **_tol(dtype))
+
+
+def test_ranked_list_on_a_hand_computed_batch():
+    emb = torch.tensor([[0.0], [1.0], [0.5], [3.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1])
+    # margin 1, alpha 1.5 (default 1 + margin/2), boundary 0.5; Tn = Tp = 0.
+    loss = RankedListLoss(margin=1.0, Tn=0.0, normalize=False)(emb, labels)
+    n = 4
+    # Anchor 0: positive d=1 (> 0.5, violation 0.5); negative d=0.5 (< 1.5, 1.0).
+    # Anchor 1: positive 0.5; negative d=0.5 (1.0). Anchor 2: positive d=2.5 (2.0);
+    # negatives 0.5 and 0.5 (1.0 each). Anchor 3: positive 2.0; no negative within 1.5.
+    lp = [0.5 / (1 + 1e-5 * n), 0.5 / (1 + 1e-5 * n), 2.0 / (1 + 1e-5 * n),
+          2.0 / (1 + 1e-5 * n)]
+    ln = [1.0 / (1 + 1e-5 * n), 1.0 / (1 + 1e-5 * n), 2.0 / (2 + 1e-5 * n), 0.0]
+    expected = sum(0.5 * a + 0.5 * b for a, b in zip(lp, ln, strict=True)) / n
+    assert loss.item() == pytest.approx(expected)
+    # Pairs at distance 0 (a duplicated sample, here in the other class) are left out.
+    dup = torch.cat([emb, emb[:1]])
+    dup_labels = torch.tensor([0, 0, 1, 1, 1])
+    v1, g1 = _value_and_grad(RankedListLoss(1.0, 2.0, normalize=False), dup, dup_labels)
+    v2, g2 = _value_and_grad(pml_losses.RankedListLoss(
+        1.0, 2.0, distance=pml_distances.LpDistance(normalize_embeddings=False)), dup, dup_labels)
+    torch.testing.assert_close(v1, v2.reshape(()))
+    torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("variant", ["O", "Ds", "Dq", "Iu", "Ib"])
+@pytest.mark.parametrize("params", [{}, dict(anneal=0.5, b=3.0, alpha=2.0)])
+def test_pnp_matches_pytorch_metric_learning(params, variant, dtype, device):
+    for seed in range(2):
+        emb, labels = _batch(seed, dtype, device, n=30)
+        v1, g1 = _value_and_grad(PNPLoss(variant=variant, **params), emb, labels)
+        v2, g2 = _value_and_grad(pml_losses.PNPLoss(variant=variant, **params), emb, labels)
+        assert v1.item() != 0
+        torch.testing.assert_close(v1, v2.reshape(()), **_tol(dtype))
+        torch.testing.assert_close(g1, g2, **_tol(dtype))
+
+
+def test_pnp_counts_negatives_ranked_above_each_positive():
+    # Query 0's positive 1 is at cos 0.6, its negative 2 at cos 0.8 (ranked above), and
+    # negative 3 at cos -1; with a tiny anneal R is the count of negatives above.
+    emb = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6], [-1.0, 0.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1])
+    sim = emb @ emb.T
+    ranks = {(a, k): sum(float(sim[a, n] > sim[a, k]) for n in range(4) if labels[n] != labels[a])
+             for a in range(4) for k in range(4) if labels[k] == labels[a]}
+    expected = sum(sum(ranks[a, k] for k in range(4) if (a, k) in ranks) / 2
+                   for a in range(4)) / 4
+    assert PNPLoss(anneal=1e-4)(emb, labels).item() == pytest.approx(expected, abs=1e-6)
+    assert expected > 0
+
+
+@pytest.mark.parametrize("loss", [PNPLoss(), RankedListLoss(0.4, 1.0), SmoothAPLoss()])
+def test_whole_batch_losses_reject_miners_or_reference_embeddings(loss):
+    emb, labels = _batch(0, n=8)
+    with pytest.raises(ValueError, match="not supported"):
+        loss(emb, labels, ref_emb=emb, ref_labels=labels)
+    if not isinstance(loss, SmoothAPLoss):  # Smooth-AP takes miner weights, as in PML
+        with pytest.raises(ValueError, match="miner"):
+            loss(emb, labels, indices_tuple=(torch.tensor([0]),) * 3)

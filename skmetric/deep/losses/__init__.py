@@ -22,8 +22,10 @@ from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
+from .pnp import PNPLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .ranked_list import RankedListLoss
 from .smooth_ap import SmoothAPLoss
 from .snr_contrastive import SignalToNoiseRatioContrastiveLoss
 from .soft_triple import SoftTripleLoss  # noqa: E402
@@ -58,6 +60,8 @@ LOSSES = {
     "tuplet_margin": TupletMarginLoss,
     "snr_contrastive": SignalToNoiseRatioContrastiveLoss,
     "smooth_ap": SmoothAPLoss,
+    "ranked_list": RankedListLoss,
+    "pnp": PNPLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -105,6 +109,7 @@ __all__ = [
     "L2SoftmaxLoss",
     "LargeMarginSoftmaxLoss",
     "NormFaceLoss",
+    "PNPLoss",
     "ProxyAnchorLoss",
     "ProxyNCALoss",
     "SoftTripleLoss",
@@ -118,6 +123,7 @@ __all__ = [
     "MultiSimilarityLoss",
     "NPairsLoss",
     "TripletMarginLoss",
+    "RankedListLoss",
     "SignalToNoiseRatioContrastiveLoss",
     "SmoothAPLoss",
     "SupConLoss",
