@@ -8,10 +8,15 @@ torch = pytest.importorskip("torch")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 
+import math  # noqa: E402
+
 from skmetric.deep.miners import (  # noqa: E402
     MINERS,
+    AngularMiner,
     BatchEasyHardMiner,
+    HDCMiner,
     PairMarginMiner,
+    UniformHistogramMiner,
     get_miner,
 )
 
@@ -30,7 +35,9 @@ VALID_STRATEGIES = [(p, n) for p, n in itertools.product(STRATEGIES, STRATEGIES)
 
 def _batch(seed, n=30, dim=5, n_classes=4, dtype=torch.float64, device="cpu"):
     g = torch.Generator().manual_seed(seed)
-    emb = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    # Unequal norms, so that a miner normalising (or not) when PML doesn't is caught.
+    emb = torch.randn(n, dim, generator=g, dtype=torch.float64) * (
+        0.2 + 3 * torch.rand(n, 1, generator=g, dtype=torch.float64))
     labels = torch.randint(0, n_classes, (n,), generator=g)
     return emb.to(dtype=dtype, device=device), labels.to(device)
 
@@ -59,7 +66,8 @@ def _both_ways(ours, theirs, device="cpu", dtype=torch.float64, seeds=range(3)):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("distance", list(PML_DISTANCE))
 def test_pair_margin_miner_matches_pytorch_metric_learning(distance, dtype, device):
-    margins = (0.3, 0.9) if distance in ("euclidean", "sqeuclidean") else (0.5, -0.2)
+    margins = {"euclidean": (0.3, 0.9), "sqeuclidean": (4.0, 12.0), "cosine": (0.5, -0.2),
+               "dot": (2.0, -2.0)}[distance]
     ours = PairMarginMiner(*margins, distance=distance, normalize=NORMALIZE[distance])
     theirs = pml_miners.PairMarginMiner(*margins, distance=PML_DISTANCE[distance]())
     sizes = _both_ways(ours, theirs, device, dtype)
@@ -133,3 +141,92 @@ def test_registry_names_and_bad_parameters():
         BatchEasyHardMiner(allowed_pos_range=(1.0, 0.0))
     with pytest.raises(ValueError, match="pos_margin"):
         PairMarginMiner(pos_margin=float("nan"))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("angle", [math.radians(20), 0.7])
+def test_angular_miner_matches_pytorch_metric_learning(angle, dtype, device):
+    ours = AngularMiner(angle)
+    theirs = pml_miners.AngularMiner(math.degrees(angle))
+    sizes = _both_ways(ours, theirs, device, dtype)
+    assert all(s > 0 for size in sizes for s in size)
+
+
+def test_angular_miner_on_a_hand_computed_triplet():
+    # a=(0,0), p=(2,0): centre (1,0); n=(1,1): atan(2 / 2) = 45 degrees.
+    emb = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    a, p, n = AngularMiner(math.radians(44))(emb, labels)
+    assert sorted(zip(a.tolist(), p.tolist(), n.tolist(), strict=True)) == [(0, 1, 2), (1, 0, 2)]
+    assert len(AngularMiner(math.radians(46))(emb, labels)[0]) == 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("distance", list(PML_DISTANCE))
+@pytest.mark.parametrize("percentage", [0.3, 1.0])
+def test_hdc_miner_matches_pytorch_metric_learning(percentage, distance, dtype, device):
+    ours = HDCMiner(percentage, distance=distance, normalize=NORMALIZE[distance])
+    theirs = pml_miners.HDCMiner(percentage, distance=PML_DISTANCE[distance]())
+    _both_ways(ours, theirs, device, dtype)
+
+
+def test_hdc_miner_keeps_the_hardest_fraction():
+    emb = torch.tensor([[0.0], [1.0], [3.0], [3.5], [10.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1])
+    a1, p, a2, n = HDCMiner(0.5, normalize=False)(emb, labels)
+    # 8 positive pairs -> the 4 farthest (d=6.5, 6.5, 3, 3), 12 negative -> the 6 closest.
+    d = torch.cdist(emb, emb)
+    assert len(a1) == 4 and d[a1, p].tolist() == [6.5, 6.5, 3.0, 3.0]
+    assert len(a2) == 6 and d[a2, n].max() <= d[labels[:, None] != labels].sort()[0][5]
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine", "sqeuclidean"])
+@pytest.mark.parametrize("seed", [0, 5])
+def test_uniform_histogram_miner_equals_pml_under_the_same_seed(seed, distance):
+    ours = UniformHistogramMiner(10, 3, 2, distance=distance, normalize=NORMALIZE[distance],
+                                 random_state=seed)
+    theirs = pml_miners.UniformHistogramMiner(10, 3, 2, distance=PML_DISTANCE[distance]())
+    emb, labels = _batch(seed)
+    ref, ref_labels = _batch(seed + 100, n=20)
+    for kwargs in ({}, {"ref_emb": ref, "ref_labels": ref_labels}):
+        got = ours(emb, labels, **kwargs)
+        ours._generator = None  # restart from the seed
+        torch.manual_seed(seed)
+        _assert_same(got, theirs(emb, labels, **kwargs))
+
+
+def test_uniform_histogram_miner_draws_evenly_from_each_bin():
+    emb, labels = _batch(1, n=40)
+    miner = UniformHistogramMiner(num_bins=5, pos_per_bin=50, neg_per_bin=60, random_state=0,
+                                  normalize=False)
+    a1, p, a2, n = miner(emb, labels)
+    d = torch.cdist(emb, emb)
+    pos, neg = labels[:, None] == labels, labels[:, None] != labels
+    pos.fill_diagonal_(False)
+    for (rows, cols), mask, per_bin in (((a1, p), pos, 50), ((a2, n), neg, 60)):
+        assert bool(mask[rows, cols].all())
+        values, all_values = d[rows, cols], d[mask]
+        edges = torch.linspace(all_values.min(), all_values.max(), 6, dtype=d.dtype)
+        counts = torch.histc(values, bins=5, min=float(edges[0]), max=float(edges[-1]))
+        occupied = torch.histc(all_values, bins=5, min=float(edges[0]),
+                               max=float(edges[-1])) > 0
+        assert torch.equal(counts[occupied], torch.full((int(occupied.sum()),), per_bin * 1.0,
+                                                        dtype=counts.dtype))
+    # Seeded: the same pairs again; another seed gives others.
+    again = UniformHistogramMiner(5, 50, 60, normalize=False, random_state=0)(emb, labels)
+    other = UniformHistogramMiner(5, 50, 60, normalize=False, random_state=1)(emb, labels)
+    _assert_same(again, (a1, p, a2, n))
+    assert not torch.equal(other[1], p)
+
+
+def test_batch_b_miner_registry_names():
+    assert MINERS["angular"] is AngularMiner
+    assert MINERS["hdc"] is HDCMiner
+    assert MINERS["uniform_histogram"] is UniformHistogramMiner
+    assert isinstance(get_miner("UniformHistogramMiner"), UniformHistogramMiner)
+    with pytest.raises(ValueError, match="radians"):
+        AngularMiner(angle=20)
+    with pytest.raises(ValueError, match="filter_percentage"):
+        HDCMiner(filter_percentage=0.0)

@@ -7,9 +7,11 @@ returns 1-D ``torch.long`` index tensors, pairs ``(a1, p, a2, n)`` or triplets
 
 from .._registry import lookup
 from ._base import BaseMiner
+from .angular import AngularMiner
 from .batch_easy_hard import BatchEasyHardMiner
 from .batch_hard import BatchHardMiner
 from .distance_weighted import DistanceWeightedMiner
+from .hdc import HDCMiner
 from .lifted import LiftedMiner
 from .multi_similarity import MultiSimilarityMiner
 from .npairs import NPairsMiner
@@ -21,6 +23,7 @@ from .triplet_margin import (
     SemihardTripletMiner,
     TripletMarginMiner,
 )
+from .uniform_histogram import UniformHistogramMiner
 
 #: Registered miners by name; ``get_miner`` also accepts case and '-'/'_' variants.
 MINERS = {
@@ -38,6 +41,9 @@ MINERS = {
     # batch B
     "pair_margin": PairMarginMiner,
     "batch_easy_hard": BatchEasyHardMiner,
+    "angular": AngularMiner,
+    "hdc": HDCMiner,
+    "uniform_histogram": UniformHistogramMiner,
 }
 
 #: Extra names accepted by ``get_miner``.
@@ -81,11 +87,13 @@ __all__ = [
     "ALIASES",
     "MINERS",
     "AllTuplesMiner",
+    "AngularMiner",
     "BaseMiner",
     "BatchEasyHardMiner",
     "BatchHardMiner",
     "DistanceWeightedMiner",
     "EasyTripletMiner",
+    "HDCMiner",
     "HardTripletMiner",
     "LiftedMiner",
     "MultiSimilarityMiner",
@@ -94,5 +102,6 @@ __all__ = [
     "RandomMiner",
     "SemihardTripletMiner",
     "TripletMarginMiner",
+    "UniformHistogramMiner",
     "get_miner",
 ]
