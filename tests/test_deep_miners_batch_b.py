@@ -221,6 +221,18 @@ def test_uniform_histogram_miner_draws_evenly_from_each_bin():
     assert not torch.equal(other[1], p)
 
 
+def test_uniform_histogram_bins_are_half_open():
+    # Distances 1..4 between points on a line; with 3 bins the edges 2 and 3 are
+    # distances themselves: each pair belongs to exactly one bin ([1, 2), [2, 3), [3, 4]).
+    emb = torch.tensor([[0.0], [1.0], [2.0], [4.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 0])
+    a1, p, a2, n = UniformHistogramMiner(3, 7, 1, normalize=False, random_state=0)(emb, labels)
+    assert len(a2) == 0 and len(a1) == 3 * 7
+    d = torch.cdist(emb, emb)[a1, p]
+    assert ((d >= 1) & (d < 2)).sum() == 7 and ((d >= 2) & (d < 3)).sum() == 7
+    assert ((d >= 3) & (d <= 4)).sum() == 7
+
+
 def test_batch_b_miner_registry_names():
     assert MINERS["angular"] is AngularMiner
     assert MINERS["hdc"] is HDCMiner
