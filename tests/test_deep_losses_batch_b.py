@@ -21,6 +21,7 @@ from skmetric.deep.losses import (  # noqa: E402
     SignalToNoiseRatioContrastiveLoss,
     SmoothAPLoss,
     SupConLoss,
+    ThresholdConsistentMarginLoss,
     TupletMarginLoss,
     get_loss,
 )
@@ -48,8 +49,13 @@ CASES = {
             pos_margin=0.1, neg_margin=0.9,
             distance=pml_distances.SNRDistance(normalize_embeddings=False)), True),
 }
-MINED = {"supcon": [None, "triplets", "pairs"], "tuplet": [None, "triplets", "pairs"],
-         "snr": [None, "triplets", "pairs"]}
+CASES["tcm"] = (lambda: ThresholdConsistentMarginLoss(),
+                lambda: pml_losses.ThresholdConsistentMarginLoss(), False)
+CASES["tcm_weighted"] = (
+    lambda: ThresholdConsistentMarginLoss(0.5, 2.0, 0.6, 0.1),
+    lambda: pml_losses.ThresholdConsistentMarginLoss(0.5, 2.0, 0.6, 0.1), False)
+# Every pair loss here accepts no miner, mined triplets and mined pairs.
+MINED = dict.fromkeys(["tcm", "supcon", "tuplet", "snr"], [None, "triplets", "pairs"])
 
 
 def _batch(seed, dtype=torch.float64, device="cpu", n=40, dim=6, n_classes=5):
@@ -322,3 +328,21 @@ def test_whole_batch_losses_reject_miners_or_reference_embeddings(loss):
     if not isinstance(loss, SmoothAPLoss):  # Smooth-AP takes miner weights, as in PML
         with pytest.raises(ValueError, match="miner"):
             loss(emb, labels, indices_tuple=(torch.tensor([0]),) * 3)
+
+
+def test_tcm_on_a_hand_computed_batch_and_with_reference_embeddings():
+    emb = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6], [0.0, 1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1])
+    sim = emb @ emb.T
+    # Positives (both orders): (0,1) 0.6 and (2,3) 0.6: both <= 0.9 -> 0.3 each.
+    # Negatives >= 0.5: (0,2) 0.8, (1,2) 0.96, (1,3) 0.8 (both orders); (0,3) 0 is not.
+    neg = torch.tensor([0.8, 0.96, 0.8]) - 0.5
+    expected = 0.3 + neg.mean().item()
+    loss = ThresholdConsistentMarginLoss()(emb, labels)
+    assert loss.item() == pytest.approx(expected)
+    assert sim[1, 2].item() == pytest.approx(0.96)
+    # With ref_emb, pairs come from the references (PML 2.9 indexes the batch instead).
+    value = ThresholdConsistentMarginLoss()(emb[:2], labels[:2], ref_emb=emb[2:],
+                                            ref_labels=labels[2:])
+    # No positives; negatives (0,2) 0.8, (1,2) 0.96, (1,3) 0.8 over 0.5.
+    assert value.item() == pytest.approx(neg.mean().item())

@@ -30,6 +30,7 @@ from .smooth_ap import SmoothAPLoss
 from .snr_contrastive import SignalToNoiseRatioContrastiveLoss
 from .soft_triple import SoftTripleLoss  # noqa: E402
 from .supcon import SupConLoss
+from .threshold_consistent_margin import ThresholdConsistentMarginLoss
 from .triplet_margin import TripletMarginLoss
 from .tuplet_margin import TupletMarginLoss
 
@@ -62,6 +63,7 @@ LOSSES = {
     "smooth_ap": SmoothAPLoss,
     "ranked_list": RankedListLoss,
     "pnp": PNPLoss,
+    "threshold_consistent_margin": ThresholdConsistentMarginLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -69,7 +71,7 @@ ALIASES = {"am_softmax": "cosface", "normalized_softmax": "normface",
            "lsoftmax": "large_margin_softmax", "a_softmax": "sphereface",
            "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure",
            "signal_to_noise_ratio_contrastive": "snr_contrastive",
-           "supervised_contrastive": "supcon"}
+           "supervised_contrastive": "supcon", "tcm": "threshold_consistent_margin"}
 
 
 def get_loss(loss, **params):
@@ -122,6 +124,7 @@ __all__ = [
     "MarginLoss",
     "MultiSimilarityLoss",
     "NPairsLoss",
+    "ThresholdConsistentMarginLoss",
     "TripletMarginLoss",
     "RankedListLoss",
     "SignalToNoiseRatioContrastiveLoss",
