@@ -16,6 +16,7 @@ pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
 from skmetric.deep.losses import (  # noqa: E402
     LOSSES,
+    P2SGradLoss,
     PNPLoss,
     RankedListLoss,
     SignalToNoiseRatioContrastiveLoss,
@@ -346,3 +347,37 @@ def test_tcm_on_a_hand_computed_batch_and_with_reference_embeddings():
                                             ref_labels=labels[2:])
     # No positives; negatives (0,2) 0.8, (1,2) 0.96, (1,3) 0.8 over 0.5.
     assert value.item() == pytest.approx(neg.mean().item())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_p2sgrad_matches_pytorch_metric_learning_with_its_weights(dtype, device):
+    torch.manual_seed(0)
+    theirs = pml_losses.P2SGradLoss(descriptors_dim=6, num_classes=5).to(device)
+    ours = P2SGradLoss(num_classes=5, embedding_size=6).to(device)
+    assert ours.W.shape == theirs.weight.shape
+    torch.testing.assert_close(ours.W.norm(dim=0), torch.ones(5, device=device))
+    with torch.no_grad():
+        ours.W.copy_(theirs.weight)
+    for seed in range(2):
+        emb, labels = _batch(seed, dtype, device)
+        ours.zero_grad()
+        theirs.zero_grad()
+        v1, g1 = _value_and_grad(ours, emb, labels)
+        v2, g2 = _value_and_grad(theirs, emb, labels)
+        torch.testing.assert_close(v1, v2.reshape(()), **_tol(dtype))
+        torch.testing.assert_close(g1, g2, **_tol(dtype))
+        # PML renormalises its float32 weights before casting them: float32 agreement.
+        torch.testing.assert_close(ours.W.grad, theirs.weight.grad, **_tol(torch.float32))
+
+
+def test_p2sgrad_is_the_mse_to_one_hot_cosines():
+    loss = P2SGradLoss(num_classes=2, embedding_size=2)
+    with torch.no_grad():
+        loss.W.copy_(torch.tensor([[2.0, 0.0], [0.0, 1.0]]))  # renormalised at the call
+    emb = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    # cosines: sample 0 (label 1) -> (0.6, 0.8); sample 1 (label 0) -> (1, 0).
+    expected = ((0.6 - 0) ** 2 + (0.8 - 1) ** 2 + 0 + 0) / 4
+    assert loss(emb, torch.tensor([1, 0])).item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="miner"):
+        loss(emb, torch.tensor([1, 0]), indices_tuple=(torch.tensor([0]),) * 3)

@@ -22,6 +22,7 @@ from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
+from .p2sgrad import P2SGradLoss  # noqa: E402
 from .pnp import PNPLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
@@ -56,6 +57,7 @@ LOSSES = {
     "proxy_anchor": ProxyAnchorLoss,
     "soft_triple": SoftTripleLoss,
     "class_circle": ClassCircleLoss,
+    "p2sgrad": P2SGradLoss,
     # batch B
     "supcon": SupConLoss,
     "tuplet_margin": TupletMarginLoss,
@@ -111,6 +113,7 @@ __all__ = [
     "L2SoftmaxLoss",
     "LargeMarginSoftmaxLoss",
     "NormFaceLoss",
+    "P2SGradLoss",
     "PNPLoss",
     "ProxyAnchorLoss",
     "ProxyNCALoss",
