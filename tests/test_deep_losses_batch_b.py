@@ -24,6 +24,7 @@ from skmetric.deep.losses import (  # noqa: E402
     SupConLoss,
     ThresholdConsistentMarginLoss,
     TupletMarginLoss,
+    VICRegLoss,
     get_loss,
 )
 
@@ -381,3 +382,51 @@ def test_p2sgrad_is_the_mse_to_one_hot_cosines():
     assert loss(emb, torch.tensor([1, 0])).item() == pytest.approx(expected)
     with pytest.raises(ValueError, match="miner"):
         loss(emb, torch.tensor([1, 0]), indices_tuple=(torch.tensor([0]),) * 3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("params", [{}, dict(invariance_lambda=2.0, variance_mu=3.0,
+                                             covariance_v=0.5, eps=1e-3)])
+def test_vicreg_matches_pytorch_metric_learning(params, dtype, device):
+    for seed in range(2):
+        z1, _ = _batch(seed, dtype, device, n=16)
+        z2 = 0.5 * z1 + 0.3 * _batch(seed + 50, dtype, device, n=16)[0]
+        grads = []
+        values = []
+        for loss in (VICRegLoss(**params), pml_losses.VICRegLoss(**params)):
+            a, b = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
+            value = loss(a, ref_emb=b)
+            value.backward()
+            values.append(value.detach().reshape(()))
+            grads.append((a.grad, b.grad))
+        torch.testing.assert_close(values[0], values[1], **_tol(dtype))
+        for g1, g2 in zip(grads[0], grads[1], strict=True):
+            torch.testing.assert_close(g1, g2, **_tol(dtype))
+
+
+def test_vicreg_terms_by_hand_and_its_usage_errors():
+    z1 = torch.tensor([[0.0, 0.0], [2.0, 2.0]], dtype=torch.float64)
+    z2 = torch.tensor([[0.0, 1.0], [2.0, 1.0]], dtype=torch.float64)
+    # invariance mean((z1 - z2)^2) = 0.5; std of z1's columns sqrt(2 + eps) > 1: no
+    # variance term; z2: column 0 std sqrt(2), column 1 std sqrt(eps) -> (1 - 0.01) / 2 / 2.
+    # covariance: z1 cov [[2, 2], [2, 2]] -> 2 * 4 / 2 = 4; z2 cov off-diagonal 0.
+    expected = 25 * 0.5 + 25 * (1 - 0.01) / 4 + 4.0
+    assert VICRegLoss()(z1, ref_emb=z2).item() == pytest.approx(expected)
+    with pytest.raises(TypeError, match="self-supervised.*MetricEmbedder"):
+        VICRegLoss()(z1, torch.tensor([0, 1]), ref_emb=z2)
+    with pytest.raises(ValueError, match="second view"):
+        VICRegLoss()(z1)
+    with pytest.raises(ValueError, match="same shape"):
+        VICRegLoss()(z1, ref_emb=z2[:1])
+
+
+def test_metric_embedder_refuses_vicreg_with_a_clear_error():
+    pytest.importorskip("skorch")
+    from skmetric.deep import MetricEmbedder
+
+    X = torch.randn(20, 4).numpy()
+    y = [0, 1] * 10
+    est = MetricEmbedder(loss="vicreg", max_epochs=1, batch_size=10, verbose=0)
+    with pytest.raises(TypeError, match="self-supervised"):
+        est.fit(X, y)

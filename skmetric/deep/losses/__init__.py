@@ -34,6 +34,7 @@ from .supcon import SupConLoss
 from .threshold_consistent_margin import ThresholdConsistentMarginLoss
 from .triplet_margin import TripletMarginLoss
 from .tuplet_margin import TupletMarginLoss
+from .vicreg import VICRegLoss
 
 #: Registered losses by name; ``get_loss`` also accepts case and '-'/'_' variants.
 LOSSES = {
@@ -66,6 +67,8 @@ LOSSES = {
     "ranked_list": RankedListLoss,
     "pnp": PNPLoss,
     "threshold_consistent_margin": ThresholdConsistentMarginLoss,
+    # self-supervised: loss(z1, ref_emb=z2), no labels (MetricEmbedder cannot use it)
+    "vicreg": VICRegLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -129,6 +132,7 @@ __all__ = [
     "NPairsLoss",
     "ThresholdConsistentMarginLoss",
     "TripletMarginLoss",
+    "VICRegLoss",
     "RankedListLoss",
     "SignalToNoiseRatioContrastiveLoss",
     "SmoothAPLoss",

@@ -23,10 +23,12 @@ class RankedListLoss(BaseLoss):
 
     Parameters
     ----------
-    margin : float
+    margin : float, default=0.4
         The gap between the positive and the negative boundaries.
-    Tn : float
+    Tn : float, default=1.0
         Temperature of the negative weights (0: uniform weights).
+        pytorch-metric-learning has no defaults for ``margin`` and ``Tn``; these let the
+        registry name ``'ranked_list'`` build the loss alone (with ``alpha`` = 1.2).
     imbalance : float in [0, 1], default=0.5
         Weight of the negative term against the positive one.
     alpha : float or None, default=None
@@ -60,7 +62,7 @@ class RankedListLoss(BaseLoss):
         "Tp": [FINITE],
     }
 
-    def __init__(self, margin, Tn, imbalance=0.5, alpha=None, Tp=0.0, distance="euclidean",
+    def __init__(self, margin=0.4, Tn=1.0, imbalance=0.5, alpha=None, Tp=0.0, distance="euclidean",
                  normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         if Tp > 5 or Tn > 5:
