@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._base import MahalanobisMixin, PairsClassifierMixin
 from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from ._inner_cv import PathRecorder, choose_strength, inner_cv_feasible
 from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 
@@ -42,7 +43,7 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
     # (LogDet is invariant under congruence) and the same bounds on squared distances.
     _rescalable = True
 
-    def _fit(self, pairs, y, bounds=None):
+    def _fit(self, pairs, y, bounds=None, max_iter=None):
         """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         A0 = self._prior_in_fit_units(points)
@@ -51,13 +52,20 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         # A pair of identical samples constrains nothing (and would divide by zero).
         keep = np.any(diff != 0, axis=1)
         A, self.n_iter_ = _itml_projections(
-            diff[keep], y[keep], A0, self.bounds_, self.gamma, self.max_iter, self.tol,
-            self.verbose,
+            diff[keep], y[keep], A0, self.bounds_, self.gamma,
+            self.max_iter if max_iter is None else max_iter, self.tol, self.verbose,
+            self._record_metric,
         )
         A = _nearest_psd(A)
         _check_precision(A, A0, self.bounds_)
         self.components_ = self._unscale(components_from_metric(A))
         return self
+
+    def _record_metric(self, n_iter, A):
+        """Pass the sweep's map to the path recorder of ``early_stopping='auto'``, if any."""
+        recorder = getattr(self, "_recorder", None)
+        if recorder is not None and n_iter in recorder.wanted:
+            recorder(n_iter, components_from_metric(_nearest_psd(A)))
 
     def _prior_in_fit_units(self, points):
         """The prior ``M0`` for the (possibly rescaled, see ``_rescale_for_fit``) points.
@@ -184,6 +192,12 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         ``20 * n_classes**2``.
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
+    early_stopping : 'auto' or False, default='auto'
+        'auto': the number of sweeps (at most ``max_iter``, 0 meaning the prior) is chosen
+        by a 3-fold cross-validation on the training data (pairs drawn within each inner
+        training fold), scoring the metric after each recorded sweep by 3-NN accuracy on the
+        held-out fold; ties go to fewer sweeps. False: sweep to convergence
+        (metric-learn's behaviour). Without three samples per class, 'auto' does that too.
 
     Attributes
     ----------
@@ -193,6 +207,8 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         The bounds on squared distances used.
     n_iter_ : int
         Number of sweeps run.
+    auto_n_iter_ : int or None
+        Number of sweeps chosen by ``early_stopping='auto'``; None when not used.
     n_features_in_ : int
         Number of features seen during fit.
 
@@ -214,15 +230,17 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     _parameter_constraints: dict = {
         **_BaseITML._parameter_constraints,
         **N_CONSTRAINTS_CONSTRAINT,
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
                  prior="identity", bounds=None, verbose=False, preprocessor=None,
-                 random_state=None):
+                 random_state=None, early_stopping="auto"):
         super().__init__(gamma=gamma, max_iter=max_iter, tol=tol, prior=prior, bounds=bounds,
                          verbose=verbose, preprocessor=preprocessor,
                          random_state=random_state)
         self.n_constraints = n_constraints
+        self.early_stopping = early_stopping
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, bounds=None):
@@ -241,9 +259,25 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         -------
         self : object
         """
-        _, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
+        X, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
                                                     self.random_state)
-        return self._fit(pairs, y_pairs, bounds)
+        y = np.asarray(y).ravel()
+        max_iter, self.auto_n_iter_ = self.max_iter, None
+        if (self.early_stopping is not False and getattr(self, "_recorder", None) is None
+                and bounds is None and inner_cv_feasible(y)):
+            self.auto_n_iter_, _ = choose_strength(self, X, y, {"early_stopping": False},
+                                                   random_state=self.random_state)
+            max_iter = self.auto_n_iter_
+        return self._fit(pairs, y_pairs, bounds, max_iter)
+
+    def _fit_path(self, X, y):
+        """Maps after the recorded sweeps of a plain fit (for ``early_stopping='auto'``)."""
+        self._recorder = PathRecorder(self.max_iter)
+        try:
+            self.fit(X, y)
+            return self._recorder.finish(self.n_iter_, self.components_, self.max_iter)
+        finally:
+            del self._recorder
 
 
 def _check_bounds(bounds, points, A0):
@@ -294,16 +328,19 @@ def _numerical_rank(M):
     return int(np.sum(w > 1e-10 * max(w.max(), 0.0))) if w.max() > 0 else 0
 
 
-def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose):
+def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose, record=None):
     """Cyclic Bregman projections of Davis et al. (2007), Algorithm 1.
 
     ``diff`` holds the pair differences, ``y`` their labels and ``sq_bounds`` the bounds on
     squared distances (the targets of the projections). Returns the learned matrix and the
-    number of sweeps.
+    number of sweeps. ``record(n_sweeps, A)``, when given, sees the prior and the matrix
+    after each sweep.
     """
     n = diff.shape[0]
     A = np.asfortranarray(A0, dtype=np.float64).copy(order="F")
-    if n == 0:
+    if record is not None:
+        record(0, A0)
+    if n == 0 or max_iter == 0:
         return A, 0
     sign = np.where(y == 1, 1.0, -1.0)
     # Per-constraint slack targets start at the bound of the pair's kind.
@@ -332,6 +369,8 @@ def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose):
             xis[i] = 1.0 / (1.0 / xis[i] + s * alpha * inv_gamma)
             dsyr(beta, Av, a=A, overwrite_a=1)
         lam = np.asarray(lams)
+        if record is not None:
+            record(n_iter, np.triu(A) + np.triu(A, 1).T)
         norm_sum = np.linalg.norm(lam) + np.linalg.norm(lam_old)
         if norm_sum == 0:
             break

@@ -20,6 +20,7 @@ from ._init import (
     initialize_components,
     warn_if_stuck_at_init,
 )
+from ._inner_cv import PathRecorder, choose_strength, inner_cv_feasible
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -60,6 +61,12 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         device when ``X`` is a torch tensor. 'cpu' / 'cuda' / a torch device: torch on that
         device. 'auto': torch on CUDA when available, else NumPy. The optimiser and the
         fitted ``components_`` stay in NumPy float64.
+    early_stopping : 'auto' or False, default='auto'
+        'auto': the number of L-BFGS iterations (at most ``max_iter``, 0 meaning the
+        initial map) is chosen by a 3-fold cross-validation on the training data, scoring
+        each recorded iterate by the held-out error of the kernel regression from the
+        training part; ties go to fewer iterations. False: run to convergence
+        (metric-learn's behaviour). With fewer than 12 samples 'auto' does that too.
 
     Attributes
     ----------
@@ -67,6 +74,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         The learned linear map L.
     n_iter_ : int
         Number of L-BFGS iterations run.
+    auto_n_iter_ : int or None
+        Number of iterations chosen by ``early_stopping='auto'``; None when not used.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -98,10 +107,11 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
         "device": "no_validation",  # checked by fit_device
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(self, n_components=None, init="auto", tol=None, max_iter=1000, verbose=False,
-                 preprocessor=None, random_state=None, device=None):
+                 preprocessor=None, random_state=None, device=None, early_stopping="auto"):
         self.n_components = n_components
         self.init = init
         self.tol = tol
@@ -110,6 +120,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
         self.random_state = random_state
         self.device = device
+        self.early_stopping = early_stopping
 
     _requires_y = True  # regression targets: any real values
 
@@ -138,6 +149,16 @@ class MLKR(MahalanobisMixin, BaseEstimator):
             raise ValueError("init='lda' needs class labels; MLKR regresses real targets. "
                              "Use 'auto', 'pca', 'identity', 'random' or an array.")
         L0 = initialize_components(n_components, X, None, init, self.random_state)
+        record = getattr(self, "_recorder", None)
+        max_iter, self.auto_n_iter_ = self.max_iter, None
+        if (self.early_stopping is not False and record is None
+                and inner_cv_feasible(y, classification=False)):
+            self.auto_n_iter_, _ = choose_strength(self, X, y, {"early_stopping": False},
+                                                   classification=False,
+                                                   random_state=self.random_state)
+            max_iter = self.auto_n_iter_
+        if record is not None:
+            record(0, L0)
 
         X_dev = xp.asarray(X, device=dev)
         y_dev = xp.asarray(y, device=dev)
@@ -150,8 +171,10 @@ class MLKR(MahalanobisMixin, BaseEstimator):
             state["loss"] = float(loss)
             return state["loss"], to_numpy(grad).ravel()
 
-        def callback(*_):
+        def callback(intermediate_result):
             state["it"] += 1
+            if record is not None:
+                record(state["it"], intermediate_result.x.reshape(shape))
             if self.verbose:
                 print(f"[MLKR] iter {state['it']:4d}  objective {state['loss']:.6e}  "
                       f"({time.perf_counter() - state['start']:.2f}s)", file=sys.stdout)
@@ -159,15 +182,27 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         if self.verbose:
             print(f"[MLKR] fitting {shape[0]}x{shape[1]} map on {X.shape[0]} samples "
                   f"({xp.__name__.split('.')[-1]}, device {dev})")
+        if max_iter == 0:
+            self.components_, self.n_iter_ = L0, 0
+            return self
         res = minimize(fun, L0.ravel(), method="L-BFGS-B", jac=True, tol=self.tol,
-                       callback=callback, options={"maxiter": self.max_iter})
-        if res.status == 1:
+                       callback=callback, options={"maxiter": max_iter})
+        if res.status == 1 and self.auto_n_iter_ is None:
             warnings.warn(f"MLKR did not converge in max_iter={self.max_iter} iterations; "
                           "increase max_iter or tol.", ConvergenceWarning)
         self.components_ = np.asarray(res.x, dtype=np.float64).reshape(shape)
         self.n_iter_ = int(res.nit)
         warn_if_stuck_at_init("MLKR", self.n_iter_, X, self.components_)
         return self
+
+    def _fit_path(self, X, y):
+        """Iterates ``[(n_iter, L), ...]`` of a plain fit (for ``early_stopping='auto'``)."""
+        self._recorder = PathRecorder(self.max_iter)
+        try:
+            self.fit(X, y)
+            return self._recorder.finish(self.n_iter_, self.components_, self.max_iter)
+        finally:
+            del self._recorder
 
 
 def _resolve_device(device, X):

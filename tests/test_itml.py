@@ -143,7 +143,8 @@ def test_itml_supervised_errors_on_single_class_and_bad_n_constraints():
 
 def test_itml_supervised_equals_itml_on_the_same_drawn_pairs():
     X, y = _blobs()
-    sup = ITML_Supervised(n_constraints=40, max_iter=50, random_state=3).fit(X, y)
+    sup = ITML_Supervised(n_constraints=40, max_iter=50, random_state=3,
+                          early_stopping=False).fit(X, y)
     idx, y_pairs = draw_tuples(y, 2, 40, random_state=3)
     pairs, y_wrapped = wrap_pairs(X, (idx[y_pairs == 1, 0], idx[y_pairs == 1, 1],
                                       idx[y_pairs == -1, 0], idx[y_pairs == -1, 1]))

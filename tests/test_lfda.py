@@ -66,7 +66,7 @@ def test_local_scatters_match_the_pairwise_definition(k, monkeypatch):
 
 def test_plain_embedding_solves_the_generalized_eigenproblem():
     X, y = load_wine(return_X_y=True)
-    lfda = LFDA(n_components=5, k=7, embedding_type="plain").fit(X, y)
+    lfda = LFDA(n_components=5, k=7, embedding_type="plain", shrinkage=0).fit(X, y)
     S_b, S_w, _ = _local_scatters(X, np.unique(y, return_inverse=True)[1], 7)
     V = lfda.components_.T
     vals = lfda.eigenvalues_
@@ -81,9 +81,10 @@ def test_plain_embedding_solves_the_generalized_eigenproblem():
 
 def test_embedding_types_weight_or_orthonormalize_the_same_directions():
     X, y = load_wine(return_X_y=True)
-    plain = LFDA(n_components=4, embedding_type="plain").fit(X, y)
-    weighted = LFDA(n_components=4, embedding_type="weighted").fit(X, y)
-    ortho = LFDA(n_components=4, embedding_type="orthonormalized").fit(X, y)
+    plain = LFDA(n_components=4, embedding_type="plain", shrinkage=0).fit(X, y)
+    weighted = LFDA(n_components=4, embedding_type="weighted", shrinkage=0).fit(X, y)
+    ortho = LFDA(n_components=4, embedding_type="orthonormalized",
+                 shrinkage=0).fit(X, y)
     np.testing.assert_allclose(weighted.components_,
                                plain.components_ * np.sqrt(plain.eigenvalues_)[:, None])
     np.testing.assert_allclose(ortho.components_ @ ortho.components_.T, np.eye(4), atol=1e-10)

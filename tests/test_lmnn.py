@@ -114,7 +114,7 @@ def test_improves_knn_on_unscaled_wine_and_noisy_digits():
 
 def test_lbfgs_lowers_objective_more_than_reference_gradient_descent():
     X, y = load_iris(return_X_y=True)
-    lbfgs = LMNN(init="identity", max_iter=100).fit(X, y)
+    lbfgs = LMNN(init="identity", max_iter=100, early_stopping=False).fit(X, y)
     gd = LMNN(init="identity", solver="gd", learn_rate=1e-4, max_iter=100).fit(X, y)
     targets = _select_target_neighbors(X, y, 3)
     start = _lmnn_objective(np.eye(4), X, y, targets, 0.5)[0]
@@ -144,7 +144,7 @@ def test_memory_stays_below_dense_distance_matrix(monkeypatch):
     monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 1 << 18)
     monkeypatch.setattr(lmnn_module, "_MAX_PAIRS", 20_000)
     tracemalloc.start()
-    lmnn = LMNN(max_iter=10, min_iter=0, random_state=0).fit(X, y)
+    lmnn = LMNN(max_iter=10, min_iter=0, random_state=0, early_stopping=False).fit(X, y)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     n = X.shape[0]
