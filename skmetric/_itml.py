@@ -265,7 +265,11 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         max_iter, self.auto_n_iter_ = self.max_iter, None
         if (self.early_stopping is not False and getattr(self, "_recorder", None) is None
                 and bounds is None and inner_cv_feasible(y)):
-            self.auto_n_iter_, _ = choose_strength(self, X, y, {"early_stopping": False},
+            plain = {"early_stopping": False}
+            if not isinstance(self.prior, str):
+                # The inner fits see X in the fit's (possibly rescaled) units: so must the prior.
+                plain["prior"] = self._prior_in_fit_units(X)
+            self.auto_n_iter_, _ = choose_strength(self, X, y, plain,
                                                    random_state=self.random_state)
             max_iter = self.auto_n_iter_
         return self._fit(pairs, y_pairs, bounds, max_iter)
