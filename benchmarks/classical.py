@@ -41,24 +41,27 @@ RANDOM_STATE = 0
 DATASETS = ["iris", "wine", "breast_cancer", "digits"]
 
 # name -> (skmetric factory(random_state), metric-learn class name or None, its kwargs).
-# Use the same hyper-parameters on both sides (metric-learn's defaults unless stated).
+# Use the same hyper-parameters on both sides (metric-learn's defaults unless stated), and
+# the plain objectives (no 'auto' early stopping or shrinkage; see accuracy.py for those).
 LEARNERS = {
-    "NCA": (lambda rs: skmetric.NCA(max_iter=100, tol=1e-5, random_state=rs),
+    "NCA": (lambda rs: skmetric.NCA(max_iter=100, tol=1e-5, random_state=rs,
+                                    early_stopping=False),
             "NCA", {"max_iter": 100, "tol": 1e-5, "random_state": RANDOM_STATE}),
-    "LMNN": (lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs),
+    "LMNN": (lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, early_stopping=False),
              "LMNN", {"n_neighbors": 3, "random_state": RANDOM_STATE}),
     "LSML_Supervised": (lambda rs: skmetric.LSML_Supervised(random_state=rs),
                         "LSML_Supervised", {"random_state": RANDOM_STATE}),
     "SCML_Supervised": (lambda rs: skmetric.SCML_Supervised(random_state=rs),
                         "SCML_Supervised", {"random_state": RANDOM_STATE}),
-    "ITML_Supervised": (lambda rs: skmetric.ITML_Supervised(random_state=rs),
+    "ITML_Supervised": (lambda rs: skmetric.ITML_Supervised(random_state=rs,
+                                                            early_stopping=False),
                         "ITML_Supervised", {"random_state": RANDOM_STATE}),
     "SDML_Supervised": (lambda rs: skmetric.SDML_Supervised(random_state=rs),
                         "SDML_Supervised", {"random_state": RANDOM_STATE}),
     "MMC_Supervised": (lambda rs: skmetric.MMC_Supervised(random_state=rs),
                        "MMC_Supervised", {"random_state": RANDOM_STATE}),
     # k=3: metric-learn caps k at n_features - 1 (3 on iris); the same k on every dataset.
-    "LFDA": (lambda rs: skmetric.LFDA(k=7), "LFDA", {"k": 7}),
+    "LFDA": (lambda rs: skmetric.LFDA(k=7, shrinkage=0), "LFDA", {"k": 7}),
     "RCA_Supervised": (lambda rs: skmetric.RCA_Supervised(n_chunks=40, chunk_size=3,
                                                           random_state=rs),
                        "RCA_Supervised", {"n_chunks": 40, "chunk_size": 3,
