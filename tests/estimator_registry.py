@@ -68,7 +68,7 @@ EXPECTED_FAILED_CHECKS = {
     "chunk ids",
     **{(name, "check_transformer_n_iter"): "early_stopping='auto' may choose the initial map "
        "(n_iter_ = 0 iterations) when no iterate scores better on the inner folds"
-       for name in ("NCA", "LMNN", "ITML_Supervised")},
+       for name in ("NCA",)},
 }
 
 # Estimators that need y but accept a single class, with the reason (regression targets, ...).

@@ -88,7 +88,8 @@ def test_lfda_shrinkage_zero_is_plain_lfda_and_auto_picks_from_the_grid():
 
 def test_itml_and_lmnn_auto_stop_within_the_plain_run():
     Xtr, ytr = _two_class(90, 4, noise=3)
-    for est in (ITML_Supervised(random_state=0), LMNN(random_state=0, max_iter=60)):
+    for est in (ITML_Supervised(random_state=0, early_stopping="auto"),
+                LMNN(random_state=0, max_iter=60, early_stopping="auto")):
         est.fit(Xtr, ytr)
         assert est.auto_n_iter_ in iteration_checkpoints(est.max_iter)
         assert est.n_iter_ <= est.auto_n_iter_
