@@ -156,7 +156,8 @@ def test_kernel_learner_is_tunable_in_grid_search():
     X, y = make_circles(n_samples=150, factor=0.5, noise=0.08, random_state=1)
     pipe = make_pipeline(
         MinMaxScaler(),
-        make_kernel_learner(NCA(n_components=1, max_iter=30, random_state=0), n_components=10,
+        make_kernel_learner(NCA(n_components=1, max_iter=30, random_state=0, early_stopping=False),
+                            n_components=10,
                             n_landmarks=40, random_state=0),
         KNeighborsClassifier(3),
     )
