@@ -22,6 +22,7 @@ from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
+from .ntxent import NTXentLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
 from .soft_triple import SoftTripleLoss  # noqa: E402
@@ -49,12 +50,15 @@ LOSSES = {
     "proxy_anchor": ProxyAnchorLoss,
     "soft_triple": SoftTripleLoss,
     "class_circle": ClassCircleLoss,
+    # batch A: pytorch-metric-learning losses added for issue #17
+    "ntxent": NTXentLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
 ALIASES = {"am_softmax": "cosface", "normalized_softmax": "normface",
            "lsoftmax": "large_margin_softmax", "a_softmax": "sphereface",
-           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure"}
+           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure",
+           "infonce": "ntxent", "nt_xent": "ntxent"}
 
 
 def get_loss(loss, **params):
@@ -106,6 +110,7 @@ __all__ = [
     "MarginLoss",
     "MultiSimilarityLoss",
     "NPairsLoss",
+    "NTXentLoss",
     "TripletMarginLoss",
     "get_loss",
 ]

