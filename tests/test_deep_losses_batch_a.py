@@ -17,7 +17,7 @@ pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
 from skmetric.deep.losses import ALIASES, LOSSES, get_loss  # noqa: E402
-from skmetric.deep.losses import NTXentLoss  # noqa: E402
+from skmetric.deep.losses import NCALoss, NTXentLoss  # noqa: E402
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 DTYPES = [torch.float32, torch.float64]
@@ -79,6 +79,16 @@ CASES = {
         lambda d: pml_losses.NTXentLoss(distance=_pml_distance(d)),
         ["cosine"], True, True,
     ),
+    "nca": (
+        lambda d: NCALoss(distance=d),
+        lambda d: pml_losses.NCALoss(distance=_pml_distance(d)),
+        ["sqeuclidean", "cosine"], True, True,
+    ),
+    "nca_scaled": (
+        lambda d: NCALoss(softmax_scale=3.0, distance=d, normalize=False),
+        lambda d: pml_losses.NCALoss(softmax_scale=3.0, distance=_pml_distance(d, False)),
+        ["euclidean"], True, True,
+    ),
 }
 PARAMS = [(name, d) for name, case in CASES.items() for d in case[2]]
 
@@ -132,3 +142,28 @@ def test_ntxent_on_a_hand_computed_batch():
     assert NTXentLoss(temperature=t)(emb, labels, pairs).item() == pytest.approx(twice)
     # InfoNCE is the same loss.
     assert type(get_loss("InfoNCE")) is NTXentLoss is LOSSES[ALIASES["infonce"]]
+
+
+# ---------------------------------------------------------------- NCA
+def test_nca_on_a_hand_computed_batch():
+    emb = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    loss = NCALoss(normalize=False)
+    # Squared distances: d01 = 1, d02 = 9, d12 = 4. Sample 2 has no neighbour of its class:
+    # p = 0, so it is left out of the mean.
+    p0 = math.exp(-1) / (math.exp(-1) + math.exp(-9))
+    p1 = math.exp(-1) / (math.exp(-1) + math.exp(-4))
+    assert loss(emb, labels).item() == pytest.approx(-(math.log(p0) + math.log(p1)) / 2)
+    # A miner's triplet (0, 1, 2) weighs samples 0, 1 and 2 equally: weight 1 each.
+    triplet = (torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
+    assert loss(emb, labels, triplet).item() == pytest.approx(loss(emb, labels).item())
+    # Pairs (0, 1) twice and (1, 2): sample 0 occurs twice, 1 three times, 2 once.
+    pairs = (torch.tensor([0, 0]), torch.tensor([1, 1]), torch.tensor([1]), torch.tensor([2]))
+    # counts: 0 -> 2, 1 -> 3, 2 -> 1: weights 2/3, 1, 1/3
+    expected = -(2 / 3 * math.log(p0) + math.log(p1)) / 2
+    assert loss(emb, labels, pairs).item() == pytest.approx(expected)
+    # Without any same-class neighbour the loss is 0, not NaN (pytorch-metric-learning: NaN).
+    emb.requires_grad_(True)
+    zero = loss(emb, torch.tensor([0, 1, 2]))
+    zero.backward()
+    assert zero.item() == 0 and torch.equal(emb.grad, torch.zeros_like(emb))

@@ -22,6 +22,7 @@ from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
+from .nca import NCALoss
 from .ntxent import NTXentLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
@@ -52,6 +53,7 @@ LOSSES = {
     "class_circle": ClassCircleLoss,
     # batch A: pytorch-metric-learning losses added for issue #17
     "ntxent": NTXentLoss,
+    "nca": NCALoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -110,6 +112,7 @@ __all__ = [
     "MarginLoss",
     "MultiSimilarityLoss",
     "NPairsLoss",
+    "NCALoss",
     "NTXentLoss",
     "TripletMarginLoss",
     "get_loss",
