@@ -17,7 +17,7 @@ pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
 from skmetric.deep.losses import ALIASES, LOSSES, get_loss  # noqa: E402
-from skmetric.deep.losses import NCALoss, NTXentLoss  # noqa: E402
+from skmetric.deep.losses import FastAPLoss, NCALoss, NTXentLoss  # noqa: E402
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 DTYPES = [torch.float32, torch.float64]
@@ -88,6 +88,16 @@ CASES = {
         lambda d: NCALoss(softmax_scale=3.0, distance=d, normalize=False),
         lambda d: pml_losses.NCALoss(softmax_scale=3.0, distance=_pml_distance(d, False)),
         ["euclidean"], True, True,
+    ),
+    "fast_ap": (
+        lambda d: FastAPLoss(distance=d),
+        lambda d: pml_losses.FastAPLoss(distance=_pml_distance(d)),
+        ["sqeuclidean", "euclidean"], True, False,
+    ),
+    "fast_ap_fine": (
+        lambda d: FastAPLoss(num_bins=25, distance=d),
+        lambda d: pml_losses.FastAPLoss(num_bins=25, distance=_pml_distance(d)),
+        ["euclidean"], True, False,
     ),
 }
 PARAMS = [(name, d) for name, case in CASES.items() for d in case[2]]
@@ -167,3 +177,23 @@ def test_nca_on_a_hand_computed_batch():
     zero = loss(emb, torch.tensor([0, 1, 2]))
     zero.backward()
     assert zero.item() == 0 and torch.equal(emb.grad, torch.zeros_like(emb))
+
+
+# ---------------------------------------------------------------- FastAP
+def test_fast_ap_on_a_hand_computed_batch():
+    # Unit vectors in 1-d: +1, +1, -1. Euclidean distances 0 (same point) or 2; with 2
+    # bins the nodes are 0, 1, 2. Anchor 0: positive 1 at node 0, negative 2 at node 2:
+    # h+ = (1, 0, 0), H+ = (1, 1, 1), H = (1, 1, 2): AP = 1. Anchor 2 has no positive.
+    emb = torch.tensor([[1.0], [1.0], [-1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    assert FastAPLoss(num_bins=2, distance="euclidean")(emb, labels).item() == 0
+    # Swap the labels of 1 and 2: anchor 0's positive is at node 2 behind its negative:
+    # h+ = (0, 0, 1), H+ = (0, 0, 1), H = (1, 1, 2): AP = 1/2; anchor 2 likewise.
+    labels = torch.tensor([0, 1, 0])
+    assert FastAPLoss(num_bins=2, distance="euclidean")(emb, labels).item() == 0.5
+    with pytest.raises(ValueError, match="keep normalize=True"):
+        FastAPLoss(normalize=False)
+    with pytest.raises(ValueError, match="only with distance"):
+        FastAPLoss(distance="cosine")
+    with pytest.raises(ValueError, match="ref_emb is not supported"):
+        FastAPLoss()(emb, labels, ref_emb=emb, ref_labels=labels)

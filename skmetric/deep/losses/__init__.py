@@ -17,6 +17,7 @@ from .contrastive import ContrastiveLoss
 from .cosface import CosFaceLoss  # noqa: E402
 from .l2_softmax import L2SoftmaxLoss  # noqa: E402
 from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa: E402
+from .fast_ap import FastAPLoss
 from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
 from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
@@ -54,6 +55,7 @@ LOSSES = {
     # batch A: pytorch-metric-learning losses added for issue #17
     "ntxent": NTXentLoss,
     "nca": NCALoss,
+    "fast_ap": FastAPLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -107,6 +109,7 @@ __all__ = [
     "SubCenterArcFaceLoss",
     "CircleLoss",
     "ContrastiveLoss",
+    "FastAPLoss",
     "GeneralizedLiftedStructureLoss",
     "LiftedStructureLoss",
     "MarginLoss",
