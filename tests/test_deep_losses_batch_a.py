@@ -16,8 +16,15 @@ pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
-from skmetric.deep.losses import ALIASES, LOSSES, get_loss  # noqa: E402
-from skmetric.deep.losses import FastAPLoss, NCALoss, NTXentLoss  # noqa: E402
+from skmetric.deep.losses import (  # noqa: E402
+    ALIASES,
+    LOSSES,
+    AngularLoss,
+    FastAPLoss,
+    NCALoss,
+    NTXentLoss,
+    get_loss,
+)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 DTYPES = [torch.float32, torch.float64]
@@ -98,6 +105,16 @@ CASES = {
         lambda d: FastAPLoss(num_bins=25, distance=d),
         lambda d: pml_losses.FastAPLoss(num_bins=25, distance=_pml_distance(d)),
         ["euclidean"], True, False,
+    ),
+    "angular": (
+        lambda d: AngularLoss(),
+        lambda d: pml_losses.AngularLoss(),
+        ["euclidean"], True, True,
+    ),
+    "angular_wide": (
+        lambda d: AngularLoss(alpha=55.0),
+        lambda d: pml_losses.AngularLoss(alpha=55),
+        ["euclidean"], True, True,
     ),
 }
 PARAMS = [(name, d) for name, case in CASES.items() for d in case[2]]
@@ -197,3 +214,21 @@ def test_fast_ap_on_a_hand_computed_batch():
         FastAPLoss(distance="cosine")
     with pytest.raises(ValueError, match="ref_emb is not supported"):
         FastAPLoss()(emb, labels, ref_emb=emb, ref_labels=labels)
+
+
+# ---------------------------------------------------------------- Angular
+def test_angular_loss_on_a_hand_computed_batch():
+    # a = (1, 0), p = (0, 1) (normalised), negative x = (1, 1) (not normalised, as in PML).
+    emb = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    t2 = math.tan(math.radians(45.0)) ** 2  # 1
+    f = 4 * t2 * 2 - 2 * (1 + t2) * 0  # (a + p) . x = 2, a . p = 0
+    pair = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([2]))
+    loss = AngularLoss(alpha=45.0)
+    assert loss(emb, labels, pair).item() == pytest.approx(math.log1p(math.exp(f)))
+    # All pairs: (0, 1) and (1, 0) give the same term.
+    assert loss(emb, labels).item() == pytest.approx(math.log1p(math.exp(f)))
+    with pytest.raises(ValueError, match=r"'alpha' .* AngularLoss .* range \(0.0, 90.0\)"):
+        AngularLoss(alpha=90)
+    with pytest.raises(ValueError, match="keep normalize=True"):
+        AngularLoss(normalize=False)

@@ -10,20 +10,21 @@ from ._base import BaseLoss
 
 # Classification-based (proxy) losses: they own learnable class weights.
 from ._proxy_base import BaseProxyLoss  # noqa: E402
+from .angular import AngularLoss
 from .arcface import ArcFaceLoss, SubCenterArcFaceLoss  # noqa: E402
 from .circle import CircleLoss
 from .circle_class import ClassCircleLoss  # noqa: E402
 from .contrastive import ContrastiveLoss
 from .cosface import CosFaceLoss  # noqa: E402
+from .fast_ap import FastAPLoss
 from .l2_softmax import L2SoftmaxLoss  # noqa: E402
 from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa: E402
-from .fast_ap import FastAPLoss
 from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
 from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
+from .nca import NCALoss
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
-from .nca import NCALoss
 from .ntxent import NTXentLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
@@ -56,6 +57,7 @@ LOSSES = {
     "ntxent": NTXentLoss,
     "nca": NCALoss,
     "fast_ap": FastAPLoss,
+    "angular": AngularLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -94,6 +96,7 @@ def get_loss(loss, **params):
 __all__ = [
     "ALIASES",
     "LOSSES",
+    "AngularLoss",
     "ArcFaceLoss",
     "BaseLoss",
     "BaseProxyLoss",
