@@ -17,6 +17,9 @@ from .circle_class import ClassCircleLoss  # noqa: E402
 from .contrastive import ContrastiveLoss
 from .cosface import CosFaceLoss  # noqa: E402
 from .fast_ap import FastAPLoss
+from .histogram import HistogramLoss
+from .instance import InstanceLoss
+from .intra_pair_variance import IntraPairVarianceLoss
 from .l2_softmax import L2SoftmaxLoss  # noqa: E402
 from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa: E402
 from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
@@ -58,6 +61,9 @@ LOSSES = {
     "nca": NCALoss,
     "fast_ap": FastAPLoss,
     "angular": AngularLoss,
+    "intra_pair_variance": IntraPairVarianceLoss,
+    "instance": InstanceLoss,
+    "histogram": HistogramLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -114,6 +120,9 @@ __all__ = [
     "ContrastiveLoss",
     "FastAPLoss",
     "GeneralizedLiftedStructureLoss",
+    "HistogramLoss",
+    "InstanceLoss",
+    "IntraPairVarianceLoss",
     "LiftedStructureLoss",
     "MarginLoss",
     "MultiSimilarityLoss",
