@@ -20,6 +20,7 @@ from skmetric.deep.losses import (  # noqa: E402
     ALIASES,
     LOSSES,
     AngularLoss,
+    DynamicSoftMarginLoss,
     FastAPLoss,
     HistogramLoss,
     InstanceLoss,
@@ -317,3 +318,69 @@ def test_histogram_loss_on_a_hand_computed_batch():
     assert HistogramLoss(delta=1.0).bin_width == 1.0 == HistogramLoss(n_bins=2).bin_width
     with pytest.raises(ValueError, match="delta = 2 / n_bins"):
         HistogramLoss(n_bins=10, delta=0.5)
+
+
+# ---------------------------------------------------------------- dynamic soft margin
+class _PMLFixedHistogram(pml_losses.DynamicSoftMarginLoss):
+    """pytorch-metric-learning's loss with its histogram taken out of the autograd graph."""
+
+    def update_histogram(self, data):
+        super().update_histogram(data.detach())
+
+
+def _clustered(seed, n=24, dim=5, n_classes=4, dtype=torch.float64, ref=False):
+    # pytorch-metric-learning fails for d(a, p) - d(a, n) >= 1.6: keep classes apart.
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.eye(dim, dtype=torch.float64)[:n_classes] * 3
+    labels = torch.arange(n) % n_classes if not ref else torch.randint(0, n_classes, (n,),
+                                                                        generator=g)
+    emb = centers[labels] + torch.randn(n, dim, generator=g, dtype=torch.float64)
+    return emb.to(dtype), labels
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mined", [None, "triplets", "pairs"])
+@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean"])
+def test_dynamic_soft_margin_matches_pytorch_metric_learning_over_batches(distance, mined,
+                                                                          dtype):
+    # pytorch-metric-learning also fails below min_val: cover squared distances' range
+    kwargs = dict(min_val=-3.0 if distance == "euclidean" else -4.5, num_bins=12,
+                  momentum=0.3)
+    ours = DynamicSoftMarginLoss(**kwargs, distance=distance)
+    theirs = pml_losses.DynamicSoftMarginLoss(**kwargs, distance=_pml_distance(distance))
+    fixed = _PMLFixedHistogram(**kwargs, distance=_pml_distance(distance))
+    for seed in range(3):  # the running histogram carries over from batch to batch
+        emb, labels = _clustered(seed, dtype=dtype)
+        indices = _mined(emb, labels, mined)
+        with torch.no_grad():  # its backward fails from the second batch on
+            value = theirs(emb, labels, indices_tuple=indices)
+        v1 = _assert_agree(ours, fixed, emb, labels, indices_tuple=indices)
+        torch.testing.assert_close(v1, value, **TOL[dtype])
+        torch.testing.assert_close(ours.hist_, theirs.hist_.detach(), **TOL[dtype])
+        assert v1 != 0 and not ours.hist_.requires_grad
+    # reference embeddings
+    emb, labels = _clustered(5, n=8, dtype=dtype)
+    ref, ref_labels = _clustered(6, n=20, dtype=dtype, ref=True)
+    _assert_agree(ours, fixed, emb, labels, ref_emb=ref, ref_labels=ref_labels)
+    torch.testing.assert_close(ours.hist_, fixed.hist_, **TOL[dtype])
+
+
+def test_dynamic_soft_margin_on_a_hand_computed_batch():
+    # 1-d unit vectors +1, +1, -1 (labels 0, 0, 1): triplets (0, 1, 2) and (1, 0, 2), each
+    # with x = d(a, p) - d(a, n) = 0 - 2 = -2 = min_val: node 0, so CDF = 1: loss = -2.
+    emb = torch.tensor([[1.0], [1.0], [-1.0]], dtype=torch.float64)
+    loss = DynamicSoftMarginLoss()
+    assert loss(emb, torch.tensor([0, 0, 1])).item() == -2
+    assert loss.hist_.tolist() == [1.0] + [0.0] * 9
+    # Labels 0, 1, 0: triplets (0, 2, 1) with x = 2 - 0 = 2, past the last node (1.6): it
+    # lands on the last node (pytorch-metric-learning fails), and (2, 0, 1) with x = 0
+    # (node 5). With momentum 0.01 the histogram is (0.99, 0.01, 0.01) / 1.01 at nodes 0, 5,
+    # 9, so CDF(2) = 1 and the loss is (1 * 2 + CDF(0) * 0) / 2 = 1.
+    assert loss(emb, torch.tensor([0, 1, 0])).item() == pytest.approx(1)
+    torch.testing.assert_close(loss.hist_[[0, 5, 9]],
+                               torch.tensor([0.99, 0.01, 0.01], dtype=torch.float64) / 1.01)
+    assert "hist_" in loss.state_dict()
+    with pytest.raises(ValueError, match="keep normalize=True"):
+        DynamicSoftMarginLoss(normalize=False)
+    with pytest.raises(ValueError, match="'min_val' parameter"):
+        DynamicSoftMarginLoss(min_val=0.0)

@@ -16,6 +16,7 @@ from .circle import CircleLoss
 from .circle_class import ClassCircleLoss  # noqa: E402
 from .contrastive import ContrastiveLoss
 from .cosface import CosFaceLoss  # noqa: E402
+from .dynamic_soft_margin import DynamicSoftMarginLoss
 from .fast_ap import FastAPLoss
 from .histogram import HistogramLoss
 from .instance import InstanceLoss
@@ -64,6 +65,7 @@ LOSSES = {
     "intra_pair_variance": IntraPairVarianceLoss,
     "instance": InstanceLoss,
     "histogram": HistogramLoss,
+    "dynamic_soft_margin": DynamicSoftMarginLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -118,6 +120,7 @@ __all__ = [
     "SubCenterArcFaceLoss",
     "CircleLoss",
     "ContrastiveLoss",
+    "DynamicSoftMarginLoss",
     "FastAPLoss",
     "GeneralizedLiftedStructureLoss",
     "HistogramLoss",
