@@ -384,3 +384,30 @@ def test_dynamic_soft_margin_on_a_hand_computed_batch():
         DynamicSoftMarginLoss(normalize=False)
     with pytest.raises(ValueError, match="'min_val' parameter"):
         DynamicSoftMarginLoss(min_val=0.0)
+
+
+# ---------------------------------------------------------------- finite differences
+@pytest.mark.parametrize("make", [
+    lambda: NTXentLoss(temperature=0.5),
+    lambda: NTXentLoss(temperature=0.5, distance="sqeuclidean"),
+    lambda: NCALoss(softmax_scale=2.0),
+    lambda: AngularLoss(),
+    lambda: IntraPairVarianceLoss(0.1, 0.1),
+    lambda: InstanceLoss(gamma=3.0),
+], ids=["ntxent", "ntxent_sq", "nca", "angular", "intra_pair_variance", "instance"])
+def test_gradient_matches_finite_differences(make):
+    emb, labels = _batch(11, n=10, dim=3, n_classes=3)
+    emb.requires_grad_(True)
+    loss = make()
+    assert torch.autograd.gradcheck(lambda e: loss(e, labels), (emb,), eps=1e-6, atol=1e-5)
+
+
+def test_every_batch_a_loss_is_registered_by_name():
+    names = {"ntxent": NTXentLoss, "nca": NCALoss, "fast_ap": FastAPLoss,
+             "angular": AngularLoss, "intra_pair_variance": IntraPairVarianceLoss,
+             "instance": InstanceLoss, "histogram": HistogramLoss,
+             "dynamic_soft_margin": DynamicSoftMarginLoss}
+    for name, cls in names.items():
+        assert LOSSES[name] is cls and not cls.requires_classes
+        assert type(get_loss(cls.__name__)) is cls  # 'NTXentLoss', 'FastAPLoss', ...
+    assert type(get_loss("nt-xent")) is NTXentLoss
