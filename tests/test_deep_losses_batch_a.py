@@ -25,6 +25,7 @@ from skmetric.deep.losses import (  # noqa: E402
     HistogramLoss,
     InstanceLoss,
     IntraPairVarianceLoss,
+    ManifoldLoss,
     NCALoss,
     NTXentLoss,
     get_loss,
@@ -411,3 +412,43 @@ def test_every_batch_a_loss_is_registered_by_name():
         assert LOSSES[name] is cls and not cls.requires_classes
         assert type(get_loss(cls.__name__)) is cls  # 'NTXentLoss', 'FastAPLoss', ...
     assert type(get_loss("nt-xent")) is NTXentLoss
+
+
+# ---------------------------------------------------------------- manifold
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lambda_c, alpha", [(1.0, 0.8), (0.3, 0.5), (0.0, 0.9)])
+def test_manifold_loss_matches_pytorch_metric_learning_with_labels_as_meta_classes(
+        lambda_c, alpha, dtype):
+    for seed in range(2):
+        emb, labels = _batch(seed, n=20, dim=6, n_classes=5, dtype=dtype)
+        theirs = pml_losses.ManifoldLoss(l=6, K=5, lambdaC=lambda_c, alpha=alpha,
+                                         margin=0.01).to(dtype)
+        ours = ManifoldLoss(5, 6, lambda_c=lambda_c, alpha=alpha, margin=0.01)
+        with torch.no_grad():
+            ours.proxies.copy_(theirs.proxies)
+        e1, e2 = emb.clone().requires_grad_(True), emb.clone().requires_grad_(True)
+        v1 = ours(e1, labels)
+        v2 = theirs(e2, None, labels)  # pytorch-metric-learning: meta-classes as indices
+        v1.backward()
+        v2.backward()
+        assert v1 > 0 and v1.dtype == dtype
+        torch.testing.assert_close(v1, v2.reshape(()), **TOL[dtype])
+        torch.testing.assert_close(e1.grad, e2.grad, **TOL[dtype])
+        torch.testing.assert_close(ours.proxies.grad, theirs.proxies.grad, **TOL[dtype])
+
+
+def test_manifold_loss_on_a_hand_computed_case_and_its_errors():
+    # One sample on its own proxy and a second proxy orthogonal to both: the random walk
+    # ranks the own proxy first by far, so no term is non-negative and the loss is 0.
+    loss = ManifoldLoss(2, 2, margin=0.0)
+    with torch.no_grad():
+        loss.proxies.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    emb = torch.tensor([[1.0, 0.0]])
+    assert loss(emb, torch.tensor([0])).item() == 0
+    # Assigned to the other proxy instead, every term is positive.
+    assert loss(emb, torch.tensor([1])).item() > 0
+    assert LOSSES["manifold"] is ManifoldLoss and ManifoldLoss.requires_classes
+    with pytest.raises(ValueError, match="miner=None"):
+        loss(emb, torch.tensor([0]), (torch.tensor([0]), torch.tensor([0]), torch.tensor([0])))
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        loss(emb, torch.tensor([2]))

@@ -24,6 +24,7 @@ from .intra_pair_variance import IntraPairVarianceLoss
 from .l2_softmax import L2SoftmaxLoss  # noqa: E402
 from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa: E402
 from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
+from .manifold import ManifoldLoss  # noqa: E402
 from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
 from .nca import NCALoss
@@ -66,6 +67,7 @@ LOSSES = {
     "instance": InstanceLoss,
     "histogram": HistogramLoss,
     "dynamic_soft_margin": DynamicSoftMarginLoss,
+    "manifold": ManifoldLoss,  # a proxy loss (requires_classes)
 }
 
 #: Extra names accepted by ``get_loss``.
@@ -111,6 +113,7 @@ __all__ = [
     "ClassCircleLoss",
     "CosFaceLoss",
     "L2SoftmaxLoss",
+    "ManifoldLoss",
     "LargeMarginSoftmaxLoss",
     "NormFaceLoss",
     "ProxyAnchorLoss",
