@@ -183,10 +183,8 @@ def test_reference_embeddings_match_pytorch_metric_learning(name, dtype):
     make_ours, make_theirs, distances, _, _ = CASES[name]
     emb, labels = _batch(7, n=10, dtype=dtype)
     ref, ref_labels = _batch(8, n=30, dtype=dtype)
-    for mined in (None, "triplets"):
-        indices = _mined(emb, labels, mined) if mined is None else \
-            pml_miners.TripletMarginMiner(0.3, type_of_triplets="all")(emb, labels, ref,
-                                                                         ref_labels)
+    miner = pml_miners.TripletMarginMiner(0.3, type_of_triplets="all")
+    for indices in (None, miner(emb, labels, ref, ref_labels)):
         _assert_agree(make_ours(distances[0]), make_theirs(distances[0]), emb, labels, name,
                       indices_tuple=indices, ref_emb=ref, ref_labels=ref_labels)
 
