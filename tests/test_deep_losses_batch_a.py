@@ -450,3 +450,22 @@ def test_manifold_loss_on_a_hand_computed_case_and_its_errors():
         loss(emb, torch.tensor([0]), (torch.tensor([0]), torch.tensor([0]), torch.tensor([0])))
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         loss(emb, torch.tensor([2]))
+
+
+def test_embedder_trains_losses_defined_for_some_distances_only():
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("skorch")
+    from skmetric.deep import MetricEmbedder
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 5)).astype("float32"), np.repeat(np.arange(4), 8)
+    fast = dict(max_epochs=1, batch_size=16, samples_per_class=4, embedding_dim=4,
+                random_state=0, verbose=0)
+    # The embedder's distance (cosine) is not forced onto a Euclidean-only loss ...
+    emb = MetricEmbedder(loss="fast_ap", **fast).fit(X, y)
+    assert emb.loss_.distance == "sqeuclidean"
+    assert MetricEmbedder(loss="instance", miner=None, **fast).fit(X, y).loss_.distance == \
+        "cosine"
+    # ... but one asked for explicitly is still checked.
+    with pytest.raises(ValueError, match="FastAPLoss works only with distance"):
+        MetricEmbedder(loss="fast_ap", loss__distance="cosine", **fast).fit(X, y)
