@@ -38,7 +38,9 @@ TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-7,
 # pytorch-metric-learning's histogram places values in bins through a float32 product
 # (long * float), so its float64 densities and gradients are off by ~1e-7; skmetric's
 # are not.
-LOOSER = {"histogram": {torch.float64: dict(rtol=1e-6, atol=1e-6)}}
+# Its manifold loss inverts a matrix in float32 whatever the input's dtype.
+LOOSER = {"histogram": {torch.float64: dict(rtol=1e-6, atol=1e-6)},
+          "manifold": {torch.float64: dict(rtol=1e-5, atol=1e-7)}}
 
 
 def _pml_distance(distance, normalize=True):
@@ -419,6 +421,7 @@ def test_manifold_loss_matches_pytorch_metric_learning_with_labels_as_meta_class
         lambda_c, alpha, dtype):
     for seed in range(2):
         emb, labels = _batch(seed, n=20, dim=6, n_classes=5, dtype=dtype)
+        torch.manual_seed(seed)  # pytorch-metric-learning draws its proxies globally
         theirs = pml_losses.ManifoldLoss(l=6, K=5, lambdaC=lambda_c, alpha=alpha,
                                          margin=0.01).to(dtype)
         ours = ManifoldLoss(5, 6, lambda_c=lambda_c, alpha=alpha, margin=0.01)
@@ -430,9 +433,10 @@ def test_manifold_loss_matches_pytorch_metric_learning_with_labels_as_meta_class
         v1.backward()
         v2.backward()
         assert v1 > 0 and v1.dtype == dtype
-        torch.testing.assert_close(v1, v2.reshape(()), **TOL[dtype])
-        torch.testing.assert_close(e1.grad, e2.grad, **TOL[dtype])
-        torch.testing.assert_close(ours.proxies.grad, theirs.proxies.grad, **TOL[dtype])
+        tol = LOOSER["manifold"].get(dtype, TOL[dtype])
+        torch.testing.assert_close(v1, v2.reshape(()), **tol)
+        torch.testing.assert_close(e1.grad, e2.grad, **tol)
+        torch.testing.assert_close(ours.proxies.grad, theirs.proxies.grad, **tol)
 
 
 def test_manifold_loss_on_a_hand_computed_case_and_its_errors():

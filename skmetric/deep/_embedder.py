@@ -509,7 +509,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             allowed = getattr(cls, "allowed_distances", None)
             if allowed is not None and "distance" not in self.get_params_for(slot) \
                     and params.get("distance") not in allowed:
-                params.pop("distance")
+                params.pop("distance", None)
             if getattr(cls, "requires_classes", False):
                 params.setdefault("num_classes", len(self.classes_))
                 params.setdefault("embedding_size", self.embedding_dim_)

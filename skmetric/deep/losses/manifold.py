@@ -43,7 +43,7 @@ class ManifoldLoss(BaseProxyLoss):
     loss plugs into :class:`~skmetric.deep.MetricEmbedder` with one proxy per class. Miners
     are not supported. ``lambda_c`` must be finite (pytorch-metric-learning returns inf for
     ``lambdaC=inf``). The matrix inverse runs in the embeddings' dtype (pytorch-metric-
-    learning inverts in float32), so float64 results agree to about 1e-9.
+    learning inverts in float32), so float64 results agree to about 1e-8.
 
     References
     ----------
