@@ -7,6 +7,7 @@ Nyström approximation through m landmarks: fit costs O(n·m²) time and O(n·m)
 written once against the Array API.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -231,7 +232,9 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         keep = w > (xp.max(w) * 1e-10)
         U, w = U[:, keep], w[keep]
         normalizer = U / xp.sqrt(w)[None, :]
-        Phi = self._kernel(X, Z, xp) @ normalizer
+        K_nm = self._kernel(X, Z, xp)
+        self._check_kernel_reach(K_nm, xp)
+        Phi = K_nm @ normalizer
         mean = xp.mean(Phi, axis=0)
         Phi = Phi - mean[None, :]
         evals, evecs = xp.linalg.eigh(Phi.T @ Phi)
@@ -253,6 +256,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
 
     def _fit_exact_array(self, X, xp):
         K = self._kernel(X, X, xp)
+        self._check_kernel_reach(K, xp)
         n = K.shape[0]
         col_mean = xp.mean(K, axis=0)
         all_mean = xp.mean(col_mean)
@@ -357,10 +361,44 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
 
     # -- kernels ---------------------------------------------------------------------------
 
+    def _get_kernel(self, X, Y=None):
+        """scikit-learn's kernel (exact NumPy mode). Its RBF expansion overflows to NaN on
+        coordinates beyond about 1e154; the distance engine, which scales them, then
+        computes it instead. The training kernel (Y None) is checked for reach."""
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            K = super()._get_kernel(X, Y)
+        if self.kernel == "rbf":
+            if not np.all(np.isfinite(K)):
+                K = self._kernel(X, X if Y is None else Y, np)
+            if Y is None:
+                self._check_kernel_reach(K, np)
+        return K
+
+    def _check_kernel_reach(self, K, xp):
+        """Refuse an RBF kernel K(samples, B) (B: the samples, or the landmarks) with no
+        more nonzero entries than B has rows: each row of B then reaches only itself,
+        ``exp(-gamma ||x - y||²)`` underflows to 0 for every other pair, and the kernel
+        (the identity) carries nothing to find."""
+        if self.kernel != "rbf" or K.shape[0] < 2:
+            return
+        if int(xp.sum(xp.astype(K != 0, xp.int64))) > K.shape[1]:
+            return
+        reach = math.sqrt(-math.log(np.finfo(np.float64).tiny)) / math.sqrt(self.gamma_)
+        raise ValueError(
+            "The RBF kernel of these samples is the identity matrix: every pair of distinct "
+            f"samples (or landmarks) lies farther apart than sqrt(708 / gamma) = {reach:.3g} "
+            f"(gamma={self.gamma_:.3g}), so exp(-gamma * ||x - y||^2) underflows to 0 and "
+            "kernel PCA has nothing to find. Scale the data first (e.g. with "
+            "sklearn.preprocessing.StandardScaler) or use a smaller gamma."
+        )
+
     def _kernel(self, X, Y, xp):
         """The kernel matrix k(X, Y), computed in namespace ``xp`` via the distance engine."""
         if self.kernel == "rbf":
-            return xp.exp(-self.gamma_ * pairwise_distances(X, Y, metric="sqeuclidean"))
+            # exp(-(sqrt(gamma) d)²): right wherever gamma d² is finite, even if d² is
+            # not; where gamma d² overflows the kernel is 0.
+            with np.errstate(over="ignore"):
+                return xp.exp(-((math.sqrt(self.gamma_) * pairwise_distances(X, Y)) ** 2))
         if self.kernel == "cosine":
             return 1 - pairwise_distances(X, Y, metric="cosine")
         dot = X @ Y.T

@@ -20,7 +20,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import from_numpy, is_numpy_namespace, is_torch_namespace, to_numpy
 from ._optional import import_optional
-from .distances import _check_n_threads, _chunk_rows, _Prepared, map_blocks, set_diagonal
+from .distances import (
+    _check_n_threads,
+    _chunk_rows,
+    _Prepared,
+    _safe_exponent,
+    _times_pow2,
+    map_blocks,
+    safe_sqrt,
+    set_diagonal,
+)
 
 BACKENDS = ("auto", "brute", "faiss")
 FAISS_INDEXES = ("flat", "ivf", "hnsw")
@@ -79,10 +88,14 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     distances : array of shape (n_queries, n_neighbors)
         Sorted ascending, in the namespace, device and floating dtype of ``X``. Omitted
         when ``return_distance=False``. The brute backend recomputes the distances of the
-        chosen neighbours directly (``||x - y||``), free of the expansion's round-off.
+        chosen neighbours directly (``||x - y||``), free of the expansion's round-off:
+        within a few ``d·eps`` relative at any magnitude and offset (float32 data offset
+        by 1,000 included). With torch input they carry autograd to X and Y (the indices
+        are piecewise constant; a zero distance has subgradient 0).
     indices : array of shape (n_queries, n_neighbors)
         Indices into ``Y`` (int64); ties by distance are broken by the smaller index
-        (FAISS orders ties its own way).
+        (FAISS orders ties its own way). The brute backend returns the neighbours of an
+        exact search on those distances, for any block size and number of threads.
 
     Examples
     --------
@@ -166,7 +179,7 @@ def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=Non
     for start in range(0, prep.n_x, rows):
         D = prep.distance_block(start, min(start + rows, prep.n_x))
         if exclude:
-            set_diagonal(D, start, float("inf"), xp)
+            D = set_diagonal(D, start, float("inf"), xp)
         if prep.numpy:
             within = D <= radius
             r, c = np.nonzero(within)
@@ -244,8 +257,8 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
         else:
             R = _ranking_block(prep, start, stop)
         if exclude:
-            set_diagonal(R, start, float("inf"), xp)
-        upper = _kth_upper_bound(R, k, xp) + _ranking_tolerance(prep, start, stop)
+            R = set_diagonal(R, start, float("inf"), xp)
+        upper = _kth_upper_bound(R, k, xp) + _ranking_band(prep, start, stop)
         return _nearest_candidates(prep, prep.X[start:stop, :], R, upper, k)
 
     if not prep.numpy:
@@ -261,11 +274,11 @@ def _kneighbors_brute(prep, k, exclude, chunk_size, working_memory, n_threads):
 
 def _ranking_block(prep, start, stop, out=None):
     """A matrix ordered along rows as the distances: ``||y||² - 2 x·y`` for the Euclidean
-    family (the query's own norm does not change the order), ``-x·y`` for cosine. NumPy
-    writes it into ``out`` when given."""
-    xp, Xb = prep.xp, prep.X[start:stop, :]
+    family (the query's own norm does not change the order), ``-x·y`` for cosine, on the
+    engine's centred and scaled coordinates. NumPy writes it into ``out`` when given."""
+    Xb = prep.Xr[start:stop, :]
     if prep.kind == "callable":
-        return xp.asarray(prep.metric(Xb, prep.Y))
+        return prep.call_metric(start, stop)
     if prep.numpy:
         # -2 Yᵀ (or -Yᵀ) stored contiguous once: one product and one pass per block.
         R = np.matmul(Xb, prep.ranking_rhs(), out=out)
@@ -277,19 +290,14 @@ def _ranking_block(prep, start, stop, out=None):
     return -(Xb @ prep.YT)
 
 
-def _ranking_tolerance(prep, start, stop):
-    """Bound on the round-off of the ranking entries of rows ``start:stop``, shape (b, 1):
-    about d·eps times the magnitude of the terms of the expansion."""
-    xp = prep.xp
+def _ranking_band(prep, start, stop):
+    """Width of the band above the k-th bound, shape (b, 1): twice the round-off bound of
+    the ranking entries. The computed k-th smallest entry may sit a round-off below its
+    true value, and a reference at the true k-th distance a round-off above it."""
     if prep.kind == "callable":
         return 0.0
-    d = prep.X.shape[1]
-    eps = float(np.finfo(np.float32 if prep.itemsize == 4 else np.float64).eps)
-    if prep.kind == "cos":
-        return 4.0 * d * eps
-    if getattr(prep, "_y_sq_max", None) is None:
-        prep._y_sq_max = float(xp.max(prep.y_sq))
-    return 2.0 * d * eps * (prep.x_sq[start:stop, None] + prep._y_sq_max)
+    band = 2.0 * prep.round_off(start, stop)
+    return band if prep.kind == "cos" else band[:, None]
 
 
 def _kth_upper_bound(R, k, xp):
@@ -364,7 +372,7 @@ def _gathered_distances(prep, Xb, ind):
         return xp.clip(1 - xp.sum(Xb[:, None, :] * Yk, axis=2), min=0.0, max=2.0)
     diff = Xb[:, None, :] - Yk
     dist = xp.sum(diff * diff, axis=2)
-    return dist if prep.squared else xp.sqrt(dist)
+    return prep.to_units(dist if prep.squared else safe_sqrt(dist, xp), prep.squared)
 
 
 def _gathered_distances_numpy(prep, Xb, ind):
@@ -390,7 +398,7 @@ def _gathered_distances_numpy(prep, Xb, ind):
                 out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
     if prep.kind == "cos":
         return np.clip(out, 0.0, 2.0, out=out)
-    return out if prep.squared else np.sqrt(out, out=out)
+    return prep.to_units(out if prep.squared else np.sqrt(out, out=out), prep.squared)
 
 
 def _kneighbors_faiss(prep, k, exclude, index, index_params):
@@ -398,8 +406,12 @@ def _kneighbors_faiss(prep, k, exclude, index, index_params):
     faiss = import_optional("faiss", feature="kneighbors(backend='faiss')")
     if prep.kind == "callable":
         raise ValueError("backend='faiss' supports the named metrics only, not a callable.")
-    Xq = np.ascontiguousarray(to_numpy(prep.X), dtype=np.float32)
-    Yr = Xq if prep.same else np.ascontiguousarray(to_numpy(prep.Y), dtype=np.float32)
+    # FAISS computes in float32: the engine's centred coordinates, scaled by a power of two
+    # into float32's safe range (both undone on the distances below).
+    exponent = _safe_exponent([prep.Xr, prep.Yr], prep.xp, 4) if prep.kind == "sq" else 0
+    Xq = np.ascontiguousarray(_times_pow2(to_numpy(prep.Xr), exponent, np), dtype=np.float32)
+    Yr = Xq if prep.same else np.ascontiguousarray(
+        _times_pow2(to_numpy(prep.Yr), exponent, np), dtype=np.float32)
     # The IVF quantizer is returned too, to stay alive as long as its index.
     faiss_index, _quantizer = _build_faiss_index(faiss, Yr, prep.kind, index,
                                                  dict(index_params or {}))
@@ -413,9 +425,11 @@ def _kneighbors_faiss(prep, k, exclude, index, index_params):
     if prep.kind == "cos":
         D = np.clip(1 - D, 0, 2)
     else:
-        D = np.maximum(D, 0)
+        D = np.maximum(D.astype(np.float64), 0)
         if not prep.squared:
             D = np.sqrt(D)
+        D = _times_pow2(D, -(exponent + prep.exponent) * (2 if prep.squared else 1), np,
+                        inplace=True)
     xp = prep.xp
     dist = xp.astype(from_numpy(D, xp, prep.device), prep.dtype)
     return dist, from_numpy(ind.astype(np.int64), xp, prep.device)
@@ -480,7 +494,7 @@ class MetricKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         The fitted clone of ``metric_learner``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_samples_fit_ : int
         Number of training samples.

@@ -152,7 +152,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         Size of the embeddings ``transform`` returns.
     n_features_in_ : int
         Number of features (2-D X) or channels (image X) seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         Epochs trained in total.
@@ -504,6 +504,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             for name in ("distance", "normalize"):
                 if name in accepted:
                     params.setdefault(name, getattr(self, name))
+            # A loss defined for some distances only (e.g. FastAP: Euclidean on unit
+            # vectors) keeps its own default unless loss__distance asks otherwise.
+            allowed = getattr(cls, "allowed_distances", None)
+            if allowed is not None and "distance" not in self.get_params_for(slot) \
+                    and params.get("distance") not in allowed:
+                params.pop("distance", None)
             if getattr(cls, "requires_classes", False):
                 params.setdefault("num_classes", len(self.classes_))
                 params.setdefault("embedding_size", self.embedding_dim_)

@@ -1,0 +1,68 @@
+"""Angular loss (Wang et al., 2017)."""
+
+import math
+from numbers import Real
+
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
+
+from .._tuples import to_pairs
+from ._base import BaseLoss, masked_logsumexp, zero_loss
+
+
+class AngularLoss(BaseLoss):
+    """Bound the angle at each negative in the triangle it forms with a positive pair.
+
+    For a positive pair ``(a, p)`` of unit vectors and each sample ``n`` of another class,
+    ``f = 4 tan(alpha)^2 (a + p) . x_n - 2 (1 + tan(alpha)^2) a . p`` and the pair's loss
+    is ``log(1 + sum_n exp(f))``; losses are averaged over the positive pairs. A miner's
+    positive pairs select the pairs; every sample of another class acts as a negative.
+
+    Parameters
+    ----------
+    alpha : float, default=40.0
+        The angle bound, in degrees (as in the paper and pytorch-metric-learning).
+    distance : 'euclidean'
+        Only the unit-norm Euclidean geometry is defined, so ``normalize`` must stay True.
+    normalize : True
+
+    Notes
+    -----
+    As in pytorch-metric-learning 2.9, anchors and positives are L2-normalised but the
+    negatives ``x_n`` enter as given (the network's raw output).
+
+    References
+    ----------
+    Wang, Zhou, Wen, Liu and Lin, "Deep Metric Learning with Angular Loss", ICCV 2017.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import AngularLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> AngularLoss(alpha=45.0)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    allowed_distances = ("euclidean",)
+    _parameter_constraints = {"alpha": [Interval(Real, 0, 90, closed="neither")]}
+
+    def __init__(self, alpha=40.0, distance="euclidean", normalize=True):
+        if not normalize:
+            raise ValueError("AngularLoss is defined on unit-norm embeddings; keep "
+                             "normalize=True.")
+        super().__init__(distance=distance, normalize=normalize)
+        self.alpha = alpha
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        a1, p, a2, _ = to_pairs(indices_tuple, labels, ref_labels)  # no (i, i) pairs
+        ref_emb = embeddings if ref_emb is None else ref_emb
+        ref_labels = labels if ref_labels is None else ref_labels
+        if len(a1) == 0 or len(a2) == 0:
+            return zero_loss(embeddings)
+        anchors, positives = F.normalize(embeddings[a1], dim=1), F.normalize(ref_emb[p], dim=1)
+        sq_tan = math.tan(math.radians(self.alpha)) ** 2
+        ap_dot = (anchors * positives).sum(1, keepdim=True)
+        f = 4 * sq_tan * (anchors + positives) @ ref_emb.T - 2 * (1 + sq_tan) * ap_dot
+        negatives = labels[a1][:, None] != ref_labels[None, :]
+        return masked_logsumexp(f, negatives, add_one=True).mean()

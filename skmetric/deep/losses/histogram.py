@@ -1,0 +1,99 @@
+"""Histogram loss (Ustinova and Lempitsky, 2016)."""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval
+
+from .._tuples import to_triplets
+from ._base import BaseLoss, zero_loss
+
+
+class HistogramLoss(BaseLoss):
+    """The probability that a random negative pair is more similar than a random positive.
+
+    The cosine similarities of the distinct positive and negative pairs (unordered pairs
+    taken from the triplets) are spread over triangular bins of width ``delta`` on
+    ``[-1, 1]``, giving densities ``p+`` and ``p-``; the loss is
+    ``sum_r p-_r * sum_{q <= r} p+_q``.
+
+    Parameters
+    ----------
+    n_bins : int or None, default=None
+        Number of bins; 100 when ``delta`` is None too.
+    delta : float or None, default=None
+        Bin width; must equal ``2 / n_bins`` when both are given.
+    distance : 'cosine'
+    normalize : True
+
+    Notes
+    -----
+    A similarity of exactly 1 falls in the last bin here; pytorch-metric-learning indexes
+    past the histogram's end and fails.
+
+    References
+    ----------
+    Ustinova and Lempitsky, "Learning Deep Embeddings with Histogram Loss", NeurIPS 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import HistogramLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> HistogramLoss(n_bins=20)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    allowed_distances = ("cosine",)
+    _parameter_constraints = {
+        "n_bins": [None, Interval(Integral, 1, None, closed="left")],
+        "delta": [None, Interval(Real, 0, 2, closed="right")],
+    }
+
+    def __init__(self, n_bins=None, delta=None, distance="cosine", normalize=True):
+        if n_bins is not None and delta is not None and delta != 2 / n_bins:
+            raise ValueError(f"delta and n_bins must satisfy delta = 2 / n_bins; got "
+                             f"delta={delta} and n_bins={n_bins}. Pass only one of them.")
+        super().__init__(distance=distance, normalize=normalize)
+        self.n_bins = n_bins
+        self.delta = delta
+
+    @property
+    def bin_width(self):
+        """The width of a bin (``delta``, or ``2 / n_bins``)."""
+        if self.delta is not None:
+            return self.delta
+        return 2 / (100 if self.n_bins is None else self.n_bins)
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        if ref_emb is not None:
+            raise ValueError("HistogramLoss compares the batch with itself; ref_emb is not "
+                             "supported.")
+        a, p, n = to_triplets(indices_tuple, labels)
+        if len(a) == 0:
+            return zero_loss(embeddings)
+        mat = self.distance_matrix(embeddings, None)
+        pos_density = self._density(mat[_unordered_pairs(a, p, len(mat))])
+        neg_density = self._density(mat[_unordered_pairs(a, n, len(mat))])
+        return (neg_density * torch.cumsum(pos_density, dim=0)).sum()
+
+    def _density(self, sims):
+        """Soft histogram of ``sims`` on the ``round(2 / delta) + 1`` nodes of [-1, 1]."""
+        delta = self.bin_width
+        n_nodes = round(1 + 2 / delta)
+        position = (sims + 1) / delta
+        # The bin is picked in float32, as pytorch-metric-learning does: a value on a bin
+        # edge then gets the same slope (gradient) as there.
+        left = torch.floor((sims.detach().float() + 1) / delta).long().clamp(0, n_nodes - 2)
+        right_weight = position - left  # the share of the node to the right
+        density = torch.zeros(n_nodes, dtype=sims.dtype, device=sims.device)
+        density = density.scatter_add(0, left + 1, right_weight)
+        density = density.scatter_add(0, left, 1 - right_weight)
+        return density / len(sims)
+
+
+def _unordered_pairs(i, j, n):
+    """The distinct unordered pairs {i[k], j[k]}, as (rows, cols) index tensors."""
+    lo, hi = torch.minimum(i, j), torch.maximum(i, j)
+    keys = torch.unique(lo * n + hi)
+    return keys // n, keys % n

@@ -1,0 +1,54 @@
+"""Instance loss (Zheng et al., 2020)."""
+
+import torch
+import torch.nn.functional as F
+
+from .._params import POSITIVE
+from ._base import BaseLoss
+
+
+class InstanceLoss(BaseLoss):
+    """Cross-entropy of the scaled cosine similarities of the batch, one class per label.
+
+    The logits of sample i are ``gamma * cos(x_i, x_j)`` over the batch samples j, and its
+    target is the rank of its label among the batch's distinct labels, exactly as in
+    pytorch-metric-learning; the losses are averaged over the batch. Miners and reference
+    embeddings are not supported.
+
+    Parameters
+    ----------
+    gamma : float, default=64.0
+        Scale of the cosine logits.
+    distance : 'cosine'
+    normalize : True
+
+    References
+    ----------
+    Zheng, Zheng, Garrett, Yang, Xu and Shen, "Dual-Path Convolutional Image-Text
+    Embeddings with Instance Loss", ACM TOMM 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import InstanceLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> InstanceLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    allowed_distances = ("cosine",)
+    _parameter_constraints = {"gamma": [POSITIVE]}
+
+    def __init__(self, gamma=64.0, distance="cosine", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.gamma = gamma
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        if indices_tuple is not None:
+            raise ValueError("InstanceLoss uses the whole batch; pass no miner "
+                             "(miner=None in MetricEmbedder).")
+        if ref_emb is not None:
+            raise ValueError("InstanceLoss compares the batch with itself; ref_emb is not "
+                             "supported.")
+        _, targets = torch.unique(labels, return_inverse=True)
+        return F.cross_entropy(self.gamma * self.distance_matrix(embeddings, None), targets)

@@ -1,0 +1,65 @@
+"""Intra-pair variance loss (Yu and Tao, 2019)."""
+
+import torch
+
+from .._params import NON_NEGATIVE
+from .._tuples import to_pairs
+from ._base import BaseLoss, zero_loss
+
+
+class IntraPairVarianceLoss(BaseLoss):
+    """Penalise positive and negative pairs that stray from their group's mean similarity.
+
+    With ``mu+`` the mean similarity of the positive pairs, each positive pair costs
+    ``relu((1 - pos_eps) mu+ - s)^2`` (and each negative pair ``relu(s - (1 + neg_eps)
+    mu-)^2``); each group is averaged over its pairs and the two means are added. For a
+    distance the inequalities flip: ``relu(d - (1 + pos_eps) mu+)^2`` and
+    ``relu((1 - neg_eps) mu- - d)^2``. Usually combined with another loss.
+
+    Parameters
+    ----------
+    pos_eps : float, default=0.01
+        Relative slack around the positive pairs' mean.
+    neg_eps : float, default=0.01
+        Relative slack around the negative pairs' mean.
+    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    normalize : bool, default=True
+
+    References
+    ----------
+    Yu and Tao, "Deep Metric Learning with Tuplet Margin Loss", ICCV 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import IntraPairVarianceLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> IntraPairVarianceLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    _parameter_constraints = {"pos_eps": [NON_NEGATIVE], "neg_eps": [NON_NEGATIVE]}
+
+    def __init__(self, pos_eps=0.01, neg_eps=0.01, distance="cosine", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.pos_eps = pos_eps
+        self.neg_eps = neg_eps
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
+        if max(len(a1), len(a2)) <= 1:  # as pytorch-metric-learning
+            return zero_loss(embeddings)
+        mat = self.distance_matrix(embeddings, ref_emb)
+        loss = zero_loss(embeddings)
+        # Positive pairs should not be less similar than their mean, negatives not more.
+        for pairs, eps, sign in ((mat[a1, p], self.pos_eps, 1), (mat[a2, n], self.neg_eps, -1)):
+            if len(pairs):
+                loss = loss + torch.relu(self._excess(pairs, eps, sign)).pow(2).mean()
+        return loss
+
+    def _excess(self, values, eps, sign):
+        """How much less similar (sign 1) or more similar (sign -1) than the mean allows."""
+        mean = values.mean()
+        if self.dist.is_similarity == (sign == 1):
+            return (1 - eps) * mean - values  # for a similarity's positives, a distance's negatives
+        return values - (1 + eps) * mean

@@ -1,0 +1,107 @@
+"""Manifold (ensemble deep manifold similarity) loss with hard proxies (Aziere and
+Todorovic, 2019)."""
+
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from .._params import NON_NEGATIVE
+from ._base import masked_logsumexp
+from ._proxy_base import BaseProxyLoss
+
+
+class ManifoldLoss(BaseProxyLoss):
+    """Rank each sample's own proxy first by random-walk (manifold) similarity.
+
+    The cosine affinities ``exp(max(cos, 0) / 0.5)`` of the batch and the ``num_classes``
+    proxies form a graph; ``F = (1 - alpha) (I - alpha D^-1/2 S D^-1/2)^-1`` is its
+    random-walk similarity. With ``m_i`` the proxy of sample i (its label), the intrinsic
+    loss is the mean over samples of ``log(1 + sum_k exp(F_ik - F_im_i + margin))`` over the
+    other proxies k with a non-negative term, and the context loss is the same on the
+    cosine similarities of the rows of F; ``loss = intrinsic + lambda_c * context``.
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of proxies K (pytorch-metric-learning's ``K``); labels are the proxy
+        (meta-class) indices of the samples, in ``[0, K)``.
+    embedding_size : int
+        Dimension of the embeddings (pytorch-metric-learning's ``l``).
+    lambda_c : float, default=1.0
+        Weight of the context loss (``lambdaC``).
+    alpha : float, default=0.8
+        How much similarity each node passes to its neighbours in the random walk, in (0, 1).
+    margin : float, default=5e-4
+
+    Notes
+    -----
+    pytorch-metric-learning takes the meta-classes as ``indices_tuple`` (labels must be
+    None) and draws them at random when none are given; here they are the labels, so the
+    loss plugs into :class:`~skmetric.deep.MetricEmbedder` with one proxy per class. Miners
+    are not supported. ``lambda_c`` must be finite (pytorch-metric-learning returns inf for
+    ``lambdaC=inf``). The matrix inverse runs in the embeddings' dtype (pytorch-metric-
+    learning inverts in float32), so float64 results agree to about 1e-8.
+
+    References
+    ----------
+    Aziere and Todorovic, "Ensemble Deep Manifold Similarity Learning using Hard Proxies",
+    CVPR 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import ManifoldLoss
+    >>> loss = ManifoldLoss(num_classes=4, embedding_size=8)
+    >>> emb = torch.randn(12, 8, requires_grad=True)
+    >>> loss(emb, torch.arange(12) % 4).ndim
+    0
+    """
+
+    _parameter_constraints = {
+        "lambda_c": [NON_NEGATIVE],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "margin": [NON_NEGATIVE],
+    }
+
+    def __init__(self, num_classes, embedding_size, lambda_c=1.0, alpha=0.8, margin=5e-4):
+        super().__init__(num_classes, embedding_size)
+        self.lambda_c = lambda_c
+        self.alpha = alpha
+        self.margin = margin
+        self.proxies = self._new_weights(num_classes, embedding_size, init=nn.init.normal_)
+
+    def logits(self, embeddings):
+        return F.normalize(embeddings, dim=1) @ F.normalize(self.proxies, dim=1).T
+
+    def compute_loss(self, embeddings, labels, weights):
+        if weights is not None:
+            raise ValueError("ManifoldLoss takes no miner tuples (miner=None in "
+                             "MetricEmbedder); the labels give each sample's proxy.")
+        n = len(embeddings)
+        walk = self._random_walk(torch.cat([embeddings, self.proxies]))
+        intrinsic = _hard_proxy_term(walk[:n, n:], labels, self.margin)
+        context = F.cosine_similarity(walk[:n], walk[n:, None], dim=-1).T
+        return intrinsic + self.lambda_c * _hard_proxy_term(context, labels, self.margin)
+
+    def _random_walk(self, points):
+        """``(1 - alpha) (I - alpha S_bar)^-1`` of the normalised affinity graph."""
+        unit = F.normalize(points, dim=1)
+        eye = torch.eye(len(points), dtype=points.dtype, device=points.device)
+        affinity = torch.exp((unit @ unit.T).clamp(min=0) / 0.5) * (1 - eye)
+        scale = affinity.sum(1).rsqrt()
+        s_bar = scale[:, None] * affinity * scale[None, :]
+        system = eye - self.alpha * s_bar
+        if system.dtype in (torch.float16, torch.bfloat16):  # no half-precision inverse
+            return (1 - self.alpha) * torch.inverse(system.float()).to(system.dtype)
+        return (1 - self.alpha) * torch.inverse(system)
+
+
+def _hard_proxy_term(sim, labels, margin):
+    """Mean over rows of ``log(1 + sum exp(s_k - s_own + margin))`` over the other proxies
+    whose term is non-negative."""
+    excess = sim - sim.gather(1, labels[:, None]) + margin
+    own = F.one_hot(labels, sim.shape[1]).bool()
+    return masked_logsumexp(excess, ~own & (excess >= 0), add_one=True).mean()

@@ -1,0 +1,72 @@
+"""Neighbourhood components analysis as a batch loss (Goldberger et al., 2005)."""
+
+import torch
+
+from .._params import POSITIVE
+from .._tuples import label_masks
+from ._base import BaseLoss, zero_loss
+from ._terms import miner_weights
+
+
+class NCALoss(BaseLoss):
+    """Maximise each sample's probability of picking a same-class neighbour by softmax.
+
+    ``p_ij = softmax_j(-softmax_scale * d(x_i, x_j))`` over the reference samples (the
+    batch, minus ``i`` itself), and ``loss_i = -log sum_{j: y_j = y_i} p_ij``, averaged over
+    the samples whose probability is not zero. A miner's tuples only weight the samples
+    (by how often they occur, relative to the most frequent), as in
+    pytorch-metric-learning. The classical estimator is :class:`skmetric.NCA`; this is its
+    loss for embedding networks.
+
+    Parameters
+    ----------
+    softmax_scale : float, default=1.0
+        Inverse temperature of the softmax.
+    distance : {'sqeuclidean', 'euclidean', 'cosine', 'dot'}, default='sqeuclidean'
+        Distances are negated to serve as logits (as in the paper: squared Euclidean).
+    normalize : bool, default=True
+
+    Notes
+    -----
+    When no sample has a same-class neighbour, the loss is a (differentiable) zero where
+    pytorch-metric-learning returns NaN (the mean of no terms).
+
+    References
+    ----------
+    Goldberger, Roweis, Hinton and Salakhutdinov, "Neighbourhood Components Analysis",
+    NeurIPS 2005.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import NCALoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> NCALoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    _parameter_constraints = {"softmax_scale": [POSITIVE]}
+
+    def __init__(self, softmax_scale=1.0, distance="sqeuclidean", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.softmax_scale = softmax_scale
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        if len(embeddings) <= 1:
+            return zero_loss(embeddings)
+        weights = miner_weights(indices_tuple, len(embeddings), embeddings.dtype,
+                                embeddings.device, anchors_only=ref_emb is not None)
+        logits = self.softmax_scale * self.dist.margin(0.0, self.distance_matrix(embeddings,
+                                                                                 ref_emb))
+        same, _ = label_masks(labels, ref_labels)  # excludes i itself from the batch
+        if ref_emb is None:
+            logits = logits.masked_fill(torch.eye(len(logits), dtype=torch.bool,
+                                                  device=logits.device),
+                                        torch.finfo(logits.dtype).min)
+        prob = (torch.softmax(logits, dim=1) * same).sum(1)
+        nonzero = prob != 0
+        n_terms = nonzero.sum()
+        if int(n_terms) == 0:
+            return zero_loss(embeddings)
+        losses = -torch.log(torch.where(nonzero, prob, 1.0)) * weights
+        return losses.sum() / n_terms

@@ -1,0 +1,67 @@
+"""NT-Xent / InfoNCE loss (Chen et al., 2020; van den Oord et al., 2018)."""
+
+import torch
+
+from .._params import POSITIVE
+from .._tuples import to_pairs
+from ._base import BaseLoss, masked_logsumexp, zero_loss
+from ._terms import pair_counts
+
+
+class NTXentLoss(BaseLoss):
+    """Each positive pair must win a softmax against the negatives of its anchor.
+
+    For a positive pair ``(a, p)`` with logits ``s / temperature`` (``s`` the similarity, or
+    minus the distance), ``loss = -log(exp(s_ap) / (exp(s_ap) + sum_n exp(s_an)))`` where ``n``
+    runs over the negative pairs of anchor ``a``; the losses are averaged over the positive
+    pairs. A negative pair listed k times by a miner counts k times, as in
+    pytorch-metric-learning.
+
+    Parameters
+    ----------
+    temperature : float, default=0.07
+        Softmax temperature: small values focus on the hardest negatives.
+    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    normalize : bool, default=True
+
+    Notes
+    -----
+    As in pytorch-metric-learning, the loss is zero when every index tensor of the
+    pairs has at most one element, and ``-log(ratio + tiny)`` caps a term at about 87
+    (float32) or 708 (float64).
+
+    References
+    ----------
+    Chen, Kornblith, Norouzi and Hinton, "A Simple Framework for Contrastive Learning of
+    Visual Representations", ICML 2020. van den Oord, Li and Vinyals, "Representation
+    Learning with Contrastive Predictive Coding", 2018.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import NTXentLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> NTXentLoss(temperature=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    _parameter_constraints = {"temperature": [POSITIVE]}
+
+    def __init__(self, temperature=0.07, distance="cosine", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.temperature = temperature
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
+        if len(a1) == 0 or len(a2) == 0 or max(len(a1), len(a2)) <= 1:
+            return zero_loss(embeddings)
+        mat = self.distance_matrix(embeddings, ref_emb)
+        logits = self.dist.margin(0.0, mat) / self.temperature  # similarity, or -distance
+        # sum over the anchor's negative pairs (with multiplicity) as one log-sum-exp
+        counts = pair_counts(a2, n, mat.shape, mat.dtype)
+        neg_lse = masked_logsumexp(logits + counts.clamp(min=1).log(), counts > 0)
+        has_neg = counts.any(1)
+        pos = logits[a1, p]
+        log_denominator = torch.where(has_neg[a1], torch.logaddexp(pos, neg_lse[a1]), pos)
+        tiny = torch.finfo(mat.dtype).tiny
+        return -torch.log(torch.exp(pos - log_denominator) + tiny).mean()
