@@ -25,8 +25,9 @@ API = DOCS / "api"
 
 PUBLIC_MODULES = ["skmetric", "skmetric.metrics", "skmetric.neighbors", "skmetric.distances",
                   "skmetric.plotting", "skmetric.deep", "skmetric.deep.losses",
-                  "skmetric.deep.miners", "skmetric.deep.datasets", "skmetric.deep.networks"]
-_NEEDS = {"skmetric.plotting": "matplotlib", "skmetric.deep": "torch"}
+                  "skmetric.deep.miners", "skmetric.deep.datasets", "skmetric.deep.networks",
+                  "skmetric.dask"]
+_NEEDS = {"skmetric.plotting": "matplotlib", "skmetric.deep": "torch", "skmetric.dask": "dask"}
 
 
 def _public_names(module):
