@@ -9,11 +9,13 @@ from . import datasets, losses, miners, networks  # noqa: E402
 from ._embedder import MetricEmbedder  # noqa: E402
 from ._probabilistic import ProbabilisticEmbedder  # noqa: E402
 from ._sampler import ClassBalancedBatchSampler  # noqa: E402
+from .losses import CrossBatchMemory  # noqa: E402
 from .networks import MLP, SmallCNN  # noqa: E402
 
 __all__ = [
     "MLP",
     "ClassBalancedBatchSampler",
+    "CrossBatchMemory",
     "MetricEmbedder",
     "ProbabilisticEmbedder",
     "SmallCNN",

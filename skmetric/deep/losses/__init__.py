@@ -15,6 +15,7 @@ from .circle import CircleLoss
 from .circle_class import ClassCircleLoss  # noqa: E402
 from .contrastive import ContrastiveLoss
 from .cosface import CosFaceLoss  # noqa: E402
+from .cross_batch_memory import CrossBatchMemory  # wrapper: takes a loss object
 from .l2_softmax import L2SoftmaxLoss  # noqa: E402
 from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa: E402
 from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
@@ -108,4 +109,6 @@ __all__ = [
     "NPairsLoss",
     "TripletMarginLoss",
     "get_loss",
+    # wrappers
+    "CrossBatchMemory",
 ]
