@@ -14,7 +14,9 @@ from skmetric.deep.losses import (  # noqa: E402
     ArcFaceLoss,
     ContrastiveLoss,
     CrossBatchMemory,
+    MultipleLosses,
     MultiSimilarityLoss,
+    SelfSupervisedLoss,
     TripletMarginLoss,
 )
 from skmetric.deep.miners import MultiSimilarityMiner, TripletMarginMiner  # noqa: E402
@@ -182,3 +184,74 @@ def test_metric_embedder_trains_with_cross_batch_memory():
     assert emb.score(X, y) >= 0.95
     losses = emb.history[:, "train_loss"]
     assert losses[-1] < losses[0]
+
+
+# ---------------------------------------------------------------------- MultipleLosses
+@pytest.mark.parametrize("as_dict", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_multiple_losses_match_pml_with_weights_and_per_loss_miners(dtype, as_dict):
+    names = ["contrastive", "triplet", "ms"]
+    ours = [ContrastiveLoss(0.1, 0.8), TripletMarginLoss(0.2), MultiSimilarityLoss()]
+    ref = [pml_losses.ContrastiveLoss(0.1, 0.8), pml_losses.TripletMarginLoss(0.2),
+           pml_losses.MultiSimilarityLoss()]
+    miners = [None, TripletMarginMiner(0.2, type_of_triplets="semihard"), None]
+    ref_miners = [None, pml_miners.TripletMarginMiner(0.2, type_of_triplets="semihard"), None]
+    weights = [0.5, 2.0, 1.5]
+    if as_dict:
+        ours, ref, weights = (dict(zip(names, x, strict=True)) for x in (ours, ref, weights))
+        miners, ref_miners = {"triplet": miners[1]}, {"triplet": ref_miners[1]}
+    ours = MultipleLosses(ours, miners=miners, weights=weights)
+    ref = pml_losses.MultipleLosses(ref, miners=ref_miners, weights=weights)
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {}
+    for emb, labels in _batches(3, 12, 5, dtype, "cpu", n_classes=3, seed=4):
+        value, grad = _loss_and_grad(ours, emb, labels)
+        ref_value, ref_grad = _loss_and_grad(ref, emb, labels)
+        torch.testing.assert_close(value, ref_value, **tol)
+        torch.testing.assert_close(grad, ref_grad, **tol)
+    # Without miners, an indices_tuple goes to every loss.
+    ours = MultipleLosses([ContrastiveLoss(), TripletMarginLoss(0.1)], weights=[1.0, 3.0])
+    ref = pml_losses.MultipleLosses([pml_losses.ContrastiveLoss(),
+                                     pml_losses.TripletMarginLoss(0.1)], weights=[1.0, 3.0])
+    emb, labels = next(_batches(1, 12, 5, dtype, "cpu", n_classes=3, seed=6))
+    tuples = TripletMarginMiner(0.5)(emb, labels)
+    torch.testing.assert_close(_loss_and_grad(ours, emb, labels, indices_tuple=tuples),
+                               _loss_and_grad(ref, emb, labels, indices_tuple=tuples), **tol)
+
+
+def test_multiple_losses_accept_names_and_refuse_mismatched_arguments():
+    loss = MultipleLosses(["contrastive", "triplet"],
+                          miners=["semihard", None])
+    assert isinstance(loss.losses[1], TripletMarginLoss) and not loss.requires_classes
+    assert MultipleLosses([ContrastiveLoss(), ArcFaceLoss(3, 4)]).requires_classes
+    with pytest.raises(ValueError, match="one entry per loss"):
+        MultipleLosses([ContrastiveLoss()], weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="the keys of losses"):
+        MultipleLosses({"a": ContrastiveLoss()}, weights={"b": 1.0})
+    with pytest.raises(ValueError, match="finite"):
+        MultipleLosses([ContrastiveLoss()], weights=[float("nan")])
+    with pytest.raises(TypeError, match="non-empty list or dict"):
+        MultipleLosses(ContrastiveLoss())
+    with pytest.raises(ValueError, match="indices_tuple must be None"):
+        loss(torch.randn(4, 3), torch.tensor([0, 0, 1, 1]),
+             indices_tuple=(torch.tensor([0]),) * 3)
+
+
+# ------------------------------------------------------------------ SelfSupervisedLoss
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("name", ["contrastive", "triplet", "multi_similarity"])
+def test_self_supervised_loss_matches_pml(name, symmetric):
+    ours_loss, pml_loss, _, _ = XBM_CASES[name]
+    ours = SelfSupervisedLoss(ours_loss(), symmetric=symmetric)
+    ref = pml_losses.SelfSupervisedLoss(pml_loss(), symmetric=symmetric)
+    gen = torch.Generator().manual_seed(7)
+    view1 = torch.randn(10, 6, generator=gen, dtype=torch.float64)
+    view2 = view1 + 0.3 * torch.randn(10, 6, generator=gen, dtype=torch.float64)
+    grads = []
+    for loss in (ours, ref):
+        v1, v2 = view1.clone().requires_grad_(), view2.clone().requires_grad_()
+        value = loss(v1, v2)
+        value.backward()
+        grads.append((value.detach(), v1.grad, v2.grad))
+    torch.testing.assert_close(grads[0], grads[1])
+    with pytest.raises(ValueError, match="same shape"):
+        ours(view1, view2[:5])

@@ -9,7 +9,7 @@ from . import datasets, losses, miners, networks  # noqa: E402
 from ._embedder import MetricEmbedder  # noqa: E402
 from ._probabilistic import ProbabilisticEmbedder  # noqa: E402
 from ._sampler import ClassBalancedBatchSampler  # noqa: E402
-from .losses import CrossBatchMemory  # noqa: E402
+from .losses import CrossBatchMemory, MultipleLosses, SelfSupervisedLoss  # noqa: E402
 from .networks import MLP, SmallCNN  # noqa: E402
 
 __all__ = [
@@ -17,7 +17,9 @@ __all__ = [
     "ClassBalancedBatchSampler",
     "CrossBatchMemory",
     "MetricEmbedder",
+    "MultipleLosses",
     "ProbabilisticEmbedder",
+    "SelfSupervisedLoss",
     "SmallCNN",
     "datasets",
     "losses",

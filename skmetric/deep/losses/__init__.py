@@ -21,10 +21,12 @@ from .large_margin_softmax import LargeMarginSoftmaxLoss, SphereFaceLoss  # noqa
 from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLoss
 from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
+from .multiple_losses import MultipleLosses  # wrapper: takes loss objects
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .self_supervised import SelfSupervisedLoss  # wrapper: takes a loss object
 from .soft_triple import SoftTripleLoss  # noqa: E402
 from .triplet_margin import TripletMarginLoss
 
@@ -111,4 +113,6 @@ __all__ = [
     "get_loss",
     # wrappers
     "CrossBatchMemory",
+    "MultipleLosses",
+    "SelfSupervisedLoss",
 ]
