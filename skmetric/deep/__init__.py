@@ -9,10 +9,34 @@ from . import datasets, losses, miners, networks  # noqa: E402
 from ._embedder import MetricEmbedder  # noqa: E402
 from ._probabilistic import ProbabilisticEmbedder  # noqa: E402
 from ._sampler import ClassBalancedBatchSampler  # noqa: E402
-from .losses import CrossBatchMemory, MultipleLosses, SelfSupervisedLoss  # noqa: E402
+from .losses import (  # noqa: E402
+    AvgNonZeroReducer,
+    CenterInvariantRegularizer,
+    ClassWeightedReducer,
+    CrossBatchMemory,
+    LpRegularizer,
+    MeanReducer,
+    MultipleLosses,
+    PerAnchorReducer,
+    RegularFaceRegularizer,
+    SelfSupervisedLoss,
+    SparseCentersRegularizer,
+    ThresholdReducer,
+    ZeroMeanRegularizer,
+)
 from .networks import MLP, SmallCNN  # noqa: E402
 
 __all__ = [
+    "AvgNonZeroReducer",
+    "CenterInvariantRegularizer",
+    "ClassWeightedReducer",
+    "LpRegularizer",
+    "MeanReducer",
+    "PerAnchorReducer",
+    "RegularFaceRegularizer",
+    "SparseCentersRegularizer",
+    "ThresholdReducer",
+    "ZeroMeanRegularizer",
     "MLP",
     "ClassBalancedBatchSampler",
     "CrossBatchMemory",

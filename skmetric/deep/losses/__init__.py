@@ -26,6 +26,22 @@ from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .reducers import (
+    AvgNonZeroReducer,
+    BaseReducer,
+    ClassWeightedReducer,
+    MeanReducer,
+    PerAnchorReducer,
+    ThresholdReducer,
+)
+from .regularizers import (
+    BaseRegularizer,
+    CenterInvariantRegularizer,
+    LpRegularizer,
+    RegularFaceRegularizer,
+    SparseCentersRegularizer,
+    ZeroMeanRegularizer,
+)
 from .self_supervised import SelfSupervisedLoss  # wrapper: takes a loss object
 from .soft_triple import SoftTripleLoss  # noqa: E402
 from .triplet_margin import TripletMarginLoss
@@ -115,4 +131,17 @@ __all__ = [
     "CrossBatchMemory",
     "MultipleLosses",
     "SelfSupervisedLoss",
+    # regularizers and reducers
+    "BaseRegularizer",
+    "CenterInvariantRegularizer",
+    "LpRegularizer",
+    "RegularFaceRegularizer",
+    "SparseCentersRegularizer",
+    "ZeroMeanRegularizer",
+    "AvgNonZeroReducer",
+    "BaseReducer",
+    "ClassWeightedReducer",
+    "MeanReducer",
+    "PerAnchorReducer",
+    "ThresholdReducer",
 ]
