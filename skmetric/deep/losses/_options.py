@@ -42,6 +42,10 @@ class LossOptions(ValidatedParams):
             setattr(loss, name, options.get(name, SHARED_OPTIONS[name][0]))
         return loss
 
+    def _all_constraints(cls):
+        shared = {name: SHARED_OPTIONS[name][1] for name in cls._shared_option_names()}
+        return {**shared, **super()._all_constraints()}
+
     def _shared_option_names(cls):
         own = inspect.signature(cls.__init__).parameters
         names = [n for n in SHARED_OPTIONS if n not in own]  # a subclass may own one
@@ -52,12 +56,12 @@ class LossOptions(ValidatedParams):
     @property
     def __signature__(cls):
         sig = super().__signature__
-        params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
-        var_kw = [p for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD]
+        if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+            return sig  # a subclass's **kwargs already carries them
         extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
                                    default=SHARED_OPTIONS[name][0])
                  for name in cls._shared_option_names()]
-        return sig.replace(parameters=params + extra + var_kw)
+        return sig.replace(parameters=[*sig.parameters.values(), *extra])
 
 
 def add_regularization(loss_module, loss, embeddings):

@@ -132,7 +132,7 @@ class RegularFaceRegularizer(BaseRegularizer):
     >>> import torch
     >>> from skmetric.deep.losses import RegularFaceRegularizer
     >>> RegularFaceRegularizer()(torch.tensor([[1.0, 0.0], [1.0, 1.0], [-1.0, 0.0]]))
-    tensor(0.4714)
+    tensor(0.2357)
     """
 
     def terms(self, x):
