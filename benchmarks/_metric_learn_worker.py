@@ -2,7 +2,9 @@
 
 Reads a JSON job from stdin: ``{"datasets": {name: [[train, test], ...]}, "learners":
 {name: [class_name, kwargs]}, "n_neighbors": k, "threads": t}`` and prints one JSON object
-``{dataset: {learner: {"accuracy", "std", "fit_time"} or {"error"}}}`` on stdout. Each fit
+``{dataset: {learner: {"accuracy", "std", "fit_time"} or {"error"}}}`` on stdout. A job
+``{"fit": {"class", "kwargs", "X", "y"}, "threads": t}`` instead fits once and prints the
+learned ``components``, ``fit_time`` and ``n_iter`` (used by lmnn_equal_work.py). Each fit
 is a Pipeline(MinMaxScaler, learner, KNeighborsClassifier) on the given folds, like the
 skmetric side. Uses only numpy, scipy, scikit-learn and metric-learn (no skmetric, no torch).
 """
@@ -23,6 +25,10 @@ from threadpoolctl import threadpool_limits
 def main():
     job = json.load(sys.stdin)
     import metric_learn
+
+    if "fit" in job:  # one fit on the given data (lmnn_equal_work.py)
+        json.dump(_fit_once(metric_learn, job["fit"], job["threads"]), sys.stdout)
+        return
 
     results = {"metric_learn_version": metric_learn.__version__}
     with threadpool_limits(job["threads"]):
@@ -54,6 +60,19 @@ def _cross_validate(factory, X, y, folds, n_neighbors):
                 "trace": traceback.format_exc(limit=3)}
     return {"accuracy": float(np.mean(scores)), "std": float(np.std(scores)),
             "fit_time": float(np.mean(times))}
+
+
+def _fit_once(metric_learn, fit, threads):
+    """Fit one learner on ``fit["X"], fit["y"]``; its components_, time and iterations."""
+    X, y = np.asarray(fit["X"], dtype=float), np.asarray(fit["y"])
+    learner = getattr(metric_learn, fit["class"])(**fit["kwargs"])
+    with threadpool_limits(threads):
+        start = time.perf_counter()
+        learner.fit(X, y)
+        elapsed = time.perf_counter() - start
+    return {"components": learner.components_.tolist(), "fit_time": elapsed,
+            "n_iter": int(getattr(learner, "n_iter_", -1)),
+            "metric_learn_version": metric_learn.__version__}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ second table times the triplet miners alone. Peak memory is ``torch.cuda``'s pea
 allocation on a GPU; on the CPU it is the rise of the process's peak resident set size
 (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``).
 
-Run ``.venv/bin/python benchmarks/deep_losses.py [--quick] [--device cuda]``;
+Before any case is timed, its loss value and gradient are asserted equal to PML's on the
+same batch (``LOSS_RTOL``), and every miner's tuples are asserted to be the same set as
+PML's; cases with a random miner (distance-weighted sampling draws differently in the two
+libraries) are timed without that check, and the table says so.
+
+Run ``.venv/bin/python benchmarks/deep_losses.py [--quick] [--device cuda] [--record]``;
 ``benchmarks/deep.py`` may call :func:`run_loss_benchmark`.
 """
 
@@ -18,9 +23,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Run, add_common_args  # noqa: E402
 
 from skmetric.deep import losses as sk_losses  # noqa: E402
 from skmetric.deep import miners as sk_miners  # noqa: E402
@@ -88,6 +97,45 @@ def _miner_cases():
 # PML's lifted structure loss builds a (positive pairs x negative pairs) matrix: about
 # 12 GB of float32 at batch 1024, so it is not run there.
 _PML_SKIP = {("lifted_structure", 1024)}
+# Cases whose miner samples at random: the two libraries draw different tuples.
+_RANDOM = {"margin + distance_weighted"}
+LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-6
+
+
+def _tuple_rows(indices):
+    """A miner's output as sorted rows: triplets (a, p, n), or pairs tagged 0/1."""
+    cols = [torch.as_tensor(t).detach().cpu().long() for t in indices]
+    if len(cols) == 3:
+        rows = torch.stack(cols, 1)
+    else:
+        a1, p, a2, n = cols
+        rows = torch.cat([torch.stack([torch.zeros_like(a1), a1, p], 1),
+                          torch.stack([torch.ones_like(a2), a2, n], 1)])
+    rows = rows.numpy()
+    return rows[np.lexsort(rows.T[::-1])] if len(rows) else rows
+
+
+def check_miner(run, what, sk_miner, pml_miner, emb, labels):
+    with torch.no_grad():
+        ours, ref = _tuple_rows(sk_miner(emb, labels)), _tuple_rows(pml_miner(emb, labels))
+    run.check_same(f"{what}: mined tuples vs PML", ours, ref)
+
+
+def check_loss(run, what, sk_loss, sk_miner, pml_loss, pml_miner, emb, labels):
+    """Same loss value and gradient as PML on the same batch (and the same mined tuples)."""
+    if sk_miner is not None:
+        check_miner(run, what, sk_miner, pml_miner, emb, labels)
+    values, grads = [], []
+    for loss, miner in ((sk_loss, sk_miner), (pml_loss, pml_miner)):
+        e = emb.detach().clone().requires_grad_(True)
+        value = loss(e, labels, None if miner is None else miner(e, labels))
+        value.backward()
+        values.append(value.item())
+        grads.append(e.grad.cpu().numpy())
+    run.check_close(f"{what}: loss value vs PML", values[0], values[1], rtol=LOSS_RTOL,
+                    atol=LOSS_ATOL)
+    run.check_close(f"{what}: gradient vs PML", grads[0], grads[1], rtol=LOSS_RTOL,
+                    atol=LOSS_ATOL)
 
 
 class _PeakMemory:
@@ -187,7 +235,7 @@ def _batch(batch_size, dim, per_class, device, seed=0):
 
 
 def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
-                       device=None, cases=None, miners=True, verbose=True):
+                       device=None, cases=None, miners=True, verbose=True, run=None):
     """Time skmetric's and PML's loss + miner pairs and triplet miners in the same run.
 
     Parameters
@@ -206,6 +254,8 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
         Also time the triplet miners alone (second table).
     verbose : bool, default=True
         Print each row as it is measured.
+    run : _common.Run or None
+        Where the agreement checks are recorded (a fresh one if None).
 
     Returns
     -------
@@ -214,6 +264,7 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
     markdown : str
         The two tables as markdown.
     """
+    run = run if run is not None else Run("deep_losses", quick=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu":
         _fixed_mmap_threshold()
@@ -224,6 +275,11 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
         for name, (sk_loss, sk_miner, pml_loss, pml_miner) in all_cases.items():
             if cases is not None and name not in cases:
                 continue
+            if name in _RANDOM:
+                run.note(f"{name}: random miner, values not compared (timed only)")
+            elif (name, batch_size) not in _PML_SKIP:
+                check_loss(run, f"{name}, batch {batch_size}", sk_loss(), _make(sk_miner),
+                           pml_loss(), _make(pml_miner), emb, labels)
             t_sk, m_sk = _measure(sk_loss, sk_miner, emb, labels, repeats)
             if (name, batch_size) in _PML_SKIP:
                 t_pml = m_pml = float("nan")
@@ -236,6 +292,8 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
                 print(_format_row(rows[-1]), flush=True)
         emb = emb.detach()
         for name, (sk_miner, pml_miner) in (_miner_cases() if miners else {}).items():
+            check_miner(run, f"{name}, batch {batch_size}", sk_miner(), pml_miner(), emb,
+                        labels)
             t_sk, m_sk = _measure_miner(sk_miner, emb, labels, repeats)
             t_pml, m_pml = _measure_miner(pml_miner, emb, labels, repeats)
             rows.append(dict(kind="miner", case=name, batch=batch_size, skmetric_ms=1e3 * t_sk,
@@ -244,6 +302,10 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
             if verbose:
                 print(_format_row(rows[-1]), flush=True)
     return rows, _markdown(rows, device, dim, per_class)
+
+
+def _make(factory):
+    return None if factory is None else factory()
 
 
 _HEADER = ("| {title} | batch | skmetric (ms) | PML (ms) | time ratio (skmetric / PML) "
@@ -273,15 +335,27 @@ def _markdown(rows, device, dim, per_class):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 256 only, 1 repeat")
+    parser.add_argument("--quick", action="store_true",
+                        help="batch 128, 1 repeat, a few cases")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    add_common_args(parser)
     args = parser.parse_args(argv)
-    sizes = (256,) if args.quick else (256, 1024)
+    run = Run("deep_losses", args)
+    sizes = (128,) if args.quick else (256, 1024)
     repeats = 1 if args.quick else args.repeats
-    _, markdown = run_loss_benchmark(sizes, repeats=repeats, device=args.device, verbose=True)
+    cases = (["contrastive", "triplet + semihard", "multi_similarity + ms miner", "circle"]
+             if args.quick else None)
+    rows, markdown = run_loss_benchmark(sizes, repeats=repeats, device=args.device,
+                                        verbose=True, cases=cases, run=run)
+    columns = ["case", "batch", "skmetric (ms)", "PML (ms)", "time ratio (skmetric / PML)",
+               "peak MiB skmetric", "peak MiB PML"]
+    for kind, title in (("loss", "loss + miner"), ("miner", "triplet miner alone")):
+        run.table(kind, title, columns,
+                  [_format_row(r).strip("| ").split(" | ") for r in rows if r["kind"] == kind])
     print()
     print(markdown)
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -25,10 +25,22 @@ import subprocess
 import sys
 import time
 
+from _common import Run, add_common_args
+
 MATRIX_METHODS = ["skmetric", "scipy cdist", "sklearn pairwise_distances", "faiss pairwise"]
 KNN_METHODS = ["skmetric", "sklearn NearestNeighbors", "faiss IndexFlatL2"]
 REFERENCES = {"scipy cdist", "sklearn pairwise_distances", "faiss pairwise",
               "sklearn NearestNeighbors", "faiss IndexFlatL2"}
+# Agreement: every distance matrix within MATRIX_ATOL of float64 SciPy on its first
+# CHECK_ROWS rows (float32: the expanded form ||x||² - 2x·y + ||y||² loses up to
+# sqrt(eps·||x||²) ≈ 5e-3 near zero distances, e.g. FAISS's diagonal; distances here are ~11);
+# k-NN distances within KNN_RTOL (relative) and MATRIX_ATOL (absolute: the self-match at
+# distance ~0 has the same float32 cancellation error) of FAISS's, and indices equal to FAISS's
+# in at least KNN_MIN_SHARE of the entries (float32 near-ties may swap two neighbours).
+CHECK_ROWS = 64
+MATRIX_ATOL = {"float32": 1e-2, "float64": 1e-6}
+KNN_RTOL = {"float32": 1e-4, "float64": 1e-9}
+KNN_MIN_SHARE = 0.999
 
 
 def _data(n, d, dtype, seed=0):
@@ -38,7 +50,12 @@ def _data(n, d, dtype, seed=0):
 
 
 def _run_case(task, method, n, d, k, dtype, repeats):
-    """Child process: time one method on one size; print a JSON line."""
+    """Child process: time one method on one size; print a JSON line.
+
+    Besides the time, the child measures its own result's error against a float64 SciPy
+    reference on the first rows (distance matrix) or saves its neighbour indices and
+    distances (k-NN), so the parent can check that every side computed the same thing.
+    """
     import resource
 
     import numpy as np
@@ -57,8 +74,18 @@ def _run_case(task, method, n, d, k, dtype, repeats):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     out = {"time": min(times), "peak_mib": peak / 1024}
     if task == "knn":
-        ind = np.asarray(result[1] if isinstance(result, tuple) else result)
-        np.save(_index_file(method, n), ind.astype(np.int64))
+        dist, ind = result
+        np.save(_index_file(method, n), np.asarray(ind).astype(np.int64))
+        dist = np.asarray(dist, dtype=np.float64)
+        if method.startswith("faiss"):  # FAISS returns squared distances
+            dist = np.sqrt(np.maximum(dist, 0))
+        np.save(_index_file(method, n, "dist"), dist)
+    else:
+        from scipy.spatial.distance import cdist
+
+        rows = min(n, CHECK_ROWS)
+        ref = cdist(X[:rows].astype(np.float64), X.astype(np.float64))
+        out["max_abs_err"] = float(np.max(np.abs(np.asarray(result[:rows]) - ref)))
     print(json.dumps(out))
 
 
@@ -81,7 +108,7 @@ def _make_call(task, method, X, k):
                 from skmetric.distances import pairwise_distances
                 return gpu(lambda: pairwise_distances(Xt, working_memory=4096))
             from skmetric.neighbors import kneighbors
-            return gpu(lambda: tuple(a.cpu() for a in kneighbors(
+            return gpu(lambda: tuple(a.cpu().numpy() for a in kneighbors(
                 Xt, n_neighbors=k, exclude_self=False, working_memory=1024)))
         if task == "matrix":
             from skmetric.distances import pairwise_distances
@@ -116,10 +143,10 @@ def _make_call(task, method, X, k):
     raise ValueError(method)
 
 
-def _index_file(method, n):
+def _index_file(method, n, what="ind"):
     os.makedirs(os.path.join(os.path.dirname(__file__), "_out"), exist_ok=True)
     name = method.replace(" ", "_")
-    return os.path.join(os.path.dirname(__file__), "_out", f"knn_{name}_{n}.npy")
+    return os.path.join(os.path.dirname(__file__), "_out", f"knn_{what}_{name}_{n}.npy")
 
 
 def _spawn(task, method, n, args, repeats):
@@ -157,10 +184,8 @@ def _matrix_fits(n, dtype_bytes):
     return 2 * n * n * max(dtype_bytes, 8) < avail / 2
 
 
-def _table(title, rows, methods):
-    lines = [f"### {title}", "",
-             "| n | method | time (s) | ratio to fastest reference | peak extra memory (MiB) |",
-             "|---:|---|---:|---:|---:|"]
+def _table_rows(rows, methods):
+    out = []
     for n, results in rows:
         ref_times = [r["time"] for m, r in results.items() if m in REFERENCES and "time" in r]
         best = min(ref_times) if ref_times else float("nan")
@@ -169,18 +194,51 @@ def _table(title, rows, methods):
             if r is None:
                 continue
             if "time" not in r:
-                lines.append(f"| {n:,} | {m} | {r.get('error', 'skipped')} | | |")
+                out.append([f"{n:,}", m, r.get("error", "skipped"), None, None])
                 continue
-            lines.append(f"| {n:,} | {m} | {r['time']:.3f} | {r['time'] / best:.2f} | "
-                         f"{r['peak_mib']:.0f} |")
-    return "\n".join(lines)
+            out.append([f"{n:,}", m, f"{r['time']:.3f}", f"{r['time'] / best:.2f}",
+                        f"{r['peak_mib']:.0f}"])
+    return out
+
+
+COLUMNS = ["n", "method", "time (s)", "ratio to fastest reference", "peak extra memory (MiB)"]
+
+
+def _check_matrix(run, n, results, dtype):
+    for method, r in results.items():
+        if "max_abs_err" in r:
+            run.check(f"n={n} {method} distance matrix vs float64 scipy (first "
+                      f"{CHECK_ROWS} rows)", r["max_abs_err"] <= MATRIX_ATOL[dtype],
+                      f"max abs error {r['max_abs_err']:.2e} <= {MATRIX_ATOL[dtype]:g}")
+
+
+def _check_knn(run, n, methods, dtype):
+    """Every side's neighbour distances and indices against FAISS's (or scikit-learn's)."""
+    import numpy as np
+
+    ref_name = next((m for m in ("faiss IndexFlatL2", "sklearn NearestNeighbors")
+                     if os.path.exists(_index_file(m, n))), None)
+    if ref_name is None:
+        run.note(f"n={n}: no reference k-NN finished, nothing to compare against")
+        return
+    ref_ind = np.load(_index_file(ref_name, n))
+    ref_dist = np.load(_index_file(ref_name, n, "dist"))
+    for method in methods:
+        if method == ref_name or not os.path.exists(_index_file(method, n)):
+            continue
+        run.check_close(f"n={n} {method} k-NN distances vs {ref_name}",
+                        np.load(_index_file(method, n, "dist")), ref_dist,
+                        rtol=KNN_RTOL[dtype], atol=MATRIX_ATOL[dtype])
+        run.check_same(f"n={n} {method} k-NN indices vs {ref_name}",
+                       np.load(_index_file(method, n)), ref_ind, min_share=KNN_MIN_SHARE)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000",
                         help="comma-separated n (default 1000,10000,100000)")
-    parser.add_argument("--quick", action="store_true", help="n in 1000,5000")
+    parser.add_argument("--quick", action="store_true",
+                        help="n = 1000 only, 1 round (the test suite's smoke run)")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -195,6 +253,7 @@ def main(argv=None):
                         help="'cuda' adds skmetric on torch-CUDA tensors")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per case")
     parser.add_argument("--_child", nargs=7, help=argparse.SUPPRESS)
+    add_common_args(parser)
     args = parser.parse_args(argv)
     if args._child:
         task, method, n, d, k, dtype, repeats = args._child
@@ -202,7 +261,11 @@ def main(argv=None):
         return
     import numpy as np
 
-    sizes = [1000, 5000] if args.quick else [int(float(s)) for s in args.sizes.split(",")]
+    run = Run("distances", args)
+    if args.quick:
+        sizes, args.repeats = [1000], 1
+    else:
+        sizes = [int(float(s)) for s in args.sizes.split(",")]
     skm = ["skmetric"] + (["skmetric torch-cuda"] if args.device == "cuda" else [])
     dtype_bytes = np.dtype(args.dtype).itemsize
     matrix_rows, knn_rows = [], []
@@ -210,35 +273,41 @@ def main(argv=None):
         # Rounds interleave the methods (a shared machine's load drifts); each case is a
         # fresh process. Small cases also repeat inside the process.
         rounds = args.large_repeats if n >= 50000 else args.repeats
-        inner = 5 if n <= 2000 else 1
+        inner = 5 if n <= 2000 and not args.quick else 1
         if args.skip_matrix:
             pass
         elif n <= args.max_matrix_n and _matrix_fits(n, dtype_bytes):
-            matrix_rows.append((n, _rounds("matrix", skm + MATRIX_METHODS[1:], n, args,
-                                           rounds, inner)))
+            results = _rounds("matrix", skm + MATRIX_METHODS[1:], n, args, rounds, inner)
+            _check_matrix(run, n, results, args.dtype)
+            matrix_rows.append((n, results))
         else:
             matrix_rows.append((n, {"skmetric": {"error": "skipped: n × n does not fit"}}))
+        for method in skm + KNN_METHODS[1:]:  # no stale files from an earlier run
+            for what in ("ind", "dist"):
+                if os.path.exists(_index_file(method, n, what)):
+                    os.remove(_index_file(method, n, what))
         results = _rounds("knn", skm + KNN_METHODS[1:], n, args, rounds, inner)
+        _check_knn(run, n, skm + KNN_METHODS[1:], args.dtype)
         knn_rows.append((n, results))
-        ref = _index_file("faiss IndexFlatL2", n)
-        for method in skm:
-            if os.path.exists(ref) and os.path.exists(_index_file(method, n)):
-                agree = np.mean(np.load(_index_file(method, n)) == np.load(ref))
-                results[method]["agree"] = agree
     threads = os.cpu_count()
-    print(f"Data: n × {args.dim} {args.dtype}, k={args.k}, {threads} CPU threads; "
-          f"best of {args.repeats} interleaved rounds ({5 * args.repeats} runs for n <= 2000, "
-          f"{args.large_repeats} round(s) from n=50000).\n")
-    print(_table("n × n Euclidean distance matrix", matrix_rows, skm + MATRIX_METHODS[1:]))
-    print()
-    print(_table(f"Exact k-NN, k={args.k} (every point against all)", knn_rows,
-                 skm + KNN_METHODS[1:]))
-    print()
-    for n, results in knn_rows:
-        for method in skm:
-            if "agree" in results.get(method, {}):
-                print(f"- n={n:,}: {method} k-NN indices equal to FAISS's for "
-                      f"{100 * results[method]['agree']:.3f}% of entries")
+    caption = (f"Data: n × {args.dim} {args.dtype}, k={args.k}, {threads} CPU threads; best of "
+               f"{args.repeats} interleaved rounds ({5 * args.repeats} runs for n <= 2000, "
+               f"{args.large_repeats} round(s) from n=50000). Agreement checked before the "
+               f"ratios: matrices within {MATRIX_ATOL[args.dtype]:g} of float64 SciPy, k-NN "
+               f"distances within rtol {KNN_RTOL[args.dtype]:g} (atol "
+               f"{MATRIX_ATOL[args.dtype]:g}) of FAISS and indices equal in "
+               f">= {100 * KNN_MIN_SHARE:.1f}% of entries.")
+    print(caption + "\n")
+    if matrix_rows:
+        print("### n × n Euclidean distance matrix\n")
+        print(run.table("matrix", "n × n Euclidean distance matrix", COLUMNS,
+                        _table_rows(matrix_rows, skm + MATRIX_METHODS[1:]), caption))
+        print()
+    title = f"Exact k-NN, k={args.k} (every point against all)"
+    print(f"### {title}\n")
+    print(run.table("knn", title, COLUMNS, _table_rows(knn_rows, skm + KNN_METHODS[1:]),
+                    caption))
+    run.finish()
 
 
 if __name__ == "__main__":

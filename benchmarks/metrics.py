@@ -10,12 +10,18 @@ Each measurement runs in a fresh subprocess: time of the metric call, and the ri
 process's peak resident set size (Linux ``ru_maxrss``) over its peak after building the
 embeddings. The values of both libraries are compared (they must agree).
 
+``--threads T`` limits every side alike: the child process is pinned to T CPU cores
+(``os.sched_setaffinity``, which also bounds skmetric's own query-block threads), and
+BLAS/OpenMP (threadpoolctl), torch and FAISS get T threads. Before the table, the values of
+every skmetric method are asserted equal to PML's (``VALUE_ATOL``).
+
 Run ``.venv/bin/python benchmarks/metrics.py [--sizes 10000,100000] [--working-memory 256]
-[--methods pml,skmetric-brute,skmetric-faiss,skmetric-torch]``.
+[--methods pml,skmetric-brute,skmetric-faiss,skmetric-torch] [--quick] [--record]``.
 """
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,9 +29,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import Run, add_common_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The metrics of both libraries are means of per-query scores computed from the same exact
+# float32 search; they agree to float32 rounding unless a neighbour near-tie flips.
+VALUE_ATOL = 1e-5
 
 DIM, N_CLASSES = 128, 100
 # skmetric-brute: the exact blockwise search of skmetric.neighbors on NumPy arrays;
@@ -48,10 +58,28 @@ def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _limit_threads(threads):
+    """Pin this process to ``threads`` cores and size every thread pool to match."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))[:threads]
+        os.sched_setaffinity(0, cores)
+    torch.set_num_threads(threads)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+    except ImportError:
+        pass
+    return threadpool_limits(threads)
+
+
 def _child(method, n, working_memory, threads):
+    _limit_threads(threads)
     import torch
 
-    torch.set_num_threads(threads)
     X, y = _embeddings(n)
     if method == "pml":
         import logging
@@ -59,9 +87,6 @@ def _child(method, n, working_memory, threads):
         from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
         logging.getLogger("PML").setLevel(logging.ERROR)
-        import faiss
-
-        faiss.omp_set_num_threads(threads)
         calc = AccuracyCalculator(
             include=("precision_at_1", "r_precision", "mean_average_precision_at_r"),
             k="max_bin_count", device=torch.device("cpu"))
@@ -108,36 +133,59 @@ def _measure(methods, n, working_memory, threads, repeats):
     return results
 
 
+COLUMNS = ["n", "library", "time (s)", "speed-up vs PML", "peak memory rise (MiB)",
+           "embeddings (MiB)", "MAP@R", "max abs diff vs PML"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--working-memory", type=float, default=None,
                         help="skmetric's working_memory in MiB (default: the library's)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="cores and threads of every side (default 2)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    add_common_args(parser)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.threads = "2000", 1
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.child:
         _child(args.child, sizes[0], args.working_memory, args.threads)
         return
+    run = Run("metrics", args)
     methods = args.methods.split(",")
-    print(f"precision@1 + R-precision + MAP@R, leave-one-out; dim {DIM}, {N_CLASSES} classes, "
-          f"{args.threads} threads, skmetric working_memory={args.working_memory} MiB\n")
-    print("| n | library | time (s) | speed-up vs PML | peak memory rise (MiB) | "
-          "embeddings (MiB) | MAP@R | max abs diff vs PML |")
-    print("|---|---|---|---|---|---|---|---|")
+    try:
+        import pytorch_metric_learning  # noqa: F401
+    except ImportError:
+        methods = [m for m in methods if m != "pml"]
+        run.note("pytorch-metric-learning is not installed: no PML rows, no speed-ups")
+    caption = (f"precision@1 + R-precision + MAP@R, leave-one-out; dim {DIM}, {N_CLASSES} "
+               f"classes, every side pinned to {args.threads} core(s) with {args.threads} "
+               f"thread(s), skmetric working_memory={args.working_memory} MiB; values asserted "
+               f"equal to PML's within {VALUE_ATOL:g} before the speed-ups")
+    print(caption + "\n")
+    rows = []
     for n in sizes:
         results = _measure(methods, n, args.working_memory, args.threads, args.repeats)
         ref = results.get("pml")
         for m, r in results.items():
-            speed = f"{ref['time'] / r['time']:.2f}×" if ref else "-"
-            diff = (max(abs(r["values"][k] - ref["values"][k]) for k in r["values"])
-                    if ref else float("nan"))
-            print(f"| {n} | {m} | {r['time']:.2f} | {speed} | {r['peak_mib']:.0f} | "
-                  f"{r['data_mib']:.0f} | {r['values']['map_at_r']:.4f} | {diff:.1e} |",
-                  flush=True)
+            diff = None
+            if ref and m != "pml":
+                keys = sorted(ref["values"])
+                diff = run.check_close(f"n={n} {m} metrics vs PML",
+                                       [r["values"][k] for k in keys],
+                                       [ref["values"][k] for k in keys], rtol=0,
+                                       atol=VALUE_ATOL)
+            speed = f"{ref['time'] / r['time']:.2f}×" if ref else None
+            rows.append([n, m, f"{r['time']:.2f}", speed, f"{r['peak_mib']:.0f}",
+                         f"{r['data_mib']:.0f}", f"{r['values']['map_at_r']:.4f}",
+                         None if diff is None else f"{diff:.1e}"])
+    print(run.table("metrics", "Retrieval metrics against PML's AccuracyCalculator", COLUMNS,
+                    rows, caption))
+    run.finish()
 
 
 if __name__ == "__main__":

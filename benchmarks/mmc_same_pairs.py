@@ -8,8 +8,13 @@ algorithms alone: Xing et al.'s objective ``log sum_D ||d||_A - log(sum_S ||s||_
 at the learned matrix (scale-free), 3-NN accuracy on the held-out part, steps and fit time.
 metric-learn runs in ``benchmarks/.ml-venv`` (see ``classical.py``), both sides on 1 thread.
 
+Agreement, asserted before the table: skmetric's ``solver='projections'`` (the authors'
+algorithm, the one metric-learn runs) reaches metric-learn's objective within
+``OBJECTIVE_RTOL`` and its accuracy within ``ACC_POINTS`` points. ``--quick`` (iris only)
+and ``--no-metric-learn`` run skmetric alone and say so (no reference, no ratio).
+
 Run ``.venv/bin/python benchmarks/mmc_same_pairs.py [--datasets iris,wine,breast_cancer,digits]
-[--solvers projections,ratio]``.
+[--solvers projections,ratio] [--quick] [--record]``.
 """
 
 import argparse
@@ -21,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import Run, add_common_args
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
@@ -30,6 +36,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DATASETS = ["iris", "wine", "breast_cancer", "digits"]
+OBJECTIVE_RTOL = 1e-3
+ACC_POINTS = 2.0
 
 
 def _objective(pairs, y_pairs, L):
@@ -77,7 +85,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--solvers", default="projections,ratio")
+    parser.add_argument("--no-metric-learn", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    add_common_args(parser)
     args = parser.parse_args(argv)
     if args.worker:
         _metric_learn_worker(json.loads(args.worker))
@@ -86,29 +96,49 @@ def main(argv=None):
 
     from skmetric import MMC
 
+    run = Run("mmc_same_pairs", args)
+    if args.quick:
+        args.datasets, args.no_metric_learn = "iris", True
+    solvers = args.solvers.split(",")
     with tempfile.TemporaryDirectory() as folder:
         paths = {d: str(_save_pairs(d, folder)) for d in args.datasets.split(",")}
-        python, reason = ensure_ml_venv(sys.stderr)
-        ml = {}
+        ml, python, reason = {}, None, "--quick / --no-metric-learn"
+        if not args.no_metric_learn:
+            python, reason = ensure_ml_venv(sys.stderr)
         if python is not None:
             done = subprocess.run([str(python), __file__, "--worker", json.dumps(paths)],
                                   capture_output=True, text=True)
             ml = json.loads(done.stdout) if done.returncode == 0 else {}
             reason = None if ml else done.stderr.strip().splitlines()[-1]
+        if not ml:
+            run.note(f"metric-learn rows not run: {reason}")
         with threadpool_limits(1):
             ours = {(d, s): _evaluate(MMC, p, solver=s)
-                    for d, p in paths.items() for s in args.solvers.split(",")}
-    print("| dataset | library (solver) | objective | 3-NN accuracy | steps | fit (s) |")
-    print("|---|---|---|---|---|---|")
+                    for d, p in paths.items() for s in solvers}
+    rows = []
     for dataset in paths:
-        rows = [("metric-learn", ml.get(dataset))]
-        rows += [(f"skmetric ({s})", ours[dataset, s]) for s in args.solvers.split(",")]
-        for label, r in rows:
+        ref = ml.get(dataset)
+        if ref is not None and "projections" in solvers:
+            mine = ours[dataset, "projections"]
+            run.check_close(f"{dataset}: MMC objective, skmetric (projections) vs "
+                            "metric-learn", mine["objective"], ref["objective"],
+                            rtol=OBJECTIVE_RTOL, atol=0)
+            gap = 100 * abs(mine["accuracy"] - ref["accuracy"])
+            run.check(f"{dataset}: 3-NN accuracy, skmetric (projections) vs metric-learn",
+                      gap <= ACC_POINTS, f"{gap:.1f} points apart (allowed {ACC_POINTS})")
+        entries = [("metric-learn", ref)] + [(f"skmetric ({s})", ours[dataset, s])
+                                             for s in solvers]
+        for label, r in entries:
             if r is None:
-                print(f"| {dataset} | {label} | not run: {reason} | | | |")
+                rows.append([dataset, label, f"not run: {reason}", None, None, None, None])
                 continue
-            print(f"| {dataset} | {label} | {r['objective']:.4f} | {r['accuracy']:.3f} | "
-                  f"{r['n_iter']} | {r['time']:.2f} |")
+            ratio = f"{r['time'] / ref['time']:.2f}" if ref and label != "metric-learn" else None
+            rows.append([dataset, label, f"{r['objective']:.4f}", f"{r['accuracy']:.3f}",
+                         r["n_iter"], f"{r['time']:.2f}", ratio])
+    print(run.table("mmc", "MMC on the same pairs",
+                    ["dataset", "library (solver)", "objective", "3-NN accuracy", "steps",
+                     "fit (s)", "fit time vs metric-learn"], rows))
+    run.finish()
 
 
 if __name__ == "__main__":

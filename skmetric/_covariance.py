@@ -31,7 +31,7 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         The linear map L with ``L.T @ L = pinv(cov(X))``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     Examples

@@ -51,7 +51,7 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         The generalised eigenvalues of the kept directions, in decreasing order.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     Notes

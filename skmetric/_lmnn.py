@@ -87,7 +87,8 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         'lbfgs': stop when a round of iterations lowers the objective by less than this
         fraction; 'gd': stop when an iteration changes it by less than this amount.
     verbose : bool or int, default=False
-        Print the objective and the number of active triplets at each iteration.
+        Print the objective, the number of active triplets and the elapsed time at each
+        iteration, and the outcome of each impostor re-search ('lbfgs').
     preprocessor : array-like or callable, default=None
         Data to index when ``X`` is given as a 1-D array of sample indices.
     n_components : int, default=None
@@ -114,7 +115,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         Objective at ``components_``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     References
@@ -204,7 +205,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
 
         start = time.perf_counter()
         if self.verbose:
-            print(f"[LMNN] {'iter':>6} {'objective':>16} {'active':>10} {'time (s)':>9}")
+            print(f"[LMNN] {'iter':>10} {'objective':>16} {'active':>10} {'elapsed (s)':>11}")
         if self.solver == "lbfgs":
             L, self.n_iter_, converged = self._fit_lbfgs(L0, X, codes, targets)
         else:
@@ -236,10 +237,10 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         return initialize_components(n_components, X, codes, init, random_state=rng)
 
-    def _report(self, it, objective, active, t0):
+    def _report(self, it, objective, active, start):
         if self.verbose:
-            print(f"[LMNN] {it:>6} {objective:>16.6e} {active:>10d} "
-                  f"{time.perf_counter() - t0:>9.2f}")
+            print(f"[LMNN] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} {active:>10d} "
+                  f"{time.perf_counter() - start:>11.2f}")
             sys.stdout.flush()
 
     def _fit_lbfgs(self, L, X, codes, targets):
@@ -261,7 +262,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         def project(L):
             return X @ from_numpy(L, xp, dev).T
 
-        state = {"iter": 0, "active": 0, "t": time.perf_counter()}
+        state = {"iter": 0, "active": 0, "t0": time.perf_counter()}
         candidates = _find_impostors(project(L), codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
         budget = _ROUND_ITERS
         while True:
@@ -282,8 +283,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
                 state["iter"] += 1
                 state["history"].append(intermediate_result.fun)
                 self._report(state["iter"], intermediate_result.fun, state["active"],
-                             state["t"])
-                state["t"] = time.perf_counter()
+                             state["t0"])
 
             res = minimize(fun, L.ravel(), method="L-BFGS-B", jac=True, callback=callback,
                            options={"maxiter": min(budget, self.max_iter - state["iter"]),
@@ -305,7 +305,13 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             window = ([state["start"]] + state["history"])[-_ROUND_ITERS - 1:]
             small_gain = window[0] - window[-1] <= self.convergence_tol * abs(window[0])
             stalled = res.nit == 0
-            if not missed and (stalled or (small_gain and state["iter"] >= self.min_iter)):
+            done = not missed and (stalled or (small_gain and state["iter"] >= self.min_iter))
+            if self.verbose:
+                print(f"[LMNN] impostors re-searched at iteration {state['iter']}: "
+                      + ("active ones were missed, next round on the new set" if missed
+                         else "none missed, converged" if done
+                         else "none missed, still improving"), flush=True)
+            if done:
                 return L / scale, state["iter"], True
             if state["iter"] >= self.max_iter:
                 return L / scale, state["iter"], False
@@ -317,7 +323,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         reg, lr = self.regularization, self.learn_rate
         L = from_numpy(L, array_namespace(X), array_api_compat.device(X))
         objective, grad, active = _lmnn_objective(L, X, codes, targets, reg)
-        t0 = time.perf_counter()
+        start = time.perf_counter()
         for it in range(1, self.max_iter + 1):
             while True:
                 L_next = L - lr * grad
@@ -328,8 +334,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             delta = obj_next - objective
             L, objective, grad = L_next, obj_next, grad_next
             lr *= 1.01
-            self._report(it, objective, active, t0)
-            t0 = time.perf_counter()
+            self._report(it, objective, active, start)
             if it >= self.min_iter and abs(delta) < self.convergence_tol:
                 return to_numpy(L), it, True
         return to_numpy(L), self.max_iter, False

@@ -39,7 +39,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
         The learned linear map L, with ``L.T @ L = C^{-1}`` when ``n_components`` is None.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     References
@@ -132,7 +132,7 @@ class RCA_Supervised(RCA):
         The chunk of each training sample (-1 for none).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     References

@@ -494,7 +494,7 @@ class MetricKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         The fitted clone of ``metric_learner``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_samples_fit_ : int
         Number of training samples.

@@ -332,7 +332,7 @@ def test_every_proxy_loss_is_registered_and_flags_its_class_weights():
     proxy = {n for n, cls in LOSSES.items() if getattr(cls, "requires_classes", False)}
     assert proxy == {"l2_softmax", "normface", "large_margin_softmax", "sphereface", "cosface",
                      "arcface", "subcenter_arcface", "proxy_nca", "proxy_anchor",
-                     "soft_triple", "class_circle"}
+                     "soft_triple", "class_circle", "p2sgrad"}
     assert isinstance(get_loss("AM-Softmax", num_classes=2, embedding_size=3), CosFaceLoss)
     for name in proxy:
         loss = get_loss(name, num_classes=4, embedding_size=5)

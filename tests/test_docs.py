@@ -1,5 +1,6 @@
-"""Every example in the documentation runs: each ```python block of docs/*.md and of README.md,
-and every script in docs/examples/.
+"""Every example in the documentation runs: each ```python block of docs/*.md and of README.md.
+The gallery scripts in docs/examples/ run in the site build (scripts/docs.sh); here they are
+only compiled and checked for private names.
 
 The rule (stated for contributors in docs/index.md): each block is self-contained. It runs in
 a fresh namespace, so it must define its own data (`X, y`, ...) and imports, and it may use
@@ -12,7 +13,6 @@ Blocks in other languages (bash) are not executed.
 import ast
 import importlib.util
 import re
-import runpy
 import textwrap
 from pathlib import Path
 
@@ -129,13 +129,12 @@ def test_docs_block_uses_only_public_names(path, line, code):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_docs_example_script_runs_and_uses_only_public_names(path):
+def test_docs_example_script_compiles_and_uses_only_public_names(path):
+    # The gallery scripts run in the site build (scripts/docs.sh), not here: each takes up
+    # to a minute. Here: they compile and show only the public API.
     code = path.read_text(encoding="utf-8")
+    compile(code, str(path), "exec")
     assert not _private_skmetric_names(code), f"{path.name} uses private names"
-    for extra in _needed_extras(code):
-        if importlib.util.find_spec(extra) is None:
-            pytest.skip(f"needs {extra}, which is not installed")
-    runpy.run_path(str(path), run_name="__main__")
 
 
 def test_every_page_with_python_blocks_is_collected():

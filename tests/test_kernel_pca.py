@@ -199,6 +199,9 @@ def test_kernel_learner_is_tunable_in_grid_search():
                             n_landmarks=40, random_state=0),
         KNeighborsClassifier(3),
     )
-    grid = GridSearchCV(pipe, {"pipeline__kpca__gamma": [0.01, 5.0]}, cv=3).fit(X, y)
+    # gamma=500 makes every sample its own island (0.72); small gammas all separate the
+    # circles, 0.01 included (NCA rescales the quadratic components). The bad value first:
+    # a grid that ignored the parameter would keep it.
+    grid = GridSearchCV(pipe, {"pipeline__kpca__gamma": [500.0, 5.0]}, cv=3).fit(X, y)
     assert grid.best_params_["pipeline__kpca__gamma"] == 5.0
     assert grid.best_score_ > 0.9

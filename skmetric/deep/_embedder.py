@@ -152,7 +152,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         Size of the embeddings ``transform`` returns.
     n_features_in_ : int
         Number of features (2-D X) or channels (image X) seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         Epochs trained in total.

@@ -24,8 +24,11 @@ from .multi_similarity import MultiSimilarityLoss
 from .multiple_losses import MultipleLosses  # wrapper: takes loss objects
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
+from .p2sgrad import P2SGradLoss  # noqa: E402
+from .pnp import PNPLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
+from .ranked_list import RankedListLoss
 from .reducers import (
     AvgNonZeroReducer,
     BaseReducer,
@@ -43,8 +46,14 @@ from .regularizers import (
     ZeroMeanRegularizer,
 )
 from .self_supervised import SelfSupervisedLoss  # wrapper: takes a loss object
+from .smooth_ap import SmoothAPLoss
+from .snr_contrastive import SignalToNoiseRatioContrastiveLoss
 from .soft_triple import SoftTripleLoss  # noqa: E402
+from .supcon import SupConLoss
+from .threshold_consistent_margin import ThresholdConsistentMarginLoss
 from .triplet_margin import TripletMarginLoss
+from .tuplet_margin import TupletMarginLoss
+from .vicreg import VICRegLoss
 
 #: Registered losses by name; ``get_loss`` also accepts case and '-'/'_' variants.
 LOSSES = {
@@ -68,12 +77,25 @@ LOSSES = {
     "proxy_anchor": ProxyAnchorLoss,
     "soft_triple": SoftTripleLoss,
     "class_circle": ClassCircleLoss,
+    "p2sgrad": P2SGradLoss,
+    # batch B
+    "supcon": SupConLoss,
+    "tuplet_margin": TupletMarginLoss,
+    "snr_contrastive": SignalToNoiseRatioContrastiveLoss,
+    "smooth_ap": SmoothAPLoss,
+    "ranked_list": RankedListLoss,
+    "pnp": PNPLoss,
+    "threshold_consistent_margin": ThresholdConsistentMarginLoss,
+    # self-supervised: loss(z1, ref_emb=z2), no labels (MetricEmbedder cannot use it)
+    "vicreg": VICRegLoss,
 }
 
 #: Extra names accepted by ``get_loss``.
 ALIASES = {"am_softmax": "cosface", "normalized_softmax": "normface",
            "lsoftmax": "large_margin_softmax", "a_softmax": "sphereface",
-           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure"}
+           "triplet": "triplet_margin", "n_pair": "npairs", "lifted": "lifted_structure",
+           "signal_to_noise_ratio_contrastive": "snr_contrastive",
+           "supervised_contrastive": "supcon", "tcm": "threshold_consistent_margin"}
 
 
 def get_loss(loss, **params):
@@ -113,6 +135,8 @@ __all__ = [
     "L2SoftmaxLoss",
     "LargeMarginSoftmaxLoss",
     "NormFaceLoss",
+    "P2SGradLoss",
+    "PNPLoss",
     "ProxyAnchorLoss",
     "ProxyNCALoss",
     "SoftTripleLoss",
@@ -125,7 +149,14 @@ __all__ = [
     "MarginLoss",
     "MultiSimilarityLoss",
     "NPairsLoss",
+    "ThresholdConsistentMarginLoss",
     "TripletMarginLoss",
+    "VICRegLoss",
+    "RankedListLoss",
+    "SignalToNoiseRatioContrastiveLoss",
+    "SmoothAPLoss",
+    "SupConLoss",
+    "TupletMarginLoss",
     "get_loss",
     # wrappers
     "CrossBatchMemory",

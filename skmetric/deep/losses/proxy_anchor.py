@@ -12,9 +12,10 @@ from ._proxy_base import BaseProxyLoss, cosine_to
 class ProxyAnchorLoss(BaseProxyLoss):
     """Each proxy is an anchor: pull its class's samples, push all others, by cosine.
 
-    ``loss = 1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{-α(s(x,p) - δ)})
-            + 1/|P| Σ_{p∈P} log(1 + Σ_{x∈X_p⁻} e^{α(s(x,p) + δ)})``,
-    with P⁺ the proxies of classes present in the batch.
+    The loss, with P⁺ the proxies of classes present in the batch, is::
+
+        loss = 1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{-α(s(x,p) - δ)})
+             + 1/|P| Σ_{p∈P} log(1 + Σ_{x∈X_p⁻} e^{α(s(x,p) + δ)})
 
     With a miner, each sample's term inside the sums is weighted by its miner weight
     (pytorch-metric-learning instead adds ``weight - 1`` to the exponent; both are

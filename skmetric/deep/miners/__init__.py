@@ -7,11 +7,15 @@ returns 1-D ``torch.long`` index tensors, pairs ``(a1, p, a2, n)`` or triplets
 
 from .._registry import lookup
 from ._base import BaseMiner
+from .angular import AngularMiner
+from .batch_easy_hard import BatchEasyHardMiner
 from .batch_hard import BatchHardMiner
 from .distance_weighted import DistanceWeightedMiner
+from .hdc import HDCMiner
 from .lifted import LiftedMiner
 from .multi_similarity import MultiSimilarityMiner
 from .npairs import NPairsMiner
+from .pair_margin import PairMarginMiner
 from .random import AllTuplesMiner, RandomMiner
 from .triplet_margin import (
     EasyTripletMiner,
@@ -19,6 +23,7 @@ from .triplet_margin import (
     SemihardTripletMiner,
     TripletMarginMiner,
 )
+from .uniform_histogram import UniformHistogramMiner
 
 #: Registered miners by name; ``get_miner`` also accepts case and '-'/'_' variants.
 MINERS = {
@@ -33,6 +38,12 @@ MINERS = {
     "multi_similarity": MultiSimilarityMiner,
     "npairs": NPairsMiner,
     "lifted": LiftedMiner,
+    # batch B
+    "pair_margin": PairMarginMiner,
+    "batch_easy_hard": BatchEasyHardMiner,
+    "angular": AngularMiner,
+    "hdc": HDCMiner,
+    "uniform_histogram": UniformHistogramMiner,
 }
 
 #: Extra names accepted by ``get_miner``.
@@ -76,16 +87,21 @@ __all__ = [
     "ALIASES",
     "MINERS",
     "AllTuplesMiner",
+    "AngularMiner",
     "BaseMiner",
+    "BatchEasyHardMiner",
     "BatchHardMiner",
     "DistanceWeightedMiner",
     "EasyTripletMiner",
+    "HDCMiner",
     "HardTripletMiner",
     "LiftedMiner",
     "MultiSimilarityMiner",
     "NPairsMiner",
+    "PairMarginMiner",
     "RandomMiner",
     "SemihardTripletMiner",
     "TripletMarginMiner",
+    "UniformHistogramMiner",
     "get_miner",
 ]

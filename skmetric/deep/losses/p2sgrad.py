@@ -1,0 +1,75 @@
+"""P2SGrad loss (Zhang et al., 2019)."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._proxy_base import BaseProxyLoss
+
+
+class P2SGradLoss(BaseProxyLoss):
+    """Mean squared error between the cosines to the class weights and the one-hot labels.
+
+    ``loss = mean_{i, j} (cos θ_ij - [j = y_i])^2`` with ``cos θ_ij`` the cosine of
+    embedding i and class weight j, clipped to [-1, 1]. Its gradient is the paper's
+    "probability-to-similarity" gradient, free of the scale and margin hyper-parameters
+    of the cosine-softmax losses. The class weights are re-normalised to unit length
+    (without gradient) at every call, as in the paper's code.
+
+    Parameters
+    ----------
+    num_classes, embedding_size : int
+        pytorch-metric-learning takes them in the other order,
+        ``P2SGradLoss(descriptors_dim, num_classes)``; skmetric's proxy losses all take
+        ``(num_classes, embedding_size)``.
+
+    Attributes
+    ----------
+    W : nn.Parameter of shape (embedding_size, num_classes)
+        The class weights (unit columns), initialised uniformly and normalised.
+
+    References
+    ----------
+    Zhang, Zhao, Qiao, Wang, Li and Liu, "P2SGrad: Refined Gradients for Optimizing Deep
+    Face Models", CVPR 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import P2SGradLoss
+    >>> loss = P2SGradLoss(num_classes=3, embedding_size=4)
+    >>> loss(torch.randn(6, 4, requires_grad=True), torch.tensor([0, 0, 1, 1, 2, 2])).ndim
+    0
+    """
+
+    def __init__(self, num_classes, embedding_size):
+        super().__init__(num_classes, embedding_size)
+        self.W = self._new_weights(embedding_size, num_classes, init=_unit_uniform_)
+
+    def forward(self, embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None):
+        if indices_tuple is not None:
+            raise ValueError("P2SGradLoss does not weight samples by miner tuples (neither "
+                             "does pytorch-metric-learning); use it without a miner.")
+        return super().forward(embeddings, labels, None, ref_emb, ref_labels)
+
+    def logits(self, embeddings):
+        with torch.no_grad():
+            _unit_columns_(self.W)
+        cos = embeddings @ self.W / embeddings.norm(dim=1, keepdim=True)
+        return cos.clamp(-1, 1)
+
+    def compute_loss(self, embeddings, labels, weights):
+        cos = self.logits(embeddings)
+        target = F.one_hot(labels, self.num_classes).to(cos.dtype)
+        return F.mse_loss(cos, target)
+
+
+def _unit_columns_(weights):
+    # renorm scales columns above the max norm to it: 1e-5, then times 1e5 gives unit length.
+    weights.copy_(weights.renorm(2, 1, 1e-5).mul(1e5))
+
+
+def _unit_uniform_(weights):
+    with torch.no_grad():
+        nn.init.uniform_(weights, -1, 1)
+        _unit_columns_(weights)

@@ -1,0 +1,95 @@
+"""Prioritising-positives (PNP) loss (Li et al., 2022)."""
+
+import torch
+from sklearn.utils._param_validation import StrOptions
+
+from .._params import FINITE, POSITIVE
+from ._base import BaseLoss
+
+_VARIANTS = ("Ds", "Dq", "Iu", "Ib", "O")
+
+
+class PNPLoss(BaseLoss):
+    """Penalise, per query, the smoothed number of negatives ranked above each positive.
+
+    For query a, positive k (its class, itself included) and
+    ``R_ak = sum_{l negative} sigmoid((s_al - s_ak) / anneal)``, the loss averages
+    ``f(R_ak)`` over a's positives, then over the batch; ``f`` is the variant:
+
+    * ``'O'``: ``R`` (PNP-O, the default);
+    * ``'Ds'``: ``log(1 + R)``;  ``'Dq'``: ``1 - mean 1 / (1 + R)^alpha``;
+    * ``'Iu'``: ``(1 + R) log(1 + R)``;  ``'Ib'``: ``(b R - log(1 + b R)) / b^2``.
+
+    The sigmoid's argument is clipped to [-50, 50] as in the authors' code. Compute and
+    memory are O(batch_size^3).
+
+    Parameters
+    ----------
+    b : float, default=2
+        The 'Ib' variant's parameter.
+    alpha : float, default=1
+        The 'Dq' variant's exponent.
+    anneal : float, default=0.01
+        The sigmoid's temperature.
+    variant : {'O', 'Ds', 'Dq', 'Iu', 'Ib'}, default='O'
+    distance : {'cosine'}, default='cosine'
+        Defined on cosine similarities only.
+    normalize : bool, default=True
+        Ignored (cosine always normalises); kept for a uniform signature.
+
+    References
+    ----------
+    Li, Yang, Zhu, Chen, Zhang and Pan, "Rethinking the Optimization of Average Precision:
+    Only Penalizing Negative Instances before Positive Ones is Enough", AAAI 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import PNPLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> PNPLoss(variant="Ds")(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    allowed_distances = ("cosine",)
+
+    _parameter_constraints = {
+        "b": [POSITIVE],
+        "alpha": [FINITE],
+        "anneal": [POSITIVE],
+        "variant": [StrOptions(set(_VARIANTS))],
+    }
+
+    def __init__(self, b=2, alpha=1, anneal=0.01, variant="O", distance="cosine",
+                 normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.b = b
+        self.alpha = alpha
+        self.anneal = anneal
+        self.variant = variant
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        if indices_tuple is not None or ref_emb is not None:
+            raise ValueError("PNPLoss ranks the whole batch: indices_tuple (a miner) and "
+                             "ref_emb are not supported. Use it without a miner.")
+        sim = self.distance_matrix(embeddings, None)
+        same = labels[:, None] == labels[None, :]
+        # before[a, k, l]: how much l ranks ahead of k for query a.
+        diff = (sim[:, None, :] - sim[:, :, None]) / self.anneal
+        before = torch.sigmoid(diff.clamp(-50, 50))
+        ranks = torch.einsum("akl,al->ak", before, (~same).to(sim.dtype))
+        pos = same.to(sim.dtype)
+        per_query = (self._transform(ranks) * pos).sum(1) / pos.sum(1)
+        loss = per_query.mean()
+        return 1 - loss if self.variant == "Dq" else loss
+
+    def _transform(self, ranks):
+        if self.variant == "Ds":
+            return torch.log1p(ranks)
+        if self.variant == "Dq":
+            return (1 + ranks) ** -self.alpha
+        if self.variant == "Iu":
+            return (1 + ranks) * torch.log1p(ranks)
+        if self.variant == "Ib":
+            return (self.b * ranks - torch.log1p(self.b * ranks)) / self.b**2
+        return ranks

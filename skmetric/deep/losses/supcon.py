@@ -1,0 +1,55 @@
+"""Supervised contrastive loss (Khosla et al., 2020)."""
+
+import torch
+
+from .._params import POSITIVE
+from .._tuples import pair_masks
+from ._base import BaseLoss, masked_logsumexp, mean_nonzero, zero_loss
+
+
+class SupConLoss(BaseLoss):
+    """Softmax over each anchor's pairs, averaged over its positives.
+
+    With logits ``z = s / temperature`` (``-d / temperature`` for a distance),
+    ``loss_i = -1/|P_i| sum_{p in P_i} [z_ip - log sum_{j in P_i u N_i} exp(z_ij)]``,
+    averaged over the anchors with a non-zero loss. Anchors without a positive cost nothing.
+
+    Parameters
+    ----------
+    temperature : float, default=0.1
+        Softmax temperature; smaller values concentrate on the hardest pairs.
+    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    normalize : bool, default=True
+        L2-normalise the embeddings first.
+
+    References
+    ----------
+    Khosla, Teterwak, Wang, Sarna, Tian, Isola, Maschinot, Liu and Krishnan, "Supervised
+    Contrastive Learning", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import SupConLoss
+    >>> emb = torch.randn(8, 4, requires_grad=True)
+    >>> SupConLoss(temperature=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
+    0
+    """
+
+    _parameter_constraints = {"temperature": [POSITIVE]}
+
+    def __init__(self, temperature=0.1, distance="cosine", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.temperature = temperature
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        mat = self.distance_matrix(embeddings, ref_emb)
+        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        if not (bool(pos.any()) and bool(neg.any())):
+            return zero_loss(embeddings)
+        logits = (mat if self.dist.is_similarity else -mat) / self.temperature
+        log_prob = logits - masked_logsumexp(logits, pos | neg)[:, None]
+        n_pos = pos.sum(1).to(mat.dtype)
+        # tiny keeps anchors without positives at 0 instead of 0/0, as in the reference.
+        mean_log_prob_pos = (log_prob * pos).sum(1) / (n_pos + torch.finfo(mat.dtype).tiny)
+        return mean_nonzero(-mean_log_prob_pos, embeddings)

@@ -1,0 +1,102 @@
+"""VICReg: variance-invariance-covariance regularisation (Bardes et al., 2022)."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._params import NON_NEGATIVE, POSITIVE, ValidatedParams
+from .._tuples import check_inputs
+
+
+class VICRegLoss(nn.Module, metaclass=ValidatedParams):
+    """A self-supervised loss on two views of the same batch; it takes no labels.
+
+    Called as ``loss(z1, ref_emb=z2)`` with ``z1[i]`` and ``z2[i]`` the embeddings of two
+    augmentations of sample i (pytorch-metric-learning's signature)::
+
+        invariance_lambda * mean_i |z1_i - z2_i|^2 / d
+        + variance_mu * (mean_j relu(1 - std_j(z1)) + mean_j relu(1 - std_j(z2))) / 2
+        + covariance_v * (sum_{j != k} C(z1)_jk^2 + sum_{j != k} C(z2)_jk^2) / d
+
+    with ``std_j = sqrt(var_j + eps)`` per dimension and C the covariance matrix.
+
+    Because it needs two views and no labels, :class:`~skmetric.deep.MetricEmbedder`
+    (which trains on ``(X, y)``) cannot use it: passing it as the embedder's loss raises
+    a ``TypeError`` at the first batch. Use it in your own training loop, on the
+    network's outputs for two augmentations of each input.
+
+    Parameters
+    ----------
+    invariance_lambda : float, default=25
+    variance_mu : float, default=25
+    covariance_v : float, default=1
+    eps : float, default=1e-4
+        Added to the variances before the square root.
+
+    References
+    ----------
+    Bardes, Ponce and LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
+    Self-Supervised Learning", ICLR 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmetric.deep.losses import VICRegLoss
+    >>> z1 = torch.randn(16, 8, requires_grad=True)
+    >>> z2 = z1 + 0.1 * torch.randn(16, 8)
+    >>> VICRegLoss()(z1, ref_emb=z2).ndim
+    0
+    """
+
+    #: Not a labels-based loss: MetricEmbedder refuses it.
+    requires_classes = False
+    self_supervised = True
+
+    _parameter_constraints = {
+        "invariance_lambda": [NON_NEGATIVE],
+        "variance_mu": [NON_NEGATIVE],
+        "covariance_v": [NON_NEGATIVE],
+        "eps": [POSITIVE],
+    }
+
+    def __init__(self, invariance_lambda=25, variance_mu=25, covariance_v=1, eps=1e-4):
+        super().__init__()
+        self.invariance_lambda = invariance_lambda
+        self.variance_mu = variance_mu
+        self.covariance_v = covariance_v
+        self.eps = eps
+
+    def forward(self, embeddings, labels=None, indices_tuple=None, ref_emb=None,
+                ref_labels=None):
+        """Return the loss of two views ``embeddings`` and ``ref_emb`` (same shape)."""
+        if labels is not None or ref_labels is not None or indices_tuple is not None:
+            raise TypeError(
+                "VICRegLoss is self-supervised: call it as loss(z1, ref_emb=z2) on two "
+                "views of a batch, without labels or miner tuples. MetricEmbedder trains "
+                "on labels and cannot use it; write your own loop for it."
+            )
+        if ref_emb is None:
+            raise ValueError("VICRegLoss needs the second view: loss(z1, ref_emb=z2).")
+        embeddings, _, ref_emb, _ = check_inputs(embeddings, None, ref_emb, None,
+                                                 labels_required=False)
+        if ref_emb.shape != embeddings.shape:
+            raise ValueError(f"The two views must have the same shape; got "
+                             f"{tuple(embeddings.shape)} and {tuple(ref_emb.shape)}.")
+        if len(embeddings) < 2:
+            raise ValueError("VICRegLoss needs at least 2 samples per batch (it uses "
+                             "their variance).")
+        invariance = (embeddings - ref_emb).pow(2).mean()
+        variance = (self._variance(embeddings) + self._variance(ref_emb)) / 2
+        covariance = self._covariance(embeddings) + self._covariance(ref_emb)
+        return (self.invariance_lambda * invariance + self.variance_mu * variance
+                + self.covariance_v * covariance)
+
+    def _variance(self, z):
+        return F.relu(1 - torch.sqrt(z.var(dim=0) + self.eps)).mean()
+
+    @staticmethod
+    def _covariance(z):
+        n, d = z.shape
+        z = z - z.mean(dim=0)
+        cov = z.T @ z / (n - 1)
+        return (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) / d
