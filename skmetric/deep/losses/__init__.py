@@ -16,6 +16,7 @@ from .circle import CircleLoss
 from .circle_class import ClassCircleLoss  # noqa: E402
 from .contrastive import ContrastiveLoss
 from .cosface import CosFaceLoss  # noqa: E402
+from .cross_batch_memory import CrossBatchMemory  # wrapper: takes a loss object
 from .dynamic_soft_margin import DynamicSoftMarginLoss
 from .fast_ap import FastAPLoss
 from .histogram import HistogramLoss
@@ -27,6 +28,7 @@ from .lifted_structure import GeneralizedLiftedStructureLoss, LiftedStructureLos
 from .manifold import ManifoldLoss  # noqa: E402
 from .margin import MarginLoss
 from .multi_similarity import MultiSimilarityLoss
+from .multiple_losses import MultipleLosses  # wrapper: takes loss objects
 from .nca import NCALoss
 from .normface import NormFaceLoss  # noqa: E402
 from .npairs import NPairsLoss
@@ -36,6 +38,23 @@ from .pnp import PNPLoss
 from .proxy_anchor import ProxyAnchorLoss  # noqa: E402
 from .proxy_nca import ProxyNCALoss  # noqa: E402
 from .ranked_list import RankedListLoss
+from .reducers import (
+    AvgNonZeroReducer,
+    BaseReducer,
+    ClassWeightedReducer,
+    MeanReducer,
+    PerAnchorReducer,
+    ThresholdReducer,
+)
+from .regularizers import (
+    BaseRegularizer,
+    CenterInvariantRegularizer,
+    LpRegularizer,
+    RegularFaceRegularizer,
+    SparseCentersRegularizer,
+    ZeroMeanRegularizer,
+)
+from .self_supervised import SelfSupervisedLoss  # wrapper: takes a loss object
 from .smooth_ap import SmoothAPLoss
 from .snr_contrastive import SignalToNoiseRatioContrastiveLoss
 from .soft_triple import SoftTripleLoss  # noqa: E402
@@ -168,4 +187,21 @@ __all__ = [
     "SupConLoss",
     "TupletMarginLoss",
     "get_loss",
+    # wrappers
+    "CrossBatchMemory",
+    "MultipleLosses",
+    "SelfSupervisedLoss",
+    # regularizers and reducers
+    "BaseRegularizer",
+    "CenterInvariantRegularizer",
+    "LpRegularizer",
+    "RegularFaceRegularizer",
+    "SparseCentersRegularizer",
+    "ZeroMeanRegularizer",
+    "AvgNonZeroReducer",
+    "BaseReducer",
+    "ClassWeightedReducer",
+    "MeanReducer",
+    "PerAnchorReducer",
+    "ThresholdReducer",
 ]

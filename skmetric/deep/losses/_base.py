@@ -5,11 +5,11 @@ import torch
 from torch import nn
 
 from .._distances import get_distance
-from .._params import ValidatedParams
 from .._tuples import check_indices_tuple, check_inputs
+from ._options import LossOptions, add_regularization
 
 
-class BaseLoss(nn.Module, metaclass=ValidatedParams):
+class BaseLoss(nn.Module, metaclass=LossOptions):
     """Base of the metric losses: input checks, the distance, then :meth:`compute_loss`.
 
     A subclass sets its parameters in ``__init__`` and implements ``compute_loss``. The
@@ -24,12 +24,21 @@ class BaseLoss(nn.Module, metaclass=ValidatedParams):
     normalize : bool, default=True
         L2-normalise embeddings before computing distances (ignored by 'cosine', which
         always normalises).
+    embedding_regularizer : callable, default=None
+        Keyword-only, shared by every loss (see ``_options``): a regularizer of the
+        embeddings (e.g. ``LpRegularizer()``) whose value times ``embedding_reg_weight``
+        (default 1) is added to the loss.
+    reducer : callable, default=None
+        Keyword-only, for losses with ``supports_reducer``: how the loss's terms are
+        reduced (e.g. ``MeanReducer()``); None keeps the loss's own (PML's default).
     """
 
     #: Proxy-based losses need ``num_classes`` and ``embedding_size``; pair-based ones don't.
     requires_classes = False
     #: Names of the distances a loss accepts (None: all of them).
     allowed_distances = None
+    #: Whether the loss hands its terms to a ``reducer=`` (see ``reduce``).
+    supports_reducer = False
 
     _parameter_constraints = {"normalize": ["boolean"]}
 
@@ -66,7 +75,14 @@ class BaseLoss(nn.Module, metaclass=ValidatedParams):
             indices_tuple = check_indices_tuple(
                 indices_tuple, len(embeddings), n_ref, embeddings.device
             )
-        return self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+        loss = self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+        return add_regularization(self, loss, embeddings)
+
+    def reduce(self, losses, indices, kind, embeddings, labels, default):
+        """Reduce a loss's terms with ``reducer``, or ``default(losses, embeddings)``."""
+        if self.reducer is None:
+            return default(losses, embeddings)
+        return self.reducer(losses, indices, kind, embeddings, labels)
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         """Compute the loss; ``ref_emb`` and ``ref_labels`` are None for the batch itself."""

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from .._params import ValidatedParams
 from .._tuples import check_indices_tuple, check_inputs
+from ._options import LossOptions, add_regularization
 
 
-class BaseProxyLoss(nn.Module, metaclass=ValidatedParams):
+class BaseProxyLoss(nn.Module, metaclass=LossOptions):
     """Base of the proxy losses: input checks, miner weights, then :meth:`compute_loss`.
 
     Parameters
@@ -26,9 +26,15 @@ class BaseProxyLoss(nn.Module, metaclass=ValidatedParams):
         Number of training classes C.
     embedding_size : int
         Dimension of the embeddings.
+    embedding_regularizer, weight_regularizer : callable, default=None
+        Keyword-only, shared by every proxy loss (see ``_options``): regularizers of the
+        embeddings and of the class weights (one row per class or center, see
+        :meth:`class_weights`), added to the loss times ``embedding_reg_weight`` and
+        ``weight_reg_weight`` (default 1).
     """
 
     requires_classes = True
+    supports_reducer = False
     #: Whether miner weights count only the anchors (first tensor) of a miner's tuples.
     weights_from_anchors = False
 
@@ -82,7 +88,21 @@ class BaseProxyLoss(nn.Module, metaclass=ValidatedParams):
             )
         weights = self._miner_weights(indices_tuple, embeddings, self.weights_from_anchors)
         self._cast_parameters(embeddings)
-        return self.compute_loss(embeddings, labels, weights)
+        loss = self.compute_loss(embeddings, labels, weights)
+        return add_regularization(self, loss, embeddings)
+
+    def class_weights(self):
+        """The learned class weights, one row per class (or sub-center), for
+        ``weight_regularizer``: ``W`` and ``centers`` hold them as columns, ``proxies`` as rows.
+        """
+        for name, as_rows in (("proxies", True), ("W", False), ("centers", False)):
+            weights = getattr(self, name, None)
+            if isinstance(weights, torch.Tensor):
+                return weights if as_rows else weights.T
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say which of its parameters are class weights; "
+            "override class_weights() to use weight_regularizer."
+        )
 
     def _cast_parameters(self, embeddings):
         # Keep the proxies in the embeddings' dtype/device (e.g. a float64 gradcheck).

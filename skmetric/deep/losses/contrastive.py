@@ -23,6 +23,9 @@ class ContrastiveLoss(BaseLoss):
         The pairwise distance.
     normalize : bool, default=True
         L2-normalise the embeddings first.
+    reducer : reducer, default=None
+        Reduces the positive and the negative pair terms (each, then adds them); None is
+        the mean of the non-zero ones (``AvgNonZeroReducer``).
 
     References
     ----------
@@ -39,6 +42,8 @@ class ContrastiveLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True
+
     _parameter_constraints = {"pos_margin": [FINITE], "neg_margin": [FINITE]}
 
     def __init__(self, pos_margin=0.0, neg_margin=1.0, distance="euclidean", normalize=True):
@@ -48,14 +53,15 @@ class ContrastiveLoss(BaseLoss):
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         mat = self.distance_matrix(embeddings, ref_emb)
-        if indices_tuple is None:
+        if indices_tuple is None and self.reducer is None:
             # All pairs: the few positives are gathered, the many negatives masked in place.
             pos, neg = label_masks(labels, ref_labels)
             a1, p = torch.where(pos)
             pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
             neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat)).masked_fill(~neg, 0.0)
-        else:
-            a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
-            pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
-            neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat[a2, n]))
-        return mean_nonzero(pos_loss, embeddings) + mean_nonzero(neg_loss, embeddings)
+            return mean_nonzero(pos_loss, embeddings) + mean_nonzero(neg_loss, embeddings)
+        a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
+        pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
+        neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat[a2, n]))
+        return (self.reduce(pos_loss, (a1, p), "pos_pair", embeddings, labels, mean_nonzero)
+                + self.reduce(neg_loss, (a2, n), "neg_pair", embeddings, labels, mean_nonzero))

@@ -33,6 +33,9 @@ class TripletMarginLoss(BaseLoss):
         L2-normalise the embeddings first.
     random_state : int, torch.Generator or None, default=None
         Seeds the random triplets when ``triplets_per_anchor`` is an int.
+    reducer : reducer, default=None
+        Reduces the triplet terms; None is the mean of the non-zero ones
+        (``AvgNonZeroReducer``).
 
     References
     ----------
@@ -48,6 +51,8 @@ class TripletMarginLoss(BaseLoss):
     >>> TripletMarginLoss(margin=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
     0
     """
+
+    supports_reducer = True
 
     _parameter_constraints = {
         "margin": [FINITE],
@@ -87,4 +92,4 @@ class TripletMarginLoss(BaseLoss):
             an = self.dist.closest(an, mat[p, n])
         violation = self.dist.margin(ap, an) + self.margin
         losses = F.softplus(violation) if self.smooth_loss else torch.relu(violation)
-        return mean_nonzero(losses, embeddings)
+        return self.reduce(losses, (a, p, n), "triplet", embeddings, labels, mean_nonzero)
