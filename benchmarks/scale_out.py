@@ -12,7 +12,7 @@ Three measurements, each against its own baseline in the same run:
    retrieval report) on an N x 32 float32 ``dask.array`` generated chunk by chunk: rows per
    second and peak resident memory of the process (``VmHWM``), in a subprocess.
 
-Run ``.venv/bin/python benchmarks/distributed.py [--quick] [--rows N] [--gpus N]``.
+Run ``.venv/bin/python benchmarks/scale_out.py [--quick] [--rows N] [--gpus N]``.
 """
 
 import argparse
