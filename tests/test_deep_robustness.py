@@ -284,3 +284,19 @@ def test_nothing_is_printed_with_verbose_0(capsys):
     MetricEmbedder(**FAST).fit(X, y)
     assert capsys.readouterr() == ("", "")
     assert math.isfinite(MetricEmbedder(**FAST).fit(X, y).history[-1, "train_loss"])
+
+
+def test_prefixed_params_with_a_loss_object_are_refused_not_silently_dropped():
+    """Rebuilding ContrastiveLoss(pos_margin=0.2) from loss__neg_margin alone lost pos_margin."""
+    from skmetric.deep import MetricEmbedder
+    from skmetric.deep.losses import ContrastiveLoss
+
+    X = np.random.RandomState(0).randn(24, 4).astype("float32")
+    y = np.arange(24) % 3
+    net = MetricEmbedder(loss=ContrastiveLoss(pos_margin=0.2), loss__neg_margin=0.5,
+                         max_epochs=1, verbose=0, random_state=0)
+    with pytest.raises(ValueError, match=r"loss__\* parameters \['neg_margin'\].*by name"):
+        net.fit(X, y)
+    named = MetricEmbedder(loss="contrastive", loss__pos_margin=0.2, loss__neg_margin=0.5,
+                           max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    assert (named.criterion_.pos_margin, named.criterion_.neg_margin) == (0.2, 0.5)

@@ -515,7 +515,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 params.setdefault("embedding_size", self.embedding_dim_)
             return cls(**params)
         if params:
-            return type(value)(**params)
+            # Rebuilding the object from these alone would silently drop its own settings.
+            raise ValueError(
+                f"{slot}__* parameters {sorted(params)} apply to a {slot} given by name "
+                f"(e.g. {slot}='contrastive'); set them on the {type(value).__name__} "
+                "object itself instead."
+            )
         # Copy so that fitting never changes the object the user passed (sklearn's rule).
         return copy.deepcopy(value)
 
