@@ -20,13 +20,15 @@ from skmetric.deep import (
     ProbabilisticEmbedder,
 )
 from skmetric.deep.distributed import init_distributed
+from skmetric.deep.losses import LOSSES
+from skmetric.deep.miners import MINERS as MINER_REGISTRY
 from skmetric.deep.miners import get_miner
 
-PAIR_LOSSES = ["contrastive", "triplet_margin", "lifted_structure",
-               "generalized_lifted_structure", "npairs", "multi_similarity", "margin",
-               "circle"]
-MINERS = ["all", "random", "triplet_margin", "hard", "semihard", "easy", "batch_hard",
-          "distance_weighted", "lifted", "multi_similarity", "npairs"]
+# Every registered pair loss (proxy losses have their own 20-step test; VICReg takes two
+# views, not labels) and every registered miner, so a new one is covered by default.
+PAIR_LOSSES = [name for name, cls in LOSSES.items()
+               if not getattr(cls, "requires_classes", False) and name != "vicreg"]
+MINERS = list(MINER_REGISTRY)
 
 
 def combos():
