@@ -10,6 +10,8 @@ pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 pml_regularizers = pytest.importorskip("pytorch_metric_learning.regularizers")
 
+from _loss_agreement import mined as _mined  # noqa: E402
+from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
 from torch import nn  # noqa: E402
 
 from skmetric.deep.losses import (  # noqa: E402
@@ -126,19 +128,6 @@ def _batch(seed, n=40, dim=6, n_classes=5):
     return emb, labels
 
 
-def _value_and_grad(loss, emb, labels, **kwargs):
-    emb = emb.clone().requires_grad_(True)
-    value = loss(emb, labels, **kwargs)
-    value.backward()
-    return value.detach(), emb.grad
-
-
-def _mined(emb, labels, kind):
-    if kind is None:
-        return None
-    if kind == "triplets":
-        return pml_miners.TripletMarginMiner(0.3, type_of_triplets="semihard")(emb, labels)
-    return pml_miners.MultiSimilarityMiner(epsilon=0.2)(emb, labels)
 
 
 @pytest.mark.parametrize("name, distance, normalize", PARAMS)

@@ -16,6 +16,9 @@ pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
+from _loss_agreement import mined as _mined  # noqa: E402
+from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
+
 from skmetric.deep.losses import (  # noqa: E402
     ALIASES,
     LOSSES,
@@ -60,19 +63,6 @@ def _batch(seed, n=24, dim=5, n_classes=4, dtype=torch.float64, device="cpu"):
     return emb.to(dtype=dtype, device=device), labels.to(device)
 
 
-def _value_and_grad(loss, emb, labels, **kwargs):
-    emb = emb.clone().requires_grad_(True)
-    value = loss(emb, labels, **kwargs)
-    value.backward()
-    return value.detach().reshape(()), emb.grad
-
-
-def _mined(emb, labels, kind):
-    if kind is None:
-        return None
-    if kind == "triplets":
-        return pml_miners.TripletMarginMiner(0.3, type_of_triplets="semihard")(emb, labels)
-    return pml_miners.MultiSimilarityMiner(epsilon=0.2)(emb, labels)
 
 
 def _assert_agree(ours, theirs, emb, labels, name="", **kwargs):

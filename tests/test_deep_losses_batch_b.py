@@ -14,6 +14,9 @@ pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
 
+from _loss_agreement import mined as _mined  # noqa: E402
+from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
+
 from skmetric.deep.losses import (  # noqa: E402
     LOSSES,
     P2SGradLoss,
@@ -67,19 +70,6 @@ def _batch(seed, dtype=torch.float64, device="cpu", n=40, dim=6, n_classes=5):
     return emb.to(dtype=dtype, device=device), labels.to(device)
 
 
-def _value_and_grad(loss, emb, labels, **kwargs):
-    emb = emb.clone().requires_grad_(True)
-    value = loss(emb, labels, **kwargs)
-    value.backward()
-    return value.detach(), emb.grad
-
-
-def _mined(emb, labels, kind):
-    if kind is None:
-        return None
-    if kind == "triplets":
-        return pml_miners.TripletMarginMiner(0.3, type_of_triplets="semihard")(emb, labels)
-    return pml_miners.MultiSimilarityMiner(epsilon=0.2)(emb, labels)
 
 
 def _tol(dtype):
