@@ -81,6 +81,21 @@ def _cases():
             lambda: sk_losses.MultiSimilarityLoss(), lambda: sk_miners.MultiSimilarityMiner(),
             lambda: L.MultiSimilarityLoss(), lambda: M.MultiSimilarityMiner()),
         "circle": (lambda: sk_losses.CircleLoss(), None, lambda: L.CircleLoss(), None),
+        # issue #17: the losses and miners added after PML 2.9's (defaults equal to PML's)
+        "supcon": (lambda: sk_losses.SupConLoss(), None, lambda: L.SupConLoss(), None),
+        "ntxent": (lambda: sk_losses.NTXentLoss(), None, lambda: L.NTXentLoss(), None),
+        "nca": (lambda: sk_losses.NCALoss(), None, lambda: L.NCALoss(), None),
+        "fast_ap": (lambda: sk_losses.FastAPLoss(), None, lambda: L.FastAPLoss(), None),
+        "intra_pair_variance": (lambda: sk_losses.IntraPairVarianceLoss(), None,
+                                lambda: L.IntraPairVarianceLoss(), None),
+        "snr_contrastive": (lambda: sk_losses.SignalToNoiseRatioContrastiveLoss(), None,
+                            lambda: L.SignalToNoiseRatioContrastiveLoss(), None),
+        "tuplet_margin + batch_easy_hard": (
+            lambda: sk_losses.TupletMarginLoss(), lambda: sk_miners.BatchEasyHardMiner(),
+            lambda: L.TupletMarginLoss(), lambda: M.BatchEasyHardMiner()),
+        "contrastive + pair_margin": (
+            lambda: sk_losses.ContrastiveLoss(), lambda: sk_miners.PairMarginMiner(),
+            lambda: L.ContrastiveLoss(), lambda: M.PairMarginMiner()),
     }
 
 
