@@ -23,6 +23,7 @@ from ._validation import (
     check_tuples,
     fit_scale,
 )
+from .distances import row_norms
 
 
 class _MahalanobisMetric:
@@ -45,9 +46,9 @@ class _MahalanobisMetric:
         if xp is not None:
             # torch / CuPy vectors: computed in their namespace, a 0-d array returned.
             t = (u - v) @ _components_in(self.components, u, xp).T
-            return xp.sum(t * t) if squared else _row_norms(t[None, :], xp)[0]
+            return xp.sum(t * t) if squared else row_norms(t[None, :], xp)[0]
         t = self.components @ (u - v)
-        return float(t @ t) if squared else float(_row_norms(t[None, :], np)[0])
+        return float(t @ t) if squared else float(row_norms(t[None, :], np)[0])
 
 
 class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
@@ -173,10 +174,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         xp = foreign_namespace(pairs)
         if xp is not None and pairs.ndim == 3 and pairs.shape[1] == 2:
             diff = self._transform_foreign(pairs[:, 0, :] - pairs[:, 1, :], xp, 1)
-            return _row_norms(diff, xp)
+            return row_norms(diff, xp)
         pairs = check_tuples(pairs, 2, self._preprocessor(), n_features=self.n_features_in_)
         diff = (pairs[:, 0] - pairs[:, 1]) @ self.components_.T
-        return _row_norms(diff, np)
+        return row_norms(diff, np)
 
     def pair_score(self, pairs):
         """Similarity of each pair: the negated learned distance (higher is more similar)."""
@@ -184,14 +185,6 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def _preprocessor(self):
         return getattr(self, "preprocessor", None)
-
-
-def _row_norms(diff, xp):
-    """Euclidean norms of the rows of ``diff``, without overflow or underflow in the
-    squares (rows are divided by their largest magnitude first, as ``hypot`` does)."""
-    scale = xp.max(xp.abs(diff), axis=1, keepdims=True)
-    unit = diff / xp.where(scale > 0, scale, xp.ones_like(scale))
-    return scale[:, 0] * xp.sqrt(xp.sum(unit * unit, axis=1))
 
 
 def _components_in(components, X, xp):

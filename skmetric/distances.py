@@ -498,12 +498,25 @@ def _float_dtype(xp, dtypes):
     return xp.result_type(*floats)
 
 
-def _unit_rows(X, xp):
-    # Divided by each row's largest magnitude first, so that its squared norm can neither
-    # overflow nor underflow. Zero rows stay zero, so their cosine distance to anything is
-    # 1 (as scikit-learn).
+def _peak_scaled(X, xp):
+    """``X``'s rows divided by their largest magnitudes, and those magnitudes (a column).
+
+    The scaled rows' squares can neither overflow nor underflow (as in ``hypot``); zero rows
+    stay zero.
+    """
     peak = _constant(xp.max(xp.abs(X), axis=1, keepdims=True), xp)
-    X = X / xp.where(peak == 0, xp.ones_like(peak), peak)
+    return X / xp.where(peak == 0, xp.ones_like(peak), peak), peak
+
+
+def row_norms(X, xp):
+    """Euclidean norms of the rows of ``X``, right at any magnitude (no overflow in squares)."""
+    unit, peak = _peak_scaled(X, xp)
+    return peak[:, 0] * xp.sqrt(xp.sum(unit * unit, axis=1))
+
+
+def _unit_rows(X, xp):
+    # Zero rows stay zero, so their cosine distance to anything is 1 (as scikit-learn).
+    X, _ = _peak_scaled(X, xp)
     norms = xp.sqrt(xp.sum(X * X, axis=1, keepdims=True))
     return X / xp.where(norms == 0, xp.ones_like(norms), norms)
 
