@@ -7,6 +7,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
+from ._validation import format_labels
+
 __all__ = ["Constraints", "wrap_pairs"]
 
 
@@ -224,7 +226,7 @@ class Constraints:
             todo = (f"Lower k_genuine to at most {largest_k}, or drop" if largest_k >= 1
                     else "Drop")
             raise ValueError(
-                f"Class {_plain(self.classes_[k])!r} has {self._counts[k]} labelled samples, "
+                f"Class {format_labels(self.classes_[k])} has {self._counts[k]} labelled samples, "
                 f"too few for k_genuine={k_genuine}: each class needs at least "
                 f"k_genuine + 1 = {k_genuine + 1}. {todo} the classes with fewer samples "
                 "(or add samples to them)."
@@ -235,7 +237,7 @@ class Constraints:
             k = crowded[0]
             raise ValueError(
                 f"Only {outside[k]} labelled samples lie outside class "
-                f"{_plain(self.classes_[k])!r}, too few for k_impostor={k_impostor}. Lower "
+                f"{format_labels(self.classes_[k])}, too few for k_impostor={k_impostor}. Lower "
                 f"k_impostor to at most {outside.min()}."
             )
 
@@ -307,11 +309,6 @@ def _check_no_missing_labels(labels, unlabeled):
             "samples a label value such as -1 and pass unlabeled=-1 (they then take part in "
             "no constraint), or drop them."
         )
-
-
-def _plain(value):
-    """A NumPy scalar as the Python value it holds, so messages show ``1``, not ``np.int64(1)``."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _check_count(value, name):
