@@ -411,12 +411,14 @@ def test_vicreg_terms_by_hand_and_its_usage_errors():
         VICRegLoss()(z1, ref_emb=z2[:1])
 
 
-def test_metric_embedder_refuses_vicreg_with_a_clear_error():
+def test_metric_embedder_asks_vicreg_for_its_two_views():
+    # VICReg trains on two augmented views (tests/test_deep_finetune.py); without
+    # train_transform there are none, which fit says before training.
     pytest.importorskip("skorch")
     from skmetric.deep import MetricEmbedder
 
     X = torch.randn(20, 4).numpy()
     y = [0, 1] * 10
     est = MetricEmbedder(loss="vicreg", max_epochs=1, batch_size=10, verbose=0)
-    with pytest.raises(TypeError, match="self-supervised"):
+    with pytest.raises(ValueError, match="train_transform"):
         est.fit(X, y)

@@ -2,6 +2,7 @@
 
 import copy
 import difflib
+import functools
 import inspect
 import math
 import re
@@ -32,6 +33,7 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from . import _images
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
 
@@ -76,13 +78,17 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     Parameters
     ----------
-    module : torch.nn.Module class or instance, default=None
+    module : str, torch.nn.Module class or instance, default=None
         The trunk, mapping a batch to a 2-D tensor of embeddings. None picks
         :class:`~skmetric.deep.networks.MLP` for 2-D X (n_samples, n_features) and
         :class:`~skmetric.deep.networks.SmallCNN` for 4-D image X (n_samples, channels,
         height, width), both with ``embedding_dim`` outputs. A class is instantiated with the
         ``module__*`` parameters; an instance is copied at each fit, so refitting starts from
-        its initial weights.
+        its initial weights. A name (``'resnet18'``, ``'efficientnet_b0'``,
+        ``'timm:<name>'``..., the ``vision`` extra) builds that image model with an
+        ``embedding_dim`` head (:func:`skmetric.deep.trunks.build_trunk`, which takes the
+        ``module__*`` parameters: ``module__weights=`` a torchvision weights enum or a state
+        dict's path, ``module__freeze_bn=True``); its weights are random unless given.
     loss : str, torch.nn.Module class or instance, default='multi_similarity'
         The metric loss, by name from ``skmetric.deep.losses.LOSSES`` or any module with
         ``forward(embeddings, labels, indices_tuple=None, ref_emb=None, ref_labels=None)``.
@@ -98,6 +104,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         Size of the embedding of the default networks (custom modules set their own).
     normalize : bool, default=True
         L2-normalise the embeddings, in training and in ``transform``.
+    train_transform : callable or None, default=None
+        Augmentation of the training batches only (not ``transform``, ``predict`` nor
+        validation), e.g. a ``torchvision.transforms.v2.Compose``. It is applied on the
+        device, after the batch is moved there and uint8 images are scaled to [0, 1]. With
+        :class:`~skmetric.deep.SelfSupervisedLoss` it makes the two views of each batch.
+    train_transform_per_sample : bool, default=True
+        Call ``train_transform`` on each sample (channels, height, width) of the batch, so
+        that random transforms draw their parameters per sample; False calls it once on the
+        whole batch (faster; torchvision's v2 transforms then draw one set of random
+        parameters for the batch).
     distance : {'cosine', 'euclidean'}, default='cosine'
         The distance of the embedding space: passed to named losses and miners that take a
         ``distance`` and used by ``score``.
@@ -180,11 +196,13 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     """
 
     _parameter_constraints = {
-        "module": [None, callable],
+        "module": [None, str, callable],
         "loss": [str, callable],
         "miner": [None, str, callable],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
+        "train_transform": [None, callable],
+        "train_transform_per_sample": ["boolean"],
         "distance": [StrOptions({"cosine", "euclidean"})],
         "samples_per_class": [None, Interval(Integral, 2, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
@@ -201,7 +219,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     # skorch bookkeeping, preset so that __init__ stores parameters only (sklearn's rule)
     # and so that nested ``loss__*``/``miner__*`` parameters re-initialise the criterion.
-    prefixes_ = [*NeuralNet.prefixes_, "module", "loss", "miner", "optimizer"]
+    # (train_transform is listed because skorch refuses to set an nn.Module-valued attribute,
+    # such as a torchvision v2 transform, whose name is not a prefix.)
+    prefixes_ = [*NeuralNet.prefixes_, "module", "loss", "miner", "optimizer", "train_transform"]
     cuda_dependent_attributes_ = ["module_", "loss_", "miner_", "optimizer_"]
     _modules = ["module"]
     _criteria = ["loss", "miner"]
@@ -229,6 +249,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         miner="multi_similarity",
         embedding_dim=64,
         normalize=True,
+        train_transform=None,
+        train_transform_per_sample=True,
         distance="cosine",
         samples_per_class=4,
         batch_size=128,
@@ -248,6 +270,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.miner = miner
         self.embedding_dim = embedding_dim
         self.normalize = normalize
+        self.train_transform = train_transform
+        self.train_transform_per_sample = train_transform_per_sample
         self.distance = distance
         self.samples_per_class = samples_per_class
         self.batch_size = batch_size
@@ -324,9 +348,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def _check_training_data(self, X, y, *, reset):
         """Validate parameters and data; return float32 X and integer class codes."""
         self._check_params()
+        images = _images.check_image_data(self, X, y, reset=reset, y_required=True)
         X, y = validate_data(
             self, X, y, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_samples=2
-        )
+        ) if images is None else images
         check_classification_targets(y)
         self._check_input_shape(X, reset=reset)
         classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -370,6 +395,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         for slot in ("loss", "miner"):
             if isinstance(getattr(self, slot), str):
                 _registered_class(slot, getattr(self, slot))  # unknown names fail early
+        if getattr(self._loss_class(), "self_supervised", False):
+            self._check_self_supervised()
         m = self.samples_per_class
         if m is not None and self.batch_size < 2 * m:
             raise ValueError(
@@ -379,6 +406,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def _check_input_shape(self, X, *, reset):
         if reset:
+            if isinstance(self.module, str):
+                from .trunks import check_trunk_input
+
+                check_trunk_input(self.module, X.shape)
             if self.module is None and X.ndim not in (2, 4):
                 raise ValueError(
                     "The default networks take 2-D X (n_samples, n_features) or 4-D images "
@@ -450,6 +481,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 module, defaults = SmallCNN, {"in_channels": shape[0],
                                               "n_pool": min(2, _max_pools(*shape[1:]))}
             kwargs = {**defaults, "embedding_dim": self.embedding_dim, **kwargs}
+        elif isinstance(module, str):
+            from .trunks import build_trunk
+
+            defaults = {"embedding_dim": self.embedding_dim,
+                        "in_channels": self.input_shape_[0]}
+            module, kwargs = functools.partial(build_trunk, module), {**defaults, **kwargs}
         elif isinstance(module, nn.Module) and not kwargs:
             module = copy.deepcopy(module)
         self.module_ = self.initialized_instance(module, kwargs)
@@ -467,7 +504,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.module_.eval()
         try:
             with torch.no_grad():
-                out = self.module_(torch.zeros((2, *shape), device=device))
+                try:
+                    out = self.module_(torch.zeros((2, *shape), device=device))
+                except RuntimeError as exc:
+                    if not isinstance(self.module, str):
+                        raise
+                    from .trunks import explain_probe_error
+
+                    raise explain_probe_error(self.module, shape, exc) from None
         finally:
             self.module_.train(was_training)
         if not isinstance(out, torch.Tensor) or out.ndim != 2:
@@ -554,13 +598,38 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self._n_train_batches = len(iterator)  # for the progress bar
         return iterator
 
+    def get_dataset(self, X, y=None):
+        """skorch's dataset; uint8 images and image files are read one sample at a time."""
+        if isinstance(X, _images.ImageSource):
+            return _images.ImageDataset(X, y)
+        return super().get_dataset(X, y)
+
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
-        embeddings = super().infer(x, **fit_params)
+        embeddings = super().infer(self._prepare_batch(x), **fit_params)
         return F.normalize(embeddings, p=2, dim=1) if self.normalize else embeddings
+
+    def _prepare_batch(self, x):
+        """The batch on the device, uint8 images scaled to [0, 1], and in training
+        augmented by ``train_transform`` (twice, stacked, for a self-supervised loss)."""
+        if not isinstance(x, (torch.Tensor, np.ndarray)):
+            return x
+        x = _images.to_float_batch(to_tensor(x, device=self.device))
+        if not self.module_.training or self.train_transform is None:
+            return x
+        if getattr(self.loss_, "self_supervised", False):
+            return torch.cat([self._augment(x), self._augment(x)])
+        return self._augment(x)
+
+    def _augment(self, x):
+        if self.train_transform_per_sample:
+            return torch.stack([self.train_transform(sample) for sample in x])
+        return self.train_transform(x)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The metric loss of a batch; the miner picks its tuples during training."""
+        if getattr(self.loss_, "self_supervised", False):
+            return self._self_supervised_loss(y_pred, training)
         labels = to_tensor(y_true, device=self.device)
         indices_tuple = None
         if training:
@@ -571,6 +640,35 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if training:
             self._watch_training_step(y_pred.detach(), loss.detach())
         return loss
+
+    def _self_supervised_loss(self, y_pred, training):
+        """The loss of two views (the halves of a training batch); outside training the
+        batch is not augmented, so the two views are the same."""
+        views = y_pred.chunk(2) if training else (y_pred, y_pred)
+        if training:
+            self._check_embeddings_finite(y_pred)
+        loss = self.loss_(views[0], ref_emb=views[1])
+        if training:
+            self._watch_training_step(y_pred.detach(), loss.detach())
+        return loss
+
+    def _check_self_supervised(self):
+        name = self._loss_class().__name__
+        if self.train_transform is None:
+            raise ValueError(
+                f"{name} compares two augmented views of each sample; pass "
+                "train_transform= (e.g. torchvision.transforms.v2 random crops and flips) "
+                "to make them."
+            )
+        if self.miner is not None:
+            raise ValueError(f"{name} takes no miner (it pairs the views of each sample); "
+                             "pass miner=None.")
+        if self.samples_per_class is not None:
+            raise ValueError(
+                f"{name} treats every other sample of a batch as a negative, so batches of "
+                "several samples per class would push same-class samples apart; pass "
+                "samples_per_class=None (y is then not used by the loss)."
+            )
 
     # ------------------------------------------------- divergence and collapse
     # Diverged training stops with an error naming the epoch instead of returning
@@ -666,7 +764,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         return super().initialize()
 
     def _awaits_fitted_state(self):
-        needs_shape = self.module is None or self._trunk_needs_input_shape
+        needs_shape = (self.module is None or isinstance(self.module, str)
+                       or self._trunk_needs_input_shape)
         needs_classes = getattr(self._loss_class(), "requires_classes", False)
         return ((needs_shape and not hasattr(self, "input_shape_"))
                 or (needs_classes and not hasattr(self, "classes_")))
@@ -860,7 +959,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         embeddings : ndarray of shape (n_samples, embedding_dim_), float32
         """
         self._check_fitted()
-        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
+        images = _images.check_image_data(self, X, reset=False)
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True) \
+            if images is None else images[0]
         self._check_input_shape(X, reset=False)
         embeddings = self.forward(X, training=False, device="cpu")
         return embeddings.detach().numpy().astype(np.float32, copy=False)
@@ -1028,7 +1129,8 @@ def _check_param_names(estimator, names, where):
             f"{cls.__name__}.{where} got an unexpected keyword argument {name!r}{hint} "
             "Parameters of the network, loss, miner, optimizer, data loaders and callbacks "
             "take their prefix and a double underscore: "
-            + ", ".join(f"{p}__*" for p in prefixes if p != "compile") + "."
+            + ", ".join(f"{p}__*" for p in prefixes if p not in ("compile", "train_transform"))
+            + "."
         )
 
 

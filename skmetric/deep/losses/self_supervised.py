@@ -21,8 +21,9 @@ class SelfSupervisedLoss(nn.Module, metaclass=ValidatedParams):
     Notes
     -----
     Equal to pytorch-metric-learning's ``SelfSupervisedLoss``. It is called with two views,
-    ``loss(embeddings, ref_emb)``, so it serves a custom training loop, not
-    :class:`~skmetric.deep.MetricEmbedder` (which passes class labels).
+    ``loss(embeddings, ref_emb)``. :class:`~skmetric.deep.MetricEmbedder` makes them by
+    applying its ``train_transform`` twice to each training batch (with ``miner=None`` and
+    ``samples_per_class=None``).
 
     Examples
     --------
@@ -36,6 +37,8 @@ class SelfSupervisedLoss(nn.Module, metaclass=ValidatedParams):
     """
 
     requires_classes = False
+    #: Trained on two views of each batch: MetricEmbedder makes them with train_transform.
+    self_supervised = True
 
     _parameter_constraints = {"symmetric": ["boolean"]}
 

@@ -20,9 +20,9 @@ class VICRegLoss(nn.Module, metaclass=ValidatedParams):
 
     with ``std_j = sqrt(var_j + eps)`` per dimension and C the covariance matrix.
 
-    Because it needs two views and no labels, :class:`~skmetric.deep.MetricEmbedder`
-    (which trains on ``(X, y)``) cannot use it: passing it as the embedder's loss raises
-    a ``TypeError`` at the first batch. Use it in your own training loop, on the
+    It needs two views and no labels: :class:`~skmetric.deep.MetricEmbedder` makes the
+    views by applying its ``train_transform`` twice to each training batch (with
+    ``miner=None`` and ``samples_per_class=None``); in your own loop, call it on the
     network's outputs for two augmentations of each input.
 
     Parameters
@@ -48,7 +48,7 @@ class VICRegLoss(nn.Module, metaclass=ValidatedParams):
     0
     """
 
-    #: Not a labels-based loss: MetricEmbedder refuses it.
+    #: Not a labels-based loss: MetricEmbedder trains it on two views (train_transform).
     requires_classes = False
     self_supervised = True
 
