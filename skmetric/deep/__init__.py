@@ -5,7 +5,7 @@ from .._optional import import_optional
 import_optional("torch", feature="skmetric.deep")
 import_optional("skorch", feature="skmetric.deep")
 
-from . import datasets, distributed, losses, miners, networks  # noqa: E402
+from . import datasets, distributed, losses, miners, networks, trunks  # noqa: E402
 from ._embedder import MetricEmbedder  # noqa: E402
 from ._probabilistic import ProbabilisticEmbedder  # noqa: E402
 from ._sampler import ClassBalancedBatchSampler  # noqa: E402
@@ -29,6 +29,9 @@ from .losses import (  # noqa: E402
     ZeroMeanRegularizer,
 )
 from .networks import MLP, SmallCNN  # noqa: E402
+from .trunks import ImageTrunk, build_trunk, declare_missing_torchvision_ops  # noqa: E402
+
+declare_missing_torchvision_ops()  # a CUDA torchvision next to a CPU torch still imports
 
 __all__ = [
     "AvgNonZeroReducer",
@@ -46,14 +49,17 @@ __all__ = [
     "DistributedMetricEmbedder",
     "DistributedProbabilisticEmbedder",
     "CrossBatchMemory",
+    "ImageTrunk",
     "MetricEmbedder",
     "MultipleLosses",
     "ProbabilisticEmbedder",
     "SelfSupervisedLoss",
     "SmallCNN",
+    "build_trunk",
     "datasets",
     "distributed",
     "losses",
     "miners",
     "networks",
+    "trunks",
 ]

@@ -506,7 +506,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             with torch.no_grad():
                 try:
                     out = self.module_(torch.zeros((2, *shape), device=device))
-                except RuntimeError as exc:
+                except (RuntimeError, AssertionError, ValueError) as exc:
                     if not isinstance(self.module, str):
                         raise
                     from .trunks import explain_probe_error

@@ -196,7 +196,7 @@ class ImageDataset(Dataset):
         return len(self.source)
 
     def __getitem__(self, i):
-        x = torch.from_numpy(np.ascontiguousarray(self.source.sample(i)))
+        x = torch.from_numpy(np.array(self.source.sample(i)))  # a copy: X may be read-only
         y = torch.tensor(float("nan")) if self.y is None else self.y[i]
         return x, y
 

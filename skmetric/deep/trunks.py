@@ -11,7 +11,8 @@ weights enum (``ResNet18_Weights.IMAGENET1K_V1``, or its name ``'DEFAULT'``) let
 fetch them (or read its cache), and a path loads a state dict from disk.
 """
 
-import math
+import glob
+import importlib.util
 import os
 import sys
 from collections.abc import Mapping
@@ -34,26 +35,43 @@ TIMM_PREFIX = "timm:"
 _tv_ops_shim = None  # the torch.library fragment of the shim below, kept alive
 
 
-def _import_torchvision():
-    """Import torchvision, or raise an ImportError naming the ``vision`` extra.
+def declare_missing_torchvision_ops():
+    """Let torchvision import when its C++ operators cannot load next to this torch.
 
-    A torchvision build whose C++ operators cannot load next to this torch (a CUDA
-    torchvision wheel next to a CPU torch, pytorch/vision#9085) fails its import while
-    registering meta kernels for ``nms``. The models and transforms do not use those
-    operators, so the two schemas are declared and the import retried; detection
-    operators then fail when called, as they would anyway without their kernels.
+    A torchvision built for CUDA next to a CPU build of torch (pytorch/vision#9085) cannot
+    load its operator library, and its import then fails while registering meta kernels
+    for ``nms`` and ``qnms``. The models and transforms do not use these operators: the
+    two schemas are declared here (without kernels, so detection operators still fail
+    when called, as they would anyway) and torchvision imports. Nothing is done when
+    torch is a CUDA build, when torchvision is absent or already imported, or when its
+    library loads. ``import skmetric.deep`` calls this.
     """
     global _tv_ops_shim
+    if _tv_ops_shim is not None or torch.version.cuda is not None \
+            or "torchvision" in sys.modules:
+        return
     try:
-        return import_optional("torchvision", feature="Image trunks", extra="vision")
-    except RuntimeError as exc:
-        if "torchvision::" not in str(exc):
-            raise
-    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-        del sys.modules[name]
+        spec = importlib.util.find_spec("torchvision")
+    except (ImportError, ValueError):
+        return
+    if spec is None or not spec.submodule_search_locations:
+        return
+    libraries = glob.glob(os.path.join(spec.submodule_search_locations[0], "_C.*"))
+    if not libraries:
+        return
+    try:
+        torch.ops.load_library(libraries[0])
+        return
+    except (OSError, RuntimeError):
+        pass
     _tv_ops_shim = torch.library.Library("torchvision", "FRAGMENT")
     for op in ("nms", "qnms"):
         _tv_ops_shim.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+
+
+def _import_torchvision():
+    """Import torchvision, or raise an ImportError naming the ``vision`` extra."""
+    declare_missing_torchvision_ops()
     return import_optional("torchvision", feature="Image trunks", extra="vision")
 
 
@@ -90,8 +108,9 @@ class ImageTrunk(nn.Module):
         Maps the features to the embedding.
     freeze_bn : bool, default=False
         Keep the backbone's batch normalisation layers in eval mode (their running
-        statistics are not updated) and their affine parameters fixed, also in training:
-        the usual setting when fine-tuning with small batches.
+        statistics are not updated) and their affine parameters fixed, also in training
+        (every ``train()`` call freezes them again, e.g. after skorch's ``Unfreezer``): the
+        usual setting when fine-tuning with small batches.
 
     Examples
     --------
@@ -108,9 +127,6 @@ class ImageTrunk(nn.Module):
         self.backbone = backbone
         self.head = head
         self.freeze_bn = freeze_bn
-        if freeze_bn:
-            for module in self._batch_norms():
-                module.requires_grad_(False)
         self.train()
 
     def forward(self, x):
@@ -119,8 +135,10 @@ class ImageTrunk(nn.Module):
     def train(self, mode=True):
         super().train(mode)
         if self.freeze_bn:
+            # Also at every training step, after an Unfreezer('backbone.*') has run.
             for module in self._batch_norms():
                 module.eval()
+                module.requires_grad_(False)
         return self
 
     def _batch_norms(self):
@@ -133,8 +151,8 @@ def build_trunk(name, embedding_dim=64, in_channels=3, weights=None, freeze_bn=F
 
     The model's classifier is removed and a linear head of ``embedding_dim`` outputs put in
     its place; the first convolution is adapted to ``in_channels`` (its weights summed over
-    the RGB channels for grey-scale images, so that a grey image gives the features of the
-    same image repeated on three channels).
+    the RGB channels and shared equally by the new channels, so that a grey image gives
+    the features of the same image repeated on three channels).
 
     Parameters
     ----------
@@ -232,12 +250,11 @@ def _adapt_stem(model, in_channels, name):
 
 
 def _adapt_weight(weight, in_channels):
-    """RGB filters for ``in_channels`` channels: summed for 1, else cycled and rescaled so
-    that an image repeated on every channel gives the same response."""
-    if in_channels == 1:
-        return weight.sum(dim=1, keepdim=True)
-    repeats = math.ceil(in_channels / weight.shape[1])
-    return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (weight.shape[1] / in_channels)
+    """RGB filters for ``in_channels`` channels: their sum over RGB, shared equally by the
+    channels, so that an image repeated on every channel gives the response of the RGB
+    filters to that image repeated on R, G and B (the first layer's output is unchanged)."""
+    summed = weight.sum(dim=1, keepdim=True)
+    return summed.expand(-1, in_channels, -1, -1) / in_channels
 
 
 # ----------------------------------------------------------------------------- timm
