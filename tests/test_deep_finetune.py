@@ -210,3 +210,18 @@ def test_vicreg_trains_on_two_views():
                          verbose=0, module__channels=(8, 16)).fit(X, y)
     losses = emb.history[:, "train_loss"]
     assert np.all(np.isfinite(losses)) and emb.transform(X).shape == (40, 8)
+
+
+def test_self_supervised_loss_on_several_processes_is_refused_clearly(monkeypatch):
+    # The two views of each rank's batch are stacked; gathering them across ranks would
+    # interleave them, so several processes are refused before any collective call.
+    from skmetric.deep import DistributedMetricEmbedder, distributed
+
+    monkeypatch.setattr(distributed, "_world", lambda: (0, 2))
+    X, y = _images(size=8)
+    emb = DistributedMetricEmbedder(
+        nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6)),
+        loss=SelfSupervisedLoss(NTXentLoss()), miner=None, samples_per_class=None,
+        train_transform=_AlternateFlip(), batch_size=12, max_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="not supported on 2 processes"):
+        emb.fit(X, y)

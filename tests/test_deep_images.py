@@ -145,3 +145,15 @@ def test_large_uint8_array_is_never_converted_whole():
     ends = torch.from_numpy(np.array(X[[0, -1]])).float() / 255
     expected = torch.nn.functional.normalize(emb.module_(ends), dim=1).detach().numpy()
     np.testing.assert_allclose(Z[[0, -1]], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_probabilistic_embedder_takes_uint8_images_too():
+    from skmetric.deep import ProbabilisticEmbedder
+
+    X = _images()
+    emb = ProbabilisticEmbedder(**PARAMS).fit(X, Y)
+    ref = ProbabilisticEmbedder(**PARAMS).fit(X.astype(np.float32) / 255, Y)
+    for a, b in zip(emb.transform(X, return_variance=True),
+                    ref.transform(X.astype(np.float32) / 255, return_variance=True),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

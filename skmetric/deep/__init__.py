@@ -29,9 +29,9 @@ from .losses import (  # noqa: E402
     ZeroMeanRegularizer,
 )
 from .networks import MLP, SmallCNN  # noqa: E402
-from .trunks import ImageTrunk, build_trunk, declare_missing_torchvision_ops  # noqa: E402
+from .trunks import ImageTrunk, build_trunk  # noqa: E402
 
-declare_missing_torchvision_ops()  # a CUDA torchvision next to a CPU torch still imports
+trunks.declare_missing_torchvision_ops()  # a CUDA torchvision next to a CPU torch imports
 
 __all__ = [
     "AvgNonZeroReducer",

@@ -958,13 +958,18 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         -------
         embeddings : ndarray of shape (n_samples, embedding_dim_), float32
         """
+        X = self._check_inference_data(X)
+        embeddings = self.forward(X, training=False, device="cpu")
+        return embeddings.detach().numpy().astype(np.float32, copy=False)
+
+    def _check_inference_data(self, X):
+        """Check fitted, then validate X as in fit (uint8 images and files stay lazy)."""
         self._check_fitted()
         images = _images.check_image_data(self, X, reset=False)
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True) \
             if images is None else images[0]
         self._check_input_shape(X, reset=False)
-        embeddings = self.forward(X, training=False, device="cpu")
-        return embeddings.detach().numpy().astype(np.float32, copy=False)
+        return X
 
     def score(self, X, y):
         """Precision@1 of retrieval: the fraction of samples whose nearest other sample has

@@ -1,7 +1,6 @@
 """ProbabilisticEmbedder: a MetricEmbedder whose samples are Gaussians (PFE)."""
 
 import numpy as np
-from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 
 from ._embedder import MetricEmbedder
@@ -86,7 +85,7 @@ class ProbabilisticEmbedder(MetricEmbedder):
 
     def infer(self, x, **fit_params):
         # The module already normalises μ; its log σ² half must stay as is.
-        return NeuralNet.infer(self, x, **fit_params)
+        return NeuralNet.infer(self, self._prepare_batch(x), **fit_params)
 
     #: The uncertainty head's size is read from the trunk's output on the input shape.
     _trunk_needs_input_shape = True
@@ -96,9 +95,7 @@ class ProbabilisticEmbedder(MetricEmbedder):
         return False  # the output is [μ, log σ²]; μ is normalised by the module itself
 
     def _mean_and_variance(self, X):
-        self._check_fitted()
-        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
-        self._check_input_shape(X, reset=False)
+        X = self._check_inference_data(X)
         out = self.forward(X, training=False, device="cpu").detach().numpy()
         dim = out.shape[1] // 2
         return out[:, :dim], np.exp(out[:, dim:])

@@ -245,6 +245,12 @@ class DistributedMixin:
         self.miner_._generator = None
 
     def _check_distributed_setup(self, world):
+        if getattr(self.loss_, "self_supervised", False):
+            # Each rank's batch stacks its two views; gathering would interleave them.
+            raise ValueError(
+                f"{type(self.loss_).__name__} (two augmented views per batch) is not "
+                f"supported on {world} processes yet; train it on one process."
+            )
         if self.efficient and getattr(self.loss_, "requires_classes", False):
             raise ValueError(
                 "efficient=True applies to pair losses (each rank's rows as anchors against "
