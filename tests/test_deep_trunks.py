@@ -180,6 +180,7 @@ def test_input_errors_say_what_to_do():
             rng.random((8, 3, 32, 32), dtype=np.float32), y)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and skorch
 def test_missing_torchvision_names_the_vision_extra():
     code = (
         "import sys, importlib.abc\n"
