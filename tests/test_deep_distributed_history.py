@@ -95,3 +95,10 @@ def test_only_rank_0_writes_checkpoints_and_they_load_back(run):
     assert len(saved) == 4
     for row, want in zip(saved, r1["checkpoint"]["history"], strict=True):
         assert row["batches"] == want["batches"] and row["train_loss"] == want["train_loss"]
+
+
+def test_one_process_keeps_skorch_plain_history():
+    X, y = worker.problem()
+    net = DistributedMetricEmbedder(**{**worker.efficient_params(), "max_epochs": 1}).fit(X, y)
+    assert type(net.history) is History
+    assert len(net.history[-1, "batches"]) == 5

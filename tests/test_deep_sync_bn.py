@@ -132,3 +132,24 @@ def test_without_sync_batchnorm_ranks_agree_but_differ_from_one_process(run):
     for key in got0:
         torch.testing.assert_close(got1[key], got0[key], rtol=0, atol=0)
     assert not torch.allclose(got0["head.gamma"], ref["head.gamma"], rtol=0, atol=1e-5)
+
+
+def test_a_converted_embedder_exports_pickles_and_loads_into_plain_batchnorm(tmp_path):
+    """Rank 0's network after distributed training holds SyncBatchNorm layers: it still
+    exports, pickles, and its saved weights load into the plain network."""
+    import pickle
+
+    X, y = problem()
+    params = worker.bn_trunk_params()
+    net = MetricEmbedder(**{**params, "max_epochs": 1}).fit(X, y)
+    net.module_ = convert_sync_batchnorm(net.module_)
+    assert isinstance(net.module_[1], SyncBatchNorm)
+    want = net.transform(X)
+    program = net.export_torch()
+    np.testing.assert_allclose(program.module()(torch.as_tensor(X)).numpy(), want, atol=1e-6)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).transform(X), want)
+    net.save_params(f_params=tmp_path / "params.pt")
+    plain = MetricEmbedder(**params).initialize()
+    plain.load_params(f_params=tmp_path / "params.pt")
+    assert type(plain.module_[1]) is nn.BatchNorm1d
+    np.testing.assert_array_equal(plain.transform(X), want)
