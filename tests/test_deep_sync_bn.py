@@ -153,3 +153,14 @@ def test_a_converted_embedder_exports_pickles_and_loads_into_plain_batchnorm(tmp
     plain.load_params(f_params=tmp_path / "params.pt")
     assert type(plain.module_[1]) is nn.BatchNorm1d
     np.testing.assert_array_equal(plain.transform(X), want)
+
+
+def test_sync_batchnorm_must_be_a_boolean():
+    from skmetric.deep import DistributedMetricEmbedder, DistributedProbabilisticEmbedder
+
+    X, y = problem()
+    for cls in (DistributedMetricEmbedder, DistributedProbabilisticEmbedder):
+        with pytest.raises(ValueError, match="sync_batchnorm"):
+            cls(sync_batchnorm="yes", max_epochs=1, verbose=0).fit(X, y)
+    with pytest.raises(ValueError, match="efficient"):
+        DistributedMetricEmbedder(efficient=1.5, max_epochs=1, verbose=0).fit(X, y)

@@ -517,6 +517,9 @@ class DistributedMetricEmbedder(DistributedMixin, MetricEmbedder):
     (150, 4)
     """
 
+    _parameter_constraints = {**MetricEmbedder._parameter_constraints,
+                              "efficient": ["boolean"], "sync_batchnorm": ["boolean"]}
+
     def __init__(self, module=None, *, efficient=False, sync_batchnorm=True, **kwargs):
         super().__init__(module, **kwargs)
         self.efficient = efficient
@@ -536,6 +539,9 @@ class DistributedProbabilisticEmbedder(DistributedMixin, ProbabilisticEmbedder):
     **kwargs
         The parameters of :class:`~skmetric.deep.ProbabilisticEmbedder`.
     """
+
+    _parameter_constraints = {**ProbabilisticEmbedder._parameter_constraints,
+                              "sync_batchnorm": ["boolean"]}
 
     def __init__(self, module=None, *, sync_batchnorm=True, **kwargs):
         super().__init__(module, **kwargs)
