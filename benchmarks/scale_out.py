@@ -57,7 +57,8 @@ def _ddp_worker(epochs, device_kind):
     # skorch's per-epoch durations; the first epoch (allocations, first collectives) is
     # a warm-up.
     elapsed = sum(net.history[1:, "dur"])
-    steps = sum(len(e["batches"]) for e in net.history[1:])
+    # this rank's steps (the shared history's "batches" hold every rank's records)
+    steps = sum(e["train_batch_count"] for e in net.history[1:])
     if rank == 0:
         print(json.dumps({"steps": steps, "seconds": elapsed}))
 

@@ -15,9 +15,7 @@ from skorch.callbacks import Callback, Checkpoint, EarlyStopping
 
 from skmetric.deep import (
     DistributedMetricEmbedder,
-    DistributedProbabilisticEmbedder,
     MetricEmbedder,
-    ProbabilisticEmbedder,
 )
 from skmetric.deep.distributed import init_distributed
 from skmetric.deep.losses import LOSSES
@@ -81,11 +79,6 @@ def train_params(loss):
                 max_epochs=4, lr=1e-2, random_state=0, verbose=0)
 
 
-def pfe_params():
-    return dict(module__hidden=(32,), embedding_dim=8, uncertainty_hidden=8, batch_size=32,
-                samples_per_class=4, max_epochs=4, lr=1e-2, random_state=0, verbose=0)
-
-
 class _FailOnRank(Callback):
     def __init__(self, rank, at_batch):
         self.rank, self.at_batch, self.seen = rank, at_batch, 0
@@ -125,9 +118,6 @@ def main(mode, out):
                 "train_loss": net.history[:, "train_loss"],
                 "steps": sum(len(e["batches"]) for e in net.history),
             }
-        pfe = DistributedProbabilisticEmbedder(**pfe_params()).fit(X, y)
-        result["pfe"] = {"module": {k: v.clone() for k, v in pfe.module_.state_dict().items()},
-                         "variance": pfe.transform_uncertainty(X)}
     elif mode == "fail":
         X, y = problem()
         net = DistributedMetricEmbedder(callbacks=[_FailOnRank(1, 3)],
@@ -139,8 +129,7 @@ def main(mode, out):
 
 
 # Import-time names for the parent test.
-__all__ = ["MetricEmbedder", "ProbabilisticEmbedder", "batch", "combos", "gradient_of",
-           "pfe_params", "problem", "train_params"]
+__all__ = ["MetricEmbedder", "batch", "combos", "gradient_of", "problem", "train_params"]
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])

@@ -23,16 +23,24 @@ What is synchronised, and why the run equals a single process on the global batc
   holds the part that flows through its own rows) and a proxy loss's class weights are
   averaged (every rank already holds their full gradient); parameters start equal
   (broadcast from rank 0), so the optimisers stay in lock-step and ``transform`` gives the
-  same embeddings on every rank. BatchNorm layers become ``SyncBatchNorm`` on GPUs
-  (statistics of the global batch); on CPU, where ``SyncBatchNorm`` does not run, each rank
-  normalises its own share and the running statistics are averaged after every step, so
-  the ranks stay equal but differ slightly from one process.
+  same embeddings on every rank.
+- **BatchNorm.** With ``sync_batchnorm=True`` (the default) BatchNorm layers become
+  :class:`~skmetric.deep._sync_batchnorm.SyncBatchNorm`, which normalises with the
+  statistics of the global batch on GPUs (torch's kernels) and CPUs (gloo) alike, so a
+  network with BatchNorm trains as in one process too. ``sync_batchnorm=False``: each
+  rank normalises its own share and the running statistics are averaged after every
+  step (the ranks stay equal, but not equal to one process).
+- **History.** The history is skorch's ``DistributedHistory`` over the process group's
+  store: every rank's batch records (losses, batch sizes), in rank order, in every rank's
+  history, so epoch scores (``train_loss``, ``valid_loss``) are equal everywhere and
+  ``EarlyStopping`` decides alike. Should a callback still stop one rank alone (a score
+  that differs between ranks), all ranks stop at that epoch's end.
 - **Side effects.** Only rank 0 prints and writes files (``save_params``, hence skorch's
-  ``Checkpoint``); the recorded losses are the global ones, equal on every rank, so
-  ``EarlyStopping`` and the history agree everywhere.
-- **Failures.** A collective that does not complete within the process group's
-  ``timeout`` (another rank died) raises a ``RuntimeError`` that says so, rather than
-  hanging.
+  ``Checkpoint``); the ranks wait for each other before loading a checkpoint during
+  training (``Checkpoint(load_best=True)``, ``LoadInitState``).
+- **Failures.** A collective (or history exchange) that does not complete within the
+  process group's ``timeout`` (another rank died) raises a ``RuntimeError`` that says
+  so, rather than hanging.
 """
 
 import datetime
@@ -41,10 +49,12 @@ import os
 import numpy as np
 import torch
 import torch.distributed as dist
+from skorch.history import DistributedHistory
 
 from ._embedder import MetricEmbedder
 from ._probabilistic import ProbabilisticEmbedder
 from ._sampler import ClassBalancedBatchSampler
+from ._sync_batchnorm import convert_sync_batchnorm
 from ._tuples import all_pairs
 
 __all__ = [
@@ -63,7 +73,8 @@ def init_distributed(backend=None, timeout=60.0):
     """Join the process group that ``torchrun`` / ``accelerate launch`` describe.
 
     Reads ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` from the environment
-    (set by the launcher); does nothing when the group already exists.
+    (set by the launcher); does nothing when the group already exists. With NCCL, the
+    process's GPU becomes ``cuda:LOCAL_RANK``.
 
     Parameters
     ----------
@@ -87,6 +98,8 @@ def init_distributed(backend=None, timeout=60.0):
                 f"`accelerate launch script.py`."
             )
         backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        if backend == "nccl":  # one GPU per process, chosen by the launcher's LOCAL_RANK
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size()
 
@@ -95,6 +108,21 @@ def _world():
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _control_device():
+    """Where small bookkeeping tensors (seeds, flags) must live for the group's backend:
+    NCCL moves CUDA tensors only."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _broadcast_int(value, what):
+    """Rank 0's ``value`` (an int), on every rank."""
+    tensor = torch.tensor(int(value), dtype=torch.int64, device=_control_device())
+    _collective(f"broadcast of the {what}", dist.broadcast, tensor, src=0)
+    return int(tensor.item())
 
 
 def _collective(what, fn, *args, **kwargs):
@@ -211,14 +239,14 @@ class DistributedMixin:
     """
 
     efficient = False
+    sync_batchnorm = True
 
     def initialize_module(self):
-        """The base class's network, its BatchNorm layers normalising over the global batch."""
+        """The base class's network; with ``sync_batchnorm``, its BatchNorm layers
+        normalise over the global batch (on any device)."""
         super().initialize_module()
-        if _world()[1] > 1 and str(self.device).startswith("cuda"):
-            # Same Parameter objects, so the optimiser built afterwards sees them all.
-            # (SyncBatchNorm needs a GPU; on CPU each rank normalises its own share.)
-            self.module_ = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.module_)
+        if _world()[1] > 1 and self.sync_batchnorm:
+            self.module_ = convert_sync_batchnorm(self.module_)
         return self
 
     def initialize(self):
@@ -239,9 +267,8 @@ class DistributedMixin:
         ranks mine the same gathered batch and must pick the same tuples."""
         if getattr(self.miner_, "random_state", 0) is not None:
             return
-        seed = torch.randint(_SEED_HIGH, ())
-        _collective("broadcast of the miner's seed", dist.broadcast, seed, src=0)
-        self.miner_.random_state = int(seed.item())
+        self.miner_.random_state = _broadcast_int(torch.randint(_SEED_HIGH, ()),
+                                                  "miner's seed")
         self.miner_._generator = None
 
     def _check_distributed_setup(self, world):
@@ -269,9 +296,7 @@ class DistributedMixin:
         for key in ("shuffle", "sampler", "drop_last", "generator"):
             kwargs.pop(key, None)
         # Drawn as the base class draws it, then rank 0's value everywhere.
-        seed = torch.tensor(int(torch.randint(_SEED_HIGH, ()).item()))
-        _collective("broadcast of the batch seed", dist.broadcast, seed, src=0)
-        seed = int(seed.item())
+        seed = _broadcast_int(torch.randint(_SEED_HIGH, ()), "batch seed")
         if self.samples_per_class is None:
             order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
             n_full = len(dataset) // batch_size if len(dataset) > batch_size else 1
@@ -321,10 +346,6 @@ class DistributedMixin:
         if world > 1:
             self._reduce_gradients(world)
             self._average_buffers(world)
-            if self.efficient:  # record the mean of the ranks' losses, equal everywhere
-                loss = step["loss"].detach().clone()
-                _collective("all-reduce of the loss", dist.all_reduce, loss)
-                step["loss"] = loss / world
         return step
 
     def _reduce_gradients(self, world):
@@ -342,11 +363,54 @@ class DistributedMixin:
                     param.grad /= world
 
     def _average_buffers(self, world):
-        """Average running statistics (BatchNorm) so that every rank predicts alike."""
-        for buffer in self.module_.buffers():
-            if torch.is_floating_point(buffer):
-                _collective("all-reduce of the running statistics", dist.all_reduce, buffer)
-                buffer /= world
+        """Average the floating buffers that the ranks update apart (BatchNorm's running
+        statistics without ``sync_batchnorm``), so that every rank predicts alike."""
+        for module in self.module_.modules():
+            if isinstance(module, torch.nn.SyncBatchNorm):
+                continue  # statistics of the global batch: already equal
+            for buffer in module.buffers(recurse=False):
+                if torch.is_floating_point(buffer):
+                    _collective("all-reduce of the running statistics", dist.all_reduce,
+                                buffer)
+                    buffer /= world
+
+    # ------------------------------------------- history, stopping, checkpoints
+    def initialize_history(self):
+        if isinstance(self.history_, _RankHistory):
+            self.history_ = None  # a new key space when training starts
+        return super().initialize_history()
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """On several ranks, the history becomes skorch's ``DistributedHistory``: every
+        rank's batch records (losses, batch sizes), in rank order, in every rank's
+        history, so that the epoch's scores are equal everywhere."""
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.history_ = _training_history(self.history_)
+
+    def notify(self, method_name, **cb_kwargs):
+        """At the epoch's end, the ranks stop together: when a callback (``EarlyStopping``)
+        stops one rank, it stops all, instead of leaving the others waiting for it."""
+        rank, world = _world()
+        if method_name != "on_epoch_end" or world == 1:
+            return super().notify(method_name, **cb_kwargs)
+        stop = None
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt as exc:  # how skorch's callbacks end training
+            stop = exc
+        flag = torch.tensor(int(stop is not None), device=_control_device())
+        _collective("agreement on stopping", dist.all_reduce, flag, op=dist.ReduceOp.MAX)
+        if int(flag.item()):
+            raise stop or KeyboardInterrupt
+        return None
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        # From on_train_begin to on_train_end, callbacks run on every rank alike.
+        outer, self._in_fit = getattr(self, "_in_fit", False), True
+        try:
+            return super().partial_fit(X, y, classes, **fit_params)
+        finally:
+            self._in_fit = outer
 
     @property
     def _default_callbacks(self):
@@ -361,6 +425,54 @@ class DistributedMixin:
         if _world()[0] != 0:
             return None
         return super().save_params(*args, **kwargs)
+
+    def load_params(self, *args, **kwargs):
+        """During training (``Checkpoint(load_best=True)``, ``LoadInitState``, run on
+        every rank), wait for every rank first: rank 0 may still be writing the files."""
+        if _world()[1] > 1 and getattr(self, "_in_fit", False):
+            _collective("wait for rank 0's checkpoint", dist.barrier)
+        result = super().load_params(*args, **kwargs)
+        if getattr(self, "_in_fit", False):  # a checkpoint's history replaced it
+            self.history_ = _training_history(self.history_)
+        return result
+
+
+class _RankHistory(DistributedHistory):
+    """skorch's ``DistributedHistory``; a record that never arrives (a rank failed) ends
+    the wait with an error that says so, after the store's timeout."""
+
+    def sync(self):
+        return _collective("exchange of the history's batch records", super().sync)
+
+
+def _training_history(history):
+    """The history to train with: shared by the ranks, or plain in one process."""
+    rank, world = _world()
+    shared = isinstance(history, _RankHistory)
+    if shared and history.store is not None and history.world_size == world:
+        return history
+    inner = history._history if shared else history  # (a pickled one lost its store)
+    if world == 1:
+        return inner
+    history = _RankHistory(store=_history_store(), rank=rank, world_size=world)
+    history._history = inner
+    return history
+
+
+def _history_store():
+    """A fresh key space in the process group's store, shared by all ranks.
+
+    The prefix comes from rank 0, so that a second ``fit`` never reads the records that
+    the first one left under the same (epoch, batch, rank) keys.
+    """
+    get_store = getattr(dist.distributed_c10d, "_get_default_store", None)
+    if get_store is None:  # pragma: no cover - torch without it
+        raise RuntimeError(
+            "This torch version does not expose the process group's store, which the "
+            "distributed embedders use to share the history; use torch >= 2.0."
+        )
+    token = _broadcast_int(int.from_bytes(os.urandom(6), "little"), "history's key prefix")
+    return dist.PrefixStore(f"skmetric/history/{token}/", get_store())
 
 
 def _first(y_pred):
@@ -391,6 +503,12 @@ class DistributedMetricEmbedder(DistributedMixin, MetricEmbedder):
         Each rank's rows are the only anchors, the gathered batch the references
         (pytorch-metric-learning's ``DistributedLossWrapper(efficient=True)``): less
         computation, an approximate gradient. Pair losses only.
+    sync_batchnorm : bool, default=True
+        The network's BatchNorm layers normalise with the statistics of the global
+        batch (one all-gather per layer and step, one all-reduce in backward), on GPUs
+        and CPUs alike: training equals one process on the global batch. False: each
+        rank normalises its own share and the running statistics are averaged after
+        every step (cheaper, not the one-process result).
     **kwargs
         The parameters of :class:`~skmetric.deep.MetricEmbedder`.
 
@@ -405,9 +523,13 @@ class DistributedMetricEmbedder(DistributedMixin, MetricEmbedder):
     (150, 4)
     """
 
-    def __init__(self, module=None, *, efficient=False, **kwargs):
+    _parameter_constraints = {**MetricEmbedder._parameter_constraints,
+                              "efficient": ["boolean"], "sync_batchnorm": ["boolean"]}
+
+    def __init__(self, module=None, *, efficient=False, sync_batchnorm=True, **kwargs):
         super().__init__(module, **kwargs)
         self.efficient = efficient
+        self.sync_batchnorm = sync_batchnorm
 
 
 class DistributedProbabilisticEmbedder(DistributedMixin, ProbabilisticEmbedder):
@@ -416,6 +538,17 @@ class DistributedProbabilisticEmbedder(DistributedMixin, ProbabilisticEmbedder):
 
     Parameters
     ----------
+    sync_batchnorm : bool, default=True
+        The uncertainty head's (and the trunk's) BatchNorm layers normalise with the
+        statistics of the global batch, as in one process; see
+        :class:`DistributedMetricEmbedder`.
     **kwargs
         The parameters of :class:`~skmetric.deep.ProbabilisticEmbedder`.
     """
+
+    _parameter_constraints = {**ProbabilisticEmbedder._parameter_constraints,
+                              "sync_batchnorm": ["boolean"]}
+
+    def __init__(self, module=None, *, sync_batchnorm=True, **kwargs):
+        super().__init__(module, **kwargs)
+        self.sync_batchnorm = sync_batchnorm
