@@ -102,11 +102,13 @@ def zero_loss(embeddings):
 
 
 def mean_nonzero(losses, embeddings):
-    """Mean over the strictly positive losses (pytorch-metric-learning's AvgNonZeroReducer)."""
-    n_pos = (losses > 0).sum()
-    if int(n_pos) == 0:
-        return zero_loss(embeddings)
-    return losses.sum() / n_pos
+    """Mean over the strictly positive losses (pytorch-metric-learning's AvgNonZeroReducer).
+
+    Zero when there are none; the count stays on the device (no host sync).
+    """
+    positive = losses > 0
+    out = torch.where(positive, losses, 0).sum() / positive.sum().clamp(min=1)
+    return out if losses.requires_grad else out + zero_loss(embeddings)
 
 
 def mean_or_zero(losses, embeddings):
