@@ -32,6 +32,8 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from ._device_data import device_dataset, loader_kwargs
+from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
 
@@ -122,7 +124,13 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     warm_start : bool, default=False
         Continue training from the current weights when ``fit`` is called again.
     device : str or torch.device, default='cpu'
-        Where the network is trained, e.g. 'cuda'.
+        Where the network is trained, e.g. 'cuda'. Training arrays that fit in half the
+        device's free memory are copied there once (batches are then indexed on the
+        device, with no copy per batch).
+    precision : {'32', 'bf16'}, default='32'
+        'bf16' runs the network under ``torch.autocast`` in bfloat16 (mixed precision:
+        weights, gradients and the loss stay float32); faster on GPUs with bfloat16
+        units, and supported on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the batches and dropout (the global torch
         generator is left untouched). None uses torch's global random state.
@@ -195,6 +203,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "train_split": [None, callable],
         "warm_start": ["boolean"],
         "device": [None, str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -239,6 +248,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         train_split=None,
         warm_start=False,
         device="cpu",
+        precision="32",
         random_state=None,
         verbose=1,
         **kwargs,
@@ -258,6 +268,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.train_split = train_split
         self.warm_start = warm_start
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         _check_param_names(self, kwargs, "__init__()")
@@ -524,10 +535,17 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         # Copy so that fitting never changes the object the user passed (sklearn's rule).
         return copy.deepcopy(value)
 
+    def get_dataset(self, X, y=None):
+        """Training arrays on the device when they fit (see ``_device_data``); else skorch's."""
+        on_device = None
+        if y is not None and not self.get_params_for("iterator_train").get("num_workers"):
+            on_device = device_dataset(X, y, self.device)
+        return on_device if on_device is not None else super().get_dataset(X, y)
+
     def get_iterator(self, dataset, training=False):
         """Class-balanced batches for training; skorch's plain iterator otherwise."""
         if not training:
-            kwargs = self.get_params_for("iterator_valid")
+            kwargs = {**loader_kwargs(dataset), **self.get_params_for("iterator_valid")}
             kwargs.setdefault("batch_size", self.batch_size)
             if kwargs["batch_size"] == -1:
                 kwargs["batch_size"] = len(dataset)
@@ -535,7 +553,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # that transform never advances torch's global one.
             kwargs.setdefault("generator", torch.Generator())
             return self.iterator_valid(dataset, **kwargs)
-        kwargs = self.get_params_for("iterator_train")
+        kwargs = {**loader_kwargs(dataset), **self.get_params_for("iterator_train")}
         batch_size = kwargs.pop("batch_size", self.batch_size)
         seed = int(torch.randint(_SEED_HIGH, ()).item())
         if self.samples_per_class is None:
@@ -556,7 +574,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
-        embeddings = super().infer(x, **fit_params)
+        with autocast(self.precision, self.device):
+            embeddings = super().infer(x, **fit_params)
+        embeddings = full_precision(embeddings)  # the loss computes in float32
         return F.normalize(embeddings, p=2, dim=1) if self.normalize else embeddings
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

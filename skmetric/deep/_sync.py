@@ -20,7 +20,11 @@ import torch
 
 
 def host_checks(x):
-    """Whether value checks of ``x`` run: only on the CPU, where reading a value is free."""
+    """Whether reading ``x``'s values on the host is free (on the CPU).
+
+    Value checks of the inputs, and branches on values that only shape the autograd graph,
+    run only then.
+    """
     return x.device.type == "cpu"
 
 
