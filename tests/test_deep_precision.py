@@ -140,3 +140,14 @@ def test_training_data_moves_to_cuda_when_it_fits():
                          max_epochs=1, device="cuda", precision="bf16", verbose=0,
                          random_state=0).fit(X, y)
     assert np.isfinite(est.transform(X)).all()
+
+
+def test_device_none_leaves_data_and_autocast_to_the_module():
+    # skorch's device=None moves nothing: the data stays skorch's and autocast follows
+    # the module's parameters.
+    X, y = _data()
+    assert device_dataset(X, y, None) is None
+    est = MetricEmbedder(_Trunk, loss="multi_similarity", miner=None, batch_size=16,
+                         max_epochs=1, device=None, precision="bf16", verbose=0,
+                         random_state=0).fit(X, y)
+    assert torch.bfloat16 in est.module_.seen

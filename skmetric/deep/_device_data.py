@@ -54,7 +54,8 @@ def device_dataset(X, y, device, share=MEMORY_SHARE):
     None when ``X`` is not a NumPy array of numbers (a dataset, file paths...) or when
     the arrays would take more than ``share`` of the device's free memory.
     """
-    if not isinstance(X, np.ndarray) or X.dtype.kind not in "fiub" or y is None:
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "fiub" or y is None \
+            or device is None:  # device=None: skorch leaves the data where it is
         return None
     device = torch.device(device)
     if device.type == "cuda":

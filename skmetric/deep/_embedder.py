@@ -574,7 +574,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
-        with autocast(self.precision, self.device):
+        with autocast(self.precision, self.module_, self.device):
             embeddings = super().infer(x, **fit_params)
         embeddings = full_precision(embeddings)  # the loss computes in float32
         return F.normalize(embeddings, p=2, dim=1) if self.normalize else embeddings

@@ -29,11 +29,18 @@ def check_precision(precision):
     return PRECISIONS[key]
 
 
-def autocast(precision, device):
-    """The autocast context of ``precision`` on ``device`` (a no-op for '32')."""
+def autocast(precision, module, device=None):
+    """The autocast context of ``precision`` for ``module`` (a no-op for '32').
+
+    On ``device``'s type, or, when it is None (skorch then leaves the module where it
+    is), on the type of the device of the module's first parameter.
+    """
     dtype = check_precision(precision)
     if dtype is None:
         return contextlib.nullcontext()
+    if device is None:
+        first = next(module.parameters(), None)
+        device = "cpu" if first is None else first.device
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
