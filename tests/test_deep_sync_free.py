@@ -210,3 +210,36 @@ def test_accelerator_path_computes_the_same_loss(name, cls, kind, separated, mon
     monkeypatch.setattr(_sync, "host_checks", lambda x: False)
     on_device = _value_and_grads(twin, emb, labels, **kwargs)
     torch.testing.assert_close(on_device, on_host)
+
+
+def _cuda_syncs(fn):
+    """Host synchronisations of ``fn`` as CUDA counts them (torch's sync debug mode)."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, cls", [*LOSSES.items(), *MINERS.items()])
+def test_cuda_counts_the_budgeted_syncs(name, cls):
+    # The CPU counter's budgets, checked against CUDA's own count (warm-up call first:
+    # the first call may initialise cuBLAS, which syncs once).
+    emb, labels = (t.cuda() for t in _batch())
+    if cls in MINERS.values():
+        call, budget = (lambda: cls()(emb, labels)), _MINER_BUDGET.get(name, 1)
+    else:
+        loss = _make_loss(cls).cuda()
+        kwargs = {"ref_emb": emb.flip(0)} if name == "vicreg" else {}
+        lab = None if name == "vicreg" else labels
+        call, budget = (lambda: loss(emb, lab, **kwargs)), int(name in _LIST_ALL_TUPLES)
+    call()
+    syncs = _cuda_syncs(call)
+    assert len(syncs) <= budget, f"{name}: {syncs}"
