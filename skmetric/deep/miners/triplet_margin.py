@@ -62,30 +62,37 @@ class TripletMarginMiner(BaseMiner):
         # Each anchor's negatives sorted by farness (others pushed to the end): for a
         # positive pair, the negatives with t in a range are a contiguous run of them.
         neg_far, neg_order = torch.sort(far.masked_fill(~neg, float("inf")), dim=1)
-        n_neg = neg.sum(1, keepdim=True).expand_as(far)
+        n_neg = neg.sum(1)
         # Every (anchor, positive) cell of the dense (n, m) grid at once: no index lists.
         if self.type_of_triplets == "easy":
-            lo, hi = _count_at_most(neg_far, far, self.margin, n_neg), n_neg
+            lo = _count_at_most(neg_far, None, far, self.margin, n_neg)
+            hi = n_neg[:, None].expand_as(lo)
         elif self.type_of_triplets == "semihard":
-            lo = _count_at_most(neg_far, far, 0.0, n_neg)
-            hi = torch.maximum(_count_at_most(neg_far, far, self.margin, n_neg), lo)
+            lo = _count_at_most(neg_far, None, far, 0.0, n_neg)
+            hi = torch.maximum(_count_at_most(neg_far, None, far, self.margin, n_neg), lo)
         else:
             limit = min(self.margin, 0.0) if self.type_of_triplets == "hard" else self.margin
-            lo, hi = torch.zeros_like(n_neg), _count_at_most(neg_far, far, limit, n_neg)
+            hi = _count_at_most(neg_far, None, far, limit, n_neg)
+            lo = torch.zeros_like(hi)
         length = (hi - lo).clamp(min=0) * pos
         return _expand_runs(length, lo, neg_order)
 
 
-def _count_at_most(neg_far, ap, limit, n_neg):
-    """For every cell (a, p): how many of a's sorted negatives n have ``t <= limit``.
+def _count_at_most(neg_far, a, ap, limit, n_neg):
+    """How many of an anchor's sorted negatives n have ``t = neg_far[., n] - ap <= limit``.
 
-    ``t = neg_far[a, n] - ap[a, p]`` (as computed in floating point) is monotone in the
-    sorted negatives, so a bisection on that exact test finds the boundary: the result
-    is identical to testing every triplet, in log2(m) steps of (n, m) work and without
-    reading anything on the host.
+    ``neg_far`` (n, m) holds each anchor's negatives sorted (``n_neg[i]`` of them, then
+    +inf). With ``a`` None, ``ap`` is (n, q): q values per anchor row (the miner passes
+    every (anchor, positive) cell); else ``ap[j]`` goes with anchor ``a[j]``.
+
+    ``t`` (as computed in floating point) is monotone in the sorted negatives, so a
+    bisection on that exact test finds the boundary: the result is identical to testing
+    every triplet, in log2(m) steps and without reading anything on the host.
     """
-    lo = torch.zeros_like(n_neg)
-    hi = n_neg.clone()
+    if a is not None:
+        return _count_at_most(neg_far[a], None, ap[:, None], limit, n_neg[a])[:, 0]
+    lo = torch.zeros(ap.shape, dtype=torch.long, device=ap.device)
+    hi = n_neg[:, None].expand(ap.shape).clone()
     last = neg_far.shape[1] - 1
     for _ in range(max(last + 1, 1).bit_length()):
         active = lo < hi
