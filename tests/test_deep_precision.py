@@ -13,7 +13,7 @@ pytest.importorskip("skorch")
 
 from torch import nn  # noqa: E402
 
-from skmetric.deep import MetricEmbedder  # noqa: E402
+from skmetric.deep import MetricEmbedder, _device_data  # noqa: E402
 from skmetric.deep._device_data import DeviceTensorDataset, device_dataset  # noqa: E402
 from skmetric.deep._precision import full_precision  # noqa: E402
 
@@ -105,18 +105,15 @@ def test_training_batches_are_gathered_from_one_device_copy(monkeypatch):
 
     monkeypatch.setattr(DeviceTensorDataset, "__getitems__", counting_getitems)
     monkeypatch.setattr(DeviceTensorDataset, "__getitem__", no_getitem)
-    original_get_dataset = MetricEmbedder.get_dataset
 
-    def recording_get_dataset(self, X, y=None):
-        dataset = original_get_dataset(self, X, y)
-        built.append(dataset)
-        return dataset
+    def recording_device_dataset(*args, **kwargs):
+        built.append(device_dataset(*args, **kwargs))
+        return built[-1]
 
-    monkeypatch.setattr(MetricEmbedder, "get_dataset", recording_get_dataset)
+    monkeypatch.setattr(_device_data, "device_dataset", recording_device_dataset)
     est, X = _fit("32")
-    training = [d for d in built if isinstance(d, DeviceTensorDataset)]
-    assert len(training) == 1  # one copy for the whole fit, not one per epoch or batch
-    dataset = training[0]
+    assert len(built) == 1  # one copy for the whole fit, not one per epoch or batch
+    dataset = built[0]
     assert dataset.X.device == torch.device(est.device) and dataset.X.dtype == torch.float32
     np.testing.assert_array_equal(dataset.X.numpy(), X)
     assert len(batches) == 2 * len(X) // est.batch_size  # every batch, both epochs

@@ -10,6 +10,7 @@ batch's indices travel (a few hundred integers, copied without waiting).
 
 import numpy as np
 import torch
+from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import Dataset, Subset
 
 from ._sync import to_device
@@ -65,10 +66,23 @@ def device_dataset(X, y, device, share=MEMORY_SHARE):
     return DeviceTensorDataset(torch.as_tensor(X).to(device), torch.as_tensor(y).to(device))
 
 
-def loader_kwargs(dataset):
-    """DataLoader arguments that a dataset on the device needs (none for other datasets).
+def on_device(dataset, device, share=MEMORY_SHARE):
+    """A training dataset moved to ``device``, and the DataLoader arguments it needs.
 
-    Its batches are built by ``__getitems__``, so they need no collation.
+    ``dataset`` qualifies when it is skorch's ``Dataset`` of arrays (or a ``Subset`` of
+    one, from ``train_split``) that fit: then its arrays are copied once per fit (the copy
+    is kept on skorch's dataset, which lives for one fit) and the batches, gathered by
+    ``__getitems__``, need no collation. Otherwise ``(dataset, {})``: skorch's path.
     """
     base = dataset.dataset if isinstance(dataset, Subset) else dataset
-    return {"collate_fn": keep_batch} if isinstance(base, DeviceTensorDataset) else {}
+    if type(base) is not SkorchDataset:
+        return dataset, {}
+    moved = getattr(base, "_skmetric_on_device", None)
+    if moved is None:
+        moved = device_dataset(base.X, base.y, device, share)
+        if moved is None:
+            return dataset, {}
+        base._skmetric_on_device = moved  # the next epochs reuse the copy
+    if isinstance(dataset, Subset):
+        moved = Subset(moved, dataset.indices)
+    return moved, {"collate_fn": keep_batch}

@@ -32,7 +32,7 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from ._device_data import device_dataset, loader_kwargs
+from ._device_data import on_device
 from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
@@ -535,17 +535,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         # Copy so that fitting never changes the object the user passed (sklearn's rule).
         return copy.deepcopy(value)
 
-    def get_dataset(self, X, y=None):
-        """Training arrays on the device when they fit (see ``_device_data``); else skorch's."""
-        on_device = None
-        if y is not None and not self.get_params_for("iterator_train").get("num_workers"):
-            on_device = device_dataset(X, y, self.device)
-        return on_device if on_device is not None else super().get_dataset(X, y)
-
     def get_iterator(self, dataset, training=False):
         """Class-balanced batches for training; skorch's plain iterator otherwise."""
         if not training:
-            kwargs = {**loader_kwargs(dataset), **self.get_params_for("iterator_valid")}
+            kwargs = self.get_params_for("iterator_valid")
             kwargs.setdefault("batch_size", self.batch_size)
             if kwargs["batch_size"] == -1:
                 kwargs["batch_size"] = len(dataset)
@@ -553,7 +546,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # that transform never advances torch's global one.
             kwargs.setdefault("generator", torch.Generator())
             return self.iterator_valid(dataset, **kwargs)
-        kwargs = {**loader_kwargs(dataset), **self.get_params_for("iterator_train")}
+        kwargs = self.get_params_for("iterator_train")
+        if not kwargs.get("num_workers"):  # arrays that fit: batches gathered on the device
+            dataset, loader_kwargs = on_device(dataset, self.device)
+            kwargs = {**loader_kwargs, **kwargs}
         batch_size = kwargs.pop("batch_size", self.batch_size)
         seed = int(torch.randint(_SEED_HIGH, ()).item())
         if self.samples_per_class is None:
