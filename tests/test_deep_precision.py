@@ -148,3 +148,23 @@ def test_device_none_leaves_data_and_autocast_to_the_module():
                          max_epochs=1, device=None, precision="bf16", verbose=0,
                          random_state=0).fit(X, y)
     assert torch.bfloat16 in est.module_.seen
+
+
+def test_a_validation_split_trains_on_the_device_copy_of_its_subset():
+    from skorch.dataset import ValidSplit
+
+    X, y = _data()
+    est, _ = _fit("32", train_split=ValidSplit(4, stratified=True))
+    assert np.isfinite([row["valid_loss"] for row in est.history_]).all()
+    subset, kwargs = _device_data.on_device(
+        torch.utils.data.Subset(_skorch_dataset(X, y), [0, 5, 9]), "cpu")
+    assert kwargs and isinstance(subset.dataset, DeviceTensorDataset)
+    xb, yb = subset.__getitems__([0, 2])
+    np.testing.assert_array_equal(xb.numpy(), X[[0, 9]])
+    np.testing.assert_array_equal(yb.numpy(), y[[0, 9]])
+
+
+def _skorch_dataset(X, y):
+    from skorch.dataset import Dataset
+
+    return Dataset(X, y)
