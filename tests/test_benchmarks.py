@@ -29,6 +29,7 @@ QUICK = {
     "classical": 2,        # NCA vs scikit-learn on iris and wine
     "deep_losses": 12,     # 4 loss cases (value, gradient, tuples) + 5 miners
     "deep_proxy": 27,      # 9 checked losses x (value, 2 gradients)
+    "gpu": 30,             # --device cpu when no CUDA: every table's agreement checks
     "lmnn_equal_work": 1,  # metric-learn not used in quick mode: skmetric's own objective
     "mmc_same_pairs": 0,   # no reference without metric-learn: the row says why
 }

@@ -34,6 +34,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from . import _images
+from ._device_data import on_device
+from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
 
@@ -138,7 +140,13 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     warm_start : bool, default=False
         Continue training from the current weights when ``fit`` is called again.
     device : str or torch.device, default='cpu'
-        Where the network is trained, e.g. 'cuda'.
+        Where the network is trained, e.g. 'cuda'. Training arrays that fit in half the
+        device's free memory are copied there once (batches are then indexed on the
+        device, with no copy per batch).
+    precision : {'32', 'bf16'}, default='32'
+        'bf16' runs the network under ``torch.autocast`` in bfloat16 (mixed precision:
+        weights, gradients and the loss stay float32); faster on GPUs with bfloat16
+        units, and supported on the CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the batches and dropout (the global torch
         generator is left untouched). None uses torch's global random state.
@@ -213,6 +221,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "train_split": [None, callable],
         "warm_start": ["boolean"],
         "device": [None, str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -261,6 +270,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         train_split=None,
         warm_start=False,
         device="cpu",
+        precision="32",
         random_state=None,
         verbose=1,
         **kwargs,
@@ -282,6 +292,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.train_split = train_split
         self.warm_start = warm_start
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         _check_param_names(self, kwargs, "__init__()")
@@ -580,6 +591,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             kwargs.setdefault("generator", torch.Generator())
             return self.iterator_valid(dataset, **kwargs)
         kwargs = self.get_params_for("iterator_train")
+        if not kwargs.get("num_workers"):  # arrays that fit: batches gathered on the device
+            dataset, loader_kwargs = on_device(dataset, self.device)
+            kwargs = {**loader_kwargs, **kwargs}
         batch_size = kwargs.pop("batch_size", self.batch_size)
         seed = int(torch.randint(_SEED_HIGH, ()).item())
         if self.samples_per_class is None:
@@ -606,7 +620,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
-        embeddings = super().infer(self._prepare_batch(x), **fit_params)
+        x = self._prepare_batch(x)
+        with autocast(self.precision, self.module_, self.device):
+            embeddings = super().infer(x, **fit_params)
+        embeddings = full_precision(embeddings)  # the loss computes in float32
         return F.normalize(embeddings, p=2, dim=1) if self.normalize else embeddings
 
     def _prepare_batch(self, x):

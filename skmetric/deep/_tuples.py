@@ -15,6 +15,9 @@ O(N^2) plus the output.
 
 import torch
 
+from . import _sync
+from ._sync import counts, fetch, nonzero_static, to_device, where
+
 
 def check_inputs(embeddings, labels, ref_emb=None, ref_labels=None, *, labels_required=True):
     """Validate a batch and return ``(embeddings, labels, ref_emb, ref_labels)``.
@@ -49,7 +52,9 @@ def _check_embeddings(x, what):
         )
     if not x.is_floating_point():
         raise TypeError(f"{what} must be a floating-point tensor; got dtype {x.dtype}.")
-    if not bool(torch.isfinite(x).all()):
+    # A host sync each call: checked on the CPU only (see _sync); the embedder checks
+    # each training batch on any device.
+    if _sync.host_checks(x) and not bool(torch.isfinite(x).all()):
         raise ValueError(
             f"{what} contains NaN or infinity; the network diverged or its input holds "
             "NaN. Lower the learning rate or clean the input."
@@ -89,6 +94,8 @@ def check_indices_tuple(indices_tuple, n_query, n_ref, device):
             "In pairs (a1, p, a2, n), a1 and p, and a2 and n, must have equal lengths."
         )
     sizes = (n_query, n_ref, n_ref) if len(out) == 3 else (n_query, n_ref, n_query, n_ref)
+    if not _sync.host_checks(out[0]):
+        return out  # reading the indices would stop the device (see _sync)
     for t, size in zip(out, sizes, strict=True):
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= size):
             raise ValueError(f"indices_tuple holds an index outside [0, {size}).")
@@ -109,29 +116,33 @@ def label_masks(labels, ref_labels=None):
 def all_pairs(labels, ref_labels=None):
     """All positive and negative pairs ``(a1, p, a2, n)``, in row-major order."""
     pos, neg = label_masks(labels, ref_labels)
-    a1, p = torch.where(pos)
-    a2, n = torch.where(neg)
-    return a1, p, a2, n
+    return where(pos, neg)
 
 
 def all_triplets(labels, ref_labels=None):
     """All valid triplets ``(a, p, n)``, ordered by anchor, then positive, then negative."""
-    return pairs_to_triplets(all_pairs(labels, ref_labels), len(labels))
+    pos, neg = label_masks(labels, ref_labels)
+    # The number of triplets is known from the masks: one sync reads it with the pairs'.
+    n_triplets = (pos.sum(1) * neg.sum(1)).sum()
+    a1, p, a2, n, total = where(pos, neg, extra=(n_triplets,))
+    return pairs_to_triplets((a1, p, a2, n), len(labels), total)
 
 
-def pairs_to_triplets(pairs, n_query):
+def pairs_to_triplets(pairs, n_query, total=None):
     """Join positive and negative pairs on their anchor: every (a, p) with every (a, n).
 
     The same conversion as pytorch-metric-learning's, but through a sort and
-    ``repeat_interleave`` instead of an (n_pos, n_neg) comparison matrix.
+    ``repeat_interleave`` instead of an (n_pos, n_neg) comparison matrix. ``total``, the
+    number of triplets, is read from the device (one sync) unless given.
     """
     a1, p, a2, n = pairs
     order = torch.argsort(a2, stable=True)
     n_sorted = n[order]
-    counts = torch.bincount(a2, minlength=n_query)
-    starts = torch.cumsum(counts, 0) - counts
-    per_pair = counts[a1]
-    total = int(per_pair.sum())
+    per_anchor = counts(a2, n_query)
+    starts = torch.cumsum(per_anchor, 0) - per_anchor
+    per_pair = per_anchor[a1]
+    if total is None:
+        (total,) = fetch(per_pair.sum())
     pair_id = torch.repeat_interleave(torch.arange(len(a1), device=a1.device), per_pair,
                                       output_size=total)
     first = torch.cumsum(per_pair, 0) - per_pair
@@ -170,7 +181,7 @@ def pair_masks(indices_tuple, labels, ref_labels, shape):
     neg = torch.zeros(shape, dtype=torch.bool, device=a1.device)
     pos[a1, p] = True
     neg[a2, n] = True
-    if bool((pos & neg).any()):
+    if _sync.host_checks(pos) and bool((pos & neg).any()):
         raise ValueError("indices_tuple marks the same pair as both positive and negative.")
     return pos, neg
 
@@ -184,29 +195,36 @@ def random_triplets(labels, ref_labels, per_anchor, generator=None):
     """
     pos, neg = label_masks(labels, ref_labels)
     valid = pos.any(1) & neg.any(1)
-    counts = valid.long() * per_anchor
-    a = torch.where(valid)[0].repeat_interleave(per_anchor)
-    return a, sample_in_rows(pos, counts, generator), sample_in_rows(neg, counts, generator)
+    draws = valid.long() * per_anchor
+    (a,) = where(valid)  # the one sync: the number of anchors
+    n_valid = len(a)
+    a = a.repeat_interleave(per_anchor)
+    sizes = (per_anchor if n_valid else 0, n_valid * per_anchor)
+    return (a, sample_in_rows(pos, draws, generator, sizes=sizes),
+            sample_in_rows(neg, draws, generator, sizes=sizes))
 
 
-def sample_in_rows(mask, counts, generator=None, weights=None):
-    """Draw ``counts[i]`` column indices in row i of ``mask``, uniformly or by ``weights``.
+def sample_in_rows(mask, draws, generator=None, weights=None, sizes=None):
+    """Draw ``draws[i]`` column indices in row i of ``mask``, uniformly or by ``weights``.
 
     Returns the draws of row 0, then row 1, ... (the order of
-    ``arange(n_rows).repeat_interleave(counts)``). Memory is O(n_rows * n_cols) plus
-    O(n_rows * max(counts)): the rows are not copied once per draw.
+    ``arange(n_rows).repeat_interleave(draws)``). Memory is O(n_rows * n_cols) plus
+    O(n_rows * max(draws)): the rows are not copied once per draw. ``sizes``,
+    ``(max(draws), sum(draws))``, is read from the device (one sync) unless given.
     """
-    k = int(counts.max()) if counts.numel() else 0
+    if sizes is None:
+        sizes = fetch(draws.max(), draws.sum()) if draws.numel() else (0, 0)
+    k, total = sizes
     if k == 0:
         return torch.empty(0, dtype=torch.long, device=mask.device)
     w = mask.to(torch.float64) if weights is None else weights.to(torch.float64) * mask
     # Inverse-CDF sampling: uniforms scaled to each row's total, searched in its cumsum.
     cdf = torch.cumsum(w, 1)
     u = torch.rand(mask.shape[0], k, generator=generator, dtype=torch.float64)
-    u = u.to(mask.device) * cdf[:, -1:]
+    u = to_device(u, mask.device) * cdf[:, -1:]
     idx = torch.searchsorted(cdf, u, right=True).clamp_(max=mask.shape[1] - 1)
-    keep = torch.arange(k, device=mask.device) < counts[:, None]
-    return idx[keep]
+    keep = torch.arange(k, device=mask.device) < draws[:, None]
+    return idx.flatten()[nonzero_static(keep.flatten(), total)[0]]
 
 
 def as_generator(random_state):

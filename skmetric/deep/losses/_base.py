@@ -4,6 +4,7 @@
 import torch
 from torch import nn
 
+from .. import _sync
 from .._distances import get_distance
 from .._tuples import check_indices_tuple, check_inputs
 from ._options import LossOptions, add_regularization
@@ -102,11 +103,17 @@ def zero_loss(embeddings):
 
 
 def mean_nonzero(losses, embeddings):
-    """Mean over the strictly positive losses (pytorch-metric-learning's AvgNonZeroReducer)."""
-    n_pos = (losses > 0).sum()
-    if int(n_pos) == 0:
+    """Mean over the strictly positive losses (pytorch-metric-learning's AvgNonZeroReducer).
+
+    Zero when there are none. On an accelerator the count stays on the device (no host
+    sync): the zero then still depends on ``losses`` (zero gradients where PML leaves
+    reference embeddings out of the graph, i.e. their ``.grad`` None).
+    """
+    positive = losses > 0
+    if _sync.host_checks(losses) and not bool(positive.any()):
         return zero_loss(embeddings)
-    return losses.sum() / n_pos
+    out = torch.where(positive, losses, 0).sum() / positive.sum().clamp(min=1)
+    return out if losses.requires_grad else out + zero_loss(embeddings)
 
 
 def mean_or_zero(losses, embeddings):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from .. import _sync
 from .._tuples import check_indices_tuple, check_inputs
 from ._options import LossOptions, add_regularization
 
@@ -80,7 +81,8 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
                 f"with embedding_size={self.embedding_size}."
             )
         labels = labels.long()
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+        if _sync.host_checks(labels) and labels.numel() and (
+                labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(
                 f"labels must be class indices in [0, {self.num_classes}); got values in "
                 f"[{int(labels.min())}, {int(labels.max())}]. Encode them with "
@@ -120,10 +122,8 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
         if all(len(t) == 0 for t in indices_tuple):
             return None
         used = indices_tuple[0] if anchors_only else torch.cat(indices_tuple)
-        idx, counts = torch.unique(used, return_counts=True)
-        weights = torch.zeros(n, dtype=embeddings.dtype, device=embeddings.device)
-        weights[idx] = counts.to(embeddings.dtype) / counts.max()
-        return weights
+        counts = _sync.counts(used, n).to(embeddings.dtype)
+        return counts / counts.max()
 
     def compute_loss(self, embeddings, labels, weights):
         raise NotImplementedError

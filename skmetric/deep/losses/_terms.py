@@ -2,6 +2,8 @@
 
 import torch
 
+from .._sync import counts as index_counts
+
 
 def miner_weights(indices_tuple, n, dtype, device, anchors_only=False):
     """Per-sample weight: how often it occurs in a miner's tuples, relative to the most frequent.
@@ -17,7 +19,7 @@ def miner_weights(indices_tuple, n, dtype, device, anchors_only=False):
         used = indices_tuple[0] if len(indices_tuple) == 3 else torch.cat(indices_tuple[::2])
     else:
         used = torch.cat(indices_tuple)
-    counts = torch.bincount(used, minlength=n).to(dtype)
+    counts = index_counts(used, n).to(dtype)
     return counts / counts.max()
 
 

@@ -54,10 +54,9 @@ class ContrastiveLoss(BaseLoss):
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         mat = self.distance_matrix(embeddings, ref_emb)
         if indices_tuple is None and self.reducer is None:
-            # All pairs: the few positives are gathered, the many negatives masked in place.
+            # All pairs, masked in place: no index lists (whose length is a host sync).
             pos, neg = label_masks(labels, ref_labels)
-            a1, p = torch.where(pos)
-            pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
+            pos_loss = torch.relu(self.dist.margin(mat, self.pos_margin)).masked_fill(~pos, 0.0)
             neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat)).masked_fill(~neg, 0.0)
             return mean_nonzero(pos_loss, embeddings) + mean_nonzero(neg_loss, embeddings)
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)

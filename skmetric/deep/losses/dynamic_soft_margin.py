@@ -92,10 +92,12 @@ class DynamicSoftMarginLoss(BaseLoss):
     @torch.no_grad()
     def _update_histogram(self, position):
         """Blend the batch's soft counts (split between the two nearest nodes) in."""
-        self.hist_ = self.hist_.to(dtype=position.dtype, device=position.device)
+        if self.hist_.dtype != position.dtype or self.hist_.device != position.device:
+            self.hist_ = self.hist_.to(dtype=position.dtype, device=position.device)
         left = position.floor().long().clamp(max=self.num_bins - 2)
         right_share = position - left
-        momentum = self.momentum if bool(self.hist_.sum() != 0) else 1.0
+        # The first batch replaces the empty histogram; decided on the device (no sync).
+        momentum = torch.where(self.hist_.sum() != 0, self.momentum, 1.0).to(position.dtype)
         hist = (1.0 - momentum) * self.hist_
         hist = hist.scatter_add(0, left, momentum * (1 - right_share))
         hist = hist.scatter_add(0, left + 1, momentum * right_share)

@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from .._tuples import label_masks
-from ._base import BaseLoss, zero_loss
+from ._base import BaseLoss
 from ._terms import miner_weights
 
 
@@ -58,18 +58,16 @@ class FastAPLoss(BaseLoss):
         pos, neg = label_masks(labels)
         n_pos = pos.sum(1)
         has_pos = n_pos > 0
-        if not bool(has_pos.any()):
-            return zero_loss(embeddings)
         weights = miner_weights(indices_tuple, n, dtype, embeddings.device)
         pos_hist, neg_hist = self._histograms(self.distance_matrix(embeddings, None), pos, neg)
         h_pos_cum = pos_hist * torch.cumsum(pos_hist, dim=1)
         total = torch.cumsum(pos_hist + neg_hist, dim=1)
         valid = (h_pos_cum > 0) & (total > 0)
-        if not bool(valid.any()):
-            return zero_loss(embeddings)
         ap = (h_pos_cum / torch.where(valid, total, 1.0)).masked_fill(~valid, 0.0).sum(1)
-        losses = (1 - ap[has_pos] / n_pos[has_pos]) * weights[has_pos]
-        return losses.mean()
+        # The mean over the anchors with a positive, masked on the device (no sync); zero
+        # when no anchor has one or no histogram bin is filled (PML).
+        losses = (1 - ap / n_pos.clamp(min=1)) * weights * has_pos
+        return losses.sum() / has_pos.sum().clamp(min=1) * valid.any()
 
     def _histograms(self, dist, pos, neg):
         """(n, num_bins + 1) soft counts of each row's positive and negative distances."""

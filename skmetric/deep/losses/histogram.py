@@ -5,8 +5,8 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from .._tuples import to_triplets
-from ._base import BaseLoss, zero_loss
+from .._tuples import label_masks, to_triplets
+from ._base import BaseLoss
 
 
 class HistogramLoss(BaseLoss):
@@ -69,16 +69,17 @@ class HistogramLoss(BaseLoss):
         if ref_emb is not None:
             raise ValueError("HistogramLoss compares the batch with itself; ref_emb is not "
                              "supported.")
-        a, p, n = to_triplets(indices_tuple, labels)
-        if len(a) == 0:
-            return zero_loss(embeddings)
+        pos, neg = _triplet_pair_masks(indices_tuple, labels)
         mat = self.distance_matrix(embeddings, None)
-        pos_density = self._density(mat[_unordered_pairs(a, p, len(mat))])
-        neg_density = self._density(mat[_unordered_pairs(a, n, len(mat))])
-        return (neg_density * torch.cumsum(pos_density, dim=0)).sum()
+        pos_density = self._density(mat, pos)
+        neg_density = self._density(mat, neg)
+        # Zero without triplets (PML), decided on the device.
+        return (neg_density * torch.cumsum(pos_density, dim=0)).sum() * pos.any()
 
-    def _density(self, sims):
-        """Soft histogram of ``sims`` on the ``round(2 / delta) + 1`` nodes of [-1, 1]."""
+    def _density(self, mat, mask):
+        """Soft histogram of the similarities in ``mask`` on the ``round(2 / delta) + 1``
+        nodes of [-1, 1] (every entry is binned, those outside the mask with weight 0)."""
+        sims, weight = mat.flatten(), mask.flatten().to(mat.dtype)
         delta = self.bin_width
         n_nodes = round(1 + 2 / delta)
         position = (sims + 1) / delta
@@ -87,13 +88,23 @@ class HistogramLoss(BaseLoss):
         left = torch.floor((sims.detach().float() + 1) / delta).long().clamp(0, n_nodes - 2)
         right_weight = position - left  # the share of the node to the right
         density = torch.zeros(n_nodes, dtype=sims.dtype, device=sims.device)
-        density = density.scatter_add(0, left + 1, right_weight)
-        density = density.scatter_add(0, left, 1 - right_weight)
-        return density / len(sims)
+        density = density.scatter_add(0, left + 1, right_weight * weight)
+        density = density.scatter_add(0, left, (1 - right_weight) * weight)
+        return density / weight.sum().clamp(min=1)
 
 
-def _unordered_pairs(i, j, n):
-    """The distinct unordered pairs {i[k], j[k]}, as (rows, cols) index tensors."""
-    lo, hi = torch.minimum(i, j), torch.maximum(i, j)
-    keys = torch.unique(lo * n + hi)
-    return keys // n, keys % n
+def _triplet_pair_masks(indices_tuple, labels):
+    """Upper-triangular (n, n) masks of the distinct unordered positive and negative pairs
+    of the triplets (all triplets when None), built on the device without index lists."""
+    n = len(labels)
+    if indices_tuple is None:
+        pos, neg = label_masks(labels)
+        # All triplets: the positive pairs of anchors with a negative, and vice versa.
+        pos, neg = pos & neg.any(1, keepdim=True), neg & pos.any(1, keepdim=True)
+    else:
+        a, p, negative = to_triplets(indices_tuple, labels)
+        pos = torch.zeros(n, n, dtype=torch.bool, device=labels.device)
+        neg = torch.zeros_like(pos)
+        pos[a, p] = True
+        neg[a, negative] = True
+    return (pos | pos.T).triu(1), (neg | neg.T).triu(1)

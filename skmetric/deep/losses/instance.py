@@ -50,5 +50,14 @@ class InstanceLoss(BaseLoss):
         if ref_emb is not None:
             raise ValueError("InstanceLoss compares the batch with itself; ref_emb is not "
                              "supported.")
-        _, targets = torch.unique(labels, return_inverse=True)
+        targets = dense_ranks(labels)
         return F.cross_entropy(self.gamma * self.distance_matrix(embeddings, None), targets)
+
+
+def dense_ranks(labels):
+    """``torch.unique(labels, return_inverse=True)[1]`` without a host sync: each label's
+    rank among the distinct labels."""
+    sorted_labels, order = torch.sort(labels, stable=True)
+    new = torch.ones_like(sorted_labels, dtype=torch.long)
+    new[1:] = (sorted_labels[1:] != sorted_labels[:-1]).long()
+    return torch.empty_like(order).scatter_(0, order, torch.cumsum(new, 0) - 1)

@@ -75,11 +75,17 @@ class LargeMarginSoftmaxLoss(MarginSoftmaxBase):
         """The blending weight λ at the current training step (0 without annealing)."""
         if self.lambda_start == 0:
             return 0.0
-        decayed = self.lambda_start / (1 + self.lambda_decay * float(self.n_steps))
-        return max(self.lambda_min, decayed)
+        return float(self._lambda())
+
+    def _lambda(self):
+        # On the buffer's device: reading n_steps on the host would be a sync per step.
+        if self.lambda_start == 0:
+            return 0.0
+        decayed = self.lambda_start / (1 + self.lambda_decay * self.n_steps)
+        return decayed.clamp(min=self.lambda_min)
 
     def target_logit(self, cos_target):
-        lam = self.current_lambda()
+        lam = self._lambda()
         if self.training and torch.is_grad_enabled():
             self.n_steps += 1
         return (lam * cos_target + psi(cos_target, self.margin)) / (1 + lam)

@@ -53,7 +53,7 @@ class LiftedStructureLoss(BaseLoss):
         # Per-anchor log-sum-exp over its negative pairs (duplicates count, as listed),
         # computed once per anchor instead of once per positive pair.
         logits = self.dist.margin(self.neg_margin, mat[a2, n])
-        n_rows = max(mat.shape[0], int(p.max()) + 1)
+        n_rows = max(mat.shape)  # anchors index rows, positives columns
         row_max = torch.full((n_rows,), float("-inf"), dtype=mat.dtype, device=mat.device)
         row_max = row_max.scatter_reduce(0, a2, logits.detach(), reduce="amax")
         has_neg = torch.isfinite(row_max)

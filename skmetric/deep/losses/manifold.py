@@ -95,8 +95,14 @@ class ManifoldLoss(BaseProxyLoss):
         s_bar = scale[:, None] * affinity * scale[None, :]
         system = eye - self.alpha * s_bar
         if system.dtype in (torch.float16, torch.bfloat16):  # no half-precision inverse
-            return (1 - self.alpha) * torch.inverse(system.float()).to(system.dtype)
-        return (1 - self.alpha) * torch.inverse(system)
+            return (1 - self.alpha) * _inverse(system.float()).to(system.dtype)
+        return (1 - self.alpha) * _inverse(system)
+
+
+def _inverse(system):
+    # I - alpha S_bar (alpha < 1, spectral radius of S_bar <= 1) is always invertible:
+    # inv_ex skips the error check, which reads a status from the device (a sync).
+    return torch.linalg.inv_ex(system).inverse
 
 
 def _hard_proxy_term(sim, labels, margin):

@@ -6,6 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from .. import _sync
 from .._params import FINITE, NON_NEGATIVE
 from .._tuples import to_triplets
 from ._base import BaseLoss, zero_loss
@@ -96,7 +97,8 @@ class MarginLoss(BaseLoss):
         if self.num_classes is None:
             beta = self.betas.to(embeddings.dtype)
         else:
-            if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+            if _sync.host_checks(labels) and (
+                    int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
                 raise ValueError(
                     f"With num_classes={self.num_classes}, labels must lie in "
                     f"[0, {self.num_classes}); encode them with sklearn's LabelEncoder."
@@ -106,11 +108,11 @@ class MarginLoss(BaseLoss):
         pos_loss = torch.relu(self.dist.margin(mat[a, p], beta) + self.margin)
         neg_loss = torch.relu(self.dist.margin(beta, mat[a, n]) + self.margin)
         divisor = (pos_loss > 0).sum() + (neg_loss > 0).sum()
-        has_terms = int(divisor) > 0
-        loss = (pos_loss + neg_loss).sum() / divisor if has_terms else zero_loss(embeddings)
+        # Without terms the sum is 0: clamping the divisor gives PML's zero, sync-free.
+        loss = (pos_loss + neg_loss).sum() / divisor.clamp(min=1)
         if self.learn_beta:
             if self.num_classes is None:
                 loss = loss + self.nu * beta.sum()
-            elif has_terms:
-                loss = loss + self.nu * beta.sum() / divisor
+            else:
+                loss = loss + self.nu * beta.sum() / divisor.clamp(min=1) * (divisor > 0)
         return loss

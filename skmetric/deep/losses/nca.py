@@ -65,8 +65,6 @@ class NCALoss(BaseLoss):
                                         torch.finfo(logits.dtype).min)
         prob = (torch.softmax(logits, dim=1) * same).sum(1)
         nonzero = prob != 0
-        n_terms = nonzero.sum()
-        if int(n_terms) == 0:
-            return zero_loss(embeddings)
+        # Terms with prob 0 are -log(1) = 0: clamping the count keeps PML's zero, sync-free.
         losses = -torch.log(torch.where(nonzero, prob, 1.0)) * weights
-        return losses.sum() / n_terms
+        return losses.sum() / nonzero.sum().clamp(min=1)

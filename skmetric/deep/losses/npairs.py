@@ -49,33 +49,42 @@ class NPairsLoss(BaseLoss):
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         if ref_emb is not None:
             raise ValueError("NPairsLoss does not support ref_emb; pass only the batch.")
-        a, p = _one_pair_per_class(indices_tuple, labels)
+        a, p, valid = _one_pair_per_class(indices_tuple, labels)
         reg = self.l2_reg * embeddings.pow(2).sum(1).mean() if self.l2_reg else 0.0
         if len(a) == 0:
             return zero_loss(embeddings) + reg
         logits = self.dist(embeddings[a], embeddings[p])
         if not self.dist.is_similarity:
             logits = -logits
+        # Cross-entropy over the valid slots only (padding masked out, on the device).
+        logits = logits.masked_fill(~valid[None, :], torch.finfo(logits.dtype).min)
         targets = torch.arange(len(a), device=embeddings.device)
-        return F.cross_entropy(logits, targets) + reg
+        ce = F.cross_entropy(logits, targets, reduction="none")
+        return torch.where(valid, ce, 0.0).sum() / valid.sum().clamp(min=1) + reg
 
 
 def _one_pair_per_class(indices_tuple, labels):
-    """The first positive pair of each anchor label, in row-major pair order."""
+    """The first positive pair of each anchor label, in the order of the labels.
+
+    Returns ``(a, p, valid)`` of a fixed length (an upper bound on the number of
+    classes), the pairs first and padding (``valid`` False) after: the number of classes
+    is not read on the host (a sync).
+    """
     if indices_tuple is None:
         # The first pair in row-major order is (first, second occurrence) of each label.
         order = torch.argsort(labels, stable=True)
         sorted_labels = labels[order]
-        second = torch.where(sorted_labels[1:] == sorted_labels[:-1])[0] + 1
-        is_second = torch.ones_like(second, dtype=torch.bool)
-        is_second[1:] = sorted_labels[second[1:]] != sorted_labels[second[:-1]]
-        second = second[is_second]
-        return order[second - 1], order[second]
+        repeat = sorted_labels[1:] == sorted_labels[:-1]
+        second = repeat.clone()
+        second[1:] &= ~repeat[:-1]  # the second member of its run, not a later one
+        slots = len(labels) // 2
+        idx = torch.nonzero_static(second, size=slots, fill_value=0)[:, 0] + 1
+        return order[idx - 1], order[idx], torch.arange(slots, device=labels.device) < second.sum()
     a1, p, _, _ = to_pairs(indices_tuple, labels)
-    if len(a1) == 0:
-        return a1, p
-    _, group = torch.unique(labels[a1], return_inverse=True)
-    order = torch.arange(len(a1), device=a1.device)
-    first = torch.full((int(group.max()) + 1,), len(a1), dtype=torch.long, device=a1.device)
-    first = first.scatter_reduce(0, group, order, reduce="amin")
-    return a1[first], p[first]
+    # Stable sort by the anchor's label: the first pair of each run is that label's first.
+    pair_labels, order = torch.sort(labels[a1], stable=True)
+    first = torch.ones_like(pair_labels, dtype=torch.bool)
+    first[1:] = pair_labels[1:] != pair_labels[:-1]
+    slots = min(len(labels), len(a1))
+    idx = order[torch.nonzero_static(first, size=slots, fill_value=0)[:, 0]]
+    return a1[idx], p[idx], torch.arange(slots, device=labels.device) < first.sum()

@@ -55,19 +55,21 @@ class ProxyAnchorLoss(BaseProxyLoss):
         z = torch.where(pos, -self.alpha * (cos - self.margin), self.alpha * (cos + self.margin))
         if weights is not None:
             z = z + torch.log(weights)[None, :]
-        pos_term, neg_term = _log1p_sum_exp(z, pos)
+        # |alpha (cos -+ margin)| <= alpha (1 + |margin|); log(weights) <= 0 only lowers z.
+        pos_term, neg_term = _log1p_sum_exp(z, pos, self.alpha * (1 + abs(self.margin)) + 1e-3)
         n_present = pos.any(dim=1).sum().clamp_min(1)
         return pos_term.sum() / n_present + neg_term.sum() / self.num_classes
 
 
-def _log1p_sum_exp(z, mask):
+def _log1p_sum_exp(z, mask, z_max):
     """Per row, ``log(1 + Σ exp(z))`` over the columns in ``mask`` and over the others.
 
-    |z| <= alpha (1 + |margin|); while that cannot overflow exp, one exp serves both sums
-    (rows with no columns give log 1 = 0); otherwise two masked log-sum-exps.
+    ``z <= z_max``; while that cannot overflow exp, one exp serves both sums (rows with no
+    columns give log 1 = 0); otherwise two masked log-sum-exps. The choice is made from
+    the bound, not from z's values (reading them would be a host sync).
     """
     bound = float(torch.finfo(z.dtype).max) ** 0.5
-    if float(z.detach().abs().max()) < math.log(bound):
+    if z_max < math.log(bound):
         e = torch.exp(z)
         zero = torch.zeros((), dtype=z.dtype, device=z.device)
         return (torch.log1p(torch.where(mask, e, zero).sum(dim=1)),

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import POSITIVE
-from ._proxy_base import BaseProxyLoss, weighted_mean
+from ._proxy_base import BaseProxyLoss
 
 
 class ProxyNCALoss(BaseProxyLoss):
@@ -42,10 +42,10 @@ class ProxyNCALoss(BaseProxyLoss):
 
     def compute_loss(self, embeddings, labels, weights):
         log_p = F.log_softmax(self.logits(embeddings), dim=1).gather(1, labels[:, None])[:, 0]
-        keep = torch.isfinite(log_p)  # a target probability that underflowed to zero
-        if not bool(keep.all()):
-            if not bool(keep.any()):
-                return (embeddings * 0).sum()
-            log_p = log_p[keep]
-            weights = None if weights is None else weights[keep]
-        return weighted_mean(-log_p, weights)
+        # A target probability that underflowed to zero drops out of the mean (masked on
+        # the device; 0 when every one did).
+        keep = torch.isfinite(log_p)
+        losses = torch.where(keep, -log_p, 0.0)
+        if weights is not None:
+            losses = losses * weights
+        return losses.sum() / keep.sum().clamp(min=1)

@@ -4,7 +4,7 @@ import torch
 
 from .._params import POSITIVE
 from .._tuples import pair_masks
-from ._base import BaseLoss, masked_logsumexp, mean_nonzero, zero_loss
+from ._base import BaseLoss, masked_logsumexp, mean_nonzero
 
 
 class SupConLoss(BaseLoss):
@@ -45,11 +45,10 @@ class SupConLoss(BaseLoss):
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         mat = self.distance_matrix(embeddings, ref_emb)
         pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
-        if not (bool(pos.any()) and bool(neg.any())):
-            return zero_loss(embeddings)
         logits = (mat if self.dist.is_similarity else -mat) / self.temperature
         log_prob = logits - masked_logsumexp(logits, pos | neg)[:, None]
         n_pos = pos.sum(1).to(mat.dtype)
         # tiny keeps anchors without positives at 0 instead of 0/0, as in the reference.
         mean_log_prob_pos = (log_prob * pos).sum(1) / (n_pos + torch.finfo(mat.dtype).tiny)
-        return mean_nonzero(-mean_log_prob_pos, embeddings)
+        # Zero without positive or negative pairs (PML), decided on the device.
+        return mean_nonzero(-mean_log_prob_pos, embeddings) * (pos.any() & neg.any())

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import RADIANS
+from .._sync import where
 from .._tuples import all_triplets
 from ._base import BaseMiner
 
@@ -58,9 +59,10 @@ class AngularMiner(BaseMiner):
             embeddings = F.normalize(embeddings, dim=1)
             ref_emb = None if ref_emb is None else F.normalize(ref_emb, dim=1)
         ref = embeddings if ref_emb is None else ref_emb
-        a, p, n = all_triplets(labels, ref_labels)
+        a, p, n = all_triplets(labels, ref_labels)  # sync 1: the number of triplets
         anchors, positives, negatives = embeddings[a], ref[p], ref[n]
         ap = F.pairwise_distance(anchors, positives)
         nc = F.pairwise_distance(negatives, (anchors + positives) / 2)
         keep = torch.atan(ap / (2 * nc)) > self.angle
-        return a[keep], p[keep], n[keep]
+        (kept,) = where(keep)  # sync 2: how many pass (the angle needs the triplets first)
+        return a[kept], p[kept], n[kept]

@@ -1,8 +1,8 @@
 """Batch easy-hard miner (Xuan, Stylianou and Pless, 2020)."""
 
-import torch
 from sklearn.utils._param_validation import StrOptions
 
+from .. import _sync
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -91,15 +91,16 @@ class BatchEasyHardMiner(BaseMiner):
             if self.neg_strategy == "semihard":
                 neg = neg & (far > p_far[:, None])
             n, _, n_ok = _pick(far, neg, farthest=self.neg_strategy == "easy")
+        # Each branch reads its output lengths in one sync.
         if self.pos_strategy == "all" and self.neg_strategy == "all":
-            return (*torch.where(pos), *torch.where(neg))
+            return _sync.where(pos, neg)
         if self.pos_strategy == "all":
-            a2 = torch.where(n_ok)[0]
-            return (*torch.where(pos), a2, n[a2])
+            a1, pp, a2 = _sync.where(pos, n_ok)
+            return a1, pp, a2, n[a2]
         if self.neg_strategy == "all":
-            a1 = torch.where(p_ok)[0]
-            return (a1, p[a1], *torch.where(neg))
-        a = torch.where(p_ok & n_ok)[0]
+            a1, a2, nn = _sync.where(p_ok, neg)
+            return a1, p[a1], a2, nn
+        (a,) = _sync.where(p_ok & n_ok)
         return a, p[a], a, n[a]
 
 

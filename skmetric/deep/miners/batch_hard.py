@@ -1,7 +1,7 @@
 """Batch-hard miner (Hermans et al., 2017)."""
 
-import torch
 
+from .. import _sync
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -39,5 +39,5 @@ class BatchHardMiner(BaseMiner):
         far = -mat if self.dist.is_similarity else mat
         p = far.masked_fill(~pos, float("-inf")).argmax(1)
         n = far.masked_fill(~neg, float("inf")).argmin(1)
-        a = torch.where(pos.any(1) & neg.any(1))[0]
+        (a,) = _sync.where(pos.any(1) & neg.any(1))
         return a, p[a], n[a]

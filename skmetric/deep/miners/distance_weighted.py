@@ -2,6 +2,7 @@
 
 import torch
 
+from .. import _sync
 from .._params import NON_NEGATIVE, POSITIVE
 from .._tuples import as_generator, label_masks, sample_in_rows
 from ._base import BaseMiner
@@ -58,8 +59,11 @@ class DistanceWeightedMiner(BaseMiner):
             self.cutoff, self.nonzero_loss_cutoff,
         )
         pos &= valid.any(1, keepdim=True)
-        a, p = torch.where(pos)
-        n = sample_in_rows(valid, pos.sum(1), self._generator, weights=weights)
+        draws = pos.sum(1)
+        # One sync: the number of pairs and the most draws of a row.
+        a, p, most = _sync.where(pos, extra=(draws.max(),))
+        n = sample_in_rows(valid, draws, self._generator, weights=weights,
+                           sizes=(most, len(a)))
         return a, p, n
 
 

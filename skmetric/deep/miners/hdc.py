@@ -6,6 +6,7 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval
 
+from .. import _sync
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -50,9 +51,9 @@ class HDCMiner(BaseMiner):
         mat = self.dist(embeddings, ref_emb)
         pos, neg = label_masks(labels, ref_labels)
         farthest = not self.dist.is_similarity
-        a1, p = self._hardest(mat, *torch.where(pos), largest=farthest)
-        a2, n = self._hardest(mat, *torch.where(neg), largest=not farthest)
-        return a1, p, a2, n
+        a1, p, a2, n = _sync.where(pos, neg)  # one sync: the two lengths
+        return (*self._hardest(mat, a1, p, largest=farthest),
+                *self._hardest(mat, a2, n, largest=not farthest))
 
     def _hardest(self, mat, rows, cols, largest):
         if len(rows) == 0:

@@ -1,7 +1,7 @@
 """Lifted-structure miner: the positive pairs and the negatives of their anchors."""
 
-import torch
 
+from .. import _sync
 from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
@@ -49,6 +49,4 @@ class LiftedMiner(BaseMiner):
         if self.neg_margin is not None:
             mat = self.dist(embeddings, ref_emb)
             neg &= self.dist.margin(self.neg_margin, mat) > 0
-        a1, p = torch.where(pos)
-        a2, n = torch.where(neg)
-        return a1, p, a2, n
+        return _sync.where(pos, neg)  # one sync: the two lengths

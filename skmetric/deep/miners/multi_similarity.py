@@ -1,7 +1,7 @@
 """Multi-similarity miner (Wang et al., 2019)."""
 
-import torch
 
+from .. import _sync
 from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
@@ -48,6 +48,6 @@ class MultiSimilarityMiner(BaseMiner):
         c = mat if self.dist.is_similarity else -mat
         closest_neg = c.masked_fill(~neg, float("-inf")).amax(1, keepdim=True)
         farthest_pos = c.masked_fill(~pos, float("inf")).amin(1, keepdim=True)
-        a1, p = torch.where(pos & (c - self.epsilon < closest_neg))
-        a2, n = torch.where(neg & (c + self.epsilon > farthest_pos))
-        return a1, p, a2, n
+        # One sync: the two lengths.
+        return _sync.where(pos & (c - self.epsilon < closest_neg),
+                           neg & (c + self.epsilon > farthest_pos))

@@ -2,6 +2,7 @@
 
 import torch
 
+from .. import _sync
 from .._tuples import as_generator
 from ._base import BaseMiner
 
@@ -47,15 +48,19 @@ class NPairsMiner(BaseMiner):
             self._generator = as_generator(self.random_state)
         device = labels.device
         # Shuffle, then stable-sort by label: each class's members end up in random order.
-        shuffle = torch.randperm(len(labels), generator=self._generator).to(device)
+        shuffle = _sync.to_device(torch.randperm(len(labels), generator=self._generator),
+                                  device)
         order = shuffle[torch.argsort(labels[shuffle], stable=True)]
         sorted_labels = labels[order]
-        starts = torch.ones(len(labels), dtype=torch.bool, device=device)
-        starts[1:] = sorted_labels[1:] != sorted_labels[:-1]
-        first = torch.where(starts)[0]
-        ends = torch.cat([first[1:], torch.tensor([len(labels)], device=device)])
-        first = first[ends - first >= 2]
+        # The first member of each label's run that has a second one.
+        same = sorted_labels[1:] == sorted_labels[:-1]
+        first = same.clone()
+        first[1:] &= ~same[:-1]
+        (first,) = _sync.where(first)  # the one sync: the number of classes with a pair
         a1, p = order[first], order[first + 1]
+        # Every ordered pair (i, j), i != j, of those k pairs, in row-major order.
         k = len(a1)
-        i, j = torch.where(~torch.eye(k, dtype=torch.bool, device=device))
+        i = torch.arange(k, device=device).repeat_interleave(max(k - 1, 0))
+        j = torch.arange(max(k - 1, 0), device=device).repeat(k)
+        j = j + (j >= i).long()
         return a1, p, a1[i], p[j]

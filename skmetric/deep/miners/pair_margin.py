@@ -1,7 +1,7 @@
 """Pair margin miner: the positive and negative pairs that violate their margins."""
 
-import torch
 
+from .. import _sync
 from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
@@ -50,6 +50,4 @@ class PairMarginMiner(BaseMiner):
         # margin(x, y) > 0 means x is farther than y, for distances and similarities alike.
         hard_pos = pos & (self.dist.margin(mat, self.pos_margin) > 0)
         hard_neg = neg & (self.dist.margin(self.neg_margin, mat) > 0)
-        a1, p = torch.where(hard_pos)
-        a2, n = torch.where(hard_neg)
-        return a1, p, a2, n
+        return _sync.where(hard_pos, hard_neg)  # one sync: the two lengths

@@ -2,9 +2,9 @@
 
 from numbers import Integral
 
-import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._sync import where
 from .._tuples import (
     all_pairs,
     all_triplets,
@@ -60,11 +60,13 @@ class RandomMiner(BaseMiner):
         if self.output == "triplets":
             return random_triplets(labels, ref_labels, k, self._generator)
         pos, neg = label_masks(labels, ref_labels)
-        n_pos, n_neg = pos.any(1).long() * k, neg.any(1).long() * k
-        a1 = torch.arange(len(labels), device=labels.device).repeat_interleave(n_pos)
-        a2 = torch.arange(len(labels), device=labels.device).repeat_interleave(n_neg)
-        return (a1, sample_in_rows(pos, n_pos, self._generator), a2,
-                sample_in_rows(neg, n_neg, self._generator))
+        has_pos, has_neg = pos.any(1), neg.any(1)
+        a1, a2 = where(has_pos, has_neg)  # the one sync: how many anchors have each
+        a1, a2 = a1.repeat_interleave(k), a2.repeat_interleave(k)
+        return (a1, sample_in_rows(pos, has_pos.long() * k, self._generator,
+                                   sizes=(k if len(a1) else 0, len(a1))),
+                a2, sample_in_rows(neg, has_neg.long() * k, self._generator,
+                                   sizes=(k if len(a2) else 0, len(a2))))
 
 
 class AllTuplesMiner(BaseMiner):

@@ -4,6 +4,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from .._params import FINITE
+from .._sync import fetch
 from .._tuples import label_masks
 from ._base import BaseMiner
 
@@ -62,65 +63,56 @@ class TripletMarginMiner(BaseMiner):
         # positive pair, the negatives with t in a range are a contiguous run of them.
         neg_far, neg_order = torch.sort(far.masked_fill(~neg, float("inf")), dim=1)
         n_neg = neg.sum(1)
-        a, p = torch.where(pos & (n_neg > 0)[:, None])
-        ap = far[a, p]
+        # Every (anchor, positive) cell of the dense (n, m) grid at once: no index lists.
         if self.type_of_triplets == "easy":
-            lo, hi = _count_at_most(neg_far, a, ap, self.margin, n_neg), n_neg[a]
+            lo = _count_at_most(neg_far, None, far, self.margin, n_neg)
+            hi = n_neg[:, None].expand_as(lo)
         elif self.type_of_triplets == "semihard":
-            lo = _count_at_most(neg_far, a, ap, 0.0, n_neg)
-            hi = torch.maximum(_count_at_most(neg_far, a, ap, self.margin, n_neg), lo)
+            lo = _count_at_most(neg_far, None, far, 0.0, n_neg)
+            hi = torch.maximum(_count_at_most(neg_far, None, far, self.margin, n_neg), lo)
         else:
             limit = min(self.margin, 0.0) if self.type_of_triplets == "hard" else self.margin
-            lo, hi = torch.zeros_like(a), _count_at_most(neg_far, a, ap, limit, n_neg)
-        return _expand_runs(a, p, lo, hi, neg_order)
+            hi = _count_at_most(neg_far, None, far, limit, n_neg)
+            lo = torch.zeros_like(hi)
+        length = (hi - lo).clamp(min=0) * pos
+        return _expand_runs(length, lo, neg_order)
 
 
 def _count_at_most(neg_far, a, ap, limit, n_neg):
-    """For each positive pair, how many of anchor a's sorted negatives have t <= limit.
+    """How many of an anchor's sorted negatives n have ``t = neg_far[., n] - ap <= limit``.
 
-    ``t = neg_far - ap`` is monotone in the sorted negatives, so a binary search on
-    ``ap + limit`` finds the boundary; a few exact checks of ``neg_far - ap <= limit``
-    around it then make the result identical to testing every triplet.
+    ``neg_far`` (n, m) holds each anchor's negatives sorted (``n_neg[i]`` of them, then
+    +inf). With ``a`` None, ``ap`` is (n, q): q values per anchor row (the miner passes
+    every (anchor, positive) cell); else ``ap[j]`` goes with anchor ``a[j]``.
+
+    ``t`` (as computed in floating point) is monotone in the sorted negatives, so a
+    bisection on that exact test finds the boundary: the result is identical to testing
+    every triplet, in log2(m) steps and without reading anything on the host.
     """
-    counts = torch.bincount(a, minlength=neg_far.shape[0])
-    k = int(counts.max()) if len(a) else 0
-    if k == 0:
-        return torch.zeros_like(a)
-    # Lay the positive pairs out as (anchor, slot) so each row searches its own negatives.
-    first = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(len(a), device=a.device) - first[a]
-    values = torch.full((neg_far.shape[0], k), float("inf"), dtype=neg_far.dtype,
-                        device=neg_far.device)
-    values[a, slot] = ap + limit
-    found = torch.searchsorted(neg_far, values, right=True)[a, slot]
-    found = torch.minimum(found, n_neg[a])
-    size = n_neg[a]
-    for _ in range(4):
-        # Step right while the next negative still qualifies, left while the last fails.
-        nxt = neg_far[a, found.clamp(max=neg_far.shape[1] - 1)] - ap <= limit
-        right = (found < size) & nxt
-        prev = neg_far[a, (found - 1).clamp(min=0)] - ap > limit
-        left = (found > 0) & prev & ~right
-        unsettled = right | left
-        if not bool(unsettled.any()):
-            return found
-        found = found + right.long() - left.long()
-    # Rare (runs of equal values): count those pairs exactly, a row at a time.
-    for i in torch.where(unsettled)[0].tolist():
-        row = neg_far[a[i], : size[i]]
-        found[i] = (row - ap[i] <= limit).sum()
-    return found
+    if a is not None:
+        return _count_at_most(neg_far[a], None, ap[:, None], limit, n_neg[a])[:, 0]
+    lo = torch.zeros(ap.shape, dtype=torch.long, device=ap.device)
+    hi = n_neg[:, None].expand(ap.shape).clone()
+    last = neg_far.shape[1] - 1
+    for _ in range(max(last + 1, 1).bit_length()):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        ok = active & (torch.gather(neg_far, 1, mid.clamp(max=max(last, 0))) - ap <= limit)
+        lo = torch.where(ok, mid + 1, lo)
+        hi = torch.where(active & ~ok, mid, hi)
+    return lo
 
 
-def _expand_runs(a, p, lo, hi, neg_order):
-    """Triplets (a, p, n) for n in the sorted negatives ``neg_order[a, lo:hi]`` of each pair."""
-    length = (hi - lo).clamp(min=0)
-    total = int(length.sum())
-    pair = torch.repeat_interleave(torch.arange(len(a), device=a.device), length,
+def _expand_runs(length, lo, neg_order):
+    """Triplets: cell (a, p) (row-major) with its negatives ``lo .. lo + length - 1``."""
+    n_cols = length.shape[1]
+    length, lo = length.flatten(), lo.flatten()
+    (total,) = fetch(length.sum())  # the miner's one sync: its output length
+    cell = torch.repeat_interleave(torch.arange(len(length), device=length.device), length,
                                    output_size=total)
-    offset = torch.arange(total, device=a.device) - (torch.cumsum(length, 0) - length)[pair]
-    anchors = a[pair]
-    return anchors, p[pair], neg_order[anchors, lo[pair] + offset]
+    offset = torch.arange(total, device=length.device) - (torch.cumsum(length, 0) - length)[cell]
+    anchors = cell // n_cols
+    return anchors, cell % n_cols, neg_order[anchors, lo[cell] + offset]
 
 
 class HardTripletMiner(TripletMarginMiner):

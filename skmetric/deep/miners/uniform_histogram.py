@@ -5,6 +5,7 @@ from numbers import Integral
 import torch
 from sklearn.utils._param_validation import Interval
 
+from .. import _sync
 from .._tuples import as_generator, label_masks
 from ._base import BaseMiner
 
@@ -67,25 +68,40 @@ class UniformHistogramMiner(BaseMiner):
             self._generator = as_generator(self.random_state)
         mat = self.dist(embeddings, ref_emb)
         pos, neg = label_masks(labels, ref_labels)
-        a1, p = self._per_bin(mat, *torch.where(pos), self.pos_per_bin)
-        a2, n = self._per_bin(mat, *torch.where(neg), self.neg_per_bin)
-        return a1, p, a2, n
+        a1, p, a2, n = _sync.where(pos, neg)  # sync 1: the numbers of pairs
+        pos_bins, neg_bins = self._bins(mat[a1, p]), self._bins(mat[a2, n])
+        # Sync 2: the bins' sizes, which the reference's draws (on the CPU) depend on.
+        sizes = _sync.fetch(*pos_bins[1], *neg_bins[1])
+        pos_idx = self._draw(pos_bins[0], sizes[: self.num_bins], self.pos_per_bin)
+        neg_idx = self._draw(neg_bins[0], sizes[self.num_bins:], self.neg_per_bin)
+        return a1[pos_idx], p[pos_idx], a2[neg_idx], n[neg_idx]
 
-    def _per_bin(self, mat, rows, cols, per_bin):
-        if len(rows) == 0:
-            return rows, cols
-        values = mat[rows, cols]
-        edges = torch.linspace(values.min(), values.max(), self.num_bins + 1,
-                               dtype=values.dtype, device=values.device)
-        chosen = []
-        # One draw per bin, in bin order: the reference's sequence of random numbers.
-        for i in range(self.num_bins):
-            upper = values <= edges[i + 1] if i == self.num_bins - 1 else values < edges[i + 1]
-            members = torch.where((values >= edges[i]) & upper)[0]
-            if len(members) == 0:
-                continue
-            draws = torch.multinomial(torch.ones(len(members)), per_bin, replacement=True,
-                                      generator=self._generator)
-            chosen.append(members[draws.to(members.device)])
-        idx = torch.cat(chosen)
-        return rows[idx], cols[idx]
+    def _bins(self, values):
+        """The pairs sorted by bin (stably) and each bin's size, on the device.
+
+        Bins split [min, max] evenly (edges as ``torch.linspace`` computes them), half-open
+        except the last.
+        """
+        if len(values) == 0:
+            return values.long(), [values.new_zeros((), dtype=torch.long)] * self.num_bins
+        steps = self.num_bins + 1
+        low, high = values.min(), values.max()
+        i = torch.arange(steps, device=values.device, dtype=values.dtype)
+        step = (high - low) / (steps - 1)
+        edges = torch.where(i < steps // 2, low + step * i, high - step * (steps - 1 - i))
+        bin_of = torch.searchsorted(edges[1:-1].contiguous(), values, right=True)
+        order = torch.argsort(bin_of, stable=True)
+        return order, _sync.counts(bin_of, self.num_bins).unbind()
+
+    def _draw(self, order, sizes, per_bin):
+        """``per_bin`` members of each non-empty bin, drawn in bin order on the CPU."""
+        picks, start = [], 0
+        for size in sizes:
+            if size:
+                draws = torch.multinomial(torch.ones(size), per_bin, replacement=True,
+                                          generator=self._generator)
+                picks.append(draws + start)
+            start += size
+        if not picks:
+            return order[:0]
+        return order[_sync.to_device(torch.cat(picks), order.device)]

@@ -1,0 +1,75 @@
+"""Host synchronisations of the losses and miners: when value checks run, and index lists.
+
+On an accelerator, Python reading a value computed on the device (``.item()``,
+``bool(t)``, ``int(t)``, or the output size of ``torch.where(mask)`` / ``nonzero`` /
+``bincount``) stops the host until every queued kernel has run: the launch of the next
+kernels no longer overlaps the device's work. The losses and miners therefore keep such
+reads out of their hot path:
+
+* value checks of the inputs (finite embeddings, labels and indices in range) run only
+  where they cost nothing, on the CPU (:func:`host_checks`); on an accelerator the
+  embedder checks each batch's embeddings and loss, and a loss can be debugged on CPU
+  tensors;
+* a loss reduces over dense (n, m) masks instead of gathering index lists;
+* a miner's output has a data-dependent length, so building it needs one read of the
+  device: :func:`fetch` reads all the sizes a miner needs at once, and
+  :func:`nonzero_rows_cols` then fills index lists of known size without another.
+"""
+
+import torch
+
+
+def host_checks(x):
+    """Whether reading ``x``'s values on the host is free (on the CPU).
+
+    Value checks of the inputs, and branches on values that only shape the autograd graph,
+    run only then.
+    """
+    return x.device.type == "cpu"
+
+
+def fetch(*scalars):
+    """Python ints of 0-d integer tensors, read from the device in one synchronisation."""
+    if not scalars:
+        return []
+    return torch.stack([torch.as_tensor(s).reshape(()) for s in scalars]).tolist()
+
+
+def nonzero_static(mask, size):
+    """``torch.where(mask)`` (row-major order) given its known length: no synchronisation."""
+    idx = torch.nonzero_static(mask, size=size)
+    return tuple(idx[:, d] for d in range(mask.ndim))
+
+
+def where(*masks, extra=()):
+    """``torch.where`` of each mask (flattened into one tuple) with one synchronisation.
+
+    ``extra`` are further 0-d integer tensors whose values are read in the same
+    transfer; they are returned after the indices, as Python ints.
+    """
+    sizes = fetch(*(m.sum() for m in masks), *extra)
+    out = []
+    for mask, size in zip(masks, sizes, strict=False):
+        out.extend(nonzero_static(mask, size))
+    return (*out, *sizes[len(masks):])
+
+
+def counts(index, n):
+    """``torch.bincount(index, minlength=n)`` for indices below ``n``, without a sync.
+
+    On CUDA ``bincount`` reads the indices' minimum and maximum on the host first.
+    """
+    out = torch.zeros(n, dtype=torch.long, device=index.device)
+    return out.index_add_(0, index, torch.ones_like(index))
+
+
+def to_device(x, device):
+    """Copy a CPU tensor (e.g. random numbers from a CPU generator) to ``device``.
+
+    A plain host-to-device copy of pageable memory waits for the device's queue; a copy
+    from pinned memory is queued like a kernel.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        x = x.pin_memory()
+    return x.to(device, non_blocking=True)
