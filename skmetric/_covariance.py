@@ -78,7 +78,7 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         if backend.is_numpy:
             cov = np.atleast_2d(np.cov(X, rowvar=False))
         else:
-            cov = _covariance(backend.asarray(X), backend.xp)
+            cov = _covariance(backend.asarray(X.astype(np.float64, copy=False)), backend.xp)
         self.components_ = self._unscale(components_from_metric(linalg.pinvh(cov)))
         return self
 

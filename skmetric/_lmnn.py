@@ -12,13 +12,13 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import array_namespace, to_numpy
 from ._base import MahalanobisMixin
 from ._compute._backend import resolve_backend, to_host
 from ._compute._lbfgs import minimize_lbfgs
 from ._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from ._supervised import validate_labelled
 from ._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
@@ -189,10 +189,8 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             n_neighbors = self.k
         backend = resolve_backend(X, self.device, dtype="float64",
                                   namespaces=("numpy", "torch"), learner="LMNN")
-        X, y = self._validate_samples(to_host(X), to_host(y), reset=True, ensure_min_samples=2,
-                                      dtype=np.float64)
-        check_classification_targets(y)
-        codes = _check_classes(y, n_neighbors)
+        X, classes, codes, counts = validate_labelled(self, to_host(X), to_host(y))
+        _check_class_sizes(classes, counts, n_neighbors)
         L0 = initial_components(self.init, self.n_components, X, codes,
                                 random_state=self.random_state)
         X_host = X
@@ -318,14 +316,8 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         return to_numpy(L), self.max_iter, False
 
 
-def _check_classes(y, n_neighbors):
-    """Class codes of y, checking two classes and ``n_neighbors + 1`` samples per class."""
-    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
-    if classes.size < 2:
-        raise ValueError(
-            f"LMNN needs samples of at least two classes; y holds the single class "
-            f"{format_labels(classes[0])}."
-        )
+def _check_class_sizes(classes, counts, n_neighbors):
+    """Check that every class has ``n_neighbors + 1`` samples."""
     if counts.min() < n_neighbors + 1:
         small = classes[np.argmin(counts)]
         raise ValueError(
@@ -333,7 +325,6 @@ def _check_classes(y, n_neighbors):
             f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
             "per class. Lower n_neighbors or drop the small classes."
         )
-    return codes
 
 
 def _select_target_neighbors(Z, codes, n_neighbors):

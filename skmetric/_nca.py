@@ -11,13 +11,12 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import MahalanobisMixin
 from ._compute._backend import resolve_backend, to_host, to_numpy
 from ._compute._lbfgs import minimize_lbfgs
 from ._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from ._validation import format_labels
+from ._supervised import validate_labelled
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22
@@ -147,16 +146,8 @@ class NCA(MahalanobisMixin, BaseEstimator):
         """
         backend = resolve_backend(X, self.device, dtype="float64", namespaces=("numpy", "torch"),
                                   learner="NCA")
-        X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
-                                      ensure_min_samples=2, dtype=np.float64)
-        check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            raise ValueError(
-                f"NCA needs samples of at least two classes; y holds the single class "
-                f"{format_labels(classes[0])}."
-            )
-        if np.bincount(codes).max() < 2:
+        X, _, codes, counts = validate_labelled(self, to_host(X), to_host(y))
+        if counts.max() < 2:
             raise ValueError(
                 "NCA needs at least one class with two or more samples: a sample is pulled "
                 "towards the other samples of its class, and every class in y has a single "
