@@ -8,7 +8,7 @@ from scipy.optimize import minimize
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 
-import skmetric._covariance as covariance_module
+import skmetric.supervised._covariance as covariance_module
 from skmetric import MLKR, NCA, Covariance
 from skmetric._compute._backend import resolve_backend
 from skmetric._compute._lbfgs import minimize_lbfgs

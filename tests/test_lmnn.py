@@ -11,10 +11,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 
-import skmetric._lmnn as lmnn_module
+import skmetric.supervised._lmnn as lmnn_module
 from skmetric import LMNN
 from skmetric._compute._backend import resolve_backend
-from skmetric._lmnn import (
+from skmetric.supervised._lmnn import (
     _find_impostors,
     _lmnn_loss_grad,
     _lmnn_loss_grad_blocked,

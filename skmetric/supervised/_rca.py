@@ -9,10 +9,10 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import type_of_target
 
-from ._base import MahalanobisMixin
-from ._constraints import Constraints
-from ._init import check_n_components
-from ._supervised import validate_labelled
+from .._base import MahalanobisMixin
+from .._constraints import Constraints
+from .._init import check_n_components
+from .._supervised import validate_labelled
 
 
 class RCA(MahalanobisMixin, BaseEstimator):

@@ -8,10 +8,10 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin
-from ._init import check_n_components
-from ._supervised import validate_labelled
-from ._validation import format_labels
+from .._base import MahalanobisMixin
+from .._init import check_n_components
+from .._supervised import validate_labelled
+from .._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
 # Rows of a class's affinity matrix handled at once (memory O(block * n_c), not O(n_c^2)).

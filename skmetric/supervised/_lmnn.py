@@ -13,13 +13,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._array_api import array_namespace, to_numpy
-from ._base import MahalanobisMixin
-from ._compute._backend import resolve_backend, to_host
-from ._compute._lbfgs import minimize_lbfgs
-from ._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from ._supervised import validate_labelled
-from ._validation import format_labels
+from .._array_api import array_namespace, to_numpy
+from .._base import MahalanobisMixin
+from .._compute._backend import resolve_backend, to_host
+from .._compute._lbfgs import minimize_lbfgs
+from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._supervised import validate_labelled
+from .._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
 _BLOCK_ELEMENTS = 1 << 22

@@ -8,9 +8,9 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
+from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):

@@ -12,11 +12,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin
-from ._compute._backend import resolve_backend, to_host, to_numpy
-from ._compute._lbfgs import minimize_lbfgs
-from ._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from ._supervised import validate_labelled
+from .._base import MahalanobisMixin
+from .._compute._backend import resolve_backend, to_host, to_numpy
+from .._compute._lbfgs import minimize_lbfgs
+from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._supervised import validate_labelled
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22

@@ -18,10 +18,10 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._array_api import array_namespace, foreign_namespace, from_numpy, to_numpy
-from ._array_api import device as array_device
-from ._compute._backend import resolve_backend
-from .distances import pairwise_distances
+from .._array_api import array_namespace, foreign_namespace, from_numpy, to_numpy
+from .._array_api import device as array_device
+from .._compute._backend import resolve_backend
+from ..distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
 

@@ -7,9 +7,9 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, QuadrupletsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._base import MahalanobisMixin, QuadrupletsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],

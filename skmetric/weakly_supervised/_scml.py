@@ -11,10 +11,10 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, TripletsClassifierMixin
-from ._constraints import Constraints
-from ._init import components_from_metric
-from ._supervised import SupervisedTuplesMixin
+from .._base import MahalanobisMixin, TripletsClassifierMixin
+from .._constraints import Constraints
+from .._init import components_from_metric
+from .._supervised import SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {
     "beta": [Interval(Real, 0, None, closed="left")],

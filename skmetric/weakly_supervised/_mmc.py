@@ -7,9 +7,9 @@ from scipy.linalg.lapack import dsyevd
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 
 class _BaseMMC(MahalanobisMixin, BaseEstimator):
