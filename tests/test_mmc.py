@@ -10,8 +10,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import MMC, MMC_Supervised
-from skmetric import _mmc as mmc_module
 from skmetric._supervised import draw_tuples
+from skmetric.weakly_supervised import _mmc as mmc_module
 from skmetric.weakly_supervised._mmc import (
     _diagonal_objective,
     _full_objective,
