@@ -9,7 +9,15 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 
 import skmetric.supervised._covariance as covariance_module
-from skmetric import MLKR, NCA, Covariance
+from skmetric import (
+    MLKR,
+    NCA,
+    Covariance,
+    ITML_Supervised,
+    LSML_Supervised,
+    MMC_Supervised,
+    SDML_Supervised,
+)
 from skmetric._compute._backend import resolve_backend
 from skmetric._compute._lbfgs import minimize_lbfgs
 from skmetric._init import initial_components
@@ -173,3 +181,33 @@ def test_nca_verbose_warns_when_lbfgs_hits_max_iter():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         NCA(max_iter=2).fit(X, y)  # as scikit-learn: only verbose fits warn
+
+
+# -- the shared fit of the *_Supervised variants ---------------------------------------------
+
+@pytest.mark.parametrize("cls, size, labelled", [
+    (MMC_Supervised, 2, True), (SDML_Supervised, 2, True), (ITML_Supervised, 2, True),
+    (LSML_Supervised, 4, False),
+])
+def test_supervised_variants_fit_their_algorithm_on_drawn_tuples(cls, size, labelled,
+                                                                 monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    seen = []
+    monkeypatch.setattr(cls, "_fit", lambda self, tuples, *rest: seen.append((tuples, rest))
+                        or self)
+    cls(n_constraints=15, random_state=0).fit(X, y)
+    (tuples, rest), = seen
+    assert tuples.shape == (30 if labelled else 15, size, 4)
+    if labelled:  # 15 similar and 15 dissimilar pairs, labelled +1 / -1
+        np.testing.assert_array_equal(np.sort(rest[0]), [-1] * 15 + [1] * 15)
+    # Every tuple is made of training samples.
+    rows = {tuple(r) for r in X}
+    assert all(tuple(s) in rows for s in tuples.reshape(-1, 4))
+
+
+def test_labelled_learners_share_the_single_class_error():
+    X, y = load_iris(return_X_y=True)
+    for est in (NCA(), MMC_Supervised(), LSML_Supervised()):
+        with pytest.raises(ValueError, match=f"{type(est).__name__} needs samples of at least "
+                                             "two classes.*single class 0"):
+            est.fit(X[:50], y[:50])
