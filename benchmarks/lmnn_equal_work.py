@@ -38,7 +38,7 @@ from sklearn.preprocessing import MinMaxScaler
 from threadpoolctl import threadpool_limits
 
 import skmetric
-from skmetric._lmnn import _lmnn_objective, _select_target_neighbors
+from skmetric.supervised._lmnn import _lmnn_objective, _select_target_neighbors
 
 OBJECTIVE_RTOL = 0.01
 ACC_POINTS = 2.0

@@ -34,8 +34,8 @@ TESTS = {
     "skmetric/deep/losses/": ["tests/test_deep_losses.py", "tests/test_deep_proxy_losses.py"],
     "skmetric/metrics.py": ["tests/test_metrics.py"],
     "skmetric/neighbors.py": ["tests/test_neighbors.py"],
-    "skmetric/_nca.py": ["tests/test_nca.py"],
-    "skmetric/_lmnn.py": ["tests/test_lmnn.py"],
+    "skmetric/supervised/_nca.py": ["tests/test_nca.py"],
+    "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py"],
 }
 KILL_TESTS = "tests/test_mutation_kills.py"
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]

@@ -13,22 +13,23 @@ from ._base import (
     TripletsClassifierMixin,
 )
 from ._constraints import Constraints, wrap_pairs
-from ._covariance import Covariance
-from ._itml import ITML, ITML_Supervised
-from ._kernel_learning import make_kernel_learner
-from ._kernel_pca import KernelPCA
-from ._lfda import LFDA
-from ._lmnn import LMNN
-from ._lsml import LSML, LSML_Supervised
-from ._mlkr import MLKR
-from ._mmc import MMC, MMC_Supervised
-from ._nca import NCA
-from ._rca import RCA, RCA_Supervised
-from ._scml import SCML, SCML_Supervised
-from ._sdml import SDML, SDML_Supervised
 from .distances import pairwise_distances
+from .kernel import KernelPCA, make_kernel_learner
 from .metrics import make_pair_scorer, make_retrieval_scorer
 from .neighbors import MetricKNeighborsClassifier, kneighbors, radius_neighbors
+from .supervised import LFDA, LMNN, MLKR, NCA, RCA, Covariance, RCA_Supervised
+from .weakly_supervised import (
+    ITML,
+    LSML,
+    MMC,
+    SCML,
+    SDML,
+    ITML_Supervised,
+    LSML_Supervised,
+    MMC_Supervised,
+    SCML_Supervised,
+    SDML_Supervised,
+)
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,6 @@ __all__ = [
     "from_numpy",
     "is_numpy_namespace",
     "is_torch_namespace",
-    "fit_device",
     "resolve_torch_device",
     "to_host",
     "to_numpy",
@@ -102,14 +101,6 @@ def resolve_torch_device(device_name):
             "use device='auto' (GPU when present) or device='cpu'."
         )
     return dev
-
-
-def fit_device(device, X):
-    """The torch device a learner fits on, or None for NumPy: X's own device for a torch X
-    with ``device=None``, else :func:`resolve_torch_device` of ``device``."""
-    if device is None and is_torch_array(X):
-        return X.device
-    return resolve_torch_device(device)
 
 
 def to_host(a):

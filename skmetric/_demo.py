@@ -19,18 +19,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ._covariance import Covariance
-from ._itml import ITML_Supervised
-from ._kernel_learning import make_kernel_learner
-from ._kernel_pca import KernelPCA
-from ._lfda import LFDA
-from ._lmnn import LMNN
-from ._lsml import LSML_Supervised
-from ._mmc import MMC_Supervised
-from ._nca import NCA
-from ._rca import RCA_Supervised
-from ._scml import SCML_Supervised
-from ._sdml import SDML_Supervised
+from .kernel import KernelPCA, make_kernel_learner
+from .supervised import LFDA, LMNN, NCA, Covariance, RCA_Supervised
+from .weakly_supervised import (
+    ITML_Supervised,
+    LSML_Supervised,
+    MMC_Supervised,
+    SCML_Supervised,
+    SDML_Supervised,
+)
 
 # -- datasets -------------------------------------------------------------------------------
 

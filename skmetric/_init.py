@@ -28,6 +28,25 @@ def check_n_components(n_features, n_components):
     return int(n_components)
 
 
+def initial_components(init, n_components, X, y=None, random_state=None):
+    """The starting map of a learner with ``init`` and ``n_components`` parameters.
+
+    Checks ``n_components`` against the features; when it is None and ``init`` is an
+    array, the array's rows set it (else ``n_features``). See
+    :func:`initialize_components` for the options.
+    """
+    if not isinstance(init, str):
+        init = np.asarray(init, dtype=np.float64)
+        if init.ndim != 2:
+            raise ValueError(
+                f"The init array must be 2-D (n_components, n_features); got shape "
+                f"{init.shape}."
+            )
+        n_components = init.shape[0] if n_components is None else n_components
+    n_components = check_n_components(X.shape[1], n_components)
+    return initialize_components(n_components, X, y, init, random_state=random_state)
+
+
 def initialize_components(n_components, X, y=None, init="auto", random_state=None):
     """Initial linear transformation L of shape (n_components, n_features).
 

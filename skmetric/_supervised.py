@@ -1,21 +1,21 @@
-"""Shared logic of the ``*_Supervised`` variants of the weakly supervised learners.
+"""Shared logic of the learners fitted on class labels.
 
-A ``*_Supervised`` learner is fitted on samples ``X`` and class labels ``y``: it validates
-them, draws tuples of sample indices from the labels (same class = similar) and hands the
-tuples to the weakly supervised algorithm's ``_fit``.
+:func:`validate_labelled` validates samples and class labels for every such learner (NCA,
+LMNN, LFDA, RCA_Supervised and the ``*_Supervised`` variants). A ``*_Supervised`` learner
+(:class:`SupervisedTuplesMixin`) then draws tuples of sample indices from the labels
+(same class = similar) and hands the tuples to the weakly supervised algorithm's ``_fit``.
 """
 
 import numbers
 import warnings
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._constraints import Constraints
 from ._validation import format_labels
-
-_TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
 # Parameter constraint of every ``*_Supervised`` variant, added to its algorithm's.
 N_CONSTRAINTS_CONSTRAINT = {"n_constraints": [Interval(numbers.Integral, 1, None,
@@ -25,44 +25,71 @@ N_CONSTRAINTS_CONSTRAINT = {"n_constraints": [Interval(numbers.Integral, 1, None
 class SupervisedTuplesMixin:
     """Mixin of the ``*_Supervised`` variants: fit on ``(X, y)``, learn on drawn tuples.
 
-    Put it first in the bases, e.g. ``class ITML_Supervised(SupervisedTuplesMixin,
-    _BaseITML)``, and call :meth:`_supervised_tuples` at the start of ``fit``.
+    Put it first in the bases, e.g. ``class MMC_Supervised(SupervisedTuplesMixin,
+    _BaseMMC)``. It provides ``fit(X, y)``: validate the samples and labels, then
+    :meth:`_fit_labelled`, which by default draws ``_tuple_size``-tuples with
+    :meth:`_draw_tuples` and calls the algorithm's ``_fit(tuples, tuple_labels)``.
+    Override ``_fit_labelled`` when the algorithm takes other arguments.
     """
 
     _requires_y = True
+    #: 2: similar/dissimilar pairs, 3: triplets, 4: quadruplets (see :func:`draw_tuples`).
+    _tuple_size = 2
 
-    def _supervised_tuples(self, X, y, tuple_size, n_constraints, random_state=None):
-        """Validate ``X, y`` and draw labelled tuples from the labels.
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw tuples of samples from the class labels and learn the metric from them.
 
         Parameters
         ----------
-        X, y : array-like
-            Samples (or 1-D indices into ``preprocessor``) and their class labels.
-        tuple_size : {2, 3, 4}
-            2: similar/dissimilar pairs (``Constraints.pairs``); 3: random triplets
-            (anchor, positive, negative); 4: quadruplets (a, b, c, d) with a, b of one
-            class and c, d of different classes.
-        n_constraints : int or None
-            Number of tuples to draw (for pairs: of each kind). None means
-            ``20 * n_classes**2`` (metric-learn's default), silently capped at the number
-            of distinct pairs the labels allow.
-        random_state : int, RandomState instance or None
-            Seeds the draw (pass the estimator's ``random_state``).
+        X : array-like of shape (n_samples, n_features)
+            Training samples (or 1-D indices into ``preprocessor``).
+        y : array-like of shape (n_samples,)
+            Class labels.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-            The validated samples (sets ``n_features_in_``).
-        tuples : ndarray of shape (n_tuples, tuple_size, n_features)
-            The drawn tuples of samples.
-        y_tuples : ndarray of shape (n_tuples,) or None
-            +1 / -1 pair labels for ``tuple_size == 2``, else None.
+        self : object
         """
         X, y = validate_supervised(self, X, y)
-        n = check_n_constraints(n_constraints, y)
-        idx, y_tuples = draw_tuples(y, tuple_size, n, random_state,
-                                    warn=n_constraints is not None)
-        return X, X[idx], y_tuples
+        return self._fit_labelled(X, y)
+
+    def _fit_labelled(self, X, y):
+        """Learn from validated samples and labels: the algorithm on drawn tuples."""
+        return self._fit(*self._draw_tuples(X, y))
+
+    def _draw_tuples(self, X, y):
+        """Tuples of samples drawn from the labels: ``(tuples, tuple_labels)``.
+
+        ``tuples`` has shape (n_tuples, ``_tuple_size``, n_features); ``tuple_labels`` is
+        +1 / -1 for pairs and None otherwise. ``n_constraints`` tuples are drawn (for
+        pairs: of each kind), None meaning ``20 * n_classes**2`` (metric-learn's default),
+        silently capped at the number of distinct pairs the labels allow; the draw is
+        seeded by ``random_state``.
+        """
+        n = check_n_constraints(self.n_constraints, y)
+        idx, y_tuples = draw_tuples(y, self._tuple_size, n, self.random_state,
+                                    warn=self.n_constraints is not None)
+        return X[idx], y_tuples
+
+
+def validate_labelled(estimator, X, y, purpose=""):
+    """Validate the samples and class labels of a fit: ``(X, classes, codes, counts)``.
+
+    Raises a ValueError when y holds a single class (``purpose`` completes the message,
+    e.g. " to form dissimilar constraints"). ``codes`` are the labels as indices into
+    ``classes``, ``counts`` the class sizes. Sets ``n_features_in_``.
+    """
+    X, y = estimator._validate_samples(X, y, reset=True, ensure_min_samples=2,
+                                       dtype=np.float64)
+    check_classification_targets(y)
+    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if classes.size < 2:
+        raise ValueError(
+            f"{type(estimator).__name__} needs samples of at least two classes{purpose}; "
+            f"y holds the single class {format_labels(classes[0])}."
+        )
+    return X, classes, codes, counts
 
 
 def validate_supervised(estimator, X, y):
@@ -71,22 +98,14 @@ def validate_supervised(estimator, X, y):
     Raises a ValueError when the labels cannot define constraints: a single class, or no
     class with two samples. Returns ``(X, y)`` as arrays; sets ``n_features_in_``.
     """
-    X, y = estimator._validate_samples(X, y, reset=True, ensure_min_samples=2,
-                                       dtype=np.float64)
-    check_classification_targets(y)
-    classes, counts = np.unique(y, return_counts=True)
-    name = type(estimator).__name__
-    if classes.size < 2:
-        raise ValueError(
-            f"{name} needs samples of at least two classes to form dissimilar constraints; "
-            f"y holds the single class {format_labels(classes[0])}."
-        )
+    X, classes, codes, counts = validate_labelled(estimator, X, y,
+                                                  " to form dissimilar constraints")
     if counts.max() < 2:
         raise ValueError(
-            f"{name} needs at least one class with two or more samples to form similar "
-            "constraints; every class in y has a single sample."
+            f"{type(estimator).__name__} needs at least one class with two or more samples "
+            "to form similar constraints; every class in y has a single sample."
         )
-    return X, y
+    return X, classes[codes]
 
 
 def check_n_constraints(n_constraints, y):

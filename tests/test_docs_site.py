@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 API = DOCS / "api"
 
-PUBLIC_MODULES = ["skmetric", "skmetric.metrics", "skmetric.neighbors", "skmetric.distances",
+PUBLIC_MODULES = ["skmetric", "skmetric.supervised", "skmetric.weakly_supervised",
+                  "skmetric.kernel", "skmetric.metrics", "skmetric.neighbors", "skmetric.distances",
                   "skmetric.plotting", "skmetric.deep", "skmetric.deep.losses",
                   "skmetric.deep.miners", "skmetric.deep.datasets", "skmetric.deep.networks",
                   "skmetric.dask"]

@@ -9,8 +9,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import ITML, ITML_Supervised, wrap_pairs
-from skmetric._itml import _itml_projections
 from skmetric._supervised import draw_tuples
+from skmetric.weakly_supervised._itml import _itml_projections
 
 
 def _blobs(seed=0, n=60):

@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from skmetric import KernelPCA, make_kernel_learner
-from skmetric._nca import NCA
+from skmetric.supervised._nca import NCA
 
 KERNELS = ["linear", "rbf", "poly", "sigmoid", "cosine"]
 

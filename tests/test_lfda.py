@@ -11,9 +11,9 @@ from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
-import skmetric._lfda as lfda_module
+import skmetric.supervised._lfda as lfda_module
 from skmetric import LFDA
-from skmetric._lfda import _local_scatters
+from skmetric.supervised._lfda import _local_scatters
 
 
 def _pairwise_scatters(X, y, k):

@@ -11,9 +11,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 
-import skmetric._lmnn as lmnn_module
+import skmetric.supervised._lmnn as lmnn_module
 from skmetric import LMNN
-from skmetric._lmnn import (
+from skmetric._compute._backend import resolve_backend
+from skmetric.supervised._lmnn import (
     _find_impostors,
     _lmnn_loss_grad,
     _lmnn_loss_grad_blocked,
@@ -275,8 +276,8 @@ def test_cuda_fit_matches_numpy_fit():
 def test_auto_device_without_cuda_uses_numpy_and_cuda_without_gpu_raises(monkeypatch):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    xp, dev = lmnn_module._backend("auto", np.zeros((2, 2)))
-    assert dev is None and xp.__name__.endswith("numpy")
+    backend = resolve_backend(np.zeros((2, 2)), "auto")
+    assert backend.device is None and backend.is_numpy
     X, y = load_iris(return_X_y=True)
     auto = LMNN(max_iter=5, random_state=0, device="auto").fit(X, y)
     plain = LMNN(max_iter=5, random_state=0).fit(X, y)

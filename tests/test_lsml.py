@@ -8,7 +8,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import LSML, Constraints, LSML_Supervised
-from skmetric._lsml import _lsml_gradient, _lsml_loss
+from skmetric.weakly_supervised._lsml import _lsml_gradient, _lsml_loss
 
 
 def _relevant_first_feature(n=60, d=4, seed=0, scale=1.0):

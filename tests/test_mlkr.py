@@ -12,7 +12,7 @@ from sklearn.utils import get_tags
 
 from skmetric import MLKR
 from skmetric._init import initialize_components
-from skmetric._mlkr import _loss_grad
+from skmetric.supervised._mlkr import _loss_grad
 
 
 def _regression(n=200, n_noise=6, seed=0):

@@ -10,9 +10,13 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import MMC, MMC_Supervised
-from skmetric import _mmc as mmc_module
-from skmetric._mmc import _diagonal_objective, _full_objective, _project_onto_constraints
 from skmetric._supervised import draw_tuples
+from skmetric.weakly_supervised import _mmc as mmc_module
+from skmetric.weakly_supervised._mmc import (
+    _diagonal_objective,
+    _full_objective,
+    _project_onto_constraints,
+)
 
 
 def _pairs(seed=0, n=60, n_constraints=60):

@@ -10,9 +10,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.preprocessing import StandardScaler
 
-import skmetric._nca as nca_module
+import skmetric.supervised._nca as nca_module
 from skmetric import NCA
-from skmetric._nca import _nca_loss_grad
+from skmetric.supervised._nca import _nca_loss_grad
 
 
 def _knn_accuracy(Xtr, ytr, Xte, yte, k=3):

@@ -11,7 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import SCML, Constraints, SCML_Supervised
-from skmetric._scml import (
+from skmetric.weakly_supervised._scml import (
     _basis_distance_differences,
     _DistanceDifferences,
     _lda_directions,

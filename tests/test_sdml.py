@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
-import skmetric._sdml as sdml_module
+import skmetric.weakly_supervised._sdml as sdml_module
 from skmetric import SDML, SDML_Supervised
 from skmetric._supervised import draw_tuples
 

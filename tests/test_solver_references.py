@@ -11,8 +11,8 @@ import pytest
 from sklearn.datasets import load_iris, make_blobs
 
 from skmetric import LMNN, NCA
-from skmetric._lmnn import _lmnn_objective, _select_target_neighbors
-from skmetric._nca import _nca_loss_grad
+from skmetric.supervised._lmnn import _lmnn_objective, _select_target_neighbors
+from skmetric.supervised._nca import _nca_loss_grad
 
 
 def _lmnn_gd_reference(L, X, y, targets, regularization, learn_rate, n_steps, shrink=2.0,

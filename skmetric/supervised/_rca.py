@@ -7,12 +7,12 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import type_of_target
 
-from ._base import MahalanobisMixin
-from ._constraints import Constraints
-from ._init import check_n_components
-from ._validation import format_labels
+from .._base import MahalanobisMixin
+from .._constraints import Constraints
+from .._init import check_n_components
+from .._supervised import validate_labelled
 
 
 class RCA(MahalanobisMixin, BaseEstimator):
@@ -179,19 +179,14 @@ class RCA_Supervised(RCA):
         -------
         self : object
         """
-        X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
-                                      dtype=np.float64)
-        check_classification_targets(y)
+        X, classes, codes, _ = validate_labelled(self, X, y)
         check_n_components(X.shape[1], self.n_components)
         if self.chunk_size < 2:
             raise ValueError("chunk_size must be at least 2: a chunk of one sample carries "
                              "no within-chunk variance.")
-        classes = np.unique(y)
-        if classes.size < 2:
-            raise ValueError(f"RCA_Supervised needs samples of at least two classes; y holds "
-                             f"the single class {format_labels(classes[0])}.")
-        self.chunks_ = Constraints(y).chunks(n_chunks=self.n_chunks, chunk_size=self.chunk_size,
-                                            random_state=self.random_state)
+        self.chunks_ = Constraints(classes[codes]).chunks(
+            n_chunks=self.n_chunks, chunk_size=self.chunk_size, random_state=self.random_state
+        )
         return self._fit_chunks(X, self.chunks_)
 
 

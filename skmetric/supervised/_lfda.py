@@ -7,11 +7,11 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 
-from ._base import MahalanobisMixin
-from ._init import check_n_components
-from ._validation import format_labels
+from .._base import MahalanobisMixin
+from .._init import check_n_components
+from .._supervised import validate_labelled
+from .._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
 # Rows of a class's affinity matrix handled at once (memory O(block * n_c), not O(n_c^2)).
@@ -106,13 +106,10 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        X, y = self._validate_samples(X, y, reset=True, ensure_min_samples=2,
-                                      dtype=np.float64)
-        check_classification_targets(y)
+        X, classes, y, counts = validate_labelled(self, X, y)
         k = 7 if self.k is None else int(self.k)  # Sugiyama's choice
         n_components = check_n_components(X.shape[1], self.n_components)
-        classes, y = np.unique(y, return_inverse=True)
-        _check_classes(classes, np.bincount(y))
+        _check_class_sizes(classes, counts)
 
         S_b, S_w, S_t = _local_scatters(X, y, k)
         vals, vecs = _generalized_eigh(S_b, S_w, S_t, n_components)
@@ -127,10 +124,7 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         return self
 
 
-def _check_classes(classes, counts):
-    if classes.size < 2:
-        raise ValueError(f"LFDA needs samples of at least two classes; y holds the single "
-                         f"class {format_labels(classes[0])}.")
+def _check_class_sizes(classes, counts):
     if counts.min() < 2:
         small = classes[counts < 2][:5]
         raise ValueError(f"LFDA needs at least 2 samples per class for the within-class "

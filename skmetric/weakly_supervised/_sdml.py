@@ -5,13 +5,13 @@ from numbers import Real
 
 import numpy as np
 from scipy.linalg import eigh, pinvh
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.covariance import graphical_lasso
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 # Eigenvalues of the empirical matrix below this fraction of the largest are raised to it.
 _EIGEN_FLOOR = 1e-3
@@ -136,21 +136,10 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
 
     Parameters
     ----------
-    balance_param : float, default=0.5
-        Weight ``eta`` of the pair term against the prior in
-        ``P = inv(M0) + eta * sum_i y_i (a_i - b_i)(a_i - b_i)^T``. Lower it (e.g. 1e-5 on
-        unscaled data) when the learned metric is dominated by a few directions.
-    sparsity_param : float, default=0.01
-        Graphical-lasso penalty on the off-diagonal entries of the learned matrix,
-        applied to the standardised ``P`` (unit diagonal) so that it does not depend on
-        the scale of the features.
-    prior : {'identity', 'covariance', 'random'} or ndarray, default='identity'
-        The prior Mahalanobis matrix ``M0``; 'covariance' (the inverse covariance of the
-        samples in the pairs) is usually the better choice on unscaled data.
-    verbose : bool, default=False
-        Print graphical-lasso progress.
+    balance_param, sparsity_param, prior, verbose
+        As in :class:`SDML` (lower ``balance_param``, e.g. to 1e-5, on unscaled data).
     preprocessor : array-like or callable, default=None
-        Data to index when pairs are given as an (n_pairs, 2) array of indices.
+        Data to index when ``X`` is given as a 1-D array of sample indices.
     n_constraints : int, default=None
         Number of similar and of dissimilar pairs to draw; None means
         ``20 * n_classes**2``.
@@ -193,25 +182,6 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
                          prior=prior, verbose=verbose, preprocessor=preprocessor,
                          random_state=random_state)
         self.n_constraints = n_constraints
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw pairs from the labels and learn the metric.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
-        _, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
-                                                    self.random_state)
-        return self._fit(pairs, y_pairs)
 
 
 def _empirical_matrix(pairs, y, M0, balance_param):

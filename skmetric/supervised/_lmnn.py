@@ -8,23 +8,18 @@ from numbers import Integral, Real
 import array_api_compat
 import numpy as np
 from scipy import sparse
-from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 
-from ._array_api import array_namespace, fit_device, from_numpy, to_host, to_numpy
-from ._base import MahalanobisMixin
-from ._init import (
-    INIT_OPTIONS,
-    check_n_components,
-    initialize_components,
-    warn_if_stuck_at_init,
-)
-from ._validation import format_labels
+from .._array_api import array_namespace, to_numpy
+from .._base import MahalanobisMixin
+from .._compute._backend import resolve_backend, to_host
+from .._compute._lbfgs import minimize_lbfgs
+from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._supervised import validate_labelled
+from .._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
 _BLOCK_ELEMENTS = 1 << 22
@@ -147,7 +142,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         "random_state": ["random_state"],
         "solver": [StrOptions({"lbfgs", "gd"})],
         "k": [StrOptions({"deprecated"}), Interval(Integral, 1, None, closed="left")],
-        "device": "no_validation",  # checked by resolve_torch_device
+        "device": "no_validation",  # checked by resolve_backend
     }
 
     def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,
@@ -192,25 +187,25 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             warnings.warn("LMNN's parameter k was renamed n_neighbors; k will be removed.",
                           FutureWarning)
             n_neighbors = self.k
-        xp, dev = _backend(self.device, X)
-        X, y = self._validate_samples(to_host(X), to_host(y), reset=True, ensure_min_samples=2,
-                                      dtype=np.float64)
-        check_classification_targets(y)
-        codes = _check_classes(y, n_neighbors)
-        L0 = self._initial_components(X, codes)
+        backend = resolve_backend(X, self.device, dtype="float64",
+                                  namespaces=("numpy", "torch"), learner="LMNN")
+        X, classes, codes, counts = validate_labelled(self, to_host(X), to_host(y))
+        _check_class_sizes(classes, counts, n_neighbors)
+        L0 = initial_components(self.init, self.n_components, X, codes,
+                                random_state=self.random_state)
         X_host = X
         targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
-        # Target neighbours are found once, on the host; the rest runs in xp on dev.
-        X, codes, targets = (from_numpy(a, xp, dev) for a in (X, codes, targets))
+        # Target neighbours are found once, on the host; the rest runs on the backend.
+        X, codes, targets = (backend.asarray(a) for a in (X, codes, targets))
 
         start = time.perf_counter()
         if self.verbose:
             print(f"[LMNN] {'iter':>10} {'objective':>16} {'active':>10} {'elapsed (s)':>11}")
         if self.solver == "lbfgs":
-            L, self.n_iter_, converged = self._fit_lbfgs(L0, X, codes, targets)
+            L, self.n_iter_, converged = self._fit_lbfgs(L0, X, codes, targets, backend)
         else:
-            L, self.n_iter_, converged = self._fit_gd(L0, X, codes, targets)
-        self.objective_ = _lmnn_objective(from_numpy(L, xp, dev), X, codes, targets,
+            L, self.n_iter_, converged = self._fit_gd(L0, X, codes, targets, backend)
+        self.objective_ = _lmnn_objective(backend.asarray(L), X, codes, targets,
                                           self.regularization)[0]
         if self.verbose:
             if not converged:
@@ -222,28 +217,13 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         self.components_ = L
         return self
 
-    def _initial_components(self, X, codes):
-        init = self.init
-        n_components = self.n_components
-        if not isinstance(init, str):
-            init = np.asarray(init, dtype=np.float64)
-            if init.ndim != 2:
-                raise ValueError(
-                    f"The init array must be 2-D (n_components, n_features); got shape "
-                    f"{init.shape}."
-                )
-            n_components = init.shape[0] if n_components is None else n_components
-        n_components = check_n_components(X.shape[1], n_components)
-        rng = check_random_state(self.random_state)
-        return initialize_components(n_components, X, codes, init, random_state=rng)
-
     def _report(self, it, objective, active, start):
         if self.verbose:
             print(f"[LMNN] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} {active:>10d} "
                   f"{time.perf_counter() - start:>11.2f}")
             sys.stdout.flush()
 
-    def _fit_lbfgs(self, L, X, codes, targets):
+    def _fit_lbfgs(self, L, X, codes, targets, backend):
         """L-BFGS in rounds; each round works on the impostor candidates found at its start.
 
         When there are too many candidates to store, the round evaluates the loss exactly
@@ -251,16 +231,15 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         array (scipy drives the optimisation on the host); ``X``, ``codes`` and ``targets``
         live in the compute namespace, to which each iterate is copied.
         """
-        xp, dev = array_namespace(X), array_api_compat.device(X)
-        shape, reg = L.shape, self.regularization
+        xp, reg = backend.xp, self.regularization
         # Optimise over L * scale on X / scale: the same objective (X L^T is unchanged) but
         # far better conditioned when features have very different scales.
         scale = to_numpy(xp.std(X, axis=0))
         scale[scale <= 1e-12 * max(scale.max(), 1.0)] = 1.0
-        X, L = X / from_numpy(scale, xp, dev), L * scale
+        X, L = X / backend.asarray(scale), L * scale
 
         def project(L):
-            return X @ from_numpy(L, xp, dev).T
+            return X @ backend.asarray(L).T
 
         state = {"iter": 0, "active": 0, "t0": time.perf_counter()}
         candidates = _find_impostors(project(L), codes, targets, 1.0 + _SLACK, _MAX_PAIRS)
@@ -268,8 +247,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         while True:
             state["start"], state["history"] = None, []
 
-            def fun(flat, candidates=candidates):
-                L = from_numpy(flat.reshape(shape), xp, dev)
+            def loss_grad(L, candidates=candidates):
                 if candidates is None:
                     loss, grad, active = _lmnn_loss_grad_blocked(L, X, codes, targets, reg)
                 else:
@@ -277,18 +255,17 @@ class LMNN(MahalanobisMixin, BaseEstimator):
                 state["active"] = active
                 if state["start"] is None:
                     state["start"] = loss
-                return loss, to_numpy(grad).ravel()
+                return loss, grad
 
-            def callback(intermediate_result):
-                state["iter"] += 1
-                state["history"].append(intermediate_result.fun)
-                self._report(state["iter"], intermediate_result.fun, state["active"],
-                             state["t0"])
+            def callback(it, objective):
+                state["history"].append(objective)
+                self._report(state["iter"] + it, objective, state["active"], state["t0"])
 
-            res = minimize(fun, L.ravel(), method="L-BFGS-B", jac=True, callback=callback,
-                           options={"maxiter": min(budget, self.max_iter - state["iter"]),
-                                    "ftol": 1e-10, "gtol": 1e-10})
-            L = res.x.reshape(shape)
+            res = minimize_lbfgs(loss_grad, L, backend,
+                                 max_iter=min(budget, self.max_iter - state["iter"]),
+                                 ftol=1e-10, gtol=1e-10, callback=callback)
+            state["iter"] += res.n_iter
+            L = res.x
             # Search again at the new L: the round is valid only if it saw every active pair.
             searched = candidates
             Z = project(L)
@@ -298,13 +275,12 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             )
             if missed and candidates is not None:
                 # Impostors that barely add to the objective do not justify another round.
-                exact = _lmnn_loss_grad(from_numpy(L, xp, dev), X, targets, *candidates,
-                                        reg)[0]
+                exact = _lmnn_loss_grad(backend.asarray(L), X, targets, *candidates, reg)[0]
                 missed = exact - float(res.fun) > self.convergence_tol * abs(exact)
             # Gain over the round's last _ROUND_ITERS iterations, all on its candidates.
             window = ([state["start"]] + state["history"])[-_ROUND_ITERS - 1:]
             small_gain = window[0] - window[-1] <= self.convergence_tol * abs(window[0])
-            stalled = res.nit == 0
+            stalled = res.n_iter == 0
             done = not missed and (stalled or (small_gain and state["iter"] >= self.min_iter))
             if self.verbose:
                 print(f"[LMNN] impostors re-searched at iteration {state['iter']}: "
@@ -318,10 +294,10 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             # Restarting L-BFGS forgets its curvature: lengthen rounds while none misses.
             budget = _ROUND_ITERS if missed else min(2 * budget, 8 * _ROUND_ITERS)
 
-    def _fit_gd(self, L, X, codes, targets):
+    def _fit_gd(self, L, X, codes, targets, backend):
         """The reference's gradient descent: halve the step on failure, raise it 1% on success."""
         reg, lr = self.regularization, self.learn_rate
-        L = from_numpy(L, array_namespace(X), array_api_compat.device(X))
+        L = backend.asarray(L)
         objective, grad, active = _lmnn_objective(L, X, codes, targets, reg)
         start = time.perf_counter()
         for it in range(1, self.max_iter + 1):
@@ -340,24 +316,8 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         return to_numpy(L), self.max_iter, False
 
 
-def _backend(device, X):
-    """The array namespace and device to compute in: NumPy's, or torch's on a device."""
-    dev = fit_device(device, X)
-    if dev is None:
-        return array_namespace(np.empty(0)), None
-    import torch  # importable: resolve_torch_device or the torch X proved it
-
-    return array_namespace(torch.empty(0)), dev
-
-
-def _check_classes(y, n_neighbors):
-    """Class codes of y, checking two classes and ``n_neighbors + 1`` samples per class."""
-    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
-    if classes.size < 2:
-        raise ValueError(
-            f"LMNN needs samples of at least two classes; y holds the single class "
-            f"{format_labels(classes[0])}."
-        )
+def _check_class_sizes(classes, counts, n_neighbors):
+    """Check that every class has ``n_neighbors + 1`` samples."""
     if counts.min() < n_neighbors + 1:
         small = classes[np.argmin(counts)]
         raise ValueError(
@@ -365,7 +325,6 @@ def _check_classes(y, n_neighbors):
             f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
             "per class. Lower n_neighbors or drop the small classes."
         )
-    return codes
 
 
 def _select_target_neighbors(Z, codes, n_neighbors):

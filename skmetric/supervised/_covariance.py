@@ -4,9 +4,10 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context
 
-from ._array_api import resolve_torch_device
-from ._base import MahalanobisMixin
-from ._init import components_from_metric
+from .._array_api import to_numpy
+from .._base import MahalanobisMixin
+from .._compute._backend import resolve_backend, to_host
+from .._init import components_from_metric
 
 
 class Covariance(MahalanobisMixin, BaseEstimator):
@@ -21,9 +22,10 @@ class Covariance(MahalanobisMixin, BaseEstimator):
     preprocessor : array-like or callable, default=None
         Data to index when ``X`` is given as a 1-D array of sample indices.
     device : {None, 'cpu', 'cuda', 'auto'} or torch.device, default=None
-        Where to compute the covariance (the O(n d²) part): None with NumPy, 'cpu' or
-        'cuda' with torch on that device, 'auto' with torch on CUDA when a GPU is present
-        and NumPy otherwise. The result is a NumPy ``components_`` in every case.
+        Where to compute the covariance (the O(n d²) part): None with NumPy, or with torch
+        on the input's device for a torch ``X``; 'cpu' or 'cuda' with torch on that
+        device; 'auto' with torch on CUDA when a GPU is present and NumPy otherwise. The
+        result is a NumPy ``components_`` in every case.
 
     Attributes
     ----------
@@ -46,7 +48,7 @@ class Covariance(MahalanobisMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "preprocessor": ["array-like", callable, None],
-        "device": "no_validation",  # checked by resolve_torch_device
+        "device": "no_validation",  # checked by resolve_backend
     }
 
     _rescalable = True
@@ -70,22 +72,18 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        torch_device = resolve_torch_device(self.device)
-        X = self._validate_samples(X, reset=True, ensure_min_samples=2)
-        if torch_device is None:
+        backend = resolve_backend(X, self.device, dtype="float64",
+                                  namespaces=("numpy", "torch"), learner="Covariance")
+        X = self._validate_samples(to_host(X), reset=True, ensure_min_samples=2)
+        if backend.is_numpy:
             cov = np.atleast_2d(np.cov(X, rowvar=False))
         else:
-            cov = _covariance_torch(X, torch_device)
+            cov = _covariance(backend.asarray(X.astype(np.float64, copy=False)), backend.xp)
         self.components_ = self._unscale(components_from_metric(linalg.pinvh(cov)))
         return self
 
 
-def _covariance_torch(X, torch_device):
-    """The sample covariance of X computed with torch on ``torch_device`` (float64)."""
-    import torch
-
-    X = X if X.flags.writeable else X.copy()  # torch refuses read-only buffers
-    Xt = torch.as_tensor(X, dtype=torch.float64, device=torch_device)
-    Xt = Xt - Xt.mean(dim=0)
-    cov = (Xt.T @ Xt) / (Xt.shape[0] - 1)
-    return np.atleast_2d(cov.cpu().numpy())
+def _covariance(X, xp):
+    """The sample covariance of X, computed in its namespace, as a NumPy array."""
+    X = X - xp.mean(X, axis=0)
+    return np.atleast_2d(to_numpy((X.T @ X) / (X.shape[0] - 1)))

@@ -8,9 +8,9 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -241,9 +241,8 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         -------
         self : object
         """
-        _, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
-                                                    self.random_state)
-        return self._fit(pairs, y_pairs, bounds)
+        X, y = validate_supervised(self, X, y)
+        return self._fit(*self._draw_tuples(X, y), bounds)
 
 
 def _check_bounds(bounds, points, A0):

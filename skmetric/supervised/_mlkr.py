@@ -2,24 +2,17 @@
 
 import sys
 import time
-import warnings
 from numbers import Integral, Real
 
 import array_api_compat
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._array_api import fit_device, to_host, to_numpy
-from ._base import MahalanobisMixin
-from ._init import (
-    INIT_OPTIONS,
-    check_n_components,
-    initialize_components,
-    warn_if_stuck_at_init,
-)
+from .._base import MahalanobisMixin
+from .._compute._backend import resolve_backend, to_host
+from .._compute._lbfgs import minimize_lbfgs
+from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -40,7 +33,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int, default=None
-        Dimension of the learned space; None keeps the number of features.
+        Dimension of the learned space; None keeps the number of features (or the number
+        of rows of an ``init`` array).
     init : {'auto', 'pca', 'identity', 'random'} or ndarray of shape \
             (n_components, n_features), default='auto'
         Initial ``L``. 'auto' is 'pca' when ``n_components`` reduces the dimension and
@@ -97,7 +91,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         "verbose": ["verbose"],
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
-        "device": "no_validation",  # checked by fit_device
+        "device": "no_validation",  # checked by resolve_backend
     }
 
     def __init__(self, n_components=None, init="auto", tol=None, max_iter=1000, verbose=False,
@@ -128,56 +122,33 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        xp, dev = _resolve_device(self.device, X)
+        backend = resolve_backend(X, self.device, dtype="float64",
+                                  namespaces=("numpy", "torch"), learner="MLKR")
         X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
                                       ensure_min_samples=2, y_numeric=True, dtype=np.float64)
         y = y.astype(np.float64, copy=False)
-        n_components = check_n_components(X.shape[1], self.n_components)
-        init = self.init
-        if isinstance(init, str) and init == "lda":
+        if isinstance(self.init, str) and self.init == "lda":
             raise ValueError("init='lda' needs class labels; MLKR regresses real targets. "
                              "Use 'auto', 'pca', 'identity', 'random' or an array.")
-        L0 = initialize_components(n_components, X, None, init, self.random_state)
+        L0 = initial_components(self.init, self.n_components, X, None,
+                                random_state=self.random_state)
+        X_dev, y_dev = backend.asarray(X), backend.asarray(y)
+        start = time.perf_counter()
 
-        X_dev = xp.asarray(X, device=dev)
-        y_dev = xp.asarray(y, device=dev)
-        shape = L0.shape
-        state = {"loss": np.nan, "it": 0, "start": time.perf_counter()}
-
-        def fun(flat):
-            L = xp.asarray(flat.reshape(shape), device=dev)
-            loss, grad = _loss_grad(L, X_dev, y_dev)
-            state["loss"] = float(loss)
-            return state["loss"], to_numpy(grad).ravel()
-
-        def callback(*_):
-            state["it"] += 1
+        def report(it, objective):
             if self.verbose:
-                print(f"[MLKR] iter {state['it']:4d}  objective {state['loss']:.6e}  "
-                      f"({time.perf_counter() - state['start']:.2f}s)", file=sys.stdout)
+                print(f"[MLKR] iter {it:4d}  objective {objective:.6e}  "
+                      f"({time.perf_counter() - start:.2f}s)", file=sys.stdout)
 
         if self.verbose:
-            print(f"[MLKR] fitting {shape[0]}x{shape[1]} map on {X.shape[0]} samples "
-                  f"({xp.__name__.split('.')[-1]}, device {dev})")
-        res = minimize(fun, L0.ravel(), method="L-BFGS-B", jac=True, tol=self.tol,
-                       callback=callback, options={"maxiter": self.max_iter})
-        if res.status == 1:
-            warnings.warn(f"MLKR did not converge in max_iter={self.max_iter} iterations; "
-                          "increase max_iter or tol.", ConvergenceWarning)
-        self.components_ = np.asarray(res.x, dtype=np.float64).reshape(shape)
-        self.n_iter_ = int(res.nit)
+            print(f"[MLKR] fitting {L0.shape[0]}x{L0.shape[1]} map on {X.shape[0]} samples "
+                  f"({backend.name}, device {backend.device})")
+        res = minimize_lbfgs(lambda L: _loss_grad(L, X_dev, y_dev), L0, backend,
+                             max_iter=self.max_iter, tol=self.tol, callback=report, warn="MLKR")
+        self.components_ = res.x
+        self.n_iter_ = res.n_iter
         warn_if_stuck_at_init("MLKR", self.n_iter_, X, self.components_)
         return self
-
-
-def _resolve_device(device, X):
-    """The array namespace and device on which to compute the objective."""
-    dev = fit_device(device, X)
-    if dev is None:
-        return array_api_compat.array_namespace(np.zeros(1)), "cpu"
-    import torch  # importable: resolve_torch_device checked it
-
-    return array_api_compat.array_namespace(torch.zeros(1)), dev
 
 
 def _loss_grad(L, X, y, block_rows=None):

@@ -7,22 +7,16 @@ from numbers import Integral, Real
 
 import array_api_compat
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 
-from ._array_api import fit_device, to_host
-from ._base import MahalanobisMixin
-from ._init import (
-    INIT_OPTIONS,
-    check_n_components,
-    initialize_components,
-    warn_if_stuck_at_init,
-)
-from ._validation import format_labels
+from .._base import MahalanobisMixin
+from .._compute._backend import resolve_backend, to_host, to_numpy
+from .._compute._lbfgs import minimize_lbfgs
+from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._supervised import validate_labelled
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22
@@ -117,7 +111,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "device": "no_validation",  # checked by resolve_torch_device
+        "device": "no_validation",  # checked by resolve_backend
     }
 
     def __init__(self, init="auto", n_components=None, max_iter=100, tol=None, verbose=False,
@@ -150,82 +144,48 @@ class NCA(MahalanobisMixin, BaseEstimator):
         -------
         self : object
         """
-        device = fit_device(self.device, X)
-        X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
-                                      ensure_min_samples=2, dtype=np.float64)
-        check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            raise ValueError(
-                f"NCA needs samples of at least two classes; y holds the single class "
-                f"{format_labels(classes[0])}."
-            )
-        if np.bincount(codes).max() < 2:
+        backend = resolve_backend(X, self.device, dtype="float64", namespaces=("numpy", "torch"),
+                                  learner="NCA")
+        X, _, codes, counts = validate_labelled(self, to_host(X), to_host(y))
+        if counts.max() < 2:
             raise ValueError(
                 "NCA needs at least one class with two or more samples: a sample is pulled "
                 "towards the other samples of its class, and every class in y has a single "
                 "sample."
             )
         rng = check_random_state(self.random_state)
-        L0 = self._initial_components(X, codes, rng)
-        xp, Xd, yd = _to_backend(X, codes, device)
+        L0 = initial_components(self.init, self.n_components, X, codes, random_state=rng)
+        Xd, yd = backend.asarray(X), backend.asarray(codes)
 
         start = time.perf_counter()
         if self.batch_size is None:
-            L, self.objective_, self.n_iter_, converged = self._fit_lbfgs(L0, Xd, yd, xp)
+            L, self.objective_, self.n_iter_ = self._fit_lbfgs(L0, Xd, yd, backend)
         else:
-            L, self.objective_, self.n_iter_, converged = self._fit_minibatch(
-                L0, Xd, yd, xp, rng
-            )
+            L, self.objective_, self.n_iter_ = self._fit_minibatch(L0, Xd, yd, backend.xp, rng)
         if self.verbose:
-            if not converged:
-                warnings.warn(f"[NCA] did not converge in {self.max_iter} iterations.",
-                              ConvergenceWarning)
             print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
         warn_if_stuck_at_init("NCA", self.n_iter_, X, L)
         self.components_ = L
         return self
 
-    def _initial_components(self, X, codes, rng):
-        init = self.init
-        if not isinstance(init, str):
-            init = np.asarray(init, dtype=np.float64)
-            if init.ndim != 2:
-                raise ValueError(
-                    f"The init array must be 2-D (n_components, n_features); got shape "
-                    f"{init.shape}."
-                )
-            n_components = init.shape[0] if self.n_components is None else self.n_components
-        else:
-            n_components = self.n_components
-        n_components = check_n_components(X.shape[1], n_components)
-        return initialize_components(n_components, X, codes, init, random_state=rng)
-
-    def _fit_lbfgs(self, L0, X, y, xp):
-        shape = L0.shape
+    def _fit_lbfgs(self, L0, X, y, backend):
         # scipy's own default (ftol 2.2e-9) runs about twice the iterations of scikit-learn's
         # tol=1e-5 for a gain in the 5th significant digit of the objective.
         tol = _LBFGS_TOL if self.tol is None else self.tol
-        state = {"iter": 0, "t0": time.perf_counter()}
+        t0 = time.perf_counter()
         if self.verbose:
             print(f"[NCA] {'iter':>10} {'objective':>16} {'elapsed (s)':>11}")
 
-        def fun(flat):
-            L = xp.asarray(flat.reshape(shape), dtype=X.dtype, device=array_api_compat.device(X))
-            loss, grad = _nca_loss_grad(L, X, y, xp)
-            return float(loss), _as_numpy(grad).ravel()
-
-        def callback(intermediate_result):
-            state["iter"] += 1
+        def report(it, objective):
             if self.verbose:
-                it = f"{state['iter']}/{self.max_iter}"
-                print(f"[NCA] {it:>10} {intermediate_result.fun:>16.6e} "
-                      f"{time.perf_counter() - state['t0']:>11.2f}")
+                print(f"[NCA] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} "
+                      f"{time.perf_counter() - t0:>11.2f}")
                 sys.stdout.flush()
 
-        res = minimize(fun, L0.ravel(), method="L-BFGS-B", jac=True, tol=tol,
-                       callback=callback, options={"maxiter": self.max_iter})
-        return res.x.reshape(shape), float(res.fun), int(res.nit), res.nit < self.max_iter
+        res = minimize_lbfgs(lambda L: _nca_loss_grad(L, X, y, backend.xp), L0, backend,
+                             max_iter=self.max_iter, tol=tol, callback=report,
+                             warn="NCA" if self.verbose else None)
+        return res.x, res.fun, res.n_iter
 
     def _fit_minibatch(self, L0, X, y, xp, rng):
         """Adam on mini-batches of queries; each step costs O(batch_size * n) memory."""
@@ -239,7 +199,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
         L = xp.asarray(L0, dtype=X.dtype, device=dev)
         m = xp.zeros_like(L)
         v = xp.zeros_like(L)
-        step, previous, converged = 0, None, False
+        step, previous = 0, None
         t0 = time.perf_counter()
         if self.verbose:
             print(f"[NCA] {'epoch':>10} {'objective':>16} {'elapsed (s)':>11}")
@@ -261,25 +221,13 @@ class NCA(MahalanobisMixin, BaseEstimator):
                       f"{time.perf_counter() - t0:>11.2f}")
                 sys.stdout.flush()
             if previous is not None and abs(previous - total) <= tol * max(abs(total), 1.0):
-                converged = True
                 break
             previous = total
-        return _as_numpy(L), total, epoch, converged
-
-
-def _to_backend(X, codes, device):
-    """X and the class codes as arrays of the compute namespace, with that namespace."""
-    if device is None:
-        return array_api_compat.array_namespace(X), X, codes
-    import torch
-
-    Xd = torch.as_tensor(X, dtype=torch.float64, device=device)
-    yd = torch.as_tensor(codes, dtype=torch.int64, device=device)
-    return array_api_compat.array_namespace(Xd), Xd, yd
-
-
-def _as_numpy(a):
-    return np.asarray(array_api_compat.to_device(a, "cpu"))
+        else:
+            if self.verbose:
+                warnings.warn(f"NCA did not converge in max_iter={self.max_iter} epochs; "
+                              "increase max_iter or tol.", ConvergenceWarning)
+        return to_numpy(L), total, epoch
 
 
 def _nca_loss_grad(L, X, y, xp=None, rows=None):

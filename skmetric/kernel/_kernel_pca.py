@@ -18,15 +18,10 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._array_api import (
-    array_namespace,
-    foreign_namespace,
-    from_numpy,
-    resolve_torch_device,
-    to_numpy,
-)
-from ._array_api import device as array_device
-from .distances import pairwise_distances
+from .._array_api import array_namespace, foreign_namespace, from_numpy, to_numpy
+from .._array_api import device as array_device
+from .._compute._backend import resolve_backend
+from ..distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
 
@@ -93,7 +88,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         **_SkKernelPCA._parameter_constraints,
         "n_landmarks": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "landmark_method": [StrOptions({"uniform", "kmeans++"})],
-        "device": "no_validation",  # checked by resolve_torch_device
+        "device": "no_validation",  # checked by resolve_backend
     }
 
     def __init__(self, n_components=None, *, kernel="linear", gamma=None, degree=3, coef0=1,
@@ -180,7 +175,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         else:
             X = self._check_foreign(X, xp_in, reset)
         if reset:
-            xp, dev = self._compute_namespace(X, xp_in)
+            xp, dev = self._compute_namespace(X)
         else:
             fitted = self.landmarks_ if self._fit_mode == "landmarks" else self.X_fit_
             xp, dev = array_namespace(fitted), array_device(fitted)
@@ -188,16 +183,10 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
             X = from_numpy(to_numpy(X), xp, dev)
         return X, xp, dev
 
-    def _compute_namespace(self, X, xp_in):
+    def _compute_namespace(self, X):
         """Namespace and device of the fit: torch on ``device``, else the input's own."""
-        torch_dev = resolve_torch_device(self.device)
-        if torch_dev is not None:
-            import torch
-
-            return array_namespace(torch.empty(0)), torch_dev
-        if xp_in is not None:
-            return xp_in, array_device(X)
-        return np, None
+        backend = resolve_backend(X, self.device)
+        return backend.xp, backend.device
 
     def _check_foreign(self, X, xp, reset):
         """The checks of ``validate_data`` for a torch/CuPy array, without leaving its device."""

@@ -7,9 +7,9 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, QuadrupletsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._base import MahalanobisMixin, QuadrupletsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -135,19 +135,12 @@ class LSML_Supervised(SupervisedTuplesMixin, _BaseLSML):
 
     Parameters
     ----------
-    tol : float, default=1e-3
-        Stop when the Frobenius norm of the gradient falls below ``tol``.
-    max_iter : int, default=1000
-        Maximum number of gradient steps.
-    prior : {'identity', 'covariance', 'random'} or array of shape (n_features, n_features), \
-default='identity'
-        The prior metric, which is also the starting point; it must be positive definite.
+    tol, max_iter, prior, verbose
+        As in :class:`LSML`.
     n_constraints : int, default=None
         Number of quadruplets to draw; None means ``20 * n_classes**2``.
     weights : array-like of shape (n_constraints,), default=None
         Non-negative importance of each drawn quadruplet (uniform if None).
-    verbose : bool, default=False
-        Print the loss at each iteration.
     preprocessor : array-like or callable, default=None
         Data to index when ``X`` is given as a 1-D array of sample indices.
     random_state : int, RandomState instance or None, default=None
@@ -192,23 +185,10 @@ default='identity'
         self.n_constraints = n_constraints
         self.weights = weights
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw quadruplets from the labels and learn the metric from them.
+    _tuple_size = 4
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
-        _, quadruplets, _ = self._supervised_tuples(X, y, 4, self.n_constraints,
-                                                     self.random_state)
+    def _fit_labelled(self, X, y):
+        quadruplets, _ = self._draw_tuples(X, y)
         return self._fit(quadruplets, self.weights)
 
 

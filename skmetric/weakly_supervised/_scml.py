@@ -11,10 +11,10 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, TripletsClassifierMixin
-from ._constraints import Constraints
-from ._init import components_from_metric
-from ._supervised import SupervisedTuplesMixin, validate_supervised
+from .._base import MahalanobisMixin, TripletsClassifierMixin
+from .._constraints import Constraints
+from .._init import components_from_metric
+from .._supervised import SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {
     "beta": [Interval(Real, 0, None, closed="left")],
@@ -204,8 +204,6 @@ class SCML_Supervised(SupervisedTuplesMixin, _BaseSCML):
         Same-class neighbours per sample.
     k_impostor : int, default=10
         Other-class neighbours per sample.
-    beta : float, default=1e-5
-        L1 regularisation of the basis weights (larger gives sparser metrics).
     basis : {'lda', 'triplet_diffs'} or array-like of shape (n_basis, n_features), \
 default='lda'
         The rank-one bases (see above and :class:`SCML`).
@@ -213,17 +211,8 @@ default='lda'
         Number of bases; None means ``min(20 * n_features, 2 * n_samples * n_dirs - 1)``
         for 'lda', with ``n_dirs = min(n_classes - 1, n_features)``, and
         ``80 * n_features`` for 'triplet_diffs'.
-    gamma : float, default=5e-3
-        Inverse learning rate of the AdaGrad updates (larger means smaller steps).
-    max_iter : int, default=10000
-        Number of stochastic updates.
-    output_iter : int, default=500
-        Every ``output_iter`` updates the full objective is evaluated; the best weights
-        are kept.
-    batch_size : int, default=10
-        Number of triplets per stochastic update.
-    verbose : bool, default=False
-        Print the objective every ``output_iter`` updates.
+    beta, gamma, max_iter, output_iter, batch_size, verbose
+        As in :class:`SCML`.
     preprocessor : array-like or callable, default=None
         Data to index when ``X`` is given as a 1-D array of sample indices.
     random_state : int, RandomState instance or None, default=None
@@ -274,22 +263,8 @@ default='lda'
         self.k_genuine = k_genuine
         self.k_impostor = k_impostor
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Build nearest-neighbour triplets from the labels and learn the metric.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
-        X, y = validate_supervised(self, X, y)
+    def _fit_labelled(self, X, y):
+        """Nearest-neighbour triplets (not random ones) and bases from the labels."""
         rng = check_random_state(self.random_state)
         triplets = X[Constraints(y).generate_knntriplets(X, self.k_genuine, self.k_impostor)]
         if isinstance(self.basis, str) and self.basis == "lda":

@@ -4,12 +4,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg.lapack import dsyevd
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MahalanobisMixin, PairsClassifierMixin
-from ._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from ._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 
 class _BaseMMC(MahalanobisMixin, BaseEstimator):
@@ -202,25 +202,6 @@ class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
                          verbose=verbose, preprocessor=preprocessor,
                          random_state=random_state)
         self.n_constraints = n_constraints
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw pairs from the labels and learn the metric.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
-        _, pairs, y_pairs = self._supervised_tuples(X, y, 2, self.n_constraints,
-                                                    self.random_state)
-        return self._fit(pairs, y_pairs)
 
 
 def _fit_full_projections(sim, dis, A0, max_iter, max_proj, tol, verbose):
