@@ -88,8 +88,10 @@ def test_every_benchmark_script_is_smoke_tested():
     scripts = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")}
     # scale_out: not yet on _common's JSON records (it spawns processes and a Dask
     # cluster); its --quick run is exercised by hand, figures in benchmarks/README.md.
+    # deep_open_set: run by deep.py --open-set, smoke-tested on synthetic idx files in
+    # tests/test_fashion_mnist_openset.py.
     assert scripts - {"render_readme"} == (set(QUICK) | set(SLOW_QUICK)
-                                           | {"deep", "scale_out"})
+                                           | {"deep", "deep_open_set", "scale_out"})
 
 
 def test_disagreement_stops_the_run_before_any_ratio():
