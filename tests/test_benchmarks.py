@@ -27,7 +27,7 @@ import render_readme  # noqa: E402
 # script -> the least number of agreement checks its quick run must make.
 QUICK = {
     "classical": 2,        # NCA vs scikit-learn on iris and wine
-    "deep_losses": 12,     # 4 loss cases (value, gradient, tuples) + 5 miners
+    "deep_losses": 26,     # 8 loss cases (19: value, gradient, tuples) + 7 miners
     "deep_proxy": 27,      # 9 checked losses x (value, 2 gradients)
     "lmnn_equal_work": 1,  # metric-learn not used in quick mode: skmetric's own objective
     "mmc_same_pairs": 0,   # no reference without metric-learn: the row says why
