@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import POSITIVE
-from ._proxy_base import BaseProxyLoss, weighted_mean
+from ._proxy_base import BaseProxyLoss
 
 
 class ProxyNCALoss(BaseProxyLoss):
@@ -25,6 +25,8 @@ class ProxyNCALoss(BaseProxyLoss):
     .. [1] Y. Movshovitz-Attias, A. Toshev, T. Leung, S. Ioffe, S. Singh. "No fuss distance
        metric learning using proxies", ICCV 2017.
     """
+
+    supports_reducer = True  # per-sample ("element") terms, as in PML
 
     weights_from_anchors = True
 
@@ -48,4 +50,5 @@ class ProxyNCALoss(BaseProxyLoss):
                 return (embeddings * 0).sum()
             log_p = log_p[keep]
             weights = None if weights is None else weights[keep]
-        return weighted_mean(-log_p, weights)
+            return self.reduce_elements(-log_p, weights, embeddings, labels, keep)
+        return self.reduce_elements(-log_p, weights, embeddings, labels)
