@@ -41,6 +41,9 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
     allowed_distances = None
     #: Whether the loss hands its terms to a ``reducer=`` (see ``reduce``).
     supports_reducer = False
+    #: Whether the loss reduces itself (PML's "already_reduced" terms): every reducer then
+    #: returns its value unchanged, as pytorch-metric-learning's do.
+    terms_already_reduced = False
 
     _parameter_constraints = {"normalize": ["boolean"]}
 
@@ -78,6 +81,9 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
                 indices_tuple, len(embeddings), n_ref, embeddings.device
             )
         loss = self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+        if self.terms_already_reduced:
+            loss = self.reduce(loss, None, "already_reduced", embeddings, labels,
+                               lambda value, _: value)
         return add_regularization(self, loss, embeddings)
 
     def reduce(self, losses, indices, kind, embeddings, labels, default):

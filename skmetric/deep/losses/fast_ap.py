@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from .._tuples import label_masks
-from ._base import BaseLoss, zero_loss
+from ._base import BaseLoss, mean_or_zero, zero_loss
 from ._terms import miner_weights
 
 
@@ -41,6 +41,8 @@ class FastAPLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     allowed_distances = ("sqeuclidean", "euclidean")
     _parameter_constraints = {"num_bins": [Interval(Integral, 1, None, closed="left")]}
 
@@ -69,7 +71,8 @@ class FastAPLoss(BaseLoss):
             return zero_loss(embeddings)
         ap = (h_pos_cum / torch.where(valid, total, 1.0)).masked_fill(~valid, 0.0).sum(1)
         losses = (1 - ap[has_pos] / n_pos[has_pos]) * weights[has_pos]
-        return losses.mean()
+        kept = torch.arange(n, device=embeddings.device)[has_pos]  # PML's terms: these samples
+        return self.reduce(losses, kept, "element", embeddings, labels, mean_or_zero)
 
     def _histograms(self, dist, pos, neg):
         """(n, num_bins + 1) soft counts of each row's positive and negative distances."""

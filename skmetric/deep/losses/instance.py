@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import POSITIVE
-from ._base import BaseLoss
+from ._base import BaseLoss, mean_or_zero
 
 
 class InstanceLoss(BaseLoss):
@@ -36,6 +36,8 @@ class InstanceLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     allowed_distances = ("cosine",)
     _parameter_constraints = {"gamma": [POSITIVE]}
 
@@ -51,4 +53,7 @@ class InstanceLoss(BaseLoss):
             raise ValueError("InstanceLoss compares the batch with itself; ref_emb is not "
                              "supported.")
         _, targets = torch.unique(labels, return_inverse=True)
-        return F.cross_entropy(self.gamma * self.distance_matrix(embeddings, None), targets)
+        losses = F.cross_entropy(self.gamma * self.distance_matrix(embeddings, None), targets,
+                                 reduction="none")
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, mean_or_zero)

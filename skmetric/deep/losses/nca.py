@@ -45,6 +45,8 @@ class NCALoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"softmax_scale": [POSITIVE]}
 
     def __init__(self, softmax_scale=1.0, distance="sqeuclidean", normalize=True):
@@ -69,4 +71,8 @@ class NCALoss(BaseLoss):
         if int(n_terms) == 0:
             return zero_loss(embeddings)
         losses = -torch.log(torch.where(nonzero, prob, 1.0)) * weights
-        return losses.sum() / n_terms
+        if self.reducer is None:
+            return losses.sum() / n_terms
+        # PML's terms: the samples with a non-zero probability of a same-class neighbour
+        kept = torch.arange(len(embeddings), device=embeddings.device)[nonzero]
+        return self.reduce(losses[nonzero], kept, "element", embeddings, labels, None)

@@ -36,6 +36,8 @@ class SupConLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"temperature": [POSITIVE]}
 
     def __init__(self, temperature=0.1, distance="cosine", normalize=True):
@@ -52,4 +54,6 @@ class SupConLoss(BaseLoss):
         n_pos = pos.sum(1).to(mat.dtype)
         # tiny keeps anchors without positives at 0 instead of 0/0, as in the reference.
         mean_log_prob_pos = (log_prob * pos).sum(1) / (n_pos + torch.finfo(mat.dtype).tiny)
-        return mean_nonzero(-mean_log_prob_pos, embeddings)
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(-mean_log_prob_pos, anchors, "element", embeddings, labels,
+                           mean_nonzero)
