@@ -10,7 +10,12 @@ pytorch-metric-learning (``benchmarks/deep_losses.py``).
 Needs the data: ``sudo apt-get install dataset-fashion-mnist`` (Debian/Ubuntu), or
 ``--data DIR`` with the four idx files.
 
-Run ``.venv/bin/python benchmarks/deep.py [--quick] [--losses]``.
+``--open-set`` runs instead the open-set retrieval benchmark of ``deep_open_set.py``: train
+on classes 0-4, retrieve among the test images of classes 5-9, for SupCon, multi-similarity
++ miner, ArcFace and XBM + contrastive, next to raw pixels (``--record`` writes its results
+to ``benchmarks/results/deep_open_set.json``).
+
+Run ``.venv/bin/python benchmarks/deep.py [--quick] [--losses] [--open-set [--record]]``.
 """
 
 import argparse
@@ -22,6 +27,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import Run, add_common_args  # noqa: E402
 
 from skmetric.deep import MetricEmbedder  # noqa: E402
 from skmetric.deep.datasets import DEFAULT_FASHION_MNIST_PATH, load_fashion_mnist  # noqa: E402
@@ -140,10 +147,31 @@ def _markdown(rows, device):
     return "\n".join(lines)
 
 
+def open_set_main(args, parser):
+    """``--open-set``: the open-set benchmark, recorded through ``_common.Run``."""
+    from deep_open_set import run_open_set
+
+    run = Run("deep_open_set", args)
+    if args.quick:  # a smoke run: tiny network, one epoch, at most 50 test images per class
+        kwargs = dict(n_train_per_class=min(args.train_per_class, 25), n_test_per_class=50,
+                      epochs=1, channels=(8, 16), batch_size=50)
+    else:
+        kwargs = dict(n_train_per_class=args.train_per_class, epochs=args.epochs,
+                      channels=tuple(int(c) for c in args.cnn_channels.split(",")))
+    try:
+        markdown = run_open_set(run, args.data, device=args.device, **kwargs)
+    except FileNotFoundError as exc:
+        parser.exit(1, f"{exc}\n")
+    print()
+    print(markdown)
+    run.finish()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_FASHION_MNIST_PATH,
-                        help="directory of the Fashion-MNIST idx files")
+    parser.add_argument("--data", default=None,
+                        help="directory of the Fashion-MNIST idx files (default: "
+                        f"$SKMETRIC_FASHION_MNIST, else {DEFAULT_FASHION_MNIST_PATH})")
     parser.add_argument("--quick", action="store_true",
                         help="5 000 training images, 2 MLP epochs, 1 CNN epoch")
     parser.add_argument("--mlp-epochs", type=int, default=5)
@@ -161,7 +189,16 @@ def main(argv=None):
                         help="Fashion-MNIST training images for --proxy (default 20 000)")
     parser.add_argument("--losses", action="store_true",
                         help="also time the losses and miners against pytorch-metric-learning")
+    parser.add_argument("--open-set", action="store_true",
+                        help="train on classes 0-4, retrieve among test classes 5-9 (SupCon, "
+                        "multi-similarity, ArcFace, XBM + contrastive, raw pixels)")
+    parser.add_argument("--train-per-class", type=int, default=1000,
+                        help="--open-set: training images per class (default 1000)")
+    parser.add_argument("--epochs", type=int, default=5, help="--open-set: epochs (default 5)")
+    add_common_args(parser)
     args = parser.parse_args(argv)
+    if args.open_set:
+        return open_set_main(args, parser)
     if args.proxy:
         from deep_proxy import run_proxy_timing
 

@@ -3,7 +3,7 @@
 For each loss + miner pair, times one forward + backward pass (mining included) at
 batch sizes 256 and 1024 with 128-dimensional embeddings and 4 samples per class, for
 skmetric and PML in the same run, and reports the time ratio and the peak memory. A
-second table times the triplet miners alone. Peak memory is ``torch.cuda``'s peak
+second table times the miners alone. Peak memory is ``torch.cuda``'s peak
 allocation on a GPU; on the CPU it is the rise of the process's peak resident set size
 (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``).
 
@@ -41,8 +41,11 @@ def _pml():
     return losses, miners
 
 
-# name: (skmetric loss, skmetric miner, PML loss, PML miner); built lazily.
-def _cases():
+# name: (skmetric loss, skmetric miner, PML loss, PML miner[, extras]); built lazily.
+# extras (optional dict): "sk_call" / "pml_call" (loss, emb, labels, indices) -> value when a
+# loss is not called as loss(emb, labels, indices); "sync" (sk_loss, pml_loss) copies PML's
+# random initial weights into skmetric's before the agreement check.
+def _cases(dim=128, n_classes=256):
     L, M = _pml()
     return {
         "contrastive": (lambda: sk_losses.ContrastiveLoss(), None,
@@ -96,7 +99,74 @@ def _cases():
         "contrastive + pair_margin": (
             lambda: sk_losses.ContrastiveLoss(), lambda: sk_miners.PairMarginMiner(),
             lambda: L.ContrastiveLoss(), lambda: M.PairMarginMiner()),
+        "angular": (lambda: sk_losses.AngularLoss(), None, lambda: L.AngularLoss(), None),
+        "instance": (lambda: sk_losses.InstanceLoss(), None, lambda: L.InstanceLoss(), None),
+        "histogram": (lambda: sk_losses.HistogramLoss(), None, lambda: L.HistogramLoss(),
+                      None),
+        "dynamic_soft_margin": (lambda: sk_losses.DynamicSoftMarginLoss(), None,
+                                lambda: _pml_fixed_dynamic_soft_margin(), None),
+        "manifold": (
+            lambda: sk_losses.ManifoldLoss(n_classes, dim), None,
+            lambda: L.ManifoldLoss(l=dim, K=n_classes), None,
+            {"pml_call": lambda loss, e, y, i: loss(e, None, y),  # PML: meta-classes
+             "sync": lambda ours, theirs: ours.proxies.data.copy_(theirs.proxies)}),
+        # PML's Smooth-AP is right only on k classes x k samples: timed on such batches
+        "smooth_ap (k x k batch)": (lambda: sk_losses.SmoothAPLoss(), None,
+                                    lambda: L.SmoothAPLoss(), None, {"square": True}),
+        "pnp": (lambda: sk_losses.PNPLoss(), None, lambda: L.PNPLoss(), None),
+        "ranked_list (margin 0.4, Tn 1)": (
+            lambda: sk_losses.RankedListLoss(0.4, 1.0), None,
+            lambda: L.RankedListLoss(0.4, 1.0), None),
+        "threshold_consistent_margin": (
+            lambda: sk_losses.ThresholdConsistentMarginLoss(), None,
+            lambda: L.ThresholdConsistentMarginLoss(), None),
+        "p2sgrad": (
+            lambda: sk_losses.P2SGradLoss(n_classes, dim), None,
+            lambda: L.P2SGradLoss(descriptors_dim=dim, num_classes=n_classes), None,
+            {"sync": lambda ours, theirs: ours.W.data.copy_(theirs.weight)}),
+        "vicreg (z2 = rolled batch)": (
+            lambda: sk_losses.VICRegLoss(), None, lambda: L.VICRegLoss(), None,
+            {"sk_call": _self_supervised_call, "pml_call": _self_supervised_call}),
+        "contrastive + hdc miner": (
+            lambda: sk_losses.ContrastiveLoss(), lambda: sk_miners.HDCMiner(),
+            lambda: L.ContrastiveLoss(), lambda: M.HDCMiner()),
+        "contrastive + uniform_histogram miner": (
+            lambda: sk_losses.ContrastiveLoss(),
+            lambda: sk_miners.UniformHistogramMiner(random_state=0),
+            lambda: L.ContrastiveLoss(), lambda: M.UniformHistogramMiner(),
+            {"seed": 0}),  # PML draws from torch's global generator: seeded alike
+        "cross_batch_memory(contrastive, 2048)": (
+            lambda: sk_losses.CrossBatchMemory(sk_losses.ContrastiveLoss(), dim, 2048), None,
+            lambda: L.CrossBatchMemory(L.ContrastiveLoss(), dim, 2048), None),
+        "multiple_losses(contrastive + 0.5 triplet)": (
+            lambda: sk_losses.MultipleLosses(
+                [sk_losses.ContrastiveLoss(), sk_losses.TripletMarginLoss(0.1)], weights=[1, .5]),
+            None,
+            lambda: L.MultipleLosses([L.ContrastiveLoss(), L.TripletMarginLoss(0.1)],
+                                     weights=[1, .5]), None),
+        "self_supervised(ntxent)": (
+            lambda: sk_losses.SelfSupervisedLoss(sk_losses.NTXentLoss()), None,
+            lambda: L.SelfSupervisedLoss(L.NTXentLoss()), None,
+            {"sk_call": _self_supervised_call, "pml_call": _self_supervised_call}),
     }
+
+
+def _self_supervised_call(loss, emb, labels, indices):
+    """Two views without labels: the batch and the batch rolled by one, slightly shrunk."""
+    return loss(emb, ref_emb=0.9 * emb.roll(1, dims=0))
+
+
+def _pml_fixed_dynamic_soft_margin():
+    """PML's DynamicSoftMarginLoss with its running histogram taken out of the autograd
+    graph (as skmetric's): PML's own backward fails from its second call on."""
+    _, _ = _pml()
+    from pytorch_metric_learning.losses import DynamicSoftMarginLoss
+
+    class Fixed(DynamicSoftMarginLoss):
+        def update_histogram(self, data):
+            super().update_histogram(data.detach())
+
+    return Fixed()
 
 
 def _miner_cases():
@@ -106,12 +176,21 @@ def _miner_cases():
             lambda kind=kind: sk_miners.TripletMarginMiner(0.2, kind),
             lambda kind=kind: M.TripletMarginMiner(0.2, type_of_triplets=kind))
         for kind in ("all", "hard", "semihard", "easy")
-    } | {"batch_hard": (sk_miners.BatchHardMiner, M.BatchHardMiner)}
+    } | {"batch_hard": (sk_miners.BatchHardMiner, M.BatchHardMiner),
+         # skmetric's angle is in radians (20 degrees = 0.349, its default), PML's in degrees
+         "angular": (sk_miners.AngularMiner, lambda: M.AngularMiner(angle=20)),
+         "hdc": (sk_miners.HDCMiner, M.HDCMiner),
+         # PML draws from torch's global generator: seeded alike for the check
+         "uniform_histogram": (lambda: sk_miners.UniformHistogramMiner(random_state=0),
+                               M.UniformHistogramMiner, {"seed": 0})}
 
 
 # PML's lifted structure loss builds a (positive pairs x negative pairs) matrix: about
 # 12 GB of float32 at batch 1024, so it is not run there.
 _PML_SKIP = {("lifted_structure", 1024)}
+# The angular miner keeps every triplet within its angle, O(batch^3) of them (47 616 at
+# batch 128 on random embeddings, 2.4 s in either library): not run at batch 1024.
+_MINER_SKIP = {("angular", 1024)}
 # Cases whose miner samples at random: the two libraries draw different tuples.
 _RANDOM = {"margin + distance_weighted"}
 LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-6
@@ -130,20 +209,41 @@ def _tuple_rows(indices):
     return rows[np.lexsort(rows.T[::-1])] if len(rows) else rows
 
 
-def check_miner(run, what, sk_miner, pml_miner, emb, labels):
+def _call(loss, emb, labels, indices):
+    return loss(emb, labels, indices)
+
+
+def _mine(miner, emb, labels, seed=None):
+    if miner is None:
+        return None
+    if seed is not None:  # PML's random miners draw from torch's global generator
+        torch.manual_seed(seed)
+    return miner(emb, labels)
+
+
+def check_miner(run, what, sk_miner, pml_miner, emb, labels, seed=None):
     with torch.no_grad():
-        ours, ref = _tuple_rows(sk_miner(emb, labels)), _tuple_rows(pml_miner(emb, labels))
+        ours = _tuple_rows(_mine(sk_miner, emb, labels))
+        ref = _tuple_rows(_mine(pml_miner, emb, labels, seed))
     run.check_same(f"{what}: mined tuples vs PML", ours, ref)
 
 
-def check_loss(run, what, sk_loss, sk_miner, pml_loss, pml_miner, emb, labels):
+def check_loss(run, what, sk_loss, sk_miner, pml_loss, pml_miner, emb, labels, extras=None):
     """Same loss value and gradient as PML on the same batch (and the same mined tuples)."""
+    extras = extras or {}
+    if "sync" in extras:
+        with torch.no_grad():
+            extras["sync"](sk_loss, pml_loss)
+    seed = extras.get("seed")
     if sk_miner is not None:
-        check_miner(run, what, sk_miner, pml_miner, emb, labels)
+        check_miner(run, what, sk_miner, pml_miner, emb, labels, seed)
+        sk_miner, pml_miner = _make_fresh(sk_miner), _make_fresh(pml_miner)
     values, grads = [], []
-    for loss, miner in ((sk_loss, sk_miner), (pml_loss, pml_miner)):
+    sides = ((sk_loss, sk_miner, extras.get("sk_call", _call), None),
+             (pml_loss, pml_miner, extras.get("pml_call", _call), seed))
+    for loss, miner, call, miner_seed in sides:
         e = emb.detach().clone().requires_grad_(True)
-        value = loss(e, labels, None if miner is None else miner(e, labels))
+        value = call(loss, e, labels, _mine(miner, e, labels, miner_seed))
         value.backward()
         values.append(value.item())
         grads.append(e.grad.cpu().numpy())
@@ -199,29 +299,29 @@ def _rss_kib(field):
     raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
-def _step(loss, miner, emb, labels):
+def _step(loss, miner, emb, labels, call=_call):
     indices = None if miner is None else miner(emb, labels)
-    value = loss(emb, labels, indices)
+    value = call(loss, emb, labels, indices)
     value.backward()
     emb.grad = None
     return value
 
 
-def _measure(make_loss, make_miner, emb, labels, repeats):
+def _measure(make_loss, make_miner, emb, labels, repeats, call=_call):
     loss = make_loss().to(emb.device)
     miner = None if make_miner is None else make_miner()
-    _step(loss, miner, emb, labels)  # warm-up
+    _step(loss, miner, emb, labels, call)  # warm-up
     times = []
     for _ in range(repeats):
         if emb.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        _step(loss, miner, emb, labels)
+        _step(loss, miner, emb, labels, call)
         if emb.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     with _PeakMemory(emb.device) as mem:
-        _step(loss, miner, emb, labels)
+        _step(loss, miner, emb, labels, call)
     return min(times), mem.peak
 
 
@@ -250,8 +350,9 @@ def _batch(batch_size, dim, per_class, device, seed=0):
 
 
 def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
-                       device=None, cases=None, miners=True, verbose=True, run=None):
-    """Time skmetric's and PML's loss + miner pairs and triplet miners in the same run.
+                       device=None, cases=None, miners=True, verbose=True, run=None,
+                       miner_cases=None):
+    """Time skmetric's and PML's loss + miner pairs and the miners alone in the same run.
 
     Parameters
     ----------
@@ -266,7 +367,9 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
     cases : list of str or None
         Subset of the loss + miner pairs (keys of ``_cases()``); None runs all.
     miners : bool, default=True
-        Also time the triplet miners alone (second table).
+        Also time the miners alone (second table).
+    miner_cases : list of str or None
+        Subset of the miners (keys of ``_miner_cases()``); None runs all.
     verbose : bool, default=True
         Print each row as it is measured.
     run : _common.Run or None
@@ -284,31 +387,44 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
     if device.type == "cpu":
         _fixed_mmap_threshold()
     rows = []
-    all_cases = _cases()
+    all_cases = _cases(dim=dim, n_classes=max(batch_sizes) // per_class)
+    if cases is not None and set(cases) - set(all_cases):
+        raise ValueError(f"unknown cases {sorted(set(cases) - set(all_cases))}; known: "
+                         f"{sorted(all_cases)}")
     for batch_size in batch_sizes:
         emb, labels = _batch(batch_size, dim, per_class, device)
-        for name, (sk_loss, sk_miner, pml_loss, pml_miner) in all_cases.items():
+        for name, (sk_loss, sk_miner, pml_loss, pml_miner, *more) in all_cases.items():
             if cases is not None and name not in cases:
                 continue
+            extras = more[0] if more else {}
+            e_case, l_case = (_square(emb, labels) if extras.get("square")
+                              else (emb, labels))
             if name in _RANDOM:
                 run.note(f"{name}: random miner, values not compared (timed only)")
             elif (name, batch_size) not in _PML_SKIP:
-                check_loss(run, f"{name}, batch {batch_size}", sk_loss(), _make(sk_miner),
-                           pml_loss(), _make(pml_miner), emb, labels)
-            t_sk, m_sk = _measure(sk_loss, sk_miner, emb, labels, repeats)
+                check_loss(run, f"{name}, batch {len(e_case)}", sk_loss(), _make(sk_miner),
+                           pml_loss(), _make(pml_miner), e_case, l_case, extras)
+            t_sk, m_sk = _measure(sk_loss, sk_miner, e_case, l_case, repeats,
+                                  extras.get("sk_call", _call))
             if (name, batch_size) in _PML_SKIP:
                 t_pml = m_pml = float("nan")
             else:
-                t_pml, m_pml = _measure(pml_loss, pml_miner, emb, labels, repeats)
-            rows.append(dict(kind="loss", case=name, batch=batch_size, skmetric_ms=1e3 * t_sk,
+                t_pml, m_pml = _measure(pml_loss, pml_miner, e_case, l_case, repeats,
+                                        extras.get("pml_call", _call))
+            rows.append(dict(kind="loss", case=name, batch=len(e_case), skmetric_ms=1e3 * t_sk,
                              pml_ms=1e3 * t_pml, ratio=t_sk / t_pml, skmetric_mib=m_sk,
                              pml_mib=m_pml))
             if verbose:
                 print(_format_row(rows[-1]), flush=True)
         emb = emb.detach()
-        for name, (sk_miner, pml_miner) in (_miner_cases() if miners else {}).items():
+        for name, (sk_miner, pml_miner, *more) in (_miner_cases() if miners else {}).items():
+            if miner_cases is not None and name not in miner_cases:
+                continue
+            if (name, batch_size) in _MINER_SKIP:
+                run.note(f"{name} miner: not run at batch {batch_size} (see _MINER_SKIP)")
+                continue
             check_miner(run, f"{name}, batch {batch_size}", sk_miner(), pml_miner(), emb,
-                        labels)
+                        labels, seed=more[0]["seed"] if more else None)
             t_sk, m_sk = _measure_miner(sk_miner, emb, labels, repeats)
             t_pml, m_pml = _measure_miner(pml_miner, emb, labels, repeats)
             rows.append(dict(kind="miner", case=name, batch=batch_size, skmetric_ms=1e3 * t_sk,
@@ -319,8 +435,22 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
     return rows, _markdown(rows, device, dim, per_class)
 
 
+def _square(emb, labels):
+    """The first k * k rows of the batch, relabelled as k classes of k samples."""
+    k = int(len(emb) ** 0.5)
+    square = torch.arange(k, device=labels.device).repeat_interleave(k)
+    return emb.detach()[: k * k].clone().requires_grad_(True), square
+
+
 def _make(factory):
     return None if factory is None else factory()
+
+
+def _make_fresh(miner):
+    """A new miner of the same configuration (a seeded one restarts from its seed)."""
+    if getattr(miner, "random_state", None) is not None:
+        miner._generator = None
+    return miner
 
 
 _HEADER = ("| {title} | batch | skmetric (ms) | PML (ms) | time ratio (skmetric / PML) "
@@ -339,7 +469,7 @@ def _format_row(r):
 def _markdown(rows, device, dim, per_class):
     out = [f"Device: {device}; dim {dim}; {per_class} samples per class; best of the "
            "timed repeats; forward + backward, mining included.", ""]
-    for kind, title in (("loss", "loss + miner"), ("miner", "triplet miner alone")):
+    for kind, title in (("loss", "loss + miner"), ("miner", "miner alone")):
         if not any(r["kind"] == kind for r in rows):
             continue
         out.append(_HEADER.format(title=title))
@@ -359,13 +489,19 @@ def main(argv=None):
     run = Run("deep_losses", args)
     sizes = (128,) if args.quick else (256, 1024)
     repeats = 1 if args.quick else args.repeats
-    cases = (["contrastive", "triplet + semihard", "multi_similarity + ms miner", "circle"]
-             if args.quick else None)
+    # quick: a few cases, one per code path (sync of weights, own call, k x k batch, seed)
+    cases = (["contrastive", "triplet + semihard", "multi_similarity + ms miner", "circle",
+              "p2sgrad", "vicreg (z2 = rolled batch)", "smooth_ap (k x k batch)",
+              "contrastive + uniform_histogram miner"] if args.quick else None)
+    # quick: not the angular miner (seconds at batch 128: it keeps O(batch^3) triplets)
+    miner_cases = ([name for name in _miner_cases() if name != "angular"] if args.quick
+                   else None)
     rows, markdown = run_loss_benchmark(sizes, repeats=repeats, device=args.device,
-                                        verbose=True, cases=cases, run=run)
+                                        verbose=True, cases=cases, run=run,
+                                        miner_cases=miner_cases)
     columns = ["case", "batch", "skmetric (ms)", "PML (ms)", "time ratio (skmetric / PML)",
                "peak MiB skmetric", "peak MiB PML"]
-    for kind, title in (("loss", "loss + miner"), ("miner", "triplet miner alone")):
+    for kind, title in (("loss", "loss + miner"), ("miner", "miner alone")):
         run.table(kind, title, columns,
                   [_format_row(r).strip("| ").split(" | ") for r in rows if r["kind"] == kind])
     print()

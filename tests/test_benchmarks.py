@@ -27,7 +27,7 @@ import render_readme  # noqa: E402
 # script -> the least number of agreement checks its quick run must make.
 QUICK = {
     "classical": 2,        # NCA vs scikit-learn on iris and wine
-    "deep_losses": 12,     # 4 loss cases (value, gradient, tuples) + 5 miners
+    "deep_losses": 26,     # 8 loss cases (19: value, gradient, tuples) + 7 miners
     "deep_proxy": 27,      # 9 checked losses x (value, 2 gradients)
     "gpu": 30,             # --device cpu when no CUDA: every table's agreement checks
     "lmnn_equal_work": 1,  # metric-learn not used in quick mode: skmetric's own objective
@@ -89,8 +89,10 @@ def test_every_benchmark_script_is_smoke_tested():
     scripts = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")}
     # scale_out: not yet on _common's JSON records (it spawns processes and a Dask
     # cluster); its --quick run is exercised by hand, figures in benchmarks/README.md.
+    # deep_open_set: run by deep.py --open-set, smoke-tested on synthetic idx files in
+    # tests/test_fashion_mnist_openset.py.
     assert scripts - {"render_readme"} == (set(QUICK) | set(SLOW_QUICK)
-                                           | {"deep", "scale_out"})
+                                           | {"deep", "deep_open_set", "scale_out"})
 
 
 def test_disagreement_stops_the_run_before_any_ratio():

@@ -2,7 +2,8 @@
 
 Fashion-MNIST is read from the files the Debian/Ubuntu package ``dataset-fashion-mnist``
 installs (``sudo apt-get install dataset-fashion-mnist``), or from any directory holding the
-four idx files of the original distribution, compressed or not.
+four idx files of the original distribution, compressed or not: passed as ``path`` or named by
+the environment variable ``SKMETRIC_FASHION_MNIST``.
 """
 
 import gzip
@@ -11,6 +12,8 @@ import os
 import numpy as np
 
 DEFAULT_FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
+#: Environment variable naming the directory of the idx files (read when ``path`` is None).
+FASHION_MNIST_ENV = "SKMETRIC_FASHION_MNIST"
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -33,16 +36,18 @@ _IDX_DTYPES = {
 }
 
 
-def load_fashion_mnist(path=DEFAULT_FASHION_MNIST_PATH, subset="train", *, as_images=True,
+def load_fashion_mnist(path=None, subset="train", *, as_images=True,
                        scale=True, dtype=np.float32, n_samples=None):
     """Load Fashion-MNIST (Xiao et al., 2017) from its idx files.
 
     Parameters
     ----------
-    path : str or os.PathLike, default='/usr/share/datasets/fashion-mnist'
+    path : str or os.PathLike, default=None
         Directory holding ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
-        ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``. The default is
-        where ``apt-get install dataset-fashion-mnist`` puts them.
+        ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``. None reads the
+        environment variable ``SKMETRIC_FASHION_MNIST``, and without it
+        ``/usr/share/datasets/fashion-mnist``, where ``apt-get install
+        dataset-fashion-mnist`` puts them.
     subset : {'train', 'test', 'all'}, default='train'
         The 60 000 training images, the 10 000 test images, or both (train first).
     as_images : bool, default=True
@@ -78,6 +83,8 @@ def load_fashion_mnist(path=DEFAULT_FASHION_MNIST_PATH, subset="train", *, as_im
     ((100, 1, 28, 28), (100,))
     """
     subsets = {"train": ["train"], "test": ["test"], "all": ["train", "test"]}
+    if path is None:
+        path = os.environ.get(FASHION_MNIST_ENV) or DEFAULT_FASHION_MNIST_PATH
     if subset not in subsets:
         raise ValueError(f"subset must be one of {sorted(subsets)}; got {subset!r}.")
     if n_samples is not None and int(n_samples) < 1:
@@ -147,5 +154,5 @@ def _find_file(path, name):
         "Ubuntu install the data with: sudo apt-get install dataset-fashion-mnist "
         f"(it puts the files in {DEFAULT_FASHION_MNIST_PATH}); otherwise download the four "
         "idx files from https://github.com/zalandoresearch/fashion-mnist and pass their "
-        "directory as path."
+        f"directory as path (or set the environment variable {FASHION_MNIST_ENV})."
     )

@@ -7,7 +7,7 @@ from torch import nn
 from .. import _sync
 from .._distances import get_distance
 from .._tuples import check_indices_tuple, check_inputs
-from ._options import LossOptions, add_regularization
+from ._options import LossOptions, add_regularization, reduce_terms
 
 
 class BaseLoss(nn.Module, metaclass=LossOptions):
@@ -29,9 +29,11 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
         Keyword-only, shared by every loss (see ``_options``): a regularizer of the
         embeddings (e.g. ``LpRegularizer()``) whose value times ``embedding_reg_weight``
         (default 1) is added to the loss.
-    reducer : callable, default=None
+    reducer : {'mean', 'avg_non_zero', 'per_anchor'}, callable or None, default=None
         Keyword-only, for losses with ``supports_reducer``: how the loss's terms are
-        reduced (e.g. ``MeanReducer()``); None keeps the loss's own (PML's default).
+        reduced (a name, or e.g. ``ThresholdReducer(low=0.1)``), with
+        pytorch-metric-learning's semantics for the loss's kind of terms; None keeps the
+        loss's own (PML's default).
     """
 
     #: Proxy-based losses need ``num_classes`` and ``embedding_size``; pair-based ones don't.
@@ -40,6 +42,9 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
     allowed_distances = None
     #: Whether the loss hands its terms to a ``reducer=`` (see ``reduce``).
     supports_reducer = False
+    #: Whether the loss reduces itself (PML's "already_reduced" terms): every reducer then
+    #: returns its value unchanged, as pytorch-metric-learning's do.
+    terms_already_reduced = False
 
     _parameter_constraints = {"normalize": ["boolean"]}
 
@@ -77,13 +82,14 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
                 indices_tuple, len(embeddings), n_ref, embeddings.device
             )
         loss = self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+        if self.terms_already_reduced:
+            loss = self.reduce(loss, None, "already_reduced", embeddings, labels,
+                               lambda value, _: value)
         return add_regularization(self, loss, embeddings)
 
     def reduce(self, losses, indices, kind, embeddings, labels, default):
         """Reduce a loss's terms with ``reducer``, or ``default(losses, embeddings)``."""
-        if self.reducer is None:
-            return default(losses, embeddings)
-        return self.reducer(losses, indices, kind, embeddings, labels)
+        return reduce_terms(self, losses, indices, kind, embeddings, labels, default)
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         """Compute the loss; ``ref_emb`` and ``ref_labels`` are None for the batch itself."""

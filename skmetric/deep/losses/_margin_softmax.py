@@ -4,7 +4,7 @@ ArcFace): cosines to the class weights, a margin on the target class, a scale.""
 import torch.nn.functional as F
 
 from .._params import POSITIVE
-from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
+from ._proxy_base import BaseProxyLoss, cosine_to
 
 
 class MarginSoftmaxBase(BaseProxyLoss):
@@ -13,6 +13,8 @@ class MarginSoftmaxBase(BaseProxyLoss):
     Subclasses define :meth:`target_logit` (the margin applied to the target class's
     cosine) and may override :meth:`class_cosines` and :meth:`scale_logits`.
     """
+
+    supports_reducer = True  # per-sample ("element") terms, as in PML
 
     _parameter_constraints = {"scale": [POSITIVE]}
 
@@ -44,4 +46,4 @@ class MarginSoftmaxBase(BaseProxyLoss):
     def compute_loss(self, embeddings, labels, weights):
         losses = F.cross_entropy(self.margin_logits(embeddings, labels), labels,
                                  reduction="none")
-        return weighted_mean(losses, weights)
+        return self.reduce_elements(losses, weights, embeddings, labels)

@@ -9,9 +9,10 @@ So a loss written by a user (or added later) gets them too, and ``MetricEmbedder
 
 import inspect
 
-from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
 from .._params import FINITE, ValidatedParams
+from .reducers import REDUCERS, get_reducer
 
 #: name -> (default, constraints); ``weight_*`` only for losses with class weights.
 SHARED_OPTIONS = {
@@ -19,7 +20,7 @@ SHARED_OPTIONS = {
     "embedding_reg_weight": (1.0, [FINITE]),
     "weight_regularizer": (None, [None, callable]),
     "weight_reg_weight": (1.0, [FINITE]),
-    "reducer": (None, [None, callable]),
+    "reducer": (None, [None, StrOptions(set(REDUCERS)), callable]),
 }
 
 
@@ -31,12 +32,13 @@ class LossOptions(ValidatedParams):
         options = {name: kwargs.pop(name) for name in names if name in kwargs}
         validate_parameter_constraints({k: SHARED_OPTIONS[k][1] for k in options}, options,
                                        caller_name=cls.__name__)
-        if options.get("reducer") is not None and not cls.supports_reducer:
+        if options.get("reducer") is not None and not getattr(cls, "supports_reducer", False):
             raise ValueError(
-                f"{cls.__name__} reduces its terms itself and does not take reducer= yet; "
-                "losses that do: ContrastiveLoss, TripletMarginLoss. Use the default "
-                "reduction, or one of those losses."
+                f"{cls.__name__} reduces its terms itself and does not take reducer= yet. "
+                "Use the default reduction, or a loss whose supports_reducer is True."
             )
+        if "reducer" in options:
+            options["reducer"] = get_reducer(options["reducer"])
         loss = super().__call__(*args, **kwargs)
         for name in names:
             setattr(loss, name, options.get(name, SHARED_OPTIONS[name][0]))
@@ -73,3 +75,15 @@ def add_regularization(loss_module, loss, embeddings):
         loss = loss + loss_module.weight_reg_weight * loss_module.weight_regularizer(
             loss_module.class_weights())
     return loss
+
+
+def reduce_terms(loss_module, losses, indices, kind, embeddings, labels, default):
+    """Reduce a loss's terms with its ``reducer``, else ``default(losses, embeddings)``.
+
+    ``kind`` is the terms' kind (see ``reducers``), the same as pytorch-metric-learning's
+    ``reduction_type`` for that loss, so a reducer gives PML's value.
+    """
+    reducer = getattr(loss_module, "reducer", None)
+    if reducer is None:
+        return default(losses, embeddings)
+    return reducer(losses, indices, kind, embeddings, labels)

@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import _sync
 from .._tuples import check_indices_tuple, check_inputs
-from ._options import LossOptions, add_regularization
+from ._options import LossOptions, add_regularization, reduce_terms
 
 
 class BaseProxyLoss(nn.Module, metaclass=LossOptions):
@@ -106,6 +106,17 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
             "override class_weights() to use weight_regularizer."
         )
 
+    def reduce_elements(self, losses, weights, embeddings, labels, keep=None):
+        """The per-sample ``losses`` times the miner ``weights``, reduced by ``reducer`` as
+        pytorch-metric-learning's "element" terms (samples ``keep``, default all), else
+        averaged."""
+        terms = losses if weights is None else losses * weights
+        if getattr(self, "reducer", None) is None:
+            return terms.mean()
+        idx = torch.arange(len(embeddings), device=embeddings.device)
+        idx = idx if keep is None else idx[keep]
+        return reduce_terms(self, terms, idx, "element", embeddings, labels, None)
+
     def _cast_parameters(self, embeddings):
         # Keep the proxies in the embeddings' dtype/device (e.g. a float64 gradcheck).
         for param in self.parameters():
@@ -139,8 +150,3 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
 def cosine_to(embeddings, weights):
     """Cosine similarity of each embedding (rows) to each weight vector (columns of W)."""
     return F.normalize(embeddings, dim=1) @ F.normalize(weights, dim=0)
-
-
-def weighted_mean(losses, weights):
-    """Mean over the batch of the per-sample losses times their miner weights (if any)."""
-    return losses.mean() if weights is None else (losses * weights).mean()

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import FINITE, POSITIVE
-from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
+from ._proxy_base import BaseProxyLoss, cosine_to
 
 
 class ClassCircleLoss(BaseProxyLoss):
@@ -29,6 +29,8 @@ class ClassCircleLoss(BaseProxyLoss):
        optimization", CVPR 2020 (Eq. 1 with class-level labels).
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"m": [FINITE], "gamma": [POSITIVE]}
 
     def __init__(self, num_classes, embedding_size, m=0.25, gamma=256.0):
@@ -47,4 +49,4 @@ class ClassCircleLoss(BaseProxyLoss):
         # Cross-entropy with the target logit γα_p(s_p - Δ_p) against γα_n(s_n - Δ_n).
         logits = self.gamma * alpha * (cos - delta)
         losses = F.cross_entropy(logits, labels, reduction="none")
-        return weighted_mean(losses, weights)
+        return self.reduce_elements(losses, weights, embeddings, labels)

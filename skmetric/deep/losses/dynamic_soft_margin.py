@@ -55,6 +55,9 @@ class DynamicSoftMarginLoss(BaseLoss):
     (0, torch.Size([10]))
     """
 
+    # PML's terms are "already_reduced": any reducer= leaves the value as is.
+    supports_reducer = terms_already_reduced = True
+
     allowed_distances = ("euclidean", "sqeuclidean")
     _parameter_constraints = {
         "min_val": [Interval(Real, None, 0, closed="neither")],

@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from .._tuples import label_masks
-from ._base import BaseLoss
+from ._base import BaseLoss, mean_or_zero, zero_loss
 from ._terms import miner_weights
 
 
@@ -41,6 +41,8 @@ class FastAPLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     allowed_distances = ("sqeuclidean", "euclidean")
     _parameter_constraints = {"num_bins": [Interval(Integral, 1, None, closed="left")]}
 
@@ -64,10 +66,16 @@ class FastAPLoss(BaseLoss):
         total = torch.cumsum(pos_hist + neg_hist, dim=1)
         valid = (h_pos_cum > 0) & (total > 0)
         ap = (h_pos_cum / torch.where(valid, total, 1.0)).masked_fill(~valid, 0.0).sum(1)
-        # The mean over the anchors with a positive, masked on the device (no sync); zero
-        # when no anchor has one or no histogram bin is filled (PML).
-        losses = (1 - ap / n_pos.clamp(min=1)) * weights * has_pos
-        return losses.sum() / has_pos.sum().clamp(min=1) * valid.any()
+        if self.reducer is None:
+            # The mean over the anchors with a positive, masked on the device (no sync);
+            # zero when no anchor has one or no histogram bin is filled (PML).
+            losses = (1 - ap / n_pos.clamp(min=1)) * weights * has_pos
+            return losses.sum() / has_pos.sum().clamp(min=1) * valid.any()
+        if not bool(valid.any()):  # a reducer selects PML's terms by index (one sync)
+            return zero_loss(embeddings)
+        losses = (1 - ap[has_pos] / n_pos[has_pos]) * weights[has_pos]
+        kept = torch.arange(n, device=embeddings.device)[has_pos]  # PML's terms: these samples
+        return self.reduce(losses, kept, "element", embeddings, labels, mean_or_zero)
 
     def _histograms(self, dist, pos, neg):
         """(n, num_bins + 1) soft counts of each row's positive and negative distances."""

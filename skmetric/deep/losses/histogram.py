@@ -44,6 +44,9 @@ class HistogramLoss(BaseLoss):
     0
     """
 
+    # PML's terms are "already_reduced": any reducer= leaves the value as is.
+    supports_reducer = terms_already_reduced = True
+
     allowed_distances = ("cosine",)
     _parameter_constraints = {
         "n_bins": [None, Interval(Integral, 1, None, closed="left")],

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import POSITIVE
-from ._base import BaseLoss
+from ._base import BaseLoss, mean_or_zero
 
 
 class InstanceLoss(BaseLoss):
@@ -36,6 +36,8 @@ class InstanceLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     allowed_distances = ("cosine",)
     _parameter_constraints = {"gamma": [POSITIVE]}
 
@@ -51,7 +53,12 @@ class InstanceLoss(BaseLoss):
             raise ValueError("InstanceLoss compares the batch with itself; ref_emb is not "
                              "supported.")
         targets = dense_ranks(labels)
-        return F.cross_entropy(self.gamma * self.distance_matrix(embeddings, None), targets)
+        logits = self.gamma * self.distance_matrix(embeddings, None)
+        if self.reducer is None:
+            return F.cross_entropy(logits, targets)
+        losses = F.cross_entropy(logits, targets, reduction="none")
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, mean_or_zero)
 
 
 def dense_ranks(labels):

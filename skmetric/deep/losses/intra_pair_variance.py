@@ -4,7 +4,7 @@ import torch
 
 from .._params import NON_NEGATIVE
 from .._tuples import to_pairs
-from ._base import BaseLoss, zero_loss
+from ._base import BaseLoss, mean_or_zero, zero_loss
 
 
 class IntraPairVarianceLoss(BaseLoss):
@@ -38,6 +38,8 @@ class IntraPairVarianceLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # PML's pair terms
+
     _parameter_constraints = {"pos_eps": [NON_NEGATIVE], "neg_eps": [NON_NEGATIVE]}
 
     def __init__(self, pos_eps=0.01, neg_eps=0.01, distance="cosine", normalize=True):
@@ -51,10 +53,14 @@ class IntraPairVarianceLoss(BaseLoss):
             return zero_loss(embeddings)
         mat = self.distance_matrix(embeddings, ref_emb)
         loss = zero_loss(embeddings)
-        # Positive pairs should not be less similar than their mean, negatives not more.
-        for pairs, eps, sign in ((mat[a1, p], self.pos_eps, 1), (mat[a2, n], self.neg_eps, -1)):
+        # Positive pairs should not be less similar than their mean, negatives not more;
+        # each kind of pair is reduced on its own (PML's "pos_pair" and "neg_pair" terms).
+        for pairs, eps, sign, idx, kind in ((mat[a1, p], self.pos_eps, 1, (a1, p), "pos_pair"),
+                                            (mat[a2, n], self.neg_eps, -1, (a2, n),
+                                             "neg_pair")):
             if len(pairs):
-                loss = loss + torch.relu(self._excess(pairs, eps, sign)).pow(2).mean()
+                terms = torch.relu(self._excess(pairs, eps, sign)).pow(2)
+                loss = loss + self.reduce(terms, idx, kind, embeddings, labels, mean_or_zero)
         return loss
 
     def _excess(self, values, eps, sign):

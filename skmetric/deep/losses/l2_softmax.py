@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._params import POSITIVE
-from ._proxy_base import BaseProxyLoss, weighted_mean
+from ._proxy_base import BaseProxyLoss
 
 
 class L2SoftmaxLoss(BaseProxyLoss):
@@ -28,6 +28,8 @@ class L2SoftmaxLoss(BaseProxyLoss):
        discriminative face verification", arXiv:1703.09507, 2017.
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"scale": [POSITIVE], "bias": ["boolean"]}
 
     def __init__(self, num_classes, embedding_size, scale=16.0, bias=True):
@@ -42,4 +44,4 @@ class L2SoftmaxLoss(BaseProxyLoss):
 
     def compute_loss(self, embeddings, labels, weights):
         losses = F.cross_entropy(self.logits(embeddings), labels, reduction="none")
-        return weighted_mean(losses, weights)
+        return self.reduce_elements(losses, weights, embeddings, labels)

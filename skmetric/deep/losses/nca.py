@@ -45,6 +45,8 @@ class NCALoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"softmax_scale": [POSITIVE]}
 
     def __init__(self, softmax_scale=1.0, distance="sqeuclidean", normalize=True):
@@ -67,4 +69,8 @@ class NCALoss(BaseLoss):
         nonzero = prob != 0
         # Terms with prob 0 are -log(1) = 0: clamping the count keeps PML's zero, sync-free.
         losses = -torch.log(torch.where(nonzero, prob, 1.0)) * weights
-        return losses.sum() / nonzero.sum().clamp(min=1)
+        if self.reducer is None:
+            return losses.sum() / nonzero.sum().clamp(min=1)
+        # PML's terms: the samples with a non-zero probability of a same-class neighbour
+        kept = torch.arange(len(embeddings), device=embeddings.device)[nonzero]
+        return self.reduce(losses[nonzero], kept, "element", embeddings, labels, None)

@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 
 from .._params import POSITIVE
-from ._proxy_base import BaseProxyLoss, weighted_mean
+from ._proxy_base import BaseProxyLoss
 
 
 class NormFaceLoss(BaseProxyLoss):
@@ -24,6 +24,8 @@ class NormFaceLoss(BaseProxyLoss):
        for face verification", ACM MM 2017.
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"scale": [POSITIVE]}
 
     def __init__(self, num_classes, embedding_size, scale=16.0):
@@ -37,4 +39,4 @@ class NormFaceLoss(BaseProxyLoss):
 
     def compute_loss(self, embeddings, labels, weights):
         losses = F.cross_entropy(self.logits(embeddings), labels, reduction="none")
-        return weighted_mean(losses, weights)
+        return self.reduce_elements(losses, weights, embeddings, labels)

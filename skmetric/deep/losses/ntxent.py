@@ -4,7 +4,7 @@ import torch
 
 from .._params import POSITIVE
 from .._tuples import to_pairs
-from ._base import BaseLoss, masked_logsumexp, zero_loss
+from ._base import BaseLoss, masked_logsumexp, mean_or_zero, zero_loss
 from ._terms import pair_counts
 
 
@@ -45,6 +45,8 @@ class NTXentLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # PML's pair terms
+
     _parameter_constraints = {"temperature": [POSITIVE]}
 
     def __init__(self, temperature=0.07, distance="cosine", normalize=True):
@@ -64,4 +66,5 @@ class NTXentLoss(BaseLoss):
         pos = logits[a1, p]
         log_denominator = torch.where(has_neg[a1], torch.logaddexp(pos, neg_lse[a1]), pos)
         tiny = torch.finfo(mat.dtype).tiny
-        return -torch.log(torch.exp(pos - log_denominator) + tiny).mean()
+        losses = -torch.log(torch.exp(pos - log_denominator) + tiny)
+        return self.reduce(losses, (a1, p), "pos_pair", embeddings, labels, mean_or_zero)

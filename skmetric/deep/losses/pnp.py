@@ -51,6 +51,9 @@ class PNPLoss(BaseLoss):
     0
     """
 
+    # PML's terms are "already_reduced": any reducer= leaves the value as is.
+    supports_reducer = terms_already_reduced = True
+
     allowed_distances = ("cosine",)
 
     _parameter_constraints = {

@@ -26,6 +26,8 @@ class ProxyNCALoss(BaseProxyLoss):
        metric learning using proxies", ICCV 2017.
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     weights_from_anchors = True
 
     _parameter_constraints = {"softmax_scale": [POSITIVE]}
@@ -45,7 +47,15 @@ class ProxyNCALoss(BaseProxyLoss):
         # A target probability that underflowed to zero drops out of the mean (masked on
         # the device; 0 when every one did).
         keep = torch.isfinite(log_p)
-        losses = torch.where(keep, -log_p, 0.0)
-        if weights is not None:
-            losses = losses * weights
-        return losses.sum() / keep.sum().clamp(min=1)
+        if self.reducer is None:
+            losses = torch.where(keep, -log_p, 0.0)
+            if weights is not None:
+                losses = losses * weights
+            return losses.sum() / keep.sum().clamp(min=1)
+        if not bool(keep.all()):  # a reducer takes PML's terms by index (a sync)
+            if not bool(keep.any()):
+                return (embeddings * 0).sum()
+            log_p = log_p[keep]
+            weights = None if weights is None else weights[keep]
+            return self.reduce_elements(-log_p, weights, embeddings, labels, keep)
+        return self.reduce_elements(-log_p, weights, embeddings, labels)

@@ -5,7 +5,9 @@ A reducer is called as ``reducer(losses, indices, kind, embeddings, labels)`` wh
 
 * ``"element"``: a sample; ``indices`` is a tensor of sample indices;
 * ``"pos_pair"`` / ``"neg_pair"``: a pair; ``indices`` is ``(anchors, others)``;
-* ``"triplet"``: a triplet; ``indices`` is ``(anchors, positives, negatives)``.
+* ``"triplet"``: a triplet; ``indices`` is ``(anchors, positives, negatives)``;
+* ``"already_reduced"``: a loss that reduces itself (e.g. ``HistogramLoss``); every
+  reducer returns it as is, as pytorch-metric-learning's do.
 
 Losses that take ``reducer=`` (``BaseLoss.supports_reducer``) pass their terms here instead
 of reducing them themselves; a loss made of several terms (e.g. the positive and negative
@@ -17,7 +19,7 @@ from torch import nn
 
 from .._params import FINITE, ValidatedParams
 
-KINDS = ("element", "pos_pair", "neg_pair", "triplet")
+KINDS = ("element", "pos_pair", "neg_pair", "triplet", "already_reduced")
 
 
 class BaseReducer(nn.Module, metaclass=ValidatedParams):
@@ -28,6 +30,8 @@ class BaseReducer(nn.Module, metaclass=ValidatedParams):
             raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
         if losses.numel() == 0:
             return (embeddings * 0).sum()
+        if kind == "already_reduced":
+            return losses.reshape(())
         return self.reduce(losses, indices, kind, embeddings, labels)
 
     def reduce(self, losses, indices, kind, embeddings, labels):
@@ -177,3 +181,25 @@ class PerAnchorReducer(BaseReducer):
             counts = torch.bincount(anchors, minlength=n).to(losses.dtype)
             losses, indices = sums / counts.clamp(min=1), torch.arange(n, device=losses.device)
         return self.reducer(losses, indices, "element", embeddings, labels)
+
+
+#: Reducers that ``reducer=`` accepts by name (those without parameters).
+REDUCERS = {"mean": MeanReducer, "avg_non_zero": AvgNonZeroReducer,
+            "per_anchor": PerAnchorReducer}
+
+
+def get_reducer(reducer):
+    """A reducer from a name in :data:`REDUCERS`, a reducer object (returned as is) or None.
+
+    Examples
+    --------
+    >>> from skmetric.deep.losses.reducers import get_reducer
+    >>> type(get_reducer("avg_non_zero")).__name__
+    'AvgNonZeroReducer'
+    """
+    if isinstance(reducer, str):
+        if reducer not in REDUCERS:
+            raise ValueError(f"Unknown reducer {reducer!r}; the names are {sorted(REDUCERS)}, "
+                             "or pass a reducer object such as ThresholdReducer(low=0.1).")
+        return REDUCERS[reducer]()
+    return reducer

@@ -3,7 +3,7 @@
 import torch
 
 from .._params import POSITIVE
-from ._base import BaseLoss
+from ._base import BaseLoss, mean_or_zero
 from ._proxy_base import BaseProxyLoss
 
 
@@ -48,6 +48,8 @@ class SmoothAPLoss(BaseLoss):
     True
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     allowed_distances = ("cosine",)
 
     _parameter_constraints = {"temperature": [POSITIVE]}
@@ -69,5 +71,6 @@ class SmoothAPLoss(BaseLoss):
         pos_rank = 0.5 + torch.einsum("akl,al->ak", soft, same)
         ap = (same * pos_rank / all_rank).sum(1) / same.sum(1)
         weights = BaseProxyLoss._miner_weights(indices_tuple, embeddings)
-        losses = 1 - ap
-        return (losses if weights is None else losses * weights).mean()
+        losses = 1 - ap if weights is None else (1 - ap) * weights
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, mean_or_zero)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 
 from .._params import FINITE, POSITIVE
-from ._proxy_base import BaseProxyLoss, cosine_to, weighted_mean
+from ._proxy_base import BaseProxyLoss, cosine_to
 
 
 class SoftTripleLoss(BaseProxyLoss):
@@ -32,6 +32,8 @@ class SoftTripleLoss(BaseProxyLoss):
     .. [1] Q. Qian, L. Shang, B. Sun, J. Hu, H. Li, R. Jin. "SoftTriple loss: deep metric
        learning without triplet sampling", ICCV 2019.
     """
+
+    supports_reducer = True  # per-sample ("element") terms, as in PML
 
     _parameter_constraints = {
         "centers_per_class": [Interval(Integral, 1, None, closed="left")],
@@ -62,4 +64,4 @@ class SoftTripleLoss(BaseProxyLoss):
         column = labels[:, None]
         sim = sim.scatter(1, column, sim.gather(1, column) - self.margin)  # margin on target
         losses = F.cross_entropy(self.la * sim, labels, reduction="none")
-        return weighted_mean(losses, weights)
+        return self.reduce_elements(losses, weights, embeddings, labels)

@@ -36,6 +36,8 @@ class SupConLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+
     _parameter_constraints = {"temperature": [POSITIVE]}
 
     def __init__(self, temperature=0.1, distance="cosine", normalize=True):
@@ -51,4 +53,8 @@ class SupConLoss(BaseLoss):
         # tiny keeps anchors without positives at 0 instead of 0/0, as in the reference.
         mean_log_prob_pos = (log_prob * pos).sum(1) / (n_pos + torch.finfo(mat.dtype).tiny)
         # Zero without positive or negative pairs (PML), decided on the device.
-        return mean_nonzero(-mean_log_prob_pos, embeddings) * (pos.any() & neg.any())
+        if self.reducer is None:
+            return mean_nonzero(-mean_log_prob_pos, embeddings) * (pos.any() & neg.any())
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(-mean_log_prob_pos, anchors, "element", embeddings, labels,
+                           mean_nonzero)

@@ -46,6 +46,9 @@ class ThresholdConsistentMarginLoss(BaseLoss):
     0
     """
 
+    # PML's terms are "already_reduced": any reducer= leaves the value as is.
+    supports_reducer = terms_already_reduced = True
+
     allowed_distances = ("cosine",)
 
     _parameter_constraints = {
