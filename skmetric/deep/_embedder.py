@@ -9,7 +9,6 @@ import sys
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
-from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -27,10 +26,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
-from skorch.dataset import Dataset
 from skorch.utils import to_tensor
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
@@ -49,6 +47,31 @@ def _loss_scores_classes(self):
         except ValueError:
             return False
     return callable(getattr(loss, "logits", None))
+
+
+class _InitState:
+    """An attribute that skorch's ``NeuralNet.__init__`` sets (``history_``,
+    ``initialized_``, ``virtual_params_``), stored under a private name.
+
+    scikit-learn's rule is that ``__init__`` sets parameters only (its
+    ``check_no_attributes_set_in_init`` looks for public attributes); skorch's constructor
+    runs unchanged and its state lives in ``_history_`` etc. Unset, the attribute does not
+    exist, which is how skorch's ``__setattr__`` tells that construction is under way.
+    """
+
+    def __set_name__(self, owner, name):
+        self.name, self.key = name, f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return vars(obj)[self.key]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value):
+        vars(obj)[self.key] = value
 
 
 class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
@@ -199,24 +222,19 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "verbose": ["verbose"],
     }
 
-    # skorch bookkeeping, preset so that __init__ stores parameters only (sklearn's rule)
-    # and so that nested ``loss__*``/``miner__*`` parameters re-initialise the criterion.
+    # The components this net adds to skorch's, declared as skorch's own registration
+    # (``NeuralNet._register_attribute``) records them: ``loss__*``/``miner__*`` parameters
+    # re-initialise the criteria, the loss's weights are trained and moved to the device, and
+    # set_params(loss=<module instance>) is allowed before the first fit.
     prefixes_ = [*NeuralNet.prefixes_, "module", "loss", "miner", "optimizer"]
     cuda_dependent_attributes_ = ["module_", "loss_", "miner_", "optimizer_"]
     _modules = ["module"]
     _criteria = ["loss", "miner"]
     _optimizers = ["optimizer"]
-    initialized_ = False
-    history_ = None
-    virtual_params_ = MappingProxyType({})
-    # skorch components that are fixed here (their ``iterator_train__*`` etc. still work)
-    iterator_train = DataLoader
-    iterator_valid = DataLoader
-    dataset = Dataset
-    predict_nonlinearity = None
-    compile = False
-    use_caching = "auto"
-    torch_load_kwargs = None
+    # State that skorch's __init__ sets, stored under private names (see _InitState).
+    history_ = _InitState()
+    initialized_ = _InitState()
+    virtual_params_ = _InitState()
     _data_checked = False
 
     __repr__ = BaseEstimator.__repr__
@@ -243,27 +261,21 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         verbose=1,
         **kwargs,
     ):
-        self.module = module
         self.loss = loss
         self.miner = miner
         self.embedding_dim = embedding_dim
         self.normalize = normalize
         self.distance = distance
         self.samples_per_class = samples_per_class
-        self.batch_size = batch_size
-        self.lr = lr
-        self.max_epochs = max_epochs
-        self.optimizer = optimizer
-        self.callbacks = callbacks
-        self.train_split = train_split
-        self.warm_start = warm_start
-        self.device = device
         self.random_state = random_state
-        self.verbose = verbose
         _check_param_names(self, kwargs, "__init__()")
-        # skorch checks these names against prefixes_ at initialize (typos are reported).
-        self._params_to_validate = set(kwargs)
-        vars(self).update(kwargs)
+        # skorch stores its own arguments and the ``prefix__name`` sub-parameters, and checks
+        # the latter against prefixes_ at initialize. Its ``criterion`` is ``loss`` here.
+        super().__init__(
+            module, None, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
+            batch_size=batch_size, train_split=train_split, callbacks=callbacks,
+            warm_start=warm_start, verbose=verbose, device=device, **kwargs,
+        )
 
     # ----------------------------------------------------------------- training
     def fit(self, X, y, **fit_params):
@@ -527,14 +539,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def get_iterator(self, dataset, training=False):
         """Class-balanced batches for training; skorch's plain iterator otherwise."""
         if not training:
-            kwargs = self.get_params_for("iterator_valid")
-            kwargs.setdefault("batch_size", self.batch_size)
-            if kwargs["batch_size"] == -1:
-                kwargs["batch_size"] = len(dataset)
-            # A DataLoader draws a seed for its workers; take it from a private generator so
-            # that transform never advances torch's global one.
-            kwargs.setdefault("generator", torch.Generator())
-            return self.iterator_valid(dataset, **kwargs)
+            return super().get_iterator(dataset, training=False)
         kwargs = self.get_params_for("iterator_train")
         batch_size = kwargs.pop("batch_size", self.batch_size)
         seed = int(torch.randint(_SEED_HIGH, ()).item())
@@ -553,6 +558,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         iterator = self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
         self._n_train_batches = len(iterator)  # for the progress bar
         return iterator
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix == "iterator_valid":
+            # A DataLoader draws a seed for its workers; take it from a private generator so
+            # that transform never advances torch's global one.
+            params.setdefault("generator", torch.Generator())
+        return params
 
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
@@ -640,10 +653,18 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if "callbacks" in params and not self.initialized_:
             # skorch builds callbacks eagerly here; defer that (and its checks) to fit.
             vars(self)["callbacks"] = params.pop("callbacks")
+        for key in [k for k in params if k.split("__", 1)[0] in _READ_AT_FIT]:
+            # Read when the next iterator or dataset is built; skorch (1.4) would look for
+            # a component to re-initialise on a fitted net and fail.
+            setattr(self, key, params.pop(key))
+            self._params_to_validate.add(key)
         return super().set_params(**params)
 
     def _get_param_names(self):
-        return [k for k in vars(self) if not k.startswith("_") and not k.endswith("_")]
+        # skorch's list (every public attribute set at construction), less skorch's
+        # arguments that this estimator leaves at their defaults (_SKORCH_FIXED).
+        return [k for k in super()._get_param_names()
+                if not k.startswith("_") and k not in _SKORCH_FIXED]
 
     @property
     def criterion_(self):
@@ -941,6 +962,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         return tags
 
 
+#: skorch's constructor arguments that are not parameters of the embedders: skorch's
+#: ``__init__`` sets them to its defaults (``criterion`` is ``loss`` here; the data loaders,
+#: dataset, caching and compilation are skorch's), and get_params leaves them out.
+_SKORCH_FIXED = frozenset(inspect.signature(NeuralNet.__init__).parameters) - frozenset(
+    inspect.signature(MetricEmbedder.__init__).parameters)
+
+#: Prefixes of the sub-parameters that skorch reads each time it builds the component.
+_READ_AT_FIT = ("iterator_train", "iterator_valid", "dataset")
+
+
 def _dataset_labels(dataset):
     """The labels of a skorch Dataset, or of a Subset of one (skorch's ValidSplit)."""
     if isinstance(dataset, Subset):
@@ -1020,6 +1051,8 @@ def _check_param_names(estimator, names, where):
             continue
         if starts:
             guess = f"{starts[0]}__{name[len(starts[0]) + 1:]}"
+        elif name == "criterion":  # skorch's name for it
+            guess = "loss"
         else:
             close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
             guess = close[0] if close else None
