@@ -130,3 +130,23 @@ def test_transform_batches_come_from_skorchs_iterator_with_its_options():
     state = torch.random.get_rng_state()
     emb.transform(X)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_the_embedder_resolves_loss_and_miner_names_as_their_registries_do():
+    from skmetric.deep import losses, miners
+    from skmetric.deep._embedder import _registered_class
+
+    for slot, package, registry, get in (
+            ("loss", losses, losses.LOSSES, losses.get_loss),
+            ("miner", miners, miners.MINERS, miners.get_miner)):
+        names = {**{n: registry[n] for n in registry},
+                 **{a: registry[t] for a, t in package.ALIASES.items()}}
+        for name, cls in names.items():
+            tolerant = name.replace("_", "-").upper() + f" {slot}"  # 'AM-SOFTMAX loss'
+            assert _registered_class(slot, name) is cls
+            assert _registered_class(slot, tolerant) is cls, tolerant
+        with pytest.raises(ValueError) as by_registry:
+            get("no_such_thing")
+        with pytest.raises(ValueError) as by_embedder:
+            MetricEmbedder(**{slot: "no_such_thing"}).fit(*_blobs())
+        assert str(by_embedder.value) == str(by_registry.value)

@@ -995,21 +995,11 @@ def _init_params(cls):
 def _registered_class(slot, name):
     """The class registered under ``name`` in skmetric.deep.losses (or .miners)."""
     from . import losses, miners
-    from ._registry import _key
+    from ._registry import registered_class
 
-    package = losses if slot == "loss" else miners
-    registry = getattr(package, "LOSSES" if slot == "loss" else "MINERS")
-    aliases = getattr(package, "ALIASES", {})
-    by_key = {_key(k, slot): cls for k, cls in registry.items()}
-    for alias, target in aliases.items():
-        by_key.setdefault(_key(alias, slot), registry[target])
-    cls = by_key.get(_key(name, slot))
-    if cls is None:
-        raise ValueError(
-            f"Unknown {slot} {name!r}. Valid names: {sorted(registry)} (aliases: "
-            f"{sorted(aliases)}); or pass an object (see skmetric.deep.{package.__name__[14:]})."
-        )
-    return cls
+    if slot == "loss":
+        return registered_class(name, losses.LOSSES, "loss", "loss", losses.ALIASES)
+    return registered_class(name, miners.MINERS, "miner", "miner", miners.ALIASES)
 
 
 def _max_pools(height, width):
