@@ -2,11 +2,12 @@
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 
 from ._array_api import resolve_torch_device
 from ._base import MahalanobisMixin
 from ._init import components_from_metric
+from ._sklearn_compat import _fit_context
 
 
 class Covariance(MahalanobisMixin, BaseEstimator):

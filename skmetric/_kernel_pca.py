@@ -14,8 +14,7 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import KernelPCA as _SkKernelPCA
 from sklearn.utils import check_random_state
-from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._array_api import (
@@ -26,6 +25,7 @@ from ._array_api import (
     to_numpy,
 )
 from ._array_api import device as array_device
+from ._sklearn_compat import Interval, StrOptions
 from .distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")

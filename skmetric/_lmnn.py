@@ -9,11 +9,10 @@ import array_api_compat
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import array_namespace, fit_device, from_numpy, to_host, to_numpy
@@ -24,6 +23,7 @@ from ._init import (
     initialize_components,
     warn_if_stuck_at_init,
 )
+from ._sklearn_compat import Interval, StrOptions, _fit_context
 from ._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.

@@ -8,9 +8,8 @@ from numbers import Integral, Real
 import array_api_compat
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._array_api import fit_device, to_host, to_numpy
 from ._base import MahalanobisMixin
@@ -20,6 +19,7 @@ from ._init import (
     initialize_components,
     warn_if_stuck_at_init,
 )
+from ._sklearn_compat import Interval, StrOptions, _fit_context
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).

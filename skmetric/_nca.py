@@ -8,10 +8,9 @@ from numbers import Integral, Real
 import array_api_compat
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._array_api import fit_device, to_host
@@ -22,6 +21,7 @@ from ._init import (
     initialize_components,
     warn_if_stuck_at_init,
 )
+from ._sklearn_compat import Interval, StrOptions, _fit_context
 from ._validation import format_labels
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.

@@ -9,10 +9,10 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._constraints import Constraints
+from ._sklearn_compat import Interval
 from ._validation import format_labels
 
 _TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}

@@ -9,8 +9,7 @@ So a loss written by a user (or added later) gets them too, and ``MetricEmbedder
 
 import inspect
 
-from sklearn.utils._param_validation import validate_parameter_constraints
-
+from ..._sklearn_compat import validate_parameter_constraints
 from .._params import FINITE, ValidatedParams
 
 #: name -> (default, constraints); ``weight_*`` only for losses with class weights.

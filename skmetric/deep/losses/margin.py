@@ -3,9 +3,9 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ..._sklearn_compat import Interval, StrOptions
 from .._params import FINITE, NON_NEGATIVE
 from .._tuples import to_triplets
 from ._base import BaseLoss, zero_loss

@@ -1,8 +1,8 @@
 """Prioritising-positives (PNP) loss (Li et al., 2022)."""
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 
+from ..._sklearn_compat import StrOptions
 from .._params import FINITE, POSITIVE
 from ._base import BaseLoss
 

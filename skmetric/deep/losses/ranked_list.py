@@ -4,8 +4,8 @@ import warnings
 from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._params import FINITE
 from ._base import BaseLoss
 

@@ -4,8 +4,8 @@ from numbers import Integral
 
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..._sklearn_compat import Interval, StrOptions
 from .._params import FINITE
 from .._tuples import as_generator, random_triplets, to_triplets
 from ._base import BaseLoss, mean_nonzero

@@ -1,8 +1,8 @@
 """Batch easy-hard miner (Xuan, Stylianou and Pless, 2020)."""
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 
+from ..._sklearn_compat import StrOptions
 from .._tuples import label_masks
 from ._base import BaseMiner
 

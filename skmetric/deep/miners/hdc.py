@@ -4,8 +4,8 @@ import math
 from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._tuples import label_masks
 from ._base import BaseMiner
 

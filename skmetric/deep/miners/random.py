@@ -3,8 +3,8 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..._sklearn_compat import Interval, StrOptions
 from .._tuples import (
     all_pairs,
     all_triplets,

@@ -1,8 +1,8 @@
 """Triplet margin miner: all, hard, semi-hard or easy triplets with respect to a margin."""
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 
+from ..._sklearn_compat import StrOptions
 from .._params import FINITE
 from .._tuples import label_masks
 from ._base import BaseMiner
