@@ -3,10 +3,10 @@ private APIs are reached through skmetric/_sklearn_compat.py only."""
 
 import ast
 import importlib.metadata
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 

@@ -150,3 +150,61 @@ def test_the_embedder_resolves_loss_and_miner_names_as_their_registries_do():
         with pytest.raises(ValueError) as by_embedder:
             MetricEmbedder(**{slot: "no_such_thing"}).fit(*_blobs())
         assert str(by_embedder.value) == str(by_registry.value)
+
+
+# ------------------------------------------------------- 'cosine_similarity' naming
+def test_no_deep_default_uses_the_word_cosine_which_means_a_distance_elsewhere():
+    from skmetric.deep._distances import DISTANCES
+    from skmetric.deep.losses import LOSSES
+    from skmetric.deep.miners import MINERS
+
+    assert "cosine" not in DISTANCES and DISTANCES["cosine_similarity"].is_similarity
+    classes = [*LOSSES.values(), *MINERS.values(), MetricEmbedder]
+    defaults = {cls.__name__: inspect.signature(cls).parameters["distance"].default
+                for cls in classes if "distance" in inspect.signature(cls).parameters}
+    assert len(defaults) > 30 and defaults["MetricEmbedder"] == "cosine_similarity"
+    assert set(defaults.values()) <= set(DISTANCES), defaults
+    for cls in classes:  # the allowed lists speak the same language
+        assert set(getattr(cls, "allowed_distances", None) or ()) <= set(DISTANCES), cls
+
+
+def test_the_former_name_cosine_still_works_with_a_future_warning():
+    from skmetric.deep.losses import CircleLoss
+    from skmetric.deep.miners import MultiSimilarityMiner
+
+    z = torch.nn.functional.normalize(torch.randn(12, 4, generator=torch.Generator()
+                                                  .manual_seed(0)), dim=1)
+    labels = torch.arange(12) % 3
+    for make in (lambda d: CircleLoss(distance=d), lambda d: ContrastiveLoss(distance=d)):
+        with pytest.warns(FutureWarning, match="use distance='cosine_similarity'"):
+            old = make("cosine")
+        new = make("cosine_similarity")
+        assert old.distance == "cosine_similarity"  # CircleLoss accepts only that name
+        assert torch.equal(old(z, labels), new(z, labels))
+    with pytest.warns(FutureWarning, match="cosine distance 1 - cos"):
+        miner = MultiSimilarityMiner(distance="COSINE")
+    assert [torch.equal(a, b) for a, b in zip(
+        miner(z, labels), MultiSimilarityMiner()(z, labels), strict=True)] == [True] * 4
+
+
+def test_the_embedders_cosine_is_deprecated_at_fit_and_trains_the_same_model():
+    import warnings
+
+    from skmetric.metrics import precision_at_k
+
+    X, y = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the defaults use the current name
+        new = MetricEmbedder(**FAST).fit(X, y)
+    emb = MetricEmbedder(**FAST, distance="cosine")  # construction only stores it
+    with pytest.warns(FutureWarning, match="cosine_similarity") as caught:
+        emb.fit(X, y)
+    assert len([w for w in caught if w.category is FutureWarning]) == 1
+    assert emb.get_params()["distance"] == "cosine"  # parameters are kept as given
+    assert emb.loss_.distance == emb.miner_.distance == "cosine_similarity"
+    np.testing.assert_array_equal(emb.transform(X), new.transform(X))
+    # score ranks with skmetric.metrics' cosine distance: the similarity's order
+    assert new.score(X, y) == precision_at_k(new.transform(X), y, k=1, metric="cosine")
+    with pytest.raises(ValueError, match="'cosine' \\(deprecated\\)") as error:
+        MetricEmbedder(**FAST, distance="manhattan").fit(X, y)
+    assert "'cosine_similarity'" in str(error.value)

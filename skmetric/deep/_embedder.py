@@ -30,6 +30,7 @@ from .._sklearn_compat import (
     StrOptions,
     validate_parameter_constraints,
 )
+from ._distances import canonical_distance
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
 
@@ -121,9 +122,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         Size of the embedding of the default networks (custom modules set their own).
     normalize : bool, default=True
         L2-normalise the embeddings, in training and in ``transform``.
-    distance : {'cosine', 'euclidean'}, default='cosine'
-        The distance of the embedding space: passed to named losses and miners that take a
-        ``distance`` and used by ``score``.
+    distance : {'cosine_similarity', 'euclidean'}, default='cosine_similarity'
+        The geometry of the embedding space: passed to named losses and miners that take a
+        ``distance`` and used by ``score`` (which ranks by the cosine distance 1 - cos for
+        'cosine_similarity', the same order). 'cosine', its former name, is deprecated:
+        elsewhere in skmetric 'cosine' is the cosine distance.
     samples_per_class : int or None, default=4
         m, the number of samples of each class in a training batch; every class of y needs
         at least m samples. None draws plain shuffled batches.
@@ -208,7 +211,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "miner": [None, str, callable],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
-        "distance": [StrOptions({"cosine", "euclidean"})],
+        "distance": [StrOptions({"cosine_similarity", "euclidean", "cosine"},
+                                deprecated={"cosine"})],
         "samples_per_class": [None, Interval(Integral, 2, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -247,7 +251,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         miner="multi_similarity",
         embedding_dim=64,
         normalize=True,
-        distance="cosine",
+        distance="cosine_similarity",
         samples_per_class=4,
         batch_size=128,
         lr=1e-3,
@@ -379,6 +383,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        canonical_distance(self.distance)  # 'cosine' warns that it is 'cosine_similarity'
         for slot in ("loss", "miner"):
             if isinstance(getattr(self, slot), str):
                 _registered_class(slot, getattr(self, slot))  # unknown names fail early
@@ -513,9 +518,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if isinstance(value, str) or isinstance(value, type):
             cls = _registered_class(slot, value) if isinstance(value, str) else value
             accepted = _init_params(cls)
-            for name in ("distance", "normalize"):
+            # (the current name of the distance: _check_params warned about a former one)
+            shared = {"distance": canonical_distance(self.distance, warn=False),
+                      "normalize": self.normalize}
+            for name, value in shared.items():
                 if name in accepted:
-                    params.setdefault(name, getattr(self, name))
+                    params.setdefault(name, value)
             # A loss defined for some distances only (e.g. FastAP: Euclidean on unit
             # vectors) keeps its own default unless loss__distance asks otherwise.
             allowed = getattr(cls, "allowed_distances", None)
@@ -910,7 +918,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             )
         from ..metrics import precision_at_k
 
-        return precision_at_k(embeddings, y, k=1, metric=self.distance)
+        # skmetric.metrics' 'cosine' is the cosine distance: the similarity's order.
+        metric = "euclidean" if self.distance == "euclidean" else "cosine"
+        return precision_at_k(embeddings, y, k=1, metric=metric)
 
     @available_if(_loss_scores_classes)
     def predict(self, X):

@@ -34,7 +34,7 @@ class MarginLoss(BaseLoss):
         Learn one beta per class; labels must then lie in ``[0, num_classes)``.
     triplets_per_anchor : 'all', default='all'
         Without a miner, all triplets are used.
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     Attributes

@@ -32,7 +32,7 @@ class PNPLoss(BaseLoss):
     anneal : float, default=0.01
         The sigmoid's temperature.
     variant : {'O', 'Ds', 'Dq', 'Iu', 'Ib'}, default='O'
-    distance : {'cosine'}, default='cosine'
+    distance : {'cosine_similarity'}, default='cosine_similarity'
         Defined on cosine similarities only.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
@@ -51,7 +51,7 @@ class PNPLoss(BaseLoss):
     0
     """
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {
         "b": [POSITIVE],
@@ -60,7 +60,7 @@ class PNPLoss(BaseLoss):
         "variant": [StrOptions(set(_VARIANTS))],
     }
 
-    def __init__(self, b=2, alpha=1, anneal=0.01, variant="O", distance="cosine",
+    def __init__(self, b=2, alpha=1, anneal=0.01, variant="O", distance="cosine_similarity",
                  normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.b = b

@@ -22,7 +22,7 @@ class HDCMiner(BaseMiner):
     Parameters
     ----------
     filter_percentage : float in (0, 1], default=0.5
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

@@ -24,7 +24,7 @@ class TripletMarginMiner(BaseMiner):
     ----------
     margin : float, default=0.2
     type_of_triplets : {'all', 'hard', 'semihard', 'easy'}, default='all'
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References
