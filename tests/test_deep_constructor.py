@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _deep_data import blobs as _blobs  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from skorch import NeuralNet  # noqa: E402
 from torch import nn  # noqa: E402
@@ -28,14 +29,6 @@ METRIC_EMBEDDER_PARAMS = {
     "samples_per_class", "batch_size", "lr", "max_epochs", "optimizer", "callbacks",
     "train_split", "warm_start", "device", "random_state", "verbose",
 }
-
-
-def _blobs(n_classes=6, per_class=8, n_features=5, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=3.0, size=(n_classes, n_features))
-    X = np.repeat(centers, per_class, axis=0) + rng.normal(size=(n_classes * per_class,
-                                                                 n_features))
-    return X.astype(np.float32), np.repeat(np.arange(n_classes), per_class)
 
 
 def test_skorchs_constructor_stores_every_one_of_its_arguments_on_the_instance():
