@@ -265,6 +265,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         verbose=1,
         **kwargs,
     ):
+        # Set before skorch's __init__, whose __setattr__ takes everything set before
+        # ``initialized_`` exists as construction (a loss may be an nn.Module instance).
         self.loss = loss
         self.miner = miner
         self.embedding_dim = embedding_dim
