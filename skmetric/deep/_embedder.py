@@ -523,9 +523,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # (the current name of the distance: _check_params warned about a former one)
             shared = {"distance": canonical_distance(self.distance, warn=False),
                       "normalize": self.normalize}
-            for name, value in shared.items():
+            for name, default in shared.items():
                 if name in accepted:
-                    params.setdefault(name, value)
+                    params.setdefault(name, default)
             # A loss defined for some distances only (e.g. FastAP: Euclidean on unit
             # vectors) keeps its own default unless loss__distance asks otherwise.
             allowed = getattr(cls, "allowed_distances", None)
