@@ -10,12 +10,13 @@ quadruplets (a, b, c, d) meaning "a and b are closer than c and d".
 import numbers
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.metrics import roc_auc_score
-from sklearn.utils._tags import ClassifierTags
+from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
+from ._sklearn_compat import _fit_context
 from ._validation import (
     _TUPLE_NAMES,
     apply_preprocessor,

@@ -10,11 +10,10 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._constraints import Constraints
+from ._sklearn_compat import Interval, _fit_context
 from ._validation import format_labels
 
 # Parameter constraint of every ``*_Supervised`` variant, added to its algorithm's.

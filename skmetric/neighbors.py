@@ -13,13 +13,13 @@ import numbers
 import threading
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import from_numpy, is_numpy_namespace, is_torch_namespace, to_numpy
 from ._optional import import_optional
+from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from .distances import (
     _check_n_threads,
     _chunk_rows,

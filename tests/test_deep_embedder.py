@@ -364,7 +364,7 @@ def test_score_is_leave_one_out_precision_at_1(small):
                          random_state=0).fit(X, y)
     Z = emb.transform(X)
     assert emb.score(X, y) == pytest.approx(precision_at_k(Z, y, k=1))
-    emb.set_params(distance="cosine")
+    emb.set_params(distance="cosine_similarity")
     assert emb.score(X, y) == pytest.approx(precision_at_k(Z, y, k=1, metric="cosine"))
 
 

@@ -43,7 +43,7 @@ PAIR_LOSSES = {
 PML_DISTANCE = {
     "euclidean": lambda norm: pml_distances.LpDistance(normalize_embeddings=norm),
     "sqeuclidean": lambda norm: pml_distances.LpDistance(normalize_embeddings=norm, power=2),
-    "cosine": lambda norm: pml_distances.CosineSimilarity(),
+    "cosine_similarity": lambda norm: pml_distances.CosineSimilarity(),
     "dot": lambda norm: pml_distances.DotProductSimilarity(normalize_embeddings=norm),
 }
 
@@ -107,16 +107,16 @@ CASES = {
 # Distances each case is compared under (similarity margins need similarity-like values).
 DISTANCES = {
     "contrastive": [("euclidean", True), ("sqeuclidean", False), ("euclidean", False)],
-    "contrastive_sim": [("cosine", True)],
-    "triplet": [("euclidean", True), ("cosine", True), ("sqeuclidean", False)],
-    "triplet_swap_smooth": [("euclidean", True), ("cosine", True)],
-    "lifted": [("euclidean", True), ("cosine", True)],
+    "contrastive_sim": [("cosine_similarity", True)],
+    "triplet": [("euclidean", True), ("cosine_similarity", True), ("sqeuclidean", False)],
+    "triplet_swap_smooth": [("euclidean", True), ("cosine_similarity", True)],
+    "lifted": [("euclidean", True), ("cosine_similarity", True)],
     "generalized_lifted": [("euclidean", True), ("dot", False)],
     "npairs": [("dot", True), ("dot", False), ("euclidean", True)],
-    "multi_similarity": [("cosine", True), ("euclidean", True)],
-    "margin": [("euclidean", True), ("cosine", True)],
+    "multi_similarity": [("cosine_similarity", True), ("euclidean", True)],
+    "margin": [("euclidean", True), ("cosine_similarity", True)],
     "margin_per_class": [("euclidean", True)],
-    "circle": [("cosine", True)],
+    "circle": [("cosine_similarity", True)],
 }
 PARAMS = [(name, d, nz) for name, ds in DISTANCES.items() for d, nz in ds]
 
@@ -149,7 +149,7 @@ def test_loss_value_and_gradient_match_pytorch_metric_learning(name, distance, n
 @pytest.mark.parametrize("name", ["contrastive", "triplet", "lifted", "generalized_lifted",
                                   "multi_similarity", "margin", "circle"])
 def test_loss_with_reference_embeddings_matches_pytorch_metric_learning(name):
-    distance = "cosine" if name == "circle" else "euclidean"
+    distance = "cosine_similarity" if name == "circle" else "euclidean"
     ours, theirs = (build(distance, True) for build in CASES[name])
     emb, labels = _batch(7, n=12)
     ref, ref_labels = _batch(8, n=30)

@@ -51,7 +51,7 @@ def _pml_distance(distance, normalize=True):
         "euclidean": lambda: pml_distances.LpDistance(normalize_embeddings=normalize),
         "sqeuclidean": lambda: pml_distances.LpDistance(normalize_embeddings=normalize,
                                                         power=2),
-        "cosine": lambda: pml_distances.CosineSimilarity(),
+        "cosine_similarity": lambda: pml_distances.CosineSimilarity(),
         "dot": lambda: pml_distances.DotProductSimilarity(normalize_embeddings=normalize),
     }[distance]()
 
@@ -81,17 +81,17 @@ CASES = {
     "ntxent": (
         lambda d: NTXentLoss(temperature=0.2, distance=d),
         lambda d: pml_losses.NTXentLoss(temperature=0.2, distance=_pml_distance(d)),
-        ["cosine", "euclidean", "sqeuclidean"], True, True,
+        ["cosine_similarity", "euclidean", "sqeuclidean"], True, True,
     ),
     "ntxent_cold": (
         lambda d: NTXentLoss(distance=d),
         lambda d: pml_losses.NTXentLoss(distance=_pml_distance(d)),
-        ["cosine"], True, True,
+        ["cosine_similarity"], True, True,
     ),
     "nca": (
         lambda d: NCALoss(distance=d),
         lambda d: pml_losses.NCALoss(distance=_pml_distance(d)),
-        ["sqeuclidean", "cosine"], True, True,
+        ["sqeuclidean", "cosine_similarity"], True, True,
     ),
     "nca_scaled": (
         lambda d: NCALoss(softmax_scale=3.0, distance=d, normalize=False),
@@ -121,32 +121,32 @@ CASES = {
     "intra_pair_variance": (
         lambda d: IntraPairVarianceLoss(distance=d),
         lambda d: pml_losses.IntraPairVarianceLoss(distance=_pml_distance(d)),
-        ["cosine", "euclidean"], True, True,
+        ["cosine_similarity", "euclidean"], True, True,
     ),
     "intra_pair_variance_eps": (
         lambda d: IntraPairVarianceLoss(0.05, 0.2, distance=d),
         lambda d: pml_losses.IntraPairVarianceLoss(0.05, 0.2, distance=_pml_distance(d)),
-        ["cosine", "sqeuclidean"], True, True,
+        ["cosine_similarity", "sqeuclidean"], True, True,
     ),
     "instance": (
         lambda d: InstanceLoss(),
         lambda d: pml_losses.InstanceLoss(),
-        ["cosine"], False, False,
+        ["cosine_similarity"], False, False,
     ),
     "instance_cool": (
         lambda d: InstanceLoss(gamma=5.0),
         lambda d: pml_losses.InstanceLoss(gamma=5),
-        ["cosine"], False, False,
+        ["cosine_similarity"], False, False,
     ),
     "histogram": (
         lambda d: HistogramLoss(),
         lambda d: pml_losses.HistogramLoss(),
-        ["cosine"], True, False,
+        ["cosine_similarity"], True, False,
     ),
     "histogram_coarse": (
         lambda d: HistogramLoss(n_bins=8),
         lambda d: pml_losses.HistogramLoss(n_bins=8),
-        ["cosine"], True, False,
+        ["cosine_similarity"], True, False,
     ),
 }
 PARAMS = [(name, d) for name, case in CASES.items() for d in case[2]]
@@ -241,7 +241,7 @@ def test_fast_ap_on_a_hand_computed_batch():
     with pytest.raises(ValueError, match="keep normalize=True"):
         FastAPLoss(normalize=False)
     with pytest.raises(ValueError, match="only with distance"):
-        FastAPLoss(distance="cosine")
+        FastAPLoss(distance="cosine_similarity")
     with pytest.raises(ValueError, match="ref_emb is not supported"):
         FastAPLoss()(emb, labels, ref_emb=emb, ref_labels=labels)
 
@@ -459,7 +459,7 @@ def test_embedder_trains_losses_defined_for_some_distances_only():
     emb = MetricEmbedder(loss="fast_ap", **fast).fit(X, y)
     assert emb.loss_.distance == "sqeuclidean"
     assert MetricEmbedder(loss="instance", miner=None, **fast).fit(X, y).loss_.distance == \
-        "cosine"
+        "cosine_similarity"
     # ... but one asked for explicitly is still checked.
     with pytest.raises(ValueError, match="FastAPLoss works only with distance"):
-        MetricEmbedder(loss="fast_ap", loss__distance="cosine", **fast).fit(X, y)
+        MetricEmbedder(loss="fast_ap", loss__distance="cosine_similarity", **fast).fit(X, y)

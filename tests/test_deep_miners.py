@@ -29,7 +29,7 @@ from skmetric.deep.miners.distance_weighted import negative_weights  # noqa: E40
 PML_DISTANCE = {
     "euclidean": pml_distances.LpDistance,
     "sqeuclidean": lambda: pml_distances.LpDistance(power=2),
-    "cosine": pml_distances.CosineSimilarity,
+    "cosine_similarity": pml_distances.CosineSimilarity,
 }
 
 
@@ -56,9 +56,9 @@ def _assert_same_tuples(ours, theirs):
 
 
 @pytest.mark.parametrize("kind", ["all", "hard", "semihard", "easy"])
-@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean", "cosine_similarity"])
 def test_triplet_margin_miner_matches_pytorch_metric_learning(kind, distance):
-    margin = 0.1 if distance == "cosine" else 0.2
+    margin = 0.1 if distance == "cosine_similarity" else 0.2
     ours = TripletMarginMiner(margin, kind, distance=distance)
     theirs = pml_miners.TripletMarginMiner(margin, kind, distance=PML_DISTANCE[distance]())
     for seed in range(2):
@@ -93,7 +93,7 @@ def test_triplet_miner_definitions_on_a_hand_computed_batch():
     assert mine["easy"] == set()
 
 
-@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+@pytest.mark.parametrize("distance", ["euclidean", "cosine_similarity"])
 def test_batch_hard_miner_matches_pytorch_metric_learning(distance):
     emb, labels = _batch(2)
     labels[0] = 99  # an anchor without positives is skipped
@@ -103,9 +103,9 @@ def test_batch_hard_miner_matches_pytorch_metric_learning(distance):
     assert 0 not in ours[0].tolist()
 
 
-@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+@pytest.mark.parametrize("distance", ["cosine_similarity", "euclidean"])
 def test_multi_similarity_miner_matches_pytorch_metric_learning(distance):
-    epsilon = 0.1 if distance == "cosine" else 0.3
+    epsilon = 0.1 if distance == "cosine_similarity" else 0.3
     ours = MultiSimilarityMiner(epsilon, distance=distance)
     theirs = pml_miners.MultiSimilarityMiner(epsilon, distance=PML_DISTANCE[distance]())
     assert ours.output == "pairs"

@@ -24,10 +24,10 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 PML_DISTANCE = {
     "euclidean": lambda: pml_distances.LpDistance(),
     "sqeuclidean": lambda: pml_distances.LpDistance(normalize_embeddings=False, power=2),
-    "cosine": lambda: pml_distances.CosineSimilarity(),
+    "cosine_similarity": lambda: pml_distances.CosineSimilarity(),
     "dot": lambda: pml_distances.DotProductSimilarity(normalize_embeddings=False),
 }
-NORMALIZE = {"euclidean": True, "sqeuclidean": False, "cosine": True, "dot": False}
+NORMALIZE = {"euclidean": True, "sqeuclidean": False, "cosine_similarity": True, "dot": False}
 STRATEGIES = ["easy", "hard", "semihard", "all"]
 VALID_STRATEGIES = [(p, n) for p, n in itertools.product(STRATEGIES, STRATEGIES)
                     if not (p == n == "semihard" or {p, n} == {"semihard", "all"})]
@@ -66,8 +66,8 @@ def _both_ways(ours, theirs, device="cpu", dtype=torch.float64, seeds=range(3)):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("distance", list(PML_DISTANCE))
 def test_pair_margin_miner_matches_pytorch_metric_learning(distance, dtype, device):
-    margins = {"euclidean": (0.3, 0.9), "sqeuclidean": (4.0, 12.0), "cosine": (0.5, -0.2),
-               "dot": (2.0, -2.0)}[distance]
+    margins = {"euclidean": (0.3, 0.9), "sqeuclidean": (4.0, 12.0),
+               "cosine_similarity": (0.5, -0.2), "dot": (2.0, -2.0)}[distance]
     ours = PairMarginMiner(*margins, distance=distance, normalize=NORMALIZE[distance])
     theirs = pml_miners.PairMarginMiner(*margins, distance=PML_DISTANCE[distance]())
     sizes = _both_ways(ours, theirs, device, dtype)
@@ -86,7 +86,7 @@ def test_batch_easy_hard_miner_matches_pytorch_metric_learning(pos_strategy, neg
     _both_ways(ours, theirs, device)
 
 
-@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+@pytest.mark.parametrize("distance", ["euclidean", "cosine_similarity"])
 @pytest.mark.parametrize("strategies", [("hard", "easy"), ("semihard", "hard"),
                                         ("easy", "semihard"), ("all", "hard")])
 def test_batch_easy_hard_allowed_ranges_match_pytorch_metric_learning(strategies, distance):
@@ -182,7 +182,7 @@ def test_hdc_miner_keeps_the_hardest_fraction():
     assert len(a2) == 6 and d[a2, n].max() <= d[labels[:, None] != labels].sort()[0][5]
 
 
-@pytest.mark.parametrize("distance", ["euclidean", "cosine", "sqeuclidean"])
+@pytest.mark.parametrize("distance", ["euclidean", "cosine_similarity", "sqeuclidean"])
 @pytest.mark.parametrize("seed", [0, 5])
 def test_uniform_histogram_miner_equals_pml_under_the_same_seed(seed, distance):
     ours = UniformHistogramMiner(10, 3, 2, distance=distance, normalize=NORMALIZE[distance],

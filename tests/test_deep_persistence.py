@@ -13,19 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _deep_data import blobs as _blobs  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from skmetric.deep import MetricEmbedder, ProbabilisticEmbedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _blobs(n_classes=6, per_class=8, n_features=5, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=3.0, size=(n_classes, n_features))
-    X = np.repeat(centers, per_class, axis=0) + rng.normal(size=(n_classes * per_class,
-                                                                 n_features))
-    return X.astype(np.float32), np.repeat(np.arange(n_classes), per_class)
 
 
 def _images():

@@ -13,21 +13,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _deep_data import blobs as _blobs  # noqa: E402
 from sklearn.utils._param_validation import Interval  # noqa: E402
 from torch import nn  # noqa: E402
 
 from skmetric.deep import MetricEmbedder, ProbabilisticEmbedder, _embedder  # noqa: E402
 from skmetric.deep.losses import LOSSES, ArcFaceLoss, SubCenterArcFaceLoss  # noqa: E402
 from skmetric.deep.miners import MINERS  # noqa: E402
-
-
-def _blobs(n_classes=6, per_class=8, n_features=5, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=3.0, size=(n_classes, n_features))
-    X = np.repeat(centers, per_class, axis=0) + rng.normal(size=(n_classes * per_class,
-                                                                 n_features))
-    return X.astype(np.float32), np.repeat(np.arange(n_classes), per_class)
-
 
 FAST = dict(max_epochs=2, batch_size=16, samples_per_class=4, embedding_dim=8,
             random_state=0, verbose=0)

@@ -3,7 +3,14 @@
 A distance object maps a query batch (n, d) and a reference batch (m, d) to an (n, m)
 matrix. Distances grow with dissimilarity; similarities (``is_similarity = True``) shrink,
 and :meth:`Distance.margin` hides that difference so that a loss is written once.
+
+The cosine similarity is named ``'cosine_similarity'`` (pytorch-metric-learning's
+``CosineSimilarity``): in ``skmetric.distances`` and ``skmetric.metrics``, ``'cosine'`` is
+the cosine *distance* 1 - cos, as in scikit-learn and SciPy. The former name ``'cosine'``
+still selects the similarity here, with a FutureWarning.
 """
+
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +85,7 @@ class DotProductSimilarity(Distance):
 class CosineSimilarity(DotProductSimilarity):
     """Cosine similarity: the inner product of L2-normalised embeddings (always normalised)."""
 
-    name = "cosine"
+    name = "cosine_similarity"
 
     def __init__(self, normalize=True):
         super().__init__(normalize=True)
@@ -90,17 +97,40 @@ DISTANCES = {
 }
 
 
+#: Former names of the deep distances, and their current names.
+_RENAMED = {"cosine": "cosine_similarity"}
+
+
+def canonical_distance(distance, warn=True):
+    """``distance`` with a former name replaced by the current one (a FutureWarning says so
+    when ``warn``); any other value is returned as is."""
+    if not isinstance(distance, str) or distance.lower() not in _RENAMED:
+        return distance
+    new = _RENAMED[distance.lower()]
+    if warn:
+        warnings.warn(
+            f"distance={distance!r} is deprecated in skmetric.deep and will be removed in a "
+            f"future release: use distance={new!r}, the same cosine similarity. (In "
+            "skmetric.distances and skmetric.metrics, 'cosine' is the cosine distance "
+            "1 - cos.)",
+            FutureWarning, stacklevel=3,
+        )
+    return new
+
+
 def get_distance(distance, normalize=True):
     """Return a :class:`Distance` from its name, or ``distance`` itself if it is one.
 
     Parameters
     ----------
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'} or Distance
-        The pairwise function.
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'} or Distance
+        The pairwise function ('cosine', its former name for the cosine similarity, is
+        deprecated).
     normalize : bool, default=True
         Whether a named distance L2-normalises the embeddings first (ignored for objects
-        and for 'cosine', which always normalises).
+        and for 'cosine_similarity', which always normalises).
     """
+    distance = canonical_distance(distance)
     if isinstance(distance, Distance):
         return distance
     if isinstance(distance, str) and distance.lower() in DISTANCES:

@@ -10,31 +10,30 @@ import sys
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
-from types import MappingProxyType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-    validate_parameter_constraints,
-)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
-from skorch.dataset import Dataset
 from skorch.utils import to_tensor
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
+from .._sklearn_compat import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from . import _images
 from ._device_data import on_device
+from ._distances import canonical_distance
 from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
@@ -53,6 +52,31 @@ def _loss_scores_classes(self):
         except ValueError:
             return False
     return callable(getattr(loss, "logits", None))
+
+
+class _InitState:
+    """An attribute that skorch's ``NeuralNet.__init__`` sets (``history_``,
+    ``initialized_``, ``virtual_params_``), stored under a private name.
+
+    scikit-learn's rule is that ``__init__`` sets parameters only (its
+    ``check_no_attributes_set_in_init`` looks for public attributes); skorch's constructor
+    runs unchanged and its state lives in ``_history_`` etc. Unset, the attribute does not
+    exist, which is how skorch's ``__setattr__`` tells that construction is under way.
+    """
+
+    def __set_name__(self, owner, name):
+        self.name, self.key = name, f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return vars(obj)[self.key]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value):
+        vars(obj)[self.key] = value
 
 
 class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
@@ -116,9 +140,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         that random transforms draw their parameters per sample; False calls it once on the
         whole batch (faster; torchvision's v2 transforms then draw one set of random
         parameters for the batch).
-    distance : {'cosine', 'euclidean'}, default='cosine'
-        The distance of the embedding space: passed to named losses and miners that take a
-        ``distance`` and used by ``score``.
+    distance : {'cosine_similarity', 'euclidean'}, default='cosine_similarity'
+        The geometry of the embedding space: passed to named losses and miners that take a
+        ``distance`` and used by ``score`` (which ranks by the cosine distance 1 - cos for
+        'cosine_similarity', the same order). 'cosine', its former name, is deprecated:
+        elsewhere in skmetric 'cosine' is the cosine distance.
     samples_per_class : int or None, default=4
         m, the number of samples of each class in a training batch; every class of y needs
         at least m samples. None draws plain shuffled batches.
@@ -211,7 +237,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "normalize": ["boolean"],
         "train_transform": [None, callable],
         "train_transform_per_sample": ["boolean"],
-        "distance": [StrOptions({"cosine", "euclidean"})],
+        "distance": [StrOptions({"cosine_similarity", "euclidean", "cosine"},
+                                deprecated={"cosine"})],
         "samples_per_class": [None, Interval(Integral, 2, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -226,26 +253,21 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "verbose": ["verbose"],
     }
 
-    # skorch bookkeeping, preset so that __init__ stores parameters only (sklearn's rule)
-    # and so that nested ``loss__*``/``miner__*`` parameters re-initialise the criterion.
-    # (train_transform is listed because skorch refuses to set an nn.Module-valued attribute,
-    # such as a torchvision v2 transform, whose name is not a prefix.)
+    # The components this net adds to skorch's, declared as skorch's own registration
+    # (``NeuralNet._register_attribute``) records them: ``loss__*``/``miner__*`` parameters
+    # re-initialise the criteria, the loss's weights are trained and moved to the device, and
+    # set_params(loss=<module instance>) is allowed before the first fit.
+    # (train_transform is listed because skorch refuses to set an nn.Module-valued
+    # attribute, such as a torchvision v2 transform, whose name is not a prefix.)
     prefixes_ = [*NeuralNet.prefixes_, "module", "loss", "miner", "optimizer", "train_transform"]
     cuda_dependent_attributes_ = ["module_", "loss_", "miner_", "optimizer_"]
     _modules = ["module"]
     _criteria = ["loss", "miner"]
     _optimizers = ["optimizer"]
-    initialized_ = False
-    history_ = None
-    virtual_params_ = MappingProxyType({})
-    # skorch components that are fixed here (their ``iterator_train__*`` etc. still work)
-    iterator_train = DataLoader
-    iterator_valid = DataLoader
-    dataset = Dataset
-    predict_nonlinearity = None
-    compile = False
-    use_caching = "auto"
-    torch_load_kwargs = None
+    # State that skorch's __init__ sets, stored under private names (see _InitState).
+    history_ = _InitState()
+    initialized_ = _InitState()
+    virtual_params_ = _InitState()
     _data_checked = False
 
     __repr__ = BaseEstimator.__repr__
@@ -260,7 +282,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         normalize=True,
         train_transform=None,
         train_transform_per_sample=True,
-        distance="cosine",
+        distance="cosine_similarity",
         samples_per_class=4,
         batch_size=128,
         lr=1e-3,
@@ -275,7 +297,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         verbose=1,
         **kwargs,
     ):
-        self.module = module
+        # Set before skorch's __init__, whose __setattr__ takes everything set before
+        # ``initialized_`` exists as construction (a loss may be an nn.Module instance).
         self.loss = loss
         self.miner = miner
         self.embedding_dim = embedding_dim
@@ -284,21 +307,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.train_transform_per_sample = train_transform_per_sample
         self.distance = distance
         self.samples_per_class = samples_per_class
-        self.batch_size = batch_size
-        self.lr = lr
-        self.max_epochs = max_epochs
-        self.optimizer = optimizer
-        self.callbacks = callbacks
-        self.train_split = train_split
-        self.warm_start = warm_start
-        self.device = device
         self.precision = precision
         self.random_state = random_state
-        self.verbose = verbose
         _check_param_names(self, kwargs, "__init__()")
-        # skorch checks these names against prefixes_ at initialize (typos are reported).
-        self._params_to_validate = set(kwargs)
-        vars(self).update(kwargs)
+        # skorch stores its own arguments and the ``prefix__name`` sub-parameters, and checks
+        # the latter against prefixes_ at initialize. Its ``criterion`` is ``loss`` here.
+        super().__init__(
+            module, None, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
+            batch_size=batch_size, train_split=train_split, callbacks=callbacks,
+            warm_start=warm_start, verbose=verbose, device=device, **kwargs,
+        )
 
     # ----------------------------------------------------------------- training
     def fit(self, X, y, **fit_params):
@@ -403,6 +421,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        canonical_distance(self.distance)  # 'cosine' warns that it is 'cosine_similarity'
         for slot in ("loss", "miner"):
             if isinstance(getattr(self, slot), str):
                 _registered_class(slot, getattr(self, slot))  # unknown names fail early
@@ -556,9 +575,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if isinstance(value, str) or isinstance(value, type):
             cls = _registered_class(slot, value) if isinstance(value, str) else value
             accepted = _init_params(cls)
-            for name in ("distance", "normalize"):
+            # (the current name of the distance: _check_params warned about a former one)
+            shared = {"distance": canonical_distance(self.distance, warn=False),
+                      "normalize": self.normalize}
+            for name, default in shared.items():
                 if name in accepted:
-                    params.setdefault(name, getattr(self, name))
+                    params.setdefault(name, default)
             # A loss defined for some distances only (e.g. FastAP: Euclidean on unit
             # vectors) keeps its own default unless loss__distance asks otherwise.
             allowed = getattr(cls, "allowed_distances", None)
@@ -582,14 +604,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def get_iterator(self, dataset, training=False):
         """Class-balanced batches for training; skorch's plain iterator otherwise."""
         if not training:
-            kwargs = self.get_params_for("iterator_valid")
-            kwargs.setdefault("batch_size", self.batch_size)
-            if kwargs["batch_size"] == -1:
-                kwargs["batch_size"] = len(dataset)
-            # A DataLoader draws a seed for its workers; take it from a private generator so
-            # that transform never advances torch's global one.
-            kwargs.setdefault("generator", torch.Generator())
-            return self.iterator_valid(dataset, **kwargs)
+            return super().get_iterator(dataset, training=False)
         kwargs = self.get_params_for("iterator_train")
         if not kwargs.get("num_workers"):  # arrays that fit: batches gathered on the device
             dataset, loader_kwargs = on_device(dataset, self.device)
@@ -617,6 +632,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if isinstance(X, _images.ImageSource):
             return _images.ImageDataset(X, y)
         return super().get_dataset(X, y)
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix == "iterator_valid":
+            # A DataLoader draws a seed for its workers; take it from a private generator so
+            # that transform never advances torch's global one.
+            params.setdefault("generator", torch.Generator())
+        return params
 
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
@@ -755,10 +778,18 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if "callbacks" in params and not self.initialized_:
             # skorch builds callbacks eagerly here; defer that (and its checks) to fit.
             vars(self)["callbacks"] = params.pop("callbacks")
+        for key in [k for k in params if k.split("__", 1)[0] in _READ_AT_FIT]:
+            # Read when the next iterator or dataset is built; skorch (1.4) would look for
+            # a component to re-initialise on a fitted net and fail.
+            setattr(self, key, params.pop(key))
+            self._params_to_validate.add(key)
         return super().set_params(**params)
 
     def _get_param_names(self):
-        return [k for k in vars(self) if not k.startswith("_") and not k.endswith("_")]
+        # skorch's list (every public attribute set at construction), less skorch's
+        # arguments that this estimator leaves at their defaults (_SKORCH_FIXED).
+        return [k for k in super()._get_param_names()
+                if not k.startswith("_") and k not in _SKORCH_FIXED]
 
     @property
     def criterion_(self):
@@ -1012,7 +1043,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             )
         from ..metrics import precision_at_k
 
-        return precision_at_k(embeddings, y, k=1, metric=self.distance)
+        # skmetric.metrics' 'cosine' is the cosine distance: the similarity's order.
+        metric = "euclidean" if self.distance == "euclidean" else "cosine"
+        return precision_at_k(embeddings, y, k=1, metric=metric)
 
     @available_if(_loss_scores_classes)
     def predict(self, X):
@@ -1064,6 +1097,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         return tags
 
 
+#: skorch's constructor arguments that are not parameters of the embedders: skorch's
+#: ``__init__`` sets them to its defaults (``criterion`` is ``loss`` here; the data loaders,
+#: dataset, caching and compilation are skorch's), and get_params leaves them out.
+_SKORCH_FIXED = frozenset(inspect.signature(NeuralNet.__init__).parameters) - frozenset(
+    inspect.signature(MetricEmbedder.__init__).parameters)
+
+#: Prefixes of the sub-parameters that skorch reads each time it builds the component.
+_READ_AT_FIT = ("iterator_train", "iterator_valid", "dataset")
+
+
 def _dataset_labels(dataset):
     """The labels of a skorch Dataset, or of a Subset of one (skorch's ValidSplit)."""
     if isinstance(dataset, Subset):
@@ -1087,21 +1130,11 @@ def _init_params(cls):
 def _registered_class(slot, name):
     """The class registered under ``name`` in skmetric.deep.losses (or .miners)."""
     from . import losses, miners
-    from ._registry import _key
+    from ._registry import registered_class
 
-    package = losses if slot == "loss" else miners
-    registry = getattr(package, "LOSSES" if slot == "loss" else "MINERS")
-    aliases = getattr(package, "ALIASES", {})
-    by_key = {_key(k, slot): cls for k, cls in registry.items()}
-    for alias, target in aliases.items():
-        by_key.setdefault(_key(alias, slot), registry[target])
-    cls = by_key.get(_key(name, slot))
-    if cls is None:
-        raise ValueError(
-            f"Unknown {slot} {name!r}. Valid names: {sorted(registry)} (aliases: "
-            f"{sorted(aliases)}); or pass an object (see skmetric.deep.{package.__name__[14:]})."
-        )
-    return cls
+    if slot == "loss":
+        return registered_class(name, losses.LOSSES, "loss", "loss", losses.ALIASES)
+    return registered_class(name, miners.MINERS, "miner", "miner", miners.ALIASES)
 
 
 def _max_pools(height, width):
@@ -1143,6 +1176,8 @@ def _check_param_names(estimator, names, where):
             continue
         if starts:
             guess = f"{starts[0]}__{name[len(starts[0]) + 1:]}"
+        elif name == "criterion":  # skorch's name for it
+            guess = "loss"
         else:
             close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
             guess = close[0] if close else None

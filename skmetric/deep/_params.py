@@ -12,7 +12,7 @@ import inspect
 import math
 from numbers import Real
 
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from .._sklearn_compat import Interval, validate_parameter_constraints
 
 #: Any finite real number (NaN and infinities are rejected).
 FINITE = Interval(Real, float("-inf"), float("inf"), closed="neither")

@@ -10,19 +10,25 @@ def _key(name, suffix):
     return key
 
 
+def registered_class(name, registry, kind, suffix, aliases=None):
+    """The class registered under a tolerant ``name`` (case, '-', '_', spaces and the
+    ``suffix`` ignored), directly or through ``aliases``."""
+    by_key = {_key(key, suffix): cls for key, cls in registry.items()}
+    for alias, target in (aliases or {}).items():
+        by_key.setdefault(_key(alias, suffix), registry[target])
+    cls = by_key.get(_key(name, suffix))
+    if cls is None:
+        raise ValueError(
+            f"Unknown {kind} {name!r}. Valid names: {sorted(registry)} (aliases: "
+            f"{sorted(aliases or {})}); or pass an instance of your own {kind}."
+        )
+    return cls
+
+
 def lookup(obj, params, registry, kind, suffix, aliases=None):
     """Build ``registry[obj](**params)`` from a tolerant name, or return an object as is."""
     if isinstance(obj, str):
-        by_key = {_key(name, suffix): cls for name, cls in registry.items()}
-        for alias, name in (aliases or {}).items():
-            by_key.setdefault(_key(alias, suffix), registry[name])
-        cls = by_key.get(_key(obj, suffix))
-        if cls is None:
-            raise ValueError(
-                f"Unknown {kind} {obj!r}. Valid names: {sorted(registry)} (aliases: "
-                f"{sorted(aliases or {})}); or pass an instance of your own {kind}."
-            )
-        return cls(**params)
+        return registered_class(obj, registry, kind, suffix, aliases)(**params)
     valid_object = isinstance(obj, nn.Module) if kind == "loss" else callable(obj)
     if not valid_object:
         what = "an nn.Module" if kind == "loss" else "a callable"

@@ -14,13 +14,13 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import KernelPCA as _SkKernelPCA
 from sklearn.utils import check_random_state
-from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._array_api import array_namespace, foreign_namespace, from_numpy, to_numpy
 from .._array_api import device as array_device
 from .._compute._backend import resolve_backend
+from .._sklearn_compat import Interval, StrOptions
 from ..distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")

@@ -2,12 +2,13 @@
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 
 from .._array_api import to_numpy
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
 from .._init import components_from_metric
+from .._sklearn_compat import _fit_context
 
 
 class Covariance(MahalanobisMixin, BaseEstimator):

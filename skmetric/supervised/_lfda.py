@@ -5,11 +5,11 @@ from numbers import Integral
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
 from .._init import check_n_components
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import validate_labelled
 from .._validation import format_labels
 

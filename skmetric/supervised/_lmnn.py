@@ -8,16 +8,16 @@ from numbers import Integral, Real
 import array_api_compat
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
 from .._compute._lbfgs import minimize_lbfgs
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import validate_labelled
 from .._validation import format_labels
 

@@ -6,13 +6,13 @@ from numbers import Integral, Real
 
 import array_api_compat
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
 from .._compute._lbfgs import minimize_lbfgs
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).

@@ -7,15 +7,15 @@ from numbers import Integral, Real
 
 import array_api_compat
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host, to_numpy
 from .._compute._lbfgs import minimize_lbfgs
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import validate_labelled
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.

@@ -5,13 +5,13 @@ from numbers import Integral
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import type_of_target
 
 from .._base import MahalanobisMixin
 from .._constraints import Constraints
 from .._init import check_n_components
+from .._sklearn_compat import Interval, _fit_context
 from .._supervised import validate_labelled
 
 

@@ -5,11 +5,11 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.linalg import blas, eigh
 from scipy.spatial.distance import pdist
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
 
 

@@ -4,11 +4,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, QuadrupletsClassifierMixin
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {

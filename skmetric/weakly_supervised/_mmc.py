@@ -5,10 +5,10 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.linalg.lapack import dsyevd
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 

@@ -4,16 +4,16 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import MahalanobisMixin, TripletsClassifierMixin
 from .._constraints import Constraints
 from .._init import components_from_metric
+from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import SupervisedTuplesMixin
 
 _COMMON_CONSTRAINTS = {

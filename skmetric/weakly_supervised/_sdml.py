@@ -7,10 +7,10 @@ import numpy as np
 from scipy.linalg import eigh, pinvh
 from sklearn.base import BaseEstimator
 from sklearn.covariance import graphical_lasso
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 
 # Eigenvalues of the empirical matrix below this fraction of the largest are raised to it.

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from .. import _sync
-from .._distances import get_distance
+from .._distances import canonical_distance, get_distance
 from .._tuples import check_indices_tuple, check_inputs
 from ._options import LossOptions, add_regularization, reduce_terms
 
@@ -20,10 +20,11 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
 
     Parameters
     ----------
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}
+        ('cosine', the former name of 'cosine_similarity', is deprecated.)
         The pairwise distance or similarity the loss works on.
     normalize : bool, default=True
-        L2-normalise embeddings before computing distances (ignored by 'cosine', which
+        L2-normalise embeddings before computing distances (ignored by 'cosine_similarity', which
         always normalises).
     embedding_regularizer : callable, default=None
         Keyword-only, shared by every loss (see ``_options``): a regularizer of the
@@ -50,6 +51,7 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
 
     def __init__(self, distance="euclidean", normalize=True):
         super().__init__()
+        distance = canonical_distance(distance)  # 'cosine' is 'cosine_similarity' (warns)
         if self.allowed_distances is not None and distance not in self.allowed_distances:
             raise ValueError(
                 f"{type(self).__name__} works only with distance in "

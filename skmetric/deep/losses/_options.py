@@ -9,8 +9,7 @@ So a loss written by a user (or added later) gets them too, and ``MetricEmbedder
 
 import inspect
 
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
-
+from ..._sklearn_compat import StrOptions, validate_parameter_constraints
 from .._params import FINITE, ValidatedParams
 from .reducers import REDUCERS, get_reducer
 

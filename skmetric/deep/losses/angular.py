@@ -4,8 +4,8 @@ import math
 from numbers import Real
 
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._tuples import to_pairs
 from ._base import BaseLoss, masked_logsumexp, zero_loss
 

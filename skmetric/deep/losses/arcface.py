@@ -5,8 +5,8 @@ import warnings
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._params import RADIANS
 from ._margin_softmax import MarginSoftmaxBase
 

@@ -22,7 +22,7 @@ class CircleLoss(BaseLoss):
         The relaxation margin.
     gamma : float, default=80.0
         The scale.
-    distance : {'cosine'}, default='cosine'
+    distance : {'cosine_similarity'}, default='cosine_similarity'
         Circle loss is defined on cosine similarities only.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
@@ -41,11 +41,11 @@ class CircleLoss(BaseLoss):
     0
     """
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {"m": [FINITE], "gamma": [POSITIVE]}
 
-    def __init__(self, m=0.4, gamma=80.0, distance="cosine", normalize=True):
+    def __init__(self, m=0.4, gamma=80.0, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.m = m
         self.gamma = gamma

@@ -19,7 +19,7 @@ class ContrastiveLoss(BaseLoss):
         Positive pairs closer than this cost nothing.
     neg_margin : float, default=1.0
         Negative pairs farther than this cost nothing.
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
         The pairwise distance.
     normalize : bool, default=True
         L2-normalise the embeddings first.

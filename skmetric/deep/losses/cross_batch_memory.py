@@ -3,9 +3,9 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from ..._sklearn_compat import Interval
 from .._params import ValidatedParams
 from .._tuples import (
     all_pairs,

@@ -3,8 +3,8 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._tuples import to_triplets
 from ._base import BaseLoss, zero_loss
 

@@ -3,8 +3,8 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._tuples import label_masks
 from ._base import BaseLoss, mean_or_zero, zero_loss
 from ._terms import miner_weights

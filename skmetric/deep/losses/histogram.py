@@ -3,8 +3,8 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._tuples import label_masks, to_triplets
 from ._base import BaseLoss
 
@@ -23,7 +23,7 @@ class HistogramLoss(BaseLoss):
         Number of bins; 100 when ``delta`` is None too.
     delta : float or None, default=None
         Bin width; must equal ``2 / n_bins`` when both are given.
-    distance : 'cosine'
+    distance : 'cosine_similarity'
     normalize : True
 
     Notes
@@ -47,13 +47,13 @@ class HistogramLoss(BaseLoss):
     # PML's terms are "already_reduced": any reducer= leaves the value as is.
     supports_reducer = terms_already_reduced = True
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
     _parameter_constraints = {
         "n_bins": [None, Interval(Integral, 1, None, closed="left")],
         "delta": [None, Interval(Real, 0, 2, closed="right")],
     }
 
-    def __init__(self, n_bins=None, delta=None, distance="cosine", normalize=True):
+    def __init__(self, n_bins=None, delta=None, distance="cosine_similarity", normalize=True):
         if n_bins is not None and delta is not None and delta != 2 / n_bins:
             raise ValueError(f"delta and n_bins must satisfy delta = 2 / n_bins; got "
                              f"delta={delta} and n_bins={n_bins}. Pass only one of them.")

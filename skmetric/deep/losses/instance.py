@@ -19,7 +19,7 @@ class InstanceLoss(BaseLoss):
     ----------
     gamma : float, default=64.0
         Scale of the cosine logits.
-    distance : 'cosine'
+    distance : 'cosine_similarity'
     normalize : True
 
     References
@@ -38,10 +38,10 @@ class InstanceLoss(BaseLoss):
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
     _parameter_constraints = {"gamma": [POSITIVE]}
 
-    def __init__(self, gamma=64.0, distance="cosine", normalize=True):
+    def __init__(self, gamma=64.0, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.gamma = gamma
 

@@ -22,7 +22,7 @@ class IntraPairVarianceLoss(BaseLoss):
         Relative slack around the positive pairs' mean.
     neg_eps : float, default=0.01
         Relative slack around the negative pairs' mean.
-    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
     normalize : bool, default=True
 
     References
@@ -42,7 +42,7 @@ class IntraPairVarianceLoss(BaseLoss):
 
     _parameter_constraints = {"pos_eps": [NON_NEGATIVE], "neg_eps": [NON_NEGATIVE]}
 
-    def __init__(self, pos_eps=0.01, neg_eps=0.01, distance="cosine", normalize=True):
+    def __init__(self, pos_eps=0.01, neg_eps=0.01, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.pos_eps = pos_eps
         self.neg_eps = neg_eps

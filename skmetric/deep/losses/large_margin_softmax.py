@@ -4,8 +4,8 @@ import math
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._params import NON_NEGATIVE
 from ._margin_softmax import MarginSoftmaxBase
 

@@ -21,7 +21,7 @@ class LiftedStructureLoss(BaseLoss):
         The margin negatives should clear.
     pos_margin : float, default=0.0
         Positive distances below this cost nothing.
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References
@@ -84,7 +84,7 @@ class GeneralizedLiftedStructureLoss(BaseLoss):
     ----------
     neg_margin : float, default=1.0
     pos_margin : float, default=0.0
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

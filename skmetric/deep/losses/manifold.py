@@ -5,9 +5,9 @@ from numbers import Real
 
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from ..._sklearn_compat import Interval
 from .._params import NON_NEGATIVE
 from ._base import masked_logsumexp
 from ._proxy_base import BaseProxyLoss

@@ -3,9 +3,9 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from ..._sklearn_compat import Interval, StrOptions
 from .. import _sync
 from .._params import FINITE, NON_NEGATIVE
 from .._tuples import to_triplets
@@ -35,7 +35,7 @@ class MarginLoss(BaseLoss):
         Learn one beta per class; labels must then lie in ``[0, num_classes)``.
     triplets_per_anchor : 'all', default='all'
         Without a miner, all triplets are used.
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     Attributes

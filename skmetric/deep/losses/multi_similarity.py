@@ -20,7 +20,7 @@ class MultiSimilarityLoss(BaseLoss):
         Scale of the negative pairs.
     base : float, default=0.5
         The similarity offset (lambda in the paper).
-    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
     normalize : bool, default=True
 
     References
@@ -39,7 +39,8 @@ class MultiSimilarityLoss(BaseLoss):
 
     _parameter_constraints = {"alpha": [POSITIVE], "beta": [POSITIVE], "base": [FINITE]}
 
-    def __init__(self, alpha=2.0, beta=50.0, base=0.5, distance="cosine", normalize=True):
+    def __init__(self, alpha=2.0, beta=50.0, base=0.5, distance="cosine_similarity",
+                 normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.alpha = alpha
         self.beta = beta

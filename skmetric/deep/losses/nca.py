@@ -22,7 +22,7 @@ class NCALoss(BaseLoss):
     ----------
     softmax_scale : float, default=1.0
         Inverse temperature of the softmax.
-    distance : {'sqeuclidean', 'euclidean', 'cosine', 'dot'}, default='sqeuclidean'
+    distance : {'sqeuclidean', 'euclidean', 'cosine_similarity', 'dot'}, default='sqeuclidean'
         Distances are negated to serve as logits (as in the paper: squared Euclidean).
     normalize : bool, default=True
 

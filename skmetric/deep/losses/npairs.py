@@ -20,7 +20,7 @@ class NPairsLoss(BaseLoss):
     l2_reg : float, default=0.0
         Weight of the embedding-norm penalty; the paper uses it with unnormalised
         embeddings (``normalize=False``), e.g. ``l2_reg=0.002``.
-    distance : {'dot', 'cosine', 'euclidean', 'sqeuclidean'}, default='dot'
+    distance : {'dot', 'cosine_similarity', 'euclidean', 'sqeuclidean'}, default='dot'
         Distances are negated to serve as logits.
     normalize : bool, default=True
         L2-normalise the embeddings first (so 'dot' is the cosine similarity, as in

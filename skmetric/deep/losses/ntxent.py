@@ -21,7 +21,7 @@ class NTXentLoss(BaseLoss):
     ----------
     temperature : float, default=0.07
         Softmax temperature: small values focus on the hardest negatives.
-    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
     normalize : bool, default=True
 
     Notes
@@ -49,7 +49,7 @@ class NTXentLoss(BaseLoss):
 
     _parameter_constraints = {"temperature": [POSITIVE]}
 
-    def __init__(self, temperature=0.07, distance="cosine", normalize=True):
+    def __init__(self, temperature=0.07, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.temperature = temperature
 

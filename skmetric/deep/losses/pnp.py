@@ -1,8 +1,8 @@
 """Prioritising-positives (PNP) loss (Li et al., 2022)."""
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 
+from ..._sklearn_compat import StrOptions
 from .._params import FINITE, POSITIVE
 from ._base import BaseLoss
 
@@ -32,7 +32,7 @@ class PNPLoss(BaseLoss):
     anneal : float, default=0.01
         The sigmoid's temperature.
     variant : {'O', 'Ds', 'Dq', 'Iu', 'Ib'}, default='O'
-    distance : {'cosine'}, default='cosine'
+    distance : {'cosine_similarity'}, default='cosine_similarity'
         Defined on cosine similarities only.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
@@ -54,7 +54,7 @@ class PNPLoss(BaseLoss):
     # PML's terms are "already_reduced": any reducer= leaves the value as is.
     supports_reducer = terms_already_reduced = True
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {
         "b": [POSITIVE],
@@ -63,7 +63,7 @@ class PNPLoss(BaseLoss):
         "variant": [StrOptions(set(_VARIANTS))],
     }
 
-    def __init__(self, b=2, alpha=1, anneal=0.01, variant="O", distance="cosine",
+    def __init__(self, b=2, alpha=1, anneal=0.01, variant="O", distance="cosine_similarity",
                  normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.b = b

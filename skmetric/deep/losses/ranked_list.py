@@ -4,8 +4,8 @@ import warnings
 from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._params import FINITE
 from ._base import BaseLoss
 
@@ -35,7 +35,7 @@ class RankedListLoss(BaseLoss):
         The negative boundary; None means ``1 + margin / 2``.
     Tp : float, default=0.0
         Temperature of the positive weights.
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
         Used as is (the boundaries assume a distance: small means similar).
     normalize : bool, default=True
         L2-normalise the embeddings first.

@@ -10,9 +10,9 @@ from numbers import Integral
 
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from ..._sklearn_compat import Interval
 from .._params import POSITIVE, ValidatedParams
 from .reducers import MeanReducer
 

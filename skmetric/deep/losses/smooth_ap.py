@@ -28,7 +28,7 @@ class SmoothAPLoss(BaseLoss):
     ----------
     temperature : float, default=0.01
         The sigmoid's temperature: smaller is closer to the true (step-function) ranks.
-    distance : {'cosine'}, default='cosine'
+    distance : {'cosine_similarity'}, default='cosine_similarity'
         Defined on cosine similarities only.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
@@ -50,11 +50,11 @@ class SmoothAPLoss(BaseLoss):
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {"temperature": [POSITIVE]}
 
-    def __init__(self, temperature=0.01, distance="cosine", normalize=True):
+    def __init__(self, temperature=0.01, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.temperature = temperature
 

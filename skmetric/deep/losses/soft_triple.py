@@ -4,8 +4,8 @@ from numbers import Integral
 
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .._params import FINITE, POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to
 

@@ -18,7 +18,7 @@ class SupConLoss(BaseLoss):
     ----------
     temperature : float, default=0.1
         Softmax temperature; smaller values concentrate on the hardest pairs.
-    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
     normalize : bool, default=True
         L2-normalise the embeddings first.
 
@@ -40,7 +40,7 @@ class SupConLoss(BaseLoss):
 
     _parameter_constraints = {"temperature": [POSITIVE]}
 
-    def __init__(self, temperature=0.1, distance="cosine", normalize=True):
+    def __init__(self, temperature=0.1, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.temperature = temperature
 

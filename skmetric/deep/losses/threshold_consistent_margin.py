@@ -21,7 +21,7 @@ class ThresholdConsistentMarginLoss(BaseLoss):
         Positive pairs less similar than this are penalised.
     margin_minus : float, default=0.5
         Negative pairs more similar than this are penalised.
-    distance : {'cosine'}, default='cosine'
+    distance : {'cosine_similarity'}, default='cosine_similarity'
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 
@@ -49,7 +49,7 @@ class ThresholdConsistentMarginLoss(BaseLoss):
     # PML's terms are "already_reduced": any reducer= leaves the value as is.
     supports_reducer = terms_already_reduced = True
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {
         "lambda_plus": [NON_NEGATIVE],
@@ -59,7 +59,7 @@ class ThresholdConsistentMarginLoss(BaseLoss):
     }
 
     def __init__(self, lambda_plus=1.0, lambda_minus=1.0, margin_plus=0.9, margin_minus=0.5,
-                 distance="cosine", normalize=True):
+                 distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.lambda_plus = lambda_plus
         self.lambda_minus = lambda_minus

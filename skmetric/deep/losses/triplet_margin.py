@@ -4,8 +4,8 @@ from numbers import Integral
 
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..._sklearn_compat import Interval, StrOptions
 from .._params import FINITE
 from .._tuples import as_generator, random_triplets, to_triplets
 from ._base import BaseLoss, mean_nonzero
@@ -27,7 +27,7 @@ class TripletMarginLoss(BaseLoss):
         The soft-margin form ``softplus(d(a, p) - d(a, n) + margin)`` instead of the hinge.
     triplets_per_anchor : 'all' or int, default='all'
         Without a miner, use all triplets, or this many random ones per anchor.
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
         The pairwise distance.
     normalize : bool, default=True
         L2-normalise the embeddings first.

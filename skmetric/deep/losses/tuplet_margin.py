@@ -27,7 +27,7 @@ class TupletMarginLoss(BaseLoss):
         default; skmetric's angular margins are radians, as in :class:`ArcFaceLoss`).
     scale : float, default=64.0
         The logit scale.
-    distance : {'cosine'}, default='cosine'
+    distance : {'cosine_similarity'}, default='cosine_similarity'
         Defined on cosine similarities only.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
@@ -45,11 +45,11 @@ class TupletMarginLoss(BaseLoss):
     0
     """
 
-    allowed_distances = ("cosine",)
+    allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {"margin": [RADIANS], "scale": [POSITIVE]}
 
-    def __init__(self, margin=PML_MARGIN, scale=64.0, distance="cosine",
+    def __init__(self, margin=PML_MARGIN, scale=64.0, distance="cosine_similarity",
                  normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.margin = margin

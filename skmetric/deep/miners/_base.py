@@ -3,7 +3,7 @@
 
 import torch
 
-from .._distances import get_distance
+from .._distances import canonical_distance, get_distance
 from .._params import ValidatedParams
 from .._tuples import check_inputs
 
@@ -22,7 +22,8 @@ class BaseMiner(metaclass=ValidatedParams):
 
     Parameters
     ----------
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}
+        ('cosine', the former name of 'cosine_similarity', is deprecated.)
         The pairwise distance used to rank pairs.
     normalize : bool, default=True
         L2-normalise the embeddings first.
@@ -34,6 +35,7 @@ class BaseMiner(metaclass=ValidatedParams):
     _parameter_constraints = {"normalize": ["boolean"]}
 
     def __init__(self, distance="euclidean", normalize=True):
+        distance = canonical_distance(distance)  # 'cosine' is 'cosine_similarity' (warns)
         self.distance = distance
         self.normalize = normalize
         self.dist = get_distance(distance, normalize=normalize)

@@ -1,7 +1,7 @@
 """Batch easy-hard miner (Xuan, Stylianou and Pless, 2020)."""
 
-from sklearn.utils._param_validation import StrOptions
 
+from ..._sklearn_compat import StrOptions
 from .. import _sync
 from .._tuples import label_masks
 from ._base import BaseMiner
@@ -30,7 +30,7 @@ class BatchEasyHardMiner(BaseMiner):
     allowed_pos_range, allowed_neg_range : (float, float) or None, default=None
         Only pairs whose distance (or similarity) lies in ``[low, high]`` are candidates
         (not applied with the 'all' strategy).
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

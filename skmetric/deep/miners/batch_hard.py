@@ -13,7 +13,7 @@ class BatchHardMiner(BaseMiner):
 
     Parameters
     ----------
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

@@ -4,8 +4,8 @@ import math
 from numbers import Real
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .. import _sync
 from .._tuples import label_masks
 from ._base import BaseMiner
@@ -23,7 +23,7 @@ class HDCMiner(BaseMiner):
     Parameters
     ----------
     filter_percentage : float in (0, 1], default=0.5
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

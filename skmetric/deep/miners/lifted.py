@@ -18,7 +18,7 @@ class LiftedMiner(BaseMiner):
     Parameters
     ----------
     neg_margin : float or None, default=None
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

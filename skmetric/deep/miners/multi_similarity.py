@@ -17,7 +17,7 @@ class MultiSimilarityMiner(BaseMiner):
     Parameters
     ----------
     epsilon : float, default=0.1
-    distance : {'cosine', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine'
+    distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
     normalize : bool, default=True
 
     References
@@ -37,7 +37,7 @@ class MultiSimilarityMiner(BaseMiner):
 
     _parameter_constraints = {"epsilon": [FINITE]}
 
-    def __init__(self, epsilon=0.1, distance="cosine", normalize=True):
+    def __init__(self, epsilon=0.1, distance="cosine_similarity", normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         self.epsilon = epsilon
 

@@ -17,7 +17,7 @@ class PairMarginMiner(BaseMiner):
     ----------
     pos_margin : float, default=0.2
     neg_margin : float, default=0.8
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

@@ -2,8 +2,7 @@
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
+from ..._sklearn_compat import Interval, StrOptions
 from .._sync import where
 from .._tuples import (
     all_pairs,

@@ -1,8 +1,8 @@
 """Triplet margin miner: all, hard, semi-hard or easy triplets with respect to a margin."""
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 
+from ..._sklearn_compat import StrOptions
 from .._params import FINITE
 from .._sync import fetch
 from .._tuples import label_masks
@@ -25,7 +25,7 @@ class TripletMarginMiner(BaseMiner):
     ----------
     margin : float, default=0.2
     type_of_triplets : {'all', 'hard', 'semihard', 'easy'}, default='all'
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
     References

@@ -3,8 +3,8 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 
+from ..._sklearn_compat import Interval
 from .. import _sync
 from .._tuples import as_generator, label_masks
 from ._base import BaseMiner
@@ -26,7 +26,7 @@ class UniformHistogramMiner(BaseMiner):
     num_bins : int, default=100
     pos_per_bin : int, default=10
     neg_per_bin : int, default=10
-    distance : {'euclidean', 'sqeuclidean', 'cosine', 'dot'}, default='euclidean'
+    distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
     random_state : int, torch.Generator or None, default=None
         Seeds the draws (None: fresh entropy, not torch's global seed).
