@@ -27,7 +27,8 @@ FAST = dict(max_epochs=1, batch_size=16, samples_per_class=4, embedding_dim=8,
 METRIC_EMBEDDER_PARAMS = {
     "module", "loss", "miner", "embedding_dim", "normalize", "distance",
     "samples_per_class", "batch_size", "lr", "max_epochs", "optimizer", "callbacks",
-    "train_split", "warm_start", "device", "random_state", "verbose",
+    "train_split", "warm_start", "device", "random_state", "verbose", "precision",
+    "train_transform", "train_transform_per_sample",
 }
 
 
@@ -50,7 +51,7 @@ def test_skorchs_constructor_stores_every_one_of_its_arguments_on_the_instance()
 @pytest.mark.parametrize("cls, extra", [
     (MetricEmbedder, set()),
     (ProbabilisticEmbedder, {"freeze_trunk", "uncertainty_hidden", "uncertainty_input"}),
-    (DistributedMetricEmbedder, {"efficient"}),
+    (DistributedMetricEmbedder, {"efficient", "sync_batchnorm"}),
 ])
 def test_get_params_lists_the_estimators_parameters_and_not_skorchs_fixed_ones(cls, extra):
     params = cls().get_params(deep=False)
