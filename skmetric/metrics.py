@@ -40,6 +40,7 @@ from sklearn.metrics import (
 
 from ._array_api import to_numpy
 from ._base import _best_threshold
+from ._compute._arrays import check_input, check_inputs
 from .distances import pairwise_distances
 from .neighbors import kneighbors
 
@@ -716,30 +717,18 @@ def _retrieval_setup(query, query_labels, reference, reference_labels, ref_inclu
         _check_k(max_k, "max_k")
     if not isinstance(ref_includes_query, (bool, np.bool_)):
         raise TypeError(f"ref_includes_query must be a bool; got {ref_includes_query!r}.")
-    query = _as_embeddings(query, "query")
+    if reference is None and reference_labels is not None:
+        raise ValueError("reference_labels was given without reference.")
+    if reference is not None and reference_labels is None:
+        raise ValueError("reference_labels is required with reference.")
+    query, reference, xp = check_inputs(query, reference, names=("query", "reference"))
     q_labels = _labels_as_numpy(query_labels, query.shape[0], "query_labels", "query")
     if reference is None:
-        if reference_labels is not None:
-            raise ValueError("reference_labels was given without reference.")
         reference, r_labels, exclude_self = query, q_labels, True
     else:
-        if reference_labels is None:
-            raise ValueError("reference_labels is required with reference.")
-        reference = _as_embeddings(reference, "reference")
         r_labels = _labels_as_numpy(reference_labels, reference.shape[0], "reference_labels",
                                     "reference")
         exclude_self = bool(ref_includes_query)
-    try:
-        xp = array_api_compat.array_namespace(query, reference)
-    except TypeError as exc:
-        raise TypeError(
-            "query and reference must be arrays of the same library (both NumPy, both torch, "
-            f"...); got {type(query).__name__} and {type(reference).__name__}."
-        ) from exc
-    if reference.shape[1] != query.shape[1]:
-        raise ValueError(
-            f"query has {query.shape[1]} features but reference has {reference.shape[1]}."
-        )
     _, codes = np.unique(np.concatenate([q_labels, r_labels]), return_inverse=True)
     q_codes, r_codes = codes[: q_labels.shape[0]], codes[q_labels.shape[0]:]
     if exclude_self and reference is not query:
@@ -921,27 +910,6 @@ def _check_k(k, name):
         raise ValueError(f"{name} must be an integer >= 1; got {k!r}.")
 
 
-def _as_embeddings(X, name):
-    """A 2-D, finite, floating array; Array API arrays keep their namespace and device."""
-    if not array_api_compat.is_array_api_obj(X) or isinstance(X, np.ndarray | np.generic):
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be numeric; got dtype {X.dtype}.")
-    xp = array_api_compat.array_namespace(X)
-    if X.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array of shape (n_samples, n_features); got shape "
-            f"{tuple(X.shape)}."
-        )
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(X.shape)}).")
-    if not xp.isdtype(X.dtype, "real floating"):
-        X = xp.astype(X, xp.float64)
-    if not bool(xp.all(xp.isfinite(X))):
-        raise ValueError(f"{name} contains NaN or infinity; remove or impute those rows.")
-    return X
-
-
 def _labels_as_numpy(labels, n, name, what):
     labels = to_numpy(labels)
     if labels.ndim != 1 or labels.shape[0] != n:
@@ -958,7 +926,7 @@ def _labels_as_numpy(labels, n, name, what):
 
 
 def _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init):
-    X = to_numpy(_as_embeddings(embeddings, "embeddings")).astype(np.float64)
+    X = to_numpy(check_input(embeddings, "embeddings")).astype(np.float64)
     y = _labels_as_numpy(labels, X.shape[0], "labels", "embeddings")
     n_classes = np.unique(y).shape[0]
     if n_classes < 2:

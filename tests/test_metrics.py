@@ -368,7 +368,7 @@ def test_mixed_namespaces_are_refused():
     torch = pytest.importorskip("torch")
     X = np.arange(12.0).reshape(6, 2)
     y = np.array([0, 0, 1, 1, 2, 2])
-    with pytest.raises(TypeError, match="same library"):
+    with pytest.raises(TypeError, match="same array library"):
         m.map_at_r(X, y, torch.asarray(X), y)
 
 

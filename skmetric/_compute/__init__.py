@@ -1,0 +1,1 @@
+"""skmetric's private compute layer: array checks, the distance engine, backends."""
