@@ -10,12 +10,20 @@ distance engine (``skmetric._compute._engine``), which :mod:`skmetric.neighbors`
 :mod:`skmetric.metrics` use too.
 """
 
+from sklearn.utils._param_validation import validate_params
+
 from ._compute._engine import METRICS, prepare
 from ._compute._numerics import row_norms  # noqa: F401 (the learners import it from here)
+from ._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT_OR_NONE, METRIC_ARRAYS
 
 __all__ = ["METRICS", "pairwise_distances", "pairwise_distances_chunked"]
 
 
+@validate_params(
+    {"X": ARRAY, "Y": ARRAY_OR_NONE, **METRIC_ARRAYS, **BLOCKS,
+     "n_threads": COUNT_OR_NONE},
+    prefer_skip_nested_validation=True,
+)
 def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_size=None,
                        working_memory=None, n_threads=None):
     """Distances between the rows of ``X`` and the rows of ``Y``.
@@ -90,6 +98,10 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
     return prepare(X, Y, metric, M, L).pairwise(chunk_size, working_memory, n_threads)
 
 
+@validate_params(
+    {"X": ARRAY, "Y": ARRAY_OR_NONE, **METRIC_ARRAYS, **BLOCKS},
+    prefer_skip_nested_validation=True,
+)
 def pairwise_distances_chunked(X, Y=None, metric="euclidean", *, M=None, L=None,
                                chunk_size=None, working_memory=None):
     """Yield the distance matrix of :func:`pairwise_distances` block of rows by block.

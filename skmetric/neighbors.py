@@ -13,11 +13,20 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compute._engine import prepare
+from ._compute._params import (
+    ARRAY,
+    ARRAY_OR_NONE,
+    BLOCKS,
+    COUNT,
+    COUNT_OR_NONE,
+    METRIC_ARRAYS,
+    NON_NEGATIVE,
+)
 
 BACKENDS = ("auto", "brute", "faiss")
 FAISS_INDEXES = ("flat", "ivf", "hnsw")
@@ -25,6 +34,16 @@ FAISS_INDEXES = ("flat", "ivf", "hnsw")
 __all__ = ["MetricKNeighborsClassifier", "kneighbors", "radius_neighbors"]
 
 
+_SEARCH = {"X": ARRAY, "Y": ARRAY_OR_NONE, **METRIC_ARRAYS, **BLOCKS,
+           "exclude_self": ["boolean", None], "return_distance": ["boolean"]}
+
+
+@validate_params(
+    {**_SEARCH, "n_neighbors": [COUNT], "backend": [StrOptions(set(BACKENDS))],
+     "index": [StrOptions(set(FAISS_INDEXES))], "index_params": [dict, None],
+     "n_threads": COUNT_OR_NONE},
+    prefer_skip_nested_validation=True,
+)
 def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
                exclude_self=None, chunk_size=None, working_memory=None, backend="auto",
                index="flat", index_params=None, return_distance=True, n_threads=None):
@@ -96,11 +115,7 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     >>> dist[0]
     array([1., 3.])
     """
-    k = _check_positive_int(n_neighbors, "n_neighbors")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}.")
-    if index not in FAISS_INDEXES:
-        raise ValueError(f"index must be one of {FAISS_INDEXES}; got {index!r}.")
+    k = int(n_neighbors)
     if backend != "faiss" and (index != "flat" or index_params):
         raise ValueError("index and index_params are FAISS options; pass backend='faiss'.")
     prep = prepare(X, Y, metric, M, L)
@@ -118,6 +133,10 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     return (dist, ind) if return_distance else ind
 
 
+@validate_params(
+    {**_SEARCH, "radius": [NON_NEGATIVE], "sort_results": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=None,
                      exclude_self=None, chunk_size=None, working_memory=None,
                      return_distance=True, sort_results=True):
@@ -151,9 +170,7 @@ def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=Non
     >>> [i.tolist() for i in ind]
     [[1], [0, 2], [1]]
     """
-    if not isinstance(radius, numbers.Real) or isinstance(radius, bool) or not (
-        np.isfinite(radius) and radius >= 0
-    ):
+    if not np.isfinite(radius):
         raise ValueError(f"radius must be a finite number >= 0; got {radius!r}.")
     prep = prepare(X, Y, metric, M, L)
     dist, ind = prep.radius(radius, exclude_self=prep.check_exclude_self(exclude_self),

@@ -3,12 +3,22 @@
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from .._array_api import to_numpy
 from .._compute._arrays import check_input
+from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
 from ._common import check_k, labels_as_numpy
 
+_KMEANS = validate_params(
+    {"embeddings": ARRAY, "labels": ["array-like"], "n_clusters": COUNT_OR_NONE,
+     "random_state": ["random_state"], "n_init": [StrOptions({"auto"}), COUNT],
+     "average_method": [StrOptions({"min", "geometric", "arithmetic", "max"})]},
+    prefer_skip_nested_validation=True,
+)
 
+
+@_KMEANS
 def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
                average_method="arithmetic"):
     """Normalized mutual information between k-means clusters of the embeddings and labels.
@@ -47,6 +57,7 @@ def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init
     return float(normalized_mutual_info_score(y, pred, average_method=average_method))
 
 
+@_KMEANS
 def ami_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
                average_method="arithmetic"):
     """Adjusted mutual information between k-means clusters of the embeddings and labels.

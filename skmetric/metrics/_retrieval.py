@@ -5,7 +5,10 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions, validate_params
 
+from .._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT, COUNT_OR_NONE, METRIC_ARRAYS
+from ..neighbors import BACKENDS
 from ._common import check_k
 from ._ranking import full_ranking_ap, knn_metrics, prepare_reference, retrieval_setup
 
@@ -39,11 +42,31 @@ _SHARED_PARAMS_DOC = """
 """
 
 
+#: Constraints of the parameters every retrieval function takes.
+_CONSTRAINTS = {
+    "query": ARRAY,
+    "query_labels": ["array-like"],
+    "reference": ARRAY_OR_NONE,
+    "reference_labels": ["array-like", None],
+    **METRIC_ARRAYS,
+    "ref_includes_query": ["boolean"],
+    "average": [StrOptions({"query", "class"}), None],
+    **BLOCKS,
+    "backend": [StrOptions(set(BACKENDS))],
+}
+
+
+def _validated(**constraints):
+    """``validate_params`` with the shared constraints and the function's own."""
+    return validate_params({**_CONSTRAINTS, **constraints}, prefer_skip_nested_validation=True)
+
+
 def _fill_doc(func):
     func.__doc__ = func.__doc__.replace("    {shared}\n", _SHARED_PARAMS_DOC.lstrip("\n"))
     return func
 
 
+@_validated(k=[COUNT])
 @_fill_doc
 def precision_at_k(query, query_labels, reference=None, reference_labels=None, k=1, *,
                    metric="euclidean", M=None, L=None, ref_includes_query=False,
@@ -75,6 +98,7 @@ def precision_at_k(query, query_labels, reference=None, reference_labels=None, k
     return _single_metric("precision_at_k", **locals())
 
 
+@_validated(k=[COUNT])
 @_fill_doc
 def recall_at_k(query, query_labels, reference=None, reference_labels=None, k=1, *,
                 metric="euclidean", M=None, L=None, ref_includes_query=False,
@@ -110,6 +134,7 @@ def recall_at_k(query, query_labels, reference=None, reference_labels=None, k=1,
     return _single_metric("recall_at_k", **locals())
 
 
+@_validated(max_k=COUNT_OR_NONE)
 @_fill_doc
 def r_precision(query, query_labels, reference=None, reference_labels=None, *,
                 max_k=None, metric="euclidean", M=None, L=None, ref_includes_query=False,
@@ -143,6 +168,7 @@ def r_precision(query, query_labels, reference=None, reference_labels=None, *,
     return _single_metric("r_precision", **locals())
 
 
+@_validated(max_k=COUNT_OR_NONE)
 @_fill_doc
 def map_at_r(query, query_labels, reference=None, reference_labels=None, *, max_k=None,
              metric="euclidean", M=None, L=None, ref_includes_query=False, average="query",
@@ -178,6 +204,7 @@ def map_at_r(query, query_labels, reference=None, reference_labels=None, *, max_
     return _single_metric("map_at_r", **locals())
 
 
+@_validated()
 @_fill_doc
 def mean_average_precision(query, query_labels, reference=None, reference_labels=None, *,
                            metric="euclidean", M=None, L=None, ref_includes_query=False,
@@ -209,6 +236,7 @@ def mean_average_precision(query, query_labels, reference=None, reference_labels
     return _single_metric("mean_average_precision", **locals())
 
 
+@_validated(k=[COUNT, "array-like"], max_k=COUNT_OR_NONE, mean_ap=["boolean"])
 @_fill_doc
 def retrieval_report(query, query_labels, reference=None, reference_labels=None, *,
                      k=(1, 5, 10), max_k=None, mean_ap=False, metric="euclidean", M=None,

@@ -5,6 +5,7 @@ import inspect
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
 from ._clustering import ami_kmeans, nmi_kmeans
 from ._retrieval import (
@@ -22,6 +23,7 @@ from ._verification import (
 )
 
 
+@validate_params({"name": [str]}, prefer_skip_nested_validation=True)
 def make_retrieval_scorer(name, **kwargs):
     """A ``scoring=`` callable that evaluates a transformer's embedding of the fold.
 
@@ -67,6 +69,7 @@ def make_retrieval_scorer(name, **kwargs):
     return _EmbeddingScorer(name, func, params)
 
 
+@validate_params({"name": [str]}, prefer_skip_nested_validation=True)
 def make_pair_scorer(name, **kwargs):
     """A ``scoring=`` callable for learners fitted on pairs, from their ``decision_function``.
 

@@ -1,13 +1,24 @@
 """Pair verification metrics: ROC (TAR against FAR), TAR at FAR, equal error rate and
 best-threshold accuracy of similarity scores or distances."""
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.metrics import auc, roc_curve
+from sklearn.utils._param_validation import validate_params
 
 from .._array_api import to_numpy
 from .._base import _best_threshold
+
+
+def _validated(**constraints):
+    """``validate_params`` with the scores, labels and orientation every function takes."""
+    return validate_params(
+        {"scores": ["array-like"], "y": ["array-like"], "greater_is_similar": ["boolean"],
+         **constraints},
+        prefer_skip_nested_validation=True,
+    )
 
 
 class VerificationROC(NamedTuple):
@@ -23,6 +34,7 @@ class VerificationROC(NamedTuple):
     auc: float
 
 
+@_validated(drop_intermediate=["boolean"])
 def verification_roc(scores, y, *, greater_is_similar=True, drop_intermediate=True):
     """ROC curve of pair verification: TAR against FAR over all thresholds, and its AUC.
 
@@ -61,6 +73,7 @@ def verification_roc(scores, y, *, greater_is_similar=True, drop_intermediate=Tr
     return VerificationROC(far, tar, thresholds, float(auc(far, tar)))
 
 
+@_validated(far=[numbers.Real, "array-like"])  # the range is checked below
 def tar_at_far(scores, y, far=1e-3, *, greater_is_similar=True):
     """True accept rate at a given false accept rate.
 
@@ -100,6 +113,7 @@ def tar_at_far(scores, y, far=1e-3, *, greater_is_similar=True):
     return float(result) if targets.ndim == 0 else result
 
 
+@_validated(return_threshold=["boolean"])
 def equal_error_rate(scores, y, *, greater_is_similar=True, return_threshold=False):
     """Equal error rate: the error rate where the false accept and false reject rates meet.
 
@@ -142,6 +156,7 @@ def equal_error_rate(scores, y, *, greater_is_similar=True, return_threshold=Fal
     return eer, threshold
 
 
+@_validated()
 def best_threshold_accuracy(scores, y, *, greater_is_similar=True):
     """Best verification accuracy over all thresholds, and that threshold.
 
