@@ -8,26 +8,9 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 from .._array_api import to_numpy
 from .._compute._arrays import check_input
 from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
-from ._common import check_k, labels_as_numpy
+from ._common import check_k, fill_doc, labels_as_numpy
 
-_KMEANS = validate_params(
-    {"embeddings": ARRAY, "labels": ["array-like"], "n_clusters": COUNT_OR_NONE,
-     "random_state": ["random_state"], "n_init": [StrOptions({"auto"}), COUNT],
-     "average_method": [StrOptions({"min", "geometric", "arithmetic", "max"})]},
-    prefer_skip_nested_validation=True,
-)
-
-
-@_KMEANS
-def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
-               average_method="arithmetic"):
-    """Normalized mutual information between k-means clusters of the embeddings and labels.
-
-    Runs scikit-learn's ``KMeans`` in the embedding space with ``n_clusters`` = the number
-    of classes and scores the clustering with ``normalized_mutual_info_score``.
-
-    Parameters
-    ----------
+_KMEANS_DOC = fill_doc(kmeans_params="""
     embeddings : array of shape (n_samples, n_features)
         Embeddings (any namespace; moved to NumPy for k-means).
     labels : array-like of shape (n_samples,)
@@ -40,6 +23,27 @@ def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init
         k-means restarts.
     average_method : str, default="arithmetic"
         Normalizer of the mutual information (see scikit-learn).
+""")
+_KMEANS = validate_params(
+    {"embeddings": ARRAY, "labels": ["array-like"], "n_clusters": COUNT_OR_NONE,
+     "random_state": ["random_state"], "n_init": [StrOptions({"auto"}), COUNT],
+     "average_method": [StrOptions({"min", "geometric", "arithmetic", "max"})]},
+    prefer_skip_nested_validation=True,
+)
+
+
+@_KMEANS
+@_KMEANS_DOC
+def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
+               average_method="arithmetic"):
+    """Normalized mutual information between k-means clusters of the embeddings and labels.
+
+    Runs scikit-learn's ``KMeans`` in the embedding space with ``n_clusters`` = the number
+    of classes and scores the clustering with ``normalized_mutual_info_score``.
+
+    Parameters
+    ----------
+    {kmeans_params}
 
     Returns
     -------
@@ -58,6 +62,7 @@ def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init
 
 
 @_KMEANS
+@_KMEANS_DOC
 def ami_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
                average_method="arithmetic"):
     """Adjusted mutual information between k-means clusters of the embeddings and labels.
@@ -67,18 +72,7 @@ def ami_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init
 
     Parameters
     ----------
-    embeddings : array of shape (n_samples, n_features)
-        Embeddings (any namespace; moved to NumPy for k-means).
-    labels : array-like of shape (n_samples,)
-        Class labels; at least two classes.
-    n_clusters : int, default=None
-        Number of clusters; None uses the number of classes.
-    random_state : int, RandomState instance or None, default=None
-        Seeds k-means.
-    n_init : "auto" or int, default="auto"
-        k-means restarts.
-    average_method : str, default="arithmetic"
-        Normalizer of the mutual information (see scikit-learn).
+    {kmeans_params}
 
     Returns
     -------

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from .._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT, COUNT_OR_NONE, METRIC_ARRAYS
 from ..neighbors import BACKENDS
-from ._common import check_k
+from ._common import check_k, fill_doc
 from ._ranking import full_ranking_ap, knn_metrics, prepare_reference, retrieval_setup
 
 _AVERAGES = ("query", "class", None)
@@ -61,9 +61,19 @@ def _validated(**constraints):
     return validate_params({**_CONSTRAINTS, **constraints}, prefer_skip_nested_validation=True)
 
 
-def _fill_doc(func):
-    func.__doc__ = func.__doc__.replace("    {shared}\n", _SHARED_PARAMS_DOC.lstrip("\n"))
-    return func
+_AT_R_DOC = """
+    max_k : int, default=None
+        Cap on R (and so on the neighbours searched); None uses the true R.
+
+    Returns
+    -------
+    score : float, or ndarray of shape (n_queries,) when ``average=None``
+
+    References
+    ----------
+    Musgrave, Belongie, Lim. "A Metric Learning Reality Check", ECCV 2020.
+"""
+_fill_doc = fill_doc(shared=_SHARED_PARAMS_DOC, at_r=_AT_R_DOC)
 
 
 @_validated(k=[COUNT])
@@ -146,16 +156,7 @@ def r_precision(query, query_labels, reference=None, reference_labels=None, *,
     Parameters
     ----------
     {shared}
-    max_k : int, default=None
-        Cap on R (and so on the neighbours searched); None uses the true R.
-
-    Returns
-    -------
-    score : float, or ndarray of shape (n_queries,) when ``average=None``
-
-    References
-    ----------
-    Musgrave, Belongie, Lim. "A Metric Learning Reality Check", ECCV 2020.
+    {at_r}
 
     Examples
     --------
@@ -182,16 +183,7 @@ def map_at_r(query, query_labels, reference=None, reference_labels=None, *, max_
     Parameters
     ----------
     {shared}
-    max_k : int, default=None
-        Cap on R (and so on the neighbours searched); None uses the true R.
-
-    Returns
-    -------
-    score : float, or ndarray of shape (n_queries,) when ``average=None``
-
-    References
-    ----------
-    Musgrave, Belongie, Lim. "A Metric Learning Reality Check", ECCV 2020.
+    {at_r}
 
     Examples
     --------

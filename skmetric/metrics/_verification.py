@@ -10,6 +10,17 @@ from sklearn.utils._param_validation import validate_params
 
 from .._array_api import to_numpy
 from .._base import _best_threshold
+from ._common import fill_doc
+
+_fill_doc = fill_doc(pairs="""
+    scores : array-like of shape (n_pairs,)
+        Similarities, or distances with ``greater_is_similar=False``.
+    y : array-like of shape (n_pairs,)
+        Pair labels in {-1, 1} or {0, 1}.
+""", orientation="""
+    greater_is_similar : bool, default=True
+        False when ``scores`` are distances.
+""")
 
 
 def _validated(**constraints):
@@ -35,6 +46,7 @@ class VerificationROC(NamedTuple):
 
 
 @_validated(drop_intermediate=["boolean"])
+@_fill_doc
 def verification_roc(scores, y, *, greater_is_similar=True, drop_intermediate=True):
     """ROC curve of pair verification: TAR against FAR over all thresholds, and its AUC.
 
@@ -48,8 +60,7 @@ def verification_roc(scores, y, *, greater_is_similar=True, drop_intermediate=Tr
         or, with ``greater_is_similar=False``, distances.
     y : array-like of shape (n_pairs,)
         1 for similar pairs, -1 or 0 for dissimilar ones (labels in {-1, 1} or {0, 1}).
-    greater_is_similar : bool, default=True
-        False when ``scores`` are distances.
+    {orientation}
     drop_intermediate : bool, default=True
         Drop thresholds that do not change the curve's shape (as scikit-learn's
         ``roc_curve``).
@@ -74,6 +85,7 @@ def verification_roc(scores, y, *, greater_is_similar=True, drop_intermediate=Tr
 
 
 @_validated(far=[numbers.Real, "array-like"])  # the range is checked below
+@_fill_doc
 def tar_at_far(scores, y, far=1e-3, *, greater_is_similar=True):
     """True accept rate at a given false accept rate.
 
@@ -83,14 +95,10 @@ def tar_at_far(scores, y, far=1e-3, *, greater_is_similar=True):
 
     Parameters
     ----------
-    scores : array-like of shape (n_pairs,)
-        Similarities, or distances with ``greater_is_similar=False``.
-    y : array-like of shape (n_pairs,)
-        Pair labels in {-1, 1} or {0, 1}.
+    {pairs}
     far : float or sequence of float in [0, 1], default=1e-3
         Target false accept rate(s).
-    greater_is_similar : bool, default=True
-        False when ``scores`` are distances.
+    {orientation}
 
     Returns
     -------
@@ -114,6 +122,7 @@ def tar_at_far(scores, y, far=1e-3, *, greater_is_similar=True):
 
 
 @_validated(return_threshold=["boolean"])
+@_fill_doc
 def equal_error_rate(scores, y, *, greater_is_similar=True, return_threshold=False):
     """Equal error rate: the error rate where the false accept and false reject rates meet.
 
@@ -122,12 +131,8 @@ def equal_error_rate(scores, y, *, greater_is_similar=True, return_threshold=Fal
 
     Parameters
     ----------
-    scores : array-like of shape (n_pairs,)
-        Similarities, or distances with ``greater_is_similar=False``.
-    y : array-like of shape (n_pairs,)
-        Pair labels in {-1, 1} or {0, 1}.
-    greater_is_similar : bool, default=True
-        False when ``scores`` are distances.
+    {pairs}
+    {orientation}
     return_threshold : bool, default=False
         Also return the threshold of the operating point closest to the EER.
 
@@ -157,17 +162,14 @@ def equal_error_rate(scores, y, *, greater_is_similar=True, return_threshold=Fal
 
 
 @_validated()
+@_fill_doc
 def best_threshold_accuracy(scores, y, *, greater_is_similar=True):
     """Best verification accuracy over all thresholds, and that threshold.
 
     Parameters
     ----------
-    scores : array-like of shape (n_pairs,)
-        Similarities, or distances with ``greater_is_similar=False``.
-    y : array-like of shape (n_pairs,)
-        Pair labels in {-1, 1} or {0, 1}.
-    greater_is_similar : bool, default=True
-        False when ``scores`` are distances.
+    {pairs}
+    {orientation}
 
     Returns
     -------
