@@ -4,7 +4,7 @@ Usage (from the repository root, with the dev extra installed)::
 
     python scripts/mutation.py skmetric/deep/miners/batch_hard.py
     python scripts/mutation.py skmetric/deep/losses/contrastive.py --timeout 900
-    python scripts/mutation.py skmetric/metrics.py --max-children 2 --show-survivors
+    python scripts/mutation.py skmetric/metrics/_ranking.py --max-children 2 --show-survivors
 
 mutmut reads one configuration per directory (``[tool.mutmut]`` in pyproject.toml), so a run
 on one module works in a scratch copy of the repository (``--workdir``, default
@@ -32,8 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = {
     "skmetric/deep/miners/": ["tests/test_deep_miners.py"],
     "skmetric/deep/losses/": ["tests/test_deep_losses.py", "tests/test_deep_proxy_losses.py"],
-    "skmetric/metrics.py": ["tests/test_metrics.py"],
+    "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py"],
     "skmetric/neighbors.py": ["tests/test_neighbors.py"],
+    "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",
+                           "tests/test_compute_engine.py"],
     "skmetric/supervised/_nca.py": ["tests/test_nca.py"],
     "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py"],
 }

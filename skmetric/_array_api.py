@@ -5,7 +5,6 @@ NumPy in gives NumPy out, a torch tensor in gives a torch tensor out on the same
 """
 
 import numpy as np
-import scipy.sparse as sp
 from array_api_compat import (
     array_namespace,
     device,
@@ -34,24 +33,6 @@ def foreign_namespace(X):
     if isinstance(X, np.ndarray) or not is_array_api_obj(X):
         return None
     return array_namespace(X)
-
-
-def as_array(X, what="X"):
-    """``X`` itself if an array API array, else ``np.asarray(X)``; sparse input is refused."""
-    if sp.issparse(X):
-        raise TypeError(
-            f"{what} is a sparse matrix; skmetric's distances need dense arrays. "
-            "Call X.toarray() first."
-        )
-    if is_array_api_obj(X):
-        return X
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        try:
-            X = X.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{what} must be numeric; got dtype {X.dtype}.") from exc
-    return X
 
 
 def to_numpy(a):

@@ -16,6 +16,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
+from ._compute._arrays import check_input
 from ._sklearn_compat import _fit_context
 from ._validation import (
     _TUPLE_NAMES,
@@ -132,15 +133,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     def _transform_foreign(self, X, xp, feature_axis):
         """``X @ components_.T`` for a torch / CuPy / Array API array, in its namespace
         and on its device (the NumPy path validates through ``validate_data`` instead)."""
-        if X.ndim != feature_axis + 1 or X.shape[feature_axis] != self.n_features_in_:
-            raise ValueError(
-                f"Expected an array with {feature_axis + 1} dimension(s) and "
-                f"{self.n_features_in_} features (as in fit); got shape {tuple(X.shape)}."
-            )
-        if not xp.isdtype(X.dtype, "real floating"):
-            X = xp.astype(X, xp.float64)
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError("X contains NaN or infinity; remove or impute those values.")
+        X = check_input(X, "X", n_features=self.n_features_in_, owner=type(self).__name__,
+                        ndim=feature_axis + 1)
         return X @ _components_in(self.components_, X, xp).T
 
     def get_mahalanobis_matrix(self):

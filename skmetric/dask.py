@@ -25,9 +25,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import metrics as _metrics
 from . import neighbors as _neighbors
 from ._optional import import_optional
+from .metrics import _retrieval as _metrics
 
 da = import_optional("dask.array", feature="skmetric.dask", extra="dask")
 dask = import_optional("dask", feature="skmetric.dask", extra="dask")

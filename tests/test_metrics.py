@@ -337,8 +337,10 @@ def test_verification_needs_a_boolean_orientation_flag():
     "call, error, match",
     [
         (lambda X, y: m.precision_at_k(X, y[:-1]), ValueError, "one label per row"),
-        (lambda X, y: m.precision_at_k(X, y, k=0), ValueError, "k must be an integer >= 1"),
-        (lambda X, y: m.recall_at_k(X, y, k=2.5), ValueError, "k must be an integer"),
+        (lambda X, y: m.precision_at_k(X, y, k=0), ValueError,
+         r"'k' parameter of precision_at_k must be an int in the range \[1, inf\)"),
+        (lambda X, y: m.recall_at_k(X, y, k=2.5), ValueError,
+         r"'k' parameter of recall_at_k must be an int"),
         (lambda X, y: m.precision_at_k(X, y, k=10), ValueError, "references available"),
         (lambda X, y: m.map_at_r(X, y, max_k=0), ValueError, "max_k"),
         (lambda X, y: m.map_at_r(np.where(X > 0, np.nan, X), y), ValueError, "NaN"),
@@ -368,7 +370,7 @@ def test_mixed_namespaces_are_refused():
     torch = pytest.importorskip("torch")
     X = np.arange(12.0).reshape(6, 2)
     y = np.array([0, 0, 1, 1, 2, 2])
-    with pytest.raises(TypeError, match="same library"):
+    with pytest.raises(TypeError, match="same array library"):
         m.map_at_r(X, y, torch.asarray(X), y)
 
 

@@ -147,8 +147,9 @@ def test_bad_inputs_raise_clear_errors(rng):
     cases = [
         (lambda: kneighbors(X, Y, 7), ValueError, "exceeds the 6"),
         (lambda: kneighbors(X, n_neighbors=10), ValueError, "itself excluded"),
-        (lambda: kneighbors(X, Y, 0), ValueError, "positive int"),
-        (lambda: kneighbors(X, Y, True), ValueError, "positive int"),
+        (lambda: kneighbors(X, Y, 0), ValueError,
+         r"'n_neighbors' parameter of kneighbors must be an int in the range \[1, inf\)"),
+        (lambda: kneighbors(X, Y, True), ValueError, "'n_neighbors' parameter"),
         (lambda: kneighbors(X, Y[:, :2]), ValueError, "features"),
         (lambda: kneighbors(np.full_like(X, np.nan), Y), ValueError, "NaN"),
         (lambda: kneighbors(X, Y, metric="l1"), ValueError, "Unknown metric"),

@@ -330,7 +330,7 @@ def test_offset_data_is_centred_so_the_expansion_serves_almost_every_entry(monke
     """Centring on the references' mean is what keeps offset data on the fast matrix
     product: only the few closest pairs are sent to the direct (x - y) computation. Without
     it, the results stay right (those entries are recomputed) but every entry is slow."""
-    from skmetric.distances import _Prepared
+    from skmetric._compute._engine import Prepared as _Prepared
 
     direct_sq, sent = _Prepared.direct_sq, []
 

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._array_api import array_namespace, foreign_namespace, from_numpy, to_numpy
 from .._array_api import device as array_device
+from .._compute._arrays import check_input
 from .._compute._backend import resolve_backend
 from .._sklearn_compat import Interval, StrOptions
 from ..distances import pairwise_distances
@@ -190,21 +191,10 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
 
     def _check_foreign(self, X, xp, reset):
         """The checks of ``validate_data`` for a torch/CuPy array, without leaving its device."""
-        if X.ndim != 2:
-            raise ValueError(f"Expected 2D array, got an array of shape {tuple(X.shape)}.")
-        if not xp.isdtype(X.dtype, "real floating"):
-            X = xp.astype(X, xp.float64)
-        if X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"Found array with shape {tuple(X.shape)}; need at least 1x1.")
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError("Input X contains NaN or infinity.")
+        X = check_input(X, "X", n_features=None if reset else self.n_features_in_,
+                        owner=type(self).__name__)
         if reset:
             self.n_features_in_ = X.shape[1]
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but KernelPCA is expecting "
-                f"{self.n_features_in_} features as input."
-            )
         return X
 
     def _fit_landmarks(self, X, xp):

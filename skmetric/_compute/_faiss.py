@@ -1,0 +1,86 @@
+"""k-nearest-neighbour search with a FAISS index on a prepared reference set.
+
+FAISS computes in float32: the engine's centred coordinates are scaled by a power of two
+into float32's safe range (both undone on the distances). The index is built once per
+:class:`~skmetric._compute._engine.Prepared` object and reused by every block of queries.
+"""
+
+import numpy as np
+
+from .._array_api import from_numpy, to_numpy
+from .._optional import import_optional
+from ._numerics import safe_exponent, times_pow2
+
+
+def kneighbors(prep, k, start, stop, exclude, index, index_params):
+    """The k nearest references of query rows ``start:stop`` by the FAISS index."""
+    params = dict(index_params or {})
+    cache = prep.__dict__.setdefault("_faiss_searches", {})
+    key = (index, repr(sorted(params.items())))
+    if key not in cache:
+        cache[key] = _FaissSearch(prep, index, params)
+    search = cache[key]
+    D, ind = search.index.search(search.queries[start:stop], k + int(exclude))
+    if exclude:
+        # Drop the query itself, or the last neighbour where the index did not return it.
+        is_self = ind == np.arange(start, stop)[:, None]
+        is_self[~is_self.any(axis=1), -1] = True
+        keep = ~is_self
+        D, ind = D[keep].reshape(-1, k), ind[keep].reshape(-1, k)
+    if prep.kind == "cos":
+        D = np.clip(1 - D, 0, 2)
+    else:
+        D = np.maximum(D.astype(np.float64), 0)
+        if not prep.squared:
+            D = np.sqrt(D)
+        D = times_pow2(D, -(search.exponent + prep.exponent) * (2 if prep.squared else 1),
+                       np, inplace=True)
+    xp = prep.xp
+    dist = xp.astype(from_numpy(D, xp, prep.device), prep.dtype)
+    return dist, from_numpy(ind.astype(np.int64), xp, prep.device)
+
+
+class _FaissSearch:
+    """The FAISS index on the (transformed, centred, scaled) references, and the queries
+    in its float32 coordinates."""
+
+    def __init__(self, prep, index, params):
+        faiss = import_optional("faiss", feature="kneighbors(backend='faiss')")
+        if prep.kind == "callable":
+            raise ValueError("backend='faiss' supports the named metrics only, not a callable.")
+        self.exponent = safe_exponent([prep.Xr, prep.Yr], prep.xp, 4) \
+            if prep.kind == "sq" else 0
+        self.queries = np.ascontiguousarray(times_pow2(to_numpy(prep.Xr), self.exponent, np),
+                                            dtype=np.float32)
+        refs = self.queries if prep.same else np.ascontiguousarray(
+            times_pow2(to_numpy(prep.Yr), self.exponent, np), dtype=np.float32)
+        # The IVF quantizer is kept too, to stay alive as long as its index.
+        self.index, self._quantizer = _build_index(faiss, refs, prep.kind, index, params)
+
+
+def _build_index(faiss, Yr, kind, index, params):
+    allowed = {"flat": set(), "ivf": {"nlist", "nprobe"},
+               "hnsw": {"M", "ef_construction", "ef_search"}}[index]
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(
+            f"Unknown index_params {sorted(unknown)} for index={index!r}; allowed: "
+            f"{sorted(allowed) or 'none'}."
+        )
+    n, d = Yr.shape
+    metric = faiss.METRIC_L2 if kind == "sq" else faiss.METRIC_INNER_PRODUCT
+    if index == "flat":
+        idx = faiss.IndexFlat(d, metric)
+    elif index == "ivf":
+        # faiss wants >= 39 training points per list.
+        nlist = params.get("nlist", max(1, min(int(4 * np.sqrt(n)), n // 39)))
+        quantizer = faiss.IndexFlat(d, metric)
+        idx = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
+        idx.train(Yr)
+        idx.nprobe = params.get("nprobe", max(1, min(nlist, 8)))
+    else:
+        idx = faiss.IndexHNSWFlat(d, params.get("M", 32), metric)
+        idx.hnsw.efConstruction = params.get("ef_construction", 80)
+        idx.hnsw.efSearch = params.get("ef_search", 64)
+    idx.add(Yr)
+    return idx, quantizer if index == "ivf" else None

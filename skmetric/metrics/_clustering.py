@@ -1,0 +1,108 @@
+"""Clustering metrics of embeddings: NMI and AMI of k-means clusters against the labels."""
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
+
+from .._array_api import to_numpy
+from .._compute._arrays import check_input
+from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
+from .._sklearn_compat import StrOptions, validate_params
+from ._common import check_k, fill_doc, labels_as_numpy
+
+_KMEANS_DOC = fill_doc(kmeans_params="""
+    embeddings : array of shape (n_samples, n_features)
+        Embeddings (any namespace; moved to NumPy for k-means).
+    labels : array-like of shape (n_samples,)
+        Class labels; at least two classes.
+    n_clusters : int, default=None
+        Number of clusters; None uses the number of classes.
+    random_state : int, RandomState instance or None, default=None
+        Seeds k-means.
+    n_init : "auto" or int, default="auto"
+        k-means restarts.
+    average_method : str, default="arithmetic"
+        Normalizer of the mutual information (see scikit-learn).
+""")
+_KMEANS = validate_params(
+    {"embeddings": ARRAY, "labels": ["array-like"], "n_clusters": COUNT_OR_NONE,
+     "random_state": ["random_state"], "n_init": [StrOptions({"auto"}), COUNT],
+     "average_method": [StrOptions({"min", "geometric", "arithmetic", "max"})]},
+    prefer_skip_nested_validation=True,
+)
+
+
+@_KMEANS
+@_KMEANS_DOC
+def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
+               average_method="arithmetic"):
+    """Normalized mutual information between k-means clusters of the embeddings and labels.
+
+    Runs scikit-learn's ``KMeans`` in the embedding space with ``n_clusters`` = the number
+    of classes and scores the clustering with ``normalized_mutual_info_score``.
+
+    Parameters
+    ----------
+    {kmeans_params}
+
+    Returns
+    -------
+    nmi : float in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.metrics import nmi_kmeans
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> nmi_kmeans(X, [0, 0, 1, 1], random_state=0)
+    1.0
+    """
+    y, pred = _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init)
+    return float(normalized_mutual_info_score(y, pred, average_method=average_method))
+
+
+@_KMEANS
+@_KMEANS_DOC
+def ami_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init="auto",
+               average_method="arithmetic"):
+    """Adjusted mutual information between k-means clusters of the embeddings and labels.
+
+    As :func:`nmi_kmeans`, scored with ``adjusted_mutual_info_score`` (corrected for
+    chance: 0 for a random clustering, 1 for a perfect one).
+
+    Parameters
+    ----------
+    {kmeans_params}
+
+    Returns
+    -------
+    ami : float, at most 1
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.metrics import ami_kmeans
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> ami_kmeans(X, [0, 0, 1, 1], random_state=0)
+    1.0
+    """
+    y, pred = _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init)
+    return float(adjusted_mutual_info_score(y, pred, average_method=average_method))
+
+
+def _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init):
+    X = to_numpy(check_input(embeddings, "embeddings")).astype(np.float64)
+    y = labels_as_numpy(labels, X.shape[0], "labels", "embeddings")
+    n_classes = np.unique(y).shape[0]
+    if n_classes < 2:
+        raise ValueError(
+            f"NMI/AMI need labels of at least 2 classes; got {n_classes}. Evaluate on data "
+            "with several classes."
+        )
+    if n_clusters is None:
+        n_clusters = n_classes
+    check_k(n_clusters, "n_clusters")
+    if n_clusters > X.shape[0]:
+        raise ValueError(f"n_clusters={n_clusters} is more than the {X.shape[0]} samples.")
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
+    return y, kmeans.fit_predict(X)
