@@ -86,9 +86,18 @@ class UniformHistogramMiner(BaseMiner):
             return values.long(), [values.new_zeros((), dtype=torch.long)] * self.num_bins
         steps = self.num_bins + 1
         low, high = values.min(), values.max()
-        i = torch.arange(steps, device=values.device, dtype=values.dtype)
         step = (high - low) / (steps - 1)
-        edges = torch.where(i < steps // 2, low + step * i, high - step * (steps - 1 - i))
+        # torch's CPU linspace rounds start + step * i once (a fused multiply-add): float64
+        # arithmetic rounded back reproduces it for narrower floats, addcmul for float64.
+        wide = torch.float64
+        i = torch.arange(steps, device=values.device, dtype=wide)
+        if values.dtype == wide:
+            up = torch.addcmul(low, step, i)
+            down = torch.addcmul(high, step, steps - 1 - i, value=-1)
+        else:
+            up = low.to(wide) + step.to(wide) * i
+            down = high.to(wide) - step.to(wide) * (steps - 1 - i)
+        edges = torch.where(i < steps // 2, up, down).to(values.dtype)
         bin_of = torch.searchsorted(edges[1:-1].contiguous(), values, right=True)
         order = torch.argsort(bin_of, stable=True)
         return order, _sync.counts(bin_of, self.num_bins).unbind()
