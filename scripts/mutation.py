@@ -9,15 +9,21 @@ Usage (from the repository root, with the dev extra installed)::
 mutmut reads one configuration per directory (``[tool.mutmut]`` in pyproject.toml), so a run
 on one module works in a scratch copy of the repository (``--workdir``, default
 ``/tmp/skmetric-mutation/<module>``) whose pyproject.toml mutates only MODULE and runs only
-the test files that cover it (``TESTS`` below, plus tests/test_mutation_kills.py). The copy is
+the test files that cover it (``TESTS`` below, plus tests/test_mutation_kills*.py). The copy is
 kept between runs so that mutmut's cache makes a re-run cheap; ``--fresh`` starts over (do
 that after adding tests: mutmut does not re-run mutants it already marked killed or
 survived). The summary (mutants, killed, survived, timeouts, score, date) is printed and
 written to ``<workdir>/summary.json``; ``tests/README.md`` records the scores.
+
+``--functions NAME ...`` restricts the run to the mutants of those functions (module-level
+names, or ``Class.method``), for large modules whose numerical core is a few functions::
+
+    python scripts/mutation.py skmetric/_lmnn.py --functions _lmnn_loss_grad _find_impostors
 """
 
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import re
@@ -37,7 +43,10 @@ TESTS = {
     "skmetric/_nca.py": ["tests/test_nca.py"],
     "skmetric/_lmnn.py": ["tests/test_lmnn.py"],
 }
-KILL_TESTS = "tests/test_mutation_kills.py"
+# Tests written to kill surviving mutants: tests/test_mutation_kills.py and one file per area
+# (tests/test_mutation_kills_nca.py, ...). mutmut runs, for each mutant, only the tests
+# that call the mutated function, so including them all costs only the mapping run.
+KILL_TESTS = "tests/test_mutation_kills*.py"
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
@@ -45,7 +54,7 @@ def tests_for(module):
     """Test files that cover ``module`` (a path relative to the repository root)."""
     for prefix, tests in TESTS.items():
         if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
-            extra = [KILL_TESTS] if (ROOT / KILL_TESTS).exists() else []
+            extra = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(KILL_TESTS))
             return tests + extra
     raise SystemExit(
         f"{module} is not in the mutation-tested core; choose a file under one of "
@@ -53,7 +62,7 @@ def tests_for(module):
     )
 
 
-def prepare(workdir, module, tests, fresh):
+def prepare(workdir, modules, tests, fresh):
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +75,7 @@ def prepare(workdir, module, tests, fresh):
     text += (
         "\n[tool.mutmut]\n"
         'source_paths = ["skmetric"]\n'
-        f"only_mutate = [{json.dumps(module)}]\n"
+        f"only_mutate = {json.dumps(modules)}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         f"pytest_add_cli_args = {json.dumps(PYTEST_ARGS)}\n"
         "mutate_only_covered_lines = false\n"
@@ -75,38 +84,59 @@ def prepare(workdir, module, tests, fresh):
     (workdir / "pyproject.toml").write_text(text)
 
 
-def summarise(workdir, module, elapsed):
-    env = dict(os.environ)
-    subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=workdir,
-                   env=env, check=True, capture_output=True)
-    stats = json.loads((workdir / "mutants" / "mutmut-cicd-stats.json").read_text())
-    killed = stats["killed"] + stats.get("timeout", 0)
-    tested = killed + stats["survived"] + stats.get("suspicious", 0)
-    if tested + stats.get("no_tests", 0) == 0:
-        raise SystemExit("mutmut checked no mutant: the clean test run probably failed "
-                         f"(see the output above, or run `mutmut run` in {workdir})")
+def mutant_globs(module, functions):
+    """mutmut's names for the mutants of ``functions`` in ``module`` (fnmatch patterns)."""
+    dotted = module.removesuffix(".py").replace("/", ".")
+    globs = []
+    for name in functions:
+        cls, _, meth = name.rpartition(".")
+        mangled = f"x\u01c1{cls}\u01c1{meth}" if cls else f"x_{name}"
+        globs.append(f"{dotted}.{mangled}__mutmut_*")
+    return globs
+
+
+def summarise(workdir, module, elapsed, globs=None):
+    """Counts of the mutants of ``module`` (those matching ``globs`` when given) by status."""
+    meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text())
+    codes = {k: v for k, v in meta["exit_code_by_key"].items()
+             if not globs or any(fnmatch.fnmatch(k, g) for g in globs)}
+    status = {1: "killed", 3: "killed", 0: "survived", 5: "no_tests", 33: "no_tests",
+              None: "not_checked", 34: "skipped", 36: "timeout", -24: "timeout",
+              24: "timeout", 152: "timeout", 255: "timeout", -9: "timeout"}
+    counts = dict.fromkeys(["killed", "timeout", "survived", "no_tests", "not_checked",
+                            "skipped", "suspicious"], 0)
+    for code in codes.values():
+        counts[status.get(code, "suspicious")] += 1
+    killed = counts["killed"] + counts["timeout"]
+    tested = killed + counts["survived"] + counts["suspicious"]
     summary = {
         "module": module,
+        "functions": globs or "all",
         "date": datetime.date.today().isoformat(),
-        "mutants": stats["total"],
-        "killed": stats["killed"],
-        "timeout": stats.get("timeout", 0),
-        "survived": stats["survived"],
-        "no_tests": stats.get("no_tests", 0),
-        "not_checked": stats.get("not_checked", 0),
-        "suspicious": stats.get("suspicious", 0),
+        "mutants": len(codes),
+        **counts,
         "score": round(killed / tested, 4) if tested else None,
         "seconds": round(elapsed, 1),
-        "raw": stats,
+        "survivors": sorted(k for k, v in codes.items() if status.get(v) == "survived"),
     }
-    (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def row(d):
+    """The markdown row of one module's summary."""
+    return (f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
+            f"| {d['survived']} | {d['not_checked']} | {100 * (d['score'] or 0):.1f} % |")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("module", help="e.g. skmetric/deep/miners/batch_hard.py")
+    parser.add_argument("modules", nargs="+", metavar="MODULE",
+                        help="e.g. skmetric/deep/miners/batch_hard.py; several modules share "
+                             "one run (one test-mapping step) and are scored separately")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--functions", nargs="+", default=None, metavar="NAME",
+                        help="mutate only these functions (e.g. _lmnn_loss_grad, "
+                             "NCA._fit_lbfgs)")
     parser.add_argument("--max-children", type=int, default=1,
                         help="parallel mutant runs (default 1: the machine is shared)")
     parser.add_argument("--timeout", type=int, default=1800,
@@ -115,46 +145,50 @@ def main(argv=None):
     parser.add_argument("--show-survivors", action="store_true",
                         help="print the diff of every surviving mutant")
     parser.add_argument("--report", action="store_true",
-                        help="print the markdown row of the last run's summary.json and exit")
+                        help="print the markdown rows of the last run's summary.json and exit")
     args = parser.parse_args(argv)
+    modules = [Path(m).as_posix() for m in args.modules]
+    slug = modules[0].replace("/", "_").removesuffix(".py")
+    if len(modules) > 1:
+        slug += f"_and_{len(modules) - 1}_more"
+    workdir = args.workdir or Path("/tmp/skmetric-mutation") / slug
     if args.report:
-        slug = Path(args.module).as_posix().replace("/", "_").removesuffix(".py")
-        path = (args.workdir or Path("/tmp/skmetric-mutation") / slug) / "summary.json"
-        d = json.loads(path.read_text())
-        print(f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
-              f"| {d['survived']} | {d['not_checked']} | {100 * d['score']:.1f} % |")
+        for d in json.loads((workdir / "summary.json").read_text()):
+            print(row(d))
         return
 
-    module = Path(args.module).as_posix()
-    if not (ROOT / module).is_file():
-        raise SystemExit(f"{module} is not a file under {ROOT}; pass a path like "
-                         "skmetric/deep/miners/batch_hard.py")
-    tests = tests_for(module)
-    slug = module.replace("/", "_").removesuffix(".py")
-    workdir = args.workdir or Path("/tmp/skmetric-mutation") / slug
-    prepare(workdir, module, tests, args.fresh)
+    for module in modules:
+        if not (ROOT / module).is_file():
+            raise SystemExit(f"{module} is not a file under {ROOT}; pass a path like "
+                             "skmetric/deep/miners/batch_hard.py")
+    tests = sorted({t for module in modules for t in tests_for(module)},
+                   key=lambda t: ("kills" in t, t))
+    prepare(workdir, modules, tests, args.fresh)
 
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1")
+    globs = {m: mutant_globs(m, args.functions) if args.functions else [] for m in modules}
     start = datetime.datetime.now()
     try:
         subprocess.run([sys.executable, "-m", "mutmut", "run",
-                        "--max-children", str(args.max_children)],
+                        "--max-children", str(args.max_children),
+                        *(g for gs in globs.values() for g in gs)],
                        cwd=workdir, env=env, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         print(f"mutmut stopped after {args.timeout} s; the summary counts what finished")
     elapsed = (datetime.datetime.now() - start).total_seconds()
-    summary = summarise(workdir, module, elapsed)
-    print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2), flush=True)
+    summaries = [summarise(workdir, m, elapsed, globs[m]) for m in modules]
+    if not any(d["mutants"] - d["not_checked"] for d in summaries):
+        raise SystemExit("mutmut checked no mutant: the clean test run probably failed "
+                         f"(see the output above, or run `mutmut run` in {workdir})")
+    (workdir / "summary.json").write_text(json.dumps(summaries, indent=2))
+    for d in summaries:
+        print(json.dumps({k: v for k, v in d.items() if k != "survivors"}), flush=True)
+        print(row(d), flush=True)
     if args.show_survivors:
-        listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=workdir,
-                                 env=env, capture_output=True, text=True).stdout
-        for line in listing.splitlines():
-            name = line.strip().split(":")[0]
-            if name and "survived" in line:
-                subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir,
-                               env=env)
-
+        for name in (n for d in summaries for n in d["survivors"]):
+            subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir,
+                           env=env)
 
 if __name__ == "__main__":
     main()
