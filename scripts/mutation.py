@@ -9,7 +9,7 @@ Usage (from the repository root, with the dev extra installed)::
 mutmut reads one configuration per directory (``[tool.mutmut]`` in pyproject.toml), so a run
 on one module works in a scratch copy of the repository (``--workdir``, default
 ``/tmp/skmetric-mutation/<module>``) whose pyproject.toml mutates only MODULE and runs only
-the test files that cover it (``TESTS`` below, plus tests/test_mutation_kills*.py). The copy is
+the test files that cover it (``TESTS`` below). The copy is
 kept between runs so that mutmut's cache makes a re-run cheap; ``--fresh`` starts over (do
 that after adding tests: mutmut does not re-run mutants it already marked killed or
 survived). The summary (mutants, killed, survived, timeouts, score, date) is printed and
@@ -34,19 +34,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The numerical core and the test files that exercise each part of it.
+# The numerical core and the test files that exercise each part of it: the first prefix
+# that matches a module wins. tests/test_mutation_kills*.py hold the tests written to kill
+# the mutants that survived the module's own tests (see tests/README.md).
+_PAIR = "tests/test_deep_losses.py"
+_PROXY = "tests/test_deep_proxy_losses.py"
+_LOSS_KILLS = "tests/test_mutation_kills_losses.py"
+_BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
+            "intra_pair_variance", "manifold", "nca", "ntxent"]
+_BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
+            "threshold_consistent_margin", "tuplet_margin", "vicreg"]
 TESTS = {
-    "skmetric/deep/miners/": ["tests/test_deep_miners.py"],
-    "skmetric/deep/losses/": ["tests/test_deep_losses.py", "tests/test_deep_proxy_losses.py"],
-    "skmetric/metrics.py": ["tests/test_metrics.py"],
-    "skmetric/neighbors.py": ["tests/test_neighbors.py"],
-    "skmetric/_nca.py": ["tests/test_nca.py"],
-    "skmetric/_lmnn.py": ["tests/test_lmnn.py"],
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _LOSS_KILLS]
+       for m in _BATCH_A},
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _LOSS_KILLS]
+       for m in _BATCH_B},
+    "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
+                              "tests/test_mutation_kills.py"],
+    "skmetric/deep/losses/": [_PAIR, _PROXY, "tests/test_mutation_kills.py", _LOSS_KILLS],
+    "skmetric/metrics.py": ["tests/test_metrics.py", "tests/test_mutation_kills_metrics.py"],
+    "skmetric/neighbors.py": ["tests/test_neighbors.py",
+                              "tests/test_mutation_kills_neighbors.py"],
+    "skmetric/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
+                         "tests/test_mutation_kills_nca.py"],
+    "skmetric/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py"],
 }
-# Tests written to kill surviving mutants: tests/test_mutation_kills.py and one file per area
-# (tests/test_mutation_kills_nca.py, ...). mutmut runs, for each mutant, only the tests
-# that call the mutated function, so including them all costs only the mapping run.
-KILL_TESTS = "tests/test_mutation_kills*.py"
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
@@ -54,11 +66,11 @@ def tests_for(module):
     """Test files that cover ``module`` (a path relative to the repository root)."""
     for prefix, tests in TESTS.items():
         if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
-            extra = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(KILL_TESTS))
-            return tests + extra
+            return [t for t in tests if (ROOT / t).exists()]
     raise SystemExit(
         f"{module} is not in the mutation-tested core; choose a file under one of "
-        f"{', '.join(TESTS)} (or add its tests to TESTS in scripts/mutation.py)."
+        f"{', '.join(sorted({p.rsplit('/', 1)[0] + '/' for p in TESTS}))} (or add its "
+        "tests to TESTS in scripts/mutation.py)."
     )
 
 
@@ -122,6 +134,17 @@ def summarise(workdir, module, elapsed, globs=None):
     return summary
 
 
+def merge(before, recheck):
+    """The module's summary after a re-check of ``before``'s survivors (``recheck``)."""
+    out = dict(before, date=recheck["date"], seconds=recheck["seconds"],
+               survivors=recheck["survivors"], rechecked=len(before["survivors"]))
+    for key in ("killed", "timeout", "survived", "suspicious", "not_checked"):
+        out[key] = before[key] - (key == "survived") * before["survived"] + recheck[key]
+    tested = out["killed"] + out["timeout"] + out["survived"] + out["suspicious"]
+    out["score"] = round((out["killed"] + out["timeout"]) / tested, 4) if tested else None
+    return out
+
+
 def row(d):
     """The markdown row of one module's summary."""
     return (f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
@@ -144,6 +167,10 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="discard cached results first")
     parser.add_argument("--show-survivors", action="store_true",
                         help="print the diff of every surviving mutant")
+    parser.add_argument("--recheck-survivors", action="store_true",
+                        help="after adding tests: re-run only the last run's survivors, in a "
+                             "fresh copy <workdir>-recheck with today's tests, and score the "
+                             "module with the earlier kills kept (tests only get added)")
     parser.add_argument("--report", action="store_true",
                         help="print the markdown rows of the last run's summary.json and exit")
     args = parser.parse_args(argv)
@@ -156,6 +183,11 @@ def main(argv=None):
         for d in json.loads((workdir / "summary.json").read_text()):
             print(row(d))
         return
+    before = None
+    if args.recheck_survivors:
+        before = {d["module"]: d for d in json.loads((workdir / "summary.json").read_text())}
+        workdir = workdir.with_name(workdir.name + "-recheck")
+        args.fresh = True
 
     for module in modules:
         if not (ROOT / module).is_file():
@@ -168,6 +200,10 @@ def main(argv=None):
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1")
     globs = {m: mutant_globs(m, args.functions) if args.functions else [] for m in modules}
+    if before:
+        globs = {m: before[m]["survivors"] for m in modules}
+        if not any(globs.values()):
+            raise SystemExit("the last run left no survivor to re-check")
     start = datetime.datetime.now()
     try:
         subprocess.run([sys.executable, "-m", "mutmut", "run",
@@ -178,6 +214,8 @@ def main(argv=None):
         print(f"mutmut stopped after {args.timeout} s; the summary counts what finished")
     elapsed = (datetime.datetime.now() - start).total_seconds()
     summaries = [summarise(workdir, m, elapsed, globs[m]) for m in modules]
+    if before:
+        summaries = [merge(before[d["module"]], d) for d in summaries]
     if not any(d["mutants"] - d["not_checked"] for d in summaries):
         raise SystemExit("mutmut checked no mutant: the clean test run probably failed "
                          f"(see the output above, or run `mutmut run` in {workdir})")
