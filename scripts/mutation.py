@@ -107,6 +107,13 @@ def mutant_globs(module, functions):
     return globs
 
 
+def unchecked(workdir, module, globs):
+    """Names of the mutants of ``module`` (matching ``globs``) with no result yet."""
+    meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text())
+    return [k for k, v in meta["exit_code_by_key"].items() if v is None
+            and (not globs or any(fnmatch.fnmatch(k, g) for g in globs))]
+
+
 def summarise(workdir, module, elapsed, globs=None):
     """Counts of the mutants of ``module`` (those matching ``globs`` when given) by status."""
     meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text())
@@ -167,6 +174,11 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="discard cached results first")
     parser.add_argument("--show-survivors", action="store_true",
                         help="print the diff of every surviving mutant")
+    parser.add_argument("--own-tests-only", action="store_true",
+                        help="leave out tests/test_mutation_kills*.py (the 'before' score)")
+    parser.add_argument("--resume", action="store_true",
+                        help="run only the mutants (of --functions, if given) that the last "
+                             "run left unchecked, e.g. when it hit --timeout")
     parser.add_argument("--recheck-survivors", action="store_true",
                         help="after adding tests: re-run only the last run's survivors, in a "
                              "fresh copy <workdir>-recheck with today's tests, and score the "
@@ -193,13 +205,19 @@ def main(argv=None):
         if not (ROOT / module).is_file():
             raise SystemExit(f"{module} is not a file under {ROOT}; pass a path like "
                              "skmetric/deep/miners/batch_hard.py")
-    tests = sorted({t for module in modules for t in tests_for(module)},
+    tests = sorted({t for module in modules for t in tests_for(module)
+                    if not (args.own_tests_only and "test_mutation_kills" in t)},
                    key=lambda t: ("kills" in t, t))
-    prepare(workdir, modules, tests, args.fresh)
+    if not args.resume:  # resume with the copy (and tests) of the interrupted run
+        prepare(workdir, modules, tests, args.fresh)
 
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1")
     globs = {m: mutant_globs(m, args.functions) if args.functions else [] for m in modules}
+    if args.resume:
+        globs = {m: unchecked(workdir, m, globs[m]) for m in modules}
+        if not any(globs.values()):
+            raise SystemExit("the last run left no unchecked mutant")
     if before:
         globs = {m: before[m]["survivors"] for m in modules}
         if not any(globs.values()):

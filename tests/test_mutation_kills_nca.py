@@ -5,6 +5,8 @@ its definition (``-sum_i sum_{j in class(i)} p_ij``) with torch autograd for its
 and ``torch.optim.Adam`` (the published constants) for the mini-batch mode.
 """
 
+import time
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris, load_wine, make_blobs
@@ -135,14 +137,42 @@ def test_objective_and_gradient_equal_autograd_of_the_definition():
 
 
 def test_verbose_minibatch_prints_each_epoch_and_the_total_time(capsys):
+    from sklearn.exceptions import ConvergenceWarning
+
     X, y = _wine()
-    nca = NCA(batch_size=30, max_iter=3, tol=0.0, verbose=True, random_state=0).fit(X, y)
+    t0 = time.perf_counter()
+    with pytest.warns(ConvergenceWarning, match="did not converge in 3 iterations"):
+        nca = NCA(batch_size=30, max_iter=3, tol=0.0, verbose=True, random_state=0).fit(X, y)
+    wall = time.perf_counter() - t0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["[NCA]", "epoch", "objective", "elapsed", "(s)"]
     epochs = [line.split() for line in lines[1:-1]]
     assert [e[1] for e in epochs] == ["1/3", "2/3", "3/3"]
     assert float(epochs[-1][2]) == pytest.approx(nca.objective_, rel=1e-5)
+    # The elapsed column counts seconds since the fit started.
+    assert all(0 <= float(e[3]) <= wall + 0.01 for e in epochs)
     assert lines[-1].startswith("[NCA] training took ") and lines[-1].endswith("s")
+
+
+def test_verbose_lbfgs_elapsed_counts_from_the_start_of_the_fit(capsys):
+    X, y = load_iris(return_X_y=True)
+    t0 = time.perf_counter()
+    NCA(max_iter=200, verbose=True, random_state=0).fit(X, y)
+    wall = time.perf_counter() - t0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if "/" in line.split()[1]]
+    assert rows and all(0 <= float(r[3]) <= wall + 0.01 for r in rows)
+
+
+def test_default_tol_is_scikit_learns_1e_5():
+    """tol=None runs L-BFGS with tol=1e-5 (scikit-learn's default), not scipy's own
+    tolerances, which would run longer."""
+    X, y = _wine()
+    default = NCA(init="identity", max_iter=500).fit(X, y)
+    explicit = NCA(init="identity", max_iter=500, tol=1e-5).fit(X, y)
+    assert default.n_iter_ == explicit.n_iter_ < 500
+    np.testing.assert_array_equal(default.components_, explicit.components_)
+    assert NCA(init="identity", max_iter=500, tol=1e-9).fit(X, y).n_iter_ > default.n_iter_
 
 
 def test_verbose_warns_when_max_iter_is_reached():

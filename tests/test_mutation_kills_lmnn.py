@@ -1,0 +1,93 @@
+"""Tests that kill mutants of skmetric/_lmnn.py's objective that survived
+``scripts/mutation.py``.
+
+The reference is the LMNN objective summed triplet by triplet (Weinberger & Saul):
+``reg * sum_ij d_ij + (1 - reg) * sum_ijl [1 + d_ij - d_il]_+`` over target pairs (i, j)
+and differently labelled l, with the active triplets those of a strictly positive hinge.
+Its gradient is checked with torch autograd of that sum, independent of the Laplacian
+form the implementation uses.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+import skmetric._lmnn as lmnn_module
+from skmetric._lmnn import (
+    _lmnn_loss_grad,
+    _lmnn_loss_grad_blocked,
+    _select_target_neighbors,
+)
+
+torch = pytest.importorskip("torch")
+
+
+def _brute_force(L, X, y, targets, reg):
+    """Objective, gradient (autograd) and active-triplet count, triplet by triplet."""
+    Lt = torch.as_tensor(L, dtype=torch.float64).clone().requires_grad_(True)
+    Z = torch.as_tensor(X, dtype=torch.float64) @ Lt.T
+    loss, active = 0.0, 0
+    for i, j in itertools.product(range(X.shape[0]), range(targets.shape[1])):
+        d_ij = ((Z[i] - Z[targets[i, j]]) ** 2).sum()
+        loss = loss + reg * d_ij
+        for l in np.flatnonzero(y != y[i]):
+            hinge = 1.0 + d_ij - ((Z[i] - Z[l]) ** 2).sum()
+            if hinge.item() > 0:
+                loss = loss + (1 - reg) * hinge
+                active += 1
+    loss.backward()
+    return loss.item(), Lt.grad.numpy(), active
+
+
+def _all_pairs(y):
+    """Every differently labelled (anchor, impostor) pair, sorted by anchor."""
+    i, l = np.nonzero(y[:, None] != y[None, :])
+    return i.astype(np.int32), l.astype(np.int32)
+
+
+def _tie_grid():
+    """Integer points where some hinges are exactly 0: anchor (0, 0), target (1, 0) at
+    d = 1, impostor (1, 1) at d = 2 = 1 + d: a triplet on the margin, not active."""
+    X = np.array([[0, 0], [1, 0], [1, 1], [3, 0], [3, 1], [0, 2], [4, 2], [2, 3]], float)
+    y = np.array([0, 0, 1, 1, 1, 0, 1, 0])
+    return X, y
+
+
+def _check(L, X, y, targets, reg):
+    loss, grad, active = _brute_force(L, X, y, targets, reg)
+    for got in (_lmnn_loss_grad(L, X, targets, *_all_pairs(y), reg),
+                _lmnn_loss_grad_blocked(L, X, y, targets, reg)):
+        assert got[0] == pytest.approx(loss, rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(got[1], grad, rtol=1e-10, atol=1e-10)
+        assert got[2] == active
+
+
+def test_triplets_on_the_margin_are_not_active():
+    X, y = _tie_grid()
+    targets = _select_target_neighbors(X, y, 1)
+    # The grid has a hinge of exactly 0; counting it as active would change the count and
+    # the gradient.
+    Z = X
+    ties = sum(1 for i in range(len(X)) for l in np.flatnonzero(y != y[i])
+               if 1 + ((Z[i] - Z[targets[i, 0]]) ** 2).sum() == ((Z[i] - Z[l]) ** 2).sum())
+    assert ties > 0
+    _check(np.eye(2), X, y, targets, 0.5)
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.3, 1.0])
+def test_objective_gradient_and_active_count_against_the_triplet_sum(reg):
+    X, y = make_blobs(n_samples=24, centers=3, n_features=3, cluster_std=2.5, random_state=2)
+    L = np.random.RandomState(0).standard_normal((2, 3))
+    targets = _select_target_neighbors(X, y, 2)
+    _check(L, X, y, targets, reg)
+
+
+def test_blocked_evaluation_counts_active_triplets_over_every_block(monkeypatch):
+    X, y = make_blobs(n_samples=30, centers=3, n_features=3, cluster_std=2.5, random_state=4)
+    L = np.random.RandomState(1).standard_normal((3, 3))
+    targets = _select_target_neighbors(X, y, 2)
+    monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 4 * 30)  # 4 anchors per block
+    monkeypatch.setattr(lmnn_module, "_PAIR_CHUNK", 7)  # 7 impostor pairs per chunk
+    _check(L, X, y, targets, 0.4)
