@@ -98,7 +98,7 @@ def test_minibatch_mode_stops_when_the_epoch_objective_settles():
     X, y = _wine()
     L0 = 0.5 * np.eye(4, X.shape[1])
     _, totals = _adam_reference(X, y, L0, 20, epochs=6, seed=1)
-    rel = [abs(a - b) / max(abs(b), 1.0) for a, b in zip(totals, totals[1:])]
+    rel = [abs(a - b) / max(abs(b), 1.0) for a, b in zip(totals[:-1], totals[1:], strict=True)]
     # The relative change from epoch 2 to 3; stopping there needs tol >= rel[1] and the
     # change from epoch 1 to 2 above tol.
     assert rel[0] > rel[1]
