@@ -181,3 +181,26 @@ def test_verbose_warns_when_max_iter_is_reached():
     X, y = load_iris(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match="did not converge in 2 iterations"):
         NCA(max_iter=2, verbose=1, random_state=0).fit(X, y)
+
+
+def test_n_components_given_with_an_init_array_must_match_its_rows():
+    """n_components defaults to the init array's rows, but a given one is checked."""
+    X, y = load_iris(return_X_y=True)
+    init = np.random.RandomState(0).standard_normal((2, 4))
+    with pytest.raises(ValueError, match="expected"):
+        NCA(init=init, n_components=3, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        NCA(init=np.ones(4), max_iter=2).fit(X, y)
+
+
+def test_numpy_fit_does_not_need_torch(monkeypatch):
+    """device=None on NumPy input computes in NumPy: it works where torch is missing."""
+    import sys
+
+    X, y = load_iris(return_X_y=True)
+    ref = NCA(n_components=2, max_iter=5, random_state=0).fit(X, y)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    nca = NCA(n_components=2, max_iter=5, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(nca.components_, ref.components_)
+    with pytest.raises(ImportError):
+        NCA(n_components=2, max_iter=5, device="cpu").fit(X, y)
