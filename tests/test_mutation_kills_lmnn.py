@@ -18,6 +18,7 @@ import skmetric._lmnn as lmnn_module
 from skmetric._lmnn import (
     _lmnn_loss_grad,
     _lmnn_loss_grad_blocked,
+    _missed_impostors,
     _select_target_neighbors,
 )
 
@@ -91,3 +92,50 @@ def test_blocked_evaluation_counts_active_triplets_over_every_block(monkeypatch)
     monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 4 * 30)  # 4 anchors per block
     monkeypatch.setattr(lmnn_module, "_PAIR_CHUNK", 7)  # 7 impostor pairs per chunk
     _check(L, X, y, targets, 0.4)
+
+
+def _active_pairs(Z, y, targets):
+    """Brute force: differently labelled (i, l) with d_il < 1 + max_j d_ij (strict)."""
+    radii = 1 + np.max(((Z[:, None] - Z[targets]) ** 2).sum(-1), axis=1)
+    D = ((Z[:, None] - Z[None]) ** 2).sum(-1)
+    return set(zip(*np.nonzero((D < radii[:, None]) & (y[:, None] != y[None])), strict=True))
+
+
+def _pairs(pairs):
+    pairs = sorted(pairs)
+    return (np.array([p[0] for p in pairs], dtype=np.int32),
+            np.array([p[1] for p in pairs], dtype=np.int32))
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_missed_impostors_against_brute_force(integer):
+    """Drop each candidate pair in turn from the pairs searched: the search missed an
+    active pair exactly when the dropped pair is active. Integer points put some pairs
+    exactly on the radius (not active); 15 points in 2-D make pair keys i * n + l differ
+    from i * dim + l."""
+    rs = np.random.RandomState(3)
+    Z = rs.randint(0, 4, (15, 2)).astype(float) if integer else rs.standard_normal((15, 2))
+    y = np.arange(15) % 3
+    targets = _select_target_neighbors(Z, y, 2)
+    active = _active_pairs(Z, y, targets)
+    candidates = _all_pairs(y)
+    everything = set(zip(*candidates, strict=True))
+    assert 0 < len(active) < len(everything)
+    if integer:
+        radii = 1 + np.max(((Z[:, None] - Z[targets]) ** 2).sum(-1), axis=1)
+        assert any(((Z[i] - Z[l]) ** 2).sum() == radii[i] for i, l in everything)
+    assert not _missed_impostors(Z, targets, candidates, candidates)
+    for pair in sorted(everything):
+        searched = _pairs(everything - {pair})
+        assert _missed_impostors(Z, targets, searched, candidates) == (pair in active), pair
+    # Nothing searched: missed iff anything is active; searched all active ones: none.
+    empty = (np.zeros(0, np.int32), np.zeros(0, np.int32))
+    assert _missed_impostors(Z, targets, empty, candidates)
+    assert not _missed_impostors(Z, targets, _pairs(active), candidates)
+    # Exactly one active candidate, searched or not.
+    one = _pairs({min(active)})
+    assert not _missed_impostors(Z, targets, one, one)
+    assert _missed_impostors(Z, targets, _pairs(everything - {min(active)}), one)
+    # No active candidate at all: nothing can be missed, even with nothing searched.
+    idle = _pairs(everything - active)
+    assert not _missed_impostors(Z, targets, empty, idle)
