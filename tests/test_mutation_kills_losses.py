@@ -76,3 +76,34 @@ def test_proxy_loss_defaults_and_weight_gradients_match_pml(name, seed):
     assert v1 == pytest.approx(v2, rel=1e-6, abs=1e-9)
     torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-8)
     torch.testing.assert_close(w1, w2, rtol=1e-5, atol=1e-8)
+
+
+ALL_PAIR = ["ContrastiveLoss", "TripletMarginLoss", "MultiSimilarityLoss", "CircleLoss",
+            "LiftedStructureLoss", "GeneralizedLiftedStructureLoss", "MarginLoss"]
+
+
+@pytest.mark.parametrize("name", ALL_PAIR)
+def test_anchors_without_positives_or_negatives_match_pml(name):
+    """Anchors of a singleton class (no positive), and a reference set of one class (its
+    anchors have no negative, the others no positive): the terms of such anchors are
+    dropped as PML drops them."""
+    emb, labels = _batch(2)
+    labels = labels.clone()
+    labels[:3] = torch.tensor([7, 8, 9])  # three singleton classes
+    v1, g1, _ = _value_and_grads(getattr(losses, name)(), emb, labels)
+    v2, g2, _ = _value_and_grads(getattr(pml_losses, name)(), emb, labels)
+    assert v1 == pytest.approx(v2, rel=1e-6, abs=1e-9)
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-8)
+    ref = emb[:10].flip(0) + 0.1
+    one_class = torch.zeros(10, dtype=labels.dtype)  # class 0's anchors: no negative
+    two_classes = one_class.clone()
+    two_classes[-2:] = 1
+    for ref_labels in (one_class, two_classes):
+        values = []
+        for loss in (getattr(losses, name)(), getattr(pml_losses, name)()):
+            e = emb.clone().requires_grad_(True)
+            value = loss(e, labels, ref_emb=ref, ref_labels=ref_labels)
+            value.backward()
+            values.append((value.item(), e.grad))
+        assert values[0][0] == pytest.approx(values[1][0], rel=1e-6, abs=1e-9)
+        torch.testing.assert_close(values[0][1], values[1][1], rtol=1e-5, atol=1e-8)
