@@ -204,3 +204,35 @@ def test_numpy_fit_does_not_need_torch(monkeypatch):
     np.testing.assert_array_equal(nca.components_, ref.components_)
     with pytest.raises(ImportError):
         NCA(n_components=2, max_iter=5, device="cpu").fit(X, y)
+
+
+def test_objective_stays_finite_for_far_apart_points_and_outliers():
+    """The softmax is shifted by each row's own maximum: the row of an outlier, whose
+    nearest neighbour is at a squared distance near 900 (exp underflows there), stays
+    exact."""
+    from skmetric._nca import _nca_loss_grad  # private: the objective itself
+
+    X, y = _wine(30)
+    X[0, :3] += 17.0  # an outlier far from every other sample in the 3 mapped features
+    L = np.eye(3, X.shape[1])
+    d = ((X[0, :3] - X[1:, :3]) ** 2).sum(1)
+    assert 745 < d.min() and d.max() - d.min() < 600
+    loss, grad = _nca_loss_grad(L, X, y)
+    ref_loss, ref_grad = _objective_autograd(L, X, y)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_documented_defaults_and_preprocessor():
+    X, y = load_iris(return_X_y=True)
+    params = NCA().get_params()
+    assert {k: params[k] for k in ("init", "n_components", "max_iter", "tol", "verbose",
+                                   "preprocessor", "batch_size", "device")} == {
+        "init": "auto", "n_components": None, "max_iter": 100, "tol": None,
+        "verbose": False, "preprocessor": None, "batch_size": None, "device": None}
+    # Indices into a preprocessor give the same fit as the rows themselves.
+    by_rows = NCA(n_components=2, max_iter=5, random_state=0).fit(X, y)
+    by_index = NCA(n_components=2, max_iter=5, random_state=0, preprocessor=X).fit(
+        np.arange(len(X)), y)
+    np.testing.assert_array_equal(by_index.components_, by_rows.components_)
