@@ -19,6 +19,7 @@ from skmetric._lmnn import (
     _lmnn_loss_grad,
     _lmnn_loss_grad_blocked,
     _missed_impostors,
+    _pair_distances,
     _select_target_neighbors,
 )
 
@@ -139,3 +140,23 @@ def test_missed_impostors_against_brute_force(integer):
     # No active candidate at all: nothing can be missed, even with nothing searched.
     idle = _pairs(everything - active)
     assert not _missed_impostors(Z, targets, empty, idle)
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled", "shuffled_first_smallest"])
+@pytest.mark.parametrize("share", [1.0, 0.02])
+def test_pair_distances_against_brute_force(order, share, monkeypatch):
+    """Squared distances of pairs, many (read off dense blocks when sorted by anchor) or
+    few (gathered), sorted by anchor or not (then always gathered), in small blocks."""
+    rs = np.random.RandomState(5)
+    Z = rs.standard_normal((40, 3))
+    i, l = np.nonzero(rs.rand(40, 40) < share)
+    if order != "sorted":
+        perm = rs.permutation(len(i))
+        i, l = i[perm], l[perm]
+        if order == "shuffled_first_smallest":  # a[0] is the least anchor, rest unsorted
+            first = np.argmin(i)
+            i[[0, first]], l[[0, first]] = i[[first, 0]], l[[first, 0]]
+    i, l = i.astype(np.int32), l.astype(np.int32)
+    expected = ((Z[i] - Z[l]) ** 2).sum(1)
+    monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 7 * 40)  # 7 anchors per block
+    np.testing.assert_allclose(_pair_distances(Z, i, l), expected, rtol=1e-10, atol=1e-12)
