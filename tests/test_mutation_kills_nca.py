@@ -236,3 +236,15 @@ def test_documented_defaults_and_preprocessor():
     by_index = NCA(n_components=2, max_iter=5, random_state=0, preprocessor=X).fit(
         np.arange(len(X)), y)
     np.testing.assert_array_equal(by_index.components_, by_rows.components_)
+
+
+def test_verbose_minibatch_does_not_warn_when_it_converges(capsys):
+    import warnings
+
+    X, y = make_blobs(40, centers=3, n_features=4, cluster_std=1.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning would fail the test
+        nca = NCA(init=np.eye(2, 4), batch_size=10, max_iter=40, verbose=True,
+                  random_state=1).fit(X, y)
+    assert nca.n_iter_ < 40
+    assert "did not converge" not in capsys.readouterr().out
