@@ -9,15 +9,21 @@ Usage (from the repository root, with the dev extra installed)::
 mutmut reads one configuration per directory (``[tool.mutmut]`` in pyproject.toml), so a run
 on one module works in a scratch copy of the repository (``--workdir``, default
 ``/tmp/skmetric-mutation/<module>``) whose pyproject.toml mutates only MODULE and runs only
-the test files that cover it (``TESTS`` below, plus tests/test_mutation_kills.py). The copy is
+the test files that cover it (``TESTS`` below). The copy is
 kept between runs so that mutmut's cache makes a re-run cheap; ``--fresh`` starts over (do
 that after adding tests: mutmut does not re-run mutants it already marked killed or
 survived). The summary (mutants, killed, survived, timeouts, score, date) is printed and
 written to ``<workdir>/summary.json``; ``tests/README.md`` records the scores.
+
+``--functions NAME ...`` restricts the run to the mutants of those functions (module-level
+names, or ``Class.method``), for large modules whose numerical core is a few functions::
+
+    python scripts/mutation.py skmetric/supervised/_lmnn.py --functions _lmnn_loss_grad _find_impostors
 """
 
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import re
@@ -28,18 +34,34 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The numerical core and the test files that exercise each part of it.
+# The numerical core and the test files that exercise each part of it: the first prefix
+# that matches a module wins. tests/test_mutation_kills*.py hold the tests written to kill
+# the mutants that survived the module's own tests (see tests/README.md).
+_PAIR = "tests/test_deep_losses.py"
+_PROXY = "tests/test_deep_proxy_losses.py"
+_LOSS_KILLS = "tests/test_mutation_kills_losses.py"
+_BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
+            "intra_pair_variance", "manifold", "nca", "ntxent"]
+_BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
+            "threshold_consistent_margin", "tuplet_margin", "vicreg"]
 TESTS = {
-    "skmetric/deep/miners/": ["tests/test_deep_miners.py"],
-    "skmetric/deep/losses/": ["tests/test_deep_losses.py", "tests/test_deep_proxy_losses.py"],
-    "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py"],
-    "skmetric/neighbors.py": ["tests/test_neighbors.py"],
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _LOSS_KILLS]
+       for m in _BATCH_A},
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _LOSS_KILLS]
+       for m in _BATCH_B},
+    "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
+                              "tests/test_mutation_kills.py"],
+    "skmetric/deep/losses/": [_PAIR, _PROXY, "tests/test_mutation_kills.py", _LOSS_KILLS],
+    "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py",
+                          "tests/test_mutation_kills_metrics.py"],
     "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",
                            "tests/test_compute_engine.py"],
-    "skmetric/supervised/_nca.py": ["tests/test_nca.py"],
-    "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py"],
+    "skmetric/neighbors.py": ["tests/test_neighbors.py",
+                              "tests/test_mutation_kills_neighbors.py"],
+    "skmetric/supervised/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
+                                    "tests/test_mutation_kills_nca.py"],
+    "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py"],
 }
-KILL_TESTS = "tests/test_mutation_kills.py"
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
@@ -47,15 +69,15 @@ def tests_for(module):
     """Test files that cover ``module`` (a path relative to the repository root)."""
     for prefix, tests in TESTS.items():
         if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
-            extra = [KILL_TESTS] if (ROOT / KILL_TESTS).exists() else []
-            return tests + extra
+            return [t for t in tests if (ROOT / t).exists()]
     raise SystemExit(
         f"{module} is not in the mutation-tested core; choose a file under one of "
-        f"{', '.join(TESTS)} (or add its tests to TESTS in scripts/mutation.py)."
+        f"{', '.join(sorted({p.rsplit('/', 1)[0] + '/' for p in TESTS}))} (or add its "
+        "tests to TESTS in scripts/mutation.py)."
     )
 
 
-def prepare(workdir, module, tests, fresh):
+def prepare(workdir, modules, tests, fresh):
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +90,7 @@ def prepare(workdir, module, tests, fresh):
     text += (
         "\n[tool.mutmut]\n"
         'source_paths = ["skmetric"]\n'
-        f"only_mutate = [{json.dumps(module)}]\n"
+        f"only_mutate = {json.dumps(modules)}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         f"pytest_add_cli_args = {json.dumps(PYTEST_ARGS)}\n"
         "mutate_only_covered_lines = false\n"
@@ -77,38 +99,77 @@ def prepare(workdir, module, tests, fresh):
     (workdir / "pyproject.toml").write_text(text)
 
 
-def summarise(workdir, module, elapsed):
-    env = dict(os.environ)
-    subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=workdir,
-                   env=env, check=True, capture_output=True)
-    stats = json.loads((workdir / "mutants" / "mutmut-cicd-stats.json").read_text())
-    killed = stats["killed"] + stats.get("timeout", 0)
-    tested = killed + stats["survived"] + stats.get("suspicious", 0)
-    if tested + stats.get("no_tests", 0) == 0:
-        raise SystemExit("mutmut checked no mutant: the clean test run probably failed "
-                         f"(see the output above, or run `mutmut run` in {workdir})")
+def mutant_globs(module, functions):
+    """mutmut's names for the mutants of ``functions`` in ``module`` (fnmatch patterns)."""
+    dotted = module.removesuffix(".py").replace("/", ".")
+    globs = []
+    for name in functions:
+        cls, _, meth = name.rpartition(".")
+        mangled = f"x\u01c1{cls}\u01c1{meth}" if cls else f"x_{name}"
+        globs.append(f"{dotted}.{mangled}__mutmut_*")
+    return globs
+
+
+def unchecked(workdir, module, globs):
+    """Names of the mutants of ``module`` (matching ``globs``) with no result yet."""
+    meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text())
+    return [k for k, v in meta["exit_code_by_key"].items() if v is None
+            and (not globs or any(fnmatch.fnmatch(k, g) for g in globs))]
+
+
+def summarise(workdir, module, elapsed, globs=None):
+    """Counts of the mutants of ``module`` (those matching ``globs`` when given) by status."""
+    meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text())
+    codes = {k: v for k, v in meta["exit_code_by_key"].items()
+             if not globs or any(fnmatch.fnmatch(k, g) for g in globs)}
+    status = {1: "killed", 3: "killed", 0: "survived", 5: "no_tests", 33: "no_tests",
+              None: "not_checked", 34: "skipped", 36: "timeout", -24: "timeout",
+              24: "timeout", 152: "timeout", 255: "timeout", -9: "timeout"}
+    counts = dict.fromkeys(["killed", "timeout", "survived", "no_tests", "not_checked",
+                            "skipped", "suspicious"], 0)
+    for code in codes.values():
+        counts[status.get(code, "suspicious")] += 1
+    killed = counts["killed"] + counts["timeout"]
+    tested = killed + counts["survived"] + counts["suspicious"]
     summary = {
         "module": module,
+        "functions": globs or "all",
         "date": datetime.date.today().isoformat(),
-        "mutants": stats["total"],
-        "killed": stats["killed"],
-        "timeout": stats.get("timeout", 0),
-        "survived": stats["survived"],
-        "no_tests": stats.get("no_tests", 0),
-        "not_checked": stats.get("not_checked", 0),
-        "suspicious": stats.get("suspicious", 0),
+        "mutants": len(codes),
+        **counts,
         "score": round(killed / tested, 4) if tested else None,
         "seconds": round(elapsed, 1),
-        "raw": stats,
+        "survivors": sorted(k for k, v in codes.items() if status.get(v) == "survived"),
     }
-    (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def merge(before, recheck):
+    """The module's summary after a re-check of ``before``'s survivors (``recheck``)."""
+    out = dict(before, date=recheck["date"], seconds=recheck["seconds"],
+               survivors=recheck["survivors"], rechecked=len(before["survivors"]))
+    for key in ("killed", "timeout", "survived", "suspicious", "not_checked"):
+        out[key] = before[key] - (key == "survived") * before["survived"] + recheck[key]
+    tested = out["killed"] + out["timeout"] + out["survived"] + out["suspicious"]
+    out["score"] = round((out["killed"] + out["timeout"]) / tested, 4) if tested else None
+    return out
+
+
+def row(d):
+    """The markdown row of one module's summary."""
+    return (f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
+            f"| {d['survived']} | {d['not_checked']} | {100 * (d['score'] or 0):.1f} % |")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("module", help="e.g. skmetric/deep/miners/batch_hard.py")
+    parser.add_argument("modules", nargs="+", metavar="MODULE",
+                        help="e.g. skmetric/deep/miners/batch_hard.py; several modules share "
+                             "one run (one test-mapping step) and are scored separately")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--functions", nargs="+", default=None, metavar="NAME",
+                        help="mutate only these functions (e.g. _lmnn_loss_grad, "
+                             "NCA._fit_lbfgs)")
     parser.add_argument("--max-children", type=int, default=1,
                         help="parallel mutant runs (default 1: the machine is shared)")
     parser.add_argument("--timeout", type=int, default=1800,
@@ -116,47 +177,80 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="discard cached results first")
     parser.add_argument("--show-survivors", action="store_true",
                         help="print the diff of every surviving mutant")
+    parser.add_argument("--own-tests-only", action="store_true",
+                        help="leave out tests/test_mutation_kills*.py (the 'before' score)")
+    parser.add_argument("--resume", action="store_true",
+                        help="run only the mutants (of --functions, if given) that the last "
+                             "run left unchecked, e.g. when it hit --timeout")
+    parser.add_argument("--recheck-survivors", action="store_true",
+                        help="after adding tests: re-run only the last run's survivors, in a "
+                             "fresh copy <workdir>-recheck with today's tests, and score the "
+                             "module with the earlier kills kept (tests only get added)")
     parser.add_argument("--report", action="store_true",
-                        help="print the markdown row of the last run's summary.json and exit")
+                        help="print the markdown rows of the last run's summary.json and exit")
     args = parser.parse_args(argv)
-    if args.report:
-        slug = Path(args.module).as_posix().replace("/", "_").removesuffix(".py")
-        path = (args.workdir or Path("/tmp/skmetric-mutation") / slug) / "summary.json"
-        d = json.loads(path.read_text())
-        print(f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
-              f"| {d['survived']} | {d['not_checked']} | {100 * d['score']:.1f} % |")
-        return
-
-    module = Path(args.module).as_posix()
-    if not (ROOT / module).is_file():
-        raise SystemExit(f"{module} is not a file under {ROOT}; pass a path like "
-                         "skmetric/deep/miners/batch_hard.py")
-    tests = tests_for(module)
-    slug = module.replace("/", "_").removesuffix(".py")
+    modules = [Path(m).as_posix() for m in args.modules]
+    slug = modules[0].replace("/", "_").removesuffix(".py")
+    if len(modules) > 1:
+        slug += f"_and_{len(modules) - 1}_more"
     workdir = args.workdir or Path("/tmp/skmetric-mutation") / slug
-    prepare(workdir, module, tests, args.fresh)
+    if args.report:
+        for d in json.loads((workdir / "summary.json").read_text()):
+            print(row(d))
+        return
+    before = None
+    if args.recheck_survivors:
+        before = {d["module"]: d for d in json.loads((workdir / "summary.json").read_text())}
+        workdir = workdir.with_name(workdir.name + "-recheck")
+        args.fresh = True
+
+    for module in modules:
+        if not (ROOT / module).is_file():
+            raise SystemExit(f"{module} is not a file under {ROOT}; pass a path like "
+                             "skmetric/deep/miners/batch_hard.py")
+    # A re-check runs the survivors against the kill tests only: the module's own tests
+    # already let them pass.
+    tests = sorted({t for module in modules for t in tests_for(module)
+                    if not (args.own_tests_only and "test_mutation_kills" in t)
+                    and (not before or "test_mutation_kills" in t)},
+                   key=lambda t: ("kills" in t, t))
+    if not args.resume:  # resume with the copy (and tests) of the interrupted run
+        prepare(workdir, modules, tests, args.fresh)
 
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1")
+    globs = {m: mutant_globs(m, args.functions) if args.functions else [] for m in modules}
+    if args.resume:
+        globs = {m: unchecked(workdir, m, globs[m]) for m in modules}
+        if not any(globs.values()):
+            raise SystemExit("the last run left no unchecked mutant")
+    if before:
+        globs = {m: before[m]["survivors"] for m in modules}
+        if not any(globs.values()):
+            raise SystemExit("the last run left no survivor to re-check")
     start = datetime.datetime.now()
     try:
         subprocess.run([sys.executable, "-m", "mutmut", "run",
-                        "--max-children", str(args.max_children)],
+                        "--max-children", str(args.max_children),
+                        *(g for gs in globs.values() for g in gs)],
                        cwd=workdir, env=env, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         print(f"mutmut stopped after {args.timeout} s; the summary counts what finished")
     elapsed = (datetime.datetime.now() - start).total_seconds()
-    summary = summarise(workdir, module, elapsed)
-    print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2), flush=True)
+    summaries = [summarise(workdir, m, elapsed, globs[m]) for m in modules]
+    if before:
+        summaries = [merge(before[d["module"]], d) for d in summaries]
+    if not any(d["mutants"] - d["not_checked"] for d in summaries):
+        raise SystemExit("mutmut checked no mutant: the clean test run probably failed "
+                         f"(see the output above, or run `mutmut run` in {workdir})")
+    (workdir / "summary.json").write_text(json.dumps(summaries, indent=2))
+    for d in summaries:
+        print(json.dumps({k: v for k, v in d.items() if k != "survivors"}), flush=True)
+        print(row(d), flush=True)
     if args.show_survivors:
-        listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=workdir,
-                                 env=env, capture_output=True, text=True).stdout
-        for line in listing.splitlines():
-            name = line.strip().split(":")[0]
-            if name and "survived" in line:
-                subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir,
-                               env=env)
-
+        for name in (n for d in summaries for n in d["survivors"]):
+            subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir,
+                           env=env)
 
 if __name__ == "__main__":
     main()
