@@ -18,7 +18,8 @@ written to ``<workdir>/summary.json``; ``tests/README.md`` records the scores.
 ``--functions NAME ...`` restricts the run to the mutants of those functions (module-level
 names, or ``Class.method``), for large modules whose numerical core is a few functions::
 
-    python scripts/mutation.py skmetric/supervised/_lmnn.py --functions _lmnn_loss_grad _find_impostors
+    python scripts/mutation.py skmetric/supervised/_lmnn.py \
+        --functions _lmnn_loss_grad _find_impostors
 """
 
 import argparse
