@@ -141,7 +141,7 @@ def test_verbose_minibatch_prints_each_epoch_and_the_total_time(capsys):
 
     X, y = _wine()
     t0 = time.perf_counter()
-    with pytest.warns(ConvergenceWarning, match="did not converge in 3 iterations"):
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=3 epochs"):
         nca = NCA(batch_size=30, max_iter=3, tol=0.0, verbose=True, random_state=0).fit(X, y)
     wall = time.perf_counter() - t0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -179,7 +179,7 @@ def test_verbose_warns_when_max_iter_is_reached():
     from sklearn.exceptions import ConvergenceWarning
 
     X, y = load_iris(return_X_y=True)
-    with pytest.warns(ConvergenceWarning, match="did not converge in 2 iterations"):
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=2 iterations"):
         NCA(max_iter=2, verbose=1, random_state=0).fit(X, y)
 
 
