@@ -36,6 +36,9 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
 
     requires_classes = True
     supports_reducer = False
+    #: Whether the loss reduces itself (pytorch-metric-learning's "already_reduced" terms):
+    #: every reducer then returns the loss as is.
+    terms_already_reduced = False
     #: Whether miner weights count only the anchors (first tensor) of a miner's tuples.
     weights_from_anchors = False
 
@@ -91,6 +94,9 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
         weights = self._miner_weights(indices_tuple, embeddings, self.weights_from_anchors)
         self._cast_parameters(embeddings)
         loss = self.compute_loss(embeddings, labels, weights)
+        if self.terms_already_reduced:
+            loss = reduce_terms(self, loss, None, "already_reduced", embeddings, labels,
+                                lambda value, _: value)
         return add_regularization(self, loss, embeddings)
 
     def class_weights(self):

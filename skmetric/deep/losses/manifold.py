@@ -65,6 +65,8 @@ class ManifoldLoss(BaseProxyLoss):
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "margin": [NON_NEGATIVE],
     }
+    #: pytorch-metric-learning returns the loss "already_reduced": every reducer keeps it.
+    supports_reducer = terms_already_reduced = True
 
     def __init__(self, num_classes, embedding_size, lambda_c=1.0, alpha=0.8, margin=5e-4):
         super().__init__(num_classes, embedding_size)

@@ -42,6 +42,9 @@ class P2SGradLoss(BaseProxyLoss):
     0
     """
 
+    #: pytorch-metric-learning returns the loss "already_reduced": every reducer keeps it.
+    supports_reducer = terms_already_reduced = True
+
     def __init__(self, num_classes, embedding_size):
         super().__init__(num_classes, embedding_size)
         self.W = self._new_weights(embedding_size, num_classes, init=_unit_uniform_)
