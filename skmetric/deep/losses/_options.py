@@ -38,6 +38,7 @@ class LossOptions(ValidatedParams):
             )
         if "reducer" in options:
             options["reducer"] = get_reducer(options["reducer"])
+            _check_class_weighted(cls, options["reducer"])
         loss = super().__call__(*args, **kwargs)
         for name in names:
             setattr(loss, name, options.get(name, SHARED_OPTIONS[name][0]))
@@ -63,6 +64,25 @@ class LossOptions(ValidatedParams):
                                    default=SHARED_OPTIONS[name][0])
                  for name in cls._shared_option_names()]
         return sig.replace(parameters=[*sig.parameters.values(), *extra])
+
+
+def _check_class_weighted(cls, reducer):
+    """Refuse a ClassWeightedReducer (also inside a PerAnchorReducer) for a loss whose
+    ``refuses_class_weights`` says why: pytorch-metric-learning hands such a loss's
+    per-sample terms to the reducer as a column (n, 1), so its class weights broadcast to an
+    (n, n) product, ``mean(terms) * mean(weights[labels])``, which weighs no class; the
+    same value under another name would be silently wrong, a different one would not be
+    PML's."""
+    from .reducers import ClassWeightedReducer
+
+    reason = getattr(cls, "refuses_class_weights", None)
+    while reason and reducer is not None:
+        if isinstance(reducer, ClassWeightedReducer):
+            raise ValueError(
+                f"{cls.__name__} does not take a ClassWeightedReducer: {reason} Use "
+                "another reducer, or weight the classes by sampling (e.g. MPerClassSampler)."
+            )
+        reducer = getattr(reducer, "reducer", None)
 
 
 def add_regularization(loss_module, loss, embeddings):

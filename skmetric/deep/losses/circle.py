@@ -41,6 +41,12 @@ class CircleLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
+    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
+                             "mean(class weights of the batch), which weighs no class.")
+
     allowed_distances = ("cosine_similarity",)
 
     _parameter_constraints = {"m": [FINITE], "gamma": [POSITIVE]}
@@ -59,4 +65,7 @@ class CircleLoss(BaseLoss):
         logits_n = self.gamma * weight_n * (sim - self.m)
         losses = F.softplus(masked_logsumexp(logits_p, pos) + masked_logsumexp(logits_n, neg))
         losses = torch.where(pos.any(1) & neg.any(1), losses, 0.0)
-        return mean_nonzero(losses, embeddings)
+        if self.reducer is None:
+            return mean_nonzero(losses, embeddings)
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, mean_nonzero)

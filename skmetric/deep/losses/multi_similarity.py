@@ -1,5 +1,7 @@
 """Multi-similarity loss (Wang et al., 2019)."""
 
+import torch
+
 from .._params import FINITE, POSITIVE
 from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp
@@ -37,6 +39,12 @@ class MultiSimilarityLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-sample ("element") terms, as in PML
+    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
+    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
+                             "mean(class weights of the batch), which weighs no class.")
+
     _parameter_constraints = {"alpha": [POSITIVE], "beta": [POSITIVE], "base": [FINITE]}
 
     def __init__(self, alpha=2.0, beta=50.0, base=0.5, distance="cosine_similarity",
@@ -53,4 +61,8 @@ class MultiSimilarityLoss(BaseLoss):
                                     add_one=True)
         neg_term = masked_logsumexp(self.beta * self.dist.margin(self.base, mat), neg,
                                     add_one=True)
-        return (pos_term / self.alpha + neg_term / self.beta).mean()
+        losses = pos_term / self.alpha + neg_term / self.beta
+        if self.reducer is None:
+            return losses.mean()
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, None)
