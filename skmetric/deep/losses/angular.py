@@ -45,6 +45,12 @@ class AngularLoss(BaseLoss):
     """
 
     allowed_distances = ("euclidean",)
+    supports_reducer = True  # PML's "pos_pair" terms
+    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
+    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
+                             "mean(class weights of the batch), which weighs no class.")
+
     _parameter_constraints = {"alpha": [Interval(Real, 0, 90, closed="neither")]}
 
     def __init__(self, alpha=40.0, distance="euclidean", normalize=True):
@@ -65,4 +71,7 @@ class AngularLoss(BaseLoss):
         ap_dot = (anchors * positives).sum(1, keepdim=True)
         f = 4 * sq_tan * (anchors + positives) @ ref_emb.T - 2 * (1 + sq_tan) * ap_dot
         negatives = labels[a1][:, None] != ref_labels[None, :]
-        return masked_logsumexp(f, negatives, add_one=True).mean()
+        losses = masked_logsumexp(f, negatives, add_one=True)
+        if self.reducer is None:
+            return losses.mean()
+        return self.reduce(losses, (a1, p), "pos_pair", embeddings, labels, None)

@@ -38,6 +38,12 @@ class LiftedStructureLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # PML's "pos_pair" terms
+    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
+    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
+                             "mean(class weights of the batch), which weighs no class.")
+
     _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
 
     def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
@@ -70,7 +76,9 @@ class LiftedStructureLoss(BaseLoss):
         any_neg = both > 0
         neg_term = torch.where(any_neg, torch.log(torch.where(any_neg, both, 1.0)) + shift, 0.0)
         per_pair = torch.relu(neg_term + self.dist.margin(mat[a1, p], self.pos_margin)) ** 2
-        return (per_pair / 2).mean()
+        if self.reducer is None:
+            return (per_pair / 2).mean()
+        return self.reduce(per_pair / 2, (a1, p), "pos_pair", embeddings, labels, None)
 
 
 class GeneralizedLiftedStructureLoss(BaseLoss):
@@ -101,6 +109,12 @@ class GeneralizedLiftedStructureLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # PML's "element" terms
+    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
+    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
+                             "mean(class weights of the batch), which weighs no class.")
+
     _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
 
     def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
@@ -113,4 +127,8 @@ class GeneralizedLiftedStructureLoss(BaseLoss):
         pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
         pos_term = masked_logsumexp(self.dist.margin(mat, self.pos_margin), pos)
         neg_term = masked_logsumexp(self.dist.margin(self.neg_margin, mat), neg)
-        return torch.relu(pos_term + neg_term).mean()
+        losses = torch.relu(pos_term + neg_term)
+        if self.reducer is None:
+            return losses.mean()
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, None)

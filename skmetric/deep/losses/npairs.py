@@ -40,6 +40,8 @@ class NPairsLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-anchor ("element") terms, as in PML
+
     _parameter_constraints = {"l2_reg": [NON_NEGATIVE]}
 
     def __init__(self, l2_reg=0.0, distance="dot", normalize=True):
@@ -60,7 +62,10 @@ class NPairsLoss(BaseLoss):
         logits = logits.masked_fill(~valid[None, :], torch.finfo(logits.dtype).min)
         targets = torch.arange(len(a), device=embeddings.device)
         ce = F.cross_entropy(logits, targets, reduction="none")
-        return torch.where(valid, ce, 0.0).sum() / valid.sum().clamp(min=1) + reg
+        if self.reducer is None:
+            return torch.where(valid, ce, 0.0).sum() / valid.sum().clamp(min=1) + reg
+        # A reducer sees the real pairs only (PML's terms): selecting them syncs.
+        return self.reduce(ce[valid], a[valid], "element", embeddings, labels, None) + reg
 
 
 def _one_pair_per_class(indices_tuple, labels):

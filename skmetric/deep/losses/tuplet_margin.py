@@ -47,6 +47,12 @@ class TupletMarginLoss(BaseLoss):
 
     allowed_distances = ("cosine_similarity",)
 
+    supports_reducer = True  # PML's "pos_pair" terms
+    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
+    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
+                             "mean(class weights of the batch), which weighs no class.")
+
     _parameter_constraints = {"margin": [RADIANS], "scale": [POSITIVE]}
 
     def __init__(self, margin=PML_MARGIN, scale=64.0, distance="cosine_similarity",
@@ -63,7 +69,10 @@ class TupletMarginLoss(BaseLoss):
         pos_logits = self.scale * torch.cos(torch.acos(sim[a1, p]) - self.margin)
         neg_lse, has_neg = grouped_logsumexp(self.scale * sim[a2, n], a2, len(sim))
         losses = F.softplus(neg_lse[a1] - pos_logits)
-        return torch.where(has_neg[a1], losses, 0.0).mean()
+        losses = torch.where(has_neg[a1], losses, 0.0)
+        if self.reducer is None:
+            return losses.mean()
+        return self.reduce(losses, (a1, p), "pos_pair", embeddings, labels, None)
 
 
 def grouped_logsumexp(values, groups, n_groups):
