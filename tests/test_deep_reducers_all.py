@@ -163,6 +163,11 @@ REDUCER_PAIRS = {
     "class_weighted": (lambda: sk.ClassWeightedReducer(WEIGHTS),
                        lambda: pml_reducers.ClassWeightedReducer(torch.tensor(WEIGHTS))),
     "per_anchor": (lambda: "per_anchor", pml_reducers.PerAnchorReducer),
+    # a threshold on the per-anchor means: a pair given to the wrong anchor changes them
+    "per_anchor_threshold": (
+        lambda: sk.PerAnchorReducer(sk.ThresholdReducer(low=0.05, high=3.0)),
+        lambda: pml_reducers.PerAnchorReducer(pml_reducers.ThresholdReducer(low=0.05,
+                                                                            high=3.0))),
 }
 
 
@@ -208,6 +213,9 @@ def test_reducer_gives_pml_value_and_gradient(name, reducer):
     ours = ours_factory(reducer=ours_reducer()).double()
     if reducer == "per_anchor" and name in PML_PER_ANCHOR_FAILS:
         pml_reducer = _SqueezedPerAnchor
+    if reducer == "per_anchor_threshold" and name in PML_PER_ANCHOR_FAILS:
+        def pml_reducer():
+            return _SqueezedPerAnchor(pml_reducers.ThresholdReducer(low=0.05, high=3.0))
     theirs = pml_factory(reducer=pml_reducer()).double()
     if extra:
         with torch.no_grad():
@@ -217,7 +225,7 @@ def test_reducer_gives_pml_value_and_gradient(name, reducer):
     emb, labels = _batch(n=9, offset=0.0) if name == "smooth_ap" else _batch()
     if (name, reducer) in ROUNDED_TO_ZERO_IN_PML:
         emb, labels = _batch(offset=0.0)
-    if reducer == "per_anchor" and name in TRIPLET_TERMS:
+    if reducer.startswith("per_anchor") and name in TRIPLET_TERMS:
         with pytest.raises(ValueError, match="not triplets"):
             ours(emb, labels)
         return
