@@ -124,7 +124,7 @@ CASES = {
 
 #: Losses that do not take reducer= yet (they refuse it with a ValueError).
 NOT_YET = {
-    "margin", "proxy_anchor", "ranked_list", "vicreg",
+    "margin", "proxy_anchor", "vicreg",
 }
 
 #: Losses that refuse ClassWeightedReducer: PML hands their per-sample terms to it as an

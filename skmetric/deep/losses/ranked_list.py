@@ -54,6 +54,8 @@ class RankedListLoss(BaseLoss):
     0
     """
 
+    supports_reducer = True  # per-anchor ("element") terms, as in PML
+
     _parameter_constraints = {
         "margin": [FINITE],
         "Tn": [FINITE],
@@ -88,7 +90,11 @@ class RankedListLoss(BaseLoss):
         neg = ~same & (mat < alpha) & nonzero
         loss_p = _weighted_violation(mat - bound, self.Tp, pos)
         loss_n = _weighted_violation(alpha - mat, self.Tn, neg)
-        return ((1 - self.imbalance) * loss_p + self.imbalance * loss_n).mean()
+        losses = (1 - self.imbalance) * loss_p + self.imbalance * loss_n
+        if self.reducer is None:
+            return losses.mean()
+        anchors = torch.arange(len(embeddings), device=embeddings.device)
+        return self.reduce(losses, anchors, "element", embeddings, labels, None)
 
 
 def _weighted_violation(violation, temperature, mask):
