@@ -124,14 +124,16 @@ CASES = {
 
 #: Losses that do not take reducer= yet (they refuse it with a ValueError).
 NOT_YET = {
-    "margin", "proxy_anchor", "vicreg",
+    "margin", "vicreg",
 }
 
 #: Losses that refuse ClassWeightedReducer: PML hands their per-sample terms to it as an
 #: (n, 1) column, so the class weights broadcast into an (n, n) product whose mean is
 #: mean(terms) * mean(weights[labels]) -- a quirk that weighs no class, not copied.
+#: ProxyAnchor: PML's terms are one per proxy, and its reducer reads labels[proxy index].
 CLASS_WEIGHTED_REFUSED = {"multi_similarity", "circle", "lifted_structure",
-                          "generalized_lifted_structure", "tuplet_margin", "angular"}
+                          "generalized_lifted_structure", "tuplet_margin", "angular",
+                          "proxy_anchor"}
 
 #: Losses whose terms PML hands to PerAnchorReducer as an (n, 1) column, which its
 #: PerAnchorReducer cannot index (a RuntimeError): compared with PML's reducer given the

@@ -68,11 +68,10 @@ class LossOptions(ValidatedParams):
 
 def _check_class_weighted(cls, reducer):
     """Refuse a ClassWeightedReducer (also inside a PerAnchorReducer) for a loss whose
-    ``refuses_class_weights`` says why: pytorch-metric-learning hands such a loss's
+    ``refuses_class_weights`` says why. E.g. pytorch-metric-learning hands some losses'
     per-sample terms to the reducer as a column (n, 1), so its class weights broadcast to an
-    (n, n) product, ``mean(terms) * mean(weights[labels])``, which weighs no class; the
-    same value under another name would be silently wrong, a different one would not be
-    PML's."""
+    (n, n) product, ``mean(terms) * mean(weights[labels])``, which weighs no class; copying
+    that would be silently wrong, and a different value would not be PML's."""
     from .reducers import ClassWeightedReducer
 
     reason = getattr(cls, "refuses_class_weights", None)

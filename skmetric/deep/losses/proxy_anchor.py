@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .._params import FINITE, POSITIVE
+from ._options import reduce_terms
 from ._proxy_base import BaseProxyLoss, cosine_to
 
 
@@ -35,6 +36,13 @@ class ProxyAnchorLoss(BaseProxyLoss):
        CVPR 2020.
     """
 
+    supports_reducer = True  # one "element" term per proxy, as in PML
+    #: PML indexes its terms by proxy, and its ClassWeightedReducer reads labels[proxy]
+    #: (the label of sample number `proxy`), which weighs no class: refused (see _options).
+    refuses_class_weights = ("pytorch-metric-learning's terms are one per proxy and its "
+                             "class weights are read from labels[proxy index], the label of "
+                             "an unrelated sample.")
+
     _parameter_constraints = {"margin": [FINITE], "alpha": [POSITIVE]}
 
     def __init__(self, num_classes, embedding_size, margin=0.1, alpha=32.0):
@@ -57,8 +65,13 @@ class ProxyAnchorLoss(BaseProxyLoss):
             z = z + torch.log(weights)[None, :]
         # |alpha (cos -+ margin)| <= alpha (1 + |margin|); log(weights) <= 0 only lowers z.
         pos_term, neg_term = _log1p_sum_exp(z, pos, self.alpha * (1 + abs(self.margin)) + 1e-3)
-        n_present = pos.any(dim=1).sum().clamp_min(1)
-        return pos_term.sum() / n_present + neg_term.sum() / self.num_classes
+        if self.reducer is None:
+            n_present = pos.any(dim=1).sum().clamp_min(1)
+            return pos_term.sum() / n_present + neg_term.sum() / self.num_classes
+        # PML's terms: one per proxy ("element" terms indexed by the proxies), each reduced.
+        proxies = torch.arange(self.num_classes, device=embeddings.device)
+        return sum(reduce_terms(self, term, proxies, "element", embeddings, labels, None)
+                   for term in (pos_term, neg_term))
 
 
 def _log1p_sum_exp(z, mask, z_max):
