@@ -124,7 +124,7 @@ CASES = {
 
 #: Losses that do not take reducer= yet (they refuse it with a ValueError).
 NOT_YET = {
-    "margin", "vicreg",
+    "vicreg",
 }
 
 #: Losses that refuse ClassWeightedReducer: PML hands their per-sample terms to it as an
@@ -273,3 +273,19 @@ def test_already_reduced_terms_pass_through_every_reducer():
                  lambda: sk.ClassWeightedReducer([0.0, 0.0, 0.0]), sk.PerAnchorReducer):
         out = make()(value, None, "already_reduced", emb, labels)
         assert float(out) == 2.5 and out.requires_grad
+
+
+@pytest.mark.parametrize("num_classes", [None, N_CLASSES])
+@pytest.mark.parametrize("reducer", ["mean", "threshold", "class_weighted"])
+def test_margin_beta_regulariser_terms_give_pml(num_classes, reducer):
+    """MarginLoss's nu * beta term: PML's "already_reduced" (one beta) or per-anchor
+    "element" terms (one beta per class), reduced and added to the triplets'."""
+    ours_reducer, pml_reducer = REDUCER_PAIRS[reducer]
+    kw = dict(beta=1.0, learn_beta=True, nu=0.3, num_classes=num_classes)
+    ours = sk.MarginLoss(reducer=ours_reducer(), **kw).double()
+    theirs = pml_losses.MarginLoss(reducer=pml_reducer(), **kw)
+    emb, labels = _batch()
+    v1, g1 = _value_and_grad(ours, emb, labels)
+    v2, g2 = _value_and_grad(theirs, emb, labels)
+    torch.testing.assert_close(v1, v2.to(v1.dtype))
+    torch.testing.assert_close(g1, g2.to(g1.dtype))

@@ -57,6 +57,8 @@ class MarginLoss(BaseLoss):
     ['betas']
     """
 
+    supports_reducer = True  # PML\'s "triplet" terms (and its beta regulariser\'s)
+
     _parameter_constraints = {
         "margin": [FINITE],
         "nu": [NON_NEGATIVE],
@@ -107,6 +109,8 @@ class MarginLoss(BaseLoss):
         mat = self.distance_matrix(embeddings, ref_emb)
         pos_loss = torch.relu(self.dist.margin(mat[a, p], beta) + self.margin)
         neg_loss = torch.relu(self.dist.margin(beta, mat[a, n]) + self.margin)
+        if self.reducer is not None:
+            return self._reduce_terms(pos_loss + neg_loss, beta, (a, p, n), embeddings, labels)
         divisor = (pos_loss > 0).sum() + (neg_loss > 0).sum()
         # Without terms the sum is 0: clamping the divisor gives PML's zero, sync-free.
         loss = (pos_loss + neg_loss).sum() / divisor.clamp(min=1)
@@ -116,3 +120,16 @@ class MarginLoss(BaseLoss):
             else:
                 loss = loss + self.nu * beta.sum() / divisor.clamp(min=1) * (divisor > 0)
         return loss
+
+    def _reduce_terms(self, losses, beta, triplets, embeddings, labels):
+        """PML's terms: the triplets' losses, plus ``nu * beta`` with ``learn_beta`` (one
+        "already_reduced" value, or per anchor "element" terms with ``num_classes``)."""
+        loss = self.reduce(losses, triplets, "triplet", embeddings, labels, None)
+        if not self.learn_beta:
+            return loss
+        if self.num_classes is None:
+            reg = self.reduce(self.nu * beta.reshape(()), None, "already_reduced", embeddings,
+                              labels, None)
+        else:
+            reg = self.reduce(self.nu * beta, triplets[0], "element", embeddings, labels, None)
+        return loss + reg
