@@ -14,12 +14,12 @@ from skmetric.deep import MetricEmbedder  # noqa: E402
 from skmetric.deep.losses import (  # noqa: E402
     ArcFaceLoss,
     AvgNonZeroReducer,
+    BaseLoss,
     CenterInvariantRegularizer,
     ClassWeightedReducer,
     ContrastiveLoss,
     LpRegularizer,
     MeanReducer,
-    MultiSimilarityLoss,
     PerAnchorReducer,
     ProxyAnchorLoss,
     RegularFaceRegularizer,
@@ -257,8 +257,12 @@ def test_default_options_leave_every_loss_unchanged_and_are_keyword_arguments():
 
 
 def test_options_are_validated_with_clear_errors():
+    class OwnLoss(BaseLoss):  # a user's loss that reduces itself (every built-in takes one)
+        def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+            return embeddings.sum()
+
     with pytest.raises(ValueError, match="does not take reducer="):
-        MultiSimilarityLoss(reducer=MeanReducer())
+        OwnLoss(reducer=MeanReducer())
     with pytest.raises(ValueError, match="embedding_reg_weight"):
         ContrastiveLoss(embedding_reg_weight=float("nan"))
     with pytest.raises(ValueError, match="embedding_regularizer"):

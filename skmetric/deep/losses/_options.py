@@ -38,7 +38,7 @@ class LossOptions(ValidatedParams):
             )
         if "reducer" in options:
             options["reducer"] = get_reducer(options["reducer"])
-            _check_class_weighted(cls, options["reducer"])
+            check_class_weighted(cls, options["reducer"])
         loss = super().__call__(*args, **kwargs)
         for name in names:
             setattr(loss, name, options.get(name, SHARED_OPTIONS[name][0]))
@@ -66,7 +66,7 @@ class LossOptions(ValidatedParams):
         return sig.replace(parameters=[*sig.parameters.values(), *extra])
 
 
-def _check_class_weighted(cls, reducer):
+def check_class_weighted(cls, reducer):
     """Refuse a ClassWeightedReducer (also inside a PerAnchorReducer) for a loss whose
     ``refuses_class_weights`` says why. E.g. pytorch-metric-learning hands some losses'
     per-sample terms to the reducer as a column (n, 1), so its class weights broadcast to an

@@ -4,8 +4,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._sklearn_compat import StrOptions
 from .._params import NON_NEGATIVE, POSITIVE, ValidatedParams
 from .._tuples import check_inputs
+from ._options import check_class_weighted
+from .reducers import REDUCERS, get_reducer
 
 
 class VICRegLoss(nn.Module, metaclass=ValidatedParams):
@@ -32,6 +35,11 @@ class VICRegLoss(nn.Module, metaclass=ValidatedParams):
     covariance_v : float, default=1
     eps : float, default=1e-4
         Added to the variances before the square root.
+    reducer : {'mean', 'avg_non_zero', 'per_anchor'}, callable or None, default=None
+        Reduces pytorch-metric-learning's terms, each on its own, then adds them: the
+        invariance per sample, each view's variance per dimension ("element" terms) and
+        the covariance ("already_reduced"). None is the formula above (as PML's default
+        ``MeanReducer``). ``ClassWeightedReducer`` is refused: there are no labels.
 
     References
     ----------
@@ -57,10 +65,16 @@ class VICRegLoss(nn.Module, metaclass=ValidatedParams):
         "variance_mu": [NON_NEGATIVE],
         "covariance_v": [NON_NEGATIVE],
         "eps": [POSITIVE],
+        "reducer": [None, StrOptions(set(REDUCERS)), callable],
     }
+    supports_reducer = True
+    refuses_class_weights = "it takes no labels, so there are no classes to weigh."
 
-    def __init__(self, invariance_lambda=25, variance_mu=25, covariance_v=1, eps=1e-4):
+    def __init__(self, invariance_lambda=25, variance_mu=25, covariance_v=1, eps=1e-4,
+                 reducer=None):
         super().__init__()
+        self.reducer = get_reducer(reducer)
+        check_class_weighted(type(self), self.reducer)
         self.invariance_lambda = invariance_lambda
         self.variance_mu = variance_mu
         self.covariance_v = covariance_v
@@ -85,11 +99,25 @@ class VICRegLoss(nn.Module, metaclass=ValidatedParams):
         if len(embeddings) < 2:
             raise ValueError("VICRegLoss needs at least 2 samples per batch (it uses "
                              "their variance).")
+        if self.reducer is not None:
+            return self._reduced(embeddings, ref_emb)
         invariance = (embeddings - ref_emb).pow(2).mean()
         variance = (self._variance(embeddings) + self._variance(ref_emb)) / 2
         covariance = self._covariance(embeddings) + self._covariance(ref_emb)
         return (self.invariance_lambda * invariance + self.variance_mu * variance
                 + self.covariance_v * covariance)
+
+    def _reduced(self, z1, z2):
+        """PML's terms, each reduced by ``reducer``, added."""
+        samples = torch.arange(len(z1), device=z1.device)
+        dims = torch.arange(z1.shape[1], device=z1.device)
+        invariance = self.invariance_lambda * (z1 - z2).pow(2).mean(dim=1)
+        loss = self.reducer(invariance, samples, "element", z1, None)
+        for z in (z1, z2):
+            variance = self.variance_mu * F.relu(1 - torch.sqrt(z.var(dim=0) + self.eps)) / 2
+            loss = loss + self.reducer(variance, dims, "element", z1, None)
+        covariance = self.covariance_v * (self._covariance(z1) + self._covariance(z2))
+        return loss + self.reducer(covariance, None, "already_reduced", z1, None)
 
     def _variance(self, z):
         return F.relu(1 - torch.sqrt(z.var(dim=0) + self.eps)).mean()
