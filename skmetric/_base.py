@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import device, foreign_namespace
 from ._compute._arrays import check_input
+from ._compute._numerics import row_norms
 from ._sklearn_compat import _fit_context
 from ._validation import (
     _TUPLE_NAMES,
@@ -25,7 +26,6 @@ from ._validation import (
     check_tuples,
     fit_scale,
 )
-from .distances import row_norms
 
 
 class _MahalanobisMetric:

@@ -26,7 +26,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import neighbors as _neighbors
+from ._compute._params import COUNT
 from ._optional import import_optional
+from ._sklearn_compat import validate_parameter_constraints
 from .metrics import _retrieval as _metrics
 
 da = import_optional("dask.array", feature="skmetric.dask", extra="dask")
@@ -138,7 +140,10 @@ def kneighbors(X, reference, n_neighbors=5, **kwargs):
             f"reference must be 2-D with the {X.shape[1]} features of X; got shape "
             f"{reference.shape}."
         )
-    k = _neighbors._check_positive_int(n_neighbors, "n_neighbors")
+    # The count rule of the in-memory kneighbors (an int >= 1, not a bool).
+    validate_parameter_constraints({"n_neighbors": [COUNT]}, {"n_neighbors": n_neighbors},
+                                   caller_name="skmetric.dask.kneighbors")
+    k = int(n_neighbors)
     if k > reference.shape[0]:
         raise ValueError(
             f"n_neighbors={k} exceeds the {reference.shape[0]} references; lower "

@@ -12,7 +12,6 @@ distance engine (``skmetric._compute._engine``), which :mod:`skmetric.neighbors`
 
 
 from ._compute._engine import METRICS, prepare
-from ._compute._numerics import row_norms  # noqa: F401 (the learners import it from here)
 from ._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT_OR_NONE, METRIC_ARRAYS
 from ._sklearn_compat import validate_params
 

@@ -179,12 +179,6 @@ def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=Non
     return (dist, ind) if return_distance else ind
 
 
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}.")
-    return int(value)
-
-
 class MetricKNeighborsClassifier(ClassifierMixin, BaseEstimator):
     """k-nearest-neighbours classifier in the space of a metric learner.
 

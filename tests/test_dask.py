@@ -93,6 +93,9 @@ def test_bad_inputs_say_what_to_do(fitted):
         skd.kneighbors(Xd, X[:10], n_neighbors=11)
     with pytest.raises(TypeError, match="exclude_self"):
         skd.kneighbors(Xd, X, n_neighbors=2, exclude_self=True)
+    for bad in (0, True, 2.5):  # the in-memory kneighbors' count rule
+        with pytest.raises(ValueError, match="'n_neighbors' parameter of skmetric.dask"):
+            skd.kneighbors(Xd, X, n_neighbors=bad)
     with pytest.raises(ValueError, match="one label per query"):
         skd.retrieval_report(Xd, y[:10], X, y)
     with pytest.raises(ValueError, match="average"):
