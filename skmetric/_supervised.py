@@ -1,7 +1,8 @@
 """Shared logic of the learners fitted on class labels.
 
-:func:`validate_labelled` validates samples and class labels for every such learner (NCA,
-LMNN, LFDA, RCA_Supervised and the ``*_Supervised`` variants). A ``*_Supervised`` learner
+:class:`LabelledLearnerMixin` gives every such learner (NCA, LMNN, LFDA, RCA_Supervised and
+the ``*_Supervised`` variants) its one ``fit(X, y)``, and :func:`validate_labelled`
+validates their samples and class labels. A ``*_Supervised`` learner
 (:class:`SupervisedTuplesMixin`) then draws tuples of sample indices from the labels
 (same class = similar) and hands the tuples to the weakly supervised algorithm's ``_fit``.
 """
@@ -12,7 +13,9 @@ import warnings
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._compute._backend import resolve_backend, to_host
 from ._constraints import Constraints
+from ._docstrings import FIT_X_Y, fill_doc
 from ._sklearn_compat import Interval, _fit_context
 from ._validation import format_labels
 
@@ -21,35 +24,55 @@ N_CONSTRAINTS_CONSTRAINT = {"n_constraints": [Interval(numbers.Integral, 1, None
                                                        closed="left"), None]}
 
 
-class SupervisedTuplesMixin:
-    """Mixin of the ``*_Supervised`` variants: fit on ``(X, y)``, learn on drawn tuples.
+class LabelledLearnerMixin:
+    """Mixin of the learners fitted on samples and class labels: their one ``fit(X, y)``.
 
-    Put it first in the bases, e.g. ``class MMC_Supervised(SupervisedTuplesMixin,
-    _BaseMMC)``. It provides ``fit(X, y)``: validate the samples and labels, then
-    :meth:`_fit_labelled`, which by default draws ``_tuple_size``-tuples with
-    :meth:`_draw_tuples` and calls the algorithm's ``_fit(tuples, tuple_labels)``.
-    Override ``_fit_labelled`` when the algorithm takes other arguments.
+    Put it first in the bases. ``fit`` hands the inputs, as given, to the learner's
+    ``_fit_samples(X, y)``, which validates them and learns; ``fit`` returns what it
+    returns, the learner. A learner with a ``device`` parameter names the array namespaces
+    its code supports in ``_namespaces``: ``fit`` then chooses the compute backend from
+    ``device`` and the raw ``X`` (a torch tensor: torch, on its device) and calls
+    ``_fit_samples(X, y, backend)`` with the inputs moved to the host.
     """
 
     _requires_y = True
-    #: 2: similar/dissimilar pairs, 3: triplets, 4: quadruplets (see :func:`draw_tuples`).
-    _tuple_size = 2
+    #: e.g. ``("numpy", "torch")`` for a learner with a ``device`` parameter (see above).
+    _namespaces = None
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc(X_y=FIT_X_Y)
     def fit(self, X, y):
-        """Draw tuples of samples from the class labels and learn the metric from them.
+        """Learn the metric from samples and their class labels.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
+        {X_y}
 
         Returns
         -------
         self : object
         """
+        if self._namespaces is None:
+            return self._fit_samples(X, y)
+        backend = resolve_backend(X, self.device, dtype="float64", namespaces=self._namespaces,
+                                  learner=type(self).__name__)
+        return self._fit_samples(to_host(X), to_host(y), backend)
+
+
+class SupervisedTuplesMixin(LabelledLearnerMixin):
+    """Mixin of the ``*_Supervised`` variants: fit on ``(X, y)``, learn on drawn tuples.
+
+    Put it first in the bases, e.g. ``class MMC_Supervised(SupervisedTuplesMixin,
+    _BaseMMC)``. Its ``fit(X, y)`` validates the samples and labels, then runs
+    :meth:`_fit_labelled`, which by default draws ``_tuple_size``-tuples with
+    :meth:`_draw_tuples` and calls the algorithm's ``_fit(tuples, tuple_labels)``.
+    Override ``_fit_labelled`` when the algorithm takes other arguments.
+    """
+
+    #: 2: similar/dissimilar pairs, 3: triplets, 4: quadruplets (see :func:`draw_tuples`).
+    _tuple_size = 2
+
+    def _fit_samples(self, X, y):
         X, y = validate_supervised(self, X, y)
         return self._fit_labelled(X, y)
 

@@ -7,8 +7,9 @@ from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_s
 from .._array_api import to_numpy
 from .._compute._arrays import check_input
 from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
+from .._docstrings import fill_doc
 from .._sklearn_compat import StrOptions, validate_params
-from ._common import check_k, fill_doc, labels_as_numpy
+from ._common import check_k, labels_as_numpy
 
 _KMEANS_DOC = fill_doc(kmeans_params="""
     embeddings : array of shape (n_samples, n_features)

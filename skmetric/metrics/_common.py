@@ -7,16 +7,6 @@ import numpy as np
 from .._array_api import to_numpy
 
 
-def fill_doc(**fragments):
-    """Decorator: each docstring line ``    {name}`` becomes ``fragments[name]``, so that
-    parameters shared by several functions are documented once."""
-    def decorate(func):
-        for name, text in fragments.items():
-            func.__doc__ = func.__doc__.replace(f"    {{{name}}}\n", text.lstrip("\n"))
-        return func
-    return decorate
-
-
 def check_k(k, name):
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {k!r}.")

@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 
 from .._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT, COUNT_OR_NONE, METRIC_ARRAYS
+from .._docstrings import fill_doc
 from .._sklearn_compat import StrOptions, validate_params
 from ..neighbors import BACKENDS
-from ._common import check_k, fill_doc
+from ._common import check_k
 from ._ranking import full_ranking_ap, knn_metrics, prepare_reference, retrieval_setup
 
 _AVERAGES = ("query", "class", None)

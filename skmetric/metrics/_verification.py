@@ -9,8 +9,8 @@ from sklearn.metrics import auc, roc_curve
 
 from .._array_api import to_numpy
 from .._base import _best_threshold
+from .._docstrings import fill_doc
 from .._sklearn_compat import validate_params
-from ._common import fill_doc
 
 _fill_doc = fill_doc(pairs="""
     scores : array-like of shape (n_pairs,)

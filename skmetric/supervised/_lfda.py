@@ -9,8 +9,8 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
 from .._init import check_n_components
-from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._supervised import validate_labelled
+from .._sklearn_compat import Interval, StrOptions
+from .._supervised import LabelledLearnerMixin, validate_labelled
 from .._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
@@ -18,7 +18,7 @@ EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
 _BLOCK_ELEMENTS = 2**22
 
 
-class LFDA(MahalanobisMixin, BaseEstimator):
+class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Local Fisher discriminant analysis.
 
     A supervised linear dimensionality reduction that, unlike Fisher's LDA, keeps the
@@ -87,25 +87,10 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         self.embedding_type = embedding_type
         self.preprocessor = preprocessor
 
-    _requires_y = True
     # The map on s * X is the map on X divided by s ('orthonormalized': the same map).
     _rescalable = True
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Learn the LFDA map from samples and class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
+    def _fit_samples(self, X, y):
         X, classes, y, counts = validate_labelled(self, X, y)
         k = 7 if self.k is None else int(self.k)  # Sugiyama's choice
         n_components = check_n_components(X.shape[1], self.n_components)

@@ -14,11 +14,10 @@ from sklearn.neighbors import NearestNeighbors
 
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
-from .._compute._backend import resolve_backend, to_host
 from .._compute._lbfgs import minimize_lbfgs
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._supervised import validate_labelled
+from .._sklearn_compat import Interval, StrOptions
+from .._supervised import LabelledLearnerMixin, validate_labelled
 from .._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
@@ -35,7 +34,7 @@ _MAX_PAIRS = 1 << 22
 _SLACK = 0.5
 
 
-class LMNN(MahalanobisMixin, BaseEstimator):
+class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Large Margin Nearest Neighbour metric learning.
 
     LMNN [1]_ learns a linear map ``L`` under which each sample's ``n_neighbors`` target
@@ -144,6 +143,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         "k": [StrOptions({"deprecated"}), Interval(Integral, 1, None, closed="left")],
         "device": "no_validation",  # checked by resolve_backend
     }
+    _namespaces = ("numpy", "torch")
 
     def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,
                  regularization=0.5, convergence_tol=0.001, verbose=False, preprocessor=None,
@@ -164,32 +164,19 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         self.k = k
         self.device = device
 
-    _requires_y = True
+    def _report(self, it, objective, active, start):
+        if self.verbose:
+            print(f"[LMNN] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} {active:>10d} "
+                  f"{time.perf_counter() - start:>11.2f}")
+            sys.stdout.flush()
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Learn the linear map from samples and their class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``); a torch tensor runs
-            the computation in torch on its device.
-        y : array-like of shape (n_samples,)
-            Class labels; each class needs at least ``n_neighbors + 1`` samples.
-
-        Returns
-        -------
-        self : object
-        """
+    def _fit_samples(self, X, y, backend):
         n_neighbors = self.n_neighbors
         if self.k != "deprecated":
             warnings.warn("LMNN's parameter k was renamed n_neighbors; k will be removed.",
                           FutureWarning)
             n_neighbors = self.k
-        backend = resolve_backend(X, self.device, dtype="float64",
-                                  namespaces=("numpy", "torch"), learner="LMNN")
-        X, classes, codes, counts = validate_labelled(self, to_host(X), to_host(y))
+        X, classes, codes, counts = validate_labelled(self, X, y)
         _check_class_sizes(classes, counts, n_neighbors)
         L0 = initial_components(self.init, self.n_components, X, codes,
                                 random_state=self.random_state)
@@ -216,12 +203,6 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         warn_if_stuck_at_init("LMNN", self.n_iter_, X_host, L)
         self.components_ = L
         return self
-
-    def _report(self, it, objective, active, start):
-        if self.verbose:
-            print(f"[LMNN] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} {active:>10d} "
-                  f"{time.perf_counter() - start:>11.2f}")
-            sys.stdout.flush()
 
     def _fit_lbfgs(self, L, X, codes, targets, backend):
         """L-BFGS in rounds; each round works on the impostor candidates found at its start.

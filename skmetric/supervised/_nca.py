@@ -12,11 +12,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._base import MahalanobisMixin
-from .._compute._backend import resolve_backend, to_host, to_numpy
+from .._compute._backend import to_numpy
 from .._compute._lbfgs import minimize_lbfgs
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from .._sklearn_compat import Interval, StrOptions, _fit_context
-from .._supervised import validate_labelled
+from .._sklearn_compat import Interval, StrOptions
+from .._supervised import LabelledLearnerMixin, validate_labelled
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22
@@ -24,7 +24,7 @@ _BLOCK_ELEMENTS = 1 << 22
 _LBFGS_TOL = 1e-5
 
 
-class NCA(MahalanobisMixin, BaseEstimator):
+class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Neighbourhood Components Analysis.
 
     NCA learns a linear map ``L`` that maximises the expected number of samples whose
@@ -113,6 +113,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": "no_validation",  # checked by resolve_backend
     }
+    _namespaces = ("numpy", "torch")
 
     def __init__(self, init="auto", n_components=None, max_iter=100, tol=None, verbose=False,
                  preprocessor=None, random_state=None, batch_size=None, device=None):
@@ -126,27 +127,8 @@ class NCA(MahalanobisMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
 
-    _requires_y = True
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Learn the linear map from samples and their class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``); a torch tensor runs
-            the computation in torch on its device.
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
-        backend = resolve_backend(X, self.device, dtype="float64", namespaces=("numpy", "torch"),
-                                  learner="NCA")
-        X, _, codes, counts = validate_labelled(self, to_host(X), to_host(y))
+    def _fit_samples(self, X, y, backend):
+        X, _, codes, counts = validate_labelled(self, X, y)
         if counts.max() < 2:
             raise ValueError(
                 "NCA needs at least one class with two or more samples: a sample is pulled "

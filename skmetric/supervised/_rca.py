@@ -12,7 +12,7 @@ from .._base import MahalanobisMixin
 from .._constraints import Constraints
 from .._init import check_n_components
 from .._sklearn_compat import Interval, _fit_context
-from .._supervised import validate_labelled
+from .._supervised import LabelledLearnerMixin, validate_labelled
 
 
 class RCA(MahalanobisMixin, BaseEstimator):
@@ -105,7 +105,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
         return self
 
 
-class RCA_Supervised(RCA):
+class RCA_Supervised(LabelledLearnerMixin, RCA):
     """Relevant components analysis with chunks drawn from class labels.
 
     Draws ``n_chunks`` disjoint chunks of ``chunk_size`` same-class samples (see
@@ -164,21 +164,8 @@ class RCA_Supervised(RCA):
         self.chunk_size = chunk_size
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw chunks from the class labels and learn the RCA map.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : object
-        """
+    def _fit_samples(self, X, y):
+        """``fit``: chunks drawn from the class labels, then RCA on them."""
         X, classes, codes, _ = validate_labelled(self, X, y)
         check_n_components(X.shape[1], self.n_components)
         if self.chunk_size < 2:
