@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._array_api import device, foreign_namespace
 from ._compute._arrays import check_input
 from ._compute._numerics import row_norms
+from ._docstrings import FIT_PAIRS, FIT_PAIRS_END, fill_doc
 from ._sklearn_compat import _fit_context
 from ._validation import (
     _TUPLE_NAMES,
@@ -251,21 +252,14 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         return pairs, check_pair_labels(y, pairs.shape[0])
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc(pairs_y=FIT_PAIRS, end=FIT_PAIRS_END)
     def fit(self, pairs, y, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of samples, or pairs of indices into ``preprocessor``.
-        y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones (1 and 0 are accepted too).
-        calibration_params : dict, default=None
-            Keyword arguments of :meth:`calibrate_threshold`.
-
-        Returns
-        -------
-        self : object
+        {pairs_y}
+        {end}
         """
         pairs, y = self._prepare_pairs(pairs, y)
         self._fit(pairs, y)

@@ -160,12 +160,7 @@ class Constraints:
 
     def triplets(self, n_constraints, random_state=None):
         """Random triplets (anchor, positive, negative) of indices, shape (n_constraints, 3)."""
-        n = _check_count(n_constraints, "n_constraints")
-        rng = check_random_state(random_state)
-        self._check_can_pair(True)
-        self._check_can_pair(False)
-        a = self._anchor_positions(n, True, rng)
-        p = self._random_partners(a, True, rng)
+        a, p, rng = self._similar_positions(n_constraints, random_state)
         neg = self._random_partners(a, False, rng)
         return np.column_stack([self._members[a], self._members[p], self._members[neg]])
 
@@ -174,15 +169,20 @@ class Constraints:
 
         Returns an int array of shape (n_constraints, 4), ready for LSML.
         """
+        a, b, rng = self._similar_positions(n_constraints, random_state)
+        c = self._anchor_positions(a.shape[0], False, rng)
+        d = self._random_partners(c, False, rng)
+        return self._members[np.column_stack([a, b, c, d])]
+
+    def _similar_positions(self, n_constraints, random_state):
+        """``n_constraints`` similar pairs of positions ``(a, b)`` and the generator that
+        drew them, for tuples that also hold a dissimilar pair (both kinds must exist)."""
         n = _check_count(n_constraints, "n_constraints")
         rng = check_random_state(random_state)
         self._check_can_pair(True)
         self._check_can_pair(False)
         a = self._anchor_positions(n, True, rng)
-        b = self._random_partners(a, True, rng)
-        c = self._anchor_positions(n, False, rng)
-        d = self._random_partners(c, False, rng)
-        return self._members[np.column_stack([a, b, c, d])]
+        return a, self._random_partners(a, True, rng), rng
 
     def generate_knntriplets(self, X, k_genuine, k_impostor):
         """Triplets (i, j, l) with j among i's ``k_genuine`` nearest same-class samples

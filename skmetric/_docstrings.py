@@ -62,10 +62,12 @@ n_features_in_ : int
     Number of features seen during fit.
 """
 
-#: The attribute of the learners that classify pairs (``PairsClassifierMixin``).
-THRESHOLD = """
+#: The last attributes of a learner fitted on labelled pairs (``PairsClassifierMixin``).
+PAIRS_FITTED = """
 threshold_ : float
     Pairs with a learned distance at most ``threshold_`` are predicted similar.
+n_features_in_ : int
+    Number of features seen during fit.
 """
 
 #: ``n_constraints`` of the ``*_Supervised`` variants that draw pairs from the labels.

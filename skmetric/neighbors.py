@@ -314,7 +314,7 @@ class MetricKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Query samples.
+            Query samples, as for :meth:`predict_proba`.
 
         Returns
         -------

@@ -54,12 +54,11 @@ def nmi_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init
     --------
     >>> import numpy as np
     >>> from skmetric.metrics import nmi_kmeans
-    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
-    >>> nmi_kmeans(X, [0, 0, 1, 1], random_state=0)
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    >>> nmi_kmeans(X, [0, 0, 0, 1, 1, 1], random_state=0)
     1.0
     """
-    y, pred = _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init)
-    return float(normalized_mutual_info_score(y, pred, average_method=average_method))
+    return _kmeans_score(normalized_mutual_info_score, **locals())
 
 
 @_KMEANS
@@ -86,9 +85,17 @@ def ami_kmeans(embeddings, labels, n_clusters=None, *, random_state=None, n_init
     >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
     >>> ami_kmeans(X, [0, 0, 1, 1], random_state=0)
     1.0
+    >>> round(ami_kmeans(X, [0, 1, 0, 1], random_state=0), 2)  # worse than chance
+    -0.5
     """
+    return _kmeans_score(adjusted_mutual_info_score, **locals())
+
+
+def _kmeans_score(score, embeddings, labels, n_clusters, random_state, n_init,
+                  average_method):
+    """``score`` (a scikit-learn mutual information) of the k-means clusters vs the labels."""
     y, pred = _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init)
-    return float(adjusted_mutual_info_score(y, pred, average_method=average_method))
+    return float(score(y, pred, average_method=average_method))
 
 
 def _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init):

@@ -222,9 +222,9 @@ def mean_average_precision(query, query_labels, reference=None, reference_labels
     --------
     >>> import numpy as np
     >>> from skmetric.metrics import mean_average_precision
-    >>> X = np.array([[0.0], [0.4], [0.6], [1.0]])
-    >>> round(float(mean_average_precision(X, [0, 1, 0, 1])), 4)
-    0.4167
+    >>> X = np.array([[0.0], [0.4], [0.6], [1.0], [1.3], [1.5]])
+    >>> round(float(mean_average_precision(X, [0, 1, 0, 1, 0, 1])), 4)
+    0.4278
     """
     return _single_metric("mean_average_precision", **locals())
 

@@ -8,6 +8,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
+from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
@@ -18,6 +19,7 @@ EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
 _BLOCK_ELEMENTS = 2**22
 
 
+@fill_doc(features_in=FEATURES_IN)
 class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Local Fisher discriminant analysis.
 
@@ -49,10 +51,7 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         The learned linear map L.
     eigenvalues_ : ndarray of shape (n_components,)
         The generalised eigenvalues of the kept directions, in decreasing order.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {features_in}
 
     Notes
     -----

@@ -15,6 +15,7 @@ from sklearn.neighbors import NearestNeighbors
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
 from .._compute._lbfgs import minimize_lbfgs
+from .._docstrings import FEATURES_IN, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
@@ -34,6 +35,7 @@ _MAX_PAIRS = 1 << 22
 _SLACK = 0.5
 
 
+@fill_doc(features_in=FEATURES_IN)
 class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Large Margin Nearest Neighbour metric learning.
 
@@ -107,10 +109,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Number of iterations run.
     objective_ : float
         Objective at ``components_``.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {features_in}
 
     References
     ----------

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
 from .._compute._lbfgs import minimize_lbfgs
+from .._docstrings import FEATURES_IN, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 
@@ -19,6 +20,7 @@ from .._sklearn_compat import Interval, StrOptions, _fit_context
 _BLOCK_ELEMENTS = 2**22
 
 
+@fill_doc(features_in=FEATURES_IN)
 class MLKR(MahalanobisMixin, BaseEstimator):
     """Metric learning for kernel regression.
 
@@ -61,10 +63,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         The learned linear map L.
     n_iter_ : int
         Number of L-BFGS iterations run.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {features_in}
 
     References
     ----------

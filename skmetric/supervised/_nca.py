@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from .._base import MahalanobisMixin
 from .._compute._backend import to_numpy
 from .._compute._lbfgs import minimize_lbfgs
+from .._docstrings import FEATURES_IN, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
@@ -24,6 +25,7 @@ _BLOCK_ELEMENTS = 1 << 22
 _LBFGS_TOL = 1e-5
 
 
+@fill_doc(features_in=FEATURES_IN)
 class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Neighbourhood Components Analysis.
 
@@ -78,10 +80,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Number of iterations (epochs with ``batch_size``) run.
     objective_ : float
         Final objective, ``-sum_i p_i`` (batch mode: over the last epoch).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {features_in}
 
     See Also
     --------

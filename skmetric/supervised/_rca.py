@@ -10,11 +10,13 @@ from sklearn.utils.multiclass import type_of_target
 
 from .._base import MahalanobisMixin
 from .._constraints import Constraints
+from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, _fit_context
 from .._supervised import LabelledLearnerMixin, validate_labelled
 
 
+@fill_doc(features_in=FEATURES_IN)
 class RCA(MahalanobisMixin, BaseEstimator):
     """Relevant components analysis, learned from chunks of similar samples.
 
@@ -37,10 +39,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The learned linear map L, with ``L.T @ L = C^{-1}`` when ``n_components`` is None.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {features_in}
 
     References
     ----------
@@ -105,6 +104,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
         return self
 
 
+@fill_doc(features_in=FEATURES_IN)
 class RCA_Supervised(LabelledLearnerMixin, RCA):
     """Relevant components analysis with chunks drawn from class labels.
 
@@ -130,10 +130,7 @@ class RCA_Supervised(LabelledLearnerMixin, RCA):
         The learned linear map L.
     chunks_ : ndarray of shape (n_samples,)
         The chunk of each training sample (-1 for none).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {features_in}
 
     References
     ----------

@@ -8,6 +8,15 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._docstrings import (
+    FEATURES_IN,
+    FIT_PAIRS,
+    FIT_PAIRS_END,
+    FIT_X_Y,
+    N_PAIRS,
+    PAIRS_FITTED,
+    fill_doc,
+)
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
@@ -81,6 +90,25 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         return A0
 
 
+# The attributes and the references of ITML and ITML_Supervised; {fitted_on} ends the
+# attributes with those of what each is fitted on.
+_ITML_DOC = {"itml_fitted": """
+    components_ : ndarray of shape (n_features, n_features)
+        The linear map L with ``L.T @ L = M``.
+    bounds_ : ndarray of shape (2,)
+        The bounds on squared distances used.
+    n_iter_ : int
+        Number of sweeps run.
+    {fitted_on}
+
+    References
+    ----------
+    .. [1] J. V. Davis, B. Kulis, P. Jain, S. Sra and I. S. Dhillon. "Information-theoretic
+       metric learning". ICML 2007.
+"""}
+
+
+@fill_doc(**_ITML_DOC, fitted_on=PAIRS_FITTED)
 class ITML(PairsClassifierMixin, _BaseITML):
     """Information Theoretic Metric Learning (ITML) on similar/dissimilar pairs.
 
@@ -120,21 +148,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    bounds_ : ndarray of shape (2,)
-        The bounds on squared distances used.
-    threshold_ : float
-        Pairs with a learned distance at most ``threshold_`` are predicted similar.
-    n_iter_ : int
-        Number of sweeps run.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] J. V. Davis, B. Kulis, P. Jain, S. Sra and I. S. Dhillon. "Information-theoretic
-       metric learning". ICML 2007.
+    {itml_fitted}
 
     Examples
     --------
@@ -149,29 +163,23 @@ class ITML(PairsClassifierMixin, _BaseITML):
     """
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc(pairs_y=FIT_PAIRS, end=FIT_PAIRS_END)
     def fit(self, pairs, y, bounds=None, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, n_features) or (n_pairs, 2)
-            Pairs of samples, or pairs of indices into ``preprocessor``.
-        y : array-like of shape (n_pairs,)
-            +1 for similar pairs, -1 for dissimilar ones (1 and 0 are accepted too).
+        {pairs_y}
         bounds : array-like of 2 floats, default=None
             Overrides the ``bounds`` parameter for this fit (metric-learn's signature).
-        calibration_params : dict, default=None
-            Keyword arguments of :meth:`calibrate_threshold`.
-
-        Returns
-        -------
-        self : object
+        {end}
         """
         pairs, y = self._prepare_pairs(pairs, y)
         self._fit(pairs, y, bounds)
         return self._calibrate_after_fit(pairs, y, calibration_params)
 
 
+@fill_doc(**_ITML_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS)
 class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     """ITML fitted on class labels: pairs are drawn with same class = similar.
 
@@ -179,27 +187,13 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     ----------
     gamma, max_iter, tol, prior, bounds, verbose, preprocessor
         As in :class:`ITML`.
-    n_constraints : int, default=None
-        Number of similar and of dissimilar pairs to draw; None means
-        ``20 * n_classes**2``.
+    {n_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    bounds_ : ndarray of shape (2,)
-        The bounds on squared distances used.
-    n_iter_ : int
-        Number of sweeps run.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] J. V. Davis, B. Kulis, P. Jain, S. Sra and I. S. Dhillon. "Information-theoretic
-       metric learning". ICML 2007.
+    {itml_fitted}
 
     Examples
     --------
@@ -225,15 +219,13 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         self.n_constraints = n_constraints
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc(X_y=FIT_X_Y)
     def fit(self, X, y, bounds=None):
         """Draw pairs from the labels and learn the metric.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (or 1-D indices into ``preprocessor``).
-        y : array-like of shape (n_samples,)
-            Class labels.
+        {X_y}
         bounds : array-like of 2 floats, default=None
             Overrides the ``bounds`` parameter for this fit.
 

@@ -7,6 +7,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, QuadrupletsClassifierMixin
+from .._docstrings import FEATURES_IN, N_FEATURES_IN, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
@@ -49,6 +50,23 @@ class _BaseLSML(MahalanobisMixin, BaseEstimator):
         return self
 
 
+# The attributes and the references of LSML and LSML_Supervised; {fitted_on} ends the
+# attributes with those of what each is fitted on.
+_LSML_DOC = {"lsml_fitted": """
+    components_ : ndarray of shape (n_features, n_features)
+        The linear map L with ``L.T @ L = M``.
+    n_iter_ : int
+        Number of gradient steps taken.
+    {fitted_on}
+
+    References
+    ----------
+    .. [1] E. Y. Liu, Z. Guo, X. Zhang, V. Jojic and W. Wang. "Metric Learning from Relative
+       Comparisons by Minimizing Squared Residual". ICDM 2012.
+"""}
+
+
+@fill_doc(**_LSML_DOC, fitted_on=N_FEATURES_IN)
 class LSML(QuadrupletsClassifierMixin, _BaseLSML):
     """Least Squared-residual Metric Learning (LSML) on quadruplets.
 
@@ -82,17 +100,7 @@ default='identity'
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    n_iter_ : int
-        Number of gradient steps taken.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] E. Y. Liu, Z. Guo, X. Zhang, V. Jojic and W. Wang. "Metric Learning from Relative
-       Comparisons by Minimizing Squared Residual". ICDM 2012.
+    {lsml_fitted}
 
     Examples
     --------
@@ -127,6 +135,7 @@ default='identity'
         return self._fit(quadruplets, weights)
 
 
+@fill_doc(**_LSML_DOC, fitted_on=FEATURES_IN)
 class LSML_Supervised(SupervisedTuplesMixin, _BaseLSML):
     """LSML fitted on class labels: quadruplets are drawn from the labels.
 
@@ -148,19 +157,7 @@ class LSML_Supervised(SupervisedTuplesMixin, _BaseLSML):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    n_iter_ : int
-        Number of gradient steps taken.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
-
-    References
-    ----------
-    .. [1] E. Y. Liu, Z. Guo, X. Zhang, V. Jojic and W. Wang. "Metric Learning from Relative
-       Comparisons by Minimizing Squared Residual". ICDM 2012.
+    {lsml_fitted}
 
     Examples
     --------

@@ -7,6 +7,7 @@ from scipy.linalg.lapack import dsyevd
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._docstrings import FEATURES_IN, N_PAIRS, PAIRS_FITTED, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
@@ -67,6 +68,23 @@ class _BaseMMC(MahalanobisMixin, BaseEstimator):
         return self
 
 
+# The attributes and the references of MMC and MMC_Supervised; {fitted_on} ends the
+# attributes with those of what each is fitted on.
+_MMC_DOC = {"mmc_fitted": """
+    components_ : ndarray of shape (n_features, n_features)
+        The linear map L with ``L.T @ L = A``.
+    n_iter_ : int
+        Number of steps run.
+    {fitted_on}
+
+    References
+    ----------
+    .. [1] E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell. "Distance metric learning,
+       with application to clustering with side-information". NIPS 2002.
+"""}
+
+
+@fill_doc(**_MMC_DOC, fitted_on=PAIRS_FITTED)
 class MMC(PairsClassifierMixin, _BaseMMC):
     """Mahalanobis Metric for Clustering (MMC) on similar/dissimilar pairs.
 
@@ -121,19 +139,7 @@ class MMC(PairsClassifierMixin, _BaseMMC):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = A``.
-    threshold_ : float
-        Pairs with a learned distance at most ``threshold_`` are predicted similar.
-    n_iter_ : int
-        Number of steps run.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell. "Distance metric learning,
-       with application to clustering with side-information". NIPS 2002.
+    {mmc_fitted}
 
     Examples
     --------
@@ -148,6 +154,7 @@ class MMC(PairsClassifierMixin, _BaseMMC):
     """
 
 
+@fill_doc(**_MMC_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS)
 class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
     """MMC fitted on class labels: pairs are drawn with same class = similar.
 
@@ -159,25 +166,13 @@ class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
         As in :class:`MMC`.
     tol : float, default=1e-6
         As in :class:`MMC` (metric-learn's default for the supervised variant).
-    n_constraints : int, default=None
-        Number of similar and of dissimilar pairs to draw; None means
-        ``20 * n_classes**2``.
+    {n_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``init='random'``.
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = A``.
-    n_iter_ : int
-        Number of steps run.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell. "Distance metric learning,
-       with application to clustering with side-information". NIPS 2002.
+    {mmc_fitted}
 
     Examples
     --------

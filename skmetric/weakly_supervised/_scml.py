@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 
 from .._base import MahalanobisMixin, TripletsClassifierMixin
 from .._constraints import Constraints
+from .._docstrings import FEATURES_IN, N_FEATURES_IN, fill_doc
 from .._init import components_from_metric
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import SupervisedTuplesMixin
@@ -94,6 +95,22 @@ class _BaseSCML(MahalanobisMixin, BaseEstimator):
         return basis
 
 
+# The attributes of SCML and SCML_Supervised; {fitted_on} ends them with those of what
+# each is fitted on.
+_SCML_DOC = {"scml_fitted": """
+    components_ : ndarray of shape (n_features, n_features)
+        The linear map L with ``L.T @ L = M``.
+    basis_ : ndarray of shape (n_basis, n_features)
+        The rank-one bases.
+    basis_weights_ : ndarray of shape (n_basis,)
+        The learned non-negative weights (mostly zero).
+    n_iter_ : int
+        Number of stochastic updates made.
+    {fitted_on}
+"""}
+
+
+@fill_doc(**_SCML_DOC, fitted_on=N_FEATURES_IN)
 class SCML(TripletsClassifierMixin, _BaseSCML):
     """Sparse Compositional Metric Learning (SCML) on triplets.
 
@@ -134,16 +151,7 @@ default='triplet_diffs'
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    basis_ : ndarray of shape (n_basis, n_features)
-        The rank-one bases.
-    basis_weights_ : ndarray of shape (n_basis,)
-        The learned non-negative weights (mostly zero).
-    n_iter_ : int
-        Number of stochastic updates made.
-    n_features_in_ : int
-        Number of features seen during fit.
+    {scml_fitted}
 
     References
     ----------
@@ -188,6 +196,7 @@ default='triplet_diffs'
         return self._fit(triplets, basis, rng)
 
 
+@fill_doc(**_SCML_DOC, fitted_on=FEATURES_IN)
 class SCML_Supervised(SupervisedTuplesMixin, _BaseSCML):
     """SCML fitted on class labels, from nearest-neighbour triplets.
 
@@ -220,18 +229,7 @@ default='lda'
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    basis_ : ndarray of shape (n_basis, n_features)
-        The rank-one bases.
-    basis_weights_ : ndarray of shape (n_basis,)
-        The learned non-negative weights (mostly zero).
-    n_iter_ : int
-        Number of stochastic updates made.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
+    {scml_fitted}
 
     References
     ----------

@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.covariance import graphical_lasso
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._docstrings import FEATURES_IN, N_PAIRS, PAIRS_FITTED, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
@@ -61,6 +62,24 @@ class _BaseSDML(MahalanobisMixin, BaseEstimator):
         return self
 
 
+# The attributes and the references of SDML and SDML_Supervised; {fitted_on} ends the
+# attributes with those of what each is fitted on.
+_SDML_DOC = {"sdml_fitted": """
+    components_ : ndarray of shape (n_features, n_features)
+        The linear map L with ``L.T @ L = M``.
+    n_floored_ : int
+        Number of eigenvalues of ``P`` raised to the floor (0 when ``P`` was well posed).
+    {fitted_on}
+
+    References
+    ----------
+    .. [1] G.-J. Qi, J. Tang, Z.-J. Zha, T.-S. Chua and H.-J. Zhang. "An efficient sparse
+       metric learning in high-dimensional space via l1-penalized log-determinant
+       regularization". ICML 2009.
+"""}
+
+
+@fill_doc(**_SDML_DOC, fitted_on=PAIRS_FITTED)
 class SDML(PairsClassifierMixin, _BaseSDML):
     """Sparse Determinant Metric Learning (SDML) on similar/dissimilar pairs.
 
@@ -101,20 +120,7 @@ class SDML(PairsClassifierMixin, _BaseSDML):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    n_floored_ : int
-        Number of eigenvalues of ``P`` raised to the floor (0 when ``P`` was well posed).
-    threshold_ : float
-        Pairs with a learned distance at most ``threshold_`` are predicted similar.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] G.-J. Qi, J. Tang, Z.-J. Zha, T.-S. Chua and H.-J. Zhang. "An efficient sparse
-       metric learning in high-dimensional space via l1-penalized log-determinant
-       regularization". ICML 2009.
+    {sdml_fitted}
 
     Examples
     --------
@@ -129,6 +135,7 @@ class SDML(PairsClassifierMixin, _BaseSDML):
     """
 
 
+@fill_doc(**_SDML_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS)
 class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
     """SDML fitted on class labels: pairs are drawn with same class = similar.
 
@@ -140,26 +147,13 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
         As in :class:`SDML` (lower ``balance_param``, e.g. to 1e-5, on unscaled data).
     preprocessor : array-like or callable, default=None
         Data to index when ``X`` is given as a 1-D array of sample indices.
-    n_constraints : int, default=None
-        Number of similar and of dissimilar pairs to draw; None means
-        ``20 * n_classes**2``.
+    {n_pairs}
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
-    n_floored_ : int
-        Number of eigenvalues of ``P`` raised to the floor.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    References
-    ----------
-    .. [1] G.-J. Qi, J. Tang, Z.-J. Zha, T.-S. Chua and H.-J. Zhang. "An efficient sparse
-       metric learning in high-dimensional space via l1-penalized log-determinant
-       regularization". ICML 2009.
+    {sdml_fitted}
 
     Examples
     --------
