@@ -48,6 +48,22 @@ y : array-like of shape (n_samples,)
     Class labels.
 """
 
+#: The head of the Attributes section of a learner of a full metric ``M = L.T @ L``.
+METRIC_ATTRIBUTES = """
+Attributes
+----------
+components_ : ndarray of shape (n_features, n_features)
+    The linear map L with ``L.T @ L = M``.
+"""
+
+#: ``init`` of the learners of a linear map initialised from the data (NCA, LMNN).
+LINEAR_INIT = """
+init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
+        (n_components, n_features), default='auto'
+    Initial linear map. 'auto' picks 'lda' when ``n_components`` fits within the class
+    count, else 'pca' when it reduces the dimension, else 'identity'.
+"""
+
 #: The attributes that scikit-learn's ``validate_data`` sets on a learner fitted on samples.
 FEATURES_IN = """
 n_features_in_ : int

@@ -63,6 +63,9 @@ def _validated(**constraints):
 
 
 _AT_R_DOC = """
+    Parameters
+    ----------
+    {shared}
     max_k : int, default=None
         Cap on R (and so on the neighbours searched); None uses the true R.
 
@@ -154,9 +157,6 @@ def r_precision(query, query_labels, reference=None, reference_labels=None, *,
 
     ``RP = (1/R) * sum_{i<=R} rel_i``.
 
-    Parameters
-    ----------
-    {shared}
     {at_r}
 
     Examples
@@ -181,9 +181,6 @@ def map_at_r(query, query_labels, reference=None, reference_labels=None, *, max_
     neighbours, R being the number of references of the query's class. It rewards both
     retrieving the relevant references and ranking them first (Musgrave et al. 2020).
 
-    Parameters
-    ----------
-    {shared}
     {at_r}
 
     Examples
@@ -220,11 +217,13 @@ def mean_average_precision(query, query_labels, reference=None, reference_labels
 
     Examples
     --------
+    Every reference of the query's class counts, however far down the ranking:
+
     >>> import numpy as np
     >>> from skmetric.metrics import mean_average_precision
-    >>> X = np.array([[0.0], [0.4], [0.6], [1.0], [1.3], [1.5]])
-    >>> round(float(mean_average_precision(X, [0, 1, 0, 1, 0, 1])), 4)
-    0.4278
+    >>> X = np.array([[0.0], [0.4], [0.6], [1.0], [1.3]])
+    >>> round(float(mean_average_precision(X, [0, 1, 0, 1, 0])), 4)
+    0.4167
     """
     return _single_metric("mean_average_precision", **locals())
 

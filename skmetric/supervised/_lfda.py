@@ -69,8 +69,8 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     >>> from skmetric import LFDA
     >>> X, y = load_iris(return_X_y=True)
     >>> lfda = LFDA(n_components=2, k=5).fit(X, y)
-    >>> lfda.transform(X).shape
-    (150, 2)
+    >>> lfda.eigenvalues_.shape, lfda.transform(X).shape
+    ((2,), (150, 2))
     """
 
     _parameter_constraints: dict = {

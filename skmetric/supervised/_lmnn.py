@@ -15,7 +15,7 @@ from sklearn.neighbors import NearestNeighbors
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
 from .._compute._lbfgs import minimize_lbfgs
-from .._docstrings import FEATURES_IN, fill_doc
+from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
@@ -35,7 +35,7 @@ _MAX_PAIRS = 1 << 22
 _SLACK = 0.5
 
 
-@fill_doc(features_in=FEATURES_IN)
+@fill_doc(init=LINEAR_INIT, features_in=FEATURES_IN)
 class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Large Margin Nearest Neighbour metric learning.
 
@@ -64,10 +64,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
 
     Parameters
     ----------
-    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
-            (n_components, n_features), default='auto'
-        Initial linear map. 'auto' picks 'lda' when ``n_components`` fits within the class
-        count, else 'pca' when it reduces the dimension, else 'identity'.
+    {init}
     n_neighbors : int, default=3
         Number of target neighbours per sample; every class needs ``n_neighbors + 1``
         samples.
@@ -118,12 +115,12 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
     >>> from skmetric import LMNN
+    >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
     >>> lmnn = LMNN(n_neighbors=3, max_iter=50, random_state=0).fit(X, y)
-    >>> lmnn.transform(X).shape
-    (150, 4)
+    >>> lmnn.get_mahalanobis_matrix().shape
+    (4, 4)
     """
 
     _parameter_constraints: dict = {

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from .._base import MahalanobisMixin
 from .._compute._backend import to_numpy
 from .._compute._lbfgs import minimize_lbfgs
-from .._docstrings import FEATURES_IN, fill_doc
+from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
@@ -25,7 +25,7 @@ _BLOCK_ELEMENTS = 1 << 22
 _LBFGS_TOL = 1e-5
 
 
-@fill_doc(features_in=FEATURES_IN)
+@fill_doc(init=LINEAR_INIT, features_in=FEATURES_IN)
 class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     """Neighbourhood Components Analysis.
 
@@ -44,10 +44,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
 
     Parameters
     ----------
-    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
-            (n_components, n_features), default='auto'
-        Initial linear map. 'auto' picks 'lda' when ``n_components`` fits within the class
-        count, else 'pca' when it reduces the dimension, else 'identity'.
+    {init}
     n_components : int, default=None
         Dimension of the learned space; None means ``n_features`` (or the number of rows
         of an ``init`` array).
@@ -112,7 +109,6 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": "no_validation",  # checked by resolve_backend
     }
-    _namespaces = ("numpy", "torch")
 
     def __init__(self, init="auto", n_components=None, max_iter=100, tol=None, verbose=False,
                  preprocessor=None, random_state=None, batch_size=None, device=None):
@@ -125,6 +121,8 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         self.random_state = random_state
         self.batch_size = batch_size
         self.device = device
+
+    _namespaces = ("numpy", "torch")
 
     def _fit_samples(self, X, y, backend):
         X, _, codes, counts = validate_labelled(self, X, y)

@@ -139,12 +139,12 @@ class RCA_Supervised(LabelledLearnerMixin, RCA):
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import make_blobs
     >>> from skmetric import RCA_Supervised
-    >>> X, y = load_iris(return_X_y=True)
+    >>> X, y = make_blobs(n_samples=90, centers=3, random_state=0)
     >>> rca = RCA_Supervised(n_chunks=30, chunk_size=2, random_state=0).fit(X, y)
-    >>> rca.transform(X).shape
-    (150, 4)
+    >>> int((rca.chunks_ >= 0).sum())  # 30 chunks of 2 samples
+    60
     """
 
     _parameter_constraints: dict = {

@@ -13,6 +13,7 @@ from .._docstrings import (
     FIT_PAIRS,
     FIT_PAIRS_END,
     FIT_X_Y,
+    METRIC_ATTRIBUTES,
     N_PAIRS,
     PAIRS_FITTED,
     fill_doc,
@@ -90,11 +91,10 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         return A0
 
 
-# The attributes and the references of ITML and ITML_Supervised; {fitted_on} ends the
+# The Attributes and References sections of ITML and ITML_Supervised; {fitted_on} ends the
 # attributes with those of what each is fitted on.
-_ITML_DOC = {"itml_fitted": """
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
+_ITML_DOC = {"attributes": METRIC_ATTRIBUTES, "itml_fitted": """
+    {attributes}
     bounds_ : ndarray of shape (2,)
         The bounds on squared distances used.
     n_iter_ : int
@@ -146,8 +146,6 @@ class ITML(PairsClassifierMixin, _BaseITML):
     random_state : int, RandomState instance or None, default=None
         Seeds ``prior='random'``.
 
-    Attributes
-    ----------
     {itml_fitted}
 
     Examples
@@ -191,18 +189,16 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'``.
 
-    Attributes
-    ----------
     {itml_fitted}
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import make_blobs
     >>> from skmetric import ITML_Supervised
-    >>> X, y = load_iris(return_X_y=True)
-    >>> itml = ITML_Supervised(n_constraints=200, random_state=0).fit(X, y)
-    >>> itml.transform(X).shape
-    (150, 4)
+    >>> X, y = make_blobs(n_samples=90, centers=3, random_state=0)
+    >>> itml = ITML_Supervised(random_state=0).fit(X, y)
+    >>> itml.bounds_.shape, itml.transform(X).shape
+    ((2,), (90, 2))
     """
 
     _parameter_constraints: dict = {

@@ -7,7 +7,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, QuadrupletsClassifierMixin
-from .._docstrings import FEATURES_IN, N_FEATURES_IN, fill_doc
+from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
@@ -50,11 +50,10 @@ class _BaseLSML(MahalanobisMixin, BaseEstimator):
         return self
 
 
-# The attributes and the references of LSML and LSML_Supervised; {fitted_on} ends the
+# The Attributes and References sections of LSML and LSML_Supervised; {fitted_on} ends the
 # attributes with those of what each is fitted on.
-_LSML_DOC = {"lsml_fitted": """
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
+_LSML_DOC = {"attributes": METRIC_ATTRIBUTES, "lsml_fitted": """
+    {attributes}
     n_iter_ : int
         Number of gradient steps taken.
     {fitted_on}
@@ -98,8 +97,6 @@ default='identity'
     random_state : int, RandomState instance or None, default=None
         Seeds the 'random' prior.
 
-    Attributes
-    ----------
     {lsml_fitted}
 
     Examples
@@ -155,18 +152,17 @@ class LSML_Supervised(SupervisedTuplesMixin, _BaseLSML):
     random_state : int, RandomState instance or None, default=None
         Seeds the draw of quadruplets and the 'random' prior.
 
-    Attributes
-    ----------
     {lsml_fitted}
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import make_classification
     >>> from skmetric import LSML_Supervised
-    >>> X, y = load_iris(return_X_y=True)
+    >>> X, y = make_classification(n_samples=100, n_features=4, n_informative=3,
+    ...                            n_redundant=0, random_state=0)
     >>> lsml = LSML_Supervised(n_constraints=200, random_state=0).fit(X, y)
     >>> lsml.transform(X).shape
-    (150, 4)
+    (100, 4)
     """
 
     _parameter_constraints = {

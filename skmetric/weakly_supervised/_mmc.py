@@ -68,9 +68,11 @@ class _BaseMMC(MahalanobisMixin, BaseEstimator):
         return self
 
 
-# The attributes and the references of MMC and MMC_Supervised; {fitted_on} ends the
+# The Attributes and References sections of MMC and MMC_Supervised; {fitted_on} ends the
 # attributes with those of what each is fitted on.
 _MMC_DOC = {"mmc_fitted": """
+    Attributes
+    ----------
     components_ : ndarray of shape (n_features, n_features)
         The linear map L with ``L.T @ L = A``.
     n_iter_ : int
@@ -137,20 +139,18 @@ class MMC(PairsClassifierMixin, _BaseMMC):
     random_state : int, RandomState instance or None, default=None
         Seeds ``init='random'``.
 
-    Attributes
-    ----------
     {mmc_fitted}
 
     Examples
     --------
+    Pairs given as indices into the samples with ``preprocessor``:
+
     >>> import numpy as np
     >>> from skmetric import MMC
-    >>> pairs = np.array([[[1.2, 7.5], [1.3, 1.5]], [[6.4, 2.6], [6.2, 9.7]],
-    ...                   [[1.3, 4.5], [3.2, 4.6]], [[6.2, 5.5], [5.4, 5.4]]])
-    >>> y = np.array([1, 1, -1, -1])
-    >>> mmc = MMC().fit(pairs, y)
-    >>> mmc.decision_function(pairs).shape
-    (4,)
+    >>> X = np.array([[1.2, 7.5], [1.3, 1.5], [6.4, 2.6], [6.2, 9.7]])
+    >>> mmc = MMC(preprocessor=X).fit([[0, 1], [2, 3], [0, 2], [1, 3]], [1, 1, -1, -1])
+    >>> mmc.predict([[0, 1], [1, 2]])
+    array([ 1, -1])
     """
 
 
@@ -168,20 +168,18 @@ class MMC_Supervised(SupervisedTuplesMixin, _BaseMMC):
         As in :class:`MMC` (metric-learn's default for the supervised variant).
     {n_pairs}
     random_state : int, RandomState instance or None, default=None
-        Seeds the drawing of pairs and ``init='random'``.
+        Seeds the drawing of pairs, and the initial matrix of ``init='random'``.
 
-    Attributes
-    ----------
     {mmc_fitted}
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import make_classification
     >>> from skmetric import MMC_Supervised
-    >>> X, y = load_iris(return_X_y=True)
+    >>> X, y = make_classification(n_samples=80, n_features=3, n_redundant=0, random_state=0)
     >>> mmc = MMC_Supervised(random_state=0).fit(X, y)
     >>> mmc.transform(X).shape
-    (150, 4)
+    (80, 3)
     """
 
     _parameter_constraints: dict = {

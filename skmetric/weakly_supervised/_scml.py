@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 
 from .._base import MahalanobisMixin, TripletsClassifierMixin
 from .._constraints import Constraints
-from .._docstrings import FEATURES_IN, N_FEATURES_IN, fill_doc
+from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_doc
 from .._init import components_from_metric
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import SupervisedTuplesMixin
@@ -95,11 +95,10 @@ class _BaseSCML(MahalanobisMixin, BaseEstimator):
         return basis
 
 
-# The attributes of SCML and SCML_Supervised; {fitted_on} ends them with those of what
-# each is fitted on.
-_SCML_DOC = {"scml_fitted": """
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
+# The Attributes section and the first reference of SCML and SCML_Supervised; {fitted_on} ends the
+# attributes with those of what each is fitted on.
+_SCML_DOC = {"attributes": METRIC_ATTRIBUTES, "scml_fitted": """
+    {attributes}
     basis_ : ndarray of shape (n_basis, n_features)
         The rank-one bases.
     basis_weights_ : ndarray of shape (n_basis,)
@@ -107,6 +106,10 @@ _SCML_DOC = {"scml_fitted": """
     n_iter_ : int
         Number of stochastic updates made.
     {fitted_on}
+
+    References
+    ----------
+    .. [1] Y. Shi, A. Bellet and F. Sha. "Sparse Compositional Metric Learning". AAAI 2014.
 """}
 
 
@@ -149,13 +152,7 @@ default='triplet_diffs'
     random_state : int, RandomState instance or None, default=None
         Seeds the basis construction and the draw of mini-batches.
 
-    Attributes
-    ----------
     {scml_fitted}
-
-    References
-    ----------
-    .. [1] Y. Shi, A. Bellet and F. Sha. "Sparse Compositional Metric Learning". AAAI 2014.
     .. [2] J. Duchi, E. Hazan and Y. Singer. "Adaptive Subgradient Methods for Online
        Learning and Stochastic Optimization". JMLR 2011.
 
@@ -227,18 +224,12 @@ default='lda'
     random_state : int, RandomState instance or None, default=None
         Seeds k-means, the basis construction and the draw of mini-batches.
 
-    Attributes
-    ----------
     {scml_fitted}
-
-    References
-    ----------
-    .. [1] Y. Shi, A. Bellet and F. Sha. "Sparse Compositional Metric Learning". AAAI 2014.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
     >>> from skmetric import SCML_Supervised
+    >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
     >>> scml = SCML_Supervised(max_iter=2000, random_state=0).fit(X, y)
     >>> scml.transform(X).shape

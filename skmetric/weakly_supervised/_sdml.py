@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.covariance import graphical_lasso
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
-from .._docstrings import FEATURES_IN, N_PAIRS, PAIRS_FITTED, fill_doc
+from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_PAIRS, PAIRS_FITTED, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
@@ -62,11 +62,10 @@ class _BaseSDML(MahalanobisMixin, BaseEstimator):
         return self
 
 
-# The attributes and the references of SDML and SDML_Supervised; {fitted_on} ends the
+# The Attributes and References sections of SDML and SDML_Supervised; {fitted_on} ends the
 # attributes with those of what each is fitted on.
-_SDML_DOC = {"sdml_fitted": """
-    components_ : ndarray of shape (n_features, n_features)
-        The linear map L with ``L.T @ L = M``.
+_SDML_DOC = {"attributes": METRIC_ATTRIBUTES, "sdml_fitted": """
+    {attributes}
     n_floored_ : int
         Number of eigenvalues of ``P`` raised to the floor (0 when ``P`` was well posed).
     {fitted_on}
@@ -116,20 +115,17 @@ class SDML(PairsClassifierMixin, _BaseSDML):
     preprocessor : array-like or callable, default=None
         Data to index when pairs are given as an (n_pairs, 2) array of indices.
     random_state : int, RandomState instance or None, default=None
-        Seeds ``prior='random'``.
+        Seeds the random prior (``prior='random'``).
 
-    Attributes
-    ----------
     {sdml_fitted}
 
     Examples
     --------
     >>> import numpy as np
     >>> from skmetric import SDML
-    >>> pairs = np.array([[[1.2, 7.5], [1.3, 1.5]], [[6.4, 2.6], [6.2, 9.7]],
-    ...                   [[1.3, 4.5], [3.2, 4.6]], [[6.2, 5.5], [5.4, 5.4]]])
-    >>> y = np.array([1, 1, -1, -1])
-    >>> sdml = SDML(balance_param=0.05).fit(pairs, y)
+    >>> X = np.array([[1.2, 7.5], [1.3, 1.5], [6.4, 2.6], [6.2, 9.7]])
+    >>> pairs, y = [[0, 1], [2, 3], [0, 2], [1, 3]], [1, 1, -1, -1]
+    >>> sdml = SDML(balance_param=0.005, preprocessor=X).fit(pairs, y)
     >>> sdml.get_mahalanobis_matrix().shape
     (2, 2)
     """
@@ -149,10 +145,8 @@ class SDML_Supervised(SupervisedTuplesMixin, _BaseSDML):
         Data to index when ``X`` is given as a 1-D array of sample indices.
     {n_pairs}
     random_state : int, RandomState instance or None, default=None
-        Seeds the drawing of pairs and ``prior='random'``.
+        Seeds the pairs drawn and the random prior (``prior='random'``).
 
-    Attributes
-    ----------
     {sdml_fitted}
 
     Examples
