@@ -21,7 +21,7 @@ def fill_doc(**fragments):
     fragments), and an empty fragment removes its line. Placeholders of other names are
     left for another ``fill_doc``.
     """
-    texts = {name: textwrap.dedent(text.strip("\n")) for name, text in fragments.items()}
+    texts = {name: textwrap.dedent(text.lstrip("\n").rstrip()) for name, text in fragments.items()}
 
     def fill(doc):
         return _PLACEHOLDER.sub(replace, doc)

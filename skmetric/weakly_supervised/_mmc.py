@@ -137,7 +137,7 @@ class MMC(PairsClassifierMixin, _BaseMMC):
     preprocessor : array-like or callable, default=None
         Data to index when pairs are given as an (n_pairs, 2) array of indices.
     random_state : int, RandomState instance or None, default=None
-        Seeds ``init='random'``.
+        Seeds the initial matrix of ``init='random'``.
 
     {mmc_fitted}
 

@@ -121,6 +121,8 @@ class SDML(PairsClassifierMixin, _BaseSDML):
 
     Examples
     --------
+    With ``preprocessor=X``, each pair holds two row indices of ``X``:
+
     >>> import numpy as np
     >>> from skmetric import SDML
     >>> X = np.array([[1.2, 7.5], [1.3, 1.5], [6.4, 2.6], [6.2, 9.7]])
