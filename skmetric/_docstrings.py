@@ -39,6 +39,7 @@ def fill_doc(**fragments):
         return obj
     return decorate
 
+
 #: ``X`` and ``y`` of ``fit(X, y)``, for the learners fitted on samples and class labels.
 FIT_X_Y = """
 X : array-like of shape (n_samples, n_features)
