@@ -5,11 +5,13 @@ from numbers import Integral
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._tuples import label_masks
 from ._base import BaseLoss, mean_or_zero, zero_loss
 from ._terms import miner_weights
 
 
+@loss_example()
 class FastAPLoss(BaseLoss):
     """One minus a differentiable average precision of each sample's ranking of the batch.
 
@@ -31,14 +33,6 @@ class FastAPLoss(BaseLoss):
     References
     ----------
     Cakir, He, Xia, Kulis and Sclaroff, "Deep Metric Learning to Rank", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import FastAPLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> FastAPLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML

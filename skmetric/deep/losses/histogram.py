@@ -5,10 +5,12 @@ from numbers import Integral, Real
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._tuples import label_masks, to_triplets
 from ._base import BaseLoss
 
 
+@loss_example(n_bins=20)
 class HistogramLoss(BaseLoss):
     """The probability that a random negative pair is more similar than a random positive.
 
@@ -34,14 +36,6 @@ class HistogramLoss(BaseLoss):
     References
     ----------
     Ustinova and Lempitsky, "Learning Deep Embeddings with Histogram Loss", NeurIPS 2016.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import HistogramLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> HistogramLoss(n_bins=20)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     # PML's terms are "already_reduced": any reducer= leaves the value as is.

@@ -3,10 +3,12 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from ._base import BaseLoss, mean_or_zero
 
 
+@loss_example()
 class InstanceLoss(BaseLoss):
     """Cross-entropy of the scaled cosine similarities of the batch, one class per label.
 
@@ -26,14 +28,6 @@ class InstanceLoss(BaseLoss):
     ----------
     Zheng, Zheng, Garrett, Yang, Xu and Shen, "Dual-Path Convolutional Image-Text
     Embeddings with Instance Loss", ACM TOMM 2020.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import InstanceLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> InstanceLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML

@@ -3,11 +3,13 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
 from .._tuples import to_pairs
 from ._base import BaseLoss, zero_loss
 
 
+@loss_example()
 class NPairsLoss(BaseLoss):
     """One positive pair per class; each anchor must pick its own positive among all of them.
 
@@ -30,14 +32,6 @@ class NPairsLoss(BaseLoss):
     ----------
     Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective",
     NeurIPS 2016.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import NPairsLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> NPairsLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-anchor ("element") terms, as in PML

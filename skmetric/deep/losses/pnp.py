@@ -3,12 +3,14 @@
 import torch
 
 from ..._sklearn_compat import StrOptions
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
 from ._base import BaseLoss
 
 _VARIANTS = ("Ds", "Dq", "Iu", "Ib", "O")
 
 
+@loss_example(variant="Ds")
 class PNPLoss(BaseLoss):
     """Penalise, per query, the smoothed number of negatives ranked above each positive.
 
@@ -41,14 +43,6 @@ class PNPLoss(BaseLoss):
     ----------
     Li, Yang, Zhu, Chen, Zhang and Pan, "Rethinking the Optimization of Average Precision:
     Only Penalizing Negative Instances before Positive Ones is Enough", AAAI 2022.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import PNPLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> PNPLoss(variant="Ds")(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     # PML's terms are "already_reduced": any reducer= leaves the value as is.

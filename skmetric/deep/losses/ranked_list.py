@@ -6,10 +6,12 @@ from numbers import Real
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._params import FINITE
 from ._base import BaseLoss
 
 
+@loss_example(margin=0.4, Tn=10.0)
 class RankedListLoss(BaseLoss):
     """Push negatives beyond ``alpha`` and pull positives within ``alpha - margin``, weighted.
 
@@ -44,14 +46,6 @@ class RankedListLoss(BaseLoss):
     ----------
     Wang, Hua, Kodirov, Hu, Garnier and Robertson, "Ranked List Loss for Deep Metric
     Learning", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import RankedListLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> RankedListLoss(margin=0.4, Tn=10.0)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-anchor ("element") terms, as in PML

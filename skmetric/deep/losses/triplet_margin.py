@@ -6,11 +6,13 @@ import torch
 import torch.nn.functional as F
 
 from ..._sklearn_compat import Interval, StrOptions
+from .._docstrings import loss_example
 from .._params import FINITE
 from .._tuples import as_generator, random_triplets, to_triplets
 from ._base import BaseLoss, mean_nonzero
 
 
+@loss_example(margin=0.1)
 class TripletMarginLoss(BaseLoss):
     """Make each anchor closer to its positive than to its negative by ``margin``.
 
@@ -42,14 +44,6 @@ class TripletMarginLoss(BaseLoss):
     Schroff, Kalenichenko and Philbin, "FaceNet: A Unified Embedding for Face Recognition
     and Clustering", CVPR 2015. Hermans, Beyer and Leibe, "In Defense of the Triplet Loss
     for Person Re-Identification", 2017 (soft margin).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import TripletMarginLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> TripletMarginLoss(margin=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True
