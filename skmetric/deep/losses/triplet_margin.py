@@ -8,12 +8,12 @@ import torch.nn.functional as F
 from ..._sklearn_compat import Interval, StrOptions
 from .._docstrings import loss_example
 from .._params import FINITE
-from .._tuples import as_generator, random_triplets, to_triplets
+from .._tuples import Seeded, random_triplets, to_triplets
 from ._base import BaseLoss, mean_nonzero
 
 
 @loss_example(margin=0.1)
-class TripletMarginLoss(BaseLoss):
+class TripletMarginLoss(Seeded, BaseLoss):
     """Make each anchor closer to its positive than to its negative by ``margin``.
 
     ``loss = mean+[relu(d(a, p) - d(a, n) + margin)]`` over the triplets, ``mean+`` averaging
@@ -71,13 +71,10 @@ class TripletMarginLoss(BaseLoss):
         self.smooth_loss = smooth_loss
         self.triplets_per_anchor = triplets_per_anchor
         self.random_state = random_state
-        self._generator = None
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         if indices_tuple is None and self.triplets_per_anchor != "all":
-            if self._generator is None:
-                self._generator = as_generator(self.random_state)
-            a, p, n = random_triplets(labels, ref_labels, self.triplets_per_anchor, self._generator)
+            a, p, n = random_triplets(labels, ref_labels, self.triplets_per_anchor, self.generator)
         else:
             a, p, n = to_triplets(indices_tuple, labels, ref_labels)
         mat = self.distance_matrix(embeddings, ref_emb)

@@ -17,7 +17,9 @@ class MultiSimilarityMiner(BaseMiner):
     Parameters
     ----------
     epsilon : float, default=0.1
+        The slack of both comparisons: larger keeps more pairs.
     distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
+        What "similar" means (with a distance: close).
     normalize : bool, default=True
 
     References

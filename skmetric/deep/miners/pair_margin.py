@@ -16,7 +16,9 @@ class PairMarginMiner(BaseMiner):
     Parameters
     ----------
     pos_margin : float, default=0.2
+        The positive pairs beyond it (less similar, for a similarity) are mined.
     neg_margin : float, default=0.8
+        The negative pairs within it (more similar, for a similarity) are mined.
     distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
