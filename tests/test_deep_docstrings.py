@@ -3,7 +3,9 @@
 Most losses' ``Examples`` section is written once (``skmetric.deep._docstrings``) and
 appended when the class is defined; these tests check that every registered pair-based loss
 (the proxy losses have no example yet) still documents its parameters and ends with an example
-that doctest finds and that passes.
+that doctest finds and that passes. Also what the losses declare once instead of checking in
+each ``compute_loss``: the inputs they refuse (``takes_ref_emb``, ``takes_indices_tuple``,
+``requires_unit_norm``), refused by ``BaseLoss`` with one message.
 """
 
 import doctest
@@ -17,6 +19,7 @@ from skmetric.deep import _docstrings  # noqa: E402
 from skmetric.deep.losses import LOSSES, BaseLoss, ContrastiveLoss, PNPLoss  # noqa: E402
 
 PAIR_LOSSES = sorted((name, cls) for name, cls in LOSSES.items() if not cls.requires_classes)
+BASE_LOSSES = [(name, cls) for name, cls in PAIR_LOSSES if issubclass(cls, BaseLoss)]
 
 
 def _run_examples(obj):
@@ -87,3 +90,35 @@ def test_a_class_with_its_own_example_is_refused():
             >>> 1
             1
             """
+
+
+# What a loss declares it does not take (``takes_ref_emb``, ``takes_indices_tuple``,
+# ``requires_unit_norm``) is refused by BaseLoss with one message, for every loss.
+@pytest.mark.parametrize("cls", [cls for _, cls in BASE_LOSSES], ids=lambda cls: cls.__name__)
+def test_declared_limits_are_refused_with_what_to_do(cls):
+    import torch
+
+    emb, labels = torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    loss = cls()
+    pairs = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([2]))
+    if not cls.takes_ref_emb:
+        with pytest.raises(ValueError, match=f"{cls.__name__} .* ref_emb is not supported"):
+            loss(emb, labels, ref_emb=emb, ref_labels=labels)
+    if not cls.takes_indices_tuple:
+        with pytest.raises(ValueError, match="Use it without a miner"):
+            loss(emb, labels, indices_tuple=pairs)
+    if cls.requires_unit_norm:
+        with pytest.raises(ValueError, match=f"{cls.__name__} .* keep normalize=True"):
+            cls(normalize=False)
+    assert loss(emb, labels).ndim == 0
+
+
+def test_the_limits_are_declared_where_the_losses_need_them():
+    refused = {name: (cls.takes_ref_emb, cls.takes_indices_tuple, cls.requires_unit_norm)
+               for name, cls in BASE_LOSSES}
+    assert {n for n, (ref, _, _) in refused.items() if not ref} == {
+        "fast_ap", "histogram", "instance", "npairs", "pnp", "ranked_list", "smooth_ap"}
+    assert {n for n, (_, tuples, _) in refused.items() if not tuples} == {
+        "instance", "pnp", "ranked_list"}
+    assert {n for n, (_, _, unit) in refused.items() if unit} == {
+        "angular", "dynamic_soft_margin", "fast_ap"}

@@ -46,10 +46,19 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
     #: Whether the loss reduces itself (PML's "already_reduced" terms): every reducer then
     #: returns its value unchanged, as pytorch-metric-learning's do.
     terms_already_reduced = False
+    #: Whether the loss takes a miner's ``indices_tuple`` (a loss of the whole batch doesn't).
+    takes_indices_tuple = True
+    #: Whether the loss takes ``ref_emb`` (one that compares the batch with itself doesn't).
+    takes_ref_emb = True
+    #: Whether the loss is defined on unit-norm embeddings only (``normalize`` must be True).
+    requires_unit_norm = False
 
     _parameter_constraints = {"normalize": ["boolean"]}
 
     def __init__(self, distance="euclidean", normalize=True):
+        if self.requires_unit_norm and not normalize:
+            raise ValueError(f"{type(self).__name__} is defined on unit-norm embeddings; keep "
+                             "normalize=True.")
         super().__init__()
         distance = canonical_distance(distance)  # 'cosine' is 'cosine_similarity' (warns)
         if self.allowed_distances is not None and distance not in self.allowed_distances:
@@ -83,11 +92,22 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
             indices_tuple = check_indices_tuple(
                 indices_tuple, len(embeddings), n_ref, embeddings.device
             )
+        self._check_supported(indices_tuple, ref_emb)
         loss = self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
         if self.terms_already_reduced:
             loss = self.reduce(loss, None, "already_reduced", embeddings, labels,
                                lambda value, _: value)
         return add_regularization(self, loss, embeddings)
+
+    def _check_supported(self, indices_tuple, ref_emb):
+        name = type(self).__name__
+        if indices_tuple is not None and not self.takes_indices_tuple:
+            raise ValueError(f"{name} uses the whole batch: indices_tuple (a miner's tuples) is "
+                             "not supported. Use it without a miner (miner=None in "
+                             "MetricEmbedder).")
+        if ref_emb is not None and not self.takes_ref_emb:
+            raise ValueError(f"{name} compares the batch with itself: ref_emb is not "
+                             "supported. Pass only embeddings and labels.")
 
     def reduce(self, losses, indices, kind, embeddings, labels, default):
         """Reduce a loss's terms with ``reducer``, or ``default(losses, embeddings)``."""

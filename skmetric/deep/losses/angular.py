@@ -40,15 +40,13 @@ class AngularLoss(BaseLoss):
     """
 
     allowed_distances = ("euclidean",)
+    requires_unit_norm = True
     supports_reducer = True  # PML's "pos_pair" terms
     refuses_class_weights = COLUMN_TERMS  # PML's (n, 1) terms (see _options)
 
     _parameter_constraints = {"alpha": [Interval(Real, 0, 90, closed="neither")]}
 
     def __init__(self, alpha=40.0, distance="euclidean", normalize=True):
-        if not normalize:
-            raise ValueError("AngularLoss is defined on unit-norm embeddings; keep "
-                             "normalize=True.")
         super().__init__(distance=distance, normalize=normalize)
         self.alpha = alpha
 

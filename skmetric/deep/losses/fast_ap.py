@@ -38,18 +38,15 @@ class FastAPLoss(BaseLoss):
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
     allowed_distances = ("sqeuclidean", "euclidean")
+    requires_unit_norm = True  # the bins span the distances of unit vectors
+    takes_ref_emb = False  # it ranks the batch itself
     _parameter_constraints = {"num_bins": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, num_bins=10, distance="sqeuclidean", normalize=True):
-        if not normalize:
-            raise ValueError("FastAPLoss bins distances of unit-norm embeddings; keep "
-                             "normalize=True.")
         super().__init__(distance=distance, normalize=normalize)
         self.num_bins = num_bins
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("FastAPLoss ranks the batch itself; ref_emb is not supported.")
         n, dtype = len(embeddings), embeddings.dtype
         pos, neg = label_masks(labels)
         n_pos = pos.sum(1)

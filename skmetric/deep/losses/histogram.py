@@ -42,6 +42,7 @@ class HistogramLoss(BaseLoss):
     supports_reducer = terms_already_reduced = True
 
     allowed_distances = ("cosine_similarity",)
+    takes_ref_emb = False  # it compares the batch with itself
     _parameter_constraints = {
         "n_bins": [None, Interval(Integral, 1, None, closed="left")],
         "delta": [None, Interval(Real, 0, 2, closed="right")],
@@ -63,9 +64,6 @@ class HistogramLoss(BaseLoss):
         return 2 / (100 if self.n_bins is None else self.n_bins)
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("HistogramLoss compares the batch with itself; ref_emb is not "
-                             "supported.")
         pos, neg = _triplet_pair_masks(indices_tuple, labels)
         mat = self.distance_matrix(embeddings, None)
         pos_density = self._density(mat, pos)

@@ -33,6 +33,7 @@ class InstanceLoss(BaseLoss):
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
     allowed_distances = ("cosine_similarity",)
+    takes_indices_tuple = takes_ref_emb = False  # it compares the whole batch with itself
     _parameter_constraints = {"gamma": [POSITIVE]}
 
     def __init__(self, gamma=64.0, distance="cosine_similarity", normalize=True):
@@ -40,12 +41,6 @@ class InstanceLoss(BaseLoss):
         self.gamma = gamma
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if indices_tuple is not None:
-            raise ValueError("InstanceLoss uses the whole batch; pass no miner "
-                             "(miner=None in MetricEmbedder).")
-        if ref_emb is not None:
-            raise ValueError("InstanceLoss compares the batch with itself; ref_emb is not "
-                             "supported.")
         targets = dense_ranks(labels)
         logits = self.gamma * self.distance_matrix(embeddings, None)
         if self.reducer is None:

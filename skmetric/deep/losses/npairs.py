@@ -35,6 +35,7 @@ class NPairsLoss(BaseLoss):
     """
 
     supports_reducer = True  # per-anchor ("element") terms, as in PML
+    takes_ref_emb = False  # its pairs' anchors and positives both come from the batch
 
     _parameter_constraints = {"l2_reg": [NON_NEGATIVE]}
 
@@ -43,8 +44,6 @@ class NPairsLoss(BaseLoss):
         self.l2_reg = l2_reg
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("NPairsLoss does not support ref_emb; pass only the batch.")
         a, p, valid = _one_pair_per_class(indices_tuple, labels)
         reg = self.l2_reg * embeddings.pow(2).sum(1).mean() if self.l2_reg else 0.0
         if len(a) == 0:

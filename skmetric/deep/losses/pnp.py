@@ -49,6 +49,7 @@ class PNPLoss(BaseLoss):
     supports_reducer = terms_already_reduced = True
 
     allowed_distances = ("cosine_similarity",)
+    takes_indices_tuple = takes_ref_emb = False  # it ranks the whole batch
 
     _parameter_constraints = {
         "b": [POSITIVE],
@@ -66,9 +67,6 @@ class PNPLoss(BaseLoss):
         self.variant = variant
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if indices_tuple is not None or ref_emb is not None:
-            raise ValueError("PNPLoss ranks the whole batch: indices_tuple (a miner) and "
-                             "ref_emb are not supported. Use it without a miner.")
         sim = self.distance_matrix(embeddings, None)
         same = labels[:, None] == labels[None, :]
         # before[a, k, l]: how much l ranks ahead of k for query a.

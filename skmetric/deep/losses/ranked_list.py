@@ -49,6 +49,7 @@ class RankedListLoss(BaseLoss):
     """
 
     supports_reducer = True  # per-anchor ("element") terms, as in PML
+    takes_indices_tuple = takes_ref_emb = False  # it ranks the whole batch
 
     _parameter_constraints = {
         "margin": [FINITE],
@@ -71,9 +72,6 @@ class RankedListLoss(BaseLoss):
         self.Tp = Tp
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if indices_tuple is not None or ref_emb is not None:
-            raise ValueError("RankedListLoss ranks the whole batch: indices_tuple (a miner) "
-                             "and ref_emb are not supported. Use it without a miner.")
         mat = self.distance_matrix(embeddings, None)
         alpha = 1 + self.margin / 2 if self.alpha is None else self.alpha
         bound = alpha - self.margin
