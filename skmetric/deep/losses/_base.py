@@ -6,7 +6,7 @@ from torch import nn
 
 from .. import _sync
 from .._distances import canonical_distance, get_distance
-from .._tuples import check_indices_tuple, check_inputs
+from .._tuples import check_indices_tuple, check_inputs, pair_masks
 from ._options import LossOptions, add_regularization, reduce_terms
 
 
@@ -120,6 +120,12 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
     def distance_matrix(self, embeddings, ref_emb):
         """The (n, m) matrix of :attr:`dist` between the batch and the reference set."""
         return self.dist(embeddings, ref_emb)
+
+    def matrix_and_masks(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        """:meth:`distance_matrix` and the masks of the positive and negative pairs the loss
+        scores: a miner's pairs, or all the valid ones (``pair_masks``)."""
+        mat = self.distance_matrix(embeddings, ref_emb)
+        return (mat, *pair_masks(indices_tuple, labels, ref_labels, mat.shape))
 
     def extra_repr(self):
         return f"distance={self.distance!r}, normalize={self.normalize}"

@@ -5,7 +5,6 @@ import torch.nn.functional as F
 
 from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
-from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp, mean_nonzero
 from ._options import COLUMN_TERMS
 
@@ -49,8 +48,8 @@ class CircleLoss(BaseLoss):
         self.gamma = gamma
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        sim = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, sim.shape)
+        sim, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         weight_p = torch.relu(1 + self.m - sim.detach())
         weight_n = torch.relu(sim.detach() + self.m)
         logits_p = -self.gamma * weight_p * (sim - (1 - self.m))

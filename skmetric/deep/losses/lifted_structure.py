@@ -4,7 +4,7 @@ import torch
 
 from .._docstrings import loss_example
 from .._params import FINITE
-from .._tuples import pair_masks, to_pairs
+from .._tuples import to_pairs
 from ._base import BaseLoss, masked_logsumexp, zero_loss
 from ._options import COLUMN_TERMS
 
@@ -99,8 +99,8 @@ class GeneralizedLiftedStructureLoss(_LiftedStructureBase):
     """
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        mat = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         pos_term = masked_logsumexp(self.dist.margin(mat, self.pos_margin), pos)
         neg_term = masked_logsumexp(self.dist.margin(self.neg_margin, mat), neg)
         losses = torch.relu(pos_term + neg_term)

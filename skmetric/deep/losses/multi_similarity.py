@@ -4,7 +4,6 @@ import torch
 
 from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
-from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp
 from ._options import COLUMN_TERMS
 
@@ -47,8 +46,8 @@ class MultiSimilarityLoss(BaseLoss):
         self.base = base
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        mat = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         pos_term = masked_logsumexp(self.alpha * self.dist.margin(mat, self.base), pos,
                                     add_one=True)
         neg_term = masked_logsumexp(self.beta * self.dist.margin(self.base, mat), neg,

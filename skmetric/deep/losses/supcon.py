@@ -4,7 +4,6 @@ import torch
 
 from .._docstrings import loss_example
 from .._params import POSITIVE
-from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp, mean_nonzero
 
 
@@ -39,8 +38,8 @@ class SupConLoss(BaseLoss):
         self.temperature = temperature
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        mat = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         logits = (mat if self.dist.is_similarity else -mat) / self.temperature
         log_prob = logits - masked_logsumexp(logits, pos | neg)[:, None]
         n_pos = pos.sum(1).to(mat.dtype)

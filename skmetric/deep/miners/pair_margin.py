@@ -3,7 +3,6 @@
 
 from .. import _sync
 from .._params import FINITE
-from .._tuples import label_masks
 from ._base import BaseMiner
 
 
@@ -47,8 +46,7 @@ class PairMarginMiner(BaseMiner):
         self.neg_margin = neg_margin
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         # margin(x, y) > 0 means x is farther than y, for distances and similarities alike.
         hard_pos = pos & (self.dist.margin(mat, self.pos_margin) > 0)
         hard_neg = neg & (self.dist.margin(self.neg_margin, mat) > 0)

@@ -6,7 +6,7 @@ import torch
 
 from ..._sklearn_compat import Interval
 from .. import _sync
-from .._tuples import Seeded, label_masks
+from .._tuples import Seeded
 from ._base import BaseMiner
 
 
@@ -63,8 +63,7 @@ class UniformHistogramMiner(Seeded, BaseMiner):
         self.random_state = random_state
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         a1, p, a2, n = _sync.where(pos, neg)  # sync 1: the numbers of pairs
         pos_bins, neg_bins = self._bins(mat[a1, p]), self._bins(mat[a2, n])
         # Sync 2: the bins' sizes, which the reference's draws (on the CPU) depend on.
