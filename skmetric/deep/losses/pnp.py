@@ -35,7 +35,7 @@ class PNPLoss(BaseLoss):
         The sigmoid's temperature.
     variant : {'O', 'Ds', 'Dq', 'Iu', 'Ib'}, default='O'
     distance : {'cosine_similarity'}, default='cosine_similarity'
-        Defined on cosine similarities only.
+        PNP ranks by cosine similarity, as in the paper.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 

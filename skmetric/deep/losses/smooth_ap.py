@@ -29,7 +29,7 @@ class SmoothAPLoss(BaseLoss):
     temperature : float, default=0.01
         The sigmoid's temperature: smaller is closer to the true (step-function) ranks.
     distance : {'cosine_similarity'}, default='cosine_similarity'
-        Defined on cosine similarities only.
+        The only one defined: the paper ranks by cosine similarity.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 

@@ -31,7 +31,7 @@ class TupletMarginLoss(BaseLoss):
     scale : float, default=64.0
         The logit scale.
     distance : {'cosine_similarity'}, default='cosine_similarity'
-        Defined on cosine similarities only.
+        The angular margin needs cosines: no other distance is defined.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 
