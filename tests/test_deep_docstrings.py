@@ -1,10 +1,11 @@
-"""The losses' and miners' docstrings: what ``help()`` and the API pages show.
+"""The losses' docstrings (what ``help()`` and the API pages show), and what they declare.
 
 Most losses' ``Examples`` section is written once (``skmetric.deep._docstrings``) and
 appended when the class is defined; these tests check that every registered loss still
-documents its parameters and ends with an example that doctest finds and that passes. Also what the losses declare once instead of checking in
-each ``compute_loss``: the inputs they refuse (``takes_ref_emb``, ``takes_indices_tuple``,
-``requires_unit_norm``), refused by ``BaseLoss`` with one message.
+documents its parameters and ends with an example that doctest finds and that passes. Also
+what the losses declare once instead of checking in each ``compute_loss``: the inputs they
+refuse (``takes_ref_emb``, ``takes_indices_tuple``, ``requires_unit_norm``), refused by
+``BaseLoss`` with one message.
 """
 
 import doctest
