@@ -1129,12 +1129,9 @@ def _init_params(cls):
 
 def _registered_class(slot, name):
     """The class registered under ``name`` in skmetric.deep.losses (or .miners)."""
-    from . import losses, miners
     from ._registry import registered_class
 
-    if slot == "loss":
-        return registered_class(name, losses.LOSSES, "loss", "loss", losses.ALIASES)
-    return registered_class(name, miners.MINERS, "miner", "miner", miners.ALIASES)
+    return registered_class(slot, name)
 
 
 def _max_pools(height, width):

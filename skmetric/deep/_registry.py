@@ -10,30 +10,48 @@ def _key(name, suffix):
     return key
 
 
-def registered_class(name, registry, kind, suffix, aliases=None):
-    """The class registered under a tolerant ``name`` (case, '-', '_', spaces and the
-    ``suffix`` ignored), directly or through ``aliases``."""
-    by_key = {_key(key, suffix): cls for key, cls in registry.items()}
-    for alias, target in (aliases or {}).items():
-        by_key.setdefault(_key(alias, suffix), registry[target])
-    cls = by_key.get(_key(name, suffix))
+def _registry(kind):
+    """The registry and the aliases of ``kind``, 'loss' or 'miner'."""
+    if kind == "loss":
+        from .losses import ALIASES, LOSSES
+
+        return LOSSES, ALIASES
+    from .miners import ALIASES, MINERS
+
+    return MINERS, ALIASES
+
+
+def registered_class(kind, name):
+    """The class registered as a ``kind`` ('loss' or 'miner') under a tolerant ``name``
+    (case, '-', '_', spaces and a trailing ``kind`` ignored), directly or by an alias."""
+    registry, aliases = _registry(kind)
+    by_key = {_key(key, kind): cls for key, cls in registry.items()}
+    for alias, target in aliases.items():
+        by_key.setdefault(_key(alias, kind), registry[target])
+    cls = by_key.get(_key(name, kind))
     if cls is None:
         raise ValueError(
             f"Unknown {kind} {name!r}. Valid names: {sorted(registry)} (aliases: "
-            f"{sorted(aliases or {})}); or pass an instance of your own {kind}."
+            f"{sorted(aliases)}); or pass an instance of your own {kind}."
         )
     return cls
 
 
-def lookup(obj, params, registry, kind, suffix, aliases=None):
-    """Build ``registry[obj](**params)`` from a tolerant name, or return an object as is."""
+def lookup(kind, obj, params, optional=False):
+    """Build the ``kind`` registered under the name ``obj`` with ``params``, or return an
+    object as is (also None when ``optional``: no object of that kind)."""
     if isinstance(obj, str):
-        return registered_class(obj, registry, kind, suffix, aliases)(**params)
+        return registered_class(kind, obj)(**params)
+    if obj is None and optional:
+        if params:
+            raise ValueError(f"Parameters {sorted(params)} were given but {kind} is None.")
+        return None
     valid_object = isinstance(obj, nn.Module) if kind == "loss" else callable(obj)
     if not valid_object:
         what = "an nn.Module" if kind == "loss" else "a callable"
         raise TypeError(
-            f"{kind} must be a name in {sorted(registry)} or {what}; got {type(obj).__name__}."
+            f"{kind} must be a name in {sorted(_registry(kind)[0])} or {what}; got "
+            f"{type(obj).__name__}."
         )
     if params:
         raise ValueError(

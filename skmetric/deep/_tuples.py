@@ -239,6 +239,23 @@ def as_generator(random_state):
     return generator
 
 
+class Seeded:
+    """Mixin of the losses and miners that draw at random from ``random_state``.
+
+    ``generator`` is the CPU ``torch.Generator`` of :func:`as_generator`, made on first
+    use and kept, so successive calls continue one stream; setting ``_generator`` to None
+    restarts it from the seed.
+    """
+
+    _generator = None
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            self._generator = as_generator(self.random_state)
+        return self._generator
+
+
 def empty_tuple(size, device):
     """An empty pairs (size 4) or triplets (size 3) tuple."""
     return tuple(torch.empty(0, dtype=torch.long, device=device) for _ in range(size))

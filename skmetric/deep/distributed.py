@@ -514,13 +514,18 @@ class DistributedMetricEmbedder(DistributedMixin, MetricEmbedder):
 
     Examples
     --------
+    Without a process group (one process) it trains exactly as ``MetricEmbedder``:
+
+    >>> import numpy as np
     >>> from sklearn.datasets import load_iris
-    >>> from skmetric.deep import DistributedMetricEmbedder
+    >>> from skmetric.deep import DistributedMetricEmbedder, MetricEmbedder
     >>> X, y = load_iris(return_X_y=True)
-    >>> net = DistributedMetricEmbedder(embedding_dim=4, max_epochs=1, batch_size=24,
-    ...                                 verbose=0, random_state=0).fit(X, y)
+    >>> params = dict(embedding_dim=4, max_epochs=1, batch_size=24, verbose=0, random_state=0)
+    >>> net = DistributedMetricEmbedder(**params).fit(X, y)
     >>> net.transform(X).shape
     (150, 4)
+    >>> np.array_equal(net.transform(X), MetricEmbedder(**params).fit(X, y).transform(X))
+    True
     """
 
     _parameter_constraints = {**MetricEmbedder._parameter_constraints,

@@ -141,7 +141,7 @@ def get_loss(loss, **params):
     >>> get_loss("triplet_margin", margin=0.1).margin
     0.1
     """
-    return lookup(loss, params, LOSSES, "loss", suffix="loss", aliases=ALIASES)
+    return lookup("loss", loss, params)
 
 
 __all__ = [

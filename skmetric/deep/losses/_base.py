@@ -6,7 +6,7 @@ from torch import nn
 
 from .. import _sync
 from .._distances import canonical_distance, get_distance
-from .._tuples import check_indices_tuple, check_inputs
+from .._tuples import check_indices_tuple, check_inputs, pair_masks
 from ._options import LossOptions, add_regularization, reduce_terms
 
 
@@ -46,10 +46,19 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
     #: Whether the loss reduces itself (PML's "already_reduced" terms): every reducer then
     #: returns its value unchanged, as pytorch-metric-learning's do.
     terms_already_reduced = False
+    #: Whether the loss takes a miner's ``indices_tuple`` (a loss of the whole batch doesn't).
+    takes_indices_tuple = True
+    #: Whether the loss takes ``ref_emb`` (one that compares the batch with itself doesn't).
+    takes_ref_emb = True
+    #: Whether the loss is defined on unit-norm embeddings only (``normalize`` must be True).
+    requires_unit_norm = False
 
     _parameter_constraints = {"normalize": ["boolean"]}
 
     def __init__(self, distance="euclidean", normalize=True):
+        if self.requires_unit_norm and not normalize:
+            raise ValueError(f"{type(self).__name__} is defined on unit-norm embeddings; keep "
+                             "normalize=True.")
         super().__init__()
         distance = canonical_distance(distance)  # 'cosine' is 'cosine_similarity' (warns)
         if self.allowed_distances is not None and distance not in self.allowed_distances:
@@ -83,11 +92,22 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
             indices_tuple = check_indices_tuple(
                 indices_tuple, len(embeddings), n_ref, embeddings.device
             )
+        self._check_supported(indices_tuple, ref_emb)
         loss = self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
         if self.terms_already_reduced:
             loss = self.reduce(loss, None, "already_reduced", embeddings, labels,
                                lambda value, _: value)
         return add_regularization(self, loss, embeddings)
+
+    def _check_supported(self, indices_tuple, ref_emb):
+        name = type(self).__name__
+        if indices_tuple is not None and not self.takes_indices_tuple:
+            raise ValueError(f"{name} uses the whole batch: indices_tuple (a miner's tuples) is "
+                             "not supported. Use it without a miner (miner=None in "
+                             "MetricEmbedder).")
+        if ref_emb is not None and not self.takes_ref_emb:
+            raise ValueError(f"{name} compares the batch with itself: ref_emb is not "
+                             "supported. Pass only embeddings and labels.")
 
     def reduce(self, losses, indices, kind, embeddings, labels, default):
         """Reduce a loss's terms with ``reducer``, or ``default(losses, embeddings)``."""
@@ -100,6 +120,12 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
     def distance_matrix(self, embeddings, ref_emb):
         """The (n, m) matrix of :attr:`dist` between the batch and the reference set."""
         return self.dist(embeddings, ref_emb)
+
+    def matrix_and_masks(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        """:meth:`distance_matrix` and the masks of the positive and negative pairs the loss
+        scores: a miner's pairs, or all the valid ones (``pair_masks``)."""
+        mat = self.distance_matrix(embeddings, ref_emb)
+        return (mat, *pair_masks(indices_tuple, labels, ref_labels, mat.shape))
 
     def extra_repr(self):
         return f"distance={self.distance!r}, normalize={self.normalize}"

@@ -66,6 +66,13 @@ class LossOptions(ValidatedParams):
         return sig.replace(parameters=[*sig.parameters.values(), *extra])
 
 
+#: The ``refuses_class_weights`` of the losses whose terms pytorch-metric-learning hands to
+#: its reducer as an (n, 1) column: its ClassWeightedReducer broadcasts them to
+#: mean(terms) * mean(weights[labels]), which weighs no class.
+COLUMN_TERMS = ("pytorch-metric-learning's value for it is mean(terms) * "
+                "mean(class weights of the batch), which weighs no class.")
+
+
 def check_class_weighted(cls, reducer):
     """Refuse a ClassWeightedReducer (also inside a PerAnchorReducer) for a loss whose
     ``refuses_class_weights`` says why. E.g. pytorch-metric-learning hands some losses'

@@ -6,10 +6,13 @@ from numbers import Real
 import torch.nn.functional as F
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._tuples import to_pairs
 from ._base import BaseLoss, masked_logsumexp, zero_loss
+from ._options import COLUMN_TERMS
 
 
+@loss_example(alpha=45.0)
 class AngularLoss(BaseLoss):
     """Bound the angle at each negative in the triangle it forms with a positive pair.
 
@@ -34,29 +37,16 @@ class AngularLoss(BaseLoss):
     References
     ----------
     Wang, Zhou, Wen, Liu and Lin, "Deep Metric Learning with Angular Loss", ICCV 2017.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import AngularLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> AngularLoss(alpha=45.0)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     allowed_distances = ("euclidean",)
+    requires_unit_norm = True
     supports_reducer = True  # PML's "pos_pair" terms
-    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
-    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
-    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
-                             "mean(class weights of the batch), which weighs no class.")
+    refuses_class_weights = COLUMN_TERMS  # PML's (n, 1) terms (see _options)
 
     _parameter_constraints = {"alpha": [Interval(Real, 0, 90, closed="neither")]}
 
     def __init__(self, alpha=40.0, distance="euclidean", normalize=True):
-        if not normalize:
-            raise ValueError("AngularLoss is defined on unit-norm embeddings; keep "
-                             "normalize=True.")
         super().__init__(distance=distance, normalize=normalize)
         self.alpha = alpha
 

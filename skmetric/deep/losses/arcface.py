@@ -7,10 +7,12 @@ from numbers import Integral
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._params import RADIANS
 from ._margin_softmax import MarginSoftmaxBase
 
 
+@loss_example()
 class ArcFaceLoss(MarginSoftmaxBase):
     """Logits ``s cos(θ_y + m)`` for the target class and ``s cos θ_j`` otherwise.
 
@@ -51,6 +53,7 @@ class ArcFaceLoss(MarginSoftmaxBase):
                            cos_target - self.margin * math.sin(self.margin))
 
 
+@loss_example()
 class SubCenterArcFaceLoss(ArcFaceLoss):
     """ArcFace with K sub-centers per class: a sample's cosine to a class is its largest
     cosine to that class's sub-centers, so noisy samples can gather around a sub-center.

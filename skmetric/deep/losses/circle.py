@@ -3,11 +3,13 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
-from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp, mean_nonzero
+from ._options import COLUMN_TERMS
 
 
+@loss_example()
 class CircleLoss(BaseLoss):
     """Re-weight each similarity by its distance from its optimum, on a circular boundary.
 
@@ -31,21 +33,10 @@ class CircleLoss(BaseLoss):
     ----------
     Sun, Cheng, Zhang, Zhang, Zheng, Wang and Wei, "Circle Loss: A Unified Perspective of
     Pair Similarity Optimization", CVPR 2020.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import CircleLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> CircleLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
-    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
-    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
-    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
-                             "mean(class weights of the batch), which weighs no class.")
+    refuses_class_weights = COLUMN_TERMS  # PML's (n, 1) terms (see _options)
 
     allowed_distances = ("cosine_similarity",)
 
@@ -57,8 +48,8 @@ class CircleLoss(BaseLoss):
         self.gamma = gamma
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        sim = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, sim.shape)
+        sim, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         weight_p = torch.relu(1 + self.m - sim.detach())
         weight_n = torch.relu(sim.detach() + self.m)
         logits_p = -self.gamma * weight_p * (sim - (1 - self.m))

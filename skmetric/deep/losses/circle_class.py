@@ -3,10 +3,12 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to
 
 
+@loss_example()
 class ClassCircleLoss(BaseProxyLoss):
     """Circle loss with class weights as the positives and negatives of each sample.
 

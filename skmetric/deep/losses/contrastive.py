@@ -2,11 +2,13 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import FINITE
 from .._tuples import label_masks, to_pairs
 from ._base import BaseLoss, mean_nonzero
 
 
+@loss_example(neg_margin=1.0)
 class ContrastiveLoss(BaseLoss):
     """Pull positive pairs within ``pos_margin``, push negative pairs beyond ``neg_margin``.
 
@@ -31,15 +33,6 @@ class ContrastiveLoss(BaseLoss):
     ----------
     Hadsell, Chopra and LeCun, "Dimensionality Reduction by Learning an Invariant
     Mapping", CVPR 2006.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import ContrastiveLoss
-    >>> loss = ContrastiveLoss(neg_margin=1.0)
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> loss(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True

@@ -1,9 +1,11 @@
 """CosFace / AM-Softmax: an additive cosine margin (Wang et al., 2018)."""
 
+from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
 from ._margin_softmax import MarginSoftmaxBase
 
 
+@loss_example()
 class CosFaceLoss(MarginSoftmaxBase):
     """Logits ``s (cos θ_y - m)`` for the target class and ``s cos θ_j`` otherwise.
 

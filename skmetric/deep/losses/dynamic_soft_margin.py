@@ -59,6 +59,7 @@ class DynamicSoftMarginLoss(BaseLoss):
     supports_reducer = terms_already_reduced = True
 
     allowed_distances = ("euclidean", "sqeuclidean")
+    requires_unit_norm = True  # its histogram spans the distances of unit vectors
     _parameter_constraints = {
         "min_val": [Interval(Real, None, 0, closed="neither")],
         "num_bins": [Interval(Integral, 2, None, closed="left")],
@@ -67,9 +68,6 @@ class DynamicSoftMarginLoss(BaseLoss):
 
     def __init__(self, min_val=-2.0, num_bins=10, momentum=0.01, distance="euclidean",
                  normalize=True):
-        if not normalize:
-            raise ValueError("DynamicSoftMarginLoss bins distances of unit-norm "
-                             "embeddings; keep normalize=True.")
         super().__init__(distance=distance, normalize=normalize)
         self.min_val = min_val
         self.num_bins = num_bins

@@ -5,11 +5,13 @@ from numbers import Integral
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._tuples import label_masks
 from ._base import BaseLoss, mean_or_zero, zero_loss
 from ._terms import miner_weights
 
 
+@loss_example()
 class FastAPLoss(BaseLoss):
     """One minus a differentiable average precision of each sample's ranking of the batch.
 
@@ -31,31 +33,20 @@ class FastAPLoss(BaseLoss):
     References
     ----------
     Cakir, He, Xia, Kulis and Sclaroff, "Deep Metric Learning to Rank", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import FastAPLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> FastAPLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
     allowed_distances = ("sqeuclidean", "euclidean")
+    requires_unit_norm = True  # the bins span the distances of unit vectors
+    takes_ref_emb = False  # it ranks the batch itself
     _parameter_constraints = {"num_bins": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, num_bins=10, distance="sqeuclidean", normalize=True):
-        if not normalize:
-            raise ValueError("FastAPLoss bins distances of unit-norm embeddings; keep "
-                             "normalize=True.")
         super().__init__(distance=distance, normalize=normalize)
         self.num_bins = num_bins
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("FastAPLoss ranks the batch itself; ref_emb is not supported.")
         n, dtype = len(embeddings), embeddings.dtype
         pos, neg = label_masks(labels)
         n_pos = pos.sum(1)

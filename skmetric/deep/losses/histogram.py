@@ -5,10 +5,12 @@ from numbers import Integral, Real
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._tuples import label_masks, to_triplets
 from ._base import BaseLoss
 
 
+@loss_example(n_bins=20)
 class HistogramLoss(BaseLoss):
     """The probability that a random negative pair is more similar than a random positive.
 
@@ -34,20 +36,13 @@ class HistogramLoss(BaseLoss):
     References
     ----------
     Ustinova and Lempitsky, "Learning Deep Embeddings with Histogram Loss", NeurIPS 2016.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import HistogramLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> HistogramLoss(n_bins=20)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     # PML's terms are "already_reduced": any reducer= leaves the value as is.
     supports_reducer = terms_already_reduced = True
 
     allowed_distances = ("cosine_similarity",)
+    takes_ref_emb = False  # it compares the batch with itself
     _parameter_constraints = {
         "n_bins": [None, Interval(Integral, 1, None, closed="left")],
         "delta": [None, Interval(Real, 0, 2, closed="right")],
@@ -69,9 +64,6 @@ class HistogramLoss(BaseLoss):
         return 2 / (100 if self.n_bins is None else self.n_bins)
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("HistogramLoss compares the batch with itself; ref_emb is not "
-                             "supported.")
         pos, neg = _triplet_pair_masks(indices_tuple, labels)
         mat = self.distance_matrix(embeddings, None)
         pos_density = self._density(mat, pos)

@@ -3,10 +3,12 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from ._base import BaseLoss, mean_or_zero
 
 
+@loss_example()
 class InstanceLoss(BaseLoss):
     """Cross-entropy of the scaled cosine similarities of the batch, one class per label.
 
@@ -26,19 +28,12 @@ class InstanceLoss(BaseLoss):
     ----------
     Zheng, Zheng, Garrett, Yang, Xu and Shen, "Dual-Path Convolutional Image-Text
     Embeddings with Instance Loss", ACM TOMM 2020.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import InstanceLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> InstanceLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
     allowed_distances = ("cosine_similarity",)
+    takes_indices_tuple = takes_ref_emb = False  # it compares the whole batch with itself
     _parameter_constraints = {"gamma": [POSITIVE]}
 
     def __init__(self, gamma=64.0, distance="cosine_similarity", normalize=True):
@@ -46,12 +41,6 @@ class InstanceLoss(BaseLoss):
         self.gamma = gamma
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if indices_tuple is not None:
-            raise ValueError("InstanceLoss uses the whole batch; pass no miner "
-                             "(miner=None in MetricEmbedder).")
-        if ref_emb is not None:
-            raise ValueError("InstanceLoss compares the batch with itself; ref_emb is not "
-                             "supported.")
         targets = dense_ranks(labels)
         logits = self.gamma * self.distance_matrix(embeddings, None)
         if self.reducer is None:

@@ -2,11 +2,13 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
 from .._tuples import to_pairs
 from ._base import BaseLoss, mean_or_zero, zero_loss
 
 
+@loss_example()
 class IntraPairVarianceLoss(BaseLoss):
     """Penalise positive and negative pairs that stray from their group's mean similarity.
 
@@ -28,14 +30,6 @@ class IntraPairVarianceLoss(BaseLoss):
     References
     ----------
     Yu and Tao, "Deep Metric Learning with Tuplet Margin Loss", ICCV 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import IntraPairVarianceLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> IntraPairVarianceLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # PML's pair terms

@@ -4,10 +4,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss
 
 
+@loss_example()
 class L2SoftmaxLoss(BaseProxyLoss):
     """Softmax cross-entropy on L2-normalised features rescaled to norm ``scale`` (α).
 

@@ -6,6 +6,7 @@ from numbers import Integral
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
 from ._margin_softmax import MarginSoftmaxBase
 
@@ -27,6 +28,7 @@ def psi(cos_target, m):
     return (-1) ** k * _chebyshev_cos_multiple(cos_target, m) - 2 * k
 
 
+@loss_example()
 class LargeMarginSoftmaxLoss(MarginSoftmaxBase):
     """L-Softmax: the target logit ``||W_y|| ||x|| ψ(θ_y)`` with an integer angular margin m.
 
@@ -95,6 +97,7 @@ class LargeMarginSoftmaxLoss(MarginSoftmaxBase):
         return self.scale * logits * norms * torch.linalg.vector_norm(self.W, dim=0)[None, :]
 
 
+@loss_example()
 class SphereFaceLoss(LargeMarginSoftmaxLoss):
     """A-Softmax (SphereFace): L-Softmax with normalised class weights.
 

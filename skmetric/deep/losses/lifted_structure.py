@@ -2,12 +2,29 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import FINITE
-from .._tuples import pair_masks, to_pairs
+from .._tuples import to_pairs
 from ._base import BaseLoss, masked_logsumexp, zero_loss
+from ._options import COLUMN_TERMS
 
 
-class LiftedStructureLoss(BaseLoss):
+class _LiftedStructureBase(BaseLoss):
+    """The margins (and reducer rules) both lifted structure losses share."""
+
+    supports_reducer = True
+    refuses_class_weights = COLUMN_TERMS  # PML's (n, 1) terms (see _options)
+
+    _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
+
+    def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
+        super().__init__(distance=distance, normalize=normalize)
+        self.neg_margin = neg_margin
+        self.pos_margin = pos_margin
+
+
+@loss_example()
+class LiftedStructureLoss(_LiftedStructureBase):
     """Song et al.'s lifted structure loss: each positive pair against all its negatives.
 
     For a positive pair (i, j), ``J = log(sum_k exp(neg_margin - d(i, k)) +
@@ -28,28 +45,7 @@ class LiftedStructureLoss(BaseLoss):
     ----------
     Oh Song, Xiang, Jegelka and Savarese, "Deep Metric Learning via Lifted Structured
     Feature Embedding", CVPR 2016.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import LiftedStructureLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> LiftedStructureLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
-
-    supports_reducer = True  # PML's "pos_pair" terms
-    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
-    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
-    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
-                             "mean(class weights of the batch), which weighs no class.")
-
-    _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
-
-    def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
-        super().__init__(distance=distance, normalize=normalize)
-        self.neg_margin = neg_margin
-        self.pos_margin = pos_margin
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
@@ -81,7 +77,8 @@ class LiftedStructureLoss(BaseLoss):
         return self.reduce(per_pair / 2, (a1, p), "pos_pair", embeddings, labels, None)
 
 
-class GeneralizedLiftedStructureLoss(BaseLoss):
+@loss_example()
+class GeneralizedLiftedStructureLoss(_LiftedStructureBase):
     """The generalised lifted structure loss of Hermans et al. (2017), per anchor.
 
     ``loss_i = relu(log sum_p exp(d(i, p) - pos_margin) + log sum_n exp(neg_margin -
@@ -99,32 +96,11 @@ class GeneralizedLiftedStructureLoss(BaseLoss):
     ----------
     Hermans, Beyer and Leibe, "In Defense of the Triplet Loss for Person
     Re-Identification", 2017, eq. (6).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import GeneralizedLiftedStructureLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> GeneralizedLiftedStructureLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
-    supports_reducer = True  # PML's "element" terms
-    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
-    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
-    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
-                             "mean(class weights of the batch), which weighs no class.")
-
-    _parameter_constraints = {"neg_margin": [FINITE], "pos_margin": [FINITE]}
-
-    def __init__(self, neg_margin=1.0, pos_margin=0.0, distance="euclidean", normalize=True):
-        super().__init__(distance=distance, normalize=normalize)
-        self.neg_margin = neg_margin
-        self.pos_margin = pos_margin
-
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        mat = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         pos_term = masked_logsumexp(self.dist.margin(mat, self.pos_margin), pos)
         neg_term = masked_logsumexp(self.dist.margin(self.neg_margin, mat), neg)
         losses = torch.relu(pos_term + neg_term)

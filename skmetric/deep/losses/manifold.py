@@ -8,11 +8,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
 from ._base import masked_logsumexp
 from ._proxy_base import BaseProxyLoss
 
 
+@loss_example()
 class ManifoldLoss(BaseProxyLoss):
     """Rank each sample's own proxy first by random-walk (manifold) similarity.
 
@@ -49,15 +51,6 @@ class ManifoldLoss(BaseProxyLoss):
     ----------
     Aziere and Todorovic, "Ensemble Deep Manifold Similarity Learning using Hard Proxies",
     CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import ManifoldLoss
-    >>> loss = ManifoldLoss(num_classes=4, embedding_size=8)
-    >>> emb = torch.randn(12, 8, requires_grad=True)
-    >>> loss(emb, torch.arange(12) % 4).ndim
-    0
     """
 
     _parameter_constraints = {

@@ -2,11 +2,13 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
-from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp
+from ._options import COLUMN_TERMS
 
 
+@loss_example()
 class MultiSimilarityLoss(BaseLoss):
     """Weight every pair by its self-similarity and its relative similarity.
 
@@ -29,21 +31,10 @@ class MultiSimilarityLoss(BaseLoss):
     ----------
     Wang, Han, Huang, Dong and Scott, "Multi-Similarity Loss with General Pair Weighting
     for Deep Metric Learning", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import MultiSimilarityLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> MultiSimilarityLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
-    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
-    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
-    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
-                             "mean(class weights of the batch), which weighs no class.")
+    refuses_class_weights = COLUMN_TERMS  # PML's (n, 1) terms (see _options)
 
     _parameter_constraints = {"alpha": [POSITIVE], "beta": [POSITIVE], "base": [FINITE]}
 
@@ -55,8 +46,8 @@ class MultiSimilarityLoss(BaseLoss):
         self.base = base
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        mat = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         pos_term = masked_logsumexp(self.alpha * self.dist.margin(mat, self.base), pos,
                                     add_one=True)
         neg_term = masked_logsumexp(self.beta * self.dist.margin(self.base, mat), neg,

@@ -2,12 +2,14 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from .._tuples import label_masks
 from ._base import BaseLoss, zero_loss
 from ._terms import miner_weights
 
 
+@loss_example()
 class NCALoss(BaseLoss):
     """Maximise each sample's probability of picking a same-class neighbour by softmax.
 
@@ -35,14 +37,6 @@ class NCALoss(BaseLoss):
     ----------
     Goldberger, Roweis, Hinton and Salakhutdinov, "Neighbourhood Components Analysis",
     NeurIPS 2005.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import NCALoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> NCALoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML

@@ -2,10 +2,12 @@
 
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss
 
 
+@loss_example()
 class NormFaceLoss(BaseProxyLoss):
     """Softmax cross-entropy on scaled cosine similarities: ``logits = s · cos θ_j``.
 

@@ -3,11 +3,13 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
 from .._tuples import to_pairs
 from ._base import BaseLoss, zero_loss
 
 
+@loss_example()
 class NPairsLoss(BaseLoss):
     """One positive pair per class; each anchor must pick its own positive among all of them.
 
@@ -30,17 +32,10 @@ class NPairsLoss(BaseLoss):
     ----------
     Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective",
     NeurIPS 2016.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import NPairsLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> NPairsLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-anchor ("element") terms, as in PML
+    takes_ref_emb = False  # its pairs' anchors and positives both come from the batch
 
     _parameter_constraints = {"l2_reg": [NON_NEGATIVE]}
 
@@ -49,8 +44,6 @@ class NPairsLoss(BaseLoss):
         self.l2_reg = l2_reg
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("NPairsLoss does not support ref_emb; pass only the batch.")
         a, p, valid = _one_pair_per_class(indices_tuple, labels)
         reg = self.l2_reg * embeddings.pow(2).sum(1).mean() if self.l2_reg else 0.0
         if len(a) == 0:

@@ -2,12 +2,14 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from .._tuples import to_pairs
 from ._base import BaseLoss, masked_logsumexp, mean_or_zero, zero_loss
 from ._terms import pair_counts
 
 
+@loss_example(temperature=0.1)
 class NTXentLoss(BaseLoss):
     """Each positive pair must win a softmax against the negatives of its anchor.
 
@@ -35,14 +37,6 @@ class NTXentLoss(BaseLoss):
     Chen, Kornblith, Norouzi and Hinton, "A Simple Framework for Contrastive Learning of
     Visual Representations", ICML 2020. van den Oord, Li and Vinyals, "Representation
     Learning with Contrastive Predictive Coding", 2018.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import NTXentLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> NTXentLoss(temperature=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # PML's pair terms

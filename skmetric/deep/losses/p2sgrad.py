@@ -4,9 +4,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._docstrings import loss_example
 from ._proxy_base import BaseProxyLoss
 
 
+@loss_example()
 class P2SGradLoss(BaseProxyLoss):
     """Mean squared error between the cosines to the class weights and the one-hot labels.
 
@@ -32,14 +34,6 @@ class P2SGradLoss(BaseProxyLoss):
     ----------
     Zhang, Zhao, Qiao, Wang, Li and Liu, "P2SGrad: Refined Gradients for Optimizing Deep
     Face Models", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import P2SGradLoss
-    >>> loss = P2SGradLoss(num_classes=3, embedding_size=4)
-    >>> loss(torch.randn(6, 4, requires_grad=True), torch.tensor([0, 0, 1, 1, 2, 2])).ndim
-    0
     """
 
     #: pytorch-metric-learning returns the loss "already_reduced": every reducer keeps it.

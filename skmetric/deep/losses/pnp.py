@@ -3,12 +3,14 @@
 import torch
 
 from ..._sklearn_compat import StrOptions
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
 from ._base import BaseLoss
 
 _VARIANTS = ("Ds", "Dq", "Iu", "Ib", "O")
 
 
+@loss_example(variant="Ds")
 class PNPLoss(BaseLoss):
     """Penalise, per query, the smoothed number of negatives ranked above each positive.
 
@@ -33,7 +35,7 @@ class PNPLoss(BaseLoss):
         The sigmoid's temperature.
     variant : {'O', 'Ds', 'Dq', 'Iu', 'Ib'}, default='O'
     distance : {'cosine_similarity'}, default='cosine_similarity'
-        Defined on cosine similarities only.
+        PNP ranks by cosine similarity, as in the paper.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 
@@ -41,20 +43,13 @@ class PNPLoss(BaseLoss):
     ----------
     Li, Yang, Zhu, Chen, Zhang and Pan, "Rethinking the Optimization of Average Precision:
     Only Penalizing Negative Instances before Positive Ones is Enough", AAAI 2022.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import PNPLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> PNPLoss(variant="Ds")(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     # PML's terms are "already_reduced": any reducer= leaves the value as is.
     supports_reducer = terms_already_reduced = True
 
     allowed_distances = ("cosine_similarity",)
+    takes_indices_tuple = takes_ref_emb = False  # it ranks the whole batch
 
     _parameter_constraints = {
         "b": [POSITIVE],
@@ -72,9 +67,6 @@ class PNPLoss(BaseLoss):
         self.variant = variant
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if indices_tuple is not None or ref_emb is not None:
-            raise ValueError("PNPLoss ranks the whole batch: indices_tuple (a miner) and "
-                             "ref_emb are not supported. Use it without a miner.")
         sim = self.distance_matrix(embeddings, None)
         same = labels[:, None] == labels[None, :]
         # before[a, k, l]: how much l ranks ahead of k for query a.

@@ -5,11 +5,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
 from ._options import reduce_terms
 from ._proxy_base import BaseProxyLoss, cosine_to
 
 
+@loss_example()
 class ProxyAnchorLoss(BaseProxyLoss):
     """Each proxy is an anchor: pull its class's samples, push all others, by cosine.
 

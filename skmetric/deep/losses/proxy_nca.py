@@ -3,10 +3,12 @@
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
 from ._proxy_base import BaseProxyLoss
 
 
+@loss_example()
 class ProxyNCALoss(BaseProxyLoss):
     """NCA against one learnable proxy per class: ``-log softmax(-s·d²(x, p_c))[y]``.
 

@@ -6,10 +6,12 @@ from numbers import Real
 import torch
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._params import FINITE
 from ._base import BaseLoss
 
 
+@loss_example(margin=0.4, Tn=10.0)
 class RankedListLoss(BaseLoss):
     """Push negatives beyond ``alpha`` and pull positives within ``alpha - margin``, weighted.
 
@@ -44,17 +46,10 @@ class RankedListLoss(BaseLoss):
     ----------
     Wang, Hua, Kodirov, Hu, Garnier and Robertson, "Ranked List Loss for Deep Metric
     Learning", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import RankedListLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> RankedListLoss(margin=0.4, Tn=10.0)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-anchor ("element") terms, as in PML
+    takes_indices_tuple = takes_ref_emb = False  # it ranks the whole batch
 
     _parameter_constraints = {
         "margin": [FINITE],
@@ -77,9 +72,6 @@ class RankedListLoss(BaseLoss):
         self.Tp = Tp
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if indices_tuple is not None or ref_emb is not None:
-            raise ValueError("RankedListLoss ranks the whole batch: indices_tuple (a miner) "
-                             "and ref_emb are not supported. Use it without a miner.")
         mat = self.distance_matrix(embeddings, None)
         alpha = 1 + self.margin / 2 if self.alpha is None else self.alpha
         bound = alpha - self.margin

@@ -95,13 +95,18 @@ class ThresholdReducer(BaseReducer):
 class AvgNonZeroReducer(ThresholdReducer):
     """The mean of the strictly positive terms (0 if there are none).
 
+    It is ``ThresholdReducer(low=0)``, the default reduction of e.g. the triplet margin
+    and contrastive losses.
+
     Examples
     --------
     >>> import torch
     >>> from skmetric.deep.losses import AvgNonZeroReducer
-    >>> AvgNonZeroReducer()(torch.tensor([0.0, 1.0, 2.0]), torch.arange(3), "element",
-    ...                     torch.zeros(3, 2), torch.arange(3))
+    >>> reducer, index = AvgNonZeroReducer(), torch.arange(3)
+    >>> reducer(torch.tensor([0.0, 1.0, 2.0]), index, "element", torch.zeros(3, 2), index)
     tensor(1.5000)
+    >>> reducer(torch.zeros(3), index, "element", torch.zeros(3, 2), index)
+    tensor(0.)
     """
 
     _parameter_constraints = {}

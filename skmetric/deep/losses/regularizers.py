@@ -62,8 +62,9 @@ class LpRegularizer(BaseRegularizer):
     --------
     >>> import torch
     >>> from skmetric.deep.losses import LpRegularizer
-    >>> LpRegularizer()(torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
-    tensor(3.)
+    >>> x = torch.tensor([[3.0, 4.0], [0.0, 1.0]])
+    >>> LpRegularizer()(x), LpRegularizer(p=1)(x)
+    (tensor(3.), tensor(4.))
     """
 
     _parameter_constraints = {"p": [POSITIVE], "power": [POSITIVE]}

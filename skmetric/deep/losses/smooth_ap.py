@@ -29,7 +29,7 @@ class SmoothAPLoss(BaseLoss):
     temperature : float, default=0.01
         The sigmoid's temperature: smaller is closer to the true (step-function) ranks.
     distance : {'cosine_similarity'}, default='cosine_similarity'
-        Defined on cosine similarities only.
+        The only one defined: the paper ranks by cosine similarity.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 
@@ -51,6 +51,7 @@ class SmoothAPLoss(BaseLoss):
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
     allowed_distances = ("cosine_similarity",)
+    takes_ref_emb = False  # it ranks the batch against itself
 
     _parameter_constraints = {"temperature": [POSITIVE]}
 
@@ -59,9 +60,6 @@ class SmoothAPLoss(BaseLoss):
         self.temperature = temperature
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        if ref_emb is not None:
-            raise ValueError("SmoothAPLoss ranks the batch against itself; ref_emb is not "
-                             "supported. Pass only embeddings and labels.")
         sim = self.distance_matrix(embeddings, None)
         same = (labels[:, None] == labels[None, :]).to(sim.dtype)
         # soft[a, k, l]: how much l ranks ahead of k for query a; the l == k term is

@@ -3,6 +3,7 @@
 import torch
 
 from .._distances import Distance
+from .._docstrings import loss_example
 from .contrastive import ContrastiveLoss
 
 
@@ -22,6 +23,7 @@ class SNRDistance(Distance):
         return noise / torch.var(x, dim=1)[:, None]
 
 
+@loss_example()
 class SignalToNoiseRatioContrastiveLoss(ContrastiveLoss):
     """The contrastive loss on the SNR distance ``var(x - y) / var(x)``.
 
@@ -43,15 +45,6 @@ class SignalToNoiseRatioContrastiveLoss(ContrastiveLoss):
     ----------
     Yuan, Chen, Wang, Shi and Gong, "Signal-to-Noise Ratio: A Robust Distance Metric for
     Deep Metric Learning", CVPR 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import SignalToNoiseRatioContrastiveLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> loss = SignalToNoiseRatioContrastiveLoss()
-    >>> loss(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     def __init__(self, pos_margin=0.0, neg_margin=1.0, normalize=True):

@@ -6,10 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from ..._sklearn_compat import Interval
+from .._docstrings import loss_example
 from .._params import FINITE, POSITIVE
 from ._proxy_base import BaseProxyLoss, cosine_to
 
 
+@loss_example()
 class SoftTripleLoss(BaseProxyLoss):
     """Softmax over classes with K centers each: a class's similarity is a softmax-weighted
     mix of the sample's cosines to its centers, ``S_c = Σ_k softmax(cos/γ)_k cos_k``; then

@@ -2,11 +2,12 @@
 
 import torch
 
+from .._docstrings import loss_example
 from .._params import POSITIVE
-from .._tuples import pair_masks
 from ._base import BaseLoss, masked_logsumexp, mean_nonzero
 
 
+@loss_example(temperature=0.1)
 class SupConLoss(BaseLoss):
     """Softmax over each anchor's pairs, averaged over its positives.
 
@@ -26,14 +27,6 @@ class SupConLoss(BaseLoss):
     ----------
     Khosla, Teterwak, Wang, Sarna, Tian, Isola, Maschinot, Liu and Krishnan, "Supervised
     Contrastive Learning", NeurIPS 2020.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import SupConLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> SupConLoss(temperature=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True  # per-sample ("element") terms, as in PML
@@ -45,8 +38,8 @@ class SupConLoss(BaseLoss):
         self.temperature = temperature
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        mat = self.distance_matrix(embeddings, ref_emb)
-        pos, neg = pair_masks(indices_tuple, labels, ref_labels, mat.shape)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, indices_tuple, ref_emb,
+                                              ref_labels)
         logits = (mat if self.dist.is_similarity else -mat) / self.temperature
         log_prob = logits - masked_logsumexp(logits, pos | neg)[:, None]
         n_pos = pos.sum(1).to(mat.dtype)

@@ -1,10 +1,12 @@
 """Threshold-consistent margin (TCM) loss (Zhang et al., 2023)."""
 
+from .._docstrings import loss_example
 from .._params import FINITE, NON_NEGATIVE
 from .._tuples import to_pairs
 from ._base import BaseLoss
 
 
+@loss_example()
 class ThresholdConsistentMarginLoss(BaseLoss):
     """Penalise positive pairs below ``margin_plus`` and negatives above ``margin_minus``.
 
@@ -35,15 +37,6 @@ class ThresholdConsistentMarginLoss(BaseLoss):
     ----------
     Zhang, Tan, Mao, Shi, Wang and Ding, "Threshold-Consistent Margin Loss for Open-World
     Deep Metric Learning", ICLR 2024 (arXiv:2307.04047, 2023).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import ThresholdConsistentMarginLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> loss = ThresholdConsistentMarginLoss()
-    >>> loss(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     # PML's terms are "already_reduced": any reducer= leaves the value as is.

@@ -6,12 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from ..._sklearn_compat import Interval, StrOptions
+from .._docstrings import loss_example
 from .._params import FINITE
-from .._tuples import as_generator, random_triplets, to_triplets
+from .._tuples import Seeded, random_triplets, to_triplets
 from ._base import BaseLoss, mean_nonzero
 
 
-class TripletMarginLoss(BaseLoss):
+@loss_example(margin=0.1)
+class TripletMarginLoss(Seeded, BaseLoss):
     """Make each anchor closer to its positive than to its negative by ``margin``.
 
     ``loss = mean+[relu(d(a, p) - d(a, n) + margin)]`` over the triplets, ``mean+`` averaging
@@ -42,14 +44,6 @@ class TripletMarginLoss(BaseLoss):
     Schroff, Kalenichenko and Philbin, "FaceNet: A Unified Embedding for Face Recognition
     and Clustering", CVPR 2015. Hermans, Beyer and Leibe, "In Defense of the Triplet Loss
     for Person Re-Identification", 2017 (soft margin).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import TripletMarginLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> TripletMarginLoss(margin=0.1)(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     supports_reducer = True
@@ -77,13 +71,10 @@ class TripletMarginLoss(BaseLoss):
         self.smooth_loss = smooth_loss
         self.triplets_per_anchor = triplets_per_anchor
         self.random_state = random_state
-        self._generator = None
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         if indices_tuple is None and self.triplets_per_anchor != "all":
-            if self._generator is None:
-                self._generator = as_generator(self.random_state)
-            a, p, n = random_triplets(labels, ref_labels, self.triplets_per_anchor, self._generator)
+            a, p, n = random_triplets(labels, ref_labels, self.triplets_per_anchor, self.generator)
         else:
             a, p, n = to_triplets(indices_tuple, labels, ref_labels)
         mat = self.distance_matrix(embeddings, ref_emb)

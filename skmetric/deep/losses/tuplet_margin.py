@@ -5,14 +5,17 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._docstrings import loss_example
 from .._params import POSITIVE, RADIANS
 from .._tuples import to_pairs
 from ._base import BaseLoss, zero_loss
+from ._options import COLUMN_TERMS
 
 #: pytorch-metric-learning's default margin, 5.73 degrees, in radians (about 0.1).
 PML_MARGIN = math.radians(5.73)
 
 
+@loss_example()
 class TupletMarginLoss(BaseLoss):
     """A softmax of each positive pair against its anchor's negatives, with an angular margin.
 
@@ -28,30 +31,19 @@ class TupletMarginLoss(BaseLoss):
     scale : float, default=64.0
         The logit scale.
     distance : {'cosine_similarity'}, default='cosine_similarity'
-        Defined on cosine similarities only.
+        The angular margin needs cosines: no other distance is defined.
     normalize : bool, default=True
         Ignored (cosine always normalises); kept for a uniform signature.
 
     References
     ----------
     Yu and Tao, "Deep Metric Learning with Tuplet Margin Loss", ICCV 2019.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skmetric.deep.losses import TupletMarginLoss
-    >>> emb = torch.randn(8, 4, requires_grad=True)
-    >>> TupletMarginLoss()(emb, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).ndim
-    0
     """
 
     allowed_distances = ("cosine_similarity",)
 
     supports_reducer = True  # PML's "pos_pair" terms
-    #: PML's terms here are an (n, 1) column: its ClassWeightedReducer broadcasts them to
-    #: mean(terms) * mean(weights[labels]), which weighs no class: refused (see _options).
-    refuses_class_weights = ("pytorch-metric-learning's value for it is mean(terms) * "
-                             "mean(class weights of the batch), which weighs no class.")
+    refuses_class_weights = COLUMN_TERMS  # PML's (n, 1) terms (see _options)
 
     _parameter_constraints = {"margin": [RADIANS], "scale": [POSITIVE]}
 

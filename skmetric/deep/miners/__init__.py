@@ -76,11 +76,7 @@ def get_miner(miner, **params):
     >>> get_miner("semihard", margin=0.1).type_of_triplets
     'semihard'
     """
-    if miner is None:
-        if params:
-            raise ValueError(f"Parameters {sorted(params)} were given but miner is None.")
-        return None
-    return lookup(miner, params, MINERS, "miner", suffix="miner", aliases=ALIASES)
+    return lookup("miner", miner, params, optional=True)
 
 
 __all__ = [

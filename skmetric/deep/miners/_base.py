@@ -5,7 +5,7 @@ import torch
 
 from .._distances import canonical_distance, get_distance
 from .._params import ValidatedParams
-from .._tuples import check_inputs
+from .._tuples import check_inputs, label_masks
 
 
 class BaseMiner(metaclass=ValidatedParams):
@@ -51,6 +51,10 @@ class BaseMiner(metaclass=ValidatedParams):
     def mine(self, embeddings, labels, ref_emb, ref_labels):
         """Return the mined tuple; ``ref_emb``/``ref_labels`` are None for the batch itself."""
         raise NotImplementedError
+
+    def matrix_and_masks(self, embeddings, labels, ref_emb, ref_labels):
+        """The (n, m) matrix of :attr:`dist` and the masks of the positive and negative pairs."""
+        return (self.dist(embeddings, ref_emb), *label_masks(labels, ref_labels))
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()

@@ -3,7 +3,6 @@
 
 from ..._sklearn_compat import StrOptions
 from .. import _sync
-from .._tuples import label_masks
 from ._base import BaseMiner
 
 _STRATEGIES = ("hard", "semihard", "easy", "all")
@@ -76,8 +75,7 @@ class BatchEasyHardMiner(BaseMiner):
         self.allowed_neg_range = allowed_neg_range
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         # "Farness": the distance, or minus the similarity, so one rule serves both.
         far = -mat if self.dist.is_similarity else mat
         pos = _in_range(pos, mat, self.allowed_pos_range, self.pos_strategy)

@@ -2,7 +2,6 @@
 
 
 from .. import _sync
-from .._tuples import label_masks
 from ._base import BaseMiner
 
 
@@ -33,8 +32,7 @@ class BatchHardMiner(BaseMiner):
     output = "triplets"
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         # "Farther" is larger for distances and smaller for similarities: work on its sign.
         far = -mat if self.dist.is_similarity else mat
         p = far.masked_fill(~pos, float("-inf")).argmax(1)

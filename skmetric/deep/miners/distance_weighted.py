@@ -4,11 +4,11 @@ import torch
 
 from .. import _sync
 from .._params import NON_NEGATIVE, POSITIVE
-from .._tuples import as_generator, label_masks, sample_in_rows
+from .._tuples import Seeded, label_masks, sample_in_rows
 from ._base import BaseMiner
 
 
-class DistanceWeightedMiner(BaseMiner):
+class DistanceWeightedMiner(Seeded, BaseMiner):
     """One negative per positive pair, drawn with probability ∝ 1 / q(d(a, n)).
 
     On the unit sphere in ``dim`` dimensions, pairwise distances follow
@@ -20,14 +20,17 @@ class DistanceWeightedMiner(BaseMiner):
     Parameters
     ----------
     cutoff : float, default=0.5
+        Distances below this count as this when weighting (the density diverges at 0).
     nonzero_loss_cutoff : float, default=1.4
+        Negatives at this distance or farther are never drawn.
     random_state : int, torch.Generator or None, default=None
         Seeds the draws (on the CPU, so results do not depend on the device).
 
     References
     ----------
     Wu, Manmatha, Smola and Krahenbuhl, "Sampling Matters in Deep Embedding Learning",
-    ICCV 2017.
+    ICCV 2017 (its distance weighted sampling; :class:`~skmetric.deep.losses.MarginLoss`
+    is the paper's loss).
 
     Examples
     --------
@@ -48,11 +51,8 @@ class DistanceWeightedMiner(BaseMiner):
         self.cutoff = float(cutoff)
         self.nonzero_loss_cutoff = float(nonzero_loss_cutoff)
         self.random_state = random_state
-        self._generator = None
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        if self._generator is None:
-            self._generator = as_generator(self.random_state)
         pos, neg = label_masks(labels, ref_labels)
         weights, valid = negative_weights(
             self.dist(embeddings, ref_emb), neg, embeddings.shape[1],
@@ -62,7 +62,7 @@ class DistanceWeightedMiner(BaseMiner):
         draws = pos.sum(1)
         # One sync: the number of pairs and the most draws of a row.
         a, p, most = _sync.where(pos, extra=(draws.max(),))
-        n = sample_in_rows(valid, draws, self._generator, weights=weights,
+        n = sample_in_rows(valid, draws, self.generator, weights=weights,
                            sizes=(most, len(a)))
         return a, p, n
 

@@ -18,7 +18,10 @@ class LiftedMiner(BaseMiner):
     Parameters
     ----------
     neg_margin : float or None, default=None
+        Keep only the negatives closer than this (farther ones would cost the loss
+        nothing); None keeps them all.
     distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
+        The distance ``neg_margin`` applies to (unused without it).
     normalize : bool, default=True
 
     References

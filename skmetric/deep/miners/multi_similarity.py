@@ -3,7 +3,6 @@
 
 from .. import _sync
 from .._params import FINITE
-from .._tuples import label_masks
 from ._base import BaseMiner
 
 
@@ -17,7 +16,9 @@ class MultiSimilarityMiner(BaseMiner):
     Parameters
     ----------
     epsilon : float, default=0.1
+        The slack of both comparisons: larger keeps more pairs.
     distance : {'cosine_similarity', 'dot', 'euclidean', 'sqeuclidean'}, default='cosine_similarity'
+        What "similar" means (with a distance: close).
     normalize : bool, default=True
 
     References
@@ -42,8 +43,7 @@ class MultiSimilarityMiner(BaseMiner):
         self.epsilon = epsilon
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         # Work on "closeness" c (similarity, or minus the distance): larger is more similar.
         c = mat if self.dist.is_similarity else -mat
         closest_neg = c.masked_fill(~neg, float("-inf")).amax(1, keepdim=True)

@@ -3,11 +3,11 @@
 import torch
 
 from .. import _sync
-from .._tuples import as_generator
+from .._tuples import Seeded
 from ._base import BaseMiner
 
 
-class NPairsMiner(BaseMiner):
+class NPairsMiner(Seeded, BaseMiner):
     """One random positive pair per class, negatives from the other classes' pairs.
 
     Returns pairs ``(a1, p, a2, n)``: ``(a1[c], p[c])`` is a random pair of class c (for
@@ -39,16 +39,13 @@ class NPairsMiner(BaseMiner):
     def __init__(self, random_state=None):
         super().__init__(distance="dot", normalize=True)
         self.random_state = random_state
-        self._generator = None
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
         if ref_emb is not None:
             raise ValueError("NPairsMiner does not support ref_emb; pass only the batch.")
-        if self._generator is None:
-            self._generator = as_generator(self.random_state)
         device = labels.device
         # Shuffle, then stable-sort by label: each class's members end up in random order.
-        shuffle = _sync.to_device(torch.randperm(len(labels), generator=self._generator),
+        shuffle = _sync.to_device(torch.randperm(len(labels), generator=self.generator),
                                   device)
         order = shuffle[torch.argsort(labels[shuffle], stable=True)]
         sorted_labels = labels[order]

@@ -3,7 +3,6 @@
 
 from .. import _sync
 from .._params import FINITE
-from .._tuples import label_masks
 from ._base import BaseMiner
 
 
@@ -16,7 +15,9 @@ class PairMarginMiner(BaseMiner):
     Parameters
     ----------
     pos_margin : float, default=0.2
+        The positive pairs beyond it (less similar, for a similarity) are mined.
     neg_margin : float, default=0.8
+        The negative pairs within it (more similar, for a similarity) are mined.
     distance : {'euclidean', 'sqeuclidean', 'cosine_similarity', 'dot'}, default='euclidean'
     normalize : bool, default=True
 
@@ -45,8 +46,7 @@ class PairMarginMiner(BaseMiner):
         self.neg_margin = neg_margin
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         # margin(x, y) > 0 means x is farther than y, for distances and similarities alike.
         hard_pos = pos & (self.dist.margin(mat, self.pos_margin) > 0)
         hard_neg = neg & (self.dist.margin(self.neg_margin, mat) > 0)

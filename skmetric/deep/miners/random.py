@@ -5,9 +5,9 @@ from numbers import Integral
 from ..._sklearn_compat import Interval, StrOptions
 from .._sync import where
 from .._tuples import (
+    Seeded,
     all_pairs,
     all_triplets,
-    as_generator,
     label_masks,
     random_triplets,
     sample_in_rows,
@@ -15,7 +15,7 @@ from .._tuples import (
 from ._base import BaseMiner
 
 
-class RandomMiner(BaseMiner):
+class RandomMiner(Seeded, BaseMiner):
     """Uniformly random tuples: ``tuples_per_anchor`` per anchor, ignoring the embeddings.
 
     Triplets: each anchor with a positive and a negative gets that many triplets, its
@@ -50,21 +50,18 @@ class RandomMiner(BaseMiner):
         self.output = output
         self.tuples_per_anchor = tuples_per_anchor
         self.random_state = random_state
-        self._generator = None
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        if self._generator is None:
-            self._generator = as_generator(self.random_state)
         k = self.tuples_per_anchor
         if self.output == "triplets":
-            return random_triplets(labels, ref_labels, k, self._generator)
+            return random_triplets(labels, ref_labels, k, self.generator)
         pos, neg = label_masks(labels, ref_labels)
         has_pos, has_neg = pos.any(1), neg.any(1)
         a1, a2 = where(has_pos, has_neg)  # the one sync: how many anchors have each
         a1, a2 = a1.repeat_interleave(k), a2.repeat_interleave(k)
-        return (a1, sample_in_rows(pos, has_pos.long() * k, self._generator,
+        return (a1, sample_in_rows(pos, has_pos.long() * k, self.generator,
                                    sizes=(k if len(a1) else 0, len(a1))),
-                a2, sample_in_rows(neg, has_neg.long() * k, self._generator,
+                a2, sample_in_rows(neg, has_neg.long() * k, self.generator,
                                    sizes=(k if len(a2) else 0, len(a2))))
 
 

@@ -6,11 +6,11 @@ import torch
 
 from ..._sklearn_compat import Interval
 from .. import _sync
-from .._tuples import as_generator, label_masks
+from .._tuples import Seeded
 from ._base import BaseMiner
 
 
-class UniformHistogramMiner(BaseMiner):
+class UniformHistogramMiner(Seeded, BaseMiner):
     """Sample the same number of pairs from every bin of a histogram of the pair distances.
 
     The positive pairs' distances are split into ``num_bins`` equal-width bins between
@@ -61,13 +61,9 @@ class UniformHistogramMiner(BaseMiner):
         self.pos_per_bin = pos_per_bin
         self.neg_per_bin = neg_per_bin
         self.random_state = random_state
-        self._generator = None
 
     def mine(self, embeddings, labels, ref_emb, ref_labels):
-        if self._generator is None:
-            self._generator = as_generator(self.random_state)
-        mat = self.dist(embeddings, ref_emb)
-        pos, neg = label_masks(labels, ref_labels)
+        mat, pos, neg = self.matrix_and_masks(embeddings, labels, ref_emb, ref_labels)
         a1, p, a2, n = _sync.where(pos, neg)  # sync 1: the numbers of pairs
         pos_bins, neg_bins = self._bins(mat[a1, p]), self._bins(mat[a2, n])
         # Sync 2: the bins' sizes, which the reference's draws (on the CPU) depend on.
@@ -108,7 +104,7 @@ class UniformHistogramMiner(BaseMiner):
         for size in sizes:
             if size:
                 draws = torch.multinomial(torch.ones(size), per_bin, replacement=True,
-                                          generator=self._generator)
+                                          generator=self.generator)
                 picks.append(draws + start)
             start += size
         if not picks:
