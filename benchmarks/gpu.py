@@ -13,7 +13,8 @@ and asserted to agree with skmetric before its ratio is printed):
 * ``losses``: loss + miner (forward and backward) vs pytorch-metric-learning, with the
   host synchronisations counted by ``torch.cuda.set_sync_debug_mode`` on CUDA;
 * ``training``: one ``MetricEmbedder`` epoch vs a plain PyTorch loop with the same trunk,
-  loss, miner and batches, in images per second, for SmallCNN on 28 x 28 images and an MLP;
+  loss, miner and batches, in images per second, for SmallCNN on 28 x 28 images and an MLP,
+  eager and with ``compile=True`` (the plain loop's trunk compiled too);
 * ``classical``: NCA, LMNN, MLKR and KernelPCA (landmarks) fitted with ``device=`` vs the
   CPU, and NCA vs scikit-learn.
 
@@ -402,6 +403,10 @@ def bench_training(run, device, n, batch_size, side=28, repeats=2):
     from skmetric.deep import MetricEmbedder
     from skmetric.deep._sampler import ClassBalancedBatchSampler
 
+    # compile=True: torch's default backend (inductor) on CUDA; on the CPU smoke run the
+    # 'eager' backend (dynamo's capture without code generation), which needs no compiler
+    # time and still runs the embedder's compiled path.
+    backend = "inductor" if torch.device(device).type == "cuda" else "eager"
     rows = []
     rng = np.random.default_rng(4)
     for name, (make_trunk, shape) in _trunks(64, side).items():
@@ -410,19 +415,23 @@ def bench_training(run, device, n, batch_size, side=28, repeats=2):
         batches = [torch.as_tensor(b) for b in
                    ClassBalancedBatchSampler(y, 4, batch_size, random_state=0)]
 
-        def embedder_epoch(make_trunk=make_trunk, X=X, y=y):
+        def embedder_epoch(compiled=False, make_trunk=make_trunk, X=X, y=y):
+            extra = {"compile": True, "compile__backend": backend} if compiled else {}
             est = MetricEmbedder(make_trunk(), loss="multi_similarity",
                                  miner="multi_similarity", batch_size=batch_size,
-                                 max_epochs=1, device=device, verbose=0, random_state=0)
+                                 max_epochs=1, device=device, verbose=0, random_state=0,
+                                 **extra)
             return est.fit(X, y)
 
-        def reference_epoch(make_trunk=make_trunk, X=X, y=y, batches=batches):
+        def reference_epoch(compiled=False, make_trunk=make_trunk, X=X, y=y, batches=batches):
             trunk = make_trunk().to(device)
             Xd, yd = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
             opt = torch.optim.Adam(trunk.parameters(), lr=1e-3)
-            return plain_epoch(trunk, Xd, yd, batches, sk_losses.MultiSimilarityLoss(),
+            net = torch.compile(trunk, backend=backend) if compiled else trunk
+            return plain_epoch(net, Xd, yd, batches, sk_losses.MultiSimilarityLoss(),
                                sk_miners.MultiSimilarityMiner(), opt)
 
+        torch.manual_seed(0)  # the trunk's initial weights: the same for both embedders
         est = embedder_epoch()
         last = reference_epoch()
         n_batches = len(est.history_[-1]["batches"])
@@ -430,16 +439,27 @@ def bench_training(run, device, n, batch_size, side=28, repeats=2):
                   n_batches == len(batches) and bool(torch.isfinite(last))
                   and np.isfinite(est.history_[-1]["train_loss"]),
                   f"{n_batches} embedder batches, {len(batches)} reference batches")
-        t_ours, _ = timed(embedder_epoch, device, repeats)
-        t_ref, _ = timed(reference_epoch, device, repeats)
+        torch.manual_seed(0)
+        compiled = embedder_epoch(compiled=True)
+        probe = X[:256]
+        run.check_close(f"training {name}: compile=True ({backend}) embeds as compile=False "
+                        "after one epoch", compiled.transform(probe), est.transform(probe),
+                        rtol=1e-3, atol=1e-3)
         images = len(batches) * batch_size
-        rows.append([name, len(batches), round(images / t_ours), round(images / t_ref),
-                     ratio(t_ours, t_ref)])
+        for variant in (False, True):
+            t_ours, _ = timed(partial(embedder_epoch, variant), device, repeats)
+            t_ref, _ = timed(partial(reference_epoch, variant), device, repeats)
+            rows.append([name, f"compile=True ({backend})" if variant else "eager",
+                         len(batches), round(images / t_ours), round(images / t_ref),
+                         ratio(t_ours, t_ref)])
     print(run.table("training", f"one epoch, MetricEmbedder vs a plain PyTorch loop on {device}",
-                    ["trunk", "batches", "skmetric images/s", "plain loop images/s",
-                     "time ratio"], rows,
+                    ["trunk", "network", "batches", "skmetric images/s",
+                     "plain loop images/s", "time ratio"], rows,
                     caption="skmetric's time includes fit's set-up (validation, module "
-                            "initialisation) and skorch's per-batch bookkeeping"))
+                            "initialisation) and skorch's per-batch bookkeeping; with "
+                            "compile=True both sides compile the trunk (the loss stays "
+                            "eager), and the best of the repeats after a warm-up fit is "
+                            "shown, so compilation itself is mostly left out"))
 
 
 # --------------------------------------------------------------------------- classical
