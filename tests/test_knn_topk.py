@@ -171,7 +171,8 @@ def test_auto_picks_topk_on_a_cuda_device_and_the_block_from_free_memory(monkeyp
     # Without a budget on the host: the exact search's blocks (64 MiB, or working_memory).
     assert _knn_topk.block_budget(prep, 700, 50, None, None)[0] == 700
     assert _knn_topk.block_budget(prep, 700, 50, None, 0.1)[0] == int(0.1 * 2**20 // (8 * 700))
-    # A device with 4 MiB free: a quarter of it per block.
+    # A CUDA device with 4 MiB free: a quarter of it per block.
+    monkeypatch.setattr(_knn_topk, "on_cuda", lambda dev: True)
     monkeypatch.setattr(_knn_topk, "free_device_bytes", lambda dev: 4 * 2**20)
     assert _knn_topk.choose(prep) == "topk"
     rows, gather = _knn_topk.block_budget(prep, 700, 50, None, None)

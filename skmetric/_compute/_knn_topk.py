@@ -59,25 +59,30 @@ def choose(prep, algorithm="auto"):
     if algorithm == "auto":
         algorithm = ALGORITHM
     if algorithm == "auto":
-        return "topk" if free_device_bytes(prep.device) is not None else "bound"
+        return "topk" if on_cuda(prep.device) else "bound"
     return algorithm
+
+
+def on_cuda(dev):
+    """Whether ``dev`` (an array's device) is a CUDA device of torch or CuPy."""
+    return getattr(dev, "type", None) == "cuda" or type(dev).__module__.startswith("cupy")
 
 
 def free_device_bytes(dev):
     """Bytes free on the CUDA device ``dev`` (torch or CuPy), counting the memory the
     library's allocator has cached but not handed out; None for the host."""
+    if not on_cuda(dev):
+        return None
     if getattr(dev, "type", None) == "cuda":  # a torch.device
         import torch
 
         free, _ = torch.cuda.mem_get_info(dev)
         return free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
-    if type(dev).__module__.startswith("cupy"):  # a cupy.cuda.Device
-        import cupy
+    import cupy  # a cupy.cuda.Device
 
-        with dev:
-            free, _ = cupy.cuda.runtime.memGetInfo()
-        return free + cupy.get_default_memory_pool().free_bytes()
-    return None
+    with dev:
+        free, _ = cupy.cuda.runtime.memGetInfo()
+    return free + cupy.get_default_memory_pool().free_bytes()
 
 
 def kneighbors(prep, k, start, stop, exclude, chunk_size, working_memory):
@@ -133,7 +138,7 @@ def search_block(prep, s, e, k, m, exclude, gather=_GATHER_BYTES):
     D = _neighbor_distances(prep, prep.X[s:e, :], C, R, gather_bytes=gather)
     if exclude:  # the query itself is a candidate when m covers every reference
         own = xp.arange(s, e, dtype=C.dtype, device=prep.device)[:, None]
-        D = xp.where(C == own, xp.asarray(xp.inf, dtype=D.dtype, device=prep.device), D)
+        D = xp.where(C == own, xp.full_like(D, xp.inf), D)  # full_like: no host copy
     dist, ind = rerank(D, C, k, xp)
     return dist, ind, held
 
@@ -172,13 +177,13 @@ def _row_band(prep, s, e):
 
 def _exclude_self(R, s, prep):
     """R with query i's own reference at +inf: in place for torch (R is a fresh,
-    detached block), as the exact search otherwise."""
+    detached block; a diagonal view filled with a number copies nothing from the host),
+    as the exact search otherwise."""
     xp = prep.xp
     if is_torch_namespace(xp) and prep.kind != "callable":
         b = min(R.shape[0], R.shape[1] - s)
         if b > 0:
-            rows = xp.arange(b, device=prep.device)
-            R[rows, rows + s] = float("inf")
+            R[:b, s:s + b].diagonal().fill_(float("inf"))
         return R
     return set_diagonal(R, s, float("inf"), xp)
 
