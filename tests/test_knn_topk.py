@@ -176,7 +176,7 @@ def test_auto_picks_topk_on_a_cuda_device_and_the_block_from_free_memory(monkeyp
     monkeypatch.setattr(_knn_topk, "free_device_bytes", lambda dev: 4 * 2**20)
     assert _knn_topk.choose(prep) == "topk"
     rows, gather = _knn_topk.block_budget(prep, 700, 50, None, None)
-    per_row = 8 * (3 * 700 + 50 * (4 + 4)) + 8 * 50
+    per_row = (8 + 8 + 8) * 700 + 8 * 50 * (3 * 4 + 1) + 8 * 50
     assert rows == 2**20 // per_row and gather == 2**20
     assert _knn_topk.block_budget(prep, 700, 50, 9, None)[0] == 9  # chunk_size wins
     # Blocks sized so, through the public function: the exact search's neighbours.

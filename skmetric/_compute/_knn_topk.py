@@ -38,8 +38,9 @@ ALGORITHMS = ("auto", "bound", "topk")
 # Share of the free device memory that one block (its ranking, topk's work space and the
 # gathered candidates) may take when the caller sets no budget.
 _FREE_MEMORY_SHARE = 0.25
-# Copies of a (rows, n_references) block that the ranking and topk hold at once.
-_BLOCK_COPIES = 3
+# Bytes per query row of a block, per reference: the ranking, and topk's sorted copy
+# with its int64 indices (torch sorts rows when k is large).
+_ENTRY_BYTES = {4: 2 * 4 + 8, 8: 2 * 8 + 8}
 # A row's candidates are widened by this factor until the margin holds.
 _WIDEN = 4
 
@@ -116,7 +117,9 @@ def block_budget(prep, n_rows, m, chunk_size, working_memory):
         return rows, _GATHER_BYTES
     budget = free * _FREE_MEMORY_SHARE
     d = prep.X.shape[1]
-    per_row = prep.itemsize * (_BLOCK_COPIES * prep.n_y + m * (d + 4)) + 8 * m
+    # The candidates: their gathered coordinates and differences (two (m, d) arrays and
+    # their squares), distances, columns.
+    per_row = _ENTRY_BYTES[prep.itemsize] * prep.n_y + prep.itemsize * m * (3 * d + 1) + 8 * m
     return int(max(1, min(n_rows, budget // per_row))), int(budget)
 
 
