@@ -62,6 +62,12 @@ def test_a_compiled_embedder_saves_pickles_and_exports_its_plain_network(tmp_pat
                    MetricEmbedder(compile=True, compile__backend="eager", **FAST)):
         loader.initialize().load_params(f_params=path)
         assert_allclose(loader.transform(X), expected, rtol=1e-6, atol=1e-7)
+    # Its network handed to another embedder is the plain network, compiled only on request.
+    reused = MetricEmbedder(module=compiled.module_, **FAST).initialize()
+    assert not isinstance(reused.module_, torch._dynamo.eval_frame.OptimizedModule)
+    reused_state = reused.module_.state_dict()
+    assert reused_state.keys() == state.keys()
+    assert all(torch.equal(reused_state[key], state[key]) for key in state)
     restored = pickle.loads(pickle.dumps(compiled))
     assert_allclose(restored.transform(X), expected, rtol=1e-6, atol=1e-7)
     buffer = io.BytesIO()
