@@ -92,3 +92,12 @@ def test_compile_with_torchs_default_backend_trains_as_the_eager_net():
     compiled = MetricEmbedder(compile=True, **FAST).fit(X, y)
     assert_allclose(compiled.transform(X), eager.transform(X), rtol=1e-5, atol=1e-5)
     assert np.isfinite(compiled.history_[:, "train_loss"]).all()
+
+
+@pytest.mark.gpu
+def test_compile_on_cuda_trains_as_the_eager_net():
+    X, y = _blobs()
+    kwargs = {**FAST, "device": "cuda"}
+    eager = MetricEmbedder(**kwargs).fit(X, y)
+    compiled = MetricEmbedder(compile=True, **kwargs).fit(X, y)
+    assert_allclose(compiled.transform(X), eager.transform(X), rtol=1e-4, atol=1e-4)
