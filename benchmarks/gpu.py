@@ -5,16 +5,20 @@ and asserted to agree with skmetric before its ratio is printed):
 
 * ``distances``: ``pairwise_distances`` vs ``torch.cdist``, float32 and float64, and the
   float32 accuracy on offset data (``X + 1000``) against float64;
-* ``kneighbors``: ``kneighbors`` vs a plain blockwise ``addmm`` + ``topk`` search (8192
-  query rows a block), k = 10 and 1000, float32 and float64;
+* ``kneighbors``: ``kneighbors`` with each of the engine's exact searches ('topk', picked
+  on CUDA, and 'bound', picked on the CPU) vs a plain blockwise ``addmm`` + ``topk``
+  search (8192 query rows a block), k = 10 and 1000, float32 and float64;
 * ``retrieval``: ``retrieval_report`` on the device vs the same call on the CPU (the values
   must be equal);
 * ``losses``: loss + miner (forward and backward) vs pytorch-metric-learning, with the
   host synchronisations counted by ``torch.cuda.set_sync_debug_mode`` on CUDA;
 * ``training``: one ``MetricEmbedder`` epoch vs a plain PyTorch loop with the same trunk,
-  loss, miner and batches, in images per second, for SmallCNN on 28 x 28 images and an MLP;
+  loss, miner and batches, in images per second, for SmallCNN on 28 x 28 images and an MLP,
+  eager and with ``compile=True`` (the plain loop's trunk compiled too);
 * ``classical``: NCA, LMNN, MLKR and KernelPCA (landmarks) fitted with ``device=`` vs the
   CPU, and NCA vs scikit-learn.
+
+The distances and k-NN tables have CuPy rows too when CuPy is installed (on CUDA only).
 
 Run ``python benchmarks/gpu.py [--device cuda|cpu] [--quick] [--record]``. Without CUDA it
 runs on the CPU (``--quick --device cpu`` is the CI smoke test). Peak memory is
@@ -95,6 +99,35 @@ def ms(seconds):
     return round(1e3 * seconds, 2)
 
 
+# --------------------------------------------------------------------------- libraries
+def cupy_or_none(device):
+    """CuPy when it is installed and the run is on CUDA (its rows are then added), else None."""
+    if torch.device(device).type != "cuda":
+        return None
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def libraries(device):
+    """The array libraries timed on ``device``: torch, and CuPy on CUDA when installed."""
+    return ["torch"] + (["cupy"] if cupy_or_none(device) is not None else [])
+
+
+def as_library(X, library):
+    """The torch tensor X as an array of ``library`` on its device (CuPy: zero-copy)."""
+    if library == "torch":
+        return X
+    return cupy_or_none("cuda").from_dlpack(X.contiguous())
+
+
+def as_torch(a):
+    """A torch tensor or CuPy array as a torch tensor on the host."""
+    return a.cpu() if torch.is_tensor(a) else torch.as_tensor(a.get())
+
+
 # --------------------------------------------------------------------------- distances
 def bench_distances(run, device, sizes, dim):
     from skmetric.distances import pairwise_distances
@@ -106,17 +139,20 @@ def bench_distances(run, device, sizes, dim):
             X = torch.randn(n, dim, generator=g, dtype=dtype).to(device)
             Y = torch.randn(n, dim, generator=g, dtype=dtype).to(device)
             rows_checked = slice(0, 2000)  # agreement on a band of rows: host memory
-            ours = pairwise_distances(X[rows_checked], Y)
-            ref = torch.cdist(X[rows_checked], Y)
+            ref = torch.cdist(X[rows_checked], Y).cpu()
             tol = 1e-4 if dtype == torch.float32 else 1e-10
-            run.check_close(f"pairwise_distances n={n} {dtype}", ours.cpu(), ref.cpu(),
-                            rtol=tol, atol=tol)
-            del ours, ref
-            reset_peak(device)
-            t_ours, _ = timed(lambda X=X, Y=Y: pairwise_distances(X, Y), device)
-            mem = peak_mib(device)
             t_ref, _ = timed(lambda X=X, Y=Y: torch.cdist(X, Y), device)
-            rows.append([n, str(dtype)[6:], ms(t_ours), ms(t_ref), ratio(t_ours, t_ref), mem])
+            for lib in libraries(device):
+                Xl, Yl = as_library(X, lib), as_library(Y, lib)
+                ours = pairwise_distances(Xl[rows_checked], Yl)
+                run.check_close(f"pairwise_distances {lib} n={n} {dtype}", as_torch(ours),
+                                ref, rtol=tol, atol=tol)
+                del ours
+                reset_peak(device)
+                t_ours, _ = timed(lambda X=Xl, Y=Yl: pairwise_distances(X, Y), device)
+                mem = peak_mib(device) if lib == "torch" else None
+                rows.append([lib, n, str(dtype)[6:], ms(t_ours), ms(t_ref),
+                             ratio(t_ours, t_ref), mem])
     # float32 on offset data: the distances of X + 1000 within 1e-4 relative of float64.
     n = sizes[0]
     X64 = torch.randn(n, dim, generator=g, dtype=torch.float64) + 1000
@@ -127,11 +163,18 @@ def bench_distances(run, device, sizes, dim):
     run.check("float32 distances of X + 1000 within 1e-4 relative of float64", rel <= 1e-4,
               f"max relative error {rel:.1e}")
     print(run.table("distances", f"pairwise_distances vs torch.cdist on {device}, d={dim}",
-                    ["n", "dtype", "skmetric ms", "cdist ms", "ratio", "peak MiB"], rows,
-                    caption=f"float32 on X + 1000: max relative error {rel:.1e} vs float64"))
+                    ["library", "n", "dtype", "skmetric ms", "cdist ms", "ratio", "peak MiB"],
+                    rows,
+                    caption=f"float32 on X + 1000: max relative error {rel:.1e} vs float64; "
+                            "cdist on torch tensors of the same data in both rows"))
 
 
 # --------------------------------------------------------------------------- k-NN
+#: The engine's exact searches: 'topk' (k + a margin, exact re-ranking; 'auto' on CUDA)
+#: and 'bound' (group-minima bound, candidates by nonzero; 'auto' on the CPU).
+KNN_ALGORITHMS = ("topk", "bound")
+
+
 def plain_knn(X, k, block=BLOCK):
     """The baseline: blockwise ||x||^2 - 2 x.y + ||y||^2 with addmm, then topk; self excluded."""
     sq = (X * X).sum(1)
@@ -147,35 +190,72 @@ def plain_knn(X, k, block=BLOCK):
     return torch.cat(dist), torch.cat(idx)
 
 
+def knn_with(X, k, algorithm):
+    """``skmetric.kneighbors(X, k)`` (self-search) with the engine's exact search forced to
+    ``algorithm`` (its private switch; 'auto' picks by the device)."""
+    from skmetric._compute import _knn_topk
+
+    saved, _knn_topk.ALGORITHM = _knn_topk.ALGORITHM, algorithm
+    try:
+        return skmetric.kneighbors(X, n_neighbors=k)
+    finally:
+        _knn_topk.ALGORITHM = saved
+
+
 def bench_kneighbors(run, device, sizes, ks, dim):
     rows = []
     g = torch.Generator().manual_seed(1)
+    band = slice(0, 5000)  # agreement on a band of queries: host memory
     for n in sizes:
         for dtype in (torch.float32, torch.float64):
             X = torch.randn(n, dim, generator=g, dtype=dtype).to(device)
             for k in ks:
                 if k >= n:
                     continue
-                d_ours, i_ours = skmetric.kneighbors(X, n_neighbors=k)
-                d_ref, i_ref = plain_knn(X, k)
-                tol = 1e-3 if dtype == torch.float32 else 1e-8
-                band = slice(0, 5000)  # agreement on a band of queries: host memory
-                run.check_close(f"kneighbors distances n={n} k={k} {dtype}",
-                                d_ours[band].cpu(), d_ref[band].cpu(), rtol=tol, atol=tol)
-                run.check_same(f"kneighbors indices n={n} k={k} {dtype}", i_ours[band].cpu(),
-                               i_ref[band].cpu(), min_share=0.99)  # float ties may swap
-                del d_ours, i_ours, d_ref, i_ref
                 repeats = 2 if n >= 100_000 else 3
-                reset_peak(device)
-                t_ours, _ = timed(lambda X=X, k=k: skmetric.kneighbors(X, n_neighbors=k),
-                                  device, repeats)
-                mem = peak_mib(device)
+                d_ref, i_ref = (a[band].cpu() for a in plain_knn(X, k))
                 t_ref, _ = timed(lambda X=X, k=k: plain_knn(X, k), device, repeats)
-                rows.append([n, k, str(dtype)[6:], ms(t_ours), ms(t_ref), ratio(t_ours, t_ref),
-                             mem])
-    print(run.table("kneighbors", f"kneighbors vs blockwise addmm + topk on {device}, d={dim}",
-                    ["n", "k", "dtype", "skmetric ms", "baseline ms", "ratio", "peak MiB"],
-                    rows))
+                tol = 1e-3 if dtype == torch.float32 else 1e-8
+                for lib in libraries(device):
+                    Xl = as_library(X, lib)
+                    times, mem, first = {}, None, None
+                    for alg in KNN_ALGORITHMS:
+                        what = f"kneighbors {lib} {alg} n={n} k={k} {dtype}"
+                        sync(device)
+                        start = time.perf_counter()
+                        d, i = knn_with(Xl, k, alg)
+                        sync(device)
+                        once = time.perf_counter() - start  # 'bound': its one timing
+                        d, i = as_torch(d[band]), as_torch(i[band])
+                        if first is None:  # 'topk' against the baseline
+                            run.check_close(f"{what} distances vs baseline", d, d_ref,
+                                            rtol=tol, atol=tol)
+                            run.check_same(f"{what} indices vs baseline", i, i_ref,
+                                           min_share=0.99)  # float ties may swap
+                            first = (d, i)
+                        else:  # the two exact searches: the same neighbours
+                            run.check_same(f"{what} indices vs topk", i, first[1])
+                            run.check_close(f"{what} distances vs topk", d, first[0],
+                                            rtol=1e-6, atol=1e-6)
+                        del d, i
+                        times[alg] = once
+                        if alg == "topk":  # the candidate for the fast path: best of several
+                            reset_peak(device)
+                            times[alg], _ = timed(lambda X=Xl, k=k: knn_with(X, k, "topk"),
+                                                  device, repeats)
+                            mem = peak_mib(device) if lib == "torch" else None
+                    rows.append([lib, n, k, str(dtype)[6:], ms(times["topk"]),
+                                 ms(times["bound"]), ms(t_ref), ratio(times["topk"], t_ref),
+                                 ratio(times["bound"], t_ref), mem])
+    print(run.table("kneighbors",
+                    f"kneighbors (self-search) vs blockwise addmm + topk on {device}, d={dim}",
+                    ["library", "n", "k", "dtype", "topk ms", "bound ms", "baseline ms",
+                     "topk ratio", "bound ratio", "topk peak MiB"], rows,
+                    caption="topk: the engine's accelerator search (picked on CUDA), best of "
+                            "several; bound: its CPU search (picked on the host), its first "
+                            "call timed once; baseline: "
+                            f"torch addmm + topk, {BLOCK} query rows a block, on torch "
+                            "tensors of the same data"))
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -329,6 +409,10 @@ def bench_training(run, device, n, batch_size, side=28, repeats=2):
     from skmetric.deep import MetricEmbedder
     from skmetric.deep._sampler import ClassBalancedBatchSampler
 
+    # compile=True: torch's default backend (inductor) on CUDA; on the CPU smoke run the
+    # 'eager' backend (dynamo's capture without code generation), which needs no compiler
+    # time and still runs the embedder's compiled path.
+    backend = "inductor" if torch.device(device).type == "cuda" else "eager"
     rows = []
     rng = np.random.default_rng(4)
     for name, (make_trunk, shape) in _trunks(64, side).items():
@@ -337,19 +421,23 @@ def bench_training(run, device, n, batch_size, side=28, repeats=2):
         batches = [torch.as_tensor(b) for b in
                    ClassBalancedBatchSampler(y, 4, batch_size, random_state=0)]
 
-        def embedder_epoch(make_trunk=make_trunk, X=X, y=y):
+        def embedder_epoch(compiled=False, make_trunk=make_trunk, X=X, y=y):
+            extra = {"compile": True, "compile__backend": backend} if compiled else {}
             est = MetricEmbedder(make_trunk(), loss="multi_similarity",
                                  miner="multi_similarity", batch_size=batch_size,
-                                 max_epochs=1, device=device, verbose=0, random_state=0)
+                                 max_epochs=1, device=device, verbose=0, random_state=0,
+                                 **extra)
             return est.fit(X, y)
 
-        def reference_epoch(make_trunk=make_trunk, X=X, y=y, batches=batches):
+        def reference_epoch(compiled=False, make_trunk=make_trunk, X=X, y=y, batches=batches):
             trunk = make_trunk().to(device)
             Xd, yd = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
             opt = torch.optim.Adam(trunk.parameters(), lr=1e-3)
-            return plain_epoch(trunk, Xd, yd, batches, sk_losses.MultiSimilarityLoss(),
+            net = torch.compile(trunk, backend=backend) if compiled else trunk
+            return plain_epoch(net, Xd, yd, batches, sk_losses.MultiSimilarityLoss(),
                                sk_miners.MultiSimilarityMiner(), opt)
 
+        torch.manual_seed(0)  # the trunk's initial weights: the same for both embedders
         est = embedder_epoch()
         last = reference_epoch()
         n_batches = len(est.history_[-1]["batches"])
@@ -357,16 +445,27 @@ def bench_training(run, device, n, batch_size, side=28, repeats=2):
                   n_batches == len(batches) and bool(torch.isfinite(last))
                   and np.isfinite(est.history_[-1]["train_loss"]),
                   f"{n_batches} embedder batches, {len(batches)} reference batches")
-        t_ours, _ = timed(embedder_epoch, device, repeats)
-        t_ref, _ = timed(reference_epoch, device, repeats)
+        torch.manual_seed(0)
+        compiled = embedder_epoch(compiled=True)
+        probe = X[:256]
+        run.check_close(f"training {name}: compile=True ({backend}) embeds as compile=False "
+                        "after one epoch", compiled.transform(probe), est.transform(probe),
+                        rtol=1e-3, atol=1e-3)
         images = len(batches) * batch_size
-        rows.append([name, len(batches), round(images / t_ours), round(images / t_ref),
-                     ratio(t_ours, t_ref)])
+        for variant in (False, True):
+            t_ours, _ = timed(partial(embedder_epoch, variant), device, repeats)
+            t_ref, _ = timed(partial(reference_epoch, variant), device, repeats)
+            rows.append([name, f"compile=True ({backend})" if variant else "eager",
+                         len(batches), round(images / t_ours), round(images / t_ref),
+                         ratio(t_ours, t_ref)])
     print(run.table("training", f"one epoch, MetricEmbedder vs a plain PyTorch loop on {device}",
-                    ["trunk", "batches", "skmetric images/s", "plain loop images/s",
-                     "time ratio"], rows,
+                    ["trunk", "network", "batches", "skmetric images/s",
+                     "plain loop images/s", "time ratio"], rows,
                     caption="skmetric's time includes fit's set-up (validation, module "
-                            "initialisation) and skorch's per-batch bookkeeping"))
+                            "initialisation) and skorch's per-batch bookkeeping; with "
+                            "compile=True both sides compile the trunk (the loss stays "
+                            "eager), and the best of the repeats after a warm-up fit is "
+                            "shown, so compilation itself is mostly left out"))
 
 
 # --------------------------------------------------------------------------- classical
@@ -438,12 +537,12 @@ def main(argv=None):
     if args.record and device != "cuda":
         parser.error("--record stores the H200 figures: run it with --device cuda")
     run.note(f"device: {run.data['device']}")
-    try:
-        import cupy  # noqa: F401
-
-        run.note("CuPy is installed but its tables are not written yet; torch only")
-    except ImportError:
-        run.note("CuPy not installed: its rows are skipped")
+    if cupy_or_none(device) is not None:
+        run.note("CuPy installed: distances and kneighbors rows for CuPy arrays too")
+    elif device != "cuda":
+        run.note("CuPy rows skipped: CuPy arrays need --device cuda")
+    else:
+        run.note("CuPy rows skipped: CuPy is not installed (pip install cupy-cuda12x)")
     big = device == "cuda" and not run.quick
     run.data["tables_run"] = sorted(only)
     sections = {

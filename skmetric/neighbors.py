@@ -71,7 +71,7 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     working_memory : float, default=None
         Memory of one block of distances in MiB when ``chunk_size`` is None; by default
         64 MiB per block (per thread), which keeps the matrix products efficient and
-        the memory low; larger blocks suit GPUs.
+        the memory low; on a CUDA device, by default up to a quarter of its free memory.
     backend : {'auto', 'brute', 'faiss'}, default='auto'
         'brute' (and 'auto') is the exact blockwise search of this module; 'faiss' builds
         a FAISS index on the references (``pip install 'skmetric[faiss]'``), in float32.
@@ -99,7 +99,9 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     indices : array of shape (n_queries, n_neighbors)
         Indices into ``Y`` (int64); ties by distance are broken by the smaller index
         (FAISS orders ties its own way). The brute backend returns the neighbours of an
-        exact search on those distances, for any block size and number of threads.
+        exact search on those distances, for any block size and number of threads, and
+        the same on a CUDA device, where it searches without host synchronisation
+        inside its loop over blocks (``topk`` of k plus a proven margin).
 
     Examples
     --------

@@ -28,7 +28,7 @@ METRIC_EMBEDDER_PARAMS = {
     "module", "loss", "miner", "embedding_dim", "normalize", "distance",
     "samples_per_class", "batch_size", "lr", "max_epochs", "optimizer", "callbacks",
     "train_split", "warm_start", "device", "random_state", "verbose", "precision",
-    "train_transform", "train_transform_per_sample",
+    "train_transform", "train_transform_per_sample", "compile",
 }
 
 

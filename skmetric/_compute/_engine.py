@@ -14,7 +14,7 @@ import numpy as np
 
 from .._array_api import device, from_numpy, is_numpy_namespace, to_numpy
 from .._init import components_from_metric
-from . import _faiss, _knn
+from . import _faiss, _knn, _knn_topk
 from ._arrays import check_input, check_inputs
 from ._blocks import chunk_rows, map_blocks, set_diagonal
 from ._numerics import (
@@ -176,14 +176,20 @@ class Prepared:
 
     def kneighbors(self, k, *, start=0, stop=None, exclude_self=False, chunk_size=None,
                    working_memory=None, n_threads=None, backend="brute", index="flat",
-                   index_params=None):
+                   index_params=None, algorithm="auto"):
         """The k nearest references of the query rows ``start:stop`` (default: all):
         sorted distances and int64 indices, ties by the smaller index. ``exclude_self``
         leaves reference i out of query i's neighbours. 'faiss' builds its index once per
-        Prepared object."""
+        Prepared object. The exact search is ``algorithm`` 'bound' (:mod:`._knn`, for
+        the CPU) or 'topk' (:mod:`._knn_topk`, free of host synchronisation, for GPUs);
+        'auto' picks by the device (see :func:`._knn_topk.choose`); both give the same
+        results."""
         stop = self.n_x if stop is None else stop
         if backend == "faiss":
             return _faiss.kneighbors(self, k, start, stop, exclude_self, index, index_params)
+        if _knn_topk.choose(self, algorithm) == "topk":
+            return _knn_topk.kneighbors(self, k, start, stop, exclude_self, chunk_size,
+                                        working_memory)
         return _knn.kneighbors(self, k, start, stop, exclude_self, chunk_size,
                                working_memory, n_threads)
 

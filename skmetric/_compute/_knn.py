@@ -118,6 +118,8 @@ def _ranking_block(prep, start, stop, out=None):
             R += prep.y_sq
         return R
     if prep.kind == "sq":
+        if is_torch_namespace(prep.xp):  # one fused pass instead of three
+            return prep.xp.addmm(prep.y_sq[None, :], Xb, prep.YT, alpha=-2)
         return prep.y_sq[None, :] - 2 * (Xb @ prep.YT)
     return -(Xb @ prep.YT)
 
@@ -175,11 +177,11 @@ def _nearest_candidates(prep, Xb, R, upper, k):
             xp.astype(xp.take_along_axis(cand, order, axis=1), xp.int64))
 
 
-def _neighbor_distances(prep, Xb, ind, R):
+def _neighbor_distances(prep, Xb, ind, R, gather_bytes=_GATHER_BYTES):
     """Distances of the rows Xb to the references ``ind``, computed from the coordinates.
 
     The gathered neighbours form a (rows, k, d) array; rows are taken a few at a time so
-    that it stays within ``_GATHER_BYTES`` however large k·d is (e.g. MAP@R's k = R).
+    that it stays within ``gather_bytes`` however large k·d is (e.g. MAP@R's k = R).
     """
     xp = prep.xp
     if prep.kind == "callable":
@@ -187,7 +189,7 @@ def _neighbor_distances(prep, Xb, ind, R):
     if prep.numpy:
         return _gathered_distances_numpy(prep, Xb, ind)
     b, k = ind.shape
-    step = max(1, _GATHER_BYTES // max(1, k * Xb.shape[1] * prep.itemsize))
+    step = max(1, gather_bytes // max(1, k * Xb.shape[1] * prep.itemsize))
     if step >= b:
         return _gathered_distances(prep, Xb, ind)
     # Slice stops within bounds: the Array API leaves out-of-range stops unspecified.

@@ -173,6 +173,14 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         'bf16' runs the network under ``torch.autocast`` in bfloat16 (mixed precision:
         weights, gradients and the loss stay float32); faster on GPUs with bfloat16
         units, and supported on the CPU.
+    compile : bool, default=False
+        Whether to compile the network with ``torch.compile`` (skorch's ``compile``);
+        ``compile__*`` parameters go to ``torch.compile`` (e.g. ``compile__mode=
+        'max-autotune'``, or ``compile__backend='aot_eager'`` where no C compiler is
+        available for the default 'inductor' on the CPU). The loss and the miner stay
+        eager: their index tuples change size from batch to batch, which would recompile
+        them. ``module_`` is then the compiled wrapper; saved parameters and exported
+        programs are those of the network itself, loadable with or without compiling.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the batches and dropout (the global torch
         generator is left untouched). None uses torch's global random state.
@@ -249,6 +257,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         "warm_start": ["boolean"],
         "device": [None, str, torch.device],
         "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -293,6 +302,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         warm_start=False,
         device="cpu",
         precision="32",
+        compile=False,
         random_state=None,
         verbose=1,
         **kwargs,
@@ -315,7 +325,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         super().__init__(
             module, None, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
             batch_size=batch_size, train_split=train_split, callbacks=callbacks,
-            warm_start=warm_start, verbose=verbose, device=device, **kwargs,
+            warm_start=warm_start, verbose=verbose, device=device, compile=compile, **kwargs,
         )
 
     # ----------------------------------------------------------------- training
@@ -518,10 +528,15 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                         "in_channels": self.input_shape_[0]}
             module, kwargs = functools.partial(build_trunk, module), {**defaults, **kwargs}
         elif isinstance(module, nn.Module) and not kwargs:
-            module = copy.deepcopy(module)
+            module = copy.deepcopy(_uncompiled(module))
         self.module_ = self.initialized_instance(module, kwargs)
         self.embedding_dim_ = self._probe_embedding_dim()
         return self
+
+    def torch_compile(self, module, name):
+        """skorch's hook: ``torch.compile`` the network when ``compile=True``; the loss
+        (and any other component) stays eager."""
+        return super().torch_compile(module, name) if name == "module" else module
 
     def _probe_embedding_dim(self):
         """Run the trunk on two zero samples to learn its output size."""
@@ -867,7 +882,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if f_params is None:
             f_params = kwargs.pop("f_module", None)  # skorch's alias (Checkpoint uses it)
         if f_params is not None and not use_safetensors and hasattr(self, "module_"):
-            state_dict = self.module_.state_dict()
+            state_dict = _uncompiled(self.module_).state_dict()
             state_dict._metadata[_STATE_KEY] = self._fitted_state()
             torch.save(state_dict, f_params)
             f_params = None
@@ -923,7 +938,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     "save_params(f_params=...) writes (without use_safetensors). Save with "
                     "save_params, or pickle/joblib the whole embedder."
                 )
-            self.module_.load_state_dict(state_dict)
+            _uncompiled(self.module_).load_state_dict(state_dict)
             self._warn_if_loss_weights_missing(f_criterion)
             f_params = None
         if not (f_optimizer or f_criterion or f_history or kwargs or f_params):
@@ -970,7 +985,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         program : torch.export.ExportedProgram
         """
         self._check_fitted()
-        model = _Embedding(copy.deepcopy(self.module_).cpu().eval(), self._export_normalizes)
+        model = _Embedding(copy.deepcopy(_uncompiled(self.module_)).cpu().eval(),
+                           self._export_normalizes)
         model.requires_grad_(False)  # a serving graph: no autograd
         example = torch.zeros((2, *self.input_shape_))
         program = torch.export.export(
@@ -1105,6 +1121,12 @@ _SKORCH_FIXED = frozenset(inspect.signature(NeuralNet.__init__).parameters) - fr
 
 #: Prefixes of the sub-parameters that skorch reads each time it builds the component.
 _READ_AT_FIT = ("iterator_train", "iterator_valid", "dataset")
+
+
+def _uncompiled(module):
+    """The network inside a ``torch.compile`` wrapper (whose state dict keys carry an
+    ``_orig_mod.`` prefix), or the module itself."""
+    return getattr(module, "_orig_mod", module)
 
 
 def _dataset_labels(dataset):
