@@ -23,6 +23,7 @@ from .._supervised import validate_labelled
 _BLOCK_ELEMENTS = 1 << 22
 # L-BFGS tolerance when tol=None: scikit-learn's NeighborhoodComponentsAnalysis default.
 _LBFGS_TOL = 1e-5
+_INNER_TOL = 1e-3
 
 
 class NCA(MahalanobisMixin, BaseEstimator):
@@ -211,7 +212,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
             Xb, yb = backend.asarray(X_train), backend.asarray(y_train)
             return penalised_path(lambda L: _nca_loss_grad(L, Xb, yb, backend.xp), L0,
                                   STRENGTHS, backend, scale=X_train.shape[0],
-                                  max_iter=self.max_iter, tol=tol)
+                                  max_iter=self.max_iter, tol=max(tol, _INNER_TOL))
 
         choice = choose_strength(fit_path, X, codes, random_state=rng)
         if self.verbose:
