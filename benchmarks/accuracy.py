@@ -17,12 +17,14 @@ Tables (``run.table``, recorded with ``--record``):
 
 Add a learner or a variant with one entry in ``LEARNERS``: ``{learner: {variant:
 factory(random_state)}}``. Every learner has a ``plain`` variant (its plain objective), the
-reference of the CPU-time ratio. A run limited by ``--learners`` records itself as
-``accuracy-<learner>[-<learner>...]`` (e.g. ``results/accuracy-nca.json``, rendered in the
-README's ``<!-- results: accuracy-nca -->`` block), so each learner's table is recorded on
-its own. Before the tables, our Euclidean accuracy is checked against the published one
-(same protocol, other fold splits: within ``EUCLIDEAN_POINTS``), which validates the data and
-the protocol. Run ``python benchmarks/accuracy.py --help``.
+reference of the CPU-time ratio. A run records itself as
+``accuracy-<learner>[-<learner>...]`` after its ``--learners`` (e.g. ``--learners NCA
+--record`` writes ``results/accuracy-nca.json``, rendered in the README's
+``<!-- results: accuracy-nca -->`` block), so each learner's table is recorded on its own;
+give it every dataset at once (``--datasets iris,wine,wdbc,sonar,ionosphere,vehicle,digits``).
+Before the tables, our Euclidean accuracy is checked against the published one (same
+protocol, other fold splits: within ``EUCLIDEAN_POINTS``), which validates the data and the
+protocol. Run ``python benchmarks/accuracy.py --help``.
 """
 
 import argparse
@@ -83,7 +85,7 @@ def main(argv=None):
 
 
 def _run_name(args):
-    if args.quick or args.learners == list(LEARNERS):
+    if args.quick:
         return "accuracy"
     return "accuracy-" + "-".join(name.lower() for name in args.learners)
 

@@ -1,4 +1,4 @@
-"""NCA's penalty towards its initial map and the inner CV that chooses its strength."""
+"""NCA's (and MLKR's) penalty towards the initial map and the inner CV choosing its strength."""
 
 import math
 
@@ -9,8 +9,9 @@ from sklearn.datasets import load_iris, load_wine
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+import skmetric.supervised._mlkr as mlkr_module
 import skmetric.supervised._nca as nca_module
-from skmetric import NCA
+from skmetric import MLKR, NCA
 from skmetric._compute import _inner_cv
 from skmetric._compute._backend import resolve_backend
 from skmetric._compute._inner_cv import (
@@ -202,3 +203,53 @@ def test_bad_regularization_is_refused_with_its_name(value):
     X, y = load_iris(return_X_y=True)
     with pytest.raises((ValueError, TypeError), match="regularization"):
         NCA(regularization=value).fit(X, y)
+
+
+# -- MLKR: the same penalty and inner CV, scored by kernel regression ------------------------
+
+def _regression(n=90, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 4)
+    return X, np.sin(X[:, 0]) + 0.1 * rng.randn(n)
+
+
+def test_mlkr_penalised_gradient_matches_finite_differences(rng):
+    X, y = _regression()
+    L0 = np.eye(2, 4)
+    L = L0 + 0.3 * rng.standard_normal(L0.shape)
+    scale = mlkr_module._penalty_scale(y)
+    assert scale == pytest.approx(y.size * np.var(y))
+    objective = prior_penalty(lambda M: mlkr_module._loss_grad(M, X, y), L0, 1e-2, scale,
+                              _numpy_backend(X))
+
+    def f(v):
+        return float(objective(v.reshape(L.shape))[0])
+
+    def g(v):
+        return objective(v.reshape(L.shape))[1].ravel()
+
+    assert check_grad(f, g, L.ravel(), epsilon=1e-6) < 1e-5 * np.linalg.norm(g(L.ravel()))
+
+
+def test_mlkr_zero_strength_is_the_plain_fit_and_large_strength_the_prior():
+    X, y = _regression()
+    ours = MLKR(max_iter=50).fit(X, y)  # the default: regularization=0
+    plain = minimize_lbfgs(lambda L: mlkr_module._loss_grad(L, X, y), np.eye(4),
+                           _numpy_backend(X), max_iter=50)
+    np.testing.assert_array_equal(ours.components_, plain.x)
+    assert ours.regularization_ == 0.0
+    tied = MLKR(max_iter=50, regularization=1e4).fit(X, y)
+    assert np.abs(tied.components_ - np.eye(4)).max() < 1e-3
+    assert np.abs(ours.components_ - np.eye(4)).max() > 0.1
+
+
+def test_mlkr_auto_is_deterministic_and_never_worse_than_the_prior_inside():
+    X, y = _regression()
+    a = MLKR(max_iter=50, regularization="auto", random_state=0).fit(X, y)
+    b = MLKR(max_iter=50, regularization="auto", random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    assert a.regularization_ in STRENGTHS
+    # The first feature carries the signal: some learning beats the identity here.
+    assert a.regularization_ < math.inf
+    with pytest.raises(ValueError, match="regularization"):
+        MLKR(regularization=-1.0).fit(X, y)

@@ -23,7 +23,6 @@ from .._supervised import validate_labelled
 _BLOCK_ELEMENTS = 1 << 22
 # L-BFGS tolerance when tol=None: scikit-learn's NeighborhoodComponentsAnalysis default.
 _LBFGS_TOL = 1e-5
-_INNER_TOL = 1e-3
 
 
 class NCA(MahalanobisMixin, BaseEstimator):
@@ -84,7 +83,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
         metric-learn's). 'auto' picks ``lambda`` from ``inf`` (``L0`` itself), 1e-2, 3e-3,
         1e-3, 3e-4, 1e-4 and 0 by the 3-NN accuracy of the maps fitted on stratified inner
         folds of the training data (seeded by ``random_state``; ties go to the stronger
-        penalty), then fits all the data with it; about 2-3 times the cost of a plain
+        penalty), then fits all the data with it; about 2-4 times the cost of a plain
         fit. When a class has fewer than 3 samples, and with ``batch_size`` (large data),
         'auto' means 0.
 
@@ -212,7 +211,7 @@ class NCA(MahalanobisMixin, BaseEstimator):
             Xb, yb = backend.asarray(X_train), backend.asarray(y_train)
             return penalised_path(lambda L: _nca_loss_grad(L, Xb, yb, backend.xp), L0,
                                   STRENGTHS, backend, scale=X_train.shape[0],
-                                  max_iter=self.max_iter, tol=max(tol, _INNER_TOL))
+                                  max_iter=self.max_iter, tol=tol)
 
         choice = choose_strength(fit_path, X, codes, random_state=rng)
         if self.verbose:
