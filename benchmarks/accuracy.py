@@ -64,6 +64,7 @@ DIGITS_BELOW_EUCLIDEAN = 0.2
 
 def main(argv=None):
     args = _parse_args(argv)
+    run = Run(_run_name(args), args)  # now: its load_before is taken before the fits
     results = {}
     with threadpool_limits(args.threads):
         for dataset in args.datasets:
@@ -72,7 +73,6 @@ def main(argv=None):
             print(f"{dataset}: " + ", ".join(
                 f"{key} {np.mean(row['accuracy']):.1f}" for key, row in results[dataset].items()),
                 file=sys.stderr, flush=True)
-    run = Run(_run_name(args), args)
     check_euclidean(run, results, args)
     run.note(f"{args.folds}-fold stratified CV, split seeds {args.seeds}, {args.threads} "
              "BLAS thread(s); CPU = process time, so other jobs on the machine inflate it "
