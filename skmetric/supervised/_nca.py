@@ -80,8 +80,8 @@ class NCA(MahalanobisMixin, BaseEstimator):
     regularization : float >= 0 or 'auto', default='auto'
         Strength ``lambda`` of the penalty ``lambda * n_samples * ||L - L0||_F^2`` towards
         the initial map ``L0``. 0 minimises the plain NCA objective (scikit-learn's and
-        metric-learn's). 'auto' picks ``lambda`` from ``inf`` (``L0`` itself), 1e-2, 3e-3,
-        1e-3, 3e-4, 1e-4 and 0 by the 3-NN accuracy of the maps fitted on stratified inner
+        metric-learn's). 'auto' picks ``lambda`` from ``inf`` (``L0`` itself), 1e-2, 1e-3,
+        1e-4 and 0 by the 3-NN accuracy of the maps fitted on stratified inner
         folds of the training data (seeded by ``random_state``; ties go to the stronger
         penalty), then fits all the data with it; about 2-4 times the cost of a plain
         fit. When a class has fewer than 3 samples, and with ``batch_size`` (large data),
