@@ -159,6 +159,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         self.regularization_, warm = self._strength(X, y, backend)
         if np.isinf(self.regularization_):  # the initial map scored best: keep it
             self.components_, self.n_iter_ = L0, 0
+            warn_if_stuck_at_init("MLKR", 0, X, L0)
             return self
         objective = prior_penalty(lambda L: _loss_grad(L, X_dev, y_dev), L0,
                                   self.regularization_, _penalty_scale(y), backend)

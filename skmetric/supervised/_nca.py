@@ -191,8 +191,8 @@ class NCA(MahalanobisMixin, BaseEstimator):
             L, self.objective_, self.n_iter_ = self._fit_minibatch(L0, Xd, yd, backend.xp, rng)
         if self.verbose:
             print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
-        if not np.isinf(self.regularization_):
-            warn_if_stuck_at_init("NCA", self.n_iter_, X, L)
+        # Also when 'auto' kept L0: on badly scaled samples no map could move from it.
+        warn_if_stuck_at_init("NCA", self.n_iter_, X, L)
         self.components_ = L
         return self
 
