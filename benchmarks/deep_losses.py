@@ -3,7 +3,9 @@
 For each loss + miner pair, times one forward + backward pass (mining included) at
 batch sizes 256 and 1024 with 128-dimensional embeddings and 4 samples per class, for
 skmetric and PML in the same run, and reports the time ratio and the peak memory. A
-second table times the miners alone. Peak memory is ``torch.cuda``'s peak
+second table times the miners alone. Time is the process's CPU time on the CPU (run with
+``OMP_NUM_THREADS=1``; other jobs on the machine do not inflate it), wall time on a GPU.
+Peak memory is ``torch.cuda``'s peak
 allocation on a GPU; on the CPU it is the rise of the process's peak resident set size
 (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``).
 
@@ -378,18 +380,24 @@ def _step(loss, miner, emb, labels, call=_call):
 
 
 def _timed(fn, device, repeats):
-    """Best wall time of ``repeats`` calls of ``fn`` (after one warm-up) and the peak memory
-    of one more call."""
+    """Best time of ``repeats`` calls of ``fn`` (after one warm-up) and the peak memory of
+    one more call.
+
+    On the CPU the time is the process's CPU time, which other jobs sharing the cores do
+    not inflate (run with one thread, ``OMP_NUM_THREADS=1``, or it sums the threads); on
+    a GPU it is the wall time between synchronisations.
+    """
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     fn()  # warm-up
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     with _PeakMemory(device) as mem:
         fn()
     return min(times), mem.peak
@@ -537,7 +545,7 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
 
 def _row(kind, name, batch_size, sides, both, skips, emb, labels, run):
     """Measure the sides that may run; the others' cells carry the reason."""
-    row = dict(kind=kind, case=name, batch=batch_size)
+    row = dict(kind=kind, case=name, batch=batch_size, device=str(emb.device))
     for lib, side in both.items():
         if skips[lib]:
             t, mib = float("nan"), float("nan")
@@ -586,8 +594,9 @@ def _format_row(r):
 
 
 def _markdown(rows, device, dim, per_class):
-    out = [f"Device: {device}; dim {dim}; {per_class} samples per class; best of the "
-           "timed repeats; forward + backward, mining included.", ""]
+    clock = "wall time" if device.type == "cuda" else "process CPU time"
+    out = [f"Device: {device}; dim {dim}; {per_class} samples per class; best {clock} of "
+           "the timed repeats; forward + backward, mining included.", ""]
     for kind, title in (("loss", "loss + miner"), ("miner", "miner alone")):
         if not any(r["kind"] == kind for r in rows):
             continue
@@ -635,9 +644,13 @@ def main(argv=None):
                                         time_limit=args.time_limit)
     columns = ["case", "batch", "skmetric (ms)", "PML (ms)", "time ratio (skmetric / PML)",
                "peak MiB skmetric", "peak MiB PML"]
+    clock = "wall time" if torch.device(rows[0]["device"]).type == "cuda" else "CPU time"
+    caption = (f"best {clock} of {repeats} repeats after a warm-up, forward + backward "
+               "(mining included); peak memory of one more step")
     for kind, title in (("loss", "loss + miner"), ("miner", "miner alone")):
         run.table(kind, title, columns,
-                  [_format_row(r).strip("| ").split(" | ") for r in rows if r["kind"] == kind])
+                  [_format_row(r).strip("| ").split(" | ") for r in rows if r["kind"] == kind],
+                  caption=caption)
     print()
     print(markdown)
     run.finish()
