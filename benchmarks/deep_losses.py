@@ -300,6 +300,10 @@ def _rss_kib(field):
     raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
+# Probes (one step each, to extrapolate from) start at this batch size and double.
+_SMALLEST_PROBE = 16
+
+
 class _Budget:
     """The one rule that decides whether a side is run at a batch size.
 
@@ -307,11 +311,12 @@ class _Budget:
     (batch, peak MiB, step seconds). Before a side runs at batch ``B``, its peak memory
     and step time at ``B`` are extrapolated from its two largest measured batches below
     ``B`` along the power law they imply (``peak ~ batch^e``, ``e`` clipped to [1, 4]);
-    when fewer than two are known, the side is first probed (one step) at ``B // 4`` and
-    ``B // 2``. A side whose estimate exceeds ``memory_mib`` or ``seconds`` is not run: its
-    cells say "n/a — would need ~X, limit Y" (PML's lifted structure loss and NT-Xent,
-    which materialise every (positive, negative) pair, at batch 1024 on a 23 GB machine;
-    the angular miner's O(batch^3) triplets at 1024).
+    when fewer than two are known, the side is first probed (one step) at ``B // 2``, and
+    so on down to batch 16, each probe under the same rule. A side whose estimate exceeds
+    ``memory_mib`` or ``seconds`` is not run: its cells say "n/a — would need ~X, limit
+    Y" (PML's lifted structure loss and NT-Xent, which materialise every (positive,
+    negative) pair, at batch 1024 on a 23 GB machine; the angular miner's O(batch^3)
+    triplets at 1024).
     """
 
     def __init__(self, memory_mib, seconds):
@@ -324,11 +329,17 @@ class _Budget:
     def refusal(self, key, batch, probe):
         """None if the side may run at ``batch``, else the reason it may not.
 
-        ``probe(b)`` runs one step at batch ``b`` and returns (peak MiB, seconds).
+        ``probe(b)`` runs one step at batch ``b`` and returns (peak MiB, seconds). With
+        fewer than two measured batches below ``batch``, ``batch // 2`` is probed first,
+        under this same rule (so a probe never runs where the estimate forbids it).
         """
-        for b in (batch // 4, batch // 2):
-            if len(self._below(key, batch)) < 2 and b >= 2 and b not in self.points.get(key, {}):
-                self.record(key, b, *probe(b))
+        half = batch // 2
+        if len(self._below(key, batch)) < 2 and half >= _SMALLEST_PROBE:
+            if half not in self.points.get(key, {}):
+                reason = self.refusal(key, half, probe)
+                if reason is not None:
+                    return reason
+                self.record(key, half, *probe(half))
         below = self._below(key, batch)
         if len(below) < 2:
             return None
