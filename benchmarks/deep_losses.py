@@ -466,7 +466,7 @@ class _Sides:
 
 def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
                        device=None, cases=None, miners=True, verbose=True, run=None,
-                       miner_cases=None, memory_limit=None, time_limit=300.0):
+                       miner_cases=None, memory_limit=None, time_limit=300.0, n_classes=None):
     """Time skmetric's and PML's loss + miner pairs and the miners alone in the same run.
 
     Parameters
@@ -495,6 +495,9 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
         available at the start (``default_memory_limit``).
     time_limit : float, default=300
         Seconds one step of a side may take, estimated the same way.
+    n_classes : int or None
+        Classes of the proxy losses (manifold, P2SGrad); None: enough for the largest
+        batch, ``max(batch_sizes) // per_class``.
 
     Returns
     -------
@@ -514,7 +517,7 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
              "(estimated from smaller batches; see _Budget)")
     sides = _Sides(_Budget(memory_limit, time_limit), dim, per_class, device, repeats)
     rows = []
-    all_cases = _cases(dim=dim, n_classes=max(batch_sizes) // per_class)
+    all_cases = _cases(dim=dim, n_classes=n_classes or max(batch_sizes) // per_class)
     if cases is not None and set(cases) - set(all_cases):
         raise ValueError(f"unknown cases {sorted(set(cases) - set(all_cases))}; known: "
                          f"{sorted(all_cases)}")
@@ -636,6 +639,8 @@ def main(argv=None):
     parser.add_argument("--time-limit", type=float, default=300.0,
                         help="seconds one step of a side may take, estimated alike "
                              "(default 300)")
+    parser.add_argument("--n-classes", type=int, default=None,
+                        help="classes of the proxy losses (default: largest batch / 4)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run("deep_losses", args)
@@ -652,7 +657,8 @@ def main(argv=None):
     rows, markdown = run_loss_benchmark(sizes, repeats=repeats, device=args.device,
                                         verbose=True, cases=cases, run=run,
                                         miner_cases=miner_cases, memory_limit=memory_limit,
-                                        time_limit=args.time_limit)
+                                        time_limit=args.time_limit,
+                                        n_classes=args.n_classes)
     columns = ["case", "batch", "skmetric (ms)", "PML (ms)", "time ratio (skmetric / PML)",
                "peak MiB skmetric", "peak MiB PML"]
     clock = "wall time" if torch.device(rows[0]["device"]).type == "cuda" else "CPU time"
