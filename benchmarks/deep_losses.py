@@ -26,6 +26,7 @@ Run ``.venv/bin/python benchmarks/deep_losses.py [--quick] [--device cuda] [--re
 import argparse
 import ctypes
 import gc
+import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Run, add_common_args  # noqa: E402
+from _common import RESULTS, ROOT, SCRATCH, Run, add_common_args, condition  # noqa: E402
 
 from skmetric.deep import losses as sk_losses  # noqa: E402
 from skmetric.deep import miners as sk_miners  # noqa: E402
@@ -641,8 +642,13 @@ def main(argv=None):
                              "(default 300)")
     parser.add_argument("--n-classes", type=int, default=None,
                         help="classes of the proxy losses (default: largest batch / 4)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="merge the JSON files of runs of disjoint subsets (e.g. one "
+                             "per batch size) into one result instead of measuring")
     add_common_args(parser)
     args = parser.parse_args(argv)
+    if args.merge:
+        return _write_merged(args.merge, args.record)
     run = Run("deep_losses", args)
     sizes = (128,) if args.quick else tuple(int(b) for b in args.batch_sizes.split(","))
     repeats = 1 if args.quick else args.repeats
@@ -671,6 +677,38 @@ def main(argv=None):
     print()
     print(markdown)
     run.finish()
+
+
+def merge_runs(paths):
+    """One run's data from runs of disjoint subsets (e.g. one per batch size, run side by
+    side): their checks, notes and table rows, rows ordered by batch and then as the
+    cases are listed; the date is the earliest, the load averages the highest."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs.sort(key=lambda d: d["date"])
+    data = dict(runs[0])
+    data["command"] = " + ".join(d["command"] for d in runs) + " (run side by side, merged)"
+    for when in ("load_before", "load_after"):
+        loads = [d[when] for d in runs if d.get(when)]
+        data[when] = [max(v) for v in zip(*loads, strict=True)] if loads else None
+    data["checks"] = [c for d in runs for c in d["checks"]]
+    data["notes"] = list(dict.fromkeys(n for d in runs for n in d["notes"]))
+    order = {name: i for i, name in enumerate([*_cases(), *_miner_cases()])}
+    tables = {}
+    for d in runs:
+        for table in d["tables"]:
+            tables.setdefault(table["key"], dict(table, rows=[]))["rows"] += table["rows"]
+    for table in tables.values():
+        table["rows"].sort(key=lambda row: (int(row[1]), order.get(row[0], len(order))))
+    data["tables"] = list(tables.values())
+    data["condition"] = condition(data)
+    return data
+
+
+def _write_merged(paths, record):
+    path = (RESULTS if record else SCRATCH) / "deep_losses.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merge_runs(paths), indent=1) + "\n")
+    print(f"merged {len(paths)} runs into {path.relative_to(ROOT)}")
 
 
 def _names(option):
