@@ -338,8 +338,8 @@ class _Budget:
         if len(self._below(key, batch)) < 2 and half >= _SMALLEST_PROBE:
             if half not in self.points.get(key, {}):
                 reason = self.refusal(key, half, probe)
-                if reason is not None:
-                    return reason
+                if reason is not None:  # a larger batch needs more still
+                    return reason.replace("~", "more than ~", 1)
                 self.record(key, half, *probe(half))
         below = self._below(key, batch)
         if len(below) < 2:
@@ -643,8 +643,8 @@ def main(argv=None):
     parser.add_argument("--n-classes", type=int, default=None,
                         help="classes of the proxy losses (default: largest batch / 4)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
-                        help="merge the JSON files of runs of disjoint subsets (e.g. one "
-                             "per batch size) into one result instead of measuring")
+                        help="merge the JSON files of runs of subsets (e.g. one per batch "
+                             "size) into one result instead of measuring")
     add_common_args(parser)
     args = parser.parse_args(argv)
     if args.merge:
@@ -680,9 +680,10 @@ def main(argv=None):
 
 
 def merge_runs(paths):
-    """One run's data from runs of disjoint subsets (e.g. one per batch size, run side by
-    side): their checks, notes and table rows, rows ordered by batch and then as the
-    cases are listed; the date is the earliest, the load averages the highest."""
+    """One run's data from runs of subsets (e.g. one per batch size, run side by side):
+    their checks, notes and table rows, rows ordered by batch and then as the cases are
+    listed (a row measured by several runs: the latest run's); the date is the earliest,
+    the load averages the highest."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
     runs.sort(key=lambda d: d["date"])
     data = dict(runs[0])
@@ -694,11 +695,13 @@ def merge_runs(paths):
     data["notes"] = list(dict.fromkeys(n for d in runs for n in d["notes"]))
     order = {name: i for i, name in enumerate([*_cases(), *_miner_cases()])}
     tables = {}
-    for d in runs:
+    for d in runs:  # a (case, batch) measured twice: the later run's row is kept
         for table in d["tables"]:
-            tables.setdefault(table["key"], dict(table, rows=[]))["rows"] += table["rows"]
+            rows = tables.setdefault(table["key"], dict(table, rows={}))["rows"]
+            rows.update({(row[0], int(row[1])): row for row in table["rows"]})
     for table in tables.values():
-        table["rows"].sort(key=lambda row: (int(row[1]), order.get(row[0], len(order))))
+        table["rows"] = sorted(table["rows"].values(),
+                               key=lambda row: (int(row[1]), order.get(row[0], len(order))))
     data["tables"] = list(tables.values())
     data["condition"] = condition(data)
     return data
