@@ -693,15 +693,17 @@ def merge_runs(paths):
         data[when] = [max(v) for v in zip(*loads, strict=True)] if loads else None
     data["checks"] = [c for d in runs for c in d["checks"]]
     data["notes"] = list(dict.fromkeys(n for d in runs for n in d["notes"]))
-    order = {name: i for i, name in enumerate([*_cases(), *_miner_cases()])}
+    order = {"loss": {name: i for i, name in enumerate(_cases())},
+             "miner": {name: i for i, name in enumerate(_miner_cases())}}
     tables = {}
     for d in runs:  # a (case, batch) measured twice: the later run's row is kept
         for table in d["tables"]:
             rows = tables.setdefault(table["key"], dict(table, rows={}))["rows"]
             rows.update({(row[0], int(row[1])): row for row in table["rows"]})
-    for table in tables.values():
+    for key, table in tables.items():
+        rank = order.get(key, {})
         table["rows"] = sorted(table["rows"].values(),
-                               key=lambda row: (int(row[1]), order.get(row[0], len(order))))
+                               key=lambda row: (int(row[1]), rank.get(row[0], len(rank))))
     data["tables"] = list(tables.values())
     data["condition"] = condition(data)
     return data
