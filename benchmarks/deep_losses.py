@@ -3,7 +3,9 @@
 For each loss + miner pair, times one forward + backward pass (mining included) at
 batch sizes 256 and 1024 with 128-dimensional embeddings and 4 samples per class, for
 skmetric and PML in the same run, and reports the time ratio and the peak memory. A
-second table times the miners alone. Peak memory is ``torch.cuda``'s peak
+second table times the miners alone. Time is the process's CPU time on the CPU (run with
+``OMP_NUM_THREADS=1``; other jobs on the machine do not inflate it), wall time on a GPU.
+Peak memory is ``torch.cuda``'s peak
 allocation on a GPU; on the CPU it is the rise of the process's peak resident set size
 (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``).
 
@@ -12,6 +14,11 @@ same batch (``LOSS_RTOL``), and every miner's tuples are asserted to be the same
 PML's; cases with a random miner (distance-weighted sampling draws differently in the two
 libraries) are timed without that check, and the table says so.
 
+A side is not run at a batch size where it would not fit: its peak memory and step time are
+extrapolated from smaller batches (:class:`_Budget`) and compared with ``--memory-limit``
+(default: half of the memory available) and ``--time-limit``; such a cell reads "n/a —
+would need ~X, limit Y", and the run's notes list it.
+
 Run ``.venv/bin/python benchmarks/deep_losses.py [--quick] [--device cuda] [--record]``;
 ``benchmarks/deep.py`` may call :func:`run_loss_benchmark`.
 """
@@ -19,6 +26,7 @@ Run ``.venv/bin/python benchmarks/deep_losses.py [--quick] [--device cuda] [--re
 import argparse
 import ctypes
 import gc
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Run, add_common_args  # noqa: E402
+from _common import RESULTS, ROOT, SCRATCH, Run, add_common_args, condition  # noqa: E402
 
 from skmetric.deep import losses as sk_losses  # noqa: E402
 from skmetric.deep import miners as sk_miners  # noqa: E402
@@ -185,12 +193,6 @@ def _miner_cases():
                                M.UniformHistogramMiner, {"seed": 0})}
 
 
-# PML's lifted structure loss builds a (positive pairs x negative pairs) matrix: about
-# 12 GB of float32 at batch 1024, so it is not run there.
-_PML_SKIP = {("lifted_structure", 1024)}
-# The angular miner keeps every triplet within its angle, O(batch^3) of them (47 616 at
-# batch 128 on random embeddings, 2.4 s in either library): not run at batch 1024.
-_MINER_SKIP = {("angular", 1024)}
 # Cases whose miner samples at random: the two libraries draw different tuples.
 _RANDOM = {"margin + distance_weighted"}
 LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-6
@@ -299,6 +301,88 @@ def _rss_kib(field):
     raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
+# Probes (one step each, to extrapolate from) start at this batch size and double.
+_SMALLEST_PROBE = 16
+
+
+class _Budget:
+    """The one rule that decides whether a side is run at a batch size.
+
+    Every measurement of a side (a library's loss + miner, or miner alone) is recorded as
+    (batch, peak MiB, step seconds). Before a side runs at batch ``B``, its peak memory
+    and step time at ``B`` are extrapolated from its two largest measured batches below
+    ``B`` along the power law they imply (``peak ~ batch^e``, ``e`` clipped to [1, 4]);
+    when fewer than two are known, the side is first probed (one step) at ``B // 2``, and
+    so on down to batch 16, each probe under the same rule. A side whose estimate exceeds
+    ``memory_mib`` or ``seconds`` is not run: its cells say "n/a — would need ~X, limit
+    Y" (PML's lifted structure loss and NT-Xent, which materialise every (positive,
+    negative) pair, at batch 1024 on a 23 GB machine; the angular miner's O(batch^3)
+    triplets at 1024).
+    """
+
+    def __init__(self, memory_mib, seconds):
+        self.memory_mib, self.seconds = memory_mib, seconds
+        self.points = {}
+
+    def record(self, key, batch, mib, seconds):
+        self.points.setdefault(key, {})[batch] = (mib, seconds)
+
+    def refusal(self, key, batch, probe):
+        """None if the side may run at ``batch``, else the reason it may not.
+
+        ``probe(b)`` runs one step at batch ``b`` and returns (peak MiB, seconds). With
+        fewer than two measured batches below ``batch``, ``batch // 2`` is probed first,
+        under this same rule (so a probe never runs where the estimate forbids it).
+        """
+        half = batch // 2
+        if len(self._below(key, batch)) < 2 and half >= _SMALLEST_PROBE:
+            if half not in self.points.get(key, {}):
+                reason = self.refusal(key, half, probe)
+                if reason is not None:  # a larger batch needs more still
+                    return reason.replace("~", "more than ~", 1)
+                self.record(key, half, *probe(half))
+        below = self._below(key, batch)
+        if len(below) < 2:
+            return None
+        (b1, (m1, t1)), (b2, (m2, t2)) = below[-2:]
+        mib = _extrapolate(b1, max(m1, 1.0), b2, max(m2, 1.0), batch)
+        seconds = _extrapolate(b1, max(t1, 1e-3), b2, max(t2, 1e-3), batch)
+        if mib > self.memory_mib:
+            return (f"n/a — would need ~{_gib(mib)} of memory, limit {_gib(self.memory_mib)}")
+        if seconds > self.seconds:
+            return f"n/a — a step would take ~{seconds:.0f} s, limit {self.seconds:.0f} s"
+        return None
+
+    def _below(self, key, batch):
+        return sorted((b, v) for b, v in self.points.get(key, {}).items() if b < batch)
+
+
+def _extrapolate(b1, y1, b2, y2, batch):
+    """``y2 * (batch / b2)^e`` with ``e`` the exponent of the two points, clipped to [1, 4]."""
+    e = min(max(np.log(y2 / y1) / np.log(b2 / b1), 1.0), 4.0)
+    return y2 * (batch / b2) ** e
+
+
+def _gib(mib):
+    return f"{mib / 2**10:.1f} GiB" if mib >= 2**10 else f"{mib:.0f} MiB"
+
+
+def default_memory_limit(device, share=0.5):
+    """``share`` of the memory available now, in MiB: free CUDA memory on a GPU, else
+    ``MemAvailable`` of ``/proc/meminfo`` (other processes may be using the rest)."""
+    if device.type == "cuda":
+        return share * torch.cuda.mem_get_info(device)[0] / 2**20
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return share * int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    import os
+
+    return share * os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _step(loss, miner, emb, labels, call=_call):
     indices = None if miner is None else miner(emb, labels)
     value = call(loss, emb, labels, indices)
@@ -307,39 +391,46 @@ def _step(loss, miner, emb, labels, call=_call):
     return value
 
 
-def _measure(make_loss, make_miner, emb, labels, repeats, call=_call):
-    loss = make_loss().to(emb.device)
-    miner = None if make_miner is None else make_miner()
-    _step(loss, miner, emb, labels, call)  # warm-up
+def _timed(fn, device, repeats):
+    """Best time of ``repeats`` calls of ``fn`` (after one warm-up) and the peak memory of
+    one more call.
+
+    On the CPU the time is the process's CPU time, which other jobs sharing the cores do
+    not inflate (run with one thread, ``OMP_NUM_THREADS=1``, or it sums the threads); on
+    a GPU it is the wall time between synchronisations.
+    """
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    fn()  # warm-up
     times = []
     for _ in range(repeats):
-        if emb.device.type == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
-        _step(loss, miner, emb, labels, call)
-        if emb.device.type == "cuda":
+        start = clock()
+        fn()
+        if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    with _PeakMemory(emb.device) as mem:
-        _step(loss, miner, emb, labels, call)
+        times.append(clock() - start)
+    with _PeakMemory(device) as mem:
+        fn()
     return min(times), mem.peak
 
 
-def _measure_miner(make_miner, emb, labels, repeats):
-    miner = make_miner()
-    miner(emb, labels)
-    times = []
-    for _ in range(repeats):
-        if emb.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        miner(emb, labels)
-        if emb.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    with _PeakMemory(emb.device) as mem:
-        miner(emb, labels)
-    return min(times), mem.peak
+def _loss_side(make_loss, make_miner, call):
+    """``batch -> step``: one forward + backward (mining included) of a fresh loss."""
+    def at(emb, labels):
+        loss = make_loss().to(emb.device)
+        miner = None if make_miner is None else make_miner()
+        return lambda: _step(loss, miner, emb, labels, call)
+
+    return at
+
+
+def _miner_side(make_miner):
+    def at(emb, labels):
+        miner = make_miner()
+        return lambda: miner(emb, labels)
+
+    return at
 
 
 def _batch(batch_size, dim, per_class, device, seed=0):
@@ -349,9 +440,34 @@ def _batch(batch_size, dim, per_class, device, seed=0):
     return emb, labels
 
 
+class _Sides:
+    """Measures the two sides of a case under the :class:`_Budget` rule."""
+
+    def __init__(self, budget, dim, per_class, device, repeats):
+        self.budget, self.dim, self.per_class = budget, dim, per_class
+        self.device, self.repeats = device, repeats
+
+    def batch(self, batch_size, square=False, grad=True):
+        emb, labels = _batch(batch_size, self.dim, self.per_class, self.device)
+        if square:
+            return _square(emb, labels)
+        return (emb, labels) if grad else (emb.detach(), labels)
+
+    def refusal(self, key, batch_size, side, square=False, grad=True):
+        def probe(b):
+            return _timed(side(*self.batch(b, square, grad)), self.device, 1)[::-1]
+
+        return self.budget.refusal(key, batch_size, probe)
+
+    def measure(self, key, side, emb, labels):
+        t, mib = _timed(side(emb, labels), self.device, self.repeats)
+        self.budget.record(key, len(emb), mib, t)
+        return t, mib
+
+
 def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
                        device=None, cases=None, miners=True, verbose=True, run=None,
-                       miner_cases=None):
+                       miner_cases=None, memory_limit=None, time_limit=300.0, n_classes=None):
     """Time skmetric's and PML's loss + miner pairs and the miners alone in the same run.
 
     Parameters
@@ -374,11 +490,21 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
         Print each row as it is measured.
     run : _common.Run or None
         Where the agreement checks are recorded (a fresh one if None).
+    memory_limit : float or None
+        MiB a side may use at one step: a side estimated to need more (see
+        :class:`_Budget`) is not run and its cells say so. None: half of the memory
+        available at the start (``default_memory_limit``).
+    time_limit : float, default=300
+        Seconds one step of a side may take, estimated the same way.
+    n_classes : int or None
+        Classes of the proxy losses (manifold, P2SGrad); None: enough for the largest
+        batch, ``max(batch_sizes) // per_class``.
 
     Returns
     -------
     rows : list of dict
-        One dict per measurement (kind, case, batch, times in ms, ratio, peak MiB).
+        One dict per measurement (kind, case, batch, times in ms, ratio, peak MiB, and
+        ``skmetric_skip`` / ``pml_skip``: why a side was not run, or None).
     markdown : str
         The two tables as markdown.
     """
@@ -386,53 +512,65 @@ def run_loss_benchmark(batch_sizes=(256, 1024), dim=128, per_class=4, repeats=3,
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu":
         _fixed_mmap_threshold()
+    if memory_limit is None:
+        memory_limit = default_memory_limit(device)
+    run.note(f"memory limit per step {_gib(memory_limit)}, time limit {time_limit:.0f} s "
+             "(estimated from smaller batches; see _Budget)")
+    sides = _Sides(_Budget(memory_limit, time_limit), dim, per_class, device, repeats)
     rows = []
-    all_cases = _cases(dim=dim, n_classes=max(batch_sizes) // per_class)
+    all_cases = _cases(dim=dim, n_classes=n_classes or max(batch_sizes) // per_class)
     if cases is not None and set(cases) - set(all_cases):
         raise ValueError(f"unknown cases {sorted(set(cases) - set(all_cases))}; known: "
                          f"{sorted(all_cases)}")
-    for batch_size in batch_sizes:
-        emb, labels = _batch(batch_size, dim, per_class, device)
+    for batch_size in sorted(batch_sizes):
         for name, (sk_loss, sk_miner, pml_loss, pml_miner, *more) in all_cases.items():
             if cases is not None and name not in cases:
                 continue
             extras = more[0] if more else {}
-            e_case, l_case = (_square(emb, labels) if extras.get("square")
-                              else (emb, labels))
+            square = bool(extras.get("square"))
+            both = {"skmetric": _loss_side(sk_loss, sk_miner, extras.get("sk_call", _call)),
+                    "pml": _loss_side(pml_loss, pml_miner, extras.get("pml_call", _call))}
+            skips = {lib: sides.refusal(("loss", name, lib), batch_size, side, square)
+                     for lib, side in both.items()}
+            e_case, l_case = sides.batch(batch_size, square)
             if name in _RANDOM:
                 run.note(f"{name}: random miner, values not compared (timed only)")
-            elif (name, batch_size) not in _PML_SKIP:
+            elif not any(skips.values()):
                 check_loss(run, f"{name}, batch {len(e_case)}", sk_loss(), _make(sk_miner),
                            pml_loss(), _make(pml_miner), e_case, l_case, extras)
-            t_sk, m_sk = _measure(sk_loss, sk_miner, e_case, l_case, repeats,
-                                  extras.get("sk_call", _call))
-            if (name, batch_size) in _PML_SKIP:
-                t_pml = m_pml = float("nan")
-            else:
-                t_pml, m_pml = _measure(pml_loss, pml_miner, e_case, l_case, repeats,
-                                        extras.get("pml_call", _call))
-            rows.append(dict(kind="loss", case=name, batch=len(e_case), skmetric_ms=1e3 * t_sk,
-                             pml_ms=1e3 * t_pml, ratio=t_sk / t_pml, skmetric_mib=m_sk,
-                             pml_mib=m_pml))
+            rows.append(_row("loss", name, len(e_case), sides, both, skips, e_case, l_case,
+                             run))
             if verbose:
                 print(_format_row(rows[-1]), flush=True)
-        emb = emb.detach()
         for name, (sk_miner, pml_miner, *more) in (_miner_cases() if miners else {}).items():
             if miner_cases is not None and name not in miner_cases:
                 continue
-            if (name, batch_size) in _MINER_SKIP:
-                run.note(f"{name} miner: not run at batch {batch_size} (see _MINER_SKIP)")
-                continue
-            check_miner(run, f"{name}, batch {batch_size}", sk_miner(), pml_miner(), emb,
-                        labels, seed=more[0]["seed"] if more else None)
-            t_sk, m_sk = _measure_miner(sk_miner, emb, labels, repeats)
-            t_pml, m_pml = _measure_miner(pml_miner, emb, labels, repeats)
-            rows.append(dict(kind="miner", case=name, batch=batch_size, skmetric_ms=1e3 * t_sk,
-                             pml_ms=1e3 * t_pml, ratio=t_sk / t_pml, skmetric_mib=m_sk,
-                             pml_mib=m_pml))
+            both = {"skmetric": _miner_side(sk_miner), "pml": _miner_side(pml_miner)}
+            skips = {lib: sides.refusal(("miner", name, lib), batch_size, side, grad=False)
+                     for lib, side in both.items()}
+            emb, labels = sides.batch(batch_size, grad=False)
+            if not any(skips.values()):
+                check_miner(run, f"{name}, batch {batch_size}", sk_miner(), pml_miner(), emb,
+                            labels, seed=more[0]["seed"] if more else None)
+            rows.append(_row("miner", name, batch_size, sides, both, skips, emb, labels, run))
             if verbose:
                 print(_format_row(rows[-1]), flush=True)
     return rows, _markdown(rows, device, dim, per_class)
+
+
+def _row(kind, name, batch_size, sides, both, skips, emb, labels, run):
+    """Measure the sides that may run; the others' cells carry the reason."""
+    row = dict(kind=kind, case=name, batch=batch_size, device=str(emb.device))
+    for lib, side in both.items():
+        if skips[lib]:
+            t, mib = float("nan"), float("nan")
+            run.note(f"{kind} {name}, batch {batch_size}: {lib} not run ({skips[lib]}); "
+                     "its agreement check is not made")
+        else:
+            t, mib = sides.measure((kind, name, lib), side, emb, labels)
+        row |= {f"{lib}_ms": 1e3 * t, f"{lib}_mib": mib, f"{lib}_skip": skips[lib]}
+    row["ratio"] = row["skmetric_ms"] / row["pml_ms"]
+    return row
 
 
 def _square(emb, labels):
@@ -458,17 +596,22 @@ _HEADER = ("| {title} | batch | skmetric (ms) | PML (ms) | time ratio (skmetric 
 
 
 def _format_row(r):
+    """A markdown row; a side that was not run shows why in its time cell."""
     def num(x, fmt):
         return "n/a" if x != x else format(x, fmt)
 
-    return (f"| {r['case']} | {r['batch']} | {num(r['skmetric_ms'], '.1f')} | "
-            f"{num(r['pml_ms'], '.1f')} | {num(r['ratio'], '.2f')} | "
-            f"{num(r['skmetric_mib'], '.1f')} | {num(r['pml_mib'], '.1f')} |")
+    def ms(lib):
+        return r.get(f"{lib}_skip") or num(r[f"{lib}_ms"], ".1f")
+
+    return (f"| {r['case']} | {r['batch']} | {ms('skmetric')} | {ms('pml')} | "
+            f"{num(r['ratio'], '.2f')} | {num(r['skmetric_mib'], '.1f')} | "
+            f"{num(r['pml_mib'], '.1f')} |")
 
 
 def _markdown(rows, device, dim, per_class):
-    out = [f"Device: {device}; dim {dim}; {per_class} samples per class; best of the "
-           "timed repeats; forward + backward, mining included.", ""]
+    clock = "wall time" if device.type == "cuda" else "process CPU time"
+    out = [f"Device: {device}; dim {dim}; {per_class} samples per class; best {clock} of "
+           "the timed repeats; forward + backward, mining included.", ""]
     for kind, title in (("loss", "loss + miner"), ("miner", "miner alone")):
         if not any(r["kind"] == kind for r in rows):
             continue
@@ -484,29 +627,99 @@ def main(argv=None):
                         help="batch 128, 1 repeat, a few cases")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", default="256,1024",
+                        help="comma-separated batch sizes (default 256,1024)")
+    parser.add_argument("--cases", default=None,
+                        help="loss cases separated by ';' (default: all); 'none' for none")
+    parser.add_argument("--miner-cases", default=None,
+                        help="miners separated by ';' (default: all); 'none' for none")
+    parser.add_argument("--memory-limit", type=float, default=None,
+                        help="GiB one step of a side may use; a side estimated to need more "
+                             "is not run (default: half of MemAvailable, or of the free "
+                             "CUDA memory)")
+    parser.add_argument("--time-limit", type=float, default=300.0,
+                        help="seconds one step of a side may take, estimated alike "
+                             "(default 300)")
+    parser.add_argument("--n-classes", type=int, default=None,
+                        help="classes of the proxy losses (default: largest batch / 4)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="merge the JSON files of runs of subsets (e.g. one per batch "
+                             "size) into one result instead of measuring")
     add_common_args(parser)
     args = parser.parse_args(argv)
+    if args.merge:
+        return _write_merged(args.merge, args.record)
     run = Run("deep_losses", args)
-    sizes = (128,) if args.quick else (256, 1024)
+    sizes = (128,) if args.quick else tuple(int(b) for b in args.batch_sizes.split(","))
     repeats = 1 if args.quick else args.repeats
     # quick: a few cases, one per code path (sync of weights, own call, k x k batch, seed)
     cases = (["contrastive", "triplet + semihard", "multi_similarity + ms miner", "circle",
               "p2sgrad", "vicreg (z2 = rolled batch)", "smooth_ap (k x k batch)",
-              "contrastive + uniform_histogram miner"] if args.quick else None)
+              "contrastive + uniform_histogram miner"] if args.quick else _names(args.cases))
     # quick: not the angular miner (seconds at batch 128: it keeps O(batch^3) triplets)
     miner_cases = ([name for name in _miner_cases() if name != "angular"] if args.quick
-                   else None)
+                   else _names(args.miner_cases))
+    memory_limit = None if args.memory_limit is None else args.memory_limit * 2**10
     rows, markdown = run_loss_benchmark(sizes, repeats=repeats, device=args.device,
                                         verbose=True, cases=cases, run=run,
-                                        miner_cases=miner_cases)
+                                        miner_cases=miner_cases, memory_limit=memory_limit,
+                                        time_limit=args.time_limit,
+                                        n_classes=args.n_classes)
     columns = ["case", "batch", "skmetric (ms)", "PML (ms)", "time ratio (skmetric / PML)",
                "peak MiB skmetric", "peak MiB PML"]
+    clock = "wall time" if torch.device(rows[0]["device"]).type == "cuda" else "CPU time"
+    caption = (f"best {clock} of {repeats} repeats after a warm-up, forward + backward "
+               "(mining included); peak memory of one more step")
     for kind, title in (("loss", "loss + miner"), ("miner", "miner alone")):
         run.table(kind, title, columns,
-                  [_format_row(r).strip("| ").split(" | ") for r in rows if r["kind"] == kind])
+                  [_format_row(r).strip("| ").split(" | ") for r in rows if r["kind"] == kind],
+                  caption=caption)
     print()
     print(markdown)
     run.finish()
+
+
+def merge_runs(paths):
+    """One run's data from runs of subsets (e.g. one per batch size, run side by side):
+    their checks, notes and table rows, rows ordered by batch and then as the cases are
+    listed (a row measured by several runs: the latest run's); the date is the earliest,
+    the load averages the highest."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs.sort(key=lambda d: d["date"])
+    data = dict(runs[0])
+    data["command"] = " + ".join(d["command"] for d in runs) + " (run side by side, merged)"
+    for when in ("load_before", "load_after"):
+        loads = [d[when] for d in runs if d.get(when)]
+        data[when] = [max(v) for v in zip(*loads, strict=True)] if loads else None
+    data["checks"] = [c for d in runs for c in d["checks"]]
+    data["notes"] = list(dict.fromkeys(n for d in runs for n in d["notes"]))
+    order = {"loss": {name: i for i, name in enumerate(_cases())},
+             "miner": {name: i for i, name in enumerate(_miner_cases())}}
+    tables = {}
+    for d in runs:  # a (case, batch) measured twice: the later run's row is kept
+        for table in d["tables"]:
+            rows = tables.setdefault(table["key"], dict(table, rows={}))["rows"]
+            rows.update({(row[0], int(row[1])): row for row in table["rows"]})
+    for key, table in tables.items():
+        rank = order.get(key, {})
+        table["rows"] = sorted(table["rows"].values(),
+                               key=lambda row: (int(row[1]), rank.get(row[0], len(rank))))
+    data["tables"] = list(tables.values())
+    data["condition"] = condition(data)
+    return data
+
+
+def _write_merged(paths, record):
+    path = (RESULTS if record else SCRATCH) / "deep_losses.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merge_runs(paths), indent=1) + "\n")
+    print(f"merged {len(paths)} runs into {path.relative_to(ROOT)}")
+
+
+def _names(option):
+    if option is None:
+        return None
+    return [] if option == "none" else [name.strip() for name in option.split(";")]
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ def fetch(*scalars):
 
 def nonzero_static(mask, size):
     """``torch.where(mask)`` (row-major order) given its known length: no synchronisation."""
+    if host_checks(mask):
+        # On the CPU, plain ``torch.where`` is 3x faster and its index tensors are
+        # contiguous (the columns of ``nonzero_static`` are strided: slow to reduce/gather).
+        return torch.where(mask)
     idx = torch.nonzero_static(mask, size=size)
     return tuple(idx[:, d] for d in range(mask.ndim))
 
@@ -47,6 +51,8 @@ def where(*masks, extra=()):
     ``extra`` are further 0-d integer tensors whose values are read in the same
     transfer; they are returned after the indices, as Python ints.
     """
+    if masks and host_checks(masks[0]):  # no sync to save: no counting pass either
+        return (*(t for m in masks for t in torch.where(m)), *fetch(*extra))
     sizes = fetch(*(m.sum() for m in masks), *extra)
     out = []
     for mask, size in zip(masks, sizes, strict=False):

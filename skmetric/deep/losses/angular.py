@@ -3,11 +3,13 @@
 import math
 from numbers import Real
 
+import torch
 import torch.nn.functional as F
 
 from ..._sklearn_compat import Interval
 from .._docstrings import loss_example
-from .._tuples import to_pairs
+from .._sync import where
+from .._tuples import label_masks, to_pairs
 from ._base import BaseLoss, masked_logsumexp, zero_loss
 from ._options import COLUMN_TERMS
 
@@ -51,17 +53,29 @@ class AngularLoss(BaseLoss):
         self.alpha = alpha
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
-        a1, p, a2, _ = to_pairs(indices_tuple, labels, ref_labels)  # no (i, i) pairs
+        a1, p, n_neg = _positive_pairs(indices_tuple, labels, ref_labels)  # no (i, i) pairs
         ref_emb = embeddings if ref_emb is None else ref_emb
         ref_labels = labels if ref_labels is None else ref_labels
-        if len(a1) == 0 or len(a2) == 0:
+        if len(a1) == 0 or n_neg == 0:
             return zero_loss(embeddings)
         anchors, positives = F.normalize(embeddings[a1], dim=1), F.normalize(ref_emb[p], dim=1)
         sq_tan = math.tan(math.radians(self.alpha)) ** 2
         ap_dot = (anchors * positives).sum(1, keepdim=True)
-        f = 4 * sq_tan * (anchors + positives) @ ref_emb.T - 2 * (1 + sq_tan) * ap_dot
+        # f = 4 tan^2 (a + p) . x_n - 2 (1 + tan^2) a . p, scaled and shifted inside the product
+        f = torch.addmm(ap_dot, anchors + positives, ref_emb.T, beta=-2 * (1 + sq_tan),
+                        alpha=4 * sq_tan)
         negatives = labels[a1][:, None] != ref_labels[None, :]
         losses = masked_logsumexp(f, negatives, add_one=True)
         if self.reducer is None:
             return losses.mean()
         return self.reduce(losses, (a1, p), "pos_pair", embeddings, labels, None)
+
+
+def _positive_pairs(indices_tuple, labels, ref_labels):
+    """The positive pairs ``(a1, p)`` and the number of negative pairs; with all pairs, the
+    negative pairs (nearly all of the matrix) are counted, not listed."""
+    if indices_tuple is not None:
+        a1, p, a2, _ = to_pairs(indices_tuple, labels, ref_labels)
+        return a1, p, len(a2)
+    pos, neg = label_masks(labels, ref_labels)
+    return where(pos, extra=(neg.sum(),))  # one sync: the two counts

@@ -4,7 +4,8 @@ import torch
 
 from .._docstrings import loss_example
 from .._params import NON_NEGATIVE
-from .._tuples import to_pairs
+from .._sync import where
+from .._tuples import label_masks, to_pairs
 from ._base import BaseLoss, mean_or_zero, zero_loss
 
 
@@ -42,6 +43,8 @@ class IntraPairVarianceLoss(BaseLoss):
         self.neg_eps = neg_eps
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        if indices_tuple is None and self.reducer is None:
+            return self._all_pairs_loss(embeddings, labels, ref_emb, ref_labels)
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
         if max(len(a1), len(a2)) <= 1:  # as pytorch-metric-learning
             return zero_loss(embeddings)
@@ -57,9 +60,27 @@ class IntraPairVarianceLoss(BaseLoss):
                 loss = loss + self.reduce(terms, idx, kind, embeddings, labels, mean_or_zero)
         return loss
 
-    def _excess(self, values, eps, sign):
-        """How much less similar (sign 1) or more similar (sign -1) than the mean allows."""
-        mean = values.mean()
+    def _all_pairs_loss(self, embeddings, labels, ref_emb, ref_labels):
+        """The same loss over all pairs, without an index list of the negative pairs (nearly
+        all of the matrix): their terms are computed on the whole matrix and masked."""
+        pos, neg = label_masks(labels, ref_labels)
+        a1, p, n_neg = where(pos, extra=(neg.sum(),))  # one sync: the two counts
+        if max(len(a1), n_neg) <= 1:  # as pytorch-metric-learning
+            return zero_loss(embeddings)
+        mat = self.distance_matrix(embeddings, ref_emb)
+        loss = zero_loss(embeddings)
+        if len(a1):
+            loss = loss + torch.relu(self._excess(mat[a1, p], self.pos_eps, 1)).pow(2).mean()
+        if n_neg:
+            mean = mat.masked_fill(~neg, 0).sum() / n_neg
+            terms = torch.relu(self._excess(mat, self.neg_eps, -1, mean)).pow(2)
+            loss = loss + terms.masked_fill(~neg, 0).sum() / n_neg
+        return loss
+
+    def _excess(self, values, eps, sign, mean=None):
+        """How much less similar (sign 1) or more similar (sign -1) than the mean allows
+        (``mean``: the mean of the group's values, by default of ``values``)."""
+        mean = values.mean() if mean is None else mean
         if self.dist.is_similarity == (sign == 1):
             return (1 - eps) * mean - values  # for a similarity's positives, a distance's negatives
         return values - (1 + eps) * mean

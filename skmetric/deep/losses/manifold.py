@@ -78,7 +78,9 @@ class ManifoldLoss(BaseProxyLoss):
         n = len(embeddings)
         walk = self._random_walk(torch.cat([embeddings, self.proxies]))
         intrinsic = _hard_proxy_term(walk[:n, n:], labels, self.margin)
-        context = F.cosine_similarity(walk[:n], walk[n:, None], dim=-1).T
+        # Cosines of the rows of F by one product of unit rows: broadcasting (n, 1, n + K)
+        # against (K, n + K) would build an n x K x (n + K) tensor (128 MiB at n = K = 256).
+        context = F.normalize(walk[:n], dim=1) @ F.normalize(walk[n:], dim=1).T
         return intrinsic + self.lambda_c * _hard_proxy_term(context, labels, self.margin)
 
     def _random_walk(self, points):

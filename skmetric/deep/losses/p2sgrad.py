@@ -52,18 +52,20 @@ class P2SGradLoss(BaseProxyLoss):
     def logits(self, embeddings):
         with torch.no_grad():
             _unit_columns_(self.W)
-        cos = embeddings @ self.W / embeddings.norm(dim=1, keepdim=True)
+        # Dividing the (n, dim) embeddings rather than the (n, num_classes) product: the
+        # same cosines, with fewer divisions when there are more classes than dimensions.
+        cos = (embeddings / embeddings.norm(dim=1, keepdim=True)) @ self.W
         return cos.clamp(-1, 1)
 
     def compute_loss(self, embeddings, labels, weights):
         cos = self.logits(embeddings)
-        target = F.one_hot(labels, self.num_classes).to(cos.dtype)
+        target = torch.zeros_like(cos).scatter_(1, labels[:, None], 1.0)  # one-hot, no int64
         return F.mse_loss(cos, target)
 
 
 def _unit_columns_(weights):
     # renorm scales columns above the max norm to it: 1e-5, then times 1e5 gives unit length.
-    weights.copy_(weights.renorm(2, 1, 1e-5).mul(1e5))
+    weights.renorm_(2, 1, 1e-5).mul_(1e5)
 
 
 def _unit_uniform_(weights):
