@@ -332,3 +332,73 @@ def test_eer_threshold_is_the_operating_point_nearer_the_crossing():
     # The first operating point (threshold inf) is never returned.
     eer3, thr3 = m.equal_error_rate([0.9, 0.1], [0, 1], return_threshold=True)
     assert eer3 == 1.0 and np.isfinite(thr3)
+
+
+def test_same_rows_tolerance_is_1e_5_of_one_plus_the_largest_magnitude():
+    """The first rows of the reference may differ from the queries by up to 1e-5 times
+    (1 + the queries' largest magnitude): here exactly at that bound (accepted) and 1.5
+    times it (refused)."""
+    Q, qy = np.zeros((2, 1)), np.array([0, 0])
+    ry = np.array([0, 0, 1, 1])
+    at_bound = np.array([[1e-5], [0.0], [3.0], [4.0]])
+    assert m.precision_at_k(Q, qy, at_bound, ry, ref_includes_query=True) == 1.0
+    beyond = np.array([[1.5e-5], [0.0], [3.0], [4.0]])
+    with pytest.raises(ValueError, match="first len\\(query\\) references must be the"):
+        m.precision_at_k(Q, qy, beyond, ry, ref_includes_query=True)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda X, y: m.precision_at_k(X, y, k=0), ValueError, "k must be an integer >= 1"),
+    (lambda X, y: m.recall_at_k(X, y, k=True), ValueError, "k must be an integer >= 1"),
+    (lambda X, y: m.precision_at_k(X, y, k=1.0), ValueError, "k must be an integer >= 1"),
+    (lambda X, y: m.map_at_r(X, y, max_k=0), ValueError, "max_k must be an integer >= 1"),
+    (lambda X, y: m.r_precision(X, y, average="mean"), ValueError, "average must be one of"),
+    (lambda X, y: m.mean_average_precision(X, y, average="all"), ValueError,
+     "average must be one of"),
+    (lambda X, y: m.retrieval_report(X, y, k=1, average="all"), ValueError,
+     "average must be one of"),
+    (lambda X, y: m.map_at_r(X, y, X, y, ref_includes_query=1), TypeError,
+     "ref_includes_query must be a bool"),
+    (lambda X, y: m.precision_at_k(X, y, chunk_size=0), ValueError,
+     "chunk_size must be a positive int"),
+    (lambda X, y: m.map_at_r(X, y, chunk_size=0), ValueError,
+     "chunk_size must be a positive int"),
+    (lambda X, y: m.retrieval_report(X, y, chunk_size=0), ValueError,
+     "chunk_size must be a positive int"),
+    (lambda X, y: m.recall_at_k(X, y, working_memory=-1), ValueError,
+     "working_memory must be a positive number"),
+])
+def test_checks_hold_when_scikit_learn_parameter_validation_is_skipped(call, error, match):
+    """With ``set_config(skip_parameter_validation=True)`` the functions' own checks still
+    refuse bad values with a clear message (no wrong number, no deep traceback)."""
+    import sklearn
+
+    X, y = np.arange(6.0)[:, None], np.array([0, 0, 1, 1, 2, 2])
+    with sklearn.config_context(skip_parameter_validation=True), pytest.raises(error,
+                                                                                match=match):
+        call(X, y)
+
+
+def test_verification_orientation_checked_when_parameter_validation_is_skipped():
+    import sklearn
+
+    with sklearn.config_context(skip_parameter_validation=True), pytest.raises(
+            TypeError, match="greater_is_similar must be True .similarity scores. or False"):
+        m.tar_at_far([0.1, 0.2], [0, 1], greater_is_similar=1)
+
+
+def test_single_metrics_pass_the_mahalanobis_map_and_the_blocks_to_the_engine():
+    rng = np.random.RandomState(6)
+    X, y = rng.randn(40, 3), rng.randint(3, size=40)
+    M = np.diag([1.0, 25.0, 0.04])
+    L = np.sqrt(M)
+    mapped = X @ L.T
+    for func in (m.r_precision, m.map_at_r, m.mean_average_precision):
+        np.testing.assert_allclose(func(X, y, metric="mahalanobis", M=M, average=None),
+                                   func(mapped, y, average=None))
+    for func in (m.precision_at_k, m.recall_at_k):
+        np.testing.assert_allclose(func(X, y, k=3, metric="mahalanobis", M=M, average=None),
+                                   func(mapped, y, k=3, average=None))
+    np.testing.assert_allclose(
+        m.retrieval_report(X, y, k=3, metric="mahalanobis", M=M, average=None)["map_at_r"],
+        m.map_at_r(mapped, y, average=None))
