@@ -402,3 +402,27 @@ def test_single_metrics_pass_the_mahalanobis_map_and_the_blocks_to_the_engine():
     np.testing.assert_allclose(
         m.retrieval_report(X, y, k=3, metric="mahalanobis", M=M, average=None)["map_at_r"],
         m.map_at_r(mapped, y, average=None))
+
+
+def test_best_threshold_separates_adjacent_floats():
+    """Scores one ulp apart are separable: the midpoint between them rounds to one of the
+    two values, and must not be the first rejected one (it was: accuracy 0.5)."""
+    a, b = 1.0, np.nextafter(1.0, 2.0)
+    for scores, y, similar in (([b, a], [1, 0], True), ([a, b], [1, 0], False),
+                               ([-a, -b], [1, 0], True), ([1e308, np.inf], [1, 0], False)):
+        if not np.all(np.isfinite(scores)):
+            scores = [1.7e308, np.finfo(float).max]  # the midpoint's sum overflows
+        acc, thr = m.best_threshold_accuracy(scores, y, greater_is_similar=similar)
+        assert acc == 1.0
+        s = np.asarray(scores)
+        accepted = s >= thr if similar else s <= thr
+        np.testing.assert_array_equal(accepted, np.asarray(y) == 1)
+
+
+def test_tar_at_far_refuses_empty_or_nested_targets_and_returns_python_floats():
+    scores, y = [0.9, 0.8, 0.3, 0.1], [1, -1, 1, -1]
+    for far in ([], [[0.1]], [0.5, 1.5], -0.1):
+        with pytest.raises(ValueError, match="far must be a number or a sequence"):
+            m.tar_at_far(scores, y, far=far)
+    assert type(m.tar_at_far(scores, y, far=0.5)) is float
+    assert m.tar_at_far(scores, y, far=[0.5]).shape == (1,)
