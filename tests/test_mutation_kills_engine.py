@@ -115,3 +115,52 @@ def test_kneighbors_on_numpy_threads_equals_one_thread():
     for got in (one, many):
         np.testing.assert_array_equal(got[1], ref_i)
         np.testing.assert_allclose(got[0], ref_d, rtol=1e-12)
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_radius_rows_with_long_runs_of_ties_are_sorted_stably(namespace):
+    """Rows of 60 neighbours with only a few distinct distances: a sort that is not stable
+    (NumPy's default for more than 16 entries) would not keep ties in index order."""
+    rng = np.random.RandomState(4)
+    X = _ties(rng, 60, high=3)
+    dist, ind = radius_neighbors(to_namespace(X, namespace), radius=10.0)
+    D = cdist(X, X)
+    for i in range(0, 60, 7):
+        expected = np.array([j for j in np.argsort(D[i], kind="stable") if j != i])
+        np.testing.assert_array_equal(numpy_of(ind[i]), expected)
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_cosine_radius_keeps_distances_equal_to_the_radius(namespace):
+    """Orthogonal integer vectors are at cosine distance exactly 1: radius=1 keeps them."""
+    X = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [-1.0, 0.0]])
+    _, ind = radius_neighbors(to_namespace(X, namespace), radius=1.0, metric="cosine")
+    assert [numpy_of(i).tolist() for i in ind] == [[2, 1], [0, 2, 3], [0, 1], [1]]
+
+
+def test_callable_radius_uses_the_callables_values_as_they_are():
+    """A callable's distances are exact by definition: a value a hair above the radius is
+    out, one equal to it is in (no round-off slack for callables)."""
+    def metric(A, B):
+        return np.abs(A[:, :1] - B[:, 0][None, :]) * (1 + 1e-12)
+
+    X = np.array([[0.0], [1.0], [2.0 / (1 + 1e-12)]])
+    _, ind = radius_neighbors(X, radius=1.0, metric=metric)
+    assert [i.tolist() for i in ind] == [[], [2], [1]]
+
+
+@pytest.mark.parametrize("call", [
+    lambda X: kneighbors(X, n_neighbors=2, chunk_size=0),
+    lambda X: kneighbors(X, n_neighbors=2, working_memory=-1.0),
+    lambda X: radius_neighbors(X, radius=1.0, chunk_size=0),
+    lambda X: radius_neighbors(X, radius=1.0, working_memory=-1.0),
+])
+def test_block_options_reach_the_search_when_parameter_validation_is_skipped(call):
+    """With scikit-learn's validation off, the engine still refuses bad block options:
+    they reach the search (a dropped argument would silently use the default)."""
+    import sklearn
+
+    X = np.arange(12.0).reshape(6, 2)
+    with sklearn.config_context(skip_parameter_validation=True), pytest.raises(
+            ValueError, match="must be a positive"):
+        call(X)
