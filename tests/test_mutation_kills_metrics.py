@@ -426,3 +426,24 @@ def test_tar_at_far_refuses_empty_or_nested_targets_and_returns_python_floats():
             m.tar_at_far(scores, y, far=far)
     assert type(m.tar_at_far(scores, y, far=0.5)) is float
     assert m.tar_at_far(scores, y, far=[0.5]).shape == (1,)
+
+
+def test_eer_threshold_at_the_half_way_point_and_near_the_first_point():
+    # ROC (thr: far, tar): inf: 0, 0; 0.9: 0, .5; 0.5: .5, 1; 0.1: 1, 1. FAR - FRR: -1,
+    # -.5, .5, 1: the crossing is half-way between 0.9 and 0.5; ties go to the later one.
+    eer, thr = m.equal_error_rate([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0], return_threshold=True)
+    assert eer == 0.25 and thr == 0.5
+    # inf: 0, 0; 0.9: 0, .9; 0.1: 1, 1. FAR - FRR: -1, -.1, 1: t = 1/11, nearer 0.9.
+    s = [0.9] * 9 + [0.1, 0.1]
+    eer, thr = m.equal_error_rate(s, [1] * 10 + [0], return_threshold=True)
+    assert eer == pytest.approx(1 / 11) and thr == 0.9
+
+
+@pytest.mark.parametrize("scores, y, match", [
+    ([], [], "scores must be a non-empty 1-D numeric array"),
+    ([[0.1, 0.2]], [[0, 1]], "scores must be a non-empty 1-D numeric array"),
+    ([0.5], [1], "y needs both similar"),
+])
+def test_verification_input_messages(scores, y, match):
+    with pytest.raises(ValueError, match=match):
+        m.tar_at_far(scores, y)
