@@ -447,3 +447,12 @@ def test_eer_threshold_at_the_half_way_point_and_near_the_first_point():
 def test_verification_input_messages(scores, y, match):
     with pytest.raises(ValueError, match=match):
         m.tar_at_far(scores, y)
+
+
+def test_eer_threshold_inside_a_straight_run_of_the_roc():
+    # FAR = 1/4 from 0.95 to 0.6 while TAR climbs: FAR - FRR = -.75, -.5, -.25, 0 (at
+    # 0.7), .25. The threshold is the operating point 0.7, which a ROC with the points of
+    # straight runs dropped (scikit-learn's drop_intermediate) would not hold.
+    s = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    y = [0, 1, 1, 1, 1, 0, 0, 0]
+    assert m.equal_error_rate(s, y, return_threshold=True) == (0.25, 0.7)
