@@ -164,3 +164,21 @@ def test_block_options_reach_the_search_when_parameter_validation_is_skipped(cal
     with sklearn.config_context(skip_parameter_validation=True), pytest.raises(
             ValueError, match="must be a positive"):
         call(X)
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_radius_zero_finds_duplicates_and_empty_rows_keep_the_dtype(namespace):
+    X = np.array([[0.0, 1.0], [2.0, 2.0], [0.0, 1.0], [5.0, 5.0]], dtype=np.float32)
+    dist, ind = radius_neighbors(to_namespace(X, namespace), radius=0.0)
+    assert [numpy_of(i).tolist() for i in ind] == [[2], [], [0], []]
+    for d in dist:
+        assert numpy_of(d).dtype == np.float32
+        assert np.all(numpy_of(d) == 0)
+
+
+def test_callable_radius_on_torch():
+    torch = pytest.importorskip("torch")
+    X = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64)
+    dist, ind = radius_neighbors(X, radius=2.0, metric=lambda A, B: torch.cdist(A, B))
+    assert [i.tolist() for i in ind] == [[1], [0, 2], [1]]
+    assert [d.tolist() for d in dist] == [[1.0], [1.0, 2.0], [2.0]]
