@@ -23,6 +23,7 @@ names, or ``Class.method``), for large modules whose numerical core is a few fun
 """
 
 import argparse
+import ast
 import datetime
 import fnmatch
 import json
@@ -56,9 +57,10 @@ TESTS = {
     "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py",
                           "tests/test_mutation_kills_metrics.py"],
     "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",
-                           "tests/test_compute_engine.py"],
-    "skmetric/neighbors.py": ["tests/test_neighbors.py",
-                              "tests/test_mutation_kills_neighbors.py"],
+                           "tests/test_compute_engine.py", "tests/test_robustness_engine.py",
+                           "tests/test_mutation_kills_engine.py"],
+    "skmetric/neighbors.py": ["tests/test_neighbors.py", "tests/test_robustness_engine.py",
+                              "tests/test_mutation_kills_engine.py"],
     "skmetric/supervised/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
                                     "tests/test_mutation_kills_nca.py"],
     "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py"],
@@ -98,6 +100,29 @@ def prepare(workdir, modules, tests, fresh):
         'process_isolation = "fork"\n'
     )
     (workdir / "pyproject.toml").write_text(text)
+    for module in modules:
+        path = workdir / module
+        path.write_text(undecorate(path.read_text()))
+
+
+def undecorate(source):
+    """``source`` with each decorated module-level function written as a plain ``def``
+    followed by ``name = dec1(dec2(name))``: the same module, but mutmut 3 skips decorated
+    functions (it cannot put its trampoline under their decorators), and the public
+    functions of ``skmetric.metrics`` (``validate_params``, docstring filling) would
+    otherwise never be mutated."""
+    lines = source.splitlines(keepends=True)
+    tree = ast.parse(source)
+    funcs = [n for n in tree.body
+             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.decorator_list]
+    for node in reversed(funcs):  # bottom-up: earlier line numbers stay valid
+        applied = node.name
+        for dec in reversed(node.decorator_list):
+            applied = f"{ast.get_source_segment(source, dec)}({applied})"
+        first = min(d.lineno for d in node.decorator_list) - 1
+        lines[node.end_lineno:node.end_lineno] = [f"{node.name} = {applied}\n"]
+        del lines[first:node.lineno - 1]
+    return "".join(lines)
 
 
 def mutant_globs(module, functions):

@@ -362,7 +362,11 @@ def _best_threshold(dist, positive, strategy, min_rate, beta):
         return float(values[0] - max(1.0, abs(values[0])) * 1e-6)
     if best == values.size:
         return float(values[-1] + max(1.0, abs(values[-1])) * 1e-6)
-    return float((values[best - 1] + values[best]) / 2)
+    lo, hi = values[best - 1], values[best]
+    mid = lo / 2 + hi / 2  # halves first: no overflow
+    # Adjacent floats: the midpoint rounds to one of them; the first rejected value must
+    # not be the threshold, the last accepted one can.
+    return float(mid if lo <= mid < hi else lo)
 
 
 class TripletsClassifierMixin(_TupleLearnerMixin):

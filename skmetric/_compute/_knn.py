@@ -71,15 +71,23 @@ def kneighbors(prep, k, start, stop, exclude, chunk_size, working_memory, n_thre
 
 def radius(prep, radius, exclude, chunk_size, working_memory, sort_results):
     """Per query, the references at distance ``<= radius``: two lists of 1-D arrays
-    (distances, int64 indices), sorted by distance (ties by index) or by index."""
+    (distances, int64 indices), sorted by distance (ties by index) or by index.
+
+    As in :func:`kneighbors`, the block's distances carry the expansion's round-off: the
+    references within that round-off of the radius are candidates whose distances are
+    recomputed from the coordinates, so membership and the order of equal distances do
+    not depend on round-off."""
     xp = prep.xp
+    radius = float(radius)  # e.g. a NumPy scalar, which strict namespaces do not compare
     rows = prep.block_rows(chunk_size, working_memory, default_mib=KNN_WORKING_MEMORY_MIB)
     all_dist, all_ind = [], []
     for start, stop in prep.row_blocks(rows):
         D = prep.distance_block(start, stop)
         if exclude:
             D = set_diagonal(D, start, float("inf"), xp)
-        dist_rows, ind_rows = _within(D, radius, xp, prep.numpy)
+        dist_rows, ind_rows = _within(D, _radius_slack(prep, radius), xp, prep.numpy)
+        if prep.kind != "callable":
+            dist_rows, ind_rows = _exact_within(prep, start, ind_rows, radius)
         if sort_results:
             orders = [xp.argsort(d, stable=True) for d in dist_rows]
             dist_rows = [xp.take(d, o) for d, o in zip(dist_rows, orders, strict=True)]
@@ -87,6 +95,35 @@ def radius(prep, radius, exclude, chunk_size, working_memory, sort_results):
         all_dist.extend(dist_rows)
         all_ind.extend(ind_rows)
     return all_dist, all_ind
+
+
+def _radius_slack(prep, radius):
+    """``radius`` widened by the round-off of the block's distances: relative sqrt(eps)
+    for the Euclidean family (entries below their cancellation limit are recomputed, so
+    the others are accurate to sqrt(eps) relative), twice the absolute bound for cosine."""
+    if prep.kind == "cos":
+        return radius + 2.0 * prep.round_off(0, 0)
+    if prep.kind == "callable":
+        return radius
+    return radius * (1.0 + 4.0 * prep.eps ** 0.5)
+
+
+def _exact_within(prep, start, ind_rows, radius):
+    """Distances of the candidates ``ind_rows`` of the query rows from ``start`` computed
+    from the coordinates, and those ``<= radius`` kept (in index order)."""
+    xp = prep.xp
+    dist_rows, kept_rows = [], []
+    for i, ind in enumerate(ind_rows):
+        if ind.shape[0] == 0:
+            dist_rows.append(xp.zeros(0, dtype=prep.dtype, device=prep.device))
+            kept_rows.append(ind)
+            continue
+        dist = _neighbor_distances(prep, prep.X[start + i:start + i + 1, :], ind[None, :],
+                                   None)[0, :]
+        (keep,) = xp.nonzero(dist <= radius)
+        dist_rows.append(xp.take(dist, keep))
+        kept_rows.append(xp.take(ind, keep))
+    return dist_rows, kept_rows
 
 
 def _within(D, radius, xp, numpy):

@@ -145,30 +145,28 @@ def prepare_reference(setup, metric, M, L):
 
 
 def full_ranking_ap(setup, prep, working_memory):
-    """Per-query average precision over the full, stably sorted ranking."""
+    """Per-query average precision over the full ranking of the references, ordered as the
+    k-NN metrics order them: the engine's exact search with k = every available reference,
+    ties by the smaller index. (Sorting the expansion's distance rows would order equal
+    distances by their round-off.)"""
     xp = setup.xp
-    n_q, n_r = setup.q_codes.shape[0], setup.r_codes.shape[0]
+    n_q, k = setup.q_codes.shape[0], setup.n_available
     out = np.full(n_q, np.nan)
     device = array_api_compat.device(setup.query)
     q_codes = xp.asarray(setup.q_codes, device=device)
     r_codes = xp.asarray(setup.r_codes, device=device)
-    ranks = xp.arange(1, n_r + 1, dtype=xp.float64, device=device)
-    ref_index = xp.arange(n_r, device=device)
+    ranks = xp.arange(1, k + 1, dtype=xp.float64, device=device)
     mib = get_config()["working_memory"] if working_memory is None else working_memory
-    block = int(max(1, min(n_q, mib * 2**20 // (40 * n_r))))
+    block = int(max(1, min(n_q, mib * 2**20 // (40 * k))))
     for start in range(0, n_q, block):
         stop = min(start + block, n_q)
-        dist = prep.distance_block(start, stop)
-        relevant = r_codes[None, :] == q_codes[start:stop, None]
-        if setup.exclude_self:
-            # The query's own row goes last and counts as irrelevant: no effect on AP.
-            own = ref_index[None, :] == xp.arange(start, stop, device=device)[:, None]
-            dist = xp.where(own, xp.asarray(xp.inf, dtype=dist.dtype, device=device), dist)
-            relevant = relevant & ~own
-        order = xp.argsort(dist, axis=1, stable=True)
-        hits = xp.astype(xp.take_along_axis(relevant, order, axis=1), xp.float64)
+        _, idx = prep.kneighbors(k, start=start, stop=stop, exclude_self=setup.exclude_self,
+                                 working_memory=working_memory)
+        nn_codes = xp.reshape(xp.take(r_codes, xp.reshape(idx, (-1,)), axis=0),
+                              (stop - start, k))
+        hits = xp.astype(nn_codes == q_codes[start:stop, None], xp.float64)
         found = xp.cumulative_sum(hits, axis=1)
-        r = xp.astype(xp.sum(hits, axis=1), xp.float64)
+        r = xp.sum(hits, axis=1)
         denom = xp.where(r > 0, r, xp.ones_like(r))
         out[start:stop] = to_numpy(xp.sum(hits * found / ranks[None, :], axis=1) / denom)
     out[setup.lone] = np.nan

@@ -203,9 +203,10 @@ def mean_average_precision(query, query_labels, reference=None, reference_labels
 
     ``AP = (1/R) * sum_{i<=n} P@i * rel_i`` over all ``n`` references, R being the number
     of references of the query's class; equivalently the mean over relevant references of
-    the precision at their rank. Each block of queries sorts its full distance rows, so the
-    cost is ``O(n_queries * n_references * log n_references)``; prefer :func:`map_at_r` on
-    large sets.
+    the precision at their rank. Each block of queries ranks every reference (the exact
+    search of :func:`precision_at_k` with k = all, ties by the smaller index), so the cost
+    is ``O(n_queries * n_references * log n_references)``; prefer :func:`map_at_r` on large
+    sets.
 
     Parameters
     ----------
