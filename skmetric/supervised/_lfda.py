@@ -1,7 +1,7 @@
 """LFDA: local Fisher discriminant analysis (Sugiyama, 2007)."""
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg
@@ -11,6 +11,7 @@ from .._base import MahalanobisMixin
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import validate_labelled
+from .._toward_prior import choose_strength, geodesic_map
 from .._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
@@ -79,13 +80,16 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         "k": [Interval(Integral, 1, None, closed="left"), None],
         "embedding_type": [StrOptions(set(EMBEDDING_TYPES))],
         "preprocessor": ["array-like", callable, None],
+        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
-    def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):
+    def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None,
+                 prior_strength=0.0):
         self.n_components = n_components
         self.k = k
         self.embedding_type = embedding_type
         self.preprocessor = preprocessor
+        self.prior_strength = prior_strength
 
     _requires_y = True
     # The map on s * X is the map on X divided by s ('orthonormalized': the same map).
@@ -111,6 +115,18 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         n_components = check_n_components(X.shape[1], self.n_components)
         _check_class_sizes(classes, counts)
 
+        strength = self.prior_strength
+        if strength == "auto":
+            strength, self.prior_scores_ = choose_strength(
+                lambda Xt, yt, strengths: _toward_euclidean(
+                    self._plain_map(Xt, yt, k, n_components)[0], strengths), X, y)
+        self.prior_strength_ = float(strength)
+        L, self.eigenvalues_ = self._plain_map(X, y, k, n_components)
+        self.components_ = _fix_signs(_toward_euclidean(L, [self.prior_strength_])[0])
+        return self
+
+    def _plain_map(self, X, y, k, n_components):
+        """LFDA's map (rows) of samples ``X`` and class codes ``y``, and its eigenvalues."""
         S_b, S_w, S_t = _local_scatters(X, y, k)
         vals, vecs = _generalized_eigh(S_b, S_w, S_t, n_components)
         if self.embedding_type == "weighted":
@@ -119,9 +135,12 @@ class LFDA(MahalanobisMixin, BaseEstimator):
             vecs, _ = np.linalg.qr(vecs)
         else:
             vecs = self._unscale(vecs)
-        self.components_ = _fix_signs(vecs.T)
-        self.eigenvalues_ = vals
-        return self
+        return vecs.T, vals
+
+
+def _toward_euclidean(L, strengths):
+    """``L`` moved toward the Euclidean metric on its row space, once per strength."""
+    return [geodesic_map(L, np.eye(L.shape[1]), s) for s in strengths]
 
 
 def _check_class_sizes(classes, counts):

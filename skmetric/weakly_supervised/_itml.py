@@ -10,7 +10,14 @@ from sklearn.base import BaseEstimator
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
-from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
+from .._supervised import (
+    N_CONSTRAINTS_CONSTRAINT,
+    SupervisedTuplesMixin,
+    check_n_constraints,
+    draw_tuples,
+    validate_supervised,
+)
+from .._toward_prior import N_SPLITS, choose_strength, geodesic_map
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -25,10 +32,11 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         "verbose": ["verbose"],
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
+        "prior_strength": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", bounds=None,
-                 verbose=False, preprocessor=None, random_state=None):
+                 verbose=False, preprocessor=None, random_state=None, prior_strength=0.0):
         self.gamma = gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -37,27 +45,38 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         self.verbose = verbose
         self.preprocessor = preprocessor
         self.random_state = random_state
+        self.prior_strength = prior_strength
 
     # Exact on samples divided by c: the problem is the same with the prior times c**2
     # (LogDet is invariant under congruence) and the same bounds on squared distances.
     _rescalable = True
 
-    def _fit(self, pairs, y, bounds=None):
-        """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
+    def _fit(self, pairs, y, bounds=None, strength=None):
+        """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}.
+
+        The learned metric is moved toward the prior by ``strength`` (default: the
+        ``prior_strength`` parameter), along their geodesic (see :func:`geodesic_map`).
+        """
+        L, L0, self.bounds_, self.n_iter_ = self._learn(pairs, y, bounds)
+        self.prior_strength_ = float(self.prior_strength if strength is None else strength)
+        self.components_ = self._unscale(geodesic_map(L, L0, self.prior_strength_))
+        return self
+
+    def _learn(self, pairs, y, bounds=None):
+        """ITML's map and the prior's, in fit units, the bounds used and the sweeps run."""
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         A0 = self._prior_in_fit_units(points)
-        self.bounds_ = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
+        bounds = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
         diff = pairs[:, 0] - pairs[:, 1]
         # A pair of identical samples constrains nothing (and would divide by zero).
         keep = np.any(diff != 0, axis=1)
-        A, self.n_iter_ = _itml_projections(
-            diff[keep], y[keep], A0, self.bounds_, self.gamma, self.max_iter, self.tol,
+        A, n_iter = _itml_projections(
+            diff[keep], y[keep], A0, bounds, self.gamma, self.max_iter, self.tol,
             self.verbose,
         )
         A = _nearest_psd(A)
-        _check_precision(A, A0, self.bounds_)
-        self.components_ = self._unscale(components_from_metric(A))
-        return self
+        _check_precision(A, A0, bounds)
+        return components_from_metric(A), components_from_metric(A0), bounds, n_iter
 
     def _prior_in_fit_units(self, points):
         """The prior ``M0`` for the (possibly rescaled, see ``_rescale_for_fit``) points.
@@ -214,14 +233,15 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     _parameter_constraints: dict = {
         **_BaseITML._parameter_constraints,
         **N_CONSTRAINTS_CONSTRAINT,
+        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
                  prior="identity", bounds=None, verbose=False, preprocessor=None,
-                 random_state=None):
+                 random_state=None, prior_strength=0.0):
         super().__init__(gamma=gamma, max_iter=max_iter, tol=tol, prior=prior, bounds=bounds,
                          verbose=verbose, preprocessor=preprocessor,
-                         random_state=random_state)
+                         random_state=random_state, prior_strength=prior_strength)
         self.n_constraints = n_constraints
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -242,7 +262,23 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         self : object
         """
         X, y = validate_supervised(self, X, y)
-        return self._fit(*self._draw_tuples(X, y), bounds)
+        strength = self.prior_strength
+        if strength == "auto":
+            codes = np.unique(y, return_inverse=True)[1]
+            strength, self.prior_scores_ = choose_strength(
+                lambda Xt, yt, strengths: self._path(Xt, yt, bounds, strengths), X, codes)
+        return self._fit(*self._draw_tuples(X, y), bounds, strength)
+
+    def _path(self, X, codes, bounds, strengths):
+        """Maps of every strength, from one ITML fit on an inner training fold.
+
+        The fold draws its share of the constraints (``N_SPLITS - 1`` in ``N_SPLITS``, as
+        it holds that share of the samples), so the inner fits cost about two full fits.
+        """
+        n = check_n_constraints(self.n_constraints, codes) * (N_SPLITS - 1) // N_SPLITS
+        idx, labels = draw_tuples(codes, 2, max(n, 1), self.random_state, warn=False)
+        L, L0 = self._learn(X[idx], labels, bounds)[:2]
+        return [geodesic_map(L, L0, s) for s in strengths]
 
 
 def _check_bounds(bounds, points, A0):
