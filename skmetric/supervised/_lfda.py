@@ -80,7 +80,7 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         "k": [Interval(Integral, 1, None, closed="left"), None],
         "embedding_type": [StrOptions(set(EMBEDDING_TYPES))],
         "preprocessor": ["array-like", callable, None],
-        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "prior_strength": [Interval(Real, 0, None, closed="both"), StrOptions({"auto"})],
     }
 
     def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None,

@@ -144,7 +144,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         "solver": [StrOptions({"lbfgs", "gd"})],
         "k": [StrOptions({"deprecated"}), Interval(Integral, 1, None, closed="left")],
         "device": "no_validation",  # checked by resolve_backend
-        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "prior_strength": [Interval(Real, 0, None, closed="both"), StrOptions({"auto"})],
     }
 
     def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,

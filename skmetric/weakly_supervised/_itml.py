@@ -32,7 +32,7 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         "verbose": ["verbose"],
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
-        "prior_strength": [Interval(Real, 0, None, closed="left")],
+        "prior_strength": [Interval(Real, 0, None, closed="both")],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", bounds=None,
@@ -233,7 +233,7 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     _parameter_constraints: dict = {
         **_BaseITML._parameter_constraints,
         **N_CONSTRAINTS_CONSTRAINT,
-        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "prior_strength": [Interval(Real, 0, None, closed="both"), StrOptions({"auto"})],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
