@@ -14,12 +14,12 @@ from scipy import linalg
 from scipy.optimize import minimize_scalar
 from scipy.spatial.distance import pdist
 from sklearn.datasets import load_wine, make_classification
-from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 
 from skmetric import ITML, LFDA, LMNN, ITML_Supervised
-from skmetric._toward_prior import N_SPLITS, SPLIT_SEED, STRENGTHS, geodesic_map
+from skmetric._compute._inner_cv import inner_folds
+from skmetric._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map
 from skmetric.supervised._lmnn import (
     _lmnn_objective,
     _PriorPenalty,
@@ -189,19 +189,28 @@ def test_infinite_strength_gives_the_prior(wine90):
 def test_lfda_auto_scores_are_an_inner_cv_of_the_training_data(wine90):
     X, y = wine90
     auto = LFDA(k=5, prior_strength="auto").fit(X, y)
-    # The same inner CV with scikit-learn's k-NN on fixed-strength fits.
-    folds = StratifiedKFold(n_splits=N_SPLITS, shuffle=True, random_state=SPLIT_SEED)
-    expected = np.zeros(len(STRENGTHS))
-    for i, strength in enumerate(STRENGTHS):
-        for train, valid in folds.split(X, y):
+    # The same inner CV with scikit-learn's k-NN on fixed-strength fits: 3-NN accuracy
+    # plus half the fraction of same-class neighbours, averaged over the inner folds.
+    folds = inner_folds(y, random_state=SPLIT_SEED)
+    expected = {}
+    for strength in GEODESIC_STRENGTHS:
+        total = 0.0
+        for train, valid in folds:
             lfda = LFDA(k=5, prior_strength=strength).fit(X[train], y[train])
             knn = KNeighborsClassifier(n_neighbors=3).fit(lfda.transform(X[train]), y[train])
-            expected[i] += knn.score(lfda.transform(X[valid]), y[valid]) / N_SPLITS
-    np.testing.assert_allclose(auto.prior_scores_, expected, rtol=1e-12)
+            Z = lfda.transform(X[valid])
+            neighbours = knn.kneighbors(Z, return_distance=False)
+            purity = np.mean(y[train][neighbours] == y[valid][:, None])
+            total += (knn.score(Z, y[valid]) + 0.5 * purity) / len(folds)
+        expected[strength] = total
+    assert list(auto.prior_scores_) == list(GEODESIC_STRENGTHS)
+    np.testing.assert_allclose(list(auto.prior_scores_.values()), list(expected.values()),
+                               rtol=1e-12)
     # The best score wins, ties going to the stronger pull toward the prior.
-    best = np.flatnonzero(expected == expected.max())[-1]
-    assert auto.prior_strength_ == STRENGTHS[best]
-    fixed = LFDA(k=5, prior_strength=STRENGTHS[best]).fit(X, y)
+    values = np.array(list(expected.values()))
+    best = GEODESIC_STRENGTHS[np.flatnonzero(values >= values.max() - 1e-12)[0]]
+    assert auto.prior_strength_ == best
+    fixed = LFDA(k=5, prior_strength=best).fit(X, y)
     np.testing.assert_array_equal(auto.components_, fixed.components_)
     again = LFDA(k=5, prior_strength="auto").fit(X, y)
     np.testing.assert_array_equal(auto.components_, again.components_)
@@ -215,7 +224,7 @@ def test_auto_falls_back_to_euclidean_where_learning_hurts():
                                shuffle=False, random_state=0)
     auto = LFDA(prior_strength="auto").fit(X, y)
     assert auto.prior_strength_ >= 1.0, auto.prior_scores_
-    assert auto.prior_scores_[-1] >= auto.prior_scores_[0]
+    assert auto.prior_scores_[np.inf] >= auto.prior_scores_[0.0]
 
 
 @pytest.mark.parametrize("learner", ["LMNN", "ITML_Supervised"])
@@ -223,16 +232,15 @@ def test_auto_equals_the_fit_at_the_chosen_strength(wine90, learner):
     X, y = wine90
     if learner == "LMNN":
         make = lambda s: LMNN(max_iter=30, random_state=0, prior_strength=s)  # noqa: E731
-        candidates = (0.0, np.inf)
+        candidates = (np.inf, 0.0)
     else:
         make = lambda s: ITML_Supervised(n_constraints=60, random_state=0,  # noqa: E731
                                          prior_strength=s)
-        candidates = STRENGTHS
+        candidates = GEODESIC_STRENGTHS
     auto = make("auto").fit(X, y)
-    assert auto.prior_strength_ in candidates
-    assert auto.prior_scores_.shape == (len(candidates),)
-    best = np.flatnonzero(auto.prior_scores_ >= auto.prior_scores_.max() - 1e-12)[-1]
-    assert auto.prior_strength_ == candidates[best]
+    assert list(auto.prior_scores_) == list(candidates)
+    values = np.array(list(auto.prior_scores_.values()))
+    assert auto.prior_strength_ == candidates[np.flatnonzero(values >= values.max() - 1e-12)[0]]
     fixed = make(auto.prior_strength_).fit(X, y)
     np.testing.assert_array_equal(auto.components_, fixed.components_)
     np.testing.assert_array_equal(make("auto").fit(X, y).components_, auto.components_)

@@ -8,10 +8,11 @@ from scipy import linalg
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
+from .._compute._inner_cv import choose_strength
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import validate_labelled
-from .._toward_prior import choose_strength, geodesic_map
+from .._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 from .._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
@@ -117,12 +118,14 @@ class LFDA(MahalanobisMixin, BaseEstimator):
 
         strength = self.prior_strength
         if strength == "auto":
-            strength, self.prior_scores_ = choose_strength(
-                lambda Xt, yt, strengths: _toward_euclidean(
-                    self._plain_map(Xt, yt, k, n_components)[0], strengths), X, y)
+            choice = choose_strength(
+                lambda Xt, yt: geodesic_path(self._plain_map(Xt, yt, k, n_components)[0],
+                                             np.eye(X.shape[1]), GEODESIC_STRENGTHS),
+                X, y, random_state=SPLIT_SEED)
+            strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         self.prior_strength_ = float(strength)
         L, self.eigenvalues_ = self._plain_map(X, y, k, n_components)
-        self.components_ = _fix_signs(_toward_euclidean(L, [self.prior_strength_])[0])
+        self.components_ = _fix_signs(geodesic_map(L, np.eye(X.shape[1]), self.prior_strength_))
         return self
 
     def _plain_map(self, X, y, k, n_components):
@@ -136,11 +139,6 @@ class LFDA(MahalanobisMixin, BaseEstimator):
         else:
             vecs = self._unscale(vecs)
         return vecs.T, vals
-
-
-def _toward_euclidean(L, strengths):
-    """``L`` moved toward the Euclidean metric on its row space, once per strength."""
-    return [geodesic_map(L, np.eye(L.shape[1]), s) for s in strengths]
 
 
 def _check_class_sizes(classes, counts):

@@ -15,11 +15,12 @@ from sklearn.neighbors import NearestNeighbors
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
+from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._compute._lbfgs import minimize_lbfgs
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import validate_labelled
-from .._toward_prior import choose_strength
+from .._toward_prior import SPLIT_SEED
 from .._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
@@ -196,11 +197,7 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         _check_class_sizes(classes, counts, n_neighbors)
         strength = self.prior_strength
         if strength == "auto":
-            # Each candidate costs a fit: only the prior and the plain objective compete.
-            strength, self.prior_scores_ = choose_strength(
-                lambda Xt, yt, strengths: [
-                    self._fit_map(Xt, yt, n_neighbors, s, backend)[0] for s in strengths],
-                X, codes, strengths=(0.0, np.inf), min_train_count=n_neighbors + 1)
+            strength = self._choose_strength(X, codes, counts, n_neighbors, backend)
         self.prior_strength_ = float(strength)
         start = time.perf_counter()
         L, self.n_iter_, converged, self.objective_ = self._fit_map(
@@ -215,6 +212,23 @@ class LMNN(MahalanobisMixin, BaseEstimator):
             warn_if_stuck_at_init("LMNN", self.n_iter_, X, L)
         self.components_ = L
         return self
+
+    def _choose_strength(self, X, codes, counts, n_neighbors, backend):
+        """'auto': the prior (inf) or the plain objective (0), by inner cross-validation.
+
+        Each candidate costs a fit, so only these two compete (about 2 plain fits in all).
+        Classes too small for ``n_neighbors + 1`` samples in every inner training fold
+        keep the plain objective.
+        """
+        if counts.min() * (N_SPLITS - 1) // N_SPLITS < n_neighbors + 1:
+            self.prior_scores_ = {}
+            return 0.0
+        seed = SPLIT_SEED if self.random_state is None else self.random_state
+        choice = choose_strength(
+            lambda Xt, yt: [(s, self._fit_map(Xt, yt, n_neighbors, s, backend)[0])
+                            for s in (np.inf, 0.0)], X, codes, random_state=seed)
+        self.prior_scores_ = choice.scores
+        return choice.strength or 0.0
 
     def _fit_map(self, X, codes, n_neighbors, strength, backend):
         """``(L, n_iter, converged, objective)`` of one fit on host arrays ``X``, ``codes``."""

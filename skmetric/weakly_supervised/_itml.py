@@ -8,6 +8,7 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
 from .._supervised import (
@@ -17,7 +18,7 @@ from .._supervised import (
     draw_tuples,
     validate_supervised,
 )
-from .._toward_prior import N_SPLITS, choose_strength, geodesic_map
+from .._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -265,11 +266,13 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         strength = self.prior_strength
         if strength == "auto":
             codes = np.unique(y, return_inverse=True)[1]
-            strength, self.prior_scores_ = choose_strength(
-                lambda Xt, yt, strengths: self._path(Xt, yt, bounds, strengths), X, codes)
+            seed = SPLIT_SEED if self.random_state is None else self.random_state
+            choice = choose_strength(lambda Xt, yt: self._path(Xt, yt, bounds), X, codes,
+                                     random_state=seed)
+            strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         return self._fit(*self._draw_tuples(X, y), bounds, strength)
 
-    def _path(self, X, codes, bounds, strengths):
+    def _path(self, X, codes, bounds):
         """Maps of every strength, from one ITML fit on an inner training fold.
 
         The fold draws its share of the constraints (``N_SPLITS - 1`` in ``N_SPLITS``, as
@@ -277,8 +280,7 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         """
         n = check_n_constraints(self.n_constraints, codes) * (N_SPLITS - 1) // N_SPLITS
         idx, labels = draw_tuples(codes, 2, max(n, 1), self.random_state, warn=False)
-        L, L0 = self._learn(X[idx], labels, bounds)[:2]
-        return [geodesic_map(L, L0, s) for s in strengths]
+        return geodesic_path(*self._learn(X[idx], labels, bounds)[:2], GEODESIC_STRENGTHS)
 
 
 def _check_bounds(bounds, points, A0):
