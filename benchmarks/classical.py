@@ -68,7 +68,7 @@ LEARNERS = {
     "MMC_Supervised": (lambda rs: skmetric.MMC_Supervised(random_state=rs),
                        "MMC_Supervised", {"random_state": RANDOM_STATE}),
     # k=3: metric-learn caps k at n_features - 1 (3 on iris); the same k on every dataset.
-    "LFDA": (lambda rs: skmetric.LFDA(k=7), "LFDA", {"k": 7}),
+    "LFDA": (lambda rs: skmetric.LFDA(k=7, prior_strength=0), "LFDA", {"k": 7}),
     "RCA_Supervised": (lambda rs: skmetric.RCA_Supervised(n_chunks=40, chunk_size=3,
                                                           random_state=rs),
                        "RCA_Supervised", {"n_chunks": 40, "chunk_size": 3,

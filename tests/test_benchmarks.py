@@ -26,6 +26,7 @@ import render_readme  # noqa: E402
 
 # script -> the least number of agreement checks its quick run must make.
 QUICK = {
+    "accuracy": 2,         # our Euclidean vs pyDML-Stats' on iris and wine
     "classical": 2,        # NCA vs scikit-learn on iris and wine
     "deep_losses": 26,     # 8 loss cases (19: value, gradient, tuples) + 7 miners
     "deep_proxy": 27,      # 9 checked losses x (value, 2 gradients)

@@ -51,12 +51,13 @@ PLAIN_ITML = ([-3.695504538713948, 13.41164696704754, -0.10692399494482119,
 @pytest.mark.parametrize("explicit", [False, True])
 def test_prior_strength_zero_is_the_plain_fit_of_before(wine90, explicit):
     X, y = wine90
+    # LMNN's and ITML's default is the plain objective; LFDA's is 'auto'.
     extra = {"prior_strength": 0} if explicit else {}
     lmnn = LMNN(n_neighbors=3, max_iter=40, random_state=0, **extra).fit(X, y)
     np.testing.assert_allclose(_summary(lmnn.components_), PLAIN_LMNN[0], rtol=1e-9)
     assert lmnn.objective_ == pytest.approx(PLAIN_LMNN[1], rel=1e-9)
     assert lmnn.n_iter_ == PLAIN_LMNN[2]
-    lfda = LFDA(k=5, **extra).fit(X, y)
+    lfda = LFDA(k=5, prior_strength=0).fit(X, y)
     np.testing.assert_allclose(_summary(lfda.components_), PLAIN_LFDA, rtol=1e-9)
     itml = ITML_Supervised(n_constraints=60, random_state=0, **extra).fit(X, y)
     np.testing.assert_allclose(_summary(itml.components_), PLAIN_ITML[0], rtol=1e-9)
@@ -164,9 +165,13 @@ def test_geodesic_map_follows_the_affine_invariant_geodesic():
 def test_infinite_strength_gives_the_prior(wine90):
     X, y = wine90
     lfda = LFDA(k=5, prior_strength=np.inf).fit(X, y)
-    np.testing.assert_allclose(pdist(lfda.transform(X)), pdist(X), rtol=1e-10)
+    ratio = pdist(lfda.transform(X)) / pdist(X)  # Euclidean distance, scaled
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-10)
+    assert ratio[0] == pytest.approx(np.linalg.norm(LFDA(k=5, prior_strength=0).fit(
+        X, y).components_, 2))
     near = LFDA(k=5, prior_strength=1e8).fit(X, y)
-    np.testing.assert_allclose(pdist(near.transform(X)), pdist(X), rtol=1e-6)
+    ratio = pdist(near.transform(X)) / pdist(X)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-6)
     for prior in ("identity", "covariance"):
         plain = ITML_Supervised(n_constraints=60, random_state=0, prior=prior).fit(X, y)
         itml = ITML_Supervised(n_constraints=60, random_state=0, prior=prior,

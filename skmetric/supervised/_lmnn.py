@@ -101,6 +101,13 @@ class LMNN(MahalanobisMixin, BaseEstimator):
         Where to compute. None: NumPy, or the device of a torch ``X``. 'cpu' or 'cuda'
         (or 'cuda:1', a torch.device): torch on that device, in float64. 'auto': torch on
         CUDA when available, else NumPy. ``components_`` is always a NumPy array.
+    prior_strength : float >= 0 or 'auto', default=0.0
+        Pull toward the initial map ``L0``: the objective gains ``prior_strength *
+        n_samples * min_c trace((L - c L0) C (L - c L0)^T)`` (C the covariance of X), the
+        mean squared distance by which the map moves the centred samples away from a
+        multiple of ``L0``. 0 is the plain objective, ``np.inf`` gives ``L0`` itself (no
+        optimisation). 'auto' picks ``inf`` or 0 by an inner 3-fold cross-validation on
+        the training data (3-NN score, folds seeded by ``random_state``, 0 when None).
 
     Attributes
     ----------
@@ -109,7 +116,12 @@ class LMNN(MahalanobisMixin, BaseEstimator):
     n_iter_ : int
         Number of iterations run.
     objective_ : float
-        Objective at ``components_``.
+        Objective at ``components_`` (with the prior penalty).
+    prior_strength_ : float
+        The strength used: ``prior_strength``, or the one 'auto' chose.
+    prior_scores_ : dict
+        With 'auto': the mean inner-CV score of each candidate strength (empty when the
+        classes were too small for the inner folds, which means 0).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -137,6 +137,11 @@ class ITML(PairsClassifierMixin, _BaseITML):
         Data to index when pairs are given as an (n_pairs, 2) array of indices.
     random_state : int, RandomState instance or None, default=None
         Seeds ``prior='random'``.
+    prior_strength : float >= 0, default=0.0
+        Pull toward the prior: the learned ``M`` becomes the point
+        ``M0^(1/2) (M0^(-1/2) M M0^(-1/2))^t M0^(1/2)``, ``t = 1 / (1 + prior_strength)``,
+        of the LogDet geodesic from ``M0`` to ``M``. 0 is plain ITML, ``np.inf`` gives
+        ``M0``.
 
     Attributes
     ----------
@@ -148,6 +153,8 @@ class ITML(PairsClassifierMixin, _BaseITML):
         Pairs with a learned distance at most ``threshold_`` are predicted similar.
     n_iter_ : int
         Number of sweeps run.
+    prior_strength_ : float
+        The strength used.
     n_features_in_ : int
         Number of features seen during fit.
 
@@ -203,7 +210,11 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         Number of similar and of dissimilar pairs to draw; None means
         ``20 * n_classes**2``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the drawing of pairs and ``prior='random'``.
+        Seeds the drawing of pairs and ``prior='random'`` (and the inner folds of 'auto').
+    prior_strength : float >= 0 or 'auto', default=0.0
+        As in :class:`ITML`; 'auto' picks among ``inf, 3, 1, 1/3, 0`` by an inner 3-fold
+        cross-validation on the training data (3-NN score; each inner fit draws two thirds
+        of the constraints, so the three cost about two full fits).
 
     Attributes
     ----------
@@ -213,6 +224,10 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         The bounds on squared distances used.
     n_iter_ : int
         Number of sweeps run.
+    prior_strength_ : float
+        The strength used: ``prior_strength``, or the one 'auto' chose.
+    prior_scores_ : dict
+        With 'auto': the mean inner-CV score of each candidate strength.
     n_features_in_ : int
         Number of features seen during fit.
 
