@@ -61,7 +61,7 @@ LEARNERS = {
                         "LSML_Supervised", {"random_state": RANDOM_STATE}),
     "SCML_Supervised": (lambda rs: skmetric.SCML_Supervised(random_state=rs),
                         "SCML_Supervised", {"random_state": RANDOM_STATE}),
-    "ITML_Supervised": (lambda rs: skmetric.ITML_Supervised(random_state=rs),
+    "ITML_Supervised": (lambda rs: skmetric.ITML_Supervised(random_state=rs, prior_strength=0),
                         "ITML_Supervised", {"random_state": RANDOM_STATE}),
     "SDML_Supervised": (lambda rs: skmetric.SDML_Supervised(random_state=rs),
                         "SDML_Supervised", {"random_state": RANDOM_STATE}),

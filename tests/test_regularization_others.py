@@ -51,7 +51,7 @@ PLAIN_ITML = ([-3.695504538713948, 13.41164696704754, -0.10692399494482119,
 @pytest.mark.parametrize("explicit", [False, True])
 def test_prior_strength_zero_is_the_plain_fit_of_before(wine90, explicit):
     X, y = wine90
-    # LMNN's and ITML's default is the plain objective; LFDA's is 'auto'.
+    # LMNN's default is the plain objective; LFDA's and ITML_Supervised's is 'auto'.
     extra = {"prior_strength": 0} if explicit else {}
     lmnn = LMNN(n_neighbors=3, max_iter=40, random_state=0, **extra).fit(X, y)
     np.testing.assert_allclose(_summary(lmnn.components_), PLAIN_LMNN[0], rtol=1e-9)
@@ -59,7 +59,7 @@ def test_prior_strength_zero_is_the_plain_fit_of_before(wine90, explicit):
     assert lmnn.n_iter_ == PLAIN_LMNN[2]
     lfda = LFDA(k=5, prior_strength=0).fit(X, y)
     np.testing.assert_allclose(_summary(lfda.components_), PLAIN_LFDA, rtol=1e-9)
-    itml = ITML_Supervised(n_constraints=60, random_state=0, **extra).fit(X, y)
+    itml = ITML_Supervised(n_constraints=60, random_state=0, prior_strength=0).fit(X, y)
     np.testing.assert_allclose(_summary(itml.components_), PLAIN_ITML[0], rtol=1e-9)
     assert itml.n_iter_ == PLAIN_ITML[1]
     for fitted in (lmnn, lfda, itml):

@@ -211,10 +211,10 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         ``20 * n_classes**2``.
     random_state : int, RandomState instance or None, default=None
         Seeds the drawing of pairs and ``prior='random'`` (and the inner folds of 'auto').
-    prior_strength : float >= 0 or 'auto', default=0.0
-        As in :class:`ITML`; 'auto' picks among ``inf, 3, 1, 1/3, 0`` by an inner 3-fold
-        cross-validation on the training data (3-NN score; each inner fit draws two thirds
-        of the constraints, so the three cost about two full fits).
+    prior_strength : float >= 0 or 'auto', default='auto'
+        As in :class:`ITML` (0: plain ITML); 'auto' picks among ``inf, 3, 1, 1/3, 0`` by
+        an inner 3-fold cross-validation on the training data (3-NN score; each inner fit
+        draws two thirds of the constraints, so the three cost about two full fits).
 
     Attributes
     ----------
@@ -254,7 +254,7 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
                  prior="identity", bounds=None, verbose=False, preprocessor=None,
-                 random_state=None, prior_strength=0.0):
+                 random_state=None, prior_strength="auto"):
         super().__init__(gamma=gamma, max_iter=max_iter, tol=tol, prior=prior, bounds=bounds,
                          verbose=verbose, preprocessor=preprocessor,
                          random_state=random_state, prior_strength=prior_strength)
