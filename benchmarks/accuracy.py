@@ -17,12 +17,14 @@ Tables (``run.table``, recorded with ``--record``):
 
 Add a learner or a variant with one entry in ``LEARNERS``: ``{learner: {variant:
 factory(random_state)}}``. Every learner has a ``plain`` variant (its plain objective), the
-reference of the CPU-time ratio. A run limited by ``--learners`` records itself as
-``accuracy-<learner>[-<learner>...]`` (e.g. ``results/accuracy-nca.json``, rendered in the
-README's ``<!-- results: accuracy-nca -->`` block), so each learner's table is recorded on
-its own. Before the tables, our Euclidean accuracy is checked against the published one
-(same protocol, other fold splits: within ``EUCLIDEAN_POINTS``), which validates the data and
-the protocol. Run ``python benchmarks/accuracy.py --help``.
+reference of the CPU-time ratio. A run records itself as
+``accuracy-<learner>[-<learner>...]`` after its ``--learners`` (e.g. ``--learners NCA
+--record`` writes ``results/accuracy-nca.json``, rendered in the README's
+``<!-- results: accuracy-nca -->`` block), so each learner's table is recorded on its own;
+give it every dataset at once (``--datasets iris,wine,wdbc,sonar,ionosphere,vehicle,digits``).
+Before the tables, our Euclidean accuracy is checked against the published one (same
+protocol, other fold splits: within ``EUCLIDEAN_POINTS``), which validates the data and the
+protocol. Run ``python benchmarks/accuracy.py --help``.
 """
 
 import argparse
@@ -74,6 +76,7 @@ DIGITS_BELOW_EUCLIDEAN = 0.2
 
 def main(argv=None):
     args = _parse_args(argv)
+    run = Run(_run_name(args), args)  # now: its load_before is taken before the fits
     results = {}
     with threadpool_limits(args.threads):
         for dataset in args.datasets:
@@ -82,7 +85,6 @@ def main(argv=None):
             print(f"{dataset}: " + ", ".join(
                 f"{key} {np.mean(row['accuracy']):.1f}" for key, row in results[dataset].items()),
                 file=sys.stderr, flush=True)
-    run = Run(_run_name(args), args)
     check_euclidean(run, results, args)
     run.note(f"{args.folds}-fold stratified CV, split seeds {args.seeds}, {args.threads} "
              "BLAS thread(s); CPU = process time, so other jobs on the machine inflate it "
@@ -95,7 +97,7 @@ def main(argv=None):
 
 
 def _run_name(args):
-    if args.quick or args.learners == list(LEARNERS):
+    if args.quick:
         return "accuracy"
     return "accuracy-" + "-".join(name.lower() for name in args.learners)
 
