@@ -51,6 +51,18 @@ LEARNERS = {
         "plain": lambda rs: skmetric.NCA(random_state=rs, regularization=0),
         "auto": lambda rs: skmetric.NCA(random_state=rs),  # the default, regularization='auto'
     },
+    "LMNN": {
+        "plain": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=0),
+        "auto": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength="auto"),
+    },
+    "LFDA": {
+        "plain": lambda rs: skmetric.LFDA(k=7, prior_strength=0),
+        "auto": lambda rs: skmetric.LFDA(k=7, prior_strength="auto"),
+    },
+    "ITML_Supervised": {
+        "plain": lambda rs: skmetric.ITML_Supervised(random_state=rs, prior_strength=0),
+        "auto": lambda rs: skmetric.ITML_Supervised(random_state=rs, prior_strength="auto"),
+    },
 }
 
 # Our Euclidean 3-NN accuracy against pyDML-Stats' (points): the same protocol on other fold

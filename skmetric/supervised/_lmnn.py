@@ -14,11 +14,13 @@ from sklearn.neighbors import NearestNeighbors
 
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
+from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._compute._lbfgs import minimize_lbfgs
 from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
+from .._toward_prior import SPLIT_SEED
 from .._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
@@ -97,6 +99,13 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Where to compute. None: NumPy, or the device of a torch ``X``. 'cpu' or 'cuda'
         (or 'cuda:1', a torch.device): torch on that device, in float64. 'auto': torch on
         CUDA when available, else NumPy. ``components_`` is always a NumPy array.
+    prior_strength : float >= 0 or 'auto', default=0.0
+        Pull toward the initial map ``L0``: the objective gains ``prior_strength *
+        n_samples * min_c trace((L - c L0) C (L - c L0)^T)`` (C the covariance of X), the
+        mean squared distance by which the map moves the centred samples away from a
+        multiple of ``L0``. 0 is the plain objective, ``np.inf`` gives ``L0`` itself (no
+        optimisation). 'auto' picks ``inf`` or 0 by an inner 3-fold cross-validation on
+        the training data (3-NN score, folds seeded by ``random_state``, 0 when None).
 
     Attributes
     ----------
@@ -105,7 +114,12 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     n_iter_ : int
         Number of iterations run.
     objective_ : float
-        Objective at ``components_``.
+        Objective at ``components_`` (with the prior penalty).
+    prior_strength_ : float
+        The strength used: ``prior_strength``, or the one 'auto' chose.
+    prior_scores_ : dict
+        With 'auto': the mean inner-CV score of each candidate strength (empty when the
+        classes were too small for the inner folds, which means 0).
     {features_in}
 
     References
@@ -138,13 +152,14 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         "solver": [StrOptions({"lbfgs", "gd"})],
         "k": [StrOptions({"deprecated"}), Interval(Integral, 1, None, closed="left")],
         "device": "no_validation",  # checked by resolve_backend
+        "prior_strength": [Interval(Real, 0, None, closed="both"), StrOptions({"auto"})],
     }
     _namespaces = ("numpy", "torch")
 
     def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,
                  regularization=0.5, convergence_tol=0.001, verbose=False, preprocessor=None,
                  n_components=None, random_state=None, solver="lbfgs", k="deprecated",
-                 device=None):
+                 device=None, prior_strength=0.0):
         self.init = init
         self.n_neighbors = n_neighbors
         self.min_iter = min_iter
@@ -159,6 +174,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         self.solver = solver
         self.k = k
         self.device = device
+        self.prior_strength = prior_strength
 
     def _report(self, it, objective, active, start):
         if self.verbose:
@@ -174,33 +190,62 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             n_neighbors = self.k
         X, classes, codes, counts = validate_labelled(self, X, y)
         _check_class_sizes(classes, counts, n_neighbors)
-        L0 = initial_components(self.init, self.n_components, X, codes,
-                                random_state=self.random_state)
-        X_host = X
-        targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
-        # Target neighbours are found once, on the host; the rest runs on the backend.
-        X, codes, targets = (backend.asarray(a) for a in (X, codes, targets))
-
+        strength = self.prior_strength
+        if strength == "auto":
+            strength = self._choose_strength(X, codes, counts, n_neighbors, backend)
+        self.prior_strength_ = float(strength)
         start = time.perf_counter()
-        if self.verbose:
-            print(f"[LMNN] {'iter':>10} {'objective':>16} {'active':>10} {'elapsed (s)':>11}")
-        if self.solver == "lbfgs":
-            L, self.n_iter_, converged = self._fit_lbfgs(L0, X, codes, targets, backend)
-        else:
-            L, self.n_iter_, converged = self._fit_gd(L0, X, codes, targets, backend)
-        self.objective_ = _lmnn_objective(backend.asarray(L), X, codes, targets,
-                                          self.regularization)[0]
+        L, self.n_iter_, converged, self.objective_ = self._fit_map(
+            X, codes, n_neighbors, self.prior_strength_, backend)
         if self.verbose:
             if not converged:
                 warnings.warn(f"[LMNN] did not converge in {self.max_iter} iterations.",
                               ConvergenceWarning)
             print(f"[LMNN] objective {self.objective_:.6e}, {self.n_iter_} iterations in "
                   f"{time.perf_counter() - start:.2f}s")
-        warn_if_stuck_at_init("LMNN", self.n_iter_, X_host, L)
+        if self.prior_strength_ < np.inf:
+            warn_if_stuck_at_init("LMNN", self.n_iter_, X, L)
         self.components_ = L
         return self
 
-    def _fit_lbfgs(self, L, X, codes, targets, backend):
+    def _choose_strength(self, X, codes, counts, n_neighbors, backend):
+        """'auto': the prior (inf) or the plain objective (0), by inner cross-validation.
+
+        Each candidate costs a fit, so only these two compete (about 2 plain fits in all).
+        Classes too small for ``n_neighbors + 1`` samples in every inner training fold
+        keep the plain objective.
+        """
+        if counts.min() * (N_SPLITS - 1) // N_SPLITS < n_neighbors + 1:
+            self.prior_scores_ = {}
+            return 0.0
+        seed = SPLIT_SEED if self.random_state is None else self.random_state
+        choice = choose_strength(
+            lambda Xt, yt: [(s, self._fit_map(Xt, yt, n_neighbors, s, backend)[0])
+                            for s in (np.inf, 0.0)], X, codes, random_state=seed)
+        self.prior_scores_ = choice.scores
+        return choice.strength or 0.0
+
+    def _fit_map(self, X, codes, n_neighbors, strength, backend):
+        """``(L, n_iter, converged, objective)`` of one fit on host arrays ``X``, ``codes``."""
+        L0 = initial_components(self.init, self.n_components, X, codes,
+                                random_state=self.random_state)
+        targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
+        if np.isinf(strength):  # the limit: the prior map itself
+            L0_b, X_b, codes_b, targets_b = (backend.asarray(a) for a in (L0, X, codes, targets))
+            return L0, 0, True, _lmnn_objective(L0_b, X_b, codes_b, targets_b,
+                                                self.regularization)[0]
+        prior = _PriorPenalty.for_samples(L0, X, strength)
+        # Target neighbours are found once, on the host; the rest runs on the backend.
+        X, codes, targets = (backend.asarray(a) for a in (X, codes, targets))
+        if self.verbose:
+            print(f"[LMNN] {'iter':>10} {'objective':>16} {'active':>10} {'elapsed (s)':>11}")
+        fit = self._fit_lbfgs if self.solver == "lbfgs" else self._fit_gd
+        L, n_iter, converged = fit(L0, X, codes, targets, prior, backend)
+        objective = _lmnn_objective(backend.asarray(L), X, codes, targets,
+                                    self.regularization, prior)[0]
+        return L, n_iter, converged, objective
+
+    def _fit_lbfgs(self, L, X, codes, targets, prior, backend):
         """L-BFGS in rounds; each round works on the impostor candidates found at its start.
 
         When there are too many candidates to store, the round evaluates the loss exactly
@@ -214,6 +259,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         scale = to_numpy(xp.std(X, axis=0))
         scale[scale <= 1e-12 * max(scale.max(), 1.0)] = 1.0
         X, L = X / backend.asarray(scale), L * scale
+        prior = None if prior is None else prior.rescaled(scale)
 
         def project(L):
             return X @ backend.asarray(L).T
@@ -229,6 +275,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                     loss, grad, active = _lmnn_loss_grad_blocked(L, X, codes, targets, reg)
                 else:
                     loss, grad, active = _lmnn_loss_grad(L, X, targets, *candidates, reg)
+                loss, grad, active = _with_prior((loss, grad, active), prior, L)
                 state["active"] = active
                 if state["start"] is None:
                     state["start"] = loss
@@ -252,7 +299,8 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             )
             if missed and candidates is not None:
                 # Impostors that barely add to the objective do not justify another round.
-                exact = _lmnn_loss_grad(backend.asarray(L), X, targets, *candidates, reg)[0]
+                exact = _with_prior(_lmnn_loss_grad(backend.asarray(L), X, targets, *candidates,
+                                                     reg), prior, backend.asarray(L))[0]
                 missed = exact - float(res.fun) > self.convergence_tol * abs(exact)
             # Gain over the round's last _ROUND_ITERS iterations, all on its candidates.
             window = ([state["start"]] + state["history"])[-_ROUND_ITERS - 1:]
@@ -271,16 +319,17 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             # Restarting L-BFGS forgets its curvature: lengthen rounds while none misses.
             budget = _ROUND_ITERS if missed else min(2 * budget, 8 * _ROUND_ITERS)
 
-    def _fit_gd(self, L, X, codes, targets, backend):
+    def _fit_gd(self, L, X, codes, targets, prior, backend):
         """The reference's gradient descent: halve the step on failure, raise it 1% on success."""
         reg, lr = self.regularization, self.learn_rate
         L = backend.asarray(L)
-        objective, grad, active = _lmnn_objective(L, X, codes, targets, reg)
+        objective, grad, active = _lmnn_objective(L, X, codes, targets, reg, prior)
         start = time.perf_counter()
         for it in range(1, self.max_iter + 1):
             while True:
                 L_next = L - lr * grad
-                obj_next, grad_next, active = _lmnn_objective(L_next, X, codes, targets, reg)
+                obj_next, grad_next, active = _lmnn_objective(L_next, X, codes, targets, reg,
+                                                              prior)
                 if obj_next <= objective or lr < 1e-300:
                     break
                 lr /= 2
@@ -407,12 +456,60 @@ def _pair_distances(Z, a, b):
     return xp.concat(out)
 
 
-def _lmnn_objective(L, X, codes, targets, regularization):
+def _lmnn_objective(L, X, codes, targets, regularization, prior=None):
     """Exact objective, gradient and active-triplet count (impostors searched at L)."""
     found = _find_impostors(X @ L.T, codes, targets, max_pairs=_MAX_PAIRS)
     if found is None:
-        return _lmnn_loss_grad_blocked(L, X, codes, targets, regularization)
-    return _lmnn_loss_grad(L, X, targets, *found, regularization)
+        out = _lmnn_loss_grad_blocked(L, X, codes, targets, regularization)
+    else:
+        out = _lmnn_loss_grad(L, X, targets, *found, regularization)
+    return _with_prior(out, prior, L)
+
+
+class _PriorPenalty:
+    """``weight * trace((L - L0) C (L - L0)^T)``: how far the map moves the samples from
+    where the prior map ``L0`` puts them (C is their covariance), times ``weight``.
+
+    It is the mean squared displacement ``||(L - L0)(x - mean)||^2`` over the samples, so
+    it does not depend on the units of the features; ``weight = strength * n_samples``
+    makes ``strength`` a cost per sample, on the scale of the LMNN terms of one sample.
+    """
+
+    def __init__(self, L0, C, weight):
+        self.L0, self.C, self.weight = L0, C, weight
+
+    @classmethod
+    def for_samples(cls, L0, X, strength):
+        """The penalty of ``strength`` for samples ``X`` (None when ``strength`` is 0)."""
+        if strength == 0:
+            return None
+        centred = X - X.mean(axis=0)
+        return cls(L0, centred.T @ centred / X.shape[0], strength * X.shape[0])
+
+    def rescaled(self, scale):
+        """The same penalty for ``L * scale`` acting on ``X / scale``."""
+        return _PriorPenalty(self.L0 * scale, self.C / np.outer(scale, scale), self.weight)
+
+    def value_grad(self, L):
+        xp = array_namespace(L)
+        dev = array_api_compat.device(L)
+        L0 = xp.asarray(self.L0, device=dev)
+        C = xp.asarray(self.C, device=dev)
+        LC, L0C = L @ C, L0 @ C
+        # Distance to the ray {c L0}: the scale of L changes no k-NN result, so it is free.
+        c = float(xp.sum(LC * L0)) / float(xp.sum(L0C * L0))
+        D = LC - c * L0C
+        value = float(xp.sum(LC * L)) - c * float(xp.sum(LC * L0))
+        return self.weight * value, (2.0 * self.weight) * D
+
+
+def _with_prior(out, prior, L):
+    """``(loss, grad, n_active)`` plus the prior penalty at ``L`` (unchanged without one)."""
+    if prior is None:
+        return out
+    loss, grad, n_active = out
+    value, g = prior.value_grad(L)
+    return loss + value, grad + g, n_active
 
 
 def _lmnn_loss_grad(L, X, targets, imp_i, imp_l, regularization):

@@ -8,6 +8,7 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
+from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._docstrings import (
     FEATURES_IN,
     FIT_PAIRS,
@@ -20,7 +21,14 @@ from .._docstrings import (
 )
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
-from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin, validate_supervised
+from .._supervised import (
+    N_CONSTRAINTS_CONSTRAINT,
+    SupervisedTuplesMixin,
+    check_n_constraints,
+    draw_tuples,
+    validate_supervised,
+)
+from .._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -35,10 +43,11 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         "verbose": ["verbose"],
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
+        "prior_strength": [Interval(Real, 0, None, closed="both")],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", bounds=None,
-                 verbose=False, preprocessor=None, random_state=None):
+                 verbose=False, preprocessor=None, random_state=None, prior_strength=0.0):
         self.gamma = gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -47,27 +56,38 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         self.verbose = verbose
         self.preprocessor = preprocessor
         self.random_state = random_state
+        self.prior_strength = prior_strength
 
     # Exact on samples divided by c: the problem is the same with the prior times c**2
     # (LogDet is invariant under congruence) and the same bounds on squared distances.
     _rescalable = True
 
-    def _fit(self, pairs, y, bounds=None):
-        """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}."""
+    def _fit(self, pairs, y, bounds=None, strength=None):
+        """Learn ``components_`` from pairs (n, 2, d) and labels in {-1, +1}.
+
+        The learned metric is moved toward the prior by ``strength`` (default: the
+        ``prior_strength`` parameter), along their geodesic (see :func:`geodesic_map`).
+        """
+        L, L0, self.bounds_, self.n_iter_ = self._learn(pairs, y, bounds)
+        self.prior_strength_ = float(self.prior_strength if strength is None else strength)
+        self.components_ = self._unscale(geodesic_map(L, L0, self.prior_strength_))
+        return self
+
+    def _learn(self, pairs, y, bounds=None):
+        """ITML's map and the prior's, in fit units, the bounds used and the sweeps run."""
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         A0 = self._prior_in_fit_units(points)
-        self.bounds_ = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
+        bounds = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
         diff = pairs[:, 0] - pairs[:, 1]
         # A pair of identical samples constrains nothing (and would divide by zero).
         keep = np.any(diff != 0, axis=1)
-        A, self.n_iter_ = _itml_projections(
-            diff[keep], y[keep], A0, self.bounds_, self.gamma, self.max_iter, self.tol,
+        A, n_iter = _itml_projections(
+            diff[keep], y[keep], A0, bounds, self.gamma, self.max_iter, self.tol,
             self.verbose,
         )
         A = _nearest_psd(A)
-        _check_precision(A, A0, self.bounds_)
-        self.components_ = self._unscale(components_from_metric(A))
-        return self
+        _check_precision(A, A0, bounds)
+        return components_from_metric(A), components_from_metric(A0), bounds, n_iter
 
     def _prior_in_fit_units(self, points):
         """The prior ``M0`` for the (possibly rescaled, see ``_rescale_for_fit``) points.
@@ -93,12 +113,21 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
 
 # The Attributes and References sections of ITML and ITML_Supervised; {fitted_on} ends the
 # attributes with those of what each is fitted on.
+_PRIOR_FITTED = """\
+prior_strength_ : float
+    The strength used."""
+_PRIOR_FITTED_AUTO = """\
+prior_strength_ : float
+    The strength used: ``prior_strength``, or the one 'auto' chose.
+prior_scores_ : dict
+    With 'auto': the mean inner-CV score of each candidate strength."""
 _ITML_DOC = {"attributes": METRIC_ATTRIBUTES, "itml_fitted": """
     {attributes}
     bounds_ : ndarray of shape (2,)
         The bounds on squared distances used.
     n_iter_ : int
         Number of sweeps run.
+    {prior_fitted}
     {fitted_on}
 
     References
@@ -108,7 +137,7 @@ _ITML_DOC = {"attributes": METRIC_ATTRIBUTES, "itml_fitted": """
 """}
 
 
-@fill_doc(**_ITML_DOC, fitted_on=PAIRS_FITTED)
+@fill_doc(**_ITML_DOC, fitted_on=PAIRS_FITTED, prior_fitted=_PRIOR_FITTED)
 class ITML(PairsClassifierMixin, _BaseITML):
     """Information Theoretic Metric Learning (ITML) on similar/dissimilar pairs.
 
@@ -145,6 +174,11 @@ class ITML(PairsClassifierMixin, _BaseITML):
         Data to index when pairs are given as an (n_pairs, 2) array of indices.
     random_state : int, RandomState instance or None, default=None
         Seeds ``prior='random'``.
+    prior_strength : float >= 0, default=0.0
+        Pull toward the prior: the learned ``M`` becomes the point
+        ``M0^(1/2) (M0^(-1/2) M M0^(-1/2))^t M0^(1/2)``, ``t = 1 / (1 + prior_strength)``,
+        of the LogDet geodesic from ``M0`` to ``M``. 0 is plain ITML, ``np.inf`` gives
+        ``M0``.
 
     {itml_fitted}
 
@@ -177,7 +211,8 @@ class ITML(PairsClassifierMixin, _BaseITML):
         return self._calibrate_after_fit(pairs, y, calibration_params)
 
 
-@fill_doc(**_ITML_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS)
+@fill_doc(**_ITML_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS,
+          prior_fitted=_PRIOR_FITTED_AUTO)
 class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     """ITML fitted on class labels: pairs are drawn with same class = similar.
 
@@ -187,7 +222,11 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         As in :class:`ITML`.
     {n_pairs}
     random_state : int, RandomState instance or None, default=None
-        Seeds the drawing of pairs and ``prior='random'``.
+        Seeds the drawing of pairs and ``prior='random'`` (and the inner folds of 'auto').
+    prior_strength : float >= 0 or 'auto', default='auto'
+        As in :class:`ITML` (0: plain ITML); 'auto' picks among ``inf, 3, 1, 1/3, 0`` by
+        an inner 3-fold cross-validation on the training data (3-NN score; each inner fit
+        draws two thirds of the constraints, so the three cost about two full fits).
 
     {itml_fitted}
 
@@ -204,14 +243,15 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
     _parameter_constraints: dict = {
         **_BaseITML._parameter_constraints,
         **N_CONSTRAINTS_CONSTRAINT,
+        "prior_strength": [Interval(Real, 0, None, closed="both"), StrOptions({"auto"})],
     }
 
     def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None,
                  prior="identity", bounds=None, verbose=False, preprocessor=None,
-                 random_state=None):
+                 random_state=None, prior_strength="auto"):
         super().__init__(gamma=gamma, max_iter=max_iter, tol=tol, prior=prior, bounds=bounds,
                          verbose=verbose, preprocessor=preprocessor,
-                         random_state=random_state)
+                         random_state=random_state, prior_strength=prior_strength)
         self.n_constraints = n_constraints
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -230,7 +270,24 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         self : object
         """
         X, y = validate_supervised(self, X, y)
-        return self._fit(*self._draw_tuples(X, y), bounds)
+        strength = self.prior_strength
+        if strength == "auto":
+            codes = np.unique(y, return_inverse=True)[1]
+            seed = SPLIT_SEED if self.random_state is None else self.random_state
+            choice = choose_strength(lambda Xt, yt: self._path(Xt, yt, bounds), X, codes,
+                                     random_state=seed)
+            strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
+        return self._fit(*self._draw_tuples(X, y), bounds, strength)
+
+    def _path(self, X, codes, bounds):
+        """Maps of every strength, from one ITML fit on an inner training fold.
+
+        The fold draws its share of the constraints (``N_SPLITS - 1`` in ``N_SPLITS``, as
+        it holds that share of the samples), so the inner fits cost about two full fits.
+        """
+        n = check_n_constraints(self.n_constraints, codes) * (N_SPLITS - 1) // N_SPLITS
+        idx, labels = draw_tuples(codes, 2, max(n, 1), self.random_state, warn=False)
+        return geodesic_path(*self._learn(X[idx], labels, bounds)[:2], GEODESIC_STRENGTHS)
 
 
 def _check_bounds(bounds, points, A0):
