@@ -48,8 +48,8 @@ N_NEIGHBORS = 3
 # of the CPU ratio), other variants = the regularised fits.
 LEARNERS = {
     "NCA": {
-        "plain": lambda rs: skmetric.NCA(random_state=rs, regularization=0),
-        "auto": lambda rs: skmetric.NCA(random_state=rs),  # the default, regularization='auto'
+        "plain": lambda rs: skmetric.NCA(random_state=rs, prior_strength=0),
+        "auto": lambda rs: skmetric.NCA(random_state=rs),  # the default, prior_strength='auto'
     },
     "LMNN": {
         "plain": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=0),

@@ -53,8 +53,8 @@ LEARNERS = {
     # skmetric and scikit-learn at their default tolerance (1e-5 on both); metric-learn's
     # tol=None would leave scipy's ftol of 2.2e-9 (about twice the iterations), so it is
     # given the same 1e-5.
-    # regularization=0: the plain objective, the one scikit-learn and metric-learn minimise.
-    "NCA": (lambda rs: skmetric.NCA(random_state=rs, regularization=0),
+    # prior_strength=0: the plain objective, the one scikit-learn and metric-learn minimise.
+    "NCA": (lambda rs: skmetric.NCA(random_state=rs, prior_strength=0),
             "NCA", {"max_iter": 100, "tol": 1e-5, "random_state": RANDOM_STATE}),
     "LMNN": (lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs),
              "LMNN", {"n_neighbors": 3, "random_state": RANDOM_STATE}),

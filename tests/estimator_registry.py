@@ -80,7 +80,7 @@ TUPLE_LEARNERS = {
 EXPECTED_FAILED_CHECKS = {
     ("RCA", "check_fit_score_takes_y"): "metric-learn's signature fit(X, chunks): y holds "
     "chunk ids",
-    ("NCA", "check_transformer_n_iter"): "regularization='auto' keeps the initial map, with "
+    ("NCA", "check_transformer_n_iter"): "prior_strength='auto' keeps the initial map, with "
     "n_iter_ = 0 (no L-BFGS step), when no learned map beats it on the inner folds: on the "
     "check's two far-apart blobs Euclidean distance is already perfect",
 }

@@ -269,8 +269,8 @@ def test_setup_check_names_what_is_out_of_date(tmp_path, monkeypatch):
 def test_nca_defaults_take_scikit_learns_lbfgs_path():
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    # The plain objective (regularization=0; the default 'auto' may add a penalty).
-    ours = NCA(random_state=0, regularization=0).fit(X, y)
+    # The plain objective (prior_strength=0; the default 'auto' may add a penalty).
+    ours = NCA(random_state=0, prior_strength=0).fit(X, y)
     ref = NeighborhoodComponentsAnalysis(random_state=0).fit(X, y)
     # Same objective, initialisation and tolerance: the same iterates, hence the same map
     # (with scipy's own ftol, NCA ran twice the iterations to a map 0.35 away).

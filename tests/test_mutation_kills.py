@@ -320,8 +320,8 @@ def test_nca_verbose_reports_each_iteration(capsys):
     from skmetric import NCA
 
     X, y = load_iris(return_X_y=True)
-    # regularization=0: one L-BFGS run, whose iterations are the only lines printed.
-    nca = NCA(max_iter=5, verbose=1, random_state=0, regularization=0).fit(X, y)
+    # prior_strength=0: one L-BFGS run, whose iterations are the only lines printed.
+    nca = NCA(max_iter=5, verbose=1, random_state=0, prior_strength=0).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["[NCA]", "iter", "objective", "elapsed", "(s)"]
     iters = [line.split()[1] for line in lines[1:] if "/" in line.split()[1]]

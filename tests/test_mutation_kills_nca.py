@@ -168,7 +168,7 @@ def test_default_tol_is_scikit_learns_1e_5():
     """tol=None runs L-BFGS with tol=1e-5 (scikit-learn's default), not scipy's own
     tolerances, which would run longer."""
     X, y = _wine()
-    plain = {"init": "identity", "max_iter": 500, "regularization": 0}  # one L-BFGS run
+    plain = {"init": "identity", "max_iter": 500, "prior_strength": 0}  # one L-BFGS run
     default = NCA(**plain).fit(X, y)
     explicit = NCA(**plain, tol=1e-5).fit(X, y)
     assert default.n_iter_ == explicit.n_iter_ < 500

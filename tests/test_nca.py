@@ -77,7 +77,7 @@ def test_fit_agrees_with_sklearn_same_init():
     X, y = _scaled_wine()
     Xtr, Xte, ytr, yte = train_test_split(X, y, stratify=y, random_state=0)
     ours = NCA(init="pca", n_components=4, max_iter=60, random_state=0,
-               regularization=0).fit(Xtr, ytr)
+               prior_strength=0).fit(Xtr, ytr)
     ref = NeighborhoodComponentsAnalysis(init="pca", n_components=4, max_iter=60, tol=0,
                                          random_state=0).fit(Xtr, ytr)
     # Same starting point: the objective at the reference's solution is evaluated the same.

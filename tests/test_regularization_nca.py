@@ -56,12 +56,12 @@ def test_penalised_gradient_matches_finite_differences(rng):
 
 def test_zero_strength_is_todays_nca_and_scikit_learns():
     X, y = _wine()
-    ours = NCA(regularization=0, random_state=0).fit(X, y)
+    ours = NCA(prior_strength=0, random_state=0).fit(X, y)
     # Exactly the plain objective under the same L-BFGS driver (no penalty term at all).
     plain = minimize_lbfgs(lambda L: _nca_loss_grad(L, X, y), np.eye(X.shape[1]),
                            _numpy_backend(X), max_iter=100, tol=1e-5)
     np.testing.assert_array_equal(ours.components_, plain.x)
-    assert ours.n_iter_ == plain.n_iter and ours.regularization_ == 0.0
+    assert ours.n_iter_ == plain.n_iter and ours.prior_strength_ == 0.0
     ref = NeighborhoodComponentsAnalysis(max_iter=100, random_state=0).fit(X, y)
     np.testing.assert_allclose(ours.components_, ref.components_, rtol=1e-4, atol=1e-4)
 
@@ -69,7 +69,7 @@ def test_zero_strength_is_todays_nca_and_scikit_learns():
 def test_infinite_strength_limit_is_the_prior(rng):
     X, y = _wine()
     L0 = rng.standard_normal((4, X.shape[1]))
-    gaps = [np.linalg.norm(NCA(init=L0, regularization=lam).fit(X, y).components_ - L0)
+    gaps = [np.linalg.norm(NCA(init=L0, prior_strength=lam).fit(X, y).components_ - L0)
             for lam in (0.0, 1e-3, 1e-1, 1e3)]
     # Stronger penalties stay closer to the prior, and a huge one keeps it.
     assert gaps[0] > gaps[1] > gaps[2] > gaps[3]
@@ -81,11 +81,11 @@ def test_auto_strength_is_inner_cv_choice_and_deterministic():
     a = NCA(random_state=1).fit(X, y)
     b = NCA(random_state=1).fit(X, y)
     np.testing.assert_array_equal(a.components_, b.components_)
-    assert a.regularization_ == b.regularization_ and a.regularization_ in STRENGTHS
+    assert a.prior_strength_ == b.prior_strength_ and a.prior_strength_ in STRENGTHS
     # The final fit (started from the inner maps' mean) minimises the same penalised
     # objective as an explicit strength started from the prior, to the solver's tolerance.
-    assert 0 < a.regularization_ < math.inf
-    explicit = NCA(regularization=a.regularization_, random_state=1).fit(X, y)
+    assert 0 < a.prior_strength_ < math.inf
+    explicit = NCA(prior_strength=a.prior_strength_, random_state=1).fit(X, y)
     assert a.objective_ == pytest.approx(explicit.objective_, rel=1e-2)
 
 
@@ -155,7 +155,7 @@ def test_auto_keeps_the_prior_when_learning_does_not_help():
     X = rng.uniform(size=(90, 4))
     y = np.repeat([0, 1, 2], 30)
     fits = [NCA(random_state=seed).fit(X, y) for seed in range(3)]
-    chosen = [nca.regularization_ for nca in fits]
+    chosen = [nca.prior_strength_ for nca in fits]
     assert chosen.count(math.inf) >= 2, chosen
     choice = fits[chosen.index(math.inf)]
     np.testing.assert_array_equal(choice.components_, np.eye(4))
@@ -173,7 +173,7 @@ def test_penalised_path_is_warm_started_and_ordered():
     gaps = [np.linalg.norm(L - L0) for _, L in path]
     assert all(a <= b + 1e-9 for a, b in zip(gaps, gaps[1:], strict=False))
     # Its last map minimises the plain objective (as a fit from L0 does, to tolerance).
-    plain = NCA(regularization=0).fit(X, y)
+    plain = NCA(prior_strength=0).fit(X, y)
     assert _nca_loss_grad(path[-1][1], X, y)[0] <= plain.objective_ + 1e-3 * abs(
         plain.objective_)
 
@@ -192,17 +192,17 @@ def test_batch_mode_takes_a_fixed_strength_and_auto_means_plain(rng):
     X = StandardScaler().fit_transform(X)
     L0 = rng.standard_normal((2, 4))
     free = NCA(init=L0, batch_size=50, max_iter=20, random_state=0).fit(X, y)
-    tied = NCA(init=L0, batch_size=50, max_iter=20, regularization=10.0,
+    tied = NCA(init=L0, batch_size=50, max_iter=20, prior_strength=10.0,
                random_state=0).fit(X, y)
-    assert free.regularization_ == 0.0 and tied.regularization_ == 10.0
+    assert free.prior_strength_ == 0.0 and tied.prior_strength_ == 10.0
     assert np.linalg.norm(tied.components_ - L0) < 0.5 * np.linalg.norm(free.components_ - L0)
 
 
 @pytest.mark.parametrize("value", [-1.0, "strong", None, [0.1]])
 def test_bad_regularization_is_refused_with_its_name(value):
     X, y = load_iris(return_X_y=True)
-    with pytest.raises((ValueError, TypeError), match="regularization"):
-        NCA(regularization=value).fit(X, y)
+    with pytest.raises((ValueError, TypeError), match="prior_strength"):
+        NCA(prior_strength=value).fit(X, y)
 
 
 # -- MLKR: the same penalty and inner CV, scored by kernel regression ------------------------
@@ -233,23 +233,23 @@ def test_mlkr_penalised_gradient_matches_finite_differences(rng):
 
 def test_mlkr_zero_strength_is_the_plain_fit_and_large_strength_the_prior():
     X, y = _regression()
-    ours = MLKR(max_iter=50).fit(X, y)  # the default: regularization=0
+    ours = MLKR(max_iter=50).fit(X, y)  # the default: prior_strength=0
     plain = minimize_lbfgs(lambda L: mlkr_module._loss_grad(L, X, y), np.eye(4),
                            _numpy_backend(X), max_iter=50)
     np.testing.assert_array_equal(ours.components_, plain.x)
-    assert ours.regularization_ == 0.0
-    tied = MLKR(max_iter=50, regularization=1e4).fit(X, y)
+    assert ours.prior_strength_ == 0.0
+    tied = MLKR(max_iter=50, prior_strength=1e4).fit(X, y)
     assert np.abs(tied.components_ - np.eye(4)).max() < 1e-3
     assert np.abs(ours.components_ - np.eye(4)).max() > 0.1
 
 
 def test_mlkr_auto_is_deterministic_and_never_worse_than_the_prior_inside():
     X, y = _regression()
-    a = MLKR(max_iter=50, regularization="auto", random_state=0).fit(X, y)
-    b = MLKR(max_iter=50, regularization="auto", random_state=0).fit(X, y)
+    a = MLKR(max_iter=50, prior_strength="auto", random_state=0).fit(X, y)
+    b = MLKR(max_iter=50, prior_strength="auto", random_state=0).fit(X, y)
     np.testing.assert_array_equal(a.components_, b.components_)
-    assert a.regularization_ in STRENGTHS
+    assert a.prior_strength_ in STRENGTHS
     # The first feature carries the signal: some learning beats the identity here.
-    assert a.regularization_ < math.inf
-    with pytest.raises(ValueError, match="regularization"):
-        MLKR(regularization=-1.0).fit(X, y)
+    assert a.prior_strength_ < math.inf
+    with pytest.raises(ValueError, match="prior_strength"):
+        MLKR(prior_strength=-1.0).fit(X, y)

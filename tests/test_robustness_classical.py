@@ -298,7 +298,7 @@ def test_learned_distances_of_extreme_samples_are_finite(scale):
 
 
 # NCA's plain objective: 'auto' may keep its start on purpose (n_iter_ = 0) on easy blobs.
-@pytest.mark.parametrize("learner", [NCA(regularization=0), skmetric.MLKR(),
+@pytest.mark.parametrize("learner", [NCA(prior_strength=0), skmetric.MLKR(),
                                      LMNN(n_neighbors=1)])
 def test_optimisers_stuck_at_their_start_say_so(learner):
     X, y = _blobs()

@@ -57,7 +57,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         device when ``X`` is a torch tensor. 'cpu' / 'cuda' / a torch device: torch on that
         device. 'auto': torch on CUDA when available, else NumPy. The optimiser and the
         fitted ``components_`` stay in NumPy float64.
-    regularization : float >= 0 or 'auto', default=0.0
+    prior_strength : float >= 0 or 'auto', default=0.0
         Strength ``lambda`` of the penalty ``lambda * n_samples * var(y) * ||L - L0||_F^2``
         towards the initial map ``L0`` (the scale makes ``lambda`` comparable with the
         summed squared error). 0 (the default) minimises the plain MLKR objective, as
@@ -72,7 +72,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         The learned linear map L.
     n_iter_ : int
         Number of L-BFGS iterations run (0 when 'auto' kept the initial map).
-    regularization_ : float
+    prior_strength_ : float
         The penalty strength used (``inf``: ``components_`` is the initial map).
     {features_in}
 
@@ -102,11 +102,11 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         "preprocessor": ["array-like", callable, None],
         "random_state": ["random_state"],
         "device": "no_validation",  # checked by resolve_backend
-        "regularization": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(self, n_components=None, init="auto", tol=None, max_iter=1000, verbose=False,
-                 preprocessor=None, random_state=None, device=None, regularization=0.0):
+                 preprocessor=None, random_state=None, device=None, prior_strength=0.0):
         self.n_components = n_components
         self.init = init
         self.tol = tol
@@ -115,7 +115,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
         self.random_state = random_state
         self.device = device
-        self.regularization = regularization
+        self.prior_strength = prior_strength
 
     _requires_y = True  # regression targets: any real values
 
@@ -155,13 +155,13 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         if self.verbose:
             print(f"[MLKR] fitting {L0.shape[0]}x{L0.shape[1]} map on {X.shape[0]} samples "
                   f"({backend.name}, device {backend.device})")
-        self.regularization_, warm = self._strength(X, y, backend)
-        if np.isinf(self.regularization_):  # the initial map scored best: keep it
+        self.prior_strength_, warm = self._strength(X, y, backend)
+        if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
             self.components_, self.n_iter_ = L0, 0
             warn_if_stuck_at_init("MLKR", 0, X, L0)
             return self
         objective = prior_penalty(lambda L: _loss_grad(L, X_dev, y_dev), L0,
-                                  self.regularization_, _penalty_scale(y), backend)
+                                  self.prior_strength_, _penalty_scale(y), backend)
         res = minimize_lbfgs(objective, L0 if warm is None else warm, backend,
                              max_iter=self.max_iter, tol=self.tol, callback=report, warn="MLKR")
         self.components_ = res.x
@@ -170,10 +170,10 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         return self
 
     def _strength(self, X, y, backend):
-        """The penalty strength (``regularization`` or the inner-CV choice of 'auto') and
+        """The penalty strength (``prior_strength`` or the inner-CV choice of 'auto') and
         the map to start the final fit from (None: the initial map)."""
-        if self.regularization != "auto":
-            return float(self.regularization), None
+        if self.prior_strength != "auto":
+            return float(self.prior_strength), None
 
         def fit_path(X_train, y_train):
             L0 = initial_components(self.init, self.n_components, X_train, None,

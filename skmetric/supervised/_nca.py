@@ -44,7 +44,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     (CPU or CUDA) with ``device`` or when ``X`` is a torch tensor.
 
     On small data the optimum often blows the map up into a hard 1-NN rule that fits the
-    training set only. ``regularization`` adds ``lambda * n_samples * ||L - L0||_F^2``, a
+    training set only. ``prior_strength`` adds ``lambda * n_samples * ||L - L0||_F^2``, a
     pull towards the initial map ``L0`` (the identity by default: Euclidean distance);
     ``'auto'`` chooses ``lambda`` by an inner 3-fold cross-validation on the training
     data, among a grid that includes ``L0`` itself (no learning) and 0 (the plain
@@ -76,7 +76,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Where to compute. None: NumPy, or the device of a torch ``X``. 'cpu' or 'cuda'
         (or 'cuda:1', a torch.device): torch on that device, in float64. 'auto': torch on CUDA when
         available, else NumPy. ``components_`` is always a NumPy array.
-    regularization : float >= 0 or 'auto', default='auto'
+    prior_strength : float >= 0 or 'auto', default='auto'
         Strength ``lambda`` of the penalty ``lambda * n_samples * ||L - L0||_F^2`` towards
         the initial map ``L0``. 0 minimises the plain NCA objective (scikit-learn's and
         metric-learn's). 'auto' picks ``lambda`` from ``inf`` (``L0`` itself), 1e-2, 1e-3,
@@ -94,8 +94,8 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Number of iterations (epochs with ``batch_size``) run.
     objective_ : float
         Final objective, ``-sum_i p_i`` plus the penalty (batch mode: over the last epoch).
-    regularization_ : float
-        The penalty strength used: ``regularization``, or the one 'auto' chose (``inf``
+    prior_strength_ : float
+        The penalty strength used: ``prior_strength``, or the one 'auto' chose (``inf``
         means ``components_`` is the initial map).
     {features_in}
 
@@ -128,12 +128,12 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         "random_state": ["random_state"],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": "no_validation",  # checked by resolve_backend
-        "regularization": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "prior_strength": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(self, init="auto", n_components=None, max_iter=100, tol=None, verbose=False,
                  preprocessor=None, random_state=None, batch_size=None, device=None,
-                 regularization="auto"):
+                 prior_strength="auto"):
         self.init = init
         self.n_components = n_components
         self.max_iter = max_iter
@@ -143,7 +143,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         self.random_state = random_state
         self.batch_size = batch_size
         self.device = device
-        self.regularization = regularization
+        self.prior_strength = prior_strength
 
     _namespaces = ("numpy", "torch")
 
@@ -160,8 +160,8 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Xd, yd = backend.asarray(X), backend.asarray(codes)
 
         start = time.perf_counter()
-        self.regularization_, warm = self._strength(X, codes, backend, rng)
-        if np.isinf(self.regularization_):  # the initial map scored best: keep it
+        self.prior_strength_, warm = self._strength(X, codes, backend, rng)
+        if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
             L, self.n_iter_ = L0, 0
             self.objective_ = float(_nca_loss_grad(backend.asarray(L0), Xd, yd, backend.xp)[0])
         elif self.batch_size is None:
@@ -176,10 +176,10 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         return self
 
     def _strength(self, X, codes, backend, rng):
-        """The penalty strength, ``regularization`` or the inner-CV choice of 'auto', and
+        """The penalty strength, ``prior_strength`` or the inner-CV choice of 'auto', and
         the map to start the fit from (None: the initial map)."""
-        if self.regularization != "auto":
-            return float(self.regularization), None
+        if self.prior_strength != "auto":
+            return float(self.prior_strength), None
         if self.batch_size is not None:
             return 0.0, None
         tol = _LBFGS_TOL if self.tol is None else self.tol
@@ -194,7 +194,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
 
         choice = choose_strength(fit_path, X, codes, random_state=rng)
         if self.verbose:
-            print("[NCA] regularization 'auto': " + ", ".join(
+            print("[NCA] prior_strength 'auto': " + ", ".join(
                 f"{s:g}: {v:.4f}" for s, v in choice.scores.items()) + f" -> {choice.strength}")
         if choice.strength is None:
             return 0.0, None
@@ -216,7 +216,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                 sys.stdout.flush()
 
         objective = prior_penalty(lambda L: _nca_loss_grad(L, X, y, backend.xp), L0,
-                                  self.regularization_, X.shape[0], backend)
+                                  self.prior_strength_, X.shape[0], backend)
         res = minimize_lbfgs(objective, L0 if start is None else start, backend,
                              max_iter=self.max_iter, tol=tol,
                              callback=report, warn="NCA" if self.verbose else None)
@@ -232,7 +232,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         lr = 1e-2 * float(np.max(np.abs(L0))) if np.any(L0) else 1e-2
         beta1, beta2, eps = 0.9, 0.999, 1e-8
         L = xp.asarray(L0, dtype=X.dtype, device=dev)
-        prior, weight = L, 2.0 * self.regularization_
+        prior, weight = L, 2.0 * self.prior_strength_
         m = xp.zeros_like(L)
         v = xp.zeros_like(L)
         step, previous = 0, None
