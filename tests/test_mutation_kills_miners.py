@@ -16,11 +16,13 @@ pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 
 from skmetric.deep.miners import (  # noqa: E402
     AllTuplesMiner,
+    BatchEasyHardMiner,
     DistanceWeightedMiner,
     LiftedMiner,
     NPairsMiner,
     PairMarginMiner,
     RandomMiner,
+    UniformHistogramMiner,
 )
 
 
@@ -290,6 +292,42 @@ def test_distance_weighted_miner_with_a_reference_set():
         assert valid[a.numpy(), n.numpy()].all()
 
 
+def _rotated(axis, other, dist, dim):
+    """The unit vector at Euclidean distance ``dist`` from basis vector ``axis``, turned
+    towards basis vector ``other``."""
+    t = 2 * np.arcsin(dist / 2)
+    v = np.zeros(dim)
+    v[axis], v[other] = np.cos(t), np.sin(t)
+    return v
+
+
+def test_distance_weighted_miner_in_float32_high_dimension():
+    """In 256 dimensions the log-weights of two rows differ by about 150: each row must be
+    shifted by its own maximum, or a row underflows to zero weights (float32) and the
+    draw falls on an invalid negative."""
+    dim = 256
+    points = [np.eye(dim)[0], _rotated(0, 1, 0.1, dim),  # class 0
+              np.eye(dim)[2], _rotated(2, 3, 0.1, dim),  # class 1
+              _rotated(0, 4, 1.25, dim),  # class 2: the only negative of class 0 in reach
+              _rotated(2, 5, 0.55, dim)]  # class 3: the only negative of class 1 in reach
+    emb = torch.tensor(np.array(points), dtype=torch.float32) * 3
+    labels = torch.tensor([0, 0, 1, 1, 2, 3])
+    for seed in range(5):
+        a, p, n = DistanceWeightedMiner(random_state=seed)(emb, labels)
+        assert list(zip(a.tolist(), p.tolist(), n.tolist(), strict=True)) == [
+            (0, 1, 4), (1, 0, 4), (2, 3, 5), (3, 2, 5)]
+
+
+def test_distance_weighted_negative_exactly_at_the_cutoff_is_never_drawn():
+    emb = _unit([[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0.8, 0.6, 0]])
+    labels = torch.tensor([0, 0, 1, 2])
+    cut = float(DistanceWeightedMiner().dist(emb)[0, 2])  # the miner's own d(0, 2)
+    for seed in range(10):
+        a, _, n = DistanceWeightedMiner(nonzero_loss_cutoff=cut, random_state=seed)(
+            emb, labels)
+        assert n[a == 0].tolist() == [3]
+
+
 # --- PairMarginMiner ----------------------------------------------------------------------
 
 def _pml_pairs(miner, emb, labels, **kwargs):
@@ -318,3 +356,74 @@ def test_pair_margin_miner_margins_are_strict_at_exact_ties(distance):
         ours = PairMarginMiner(margin, margin, distance=distance, normalize=False)
         theirs = pml_miners.PairMarginMiner(margin, margin, distance=pml_dist)
         assert _as_pair_sets(ours(emb, labels)) == _pml_pairs(theirs, emb, labels)
+
+
+# --- BatchEasyHardMiner -------------------------------------------------------------------
+
+PML_DIST = {"sqeuclidean": lambda: pml_distances.LpDistance(normalize_embeddings=False,
+                                                            power=2),
+            "euclidean": lambda: pml_distances.LpDistance()}
+
+
+def _same_as_pml(ours, theirs, emb, labels):
+    got, expected = ours(emb, labels), theirs(emb, labels)
+    assert len(got) == 4
+    for x, y in zip(got, expected, strict=True):
+        assert torch.equal(x, y)
+
+
+def test_batch_easy_hard_defaults_match_pml():
+    """Defaults: easy positives, semi-hard negatives, normalised Euclidean distance."""
+    for seed in range(3):
+        emb, labels = _batch(seed, n=20)
+        _same_as_pml(BatchEasyHardMiner(), pml_miners.BatchEasyHardMiner(), emb, labels)
+
+
+@pytest.mark.parametrize("strategies", [("semihard", "easy"), ("semihard", "hard"),
+                                        ("easy", "semihard"), ("hard", "semihard")])
+def test_batch_easy_hard_semihard_at_exact_ties_matches_pml(strategies):
+    """Integer embeddings: a positive exactly as far as the chosen negative is not
+    semi-hard (strict inequalities, as PML's)."""
+    for seed in range(4):
+        emb, labels = _batch(seed, n=24, dim=2, grid=True)
+        _same_as_pml(BatchEasyHardMiner(*strategies, distance="sqeuclidean", normalize=False),
+                     pml_miners.BatchEasyHardMiner(*strategies,
+                                                   distance=PML_DIST["sqeuclidean"]()),
+                     emb, labels)
+
+
+@pytest.mark.parametrize("strategies", [("hard", "easy"), ("easy", "hard"), ("hard", "all"),
+                                        ("all", "easy")])
+def test_batch_easy_hard_ranges_are_inclusive_and_ignored_by_all(strategies):
+    """``allowed_*_range`` bounds are inclusive (integer distances sit on them) and the
+    'all' strategy ignores its range, as PML does."""
+    for seed in range(4):
+        emb, labels = _batch(seed, n=24, dim=2, grid=True)
+        rng = (2.0, 5.0)
+        _same_as_pml(BatchEasyHardMiner(*strategies, rng, rng, distance="sqeuclidean",
+                                        normalize=False),
+                     pml_miners.BatchEasyHardMiner(*strategies, rng, rng,
+                                                   distance=PML_DIST["sqeuclidean"]()),
+                     emb, labels)
+
+
+def test_batch_easy_hard_argument_errors_name_the_argument():
+    with pytest.raises(ValueError, match="^pos_strategy and neg_strategy cannot both be "
+                                         "'semihard'; make one of them 'easy' or 'hard'"):
+        BatchEasyHardMiner("semihard", "semihard")
+    for name in ("allowed_pos_range", "allowed_neg_range"):
+        with pytest.raises(ValueError, match=f"^{name} must be \\(low, high\\)"):
+            BatchEasyHardMiner(**{name: (1.0, 0.5)})
+        BatchEasyHardMiner(**{name: (0.5, 0.5)})  # low == high is a valid range
+
+
+# --- UniformHistogramMiner ----------------------------------------------------------------
+
+def test_uniform_histogram_defaults_equal_pml_under_the_same_seed():
+    for seed in range(2):
+        emb, labels = _batch(seed, n=40)
+        got = UniformHistogramMiner(random_state=seed)(emb, labels)
+        torch.manual_seed(seed)
+        expected = pml_miners.UniformHistogramMiner()(emb, labels)
+        for x, y in zip(got, expected, strict=True):
+            assert torch.equal(x, y)
