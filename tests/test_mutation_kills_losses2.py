@@ -14,6 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
 pml_reducers = pytest.importorskip("pytorch_metric_learning.reducers")
+pml_regularizers = pytest.importorskip("pytorch_metric_learning.regularizers")
+pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
 
 from skmetric.deep import losses  # noqa: E402
 from skmetric.deep.losses import MeanReducer  # noqa: E402
@@ -142,3 +144,148 @@ def test_reducer_receives_pml_s_terms_with_their_indices(name):
         for (kind, idx, vals), (_, pidx, pvals) in zip(recorder.calls, pml_calls,
                                                        strict=True):
             assert _rows(kind, idx, vals) == _rows(kind, pidx, pvals), kind
+
+
+# --- ProxyNCALoss: target probabilities that underflow -----------------------------------
+
+def _proxy_nca_pair(scale, reducer=None, pml_reducer=None):
+    """ProxyNCA with proxies on the coordinate axes: a sample that points away from its
+    class proxy has a target probability below exp(-2 scale), zero as a float64 softmax
+    for a scale above about 375."""
+    ours = losses.ProxyNCALoss(C, D, softmax_scale=scale, reducer=reducer).double()
+    kwargs = {} if pml_reducer is None else {"reducer": pml_reducer}
+    theirs = pml_losses.ProxyNCALoss(C, D, softmax_scale=scale, **kwargs).double()
+    proxies = torch.eye(C, D, dtype=torch.float64) * torch.tensor([[1.0], [2.0], [0.5], [3.0]],
+                                                                   dtype=torch.float64)
+    ours.proxies.data, theirs.proxies.data = proxies.clone(), proxies.clone()
+    return ours, theirs
+
+
+def _proxy_nca_batch(n_away):
+    """Eight samples near the axes; the first ``n_away`` are labelled with the class whose
+    proxy points the other way (their target probability underflows at a large scale)."""
+    g = torch.Generator().manual_seed(3)
+    emb = torch.eye(C, D, dtype=torch.float64).repeat(2, 1)
+    emb = (emb + 0.05 * torch.randn(emb.shape, generator=g, dtype=torch.float64)) * 2
+    labels = torch.arange(C).repeat(2)
+    emb[:n_away] *= -1
+    return emb, labels
+
+
+@pytest.mark.parametrize("reducer", [None, "mean", "avg_non_zero", "recorder"])
+@pytest.mark.parametrize("n_away", [0, 1, 3, 7, 8])
+def test_proxy_nca_drops_underflowed_targets_as_pml(reducer, n_away):
+    """Samples whose target probability is exactly 0 leave the mean (PML drops them); with
+    all of them dropped the loss is 0 and still connected to the graph."""
+    emb, labels = _proxy_nca_batch(n_away)
+    pml_reducer = {None: None, "mean": pml_reducers.MeanReducer(),
+                   "avg_non_zero": pml_reducers.AvgNonZeroReducer(),
+                   "recorder": _PMLRecorder()}[reducer]
+    ours_reducer = _Recorder(emb, labels) if reducer == "recorder" else reducer
+    ours, theirs = _proxy_nca_pair(500.0, ours_reducer, pml_reducer)
+    _PML_CALLS.clear()
+    e1, e2 = emb.clone().requires_grad_(True), emb.clone().requires_grad_(True)
+    v1, v2 = ours(e1, labels), theirs(e2, labels)
+    v1.backward()
+    if n_away == 8:  # PML's mean of no term is NaN; skmetric's is a connected 0
+        assert v1.item() == 0 and torch.equal(e1.grad, torch.zeros_like(emb))
+        return
+    assert v1.item() == pytest.approx(v2.item(), rel=1e-6, abs=1e-9)
+    v2.backward()
+    torch.testing.assert_close(e1.grad, e2.grad, rtol=1e-5, atol=1e-9)
+    if reducer == "recorder" and n_away < 8:
+        (kind, idx, vals), = ours_reducer.calls
+        assert _rows(kind, idx, vals) == _rows(*_PML_CALLS[0])
+        assert idx.tolist() == list(range(n_away, 8))  # the kept samples, by index
+
+
+def test_proxy_nca_underflow_with_miner_weights_matches_pml():
+    """Miner weights count the anchors; an underflowed sample drops out with its weight."""
+    emb, labels = _proxy_nca_batch(2)
+    ours, theirs = _proxy_nca_pair(500.0)
+    tuples = (torch.tensor([0, 2, 2, 5, 6]), torch.tensor([4, 6, 6, 1, 2]),
+              torch.tensor([1, 3, 1, 0, 0]))
+    v1, v2 = ours(emb, labels, tuples), theirs(emb, labels, tuples)
+    assert v1.item() == pytest.approx(v2.item(), rel=1e-6)
+
+
+# --- MarginLoss: the beta regulariser, one triplet, no active term -----------------------
+
+MARGIN_CONFIGS = [dict(learn_beta=True), dict(nu=0.3, learn_beta=True),
+                  dict(nu=0.3, beta=0.8, learn_beta=True, num_classes=C),
+                  dict(nu=0.3, beta=0.8, num_classes=C)]
+
+
+def _margin_pair(config):
+    ours = losses.MarginLoss(**config).double()
+    theirs = pml_losses.MarginLoss(**config)
+    if config.get("num_classes"):  # unequal class boundaries, the same in both
+        betas = ours.betas.data + torch.linspace(0, 0.3, C, dtype=torch.float64)
+        ours.betas.data = betas.clone()
+        theirs.beta.data = betas.clone().float()
+    return ours, theirs
+
+
+def _value_and_grad(loss, emb, labels, *args):
+    emb = emb.clone().requires_grad_(True)
+    value = loss(emb, labels, *args)
+    grad, = torch.autograd.grad(value, emb, allow_unused=True, materialize_grads=True)
+    return value.item(), grad
+
+
+@pytest.mark.parametrize("config", MARGIN_CONFIGS, ids=str)
+def test_margin_loss_beta_regulariser_matches_pml(config):
+    """``nu * beta`` added as PML adds it: once (one beta) or per active term (per-class
+    betas), and nothing when no term is active; also with exactly one triplet, one of
+    whose two hinges is active."""
+    emb, labels = _batch(0, dim=D, n_classes=C)
+    easy = torch.eye(C, D, dtype=torch.float64).repeat(3, 1) * 3  # every hinge 0
+    easy_labels = torch.arange(C).repeat(3)
+    one = (torch.tensor([0]), torch.tensor([4]), torch.tensor([1]))
+    for args in ((emb, labels), (easy, easy_labels), (emb, labels, one)):
+        ours, theirs = _margin_pair(config)
+        v1, g1 = _value_and_grad(ours, *args)
+        v2, g2 = _value_and_grad(theirs, *(a.float() if a.is_floating_point() else a
+                                           for a in args[:2]), *args[2:])
+        assert v1 == pytest.approx(v2, rel=1e-5, abs=1e-6)
+        torch.testing.assert_close(g1.float(), g2, rtol=1e-4, atol=1e-6)
+
+
+def test_margin_loss_stores_its_arguments_and_learns_nothing_by_default():
+    """Attributes are the constructor's arguments (get_params, clone); by default beta is a
+    fixed buffer, not a parameter an optimizer would move."""
+    loss = losses.MarginLoss()
+    assert (loss.margin, loss.nu, loss.beta, loss.learn_beta, loss.num_classes,
+            loss.triplets_per_anchor, loss.distance, loss.normalize) == (
+        0.2, 0.0, 1.2, False, None, "all", "euclidean", True)
+    assert list(loss.parameters()) == []
+    assert losses.MarginLoss(beta=0.7, learn_beta=True).beta == 0.7
+
+
+# --- NPairsLoss ---------------------------------------------------------------------------
+
+def test_npairs_loss_refuses_a_reference_set_by_name():
+    emb, labels = _batch(0)
+    with pytest.raises(ValueError, match="^NPairsLoss does not support ref_emb; pass only "
+                                         "the batch"):
+        losses.NPairsLoss()(emb, labels, ref_emb=emb, ref_labels=labels)
+
+
+@pytest.mark.parametrize("reducer", [None, "mean"])
+@pytest.mark.parametrize("labels", [[0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 3, 3, 3, 4, 5, 5, 5, 5]],
+                         ids=["no pair", "singletons"])
+def test_npairs_loss_with_l2_reg_and_singletons_matches_pml(reducer, labels):
+    """The norm penalty is added also when no class has a pair; classes of one sample
+    (and runs longer than two) pick their pair as PML does."""
+    labels = torch.tensor(labels)
+    emb, _ = _batch(1, n=len(labels), dim=D)
+    kwargs = {} if reducer is None else {"reducer": reducer}
+    pml_kwargs = {} if reducer is None else {"reducer": pml_reducers.MeanReducer()}
+    ours = losses.NPairsLoss(l2_reg=0.5, normalize=False, **kwargs)
+    theirs = pml_losses.NPairsLoss(
+        embedding_regularizer=pml_regularizers.LpRegularizer(power=2), embedding_reg_weight=0.5,
+        distance=pml_distances.DotProductSimilarity(normalize_embeddings=False), **pml_kwargs)
+    v1, g1 = _value_and_grad(ours, emb, labels)
+    v2, g2 = _value_and_grad(theirs, emb, labels)
+    assert v1 == pytest.approx(v2, rel=1e-6)
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-9)
