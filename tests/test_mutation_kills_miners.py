@@ -427,3 +427,19 @@ def test_uniform_histogram_defaults_equal_pml_under_the_same_seed():
         expected = pml_miners.UniformHistogramMiner()(emb, labels)
         for x, y in zip(got, expected, strict=True):
             assert torch.equal(x, y)
+
+
+def test_batch_easy_hard_range_bounds_are_inclusive_on_a_hand_computed_batch():
+    """1-D points, squared distances from sample 0: positives at 1 and 4, negatives at 9
+    and 100. The hardest positive within [1, 4] is at 4, the hardest negative within
+    [9, 100] at 9: both on a bound."""
+    emb = torch.tensor([[0.0], [1.0], [2.0], [3.0], [10.0]])
+    labels = torch.tensor([0, 0, 0, 1, 1])
+    kwargs = dict(allowed_pos_range=(1.0, 4.0), allowed_neg_range=(9.0, 100.0),
+                  distance="sqeuclidean", normalize=False)
+    a1, p, a2, n = BatchEasyHardMiner("hard", "hard", **kwargs)(emb, labels)
+    assert (p[a1 == 0].tolist(), n[a2 == 0].tolist()) == ([2], [3])
+    theirs = pml_miners.BatchEasyHardMiner("hard", "hard", kwargs["allowed_pos_range"],
+                                           kwargs["allowed_neg_range"],
+                                           distance=PML_DIST["sqeuclidean"]())
+    _same_as_pml(BatchEasyHardMiner("hard", "hard", **kwargs), theirs, emb, labels)
