@@ -120,22 +120,35 @@ def _sync_weights(ours, theirs):
         theirs.beta.data = betas.clone()
 
 
-@pytest.mark.parametrize("name", sorted(RECORDED))
-def test_reducer_receives_pml_s_terms_with_their_indices(name):
+#: The losses that take a reference set (``ref_emb``, ``ref_labels``), in PML too.
+WITH_REFERENCE = ["contrastive", "triplet_margin", "multi_similarity", "circle", "margin",
+                  "margin_learn_beta", "margin_class_betas", "generalized_lifted_structure",
+                  "lifted_structure"]
+
+
+@pytest.mark.parametrize("name, reference",
+                         [(n, False) for n in sorted(RECORDED)]
+                         + [(n, True) for n in WITH_REFERENCE])
+def test_reducer_receives_pml_s_terms_with_their_indices(name, reference):
     """The same kinds, in the same order, each with the same (index, value) terms as PML's
     reducer gets; indices are sample indices (the anchors of element terms), and the
-    reducer is handed the batch's embeddings and labels."""
+    reducer is handed the batch's embeddings and labels. With a reference set, pairs are
+    taken against its labels."""
     ours_factory, theirs_factory = RECORDED[name]
     for seed in range(2):
         emb, labels = _batch(seed, dim=D, n_classes=C)
+        ref_kwargs = {}
+        if reference:
+            ref, ref_labels = _batch(seed + 7, n=11, dim=D, n_classes=C)
+            ref_kwargs = {"ref_emb": ref, "ref_labels": ref_labels}
         torch.manual_seed(seed)
         theirs = theirs_factory(_PMLRecorder()).double()
         recorder = _Recorder(emb, labels)
         ours = ours_factory(recorder).double()
         _sync_weights(ours, theirs)
         _PML_CALLS.clear()
-        value = ours(emb, labels)
-        expected = theirs(emb, labels)
+        value = ours(emb, labels, **ref_kwargs)
+        expected = theirs(emb, labels, **ref_kwargs)
         assert value.item() == pytest.approx(expected.item(), rel=1e-6, abs=1e-9)
         # PML hands over a literal 0 for a sub-loss that is off (MarginLoss's beta
         # regulariser without learn_beta); skmetric skips the call.
