@@ -302,3 +302,30 @@ def test_npairs_loss_with_l2_reg_and_singletons_matches_pml(reducer, labels):
     v2, g2 = _value_and_grad(theirs, emb, labels)
     assert v1 == pytest.approx(v2, rel=1e-6)
     torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("reducer", [None, "mean"])
+def test_npairs_loss_with_an_empty_miner_output_is_the_norm_penalty(reducer):
+    """A miner that found no pair: the loss is the l2 penalty alone, as PML's."""
+    emb, labels = _batch(2, n=8, dim=D)
+    empty = tuple(torch.empty(0, dtype=torch.long) for _ in range(4))
+    kwargs = {} if reducer is None else {"reducer": reducer}
+    ours = losses.NPairsLoss(l2_reg=0.5, normalize=False, **kwargs)
+    theirs = pml_losses.NPairsLoss(
+        embedding_regularizer=pml_regularizers.LpRegularizer(power=2), embedding_reg_weight=0.5,
+        distance=pml_distances.DotProductSimilarity(normalize_embeddings=False))
+    v1, g1 = _value_and_grad(ours, emb, labels, empty)
+    v2, g2 = _value_and_grad(theirs, emb, labels, empty)
+    assert v1 == pytest.approx(v2, rel=1e-6) and v1 > 0
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-9)
+
+
+def test_margin_loss_without_normalisation_matches_pml():
+    emb, labels = _batch(4, dim=D, n_classes=C)
+    ours = losses.MarginLoss(margin=0.5, beta=2.0, normalize=False).double()
+    theirs = pml_losses.MarginLoss(margin=0.5, beta=2.0,
+                                   distance=pml_distances.LpDistance(normalize_embeddings=False))
+    v1, g1 = _value_and_grad(ours, emb, labels)
+    v2, g2 = _value_and_grad(theirs, emb.float(), labels)
+    assert v1 == pytest.approx(v2, rel=1e-5)
+    torch.testing.assert_close(g1.float(), g2, rtol=1e-4, atol=1e-6)
