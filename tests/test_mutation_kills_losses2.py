@@ -175,13 +175,15 @@ def _proxy_nca_pair(scale, reducer=None, pml_reducer=None):
 
 
 def _proxy_nca_batch(n_away):
-    """Eight samples near the axes; the first ``n_away`` are labelled with the class whose
-    proxy points the other way (their target probability underflows at a large scale)."""
+    """Eight samples, two per class. The first ``n_away`` point away from their class proxy
+    (their target probability underflows at a large scale); the others lie halfway between
+    their proxy and the next one (target probability near 1/2: a loss near log 2)."""
     g = torch.Generator().manual_seed(3)
-    emb = torch.eye(C, D, dtype=torch.float64).repeat(2, 1)
-    emb = (emb + 0.05 * torch.randn(emb.shape, generator=g, dtype=torch.float64)) * 2
     labels = torch.arange(C).repeat(2)
-    emb[:n_away] *= -1
+    eye = torch.eye(C, D, dtype=torch.float64)
+    emb = eye[labels] + eye[(labels + 1) % C]
+    emb = emb + 1e-3 * torch.randn(emb.shape, generator=g, dtype=torch.float64)
+    emb[:n_away] = -eye[labels[:n_away]]
     return emb, labels
 
 
@@ -204,6 +206,7 @@ def test_proxy_nca_drops_underflowed_targets_as_pml(reducer, n_away):
         assert v1.item() == 0 and torch.equal(e1.grad, torch.zeros_like(emb))
         return
     assert v1.item() == pytest.approx(v2.item(), rel=1e-6, abs=1e-9)
+    assert v1.item() > 0.1  # the kept samples' terms are near log 2, not 0
     v2.backward()
     torch.testing.assert_close(e1.grad, e2.grad, rtol=1e-5, atol=1e-9)
     if reducer == "recorder" and n_away < 8:
@@ -212,14 +215,19 @@ def test_proxy_nca_drops_underflowed_targets_as_pml(reducer, n_away):
         assert idx.tolist() == list(range(n_away, 8))  # the kept samples, by index
 
 
-def test_proxy_nca_underflow_with_miner_weights_matches_pml():
+@pytest.mark.parametrize("reducer", [None, "mean"])
+@pytest.mark.parametrize("n_away", [0, 2])
+def test_proxy_nca_miner_weights_match_pml(reducer, n_away):
     """Miner weights count the anchors; an underflowed sample drops out with its weight."""
-    emb, labels = _proxy_nca_batch(2)
-    ours, theirs = _proxy_nca_pair(500.0)
-    tuples = (torch.tensor([0, 2, 2, 5, 6]), torch.tensor([4, 6, 6, 1, 2]),
-              torch.tensor([1, 3, 1, 0, 0]))
-    v1, v2 = ours(emb, labels, tuples), theirs(emb, labels, tuples)
-    assert v1.item() == pytest.approx(v2.item(), rel=1e-6)
+    emb, labels = _proxy_nca_batch(n_away)
+    ours, theirs = _proxy_nca_pair(500.0, reducer,
+                                   None if reducer is None else pml_reducers.MeanReducer())
+    tuples = (torch.tensor([0, 2, 2, 5, 6, 6, 6]), torch.tensor([4, 6, 6, 1, 2, 2, 2]),
+              torch.tensor([1, 3, 1, 0, 0, 0, 1]))
+    v1, g1 = _value_and_grad(ours, emb, labels, tuples)
+    v2, g2 = _value_and_grad(theirs, emb, labels, tuples)
+    assert v1 == pytest.approx(v2, rel=1e-6) and v1 > 0.1
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-9)
 
 
 # --- MarginLoss: the beta regulariser, one triplet, no active term -----------------------
