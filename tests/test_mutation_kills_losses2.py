@@ -9,6 +9,8 @@ test checks both, term by term.
 """
 
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -106,6 +108,8 @@ RECORDED = {
                                         reducer=r)),
     "proxy_nca": (lambda r: losses.ProxyNCALoss(C, D, reducer=r),
                   lambda r: pml_losses.ProxyNCALoss(C, D, reducer=r)),
+    "proxy_anchor": (lambda r: losses.ProxyAnchorLoss(C, D, reducer=r),
+                     lambda r: pml_losses.ProxyAnchorLoss(C, D, reducer=r)),
 }
 
 
@@ -337,3 +341,42 @@ def test_margin_loss_without_normalisation_matches_pml():
     v2, g2 = _value_and_grad(theirs, emb.float(), labels)
     assert v1 == pytest.approx(v2, rel=1e-5)
     torch.testing.assert_close(g1.float(), g2, rtol=1e-4, atol=1e-6)
+
+
+# --- ProxyAnchorLoss: large alpha (the overflow-safe branch), absent classes ----------------
+
+def _proxy_anchor_pair(alpha, margin, n_classes=6):
+    ours = losses.ProxyAnchorLoss(n_classes, D, margin=margin, alpha=alpha)
+    theirs = pml_losses.ProxyAnchorLoss(n_classes, D, margin=margin, alpha=alpha).double()
+    g = torch.Generator().manual_seed(5)
+    proxies = torch.randn(n_classes, D, generator=g, dtype=torch.float64)
+    ours.proxies.data = proxies.float()
+    theirs.proxies.data = proxies.clone()
+    return ours, theirs, proxies
+
+
+@pytest.mark.parametrize("alpha, margin", [(64.0, 0.1), (50.0, 0.9), (32.0, 0.1)])
+def test_proxy_anchor_in_float32_with_large_alpha_matches_pml_in_float64(alpha, margin):
+    """alpha * (1 + margin) beyond log(sqrt(float32 max)) ~ 44: the sums of exp must take
+    the log-sum-exp branch (one embedding sits on a wrong class's proxy, where exp(z)
+    overflows float32). Classes 4 and 5 are absent from the batch: their positive terms
+    are 0."""
+    ours, theirs, proxies = _proxy_anchor_pair(alpha, margin)
+    emb, labels = _batch(6, n=12, dim=D, n_classes=4)
+    emb[0] = proxies[1] * 2  # sample 0 (class 0) on class 1's proxy
+    v1, g1 = _value_and_grad(ours, emb.float(), labels)
+    v2, g2 = _value_and_grad(theirs, emb, labels)
+    assert math.isfinite(v1)
+    assert v1 == pytest.approx(v2, rel=1e-4)
+    torch.testing.assert_close(g1.double(), g2, rtol=1e-3, atol=1e-5)
+
+
+def test_proxy_anchor_with_a_single_class_in_the_batch_matches_pml():
+    """One class present (not the last): the positive term is averaged over one proxy."""
+    ours, theirs, _ = _proxy_anchor_pair(32.0, 0.1)
+    emb, _ = _batch(7, n=8, dim=D)
+    labels = torch.full((8,), 2)
+    v1, g1 = _value_and_grad(ours.double(), emb, labels)
+    v2, g2 = _value_and_grad(theirs, emb, labels)
+    assert v1 == pytest.approx(v2, rel=1e-6)
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-9)
