@@ -41,19 +41,26 @@ ROOT = Path(__file__).resolve().parent.parent
 # the mutants that survived the module's own tests (see tests/README.md).
 _PAIR = "tests/test_deep_losses.py"
 _PROXY = "tests/test_deep_proxy_losses.py"
+_REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path against PML
 _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
+_LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
 _BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
             "threshold_consistent_margin", "tuplet_margin", "vicreg"]
 TESTS = {
-    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _LOSS_KILLS]
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _REDUCERS, _LOSS_KILLS,
+                                          _LOSS_KILLS2]
        for m in _BATCH_A},
-    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _LOSS_KILLS]
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _REDUCERS, _LOSS_KILLS,
+                                          _LOSS_KILLS2]
        for m in _BATCH_B},
     "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
-                              "tests/test_mutation_kills.py"],
-    "skmetric/deep/losses/": [_PAIR, _PROXY, "tests/test_mutation_kills.py", _LOSS_KILLS],
+                              "tests/test_mutation_kills.py",
+                              "tests/test_mutation_kills_miners.py"],
+    "skmetric/deep/losses/": [_PAIR, _PROXY, _REDUCERS, "tests/test_mutation_kills.py",
+                              _LOSS_KILLS,
+                              _LOSS_KILLS2],
     "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py",
                           "tests/test_mutation_kills_metrics.py"],
     "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",

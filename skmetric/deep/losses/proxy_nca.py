@@ -45,10 +45,12 @@ class ProxyNCALoss(BaseProxyLoss):
         return -self.softmax_scale * (2 - 2 * cos).clamp_min(0)
 
     def compute_loss(self, embeddings, labels, weights):
-        log_p = F.log_softmax(self.logits(embeddings), dim=1).gather(1, labels[:, None])[:, 0]
-        # A target probability that underflowed to zero drops out of the mean (masked on
-        # the device; 0 when every one did).
-        keep = torch.isfinite(log_p)
+        logits = self.logits(embeddings)
+        log_p = F.log_softmax(logits, dim=1).gather(1, labels[:, None])[:, 0]
+        # A target probability that underflows to zero as a softmax (PML's test; the stable
+        # log-softmax itself never reaches -inf) drops out of the mean (masked on the
+        # device; 0 when every one did).
+        keep = F.softmax(logits, dim=1).gather(1, labels[:, None])[:, 0] != 0
         if self.reducer is None:
             losses = torch.where(keep, -log_p, 0.0)
             if weights is not None:
