@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -85,6 +86,16 @@ def test_clustering_error_messages_in_full():
         m.nmi_kmeans(X, [0, 1, 0])
     with pytest.raises(ValueError, match="^embeddings contains NaN or infinity"):
         m.nmi_kmeans(np.full((4, 2), np.inf), [0, 1, 0, 1])
+
+
+def test_n_clusters_is_checked_without_sklearn_parameter_validation():
+    # validate_params is skipped under this config (nested scikit-learn calls set it):
+    # the function's own check still names the parameter.
+    X = np.arange(8.0).reshape(4, 2)
+    with sklearn.config_context(skip_parameter_validation=True):
+        with pytest.raises(ValueError, match=_exact(
+                "n_clusters must be an integer >= 1; got 0.")):
+            m.nmi_kmeans(X, [0, 1, 0, 1], 0)
 
 
 # -------------------------------------------------------------------------------- scorers
