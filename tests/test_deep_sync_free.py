@@ -96,13 +96,23 @@ def test_value_checks_run_on_the_host_only():
     assert not _sync.host_checks(torch.zeros(1, device="meta"))
 
 
-def test_fetch_reads_several_sizes_at_once():
+def test_fetch_reads_several_sizes_at_once(on_accelerator):
+    # The accelerator path: counts and extras in one read, then nonzero_static (no sync).
     mask = torch.tensor([[True, False], [True, True]])
     (rows, cols, extra), calls = _count(_sync.where, mask, extra=(mask.sum(1).max(),))
     assert calls == ["tolist"]
     assert extra == 2
     torch.testing.assert_close((rows, cols), torch.where(mask))
     torch.testing.assert_close(_sync.where(mask)[:2], torch.where(mask))
+
+
+def test_where_on_the_host_is_torch_where():
+    # On the CPU there is no device queue to wait for: plain torch.where (faster than
+    # nonzero_static there), the extras read in the same call.
+    mask = torch.tensor([[True, False], [True, True]])
+    rows, cols, extra = _sync.where(mask, extra=(mask.sum(1).max(),))
+    torch.testing.assert_close((rows, cols), torch.where(mask))
+    assert extra == 2
     torch.testing.assert_close(_sync.counts(torch.tensor([0, 2, 2]), 4),
                                torch.bincount(torch.tensor([0, 2, 2]), minlength=4))
 

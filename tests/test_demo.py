@@ -105,7 +105,7 @@ def test_demo_collects_each_fits_warnings_into_one_line_and_reports_failures(mon
                                                                            capsys):
     monkeypatch.setitem(LEARNERS, "Warner", (lambda rs: _Warner(), False, ""))
     monkeypatch.setitem(LEARNERS, "Failer", (lambda rs: _Failer(), False, ""))
-    monkeypatch.setitem(LEARNERS, "NCA1", (lambda rs: NCA(max_iter=1), False, ""))
+    monkeypatch.setitem(LEARNERS, "NCA1", (lambda rs: NCA(max_iter=1, prior_strength=0), False, ""))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing may escape the demo's collection
         rows = run_demo(["iris"], ["Warner", "Failer", "NCA1"], folds=2)

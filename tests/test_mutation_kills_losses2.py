@@ -291,8 +291,8 @@ def test_margin_loss_stores_its_arguments_and_learns_nothing_by_default():
 
 def test_npairs_loss_refuses_a_reference_set_by_name():
     emb, labels = _batch(0)
-    with pytest.raises(ValueError, match="^NPairsLoss does not support ref_emb; pass only "
-                                         "the batch"):
+    with pytest.raises(ValueError, match="^NPairsLoss compares the batch with itself: ref_emb "
+                                         "is not supported. Pass only embeddings and labels"):
         losses.NPairsLoss()(emb, labels, ref_emb=emb, ref_labels=labels)
 
 
