@@ -203,7 +203,9 @@ import skmetric.dask as skd
 
 n, d, rows, n_check = int(sys.argv[1]), 32, int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
-centers = rng.standard_normal((4, d)).astype(np.float32) * 3
+# Overlapping classes (precision@1 about 0.77): the report's check below compares a
+# value that a mislabelled or misweighted chunk would move, not 1.0 with 1.0.
+centers = rng.standard_normal((4, d)).astype(np.float32) * 0.5
 y_ref = np.arange(200) % 4
 X_ref = rng.standard_normal((200, d)).astype(np.float32) + centers[y_ref]
 nca = NCA(n_components=8, max_iter=10, random_state=0).fit(X_ref, y_ref)
