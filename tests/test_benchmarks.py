@@ -38,6 +38,9 @@ SLOW_QUICK = {
     "distances": 7,        # 4 matrices vs float64 SciPy, 2 k-NN sides x (distances, indices)
     "metrics": 2,          # skmetric brute and FAISS backends vs PML's values
     "kernel": 3,           # exact vs scikit-learn, landmarks vs Nystroem + PCA, accuracy
+    "scale_out": 11,       # 2 vs 1 process (steps, losses, embedding); dask vs local search
+                           # x 2 clusters (best_params_, CV scores); dask vs in-memory
+                           # transform, 1-NN distances and indices; report's precision@1
 }
 
 
@@ -88,12 +91,10 @@ def test_deep_quick_mode_runs():
 
 def test_every_benchmark_script_is_smoke_tested():
     scripts = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")}
-    # scale_out: not yet on _common's JSON records (it spawns processes and a Dask
-    # cluster); its --quick run is exercised by hand, figures in benchmarks/README.md.
     # deep_open_set: run by deep.py --open-set, smoke-tested on synthetic idx files in
     # tests/test_fashion_mnist_openset.py.
     assert scripts - {"render_readme"} == (set(QUICK) | set(SLOW_QUICK)
-                                           | {"deep", "deep_open_set", "scale_out"})
+                                           | {"deep", "deep_open_set"})
 
 
 def test_disagreement_stops_the_run_before_any_ratio():
