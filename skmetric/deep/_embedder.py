@@ -31,7 +31,7 @@ from .._sklearn_compat import (
     StrOptions,
     validate_parameter_constraints,
 )
-from . import _images
+from . import _images, _sync
 from ._device_data import on_device
 from ._distances import canonical_distance
 from ._precision import PRECISIONS, autocast, full_precision
@@ -736,7 +736,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self._steps_checked, self._epoch_spread = 0, False
 
     def _check_embeddings_finite(self, y_pred):
-        if not bool(torch.isfinite(y_pred).all()):
+        if not _sync.all_finite(y_pred):
             self._diverged("the network's embeddings hold NaN or infinity")
 
     def _watch_training_step(self, y_pred, loss):

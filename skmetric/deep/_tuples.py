@@ -54,7 +54,7 @@ def _check_embeddings(x, what):
         raise TypeError(f"{what} must be a floating-point tensor; got dtype {x.dtype}.")
     # A host sync each call: checked on the CPU only (see _sync); the embedder checks
     # each training batch on any device.
-    if _sync.host_checks(x) and not bool(torch.isfinite(x).all()):
+    if _sync.host_checks(x) and not _sync.all_finite(x):
         raise ValueError(
             f"{what} contains NaN or infinity; the network diverged or its input holds "
             "NaN. Lower the learning rate or clean the input."

@@ -75,6 +75,7 @@ class FastAPLoss(BaseLoss):
         nodes = torch.linspace(0.0, top, self.num_bins + 1, dtype=dist.dtype,
                                device=dist.device)
         pulse = torch.relu(1 - (dist[:, :, None] - nodes).abs() / width)  # (n, n, bins)
-        pos_hist = (pulse * pos[:, :, None]).sum(1)
-        neg_hist = (pulse * neg[:, :, None]).sum(1)
-        return pos_hist, neg_hist
+        # Both masks' sums over j as one batched product: no (n, n, bins) mask products.
+        masks = torch.stack([pos, neg], 1).to(dist.dtype)  # (n, 2, n)
+        hists = torch.bmm(masks, pulse)  # (n, 2, bins)
+        return hists[:, 0], hists[:, 1]

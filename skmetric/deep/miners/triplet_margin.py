@@ -94,12 +94,20 @@ def _count_at_most(neg_far, a, ap, limit, n_neg):
     lo = torch.zeros(ap.shape, dtype=torch.long, device=ap.device)
     hi = n_neg[:, None].expand(ap.shape).clone()
     last = neg_far.shape[1] - 1
+    # In place, into buffers allocated once: fresh (n, m) temporaries each step cost more
+    # than the arithmetic (page faults) on the CPU.
+    mid, step = torch.empty_like(lo), torch.empty_like(lo)
+    active, ok = torch.empty_like(lo, dtype=torch.bool), torch.empty_like(lo, dtype=torch.bool)
+    t = torch.empty(ap.shape, dtype=neg_far.dtype, device=ap.device)
     for _ in range(max(last + 1, 1).bit_length()):
-        active = lo < hi
-        mid = (lo + hi) // 2
-        ok = active & (torch.gather(neg_far, 1, mid.clamp(max=max(last, 0))) - ap <= limit)
-        lo = torch.where(ok, mid + 1, lo)
-        hi = torch.where(active & ~ok, mid, hi)
+        torch.lt(lo, hi, out=active)
+        # Non-negative: >> 1 is floor(/2), 3x faster than // on int64. The clamp changes
+        # only inactive cells (there lo = hi may be m); active ones have mid < hi <= m.
+        torch.add(lo, hi, out=mid).bitwise_right_shift_(1).clamp_(max=max(last, 0))
+        torch.sub(torch.gather(neg_far, 1, mid, out=t), ap, out=t)
+        torch.le(t, limit, out=ok).logical_and_(active)
+        torch.where(ok, torch.add(mid, 1, out=step), lo, out=lo)
+        torch.where(ok.logical_not_().logical_and_(active), mid, hi, out=hi)
     return lo
 
 
