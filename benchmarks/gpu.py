@@ -46,6 +46,7 @@ from _common import AgreementError, Run, add_common_args  # noqa: E402
 import skmetric  # noqa: E402
 from skmetric.deep import losses as sk_losses  # noqa: E402
 from skmetric.deep import miners as sk_miners  # noqa: E402
+from skmetric.deep._sync import cuda_syncs  # noqa: E402
 
 BLOCK = 8192  # query rows per block of the plain k-NN baseline
 SECTIONS = ("distances", "kneighbors", "retrieval", "losses", "training", "classical")
@@ -318,15 +319,7 @@ def count_syncs(fn, device):
     """Host synchronisations of ``fn`` on CUDA (torch's sync debug mode), else None."""
     if torch.device(device).type != "cuda":
         return None
-    torch.cuda.synchronize(device)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            fn()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught)
+    return len(cuda_syncs(fn, device))
 
 
 def bench_losses(run, device, batches, dim):

@@ -222,21 +222,6 @@ def test_accelerator_path_computes_the_same_loss(name, cls, kind, separated, mon
     torch.testing.assert_close(on_device, on_host)
 
 
-def _cuda_syncs(fn):
-    """Host synchronisations of ``fn`` as CUDA counts them (torch's sync debug mode)."""
-    import warnings
-
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            fn()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    return [str(w.message) for w in caught if "synchroniz" in str(w.message)]
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("name, cls", [*LOSSES.items(), *MINERS.items()])
 def test_cuda_counts_the_budgeted_syncs(name, cls):
@@ -251,5 +236,5 @@ def test_cuda_counts_the_budgeted_syncs(name, cls):
         lab = None if name == "vicreg" else labels
         call, budget = (lambda: loss(emb, lab, **kwargs)), int(name in _LIST_ALL_TUPLES)
     call()
-    syncs = _cuda_syncs(call)
+    syncs = _sync.cuda_syncs(call)
     assert len(syncs) <= budget, f"{name}: {syncs}"

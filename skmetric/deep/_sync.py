@@ -16,6 +16,8 @@ reads out of their hot path:
   :func:`nonzero_rows_cols` then fills index lists of known size without another.
 """
 
+import warnings
+
 import torch
 
 
@@ -90,3 +92,20 @@ def to_device(x, device):
     if device.type == "cuda":
         x = x.pin_memory()
     return x.to(device, non_blocking=True)
+
+
+def cuda_syncs(fn, device=None):
+    """Messages of the host synchronisations ``fn()`` makes on CUDA, as torch counts them.
+
+    torch's sync debug mode warns at each synchronising call; the benchmark reports their
+    number and the sync-free tests bound it. ``fn`` must run on a CUDA ``device``.
+    """
+    torch.cuda.synchronize(device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return [str(w.message) for w in caught if "synchroniz" in str(w.message)]
