@@ -5,5 +5,6 @@ in; ``_lbfgs`` drives scipy's L-BFGS on an objective evaluated on that backend;
 ``_arrays`` is the one checker of array input (NumPy, torch, CuPy, array-api-strict);
 ``_engine`` (with ``_knn``, ``_knn_topk``, ``_faiss``, ``_blocks``, ``_numerics``) is the
 distance engine that ``skmetric.distances``, ``skmetric.neighbors`` and ``skmetric.metrics``
-call.
+call; ``_inner_cv`` and ``_toward_prior`` are the learners' ``prior_strength`` (a penalty or
+a geodesic toward the starting map) and its 'auto' choice by inner cross-validation.
 """

@@ -9,11 +9,11 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
 from .._compute._inner_cv import choose_strength
+from .._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
-from .._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 from .._validation import format_labels
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")

@@ -16,11 +16,11 @@ from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
 from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._compute._lbfgs import minimize_lbfgs
+from .._compute._toward_prior import SPLIT_SEED
 from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
-from .._toward_prior import SPLIT_SEED
 from .._validation import format_labels
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.

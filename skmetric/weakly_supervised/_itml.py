@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._compute._inner_cv import N_SPLITS, choose_strength
+from .._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 from .._docstrings import (
     FEATURES_IN,
     FIT_PAIRS,
@@ -28,7 +29,6 @@ from .._supervised import (
     draw_tuples,
     validate_supervised,
 )
-from .._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
