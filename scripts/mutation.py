@@ -44,6 +44,7 @@ _PROXY = "tests/test_deep_proxy_losses.py"
 _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path against PML
 _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
 _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
+_CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
 _BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
@@ -64,11 +65,17 @@ TESTS = {
     "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py",
                           "tests/test_mutation_kills_metrics.py",
                           "tests/test_mutation_kills_metrics2.py"],
+    # The engine and its helpers: every search and distance test calls them.
+    **{f"skmetric/_compute/{m}.py": ["tests/test_neighbors.py", "tests/test_distances.py",
+                                     "tests/test_compute_engine.py",
+                                     "tests/test_robustness_engine.py", "tests/test_knn_topk.py",
+                                     "tests/test_mutation_kills_engine.py", _CORE_KILLS]
+       for m in ("_engine", "_blocks", "_numerics", "_arrays")},
     "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",
                            "tests/test_compute_engine.py", "tests/test_robustness_engine.py",
                            "tests/test_mutation_kills_engine.py"],
     "skmetric/neighbors.py": ["tests/test_neighbors.py", "tests/test_robustness_engine.py",
-                              "tests/test_mutation_kills_engine.py"],
+                              "tests/test_mutation_kills_engine.py", _CORE_KILLS],
     "skmetric/supervised/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
                                     "tests/test_mutation_kills_nca.py"],
     "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py"],
