@@ -8,18 +8,35 @@ index), and hand-computed cases; the namespace-generic code runs on NumPy,
 array-api-strict and torch (CPU).
 """
 
+import os
 import re
 import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import sklearn
 from _namespaces import numpy_of, to_namespace
+from array_api_compat import array_namespace
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from threadpoolctl import threadpool_info
 
+from skmetric._compute._arrays import check_input, check_inputs
+from skmetric._compute._blocks import chunk_rows, map_blocks, n_threads_for, set_diagonal
+from skmetric._compute._numerics import (
+    constant,
+    row_norms,
+    row_sq_norms,
+    safe_exponent,
+    safe_sqrt,
+    scalar,
+    times_pow2,
+    unit_rows,
+)
+from skmetric.distances import pairwise_distances
 from skmetric.neighbors import MetricKNeighborsClassifier, kneighbors, radius_neighbors
 
 CPU_NAMESPACES = ["numpy", "array_api_strict", "torch"]
@@ -189,8 +206,6 @@ def test_classifier_checks_the_feature_count_of_queries_against_fit():
 
 
 def test_engine_errors_say_what_was_wrong_in_full():
-    from skmetric.distances import pairwise_distances
-
     X = np.arange(12.0).reshape(4, 3)
     metrics = "('euclidean', 'sqeuclidean', 'cosine', 'mahalanobis')"
     cases = [
@@ -245,8 +260,6 @@ def test_mahalanobis_from_M_and_L_in_float32_equals_the_mapped_float64_brute_for
     Y = rng.standard_normal((11, 3)).astype(np.float32)
     L = rng.standard_normal((2, 3))
     ref = cdist(X.astype(np.float64) @ L.T, Y.astype(np.float64) @ L.T)
-    from skmetric.distances import pairwise_distances
-
     Xn, Yn = to_namespace(X, namespace), to_namespace(Y, namespace)
     for kwargs in ({"L": L}, {"M": L.T @ L}, {"L": L.tolist()}):
         D = pairwise_distances(Xn, Yn, metric="mahalanobis", **kwargs)
@@ -259,8 +272,6 @@ def test_mahalanobis_from_M_and_L_in_float32_equals_the_mapped_float64_brute_for
 @pytest.mark.parametrize("namespace", CPU_NAMESPACES)
 def test_callable_metric_errors_in_full(namespace):
     """The NaN rows are numbered in X (the block's start added), at most five named."""
-    from skmetric.distances import pairwise_distances
-
     X = to_namespace(np.arange(16.0).reshape(8, 2), namespace)  # X[i, 0] = 2 i
 
     def nan_at(*rows):
@@ -303,3 +314,207 @@ def test_callable_metric_errors_in_full(namespace):
         _raises(TypeError, f"The metric callable {complex_values.__qualname__} returned "
                 "dtype complex128; it must return real distances.",
                 lambda: pairwise_distances(X, metric=complex_values))
+
+
+# ------------------------------------------------------------ skmetric/_compute/_arrays.py
+
+
+def test_array_checks_name_what_was_wrong_in_full():
+    X = np.arange(6.0).reshape(3, 2)
+    cases = [
+        (ValueError, "Expected a 2-D array for Q of shape (n_samples, n_features); got 1 "
+         "dimension(s), shape (6,). Reshape with Q.reshape(-1, 1) for a single feature or "
+         "Q.reshape(1, -1) for a single sample.", lambda: check_input(X.ravel(), "Q")),
+        (ValueError, "Expected a 2-D array for X of shape (n_samples, n_features); got 0 "
+         "dimension(s), shape (). Reshape with X.reshape(-1, 1) for a single feature or "
+         "X.reshape(1, -1) for a single sample.", lambda: check_input(np.float64(1.0))),
+        (ValueError, "Expected a 3-D array for E, features along its last axis; got 2 "
+         "dimension(s), shape (3, 2).", lambda: check_input(X, "E", ndim=3)),
+        (ValueError, "Expected a at least 1-D array for E, features along its last axis; got "
+         "0 dimension(s), shape ().", lambda: check_input(np.float64(2.0), "E", ndim=None)),
+        (ValueError, "E is empty (shape (3, 0)); at least 1 sample and 1 feature are "
+         "required.", lambda: check_input(X[:, :0], "E")),
+        (ValueError, "E has shape (3, 2); expected 4 features along its last axis.",
+         lambda: check_input(X, "E", n_features=4)),
+        (ValueError, "E has 2 features, but Tool was fitted with 4 features; pass samples "
+         "with the features seen in fit.", lambda: check_input(X, "E", n_features=4,
+                                                              owner="Tool")),
+        (ValueError, "Complex data is not supported (E has dtype complex128); pass "
+         "real-valued arrays.", lambda: check_input(X + 1j, "E")),
+        (TypeError, "E must be numeric; got dtype <U1.", lambda: check_input([["a"]], "E")),
+        (TypeError, "E is a sparse matrix; skmetric needs dense arrays. Call E.toarray() "
+         "first.", lambda: check_input(sp.eye(2, format="csr"), "E")),
+        (ValueError, "E contains NaN or infinity. Remove or impute those values (e.g. with "
+         "sklearn.impute.SimpleImputer) first.", lambda: check_input(X / 0, "E")),
+        (ValueError, "P has 2 features but R has 3; both must have the same number of "
+         "features.", lambda: check_inputs(X, np.ones((2, 3)), names=("P", "R"))),
+        (ValueError, "Complex data is not supported (R has dtype complex128); pass "
+         "real-valued arrays.", lambda: check_inputs(X, X + 1j, names=("P", "R"))),
+        (ValueError, "R contains NaN or infinity. Remove or impute those values (e.g. with "
+         "sklearn.impute.SimpleImputer) first.",
+         lambda: check_inputs(X, X / 0, names=("P", "R"))),
+    ]
+    for error, message, call in cases:
+        _raises(error, message, call)
+
+
+def test_arrays_of_any_dimension_and_numeric_strings():
+    v = check_input(np.arange(3), "v", ndim=None, n_features=3)
+    assert v.dtype == np.float64 and v.shape == (3,)
+    T = check_input(np.ones((2, 3, 4), dtype=np.float32), ndim=3, n_features=4)
+    assert T.dtype == np.float32 and T.shape == (2, 3, 4)
+    # Text that holds numbers is read as float64, as np.asarray(...).astype(float) does.
+    assert_array_equal(check_input([["1.5", "2"]]), [[1.5, 2.0]])
+    # A list of Python numbers of mixed types is read as numbers; an object array is not.
+    assert_array_equal(check_input([[1, 2.5], [True, 0]]), [[1.0, 2.5], [1.0, 0.0]])
+    _raises(TypeError, "X must be numeric; got dtype object.",
+            lambda: check_input(np.array([[1, 2]], dtype=object)))
+
+
+def test_libraries_and_devices_must_match_in_full():
+    torch = pytest.importorskip("torch")
+    X = np.ones((3, 2))
+    _raises(TypeError, "P and R must come from the same array library (e.g. both NumPy or "
+            "both torch); got P a numpy.ndarray and R a torch.Tensor. Convert one of them.",
+            lambda: check_inputs(X, torch.ones(3, 2), names=("P", "R")))
+    meta = torch.ones(3, 2, device="meta")
+    _raises(TypeError, "P and R must live on the same device; got P on cpu and R on meta. "
+            "Move one of them, e.g. Y.to(X.device) for torch.",
+            lambda: check_inputs(torch.ones(3, 2), meta, names=("P", "R")))
+    # float32 with float64 and with integers (from one library) give float64.
+    A, B, xp = check_inputs(torch.ones(3, 2), torch.ones(2, 2, dtype=torch.float64))
+    assert A.dtype == B.dtype == torch.float64
+    A, B, xp = check_inputs(torch.ones(3, 2), torch.ones(2, 2, dtype=torch.int32))
+    assert A.dtype == B.dtype == torch.float64
+    A, B, xp = check_inputs(torch.ones(3, 2), torch.ones(2, 2))
+    assert A.dtype == B.dtype == torch.float32
+    A, B, xp = check_inputs(torch.ones(3, 2, dtype=torch.bool), None)
+    assert A.dtype == torch.float64 and B is None
+
+
+# ------------------------------------------------------------ skmetric/_compute/_blocks.py
+
+
+def test_rows_per_block_from_chunk_size_or_working_memory():
+    """Hand-computed: rows = MiB * 2**20 // (n_cols * itemsize), within [1, n_rows]."""
+    assert chunk_rows(100, 1000, 8, 7, None) == 7
+    assert chunk_rows(5, 1000, 8, 7, None) == 5
+    assert chunk_rows(100, 1000, 8, 1, None) == 1
+    assert chunk_rows(100, 2**17, 8, None, 2.0) == 2  # 2 MiB / 1 MiB per row
+    assert chunk_rows(100, 2**17, 4, None, 2.0) == 4
+    assert chunk_rows(100, 2**17, 8, None, 0.5) == 1  # at least one row
+    assert chunk_rows(3, 2**10, 8, None, 64) == 3
+    assert chunk_rows(10**6, 2**17, 8, None, None, default_mib=5) == 5
+    with sklearn.config_context(working_memory=3):
+        assert chunk_rows(10**6, 2**17, 8, None, None) == 3
+        assert chunk_rows(10**6, 2**17, 8, None, None, default_mib=6) == 6
+        assert chunk_rows(10**6, 2**17, 8, None, 1) == 1
+    for bad in (0, -1, True, 2.5, "3", np.float64(2.0)):
+        _raises(ValueError, f"chunk_size must be a positive int or None; got {bad!r}.",
+                lambda b=bad: chunk_rows(10, 10, 8, b, None))
+    assert chunk_rows(10, 10, 8, np.int64(4), None) == 4
+    for bad in (0, 0.0, -1.0, True, "3", np.nan):
+        _raises(ValueError, "working_memory must be a positive number of MiB or None; got "
+                f"{bad!r}.", lambda b=bad: chunk_rows(10, 10, 8, None, b))
+    _raises(ValueError, "Give chunk_size or working_memory, not both.",
+            lambda: chunk_rows(10, 10, 8, 2, 1.0))
+
+
+def test_threads_per_block_and_their_blas_limit():
+    assert n_threads_for(None, 10**6) == (os.cpu_count() or 1)
+    assert n_threads_for(4, 3) == 3
+    assert n_threads_for(2, 10) == 2
+    assert n_threads_for(np.int64(3), 10) == 3
+    assert n_threads_for(5, 0) == 1
+    for bad in (0, -2, True, 1.5):
+        _raises(ValueError, f"n_threads must be a positive int or None; got {bad!r}.",
+                lambda b=bad: n_threads_for(b, 4))
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    def work(s, e):
+        return (s, e, blas_threads())
+
+    out = map_blocks(work, 3, 14, 4, 3)
+    assert [(s, e) for s, e, _ in out] == [(3, 7), (7, 11), (11, 14)]
+    assert all(t == 1 for *_, threads in out for t in threads)
+    one = map_blocks(lambda s, e: (s, e), 0, 5, 2, 1)
+    assert one == [(0, 2), (2, 4), (4, 5)]
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_set_diagonal_marks_the_queries_own_columns_in_any_block(namespace):
+    for rows, cols, start in ((3, 8, 2), (4, 5, 3), (4, 5, 0), (2, 3, 3), (6, 4, 1)):
+        D = np.arange(float(rows * cols)).reshape(rows, cols)
+        expected = D.copy()
+        for i in range(rows):
+            if start + i < cols:
+                expected[i, start + i] = -1.0
+        out = set_diagonal(check_input(to_namespace(D, namespace)), start, -1.0,
+                           _namespace_of(namespace))
+        assert_array_equal(numpy_of(out), expected, err_msg=str((rows, cols, start)))
+
+
+def _namespace_of(name):
+    return array_namespace(to_namespace(np.ones(1), name))
+
+
+# ---------------------------------------------------------- skmetric/_compute/_numerics.py
+
+
+def test_power_of_two_scaling_is_exact_and_only_outside_the_safe_range():
+    """Hand-computed exponents: 0 inside [2**-255, 2**255] (float64) or [2**-31, 2**31]
+    (float32), else -e with the peak = m * 2**e, m in [0.5, 1)."""
+    xp = _namespace_of("numpy")
+    for peak, itemsize, e in ((2.0**255, 8, 0), (2.0**-255, 8, 0), (2.0**256, 8, -257),
+                              (0.75 * 2.0**-256, 8, 256), (0.0, 8, 0), (1e300, 8, -997),
+                              (2.0**31, 4, 0), (2.0**-31, 4, 0), (2.0**32, 4, -33),
+                              (2.0**-33, 4, 32)):
+        A = np.array([[peak / 4, -peak], [0.0, peak / 2]])
+        assert safe_exponent([A], xp, itemsize) == e, (peak, itemsize)
+        assert safe_exponent([A / 8, A], xp, itemsize) == e
+        assert safe_exponent([A, A / 8], xp, itemsize) == e
+    # Exact steps through the whole range, in place or not, and inf only on overflow.
+    tiny = np.array([2.0**-1070, 3 * 2.0**-1000])
+    big = times_pow2(tiny.copy(), 2000, xp)
+    assert_array_equal(big, [2.0**930, 3 * 2.0**1000])
+    assert_array_equal(times_pow2(big, -2000, xp), tiny)
+    A = np.array([2.0**1000, 1.0])
+    with np.errstate(over="raise"):
+        out = times_pow2(A, 30, xp, inplace=True)
+    assert out is A and A[0] == np.inf and A[1] == 2.0**30
+    B = np.array([2.0**-100, 2.0**60], dtype=np.float32)
+    assert_array_equal(times_pow2(B, 160, xp), np.array([2.0**60, np.inf], dtype=np.float32))
+    B = np.array([2.0**-120], dtype=np.float32)
+    C = times_pow2(B, 240, xp)
+    assert C is not B and C.dtype == np.float32 and C[0] == np.float32(2.0**120)
+    assert B[0] == np.float32(2.0**-120)
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_row_norms_and_unit_rows_at_any_magnitude(namespace):
+    xp = _namespace_of(namespace)
+    X = np.array([[3e300, 4e300], [0.0, 0.0], [3e-310, -4e-310], [1.0, 2.0]])
+    n = numpy_of(row_norms(to_namespace(X, namespace), xp))
+    assert_allclose(n, [5e300, 0.0, 5e-310, np.sqrt(5.0)], rtol=1e-12)
+    U = numpy_of(unit_rows(to_namespace(X, namespace), xp))
+    assert_allclose(U, [[0.6, 0.8], [0.0, 0.0], [0.6, -0.8], [1 / 5**0.5, 2 / 5**0.5]],
+                    rtol=1e-12)
+    sq = row_sq_norms(to_namespace(X[3:], namespace), xp, namespace == "numpy")
+    assert_allclose(numpy_of(sq), [5.0])
+    D = np.array([[0.0, 4.0], [2.25, 0.0]])
+    assert_array_equal(numpy_of(safe_sqrt(to_namespace(D, namespace), xp)),
+                       [[0.0, 2.0], [1.5, 0.0]])
+
+
+def test_safe_sqrt_has_subgradient_zero_at_zero_and_constants_leave_the_graph():
+    torch = pytest.importorskip("torch")
+    xp = _namespace_of("torch")
+    D = torch.tensor([0.0, 4.0], dtype=torch.float64, requires_grad=True)
+    safe_sqrt(D, xp).sum().backward()
+    assert_array_equal(D.grad.numpy(), [0.0, 0.25])
+    a = torch.tensor(2.0, requires_grad=True) * 3
+    assert not constant(a, xp).requires_grad and constant(a, xp).item() == 6.0
+    assert type(scalar(a, xp)) is float and scalar(a, xp) == 6.0
+    assert constant(np.float64(2.0), _namespace_of("numpy")) == 2.0
