@@ -8,6 +8,7 @@ index), and hand-computed cases; the namespace-generic code runs on NumPy,
 array-api-strict and torch (CPU).
 """
 
+import functools
 import os
 import re
 import sys
@@ -293,6 +294,12 @@ def test_callable_metric_errors_in_full(namespace):
             lambda: pairwise_distances(X, metric=m, chunk_size=3))
     m = nan_at(0, 1, 2, 3, 5, 6, 7)
     _raises(ValueError, message(m, [0, 1, 2, 3, 5]), lambda: pairwise_distances(X, metric=m))
+    # A callable without a __qualname__ (a partial, an instance) is named by its repr.
+    partial = functools.partial(nan_at(3))
+    assert not hasattr(partial, "__qualname__")
+    _raises(ValueError, f"The metric callable {partial!r} returned NaN distances for rows [3] "
+            "of X; it must return a number (inf allowed) for every pair.",
+            lambda: pairwise_distances(X, metric=partial))
 
     def ragged(A, B):  # no array can hold it
         return [[1.0], [1.0, 2.0]]
@@ -518,3 +525,19 @@ def test_safe_sqrt_has_subgradient_zero_at_zero_and_constants_leave_the_graph():
     assert not constant(a, xp).requires_grad and constant(a, xp).item() == 6.0
     assert type(scalar(a, xp)) is float and scalar(a, xp) == 6.0
     assert constant(np.float64(2.0), _namespace_of("numpy")) == 2.0
+
+
+def test_classifier_defaults_are_scikit_learns():
+    """Default-constructed, the classifier is scikit-learn's default KNeighborsClassifier
+    (5 neighbours, uniform votes) on the raw features, with the exact search."""
+    ours = MetricKNeighborsClassifier()
+    assert ours.get_params() == {"n_neighbors": 5, "metric_learner": None,
+                                 "weights": "uniform", "backend": "auto", "chunk_size": None}
+    rng = np.random.RandomState(6)
+    X, y = rng.standard_normal((60, 3)), rng.randint(0, 3, size=60)
+    Q = rng.standard_normal((25, 3))
+    ours.fit(X, y)
+    ref = KNeighborsClassifier(algorithm="brute").fit(X, y)
+    assert_allclose(ours.predict_proba(Q), ref.predict_proba(Q), atol=1e-12)
+    assert ours.kneighbors(Q)[1].shape == (25, 5)
+    assert_array_equal(ours.kneighbors(Q)[1], ref.kneighbors(Q)[1])
