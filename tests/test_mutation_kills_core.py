@@ -352,14 +352,14 @@ def test_array_checks_name_what_was_wrong_in_full():
         (TypeError, "E is a sparse matrix; skmetric needs dense arrays. Call E.toarray() "
          "first.", lambda: check_input(sp.eye(2, format="csr"), "E")),
         (ValueError, "E contains NaN or infinity. Remove or impute those values (e.g. with "
-         "sklearn.impute.SimpleImputer) first.", lambda: check_input(X / 0, "E")),
+         "sklearn.impute.SimpleImputer) first.", lambda: check_input(np.full((3, 2), np.nan), "E")),
         (ValueError, "P has 2 features but R has 3; both must have the same number of "
          "features.", lambda: check_inputs(X, np.ones((2, 3)), names=("P", "R"))),
         (ValueError, "Complex data is not supported (R has dtype complex128); pass "
          "real-valued arrays.", lambda: check_inputs(X, X + 1j, names=("P", "R"))),
         (ValueError, "R contains NaN or infinity. Remove or impute those values (e.g. with "
          "sklearn.impute.SimpleImputer) first.",
-         lambda: check_inputs(X, X / 0, names=("P", "R"))),
+         lambda: check_inputs(X, np.full((3, 2), np.inf), names=("P", "R"))),
     ]
     for error, message, call in cases:
         _raises(error, message, call)
