@@ -492,7 +492,9 @@ def test_power_of_two_scaling_is_exact_and_only_outside_the_safe_range():
         out = times_pow2(A, 30, xp, inplace=True)
     assert out is A and A[0] == np.inf and A[1] == 2.0**30
     B = np.array([2.0**-100, 2.0**60], dtype=np.float32)
-    assert_array_equal(times_pow2(B, 160, xp), np.array([2.0**60, np.inf], dtype=np.float32))
+    with np.errstate(over="ignore"):
+        assert_array_equal(times_pow2(B, 160, xp),
+                           np.array([2.0**60, np.inf], dtype=np.float32))
     B = np.array([2.0**-120], dtype=np.float32)
     C = times_pow2(B, 240, xp)
     assert C is not B and C.dtype == np.float32 and C[0] == np.float32(2.0**120)
