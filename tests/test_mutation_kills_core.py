@@ -543,3 +543,80 @@ def test_classifier_defaults_are_scikit_learns():
     assert_allclose(ours.predict_proba(Q), ref.predict_proba(Q), atol=1e-12)
     assert ours.kneighbors(Q)[1].shape == (25, 5)
     assert_array_equal(ours.kneighbors(Q)[1], ref.kneighbors(Q)[1])
+
+
+def test_radius_neighbors_default_radius_metric_maps_and_self_exclusion():
+    """The default radius is scikit-learn's (1.0); M and L reach the search; exclude_self
+    leaves out reference i for query i (the default when Y is None), else keeps it."""
+    rng = np.random.RandomState(7)
+    X = rng.randint(0, 3, size=(12, 2)).astype(float) * 0.5  # distances on the radius
+    Y = rng.randint(0, 3, size=(12, 2)).astype(float) * 0.5
+    ref = NearestNeighbors(algorithm="brute").fit(Y)
+    dist, ind = radius_neighbors(X, Y)
+    d_ref, i_ref = ref.radius_neighbors(X, sort_results=True)
+    for q in range(12):
+        assert_array_equal(np.sort(ind[q]), np.sort(i_ref[q]))
+        assert_allclose(np.sort(dist[q]), np.sort(d_ref[q]))
+    L = np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]])
+    for kwargs in ({"L": L}, {"M": L.T @ L}):
+        D = cdist(X @ L.T, Y @ L.T)
+        ind = radius_neighbors(X, Y, 2.0, metric="mahalanobis", return_distance=False,
+                               **kwargs)
+        for q in range(12):
+            assert_array_equal(np.sort(ind[q]), np.flatnonzero(D[q] <= 2.0))
+    D = cdist(X, X)
+    for exclude, Yarg in ((None, None), (True, X), (False, None), (False, X)):
+        ind = radius_neighbors(X, Yarg, 1.0, exclude_self=exclude, return_distance=False)
+        for q in range(12):
+            expected = np.flatnonzero(D[q] <= 1.0)
+            if exclude is not False and (exclude or Yarg is None):
+                expected = expected[expected != q]
+            assert_array_equal(np.sort(ind[q]), expected, err_msg=str((exclude, q)))
+
+
+def test_classifier_block_size_reaches_the_search_and_votes_raise_no_warning():
+    X = np.arange(20.0).reshape(10, 2)
+    y = np.arange(10) % 2
+    clf = MetricKNeighborsClassifier(3, chunk_size=4)
+    assert clf.get_params()["chunk_size"] == 4
+    with sklearn.config_context(skip_parameter_validation=True):
+        bad = MetricKNeighborsClassifier(3, chunk_size=0).fit(X, y)
+        with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+            bad.predict(X)
+    # Exact matches (distance 0) under 'distance' weights: no division warning.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = MetricKNeighborsClassifier(3, weights="distance").fit(X, y).predict_proba(X)
+    assert_array_equal(proba, np.eye(2)[y])
+
+
+def test_pairwise_distances_on_numpy_default_blocks_equal_cdist():
+    """600 x 1000 in float64 with no block option: the cache-sized blocks (a whole number
+    of rows, 524 here) cover every row once."""
+    rng = np.random.RandomState(8)
+    X, Y = rng.standard_normal((600, 3)), rng.standard_normal((1000, 3))
+    assert_allclose(pairwise_distances(X, Y), cdist(X, Y), rtol=1e-12, atol=1e-12)
+    assert_allclose(pairwise_distances(X, Y, metric="cosine"), cdist(X, Y, "cosine"),
+                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_a_callables_distances_come_back_in_the_datas_dtype(namespace):
+    """float32 data and a callable that returns float64 (or integers): the distances are
+    in float32, the data's dtype, equal to the rounded values."""
+    X = np.arange(8.0).reshape(4, 2).astype(np.float32)
+
+    def metric(A, B):
+        return to_namespace(cdist(numpy_of(A), numpy_of(B)) / 3, namespace)
+
+    def counts(A, B):
+        return to_namespace((cdist(numpy_of(A), numpy_of(B)) > 3).astype(np.int64), namespace)
+
+    D = pairwise_distances(to_namespace(X, namespace), metric=metric)
+    assert str(D.dtype).endswith("float32")
+    assert_array_equal(numpy_of(D), (cdist(X, X) / 3).astype(np.float32))
+    C = pairwise_distances(to_namespace(X, namespace), metric=counts)
+    assert str(C.dtype).endswith("float32")
+    assert_array_equal(numpy_of(C), (cdist(X, X) > 3).astype(np.float32))
