@@ -620,3 +620,35 @@ def test_a_callables_distances_come_back_in_the_datas_dtype(namespace):
     C = pairwise_distances(to_namespace(X, namespace), metric=counts)
     assert str(C.dtype).endswith("float32")
     assert_array_equal(numpy_of(C), (cdist(X, X) > 3).astype(np.float32))
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_many_cancelled_pairs_are_recomputed_in_slices(namespace):
+    """Two tight clusters far apart (mean at the origin, so no centring helps): every
+    within-cluster distance cancels in the expansion and is recomputed from the
+    coordinates, 1,800 pairs of 1,024 features, more than one slice of gathered
+    differences (1,024 pairs). They must equal cdist's."""
+    rng = np.random.RandomState(9)
+    d = 1024
+    c = rng.standard_normal(d) * 1e3
+    X = np.vstack([c + rng.standard_normal((30, d)), -c + rng.standard_normal((30, d))])
+    Y = np.vstack([c + rng.standard_normal((30, d)), -c + rng.standard_normal((30, d))])
+    D = numpy_of(pairwise_distances(to_namespace(X, namespace), to_namespace(Y, namespace)))
+    assert_allclose(D, cdist(X, Y), rtol=1e-10)
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+@pytest.mark.parametrize("scale", [1e-150, 1e100])
+def test_squared_distances_at_scaled_magnitudes_come_back_in_the_datas_units(namespace,
+                                                                              scale):
+    """Data scaled by a power of two inside the engine (magnitudes outside 2**±255):
+    squared distances are scaled back by twice the exponent, distances by once."""
+    rng = np.random.RandomState(10)
+    X, Y = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    ref = cdist(X, Y)
+    Xs, Ys = to_namespace(X * scale, namespace), to_namespace(Y * scale, namespace)
+    assert_allclose(numpy_of(pairwise_distances(Xs, Ys, metric="sqeuclidean")),
+                    ref**2 * scale**2, rtol=1e-12)
+    assert_allclose(numpy_of(pairwise_distances(Xs, Ys)), ref * scale, rtol=1e-12)
+    dist, ind = kneighbors(Xs, Ys, 2, metric="sqeuclidean")
+    assert_allclose(numpy_of(dist), np.sort(ref, axis=1)[:, :2] ** 2 * scale**2, rtol=1e-12)
