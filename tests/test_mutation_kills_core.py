@@ -652,3 +652,19 @@ def test_squared_distances_at_scaled_magnitudes_come_back_in_the_datas_units(nam
     assert_allclose(numpy_of(pairwise_distances(Xs, Ys)), ref * scale, rtol=1e-12)
     dist, ind = kneighbors(Xs, Ys, 2, metric="sqeuclidean")
     assert_allclose(numpy_of(dist), np.sort(ref, axis=1)[:, :2] ** 2 * scale**2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("namespace", CPU_NAMESPACES)
+def test_cosine_distances_stay_within_zero_and_two(namespace):
+    """A row against its own copy, and against its negation: the unit rows' products
+    round to just above 1 for some rows, so the distances must be clipped to [0, 2]
+    (scikit-learn's cosine_distances clips the same way); scipy's values are the
+    reference within round-off."""
+    rng = np.random.RandomState(11)
+    X = rng.standard_normal((200, 7))
+    for Y, exact in ((X.copy(), 0.0), (-X, 2.0)):
+        D = numpy_of(pairwise_distances(to_namespace(X, namespace), to_namespace(Y, namespace),
+                                        metric="cosine"))
+        assert D.min() >= 0.0 and D.max() <= 2.0
+        assert_allclose(np.diag(D), exact, atol=1e-15)
+        assert_allclose(D, np.clip(cdist(X, Y, "cosine"), 0, 2), atol=1e-14)
