@@ -668,3 +668,15 @@ def test_cosine_distances_stay_within_zero_and_two(namespace):
         assert D.min() >= 0.0 and D.max() <= 2.0
         assert_allclose(np.diag(D), exact, atol=1e-15)
         assert_allclose(D, np.clip(cdist(X, Y, "cosine"), 0, 2), atol=1e-14)
+
+
+def test_kneighbors_defaults_are_scikit_learns():
+    """Five neighbours by default (scikit-learn's NearestNeighbors), the query itself
+    excluded when Y is None as in NearestNeighbors.kneighbors()."""
+    rng = np.random.RandomState(12)
+    X = rng.standard_normal((30, 3))
+    dist, ind = kneighbors(X)
+    d_ref, i_ref = NearestNeighbors(algorithm="brute").fit(X).kneighbors()
+    assert ind.shape == (30, 5)
+    assert_array_equal(ind, i_ref)
+    assert_allclose(dist, d_ref, rtol=1e-12)
