@@ -346,6 +346,11 @@ def test_array_checks_name_what_was_wrong_in_full():
         (ValueError, "E has 2 features, but Tool was fitted with 4 features; pass samples "
          "with the features seen in fit.", lambda: check_input(X, "E", n_features=4,
                                                               owner="Tool")),
+        (ValueError, "E has 5 features, but Tool was fitted with 4 features; pass samples "
+         "with the features seen in fit.", lambda: check_input(np.ones((2, 3, 5)), "E", ndim=3,
+                                                              n_features=4, owner="Tool")),
+        (ValueError, "E has shape (2, 3, 5); expected 4 features along its last axis.",
+         lambda: check_input(np.ones((2, 3, 5)), "E", ndim=None, n_features=4)),
         (ValueError, "Complex data is not supported (E has dtype complex128); pass "
          "real-valued arrays.", lambda: check_input(X + 1j, "E")),
         (TypeError, "E must be numeric; got dtype <U1.", lambda: check_input([["a"]], "E")),
