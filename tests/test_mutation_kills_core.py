@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -451,8 +452,10 @@ def test_threads_per_block_and_their_blas_limit():
     out = map_blocks(work, 3, 14, 4, 3)
     assert [(s, e) for s, e, _ in out] == [(3, 7), (7, 11), (11, 14)]
     assert all(t == 1 for *_, threads in out for t in threads)
-    one = map_blocks(lambda s, e: (s, e), 0, 5, 2, 1)
-    assert one == [(0, 2), (2, 4), (4, 5)]
+    # One thread: every block runs in the caller's own thread (no pool, no BLAS limit).
+    one = map_blocks(lambda s, e: (s, e, threading.current_thread()), 0, 5, 2, 1)
+    assert one == [(0, 2, threading.main_thread()), (2, 4, threading.main_thread()),
+                   (4, 5, threading.main_thread())]
 
 
 @pytest.mark.parametrize("namespace", CPU_NAMESPACES)
