@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from skmetric._compute._arrays import check_input, check_inputs
 from skmetric._compute._blocks import chunk_rows, map_blocks, n_threads_for, set_diagonal
@@ -449,9 +450,16 @@ def test_threads_per_block_and_their_blas_limit():
     def work(s, e):
         return (s, e, blas_threads())
 
-    out = map_blocks(work, 3, 14, 4, 3)
+    with threadpool_limits(2, user_api="blas"):  # two BLAS threads outside the pool
+        out = map_blocks(work, 3, 14, 4, 3)
+        outside = blas_threads()
     assert [(s, e) for s, e, _ in out] == [(3, 7), (7, 11), (11, 14)]
     assert all(t == 1 for *_, threads in out for t in threads)
+    assert all(t == 2 for t in outside)
+    # At most n_threads threads share the blocks (each block waits a little, so a pool
+    # of more workers would start more).
+    idents = map_blocks(lambda s, e: (time.sleep(0.02), threading.get_ident())[1], 0, 16, 1, 2)
+    assert len(idents) == 16 and len(set(idents)) <= 2
     # One thread: every block runs in the caller's own thread (no pool, no BLAS limit).
     one = map_blocks(lambda s, e: (s, e, threading.current_thread()), 0, 5, 2, 1)
     assert one == [(0, 2, threading.main_thread()), (2, 4, threading.main_thread()),
