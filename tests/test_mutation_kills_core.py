@@ -25,33 +25,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from test_mutation_kills_engine import _brute_knn  # float64 cdist, ties by index
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from skmetric._compute import _numerics as num
 from skmetric._compute._arrays import check_input, check_inputs
 from skmetric._compute._blocks import chunk_rows, map_blocks, n_threads_for, set_diagonal
-from skmetric._compute._numerics import (
-    constant,
-    row_norms,
-    row_sq_norms,
-    safe_exponent,
-    safe_sqrt,
-    scalar,
-    times_pow2,
-    unit_rows,
-)
 from skmetric.distances import pairwise_distances
 from skmetric.neighbors import MetricKNeighborsClassifier, kneighbors, radius_neighbors
 
 CPU_NAMESPACES = ["numpy", "array_api_strict", "torch"]
-
-
-def _brute_knn(X, Y, k, metric="euclidean", exclude_self=False):
-    """float64 distances of ``cdist`` and a stable sort: ties go to the smaller index."""
-    D = cdist(X, Y, metric=metric)
-    if exclude_self:
-        D[np.arange(len(X)), np.arange(len(X))] = np.inf
-    order = np.argsort(D, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(D, order, axis=1), order
 
 
 def _raises(error, message, call):
@@ -495,24 +478,24 @@ def test_power_of_two_scaling_is_exact_and_only_outside_the_safe_range():
                               (2.0**31, 4, 0), (2.0**-31, 4, 0), (2.0**32, 4, -33),
                               (2.0**-33, 4, 32)):
         A = np.array([[peak / 4, -peak], [0.0, peak / 2]])
-        assert safe_exponent([A], xp, itemsize) == e, (peak, itemsize)
-        assert safe_exponent([A / 8, A], xp, itemsize) == e
-        assert safe_exponent([A, A / 8], xp, itemsize) == e
+        assert num.safe_exponent([A], xp, itemsize) == e, (peak, itemsize)
+        assert num.safe_exponent([A / 8, A], xp, itemsize) == e
+        assert num.safe_exponent([A, A / 8], xp, itemsize) == e
     # Exact steps through the whole range, in place or not, and inf only on overflow.
     tiny = np.array([2.0**-1070, 3 * 2.0**-1000])
-    big = times_pow2(tiny.copy(), 2000, xp)
+    big = num.times_pow2(tiny.copy(), 2000, xp)
     assert_array_equal(big, [2.0**930, 3 * 2.0**1000])
-    assert_array_equal(times_pow2(big, -2000, xp), tiny)
+    assert_array_equal(num.times_pow2(big, -2000, xp), tiny)
     A = np.array([2.0**1000, 1.0])
     with np.errstate(over="raise"):
-        out = times_pow2(A, 30, xp, inplace=True)
+        out = num.times_pow2(A, 30, xp, inplace=True)
     assert out is A and A[0] == np.inf and A[1] == 2.0**30
     B = np.array([2.0**-100, 2.0**60], dtype=np.float32)
     with np.errstate(over="ignore"):
-        assert_array_equal(times_pow2(B, 160, xp),
+        assert_array_equal(num.times_pow2(B, 160, xp),
                            np.array([2.0**60, np.inf], dtype=np.float32))
     B = np.array([2.0**-120], dtype=np.float32)
-    C = times_pow2(B, 240, xp)
+    C = num.times_pow2(B, 240, xp)
     assert C is not B and C.dtype == np.float32 and C[0] == np.float32(2.0**120)
     assert B[0] == np.float32(2.0**-120)
 
@@ -521,15 +504,15 @@ def test_power_of_two_scaling_is_exact_and_only_outside_the_safe_range():
 def test_row_norms_and_unit_rows_at_any_magnitude(namespace):
     xp = _namespace_of(namespace)
     X = np.array([[3e300, 4e300], [0.0, 0.0], [3e-310, -4e-310], [1.0, 2.0]])
-    n = numpy_of(row_norms(to_namespace(X, namespace), xp))
+    n = numpy_of(num.row_norms(to_namespace(X, namespace), xp))
     assert_allclose(n, [5e300, 0.0, 5e-310, np.sqrt(5.0)], rtol=1e-12)
-    U = numpy_of(unit_rows(to_namespace(X, namespace), xp))
+    U = numpy_of(num.unit_rows(to_namespace(X, namespace), xp))
     assert_allclose(U, [[0.6, 0.8], [0.0, 0.0], [0.6, -0.8], [1 / 5**0.5, 2 / 5**0.5]],
                     rtol=1e-12)
-    sq = row_sq_norms(to_namespace(X[3:], namespace), xp, namespace == "numpy")
+    sq = num.row_sq_norms(to_namespace(X[3:], namespace), xp, namespace == "numpy")
     assert_allclose(numpy_of(sq), [5.0])
     D = np.array([[0.0, 4.0], [2.25, 0.0]])
-    assert_array_equal(numpy_of(safe_sqrt(to_namespace(D, namespace), xp)),
+    assert_array_equal(numpy_of(num.safe_sqrt(to_namespace(D, namespace), xp)),
                        [[0.0, 2.0], [1.5, 0.0]])
 
 
@@ -537,12 +520,12 @@ def test_safe_sqrt_has_subgradient_zero_at_zero_and_constants_leave_the_graph():
     torch = pytest.importorskip("torch")
     xp = _namespace_of("torch")
     D = torch.tensor([0.0, 4.0], dtype=torch.float64, requires_grad=True)
-    safe_sqrt(D, xp).sum().backward()
+    num.safe_sqrt(D, xp).sum().backward()
     assert_array_equal(D.grad.numpy(), [0.0, 0.25])
     a = torch.tensor(2.0, requires_grad=True) * 3
-    assert not constant(a, xp).requires_grad and constant(a, xp).item() == 6.0
-    assert type(scalar(a, xp)) is float and scalar(a, xp) == 6.0
-    assert constant(np.float64(2.0), _namespace_of("numpy")) == 2.0
+    assert not num.constant(a, xp).requires_grad and num.constant(a, xp).item() == 6.0
+    assert type(num.scalar(a, xp)) is float and num.scalar(a, xp) == 6.0
+    assert num.constant(np.float64(2.0), _namespace_of("numpy")) == 2.0
 
 
 def test_classifier_defaults_are_scikit_learns():
