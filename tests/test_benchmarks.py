@@ -32,6 +32,7 @@ QUICK = {
     "deep_proxy": 27,      # 9 checked losses x (value, 2 gradients)
     "gpu": 30,             # --device cpu when no CUDA: every table's agreement checks
     "lmnn_equal_work": 1,  # metric-learn not used in quick mode: skmetric's own objective
+    "lmnn_reference": 3,   # skmetric only in quick mode: objective_ on each of 3 folds
     "mmc_same_pairs": 0,   # no reference without metric-learn: the row says why
 }
 SLOW_QUICK = {
