@@ -1,0 +1,110 @@
+"""Tests that kill mutants of skmetric/supervised/_lmnn.py (fourth session) that survived
+``scripts/mutation.py``: the solvers (the gradient-descent step-size rule, its stopping
+test) and the objective functions the earlier runs did not reach.
+
+The references are independent of the module: the LMNN objective written triplet by
+triplet in torch (its gradient by autograd, not the module's Laplacian form), and the
+reference gradient-descent rule of metric-learn's LMNN (step ``learn_rate``, halved while a
+step does not lower the objective, raised 1% after each accepted step; stop once an
+iteration at or past ``min_iter`` changes the objective by less than ``convergence_tol``)
+written as a plain loop on that objective.
+"""
+
+import re
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+
+from skmetric import LMNN
+from skmetric.supervised._lmnn import _select_target_neighbors
+
+torch = pytest.importorskip("torch")
+
+
+def _objective(L, X, y, targets, reg):
+    """``(loss, grad)`` of the LMNN objective: every triplet (i, j->i, l) with y_l != y_i."""
+    Lt = torch.as_tensor(L, dtype=torch.float64).clone().requires_grad_(True)
+    Z = torch.as_tensor(X, dtype=torch.float64) @ Lt.T
+    D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)  # (n, n) squared distances
+    t = torch.as_tensor(targets)
+    d_t = torch.gather(D, 1, t)  # (n, k)
+    other = torch.as_tensor(y[:, None] != y[None, :])  # (n, n)
+    hinge = (1.0 + d_t[:, :, None] - D[:, None, :]).clamp_min(0) * other[:, None, :]
+    loss = reg * d_t.sum() + (1 - reg) * hinge.sum()
+    loss.backward()
+    return loss.item(), Lt.grad.numpy()
+
+
+def _reference_gd(L, X, y, targets, reg, lr, min_iter, max_iter, tol):
+    """metric-learn's LMNN gradient descent on ``_objective``: ``(L, n_iter, objectives)``."""
+    objective, grad = _objective(L, X, y, targets, reg)
+    seen = [objective]
+    for it in range(1, max_iter + 1):
+        while True:
+            L_next = L - lr * grad
+            obj_next, grad_next = _objective(L_next, X, y, targets, reg)
+            if obj_next <= objective:
+                break
+            lr /= 2
+        delta = obj_next - objective
+        L, objective, grad = L_next, obj_next, grad_next
+        seen.append(objective)
+        lr *= 1.01
+        if it >= min_iter and abs(delta) < tol:
+            return L, it, seen
+    return L, max_iter, seen
+
+
+def _data(seed=0, n=24):
+    X, y = make_blobs(n_samples=n, centers=3, n_features=3, cluster_std=2.5, random_state=seed)
+    return X, y
+
+
+@pytest.mark.parametrize("learn_rate, min_iter, tol", [
+    (1.0, 5, 1e-3),   # a step far too long: halved many times, then raised 1% per step
+    (1e-3, 3, 1e-2),  # steps accepted at once; stops on the change of the objective
+])
+def test_gd_solver_equals_the_reference_step_size_rule(learn_rate, min_iter, tol):
+    X, y = _data()
+    targets = _select_target_neighbors(X, y, 2)
+    L, n_iter, seen = _reference_gd(np.eye(3), X, y, targets, 0.4, learn_rate, min_iter, 60,
+                                    tol)
+    assert min_iter < n_iter < 60  # stopped by the tolerance, after min_iter
+    lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", learn_rate=learn_rate,
+                regularization=0.4, min_iter=min_iter, max_iter=60,
+                convergence_tol=tol).fit(X, y)
+    assert lmnn.n_iter_ == n_iter
+    np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
+    assert lmnn.objective_ == pytest.approx(seen[-1], rel=1e-10)
+
+
+def test_gd_solver_runs_at_least_min_iter_iterations():
+    """With a tolerance every iteration meets, the solver stops exactly at min_iter."""
+    X, y = _data(1)
+    targets = _select_target_neighbors(X, y, 2)
+    for min_iter in (0, 1, 4):
+        L, n_iter, _ = _reference_gd(np.eye(3), X, y, targets, 0.5, 1e-4, min_iter, 30, 1e9)
+        assert n_iter == max(min_iter, 1)
+        lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", learn_rate=1e-4,
+                    min_iter=min_iter, max_iter=30, convergence_tol=1e9).fit(X, y)
+        assert lmnn.n_iter_ == n_iter
+        np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
+
+
+def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys):
+    """Well separated classes with regularization=0: no hinge is active at the identity,
+    so the objective is 0 and its gradient 0; each change is exactly 0, which is not
+    below convergence_tol=0, so the solver runs max_iter iterations and says it did not
+    converge, printing one line per iteration numbered 1..max_iter."""
+    X, y = make_blobs(n_samples=12, centers=[[0, 0], [50, 0]], cluster_std=0.5, random_state=0)
+    targets = _select_target_neighbors(X, y, 2)
+    assert _objective(np.eye(2), X, y, targets, 0.0)[0] == 0.0
+    with pytest.warns(ConvergenceWarning, match="did not converge in 7 iterations"):
+        lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", regularization=0.0,
+                    min_iter=0, max_iter=7, convergence_tol=0.0, verbose=True).fit(X, y)
+    assert lmnn.n_iter_ == 7
+    np.testing.assert_array_equal(lmnn.components_, np.eye(2))
+    numbered = re.findall(r"^\[LMNN\]\s+(\d+)/7\s", capsys.readouterr().out, re.M)
+    assert numbered == [str(i) for i in range(1, 8)]
