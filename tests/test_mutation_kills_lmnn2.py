@@ -17,6 +17,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
+import skmetric.supervised._lmnn as lmnn_module
 from skmetric import LMNN
 from skmetric.supervised._lmnn import _select_target_neighbors
 
@@ -93,18 +94,25 @@ def test_gd_solver_runs_at_least_min_iter_iterations():
         np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
 
 
-def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys):
+def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys, monkeypatch):
     """Well separated classes with regularization=0: no hinge is active at the identity,
     so the objective is 0 and its gradient 0; each change is exactly 0, which is not
     below convergence_tol=0, so the solver runs max_iter iterations and says it did not
-    converge, printing one line per iteration numbered 1..max_iter."""
+    converge, printing one line per iteration numbered 1..max_iter. A step that leaves
+    the objective equal is accepted (the reference halves the step only when the
+    objective rises), so each iteration evaluates the objective once."""
     X, y = make_blobs(n_samples=12, centers=[[0, 0], [50, 0]], cluster_std=0.5, random_state=0)
     targets = _select_target_neighbors(X, y, 2)
     assert _objective(np.eye(2), X, y, targets, 0.0)[0] == 0.0
+    calls = []
+    objective = lmnn_module._lmnn_objective
+    monkeypatch.setattr(lmnn_module, "_lmnn_objective",
+                        lambda *args: calls.append(1) or objective(*args))
     with pytest.warns(ConvergenceWarning, match="did not converge in 7 iterations"):
         lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", regularization=0.0,
                     min_iter=0, max_iter=7, convergence_tol=0.0, verbose=True).fit(X, y)
     assert lmnn.n_iter_ == 7
+    assert len(calls) == 1 + 7 + 1  # at L0, one step per iteration, objective_ at the end
     np.testing.assert_array_equal(lmnn.components_, np.eye(2))
     numbered = re.findall(r"^\[LMNN\]\s+(\d+)/7\s", capsys.readouterr().out, re.M)
     assert numbered == [str(i) for i in range(1, 8)]
