@@ -24,8 +24,10 @@ from skmetric.supervised._lmnn import _select_target_neighbors
 torch = pytest.importorskip("torch")
 
 
-def _objective(L, X, y, targets, reg):
-    """``(loss, grad)`` of the LMNN objective: every triplet (i, j->i, l) with y_l != y_i."""
+def _objective(L, X, y, targets, reg, prior=None):
+    """``(loss, grad)`` of the LMNN objective: every triplet (i, j->i, l) with y_l != y_i;
+    with ``prior=(L0, strength)`` plus ``strength * n * min_c trace((L - c L0) C (L - c
+    L0)^T)``, C the covariance of X (the documented prior penalty)."""
     Lt = torch.as_tensor(L, dtype=torch.float64).clone().requires_grad_(True)
     Z = torch.as_tensor(X, dtype=torch.float64) @ Lt.T
     D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)  # (n, n) squared distances
@@ -34,18 +36,25 @@ def _objective(L, X, y, targets, reg):
     other = torch.as_tensor(y[:, None] != y[None, :])  # (n, n)
     hinge = (1.0 + d_t[:, :, None] - D[:, None, :]).clamp_min(0) * other[:, None, :]
     loss = reg * d_t.sum() + (1 - reg) * hinge.sum()
+    if prior is not None:
+        L0, strength = (torch.as_tensor(prior[0], dtype=torch.float64), prior[1])
+        Xc = torch.as_tensor(X - X.mean(axis=0), dtype=torch.float64)
+        C = Xc.T @ Xc / X.shape[0]
+        c = torch.trace(Lt @ C @ L0.T) / torch.trace(L0 @ C @ L0.T)  # the best multiple
+        M = Lt - c * L0
+        loss = loss + strength * X.shape[0] * torch.trace(M @ C @ M.T)
     loss.backward()
     return loss.item(), Lt.grad.numpy()
 
 
-def _reference_gd(L, X, y, targets, reg, lr, min_iter, max_iter, tol):
+def _reference_gd(L, X, y, targets, reg, lr, min_iter, max_iter, tol, prior=None):
     """metric-learn's LMNN gradient descent on ``_objective``: ``(L, n_iter, objectives)``."""
-    objective, grad = _objective(L, X, y, targets, reg)
+    objective, grad = _objective(L, X, y, targets, reg, prior)
     seen = [objective]
     for it in range(1, max_iter + 1):
         while True:
             L_next = L - lr * grad
-            obj_next, grad_next = _objective(L_next, X, y, targets, reg)
+            obj_next, grad_next = _objective(L_next, X, y, targets, reg, prior)
             if obj_next <= objective:
                 break
             lr /= 2
@@ -76,6 +85,27 @@ def test_gd_solver_equals_the_reference_step_size_rule(learn_rate, min_iter, tol
     lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", learn_rate=learn_rate,
                 regularization=0.4, min_iter=min_iter, max_iter=60,
                 convergence_tol=tol).fit(X, y)
+    assert lmnn.n_iter_ == n_iter
+    np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
+    assert lmnn.objective_ == pytest.approx(seen[-1], rel=1e-10)
+
+
+@pytest.mark.parametrize("init", ["identity", "random"])
+def test_gd_solver_with_a_prior_equals_the_reference(init):
+    """prior_strength > 0: the same step-size rule on the objective plus the prior
+    penalty (its distance to the ray of multiples of L0), and objective_ includes it."""
+    X, y = _data(2)
+    lmnn = LMNN(init=init, n_neighbors=2, solver="gd", learn_rate=1e-2, regularization=0.6,
+                min_iter=2, max_iter=40, convergence_tol=1e-3, prior_strength=0.05,
+                random_state=0)
+    L0 = LMNN(init=init, n_neighbors=2, prior_strength=np.inf, random_state=0).fit(X, y)
+    L0 = L0.components_
+    targets = _select_target_neighbors(X @ L0.T, y, 2)
+    L, n_iter, seen = _reference_gd(L0, X, y, targets, 0.6, 1e-2, 2, 40, 1e-3,
+                                    prior=(L0, 0.05))
+    plain = _reference_gd(L0, X, y, targets, 0.6, 1e-2, 2, 40, 1e-3)[0]
+    assert not np.allclose(L, plain, rtol=1e-3)  # the prior changes the path
+    lmnn.fit(X, y)
     assert lmnn.n_iter_ == n_iter
     np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
     assert lmnn.objective_ == pytest.approx(seen[-1], rel=1e-10)
