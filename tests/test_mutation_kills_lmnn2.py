@@ -11,6 +11,7 @@ written as a plain loop on that objective.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skmetric.supervised._lmnn as lmnn_module
 from skmetric import LMNN
-from skmetric.supervised._lmnn import _select_target_neighbors
+from skmetric.supervised._lmnn import _pair_distances, _select_target_neighbors
 
 torch = pytest.importorskip("torch")
 
@@ -84,7 +85,10 @@ def test_gd_solver_equals_the_reference_step_size_rule(learn_rate, min_iter, tol
     assert min_iter < n_iter < 60  # stopped by the tolerance, after min_iter
     lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", learn_rate=learn_rate,
                 regularization=0.4, min_iter=min_iter, max_iter=60,
-                convergence_tol=tol).fit(X, y)
+                convergence_tol=tol, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # it converged: no warning
+        lmnn.fit(X, y)
     assert lmnn.n_iter_ == n_iter
     np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
     assert lmnn.objective_ == pytest.approx(seen[-1], rel=1e-10)
@@ -146,3 +150,19 @@ def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys, monkeypatc
     np.testing.assert_array_equal(lmnn.components_, np.eye(2))
     numbered = re.findall(r"^\[LMNN\]\s+(\d+)/7\s", capsys.readouterr().out, re.M)
     assert numbered == [str(i) for i in range(1, 8)]
+
+
+@pytest.mark.parametrize("empty", [range(0, 7), range(14, 28)])
+def test_pair_distances_skips_anchor_blocks_without_pairs(empty, monkeypatch):
+    """Many pairs sorted by anchor (read off dense blocks) where whole blocks of anchors
+    have no pair, at the start or in the middle: the later blocks still count."""
+    rs = np.random.RandomState(7)
+    Z = rs.standard_normal((40, 3))
+    keep = rs.rand(40, 40) < 0.9
+    keep[list(empty)] = False
+    i, l = np.nonzero(keep)
+    i, l = i.astype(np.int32), l.astype(np.int32)
+    assert len(i) * 16 >= 40 * 40  # the dense path
+    monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 7 * 40)  # 7 anchors per block
+    expected = ((Z[i] - Z[l]) ** 2).sum(1)
+    np.testing.assert_allclose(_pair_distances(Z, i, l), expected, rtol=1e-10, atol=1e-12)
