@@ -20,7 +20,11 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skmetric.supervised._lmnn as lmnn_module
 from skmetric import LMNN
-from skmetric.supervised._lmnn import _pair_distances, _select_target_neighbors
+from skmetric.supervised._lmnn import (
+    _find_impostors,
+    _pair_distances,
+    _select_target_neighbors,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -166,3 +170,25 @@ def test_pair_distances_skips_anchor_blocks_without_pairs(empty, monkeypatch):
     monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 7 * 40)  # 7 anchors per block
     expected = ((Z[i] - Z[l]) ** 2).sum(1)
     np.testing.assert_allclose(_pair_distances(Z, i, l), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.5])
+def test_find_impostors_against_brute_force_on_the_radius_and_at_max_pairs(scale,
+                                                                        monkeypatch):
+    """Integer points put pairs exactly on the radius ``scale * (1 + max_j d_ij)``: they
+    are not impostors (strict). ``max_pairs`` equal to the number found returns them;
+    one fewer returns None. Small blocks of anchors."""
+    rs = np.random.RandomState(11)
+    Z = rs.randint(0, 4, (25, 2)).astype(float)
+    y = np.arange(25) % 3
+    targets = _select_target_neighbors(Z, y, 2)
+    radii = scale * (1 + np.max(((Z[:, None] - Z[targets]) ** 2).sum(-1), axis=1))
+    D = ((Z[:, None] - Z[None]) ** 2).sum(-1)
+    other = y[:, None] != y[None]
+    assert np.any((D == radii[:, None]) & other)  # some pairs on the radius
+    expected = sorted(zip(*np.nonzero((D < radii[:, None]) & other), strict=True))
+    monkeypatch.setattr(lmnn_module, "_BLOCK_ELEMENTS", 4 * 25)  # 4 anchors per block
+    for max_pairs in (None, len(expected)):
+        i, l = _find_impostors(Z, y, targets, scale, max_pairs)
+        assert list(zip(i.tolist(), l.tolist(), strict=True)) == expected
+    assert _find_impostors(Z, y, targets, scale, len(expected) - 1) is None
