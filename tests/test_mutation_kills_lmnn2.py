@@ -23,6 +23,7 @@ from skmetric import LMNN
 from skmetric.supervised._lmnn import (
     _find_impostors,
     _pair_distances,
+    _PriorPenalty,
     _select_target_neighbors,
 )
 
@@ -42,14 +43,19 @@ def _objective(L, X, y, targets, reg, prior=None):
     hinge = (1.0 + d_t[:, :, None] - D[:, None, :]).clamp_min(0) * other[:, None, :]
     loss = reg * d_t.sum() + (1 - reg) * hinge.sum()
     if prior is not None:
-        L0, strength = (torch.as_tensor(prior[0], dtype=torch.float64), prior[1])
-        Xc = torch.as_tensor(X - X.mean(axis=0), dtype=torch.float64)
-        C = Xc.T @ Xc / X.shape[0]
-        c = torch.trace(Lt @ C @ L0.T) / torch.trace(L0 @ C @ L0.T)  # the best multiple
-        M = Lt - c * L0
-        loss = loss + strength * X.shape[0] * torch.trace(M @ C @ M.T)
+        loss = loss + _penalty(Lt, X, *prior)
     loss.backward()
     return loss.item(), Lt.grad.numpy()
+
+
+def _penalty(Lt, X, L0, strength):
+    """``strength * n * min_c trace((L - c L0) C (L - c L0)^T)`` in torch (C: X's covariance)."""
+    L0 = torch.as_tensor(L0, dtype=torch.float64)
+    Xc = torch.as_tensor(X - X.mean(axis=0), dtype=torch.float64)
+    C = Xc.T @ Xc / X.shape[0]
+    c = torch.trace(Lt @ C @ L0.T) / torch.trace(L0 @ C @ L0.T)  # the best multiple
+    M = Lt - c * L0
+    return strength * X.shape[0] * torch.trace(M @ C @ M.T)
 
 
 def _reference_gd(L, X, y, targets, reg, lr, min_iter, max_iter, tol, prior=None):
@@ -192,3 +198,24 @@ def test_find_impostors_against_brute_force_on_the_radius_and_at_max_pairs(scale
         i, l = _find_impostors(Z, y, targets, scale, max_pairs)
         assert list(zip(i.tolist(), l.tolist(), strict=True)) == expected
     assert _find_impostors(Z, y, targets, scale, len(expected) - 1) is None
+
+
+def test_prior_penalty_and_its_rescaled_form_against_autograd():
+    """The penalty's value and gradient equal autograd of its definition; ``rescaled(s)``
+    is the same penalty for ``L * s`` acting on ``X / s`` (so its gradient is the original
+    one divided by s), which the L-BFGS solver relies on."""
+    rs = np.random.RandomState(4)
+    X = rs.standard_normal((30, 3)) * np.array([0.01, 1.0, 300.0]) + 5.0
+    L0, L = rs.standard_normal((2, 3)), rs.standard_normal((2, 3))
+    Lt = torch.as_tensor(L).clone().requires_grad_(True)
+    value = _penalty(Lt, X, L0, 0.7)
+    value.backward()
+    prior = _PriorPenalty.for_samples(L0, X, 0.7)
+    got, grad = prior.value_grad(L)
+    assert got == pytest.approx(value.item(), rel=1e-10)
+    np.testing.assert_allclose(grad, Lt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    scale = X.std(axis=0)
+    got, grad = prior.rescaled(scale).value_grad(L * scale)
+    assert got == pytest.approx(value.item(), rel=1e-10)
+    np.testing.assert_allclose(grad, Lt.grad.numpy() / scale, rtol=1e-9, atol=1e-12)
+    assert _PriorPenalty.for_samples(L0, X, 0.0) is None
