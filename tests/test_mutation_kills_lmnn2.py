@@ -200,7 +200,8 @@ def test_find_impostors_against_brute_force_on_the_radius_and_at_max_pairs(scale
     assert _find_impostors(Z, y, targets, scale, len(expected) - 1) is None
 
 
-def test_prior_penalty_and_its_rescaled_form_against_autograd():
+@pytest.mark.parametrize("strength", [0.7, 1.0])
+def test_prior_penalty_and_its_rescaled_form_against_autograd(strength):
     """The penalty's value and gradient equal autograd of its definition; ``rescaled(s)``
     is the same penalty for ``L * s`` acting on ``X / s`` (so its gradient is the original
     one divided by s), which the L-BFGS solver relies on."""
@@ -208,9 +209,9 @@ def test_prior_penalty_and_its_rescaled_form_against_autograd():
     X = rs.standard_normal((30, 3)) * np.array([0.01, 1.0, 300.0]) + 5.0
     L0, L = rs.standard_normal((2, 3)), rs.standard_normal((2, 3))
     Lt = torch.as_tensor(L).clone().requires_grad_(True)
-    value = _penalty(Lt, X, L0, 0.7)
+    value = _penalty(Lt, X, L0, strength)
     value.backward()
-    prior = _PriorPenalty.for_samples(L0, X, 0.7)
+    prior = _PriorPenalty.for_samples(L0, X, strength)
     got, grad = prior.value_grad(L)
     assert got == pytest.approx(value.item(), rel=1e-10)
     np.testing.assert_allclose(grad, Lt.grad.numpy(), rtol=1e-9, atol=1e-12)
@@ -219,3 +220,17 @@ def test_prior_penalty_and_its_rescaled_form_against_autograd():
     assert got == pytest.approx(value.item(), rel=1e-10)
     np.testing.assert_allclose(grad, Lt.grad.numpy() / scale, rtol=1e-9, atol=1e-12)
     assert _PriorPenalty.for_samples(L0, X, 0.0) is None
+
+
+def test_class_sizes_at_the_boundary():
+    """Each sample needs n_neighbors other samples of its class: a class of exactly
+    n_neighbors + 1 samples fits, one of n_neighbors is rejected, naming that class."""
+    X, y = _data(3, n=18)
+    y = y.copy()
+    y[np.flatnonzero(y == 2)[3:]] = 0  # class 2 keeps 3 samples
+    params = {"init": "identity", "max_iter": 2, "min_iter": 0, "solver": "gd"}
+    lmnn = LMNN(n_neighbors=2, **params).fit(X, y)
+    assert lmnn.components_.shape == (3, 3)
+    y[np.flatnonzero(y == 2)[2:]] = 1  # class 2 keeps 2 samples
+    with pytest.raises(ValueError, match=r"Class 2 has only 2 sample\(s\).*n_neighbors=2"):
+        LMNN(n_neighbors=2, **params).fit(X, y)
