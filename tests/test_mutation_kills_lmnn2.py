@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
 
 import skmetric.supervised._lmnn as lmnn_module
@@ -142,7 +143,7 @@ def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys, monkeypatc
     """Well separated classes with regularization=0: no hinge is active at the identity,
     so the objective is 0 and its gradient 0; each change is exactly 0, which is not
     below convergence_tol=0, so the solver runs max_iter iterations and says it did not
-    converge, printing one line per iteration numbered 1..max_iter. A step that leaves
+    converge, printing a header and one line per iteration numbered 1..max_iter. A step that leaves
     the objective equal is accepted (the reference halves the step only when the
     objective rises), so each iteration evaluates the objective once."""
     X, y = make_blobs(n_samples=12, centers=[[0, 0], [50, 0]], cluster_std=0.5, random_state=0)
@@ -158,7 +159,9 @@ def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys, monkeypatc
     assert lmnn.n_iter_ == 7
     assert len(calls) == 1 + 7 + 1  # at L0, one step per iteration, objective_ at the end
     np.testing.assert_array_equal(lmnn.components_, np.eye(2))
-    numbered = re.findall(r"^\[LMNN\]\s+(\d+)/7\s", capsys.readouterr().out, re.M)
+    out = capsys.readouterr().out
+    assert "[LMNN]       iter        objective     active elapsed (s)" in out.splitlines()
+    numbered = re.findall(r"^\[LMNN\]\s+(\d+)/7\s", out, re.M)
     assert numbered == [str(i) for i in range(1, 8)]
 
 
@@ -237,3 +240,21 @@ def test_class_sizes_at_the_boundary():
     assert str(err.value) == (
         "Class 2 has only 2 sample(s); LMNN with n_neighbors=2 needs at least "
         "n_neighbors + 1 = 3 per class. Lower n_neighbors or drop the small classes.")
+
+
+def test_infinite_prior_returns_the_initial_map(capsys):
+    """prior_strength=inf is the initial map itself: with init='auto' and fewer
+    components than classes, scikit-learn's LDA directions (the labels reach the
+    initialisation), after 0 iterations, converged (no warning), objective_ the triplet
+    objective there; verbose prints the header."""
+    X, y = _data(5, n=30)
+    lmnn = LMNN(n_components=2, n_neighbors=2, prior_strength=np.inf, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        lmnn.fit(X, y)
+    L0 = LinearDiscriminantAnalysis(n_components=2).fit(X, y).scalings_.T[:2]
+    np.testing.assert_allclose(lmnn.components_, L0, rtol=1e-12)
+    assert lmnn.n_iter_ == 0
+    targets = _select_target_neighbors(X @ L0.T, y, 2)
+    assert lmnn.objective_ == pytest.approx(_objective(L0, X, y, targets, 0.5)[0], rel=1e-10)
+    assert "0 iterations" in capsys.readouterr().out
