@@ -11,6 +11,7 @@ written as a plain loop on that objective.
 """
 
 import re
+import time
 import warnings
 
 import numpy as np
@@ -143,7 +144,8 @@ def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys, monkeypatc
     """Well separated classes with regularization=0: no hinge is active at the identity,
     so the objective is 0 and its gradient 0; each change is exactly 0, which is not
     below convergence_tol=0, so the solver runs max_iter iterations and says it did not
-    converge, printing a header and one line per iteration numbered 1..max_iter. A step that leaves
+    converge, printing a header and one line per iteration numbered 1..max_iter (with
+    the seconds elapsed). A step that leaves
     the objective equal is accepted (the reference halves the step only when the
     objective rises), so each iteration evaluates the objective once."""
     X, y = make_blobs(n_samples=12, centers=[[0, 0], [50, 0]], cluster_std=0.5, random_state=0)
@@ -154,15 +156,19 @@ def test_gd_solver_runs_max_iter_when_the_objective_stays_put(capsys, monkeypatc
     monkeypatch.setattr(lmnn_module, "_lmnn_objective",
                         lambda *args: calls.append(1) or objective(*args))
     with pytest.warns(ConvergenceWarning, match="did not converge in 7 iterations"):
+        start = time.perf_counter()
         lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", regularization=0.0,
                     min_iter=0, max_iter=7, convergence_tol=0.0, verbose=True).fit(X, y)
+        took = time.perf_counter() - start
     assert lmnn.n_iter_ == 7
     assert len(calls) == 1 + 7 + 1  # at L0, one step per iteration, objective_ at the end
     np.testing.assert_array_equal(lmnn.components_, np.eye(2))
     out = capsys.readouterr().out
     assert "[LMNN]       iter        objective     active elapsed (s)" in out.splitlines()
-    numbered = re.findall(r"^\[LMNN\]\s+(\d+)/7\s", out, re.M)
-    assert numbered == [str(i) for i in range(1, 8)]
+    rows = re.findall(r"^\[LMNN\]\s+(\d+)/7\s.*\s(\S+)$", out, re.M)
+    assert [r[0] for r in rows] == [str(i) for i in range(1, 8)]
+    # The last column is the time elapsed since the solver started, within the fit's.
+    assert all(0 <= float(r[1]) <= took + 0.005 for r in rows)
 
 
 @pytest.mark.parametrize("empty", [range(0, 7), range(14, 28)])
