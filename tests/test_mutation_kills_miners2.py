@@ -68,19 +68,23 @@ def test_angular_miner_normalize_mines_the_unit_vectors(with_ref):
         assert torch.equal(x, y)
 
 
-def test_angular_miner_defaults_equal_pml():
-    """Default angle 20 degrees (in radians), no normalisation: PML's AngularMiner()."""
-    miner = AngularMiner()
-    assert miner.angle == math.radians(20) and miner.normalize is False
+def _same_as_pml(ours, theirs):
+    """Equal index tuples (and order) on three batches, with and without a reference set."""
     for seed in range(3):
         emb, labels = _batch(seed, 16)
         ref, ref_labels = _batch(seed + 10, 9)
         for kwargs in ({}, {"ref_emb": ref, "ref_labels": ref_labels}):
-            ours = miner(emb, labels, **kwargs)
-            theirs = pml_miners.AngularMiner()(emb, labels, **kwargs)
-            assert len(ours[0]) > 0
-            for x, y in zip(ours, theirs, strict=True):
+            got = ours(emb, labels, **kwargs)
+            assert len(got[0]) > 0
+            for x, y in zip(got, theirs(emb, labels, **kwargs), strict=True):
                 assert torch.equal(x, y)
+
+
+def test_angular_miner_defaults_equal_pml():
+    """Default angle 20 degrees (in radians), no normalisation: PML's AngularMiner()."""
+    miner = AngularMiner()
+    assert miner.angle == math.radians(20) and miner.normalize is False
+    _same_as_pml(miner, pml_miners.AngularMiner())
 
 
 def test_angular_miner_threshold_is_strict():
@@ -104,11 +108,4 @@ def test_hdc_miner_defaults_equal_pml():
     """Default 50 %, Euclidean distance on normalised embeddings: PML's HDCMiner()."""
     miner = HDCMiner()
     assert (miner.filter_percentage, miner.normalize) == (0.5, True)
-    for seed in range(3):
-        emb, labels = _batch(seed, 16)
-        ref, ref_labels = _batch(seed + 10, 9)
-        for kwargs in ({}, {"ref_emb": ref, "ref_labels": ref_labels}):
-            ours = miner(emb, labels, **kwargs)
-            theirs = pml_miners.HDCMiner()(emb, labels, **kwargs)
-            for x, y in zip(ours, theirs, strict=True):
-                assert torch.equal(x, y)
+    _same_as_pml(miner, pml_miners.HDCMiner())
