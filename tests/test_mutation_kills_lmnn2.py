@@ -264,3 +264,34 @@ def test_infinite_prior_returns_the_initial_map(capsys):
     targets = _select_target_neighbors(X @ L0.T, y, 2)
     assert lmnn.objective_ == pytest.approx(_objective(L0, X, y, targets, 0.5)[0], rel=1e-10)
     assert "0 iterations" in capsys.readouterr().out
+
+
+def test_lbfgs_is_invariant_to_the_units_of_the_features():
+    """The L-BFGS solver works on features scaled to unit variance: refitting on X with
+    features in other units (x1000, x0.01), from the correspondingly rescaled init, takes
+    the same steps, so components_ equal the first fit's in the new units."""
+    X, y = _data(6)
+    units = np.array([1.0, 1000.0, 0.01])
+    L0 = np.random.RandomState(0).standard_normal((3, 3))
+    params = {"n_neighbors": 2, "max_iter": 12, "min_iter": 0}
+    first = LMNN(init=L0, **params).fit(X, y)
+    second = LMNN(init=L0 / units, **params).fit(X * units, y)
+    assert first.n_iter_ == second.n_iter_ > 1
+    np.testing.assert_allclose(second.components_ * units, first.components_, rtol=1e-6,
+                               atol=1e-9 * np.abs(first.components_).max())
+
+
+def test_lbfgs_with_a_prior_reaches_the_reference_objective():
+    """With a prior, L-BFGS minimises the objective plus the penalty: its objective_ is
+    no higher than where the reference gradient descent on that sum gets (a solver that
+    ignored the prior would end far from L0 with a large penalty)."""
+    X, y = _data(2)
+    L0 = np.random.RandomState(0).standard_normal((3, 3))
+    targets = _select_target_neighbors(X @ L0.T, y, 2)
+    _, _, seen = _reference_gd(L0, X, y, targets, 0.5, 1e-3, 200, 200, 0.0, prior=(L0, 1.0))
+    lmnn = LMNN(init=L0, n_neighbors=2, prior_strength=1.0, max_iter=200).fit(X, y)
+    plain = LMNN(init=L0, n_neighbors=2, max_iter=200).fit(X, y)
+    assert _objective(plain.components_, X, y, targets, 0.5, (L0, 1.0))[0] > 1.05 * seen[-1]
+    assert lmnn.objective_ <= seen[-1] * (1 + 1e-6)
+    assert lmnn.objective_ == pytest.approx(
+        _objective(lmnn.components_, X, y, targets, 0.5, (L0, 1.0))[0], rel=1e-10)
