@@ -295,3 +295,17 @@ def test_lbfgs_with_a_prior_reaches_the_reference_objective():
     assert lmnn.objective_ <= seen[-1] * (1 + 1e-6)
     assert lmnn.objective_ == pytest.approx(
         _objective(lmnn.components_, X, y, targets, 0.5, (L0, 1.0))[0], rel=1e-10)
+
+
+def test_lbfgs_verbose_numbers_iterations_across_rounds(capsys):
+    """verbose L-BFGS: one line per iteration numbered 1..n_iter_ without gaps across
+    the impostor re-search rounds, each with the active-triplet count of its iterate
+    (positive at the start here: overlapping classes)."""
+    X, y = _data(7, n=40)
+    lmnn = LMNN(init="identity", n_neighbors=2, max_iter=60, min_iter=0, verbose=True)
+    lmnn.fit(X, y)
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\[LMNN\]\s+(\d+)/60\s+\S+\s+(\d+)\s", out, re.M)
+    assert "impostors re-searched" in out and lmnn.n_iter_ > 25  # more than one round
+    assert [int(r[0]) for r in rows] == list(range(1, lmnn.n_iter_ + 1))
+    assert any(int(r[1]) > 0 for r in rows)
