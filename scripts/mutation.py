@@ -58,7 +58,8 @@ TESTS = {
        for m in _BATCH_B},
     "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
                               "tests/test_mutation_kills.py",
-                              "tests/test_mutation_kills_miners.py"],
+                              "tests/test_mutation_kills_miners.py",
+                              "tests/test_mutation_kills_miners2.py"],
     "skmetric/deep/losses/": [_PAIR, _PROXY, _REDUCERS, "tests/test_mutation_kills.py",
                               _LOSS_KILLS,
                               _LOSS_KILLS2],
@@ -78,7 +79,8 @@ TESTS = {
                               "tests/test_mutation_kills_engine.py", _CORE_KILLS],
     "skmetric/supervised/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
                                     "tests/test_mutation_kills_nca.py"],
-    "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py"],
+    "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py",
+                                     "tests/test_mutation_kills_lmnn2.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
