@@ -44,16 +44,17 @@ _PROXY = "tests/test_deep_proxy_losses.py"
 _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path against PML
 _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
 _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
+_LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
 _BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
             "threshold_consistent_margin", "tuplet_margin", "vicreg"]
 TESTS = {
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _REDUCERS, _LOSS_KILLS,
-                                          _LOSS_KILLS2]
+                                          _LOSS_KILLS2, _LOSS_KILLS4]
        for m in _BATCH_A},
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _REDUCERS, _LOSS_KILLS,
-                                          _LOSS_KILLS2]
+                                          _LOSS_KILLS2, _LOSS_KILLS4]
        for m in _BATCH_B},
     "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
                               "tests/test_mutation_kills.py",

@@ -1,0 +1,147 @@
+"""Tests that kill mutants of the losses of issue #17 (skmetric/deep/losses/: SupCon,
+NT-Xent, NCA, instance, FastAP, Smooth-AP, ...) that survived ``scripts/mutation.py``
+(fourth session; see tests/README.md).
+
+The reference is pytorch-metric-learning 2.9 (PML): every test compares the loss's value
+AND its gradient with respect to the embeddings with PML's class, in float32 and float64,
+with and without a miner's tuples, or with the loss's formula written out by hand.
+"""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+pml_distances = pytest.importorskip("pytorch_metric_learning.distances")
+
+from _loss_agreement import mined as _mined  # noqa: E402
+from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
+
+from skmetric.deep import losses  # noqa: E402
+
+DTYPES = [torch.float32, torch.float64]
+TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-7, atol=1e-9)}
+
+
+def _batch(seed=0, n=20, dim=5, n_classes=4, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, dim, generator=g, dtype=torch.float64) * (
+        0.3 + 2 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+    labels = torch.randint(0, n_classes, (n,), generator=g)
+    labels[:n_classes] = torch.arange(n_classes)  # every class present
+    return emb.to(dtype), labels
+
+
+def _square_batch(seed=0, n_classes=4, dtype=torch.float64):
+    # PML's Smooth-AP is right only for n_classes contiguous blocks of n_classes samples.
+    emb, _ = _batch(seed, n=n_classes * n_classes, dtype=dtype)
+    return emb, torch.arange(n_classes).repeat_interleave(n_classes)
+
+
+def _agree(ours, theirs, emb, labels, tol=None, **kwargs):
+    v1, g1 = _value_and_grad(ours, emb, labels, **kwargs)
+    v2, g2 = _value_and_grad(theirs, emb, labels, **kwargs)
+    tol = tol or TOL[emb.dtype]
+    assert v1.dtype == emb.dtype
+    torch.testing.assert_close(v1, v2.to(v1.dtype).reshape(()), **tol)
+    torch.testing.assert_close(g1, g2.to(g1.dtype), **tol)
+    return v1
+
+
+# --- Default arguments equal PML's -------------------------------------------------------
+
+# (ours, PML's, whether it takes a miner's tuples, batch maker)
+DEFAULTS = {
+    "supcon": (losses.SupConLoss, pml_losses.SupConLoss, True, _batch),
+    "ntxent": (losses.NTXentLoss, pml_losses.NTXentLoss, True, _batch),
+    "nca": (losses.NCALoss, pml_losses.NCALoss, True, _batch),
+    "instance": (losses.InstanceLoss, pml_losses.InstanceLoss, False, _batch),
+    "fast_ap": (losses.FastAPLoss, pml_losses.FastAPLoss, True, _batch),
+    "smooth_ap": (losses.SmoothAPLoss, pml_losses.SmoothAPLoss, True, _square_batch),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(DEFAULTS))
+def test_defaults_match_pml(name, dtype):
+    ours, theirs, with_miner, make = DEFAULTS[name]
+    values = []
+    for seed in range(2):
+        emb, labels = make(seed, dtype=dtype)
+        for kind in ([None, "triplets", "pairs"] if with_miner else [None]):
+            indices = _mined(emb, labels, kind)
+            tol = dict(rtol=1e-4, atol=1e-5) if name == "smooth_ap" else None  # PML: float32
+            values.append(_agree(ours(), theirs(), emb, labels, tol, indices_tuple=indices))
+    assert any(v > 1e-3 for v in values)
+
+
+# --- The terms and indices a reducer receives --------------------------------------------
+
+from test_mutation_kills_losses2 import _PML_CALLS, _PMLRecorder, _Recorder, _rows  # noqa: E402
+
+# name -> (skmetric loss, PML loss), each from the reducer, non-default arguments; whether
+# the loss takes a reference set; batch maker.
+RECORDED = {
+    "supcon": (lambda r: losses.SupConLoss(0.3, reducer=r),
+               lambda r: pml_losses.SupConLoss(0.3, reducer=r), True, _batch),
+    "ntxent": (lambda r: losses.NTXentLoss(0.2, reducer=r),
+               lambda r: pml_losses.NTXentLoss(0.2, reducer=r), True, _batch),
+    "nca": (lambda r: losses.NCALoss(2.0, reducer=r),
+            lambda r: pml_losses.NCALoss(2.0, reducer=r), True, _batch),
+    "instance": (lambda r: losses.InstanceLoss(8.0, reducer=r),
+                 lambda r: pml_losses.InstanceLoss(8.0, reducer=r), False, _batch),
+    "fast_ap": (lambda r: losses.FastAPLoss(7, reducer=r),
+                lambda r: pml_losses.FastAPLoss(7, reducer=r), False, _batch),
+    "smooth_ap": (lambda r: losses.SmoothAPLoss(0.2, reducer=r),
+                  lambda r: pml_losses.SmoothAPLoss(0.2, reducer=r), False, _square_batch),
+}
+
+
+@pytest.mark.parametrize("name, reference",
+                         [(n, False) for n in RECORDED]
+                         + [(n, True) for n, case in RECORDED.items() if case[2]])
+def test_reducer_receives_pml_s_terms_with_their_indices(name, reference):
+    """The same kinds and (index, value) terms as PML's reducer receives (the anchors of
+    element terms, the pairs of pair terms), also against a reference set."""
+    ours_factory, theirs_factory, _, make = RECORDED[name]
+    for seed in range(2):
+        emb, labels = make(seed)
+        kwargs = {}
+        if reference:
+            ref, ref_labels = _batch(seed + 7, n=11)
+            kwargs = {"ref_emb": ref, "ref_labels": ref_labels}
+        recorder = _Recorder(emb, labels)
+        ours, theirs = ours_factory(recorder), theirs_factory(_PMLRecorder())
+        _PML_CALLS.clear()
+        value = ours(emb, labels, **kwargs)
+        expected = theirs(emb, labels, **kwargs)
+        assert value.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-9)
+        pml_calls = [c for c in _PML_CALLS if torch.is_tensor(c[2])]
+        assert [c[0] for c in recorder.calls] == [c[0] for c in pml_calls]
+        for (kind, idx, vals), (_, pidx, pvals) in zip(recorder.calls, pml_calls, strict=True):
+            rows, pml_rows = _rows(kind, idx, vals), _rows(kind, pidx, pvals)
+            assert [k for k, _ in rows] == [k for k, _ in pml_rows], kind
+            # PML's Smooth-AP sums in float32 whatever the input's dtype
+            assert [v for _, v in rows] == pytest.approx([v for _, v in pml_rows], rel=1e-6,
+                                                         abs=1e-9)
+
+
+# --- Edge cases against PML ----------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_supcon_with_singletons_one_class_and_raw_embeddings(dtype):
+    """Anchors without a positive (singleton classes) cost nothing and get a finite zero
+    gradient in float64 too; a batch of one class (no negative pair) gives 0, as PML; the
+    Euclidean distance of unnormalised embeddings is PML's ``LpDistance(normalize=False)``."""
+    emb, labels = _batch(3, n=12, dtype=dtype)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 6, 7])  # singletons 2, 3, 4, 5, 7
+    _agree(losses.SupConLoss(0.2), pml_losses.SupConLoss(0.2), emb, labels)
+    one = torch.zeros(12, dtype=torch.long)
+    v, g = _value_and_grad(losses.SupConLoss(0.2), emb, one)
+    assert v.item() == 0 and torch.count_nonzero(g) == 0
+    _agree(losses.SupConLoss(0.2), pml_losses.SupConLoss(0.2), emb, one)
+    for n in (False, True):
+        ours = losses.SupConLoss(0.7, distance="euclidean", normalize=n)
+        theirs = pml_losses.SupConLoss(0.7, distance=pml_distances.LpDistance(
+            normalize_embeddings=n))
+        for kind in (None, "pairs"):
+            _agree(ours, theirs, emb * 3, labels, indices_tuple=_mined(emb, labels, kind))
