@@ -27,7 +27,7 @@ def _batch(seed=0, n=20, dim=5, n_classes=4, dtype=torch.float64):
     emb = torch.randn(n, dim, generator=g, dtype=torch.float64) * (
         0.3 + 2 * torch.rand(n, 1, generator=g, dtype=torch.float64))
     labels = torch.randint(0, n_classes, (n,), generator=g)
-    labels[:n_classes] = torch.arange(n_classes)  # every class present
+    labels[:n_classes] = torch.arange(n_classes)[:n]  # every class present
     return emb.to(dtype), labels
 
 
@@ -96,12 +96,33 @@ RECORDED = {
 }
 
 
+def _assert_same_reducer_calls(ours_factory, theirs_factory, emb, labels, **kwargs):
+    """The loss (from a recording reducer) hands its reducer the same kinds and (index,
+    value) terms as PML's hands PML's reducer, and the two values agree."""
+    recorder = _Recorder(emb, labels)
+    ours, theirs = ours_factory(recorder), theirs_factory(_PMLRecorder())
+    _PML_CALLS.clear()
+    value = ours(emb, labels, **kwargs)
+    expected = theirs(emb, labels, **kwargs)
+    tiny = 1e-6 if emb.dtype == torch.float32 else 1e-9
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5, abs=tiny)
+    pml_calls = [c for c in _PML_CALLS if torch.is_tensor(c[2])]
+    assert [c[0] for c in recorder.calls] == [c[0] for c in pml_calls]
+    for (kind, idx, vals), (_, pidx, pvals) in zip(recorder.calls, pml_calls, strict=True):
+        rows, pml_rows = _rows(kind, idx, vals), _rows(kind, pidx, pvals)
+        assert [k for k, _ in rows] == [k for k, _ in pml_rows], kind
+        # PML's Smooth-AP sums in float32 whatever the input's dtype
+        assert [v for _, v in rows] == pytest.approx([v for _, v in pml_rows], rel=1e-5,
+                                                     abs=tiny)
+
+
 @pytest.mark.parametrize("name, reference",
                          [(n, False) for n in RECORDED]
                          + [(n, True) for n, case in RECORDED.items() if case[2]])
 def test_reducer_receives_pml_s_terms_with_their_indices(name, reference):
     """The same kinds and (index, value) terms as PML's reducer receives (the anchors of
-    element terms, the pairs of pair terms), also against a reference set."""
+    element terms, the pairs of pair terms), also against a reference set and with a
+    miner's tuples (which weight the terms of FastAP, NCA and Smooth-AP)."""
     ours_factory, theirs_factory, _, make = RECORDED[name]
     for seed in range(2):
         emb, labels = make(seed)
@@ -109,20 +130,10 @@ def test_reducer_receives_pml_s_terms_with_their_indices(name, reference):
         if reference:
             ref, ref_labels = _batch(seed + 7, n=11)
             kwargs = {"ref_emb": ref, "ref_labels": ref_labels}
-        recorder = _Recorder(emb, labels)
-        ours, theirs = ours_factory(recorder), theirs_factory(_PMLRecorder())
-        _PML_CALLS.clear()
-        value = ours(emb, labels, **kwargs)
-        expected = theirs(emb, labels, **kwargs)
-        assert value.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-9)
-        pml_calls = [c for c in _PML_CALLS if torch.is_tensor(c[2])]
-        assert [c[0] for c in recorder.calls] == [c[0] for c in pml_calls]
-        for (kind, idx, vals), (_, pidx, pvals) in zip(recorder.calls, pml_calls, strict=True):
-            rows, pml_rows = _rows(kind, idx, vals), _rows(kind, pidx, pvals)
-            assert [k for k, _ in rows] == [k for k, _ in pml_rows], kind
-            # PML's Smooth-AP sums in float32 whatever the input's dtype
-            assert [v for _, v in rows] == pytest.approx([v for _, v in pml_rows], rel=1e-6,
-                                                         abs=1e-9)
+        _assert_same_reducer_calls(ours_factory, theirs_factory, emb, labels, **kwargs)
+        if name != "instance" and not reference:
+            _assert_same_reducer_calls(ours_factory, theirs_factory, emb, labels,
+                                       indices_tuple=_mined(emb, labels, "triplets"))
 
 
 # --- Edge cases against PML ----------------------------------------------------------------
@@ -145,3 +156,129 @@ def test_supcon_with_singletons_one_class_and_raw_embeddings(dtype):
             normalize_embeddings=n))
         for kind in (None, "pairs"):
             _agree(ours, theirs, emb * 3, labels, indices_tuple=_mined(emb, labels, kind))
+
+
+def _reference(seed=11, n=9):
+    ref, _ = _batch(seed, n=n)
+    return ref, torch.tensor([0, 0, 0, 2, 2, 2, 3, 3, 3])[:n]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nca_one_or_two_samples_against_a_reference_set(dtype):
+    """One sample: zero (PML returns zero for a batch of at most one, even with a reference
+    set), a graph-connected zero without one; two samples, one of a class absent from the
+    reference set: its term is dropped and the mean is over the single other term."""
+    ref, ref_labels = _reference()
+    ref = ref.to(dtype)
+    one, _ = _batch(5, n=1, dtype=dtype)
+    for kwargs in ({"ref_emb": ref, "ref_labels": ref_labels}, {}):
+        value, grad = _value_and_grad(losses.NCALoss(2.0), one, torch.tensor([0]), **kwargs)
+        assert value.item() == 0 and torch.count_nonzero(grad) == 0
+        _agree(losses.NCALoss(2.0), pml_losses.NCALoss(2.0), one, torch.tensor([0]), **kwargs)
+    two, _ = _batch(6, n=2, dtype=dtype)
+    value = _agree(losses.NCALoss(2.0), pml_losses.NCALoss(softmax_scale=2.0), two,
+                   torch.tensor([0, 1]), ref_emb=ref, ref_labels=ref_labels)
+    assert value > 0.1
+
+
+@pytest.mark.parametrize("labels", [
+    torch.tensor([3.0, 1.0, 1.0, 7.5, 3.0, 3.0, 1.0, 7.5, 7.5, 3.0]),
+    torch.tensor([3, 1, 1, 7, 3, 3, 1, 7, 7, 3], dtype=torch.int32),
+])
+def test_instance_loss_with_float_and_int32_labels(labels):
+    """Labels of any numeric dtype (documented): the targets are the ranks of the labels,
+    as PML's ``torch.unique(..., return_inverse=True)``."""
+    emb, _ = _batch(9, n=10)
+    for dtype in DTYPES:
+        _agree(losses.InstanceLoss(5.0), pml_losses.InstanceLoss(gamma=5), emb.to(dtype),
+               labels)
+
+
+DEGENERATE = {"one class": torch.zeros(8, dtype=torch.long),
+              "singletons": torch.arange(8),
+              "one pair": torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])}
+
+
+@pytest.mark.parametrize("labels", list(DEGENERATE))
+@pytest.mark.parametrize("name", [n for n in RECORDED if n != "smooth_ap"])
+def test_batches_without_positive_or_negative_pairs_match_pml(name, labels):
+    """No positive pair (singletons), no negative pair (one class), or a single positive
+    pair: the value and gradient equal PML's (where PML's NCA divides 0 by 0 the loss is a
+    documented zero), and a reducer receives the terms PML's receives (none when PML returns
+    zero)."""
+    ours_factory, theirs_factory, _, _ = RECORDED[name]
+    labels = DEGENERATE[labels]
+    for dtype in DTYPES:
+        emb, _ = _batch(4, n=8, dtype=dtype)
+        v1, g1 = _value_and_grad(ours_factory(None), emb, labels)
+        v2, g2 = _value_and_grad(theirs_factory(None), emb, labels)
+        assert torch.isfinite(v1) and torch.isfinite(g1).all()
+        if torch.isnan(v2):
+            assert name == "nca" and v1.item() == 0 and torch.count_nonzero(g1) == 0
+        else:
+            torch.testing.assert_close(v1, v2.to(dtype).reshape(()), **TOL[dtype])
+            torch.testing.assert_close(g1, g2, **TOL[dtype])
+        if not (name == "nca" and torch.isnan(v2)):
+            _assert_same_reducer_calls(ours_factory, theirs_factory, emb, labels)
+
+
+# --- NT-Xent --------------------------------------------------------------------------------
+
+def _ntxent_pair(dtype, a1, p, a2, n, temperature=0.2, **kwargs):
+    emb, _ = _batch(2, n=6, dtype=dtype)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    indices = tuple(torch.tensor(t, dtype=torch.long) for t in (a1, p, a2, n))
+    return _agree(losses.NTXentLoss(temperature, **kwargs),
+                  pml_losses.NTXentLoss(temperature, **{k: v for k, v in kwargs.items()
+                                                         if k == "distance"}),
+                  emb, labels, indices_tuple=indices)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ntxent_with_one_positive_or_one_negative_pair(dtype):
+    """PML's NT-Xent is zero unless some index tensor has two or more pairs: one positive
+    and one negative pair give 0; two positives and one negative (or one positive and two
+    negatives) give a loss."""
+    assert _ntxent_pair(dtype, [0], [1], [0], [3]).item() == 0
+    assert _ntxent_pair(dtype, [0, 1], [1, 2], [0], [3]) > 0
+    assert _ntxent_pair(dtype, [0], [1], [0, 0], [3, 5]) > 0
+    assert _ntxent_pair(dtype, [], [], [0, 1], [3, 5]).item() == 0
+    assert _ntxent_pair(dtype, [0, 1], [1, 2], [], []).item() == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ntxent_underflowing_ratio_is_capped_as_pml(dtype):
+    """A positive pair far less similar than its negatives at a low temperature: the ratio
+    underflows to 0 and the term is PML's ``-log(0 + tiny)`` (about 87 or 708), not NaN."""
+    value = _ntxent_pair(dtype, [0, 3], [1, 4], [0, 0, 3], [3, 4, 0], temperature=0.0005)
+    assert 50 < value.item() < 1000
+
+
+def test_ntxent_repeated_negative_pairs_in_float64():
+    """A negative pair listed twice counts twice; the log of its multiplicity is taken in
+    float64 (a float32 count would move the loss by about 1e-9, relative)."""
+    emb, _ = _batch(2, n=6)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    indices = tuple(torch.tensor(t) for t in ([0, 1, 2], [1, 2, 0], [0, 0, 0, 1, 1, 2],
+                                              [3, 3, 3, 4, 5, 5]))
+    for distance, pml_distance in (("cosine_similarity", pml_distances.CosineSimilarity()),
+                                   ("euclidean", pml_distances.LpDistance(
+                                       normalize_embeddings=False))):
+        kwargs = {"normalize": False} if distance == "euclidean" else {}
+        _agree(losses.NTXentLoss(0.3, distance=distance, **kwargs),
+               pml_losses.NTXentLoss(0.3, distance=pml_distance), emb * 2, labels,
+               tol=dict(rtol=1e-13, atol=1e-15), indices_tuple=indices)
+
+
+# --- FastAP ---------------------------------------------------------------------------------
+
+def test_fast_ap_miner_weights_in_float64():
+    """Miner weights (occurrences over the most frequent, e.g. 3/7) in float64, as PML's:
+    float32 weights would move the loss by about 1e-8, relative."""
+    emb, labels = _batch(5, n=16)
+    indices = _mined(emb, labels, "triplets")
+    for num_bins in (10, 4):
+        ours, theirs = losses.FastAPLoss(num_bins), pml_losses.FastAPLoss(num_bins)
+        value = _agree(ours, theirs, emb, labels, tol=dict(rtol=1e-12, atol=1e-14),
+                       indices_tuple=indices)
+        assert value > 0.01
