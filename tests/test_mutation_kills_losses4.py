@@ -282,3 +282,87 @@ def test_fast_ap_miner_weights_in_float64():
         value = _agree(ours, theirs, emb, labels, tol=dict(rtol=1e-12, atol=1e-14),
                        indices_tuple=indices)
         assert value > 0.01
+
+
+# --- P2SGrad ----------------------------------------------------------------------------------
+
+def test_p2sgrad_class_weights_start_as_pml_s():
+    """Under the same seed the class weights are PML's: uniform on [-1, 1], then unit
+    columns."""
+    for seed in range(3):
+        torch.manual_seed(seed)
+        ours = losses.P2SGradLoss(num_classes=5, embedding_size=6)
+        torch.manual_seed(seed)
+        theirs = pml_losses.P2SGradLoss(descriptors_dim=6, num_classes=5)
+        torch.testing.assert_close(ours.W.data, theirs.weight.data, rtol=0, atol=0)
+        emb, labels = _batch(seed, n=12, dim=6, n_classes=5)
+        # PML renormalises its float32 weights before casting them: float32 agreement.
+        _agree(ours, theirs, emb, labels, TOL[torch.float32])
+
+
+def test_p2sgrad_refuses_miners_and_reference_sets_with_its_messages():
+    loss = losses.P2SGradLoss(num_classes=3, embedding_size=4)
+    emb, labels = _batch(0, n=6, dim=4, n_classes=3)
+    triplets = (torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
+    with pytest.raises(ValueError) as info:
+        loss(emb, labels, indices_tuple=triplets)
+    assert str(info.value) == ("P2SGradLoss does not weight samples by miner tuples (neither "
+                               "does pytorch-metric-learning); use it without a miner.")
+    for kwargs in ({"ref_emb": emb}, {"ref_labels": labels},
+                   {"ref_emb": emb, "ref_labels": labels}):
+        with pytest.raises(ValueError, match="ref_emb and ref_labels are not supported"):
+            loss(emb, labels, **kwargs)
+
+
+# --- VICReg ---------------------------------------------------------------------------------
+
+class _ViewRecorder(losses.MeanReducer):
+    """A mean reducer that records its calls and checks it is handed the first view and no
+    labels."""
+
+    def __init__(self, z1):
+        super().__init__()
+        self.z1, self.calls = z1, []
+
+    def forward(self, losses_, indices, kind, embeddings, labels):
+        assert embeddings is self.z1 and labels is None
+        self.calls.append((kind, indices, losses_))
+        return super().forward(losses_, indices, kind, embeddings, labels)
+
+
+def test_vicreg_reducer_receives_pml_s_terms_with_their_indices():
+    """Invariance terms per sample, variance terms per dimension (one call per view), the
+    covariance already reduced: the kinds, indices and values of PML's reducer calls."""
+    from test_mutation_kills_losses2 import _PML_CALLS, _PMLRecorder
+
+    z1, _ = _batch(1, n=12, dim=5)
+    z2 = 0.5 * z1 + 0.4 * _batch(2, n=12, dim=5)[0]
+    recorder = _ViewRecorder(z1)
+    value = losses.VICRegLoss(2.0, 3.0, 0.5, reducer=recorder)(z1, ref_emb=z2)
+    _PML_CALLS.clear()
+    expected = pml_losses.VICRegLoss(2.0, 3.0, 0.5, reducer=_PMLRecorder())(z1, ref_emb=z2)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-9)
+    assert [c[0] for c in recorder.calls] == [c[0] for c in _PML_CALLS]
+    for (kind, idx, vals), (_, pidx, pvals) in zip(recorder.calls, _PML_CALLS, strict=True):
+        assert _rows(kind, idx, vals) == _rows(kind, pidx, pvals), kind
+
+
+def test_vicreg_usage_errors_say_what_to_do():
+    z1, labels = _batch(1, n=6, dim=3)
+    loss = losses.VICRegLoss()
+    usage = ("VICRegLoss is self-supervised: call it as loss(z1, ref_emb=z2) on two views of "
+             "a batch, without labels or miner tuples. MetricEmbedder trains on labels and "
+             "cannot use it; write your own loop for it.")
+    triplets = (torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
+    for kwargs in ({"labels": labels}, {"ref_labels": labels}, {"indices_tuple": triplets},
+                   {"labels": labels, "indices_tuple": triplets}):
+        with pytest.raises(TypeError) as info:
+            loss(z1, ref_emb=z1, **kwargs)
+        assert str(info.value) == usage
+    with pytest.raises(ValueError) as info:
+        loss(z1)
+    assert str(info.value) == "VICRegLoss needs the second view: loss(z1, ref_emb=z2)."
+    with pytest.raises(ValueError) as info:
+        loss(z1[:1], ref_emb=z1[:1])
+    assert str(info.value) == ("VICRegLoss needs at least 2 samples per batch (it uses "
+                               "their variance).")
