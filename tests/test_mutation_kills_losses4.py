@@ -366,3 +366,74 @@ def test_vicreg_usage_errors_say_what_to_do():
         loss(z1[:1], ref_emb=z1[:1])
     assert str(info.value) == ("VICRegLoss needs at least 2 samples per batch (it uses "
                                "their variance).")
+
+
+# --- Manifold -------------------------------------------------------------------------------
+
+def _manifold_pair(seed, num_classes=5, dim=6, **kwargs):
+    """Our ManifoldLoss and PML's (meta-classes as labels) built under the same seed."""
+    torch.manual_seed(seed)
+    ours = losses.ManifoldLoss(num_classes, dim, **kwargs)
+    pml_kwargs = {{"lambda_c": "lambdaC"}.get(k, k): v for k, v in kwargs.items()}
+    torch.manual_seed(seed)
+    theirs = pml_losses.ManifoldLoss(l=dim, K=num_classes, **pml_kwargs)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_manifold_defaults_and_proxies_equal_pml_s(dtype):
+    """Default lambda_c, alpha and margin, and the proxies drawn (``randn``) under one
+    seed, are PML's; labels that leave out the last classes still index all proxies."""
+    for seed, labels in ((0, None), (1, torch.tensor([0, 1, 2, 0, 1, 2, 2, 1]))):
+        ours, theirs = _manifold_pair(seed)
+        torch.testing.assert_close(ours.proxies.data, theirs.proxies.data, rtol=0, atol=0)
+        emb, random_labels = _batch(seed, n=8, dim=6, n_classes=5, dtype=dtype)
+        labels = random_labels if labels is None else labels
+        ours, theirs = ours.to(dtype), theirs.to(dtype)
+        e1, e2 = emb.clone().requires_grad_(True), emb.clone().requires_grad_(True)
+        v1, v2 = ours(e1, labels), theirs(e2, None, labels)
+        v1.backward()
+        v2.backward()
+        tol = TOL[torch.float32]  # PML inverts in float32 whatever the dtype
+        torch.testing.assert_close(v1, v2.reshape(()), **tol)
+        torch.testing.assert_close(e1.grad, e2.grad, **tol)
+        assert v1 > 0
+
+
+def test_manifold_random_walk_in_float64_and_half_precision():
+    """The random walk ``(1 - alpha) (I - alpha S_bar)^-1`` is solved in the input's
+    precision (float64 to 1e-12, against ``torch.linalg.solve``); bfloat16 inputs are
+    inverted in float32 and the loss stays bfloat16, near the float32 loss."""
+    emb, labels = _batch(3, n=8, dim=6, n_classes=5)
+    ours, _ = _manifold_pair(3, alpha=0.7, margin=0.01)
+    ours = ours.double()
+    points = torch.cat([emb, ours.proxies.data])
+    unit = torch.nn.functional.normalize(points, dim=1)
+    eye = torch.eye(len(points), dtype=torch.float64)
+    affinity = torch.exp((unit @ unit.T).clamp(min=0) / 0.5) * (1 - eye)
+    scale = affinity.sum(1) ** -0.5
+    expected = 0.3 * torch.linalg.solve(eye - 0.7 * scale[:, None] * affinity * scale, eye)
+    torch.testing.assert_close(ours._random_walk(points), expected, rtol=1e-12, atol=1e-14)
+    value = ours.float()(emb.float(), labels)
+    half = ours.to(torch.bfloat16)(emb.to(torch.bfloat16), labels)
+    assert half.dtype == torch.bfloat16
+    assert half.float().item() == pytest.approx(value.item(), rel=0.05)
+
+
+def test_manifold_hard_proxy_term_keeps_ties_with_the_margin():
+    """A proxy exactly as close as the sample's own (excess 0 at margin 0) counts, as in
+    PML (only negative excesses are dropped): log(1 + e^0)."""
+    from skmetric.deep.losses.manifold import _hard_proxy_term
+
+    sim = torch.tensor([[0.5, 0.5, 0.1], [0.2, 0.9, 0.3]], dtype=torch.float64)
+    term = _hard_proxy_term(sim, torch.tensor([0, 1]), 0.0)
+    assert term.item() == pytest.approx((torch.log(torch.tensor(2.0)).item() + 0) / 2)
+
+
+def test_manifold_refuses_miner_tuples_with_its_message():
+    loss = losses.ManifoldLoss(3, 4)
+    emb, labels = _batch(0, n=6, dim=4, n_classes=3)
+    with pytest.raises(ValueError) as info:
+        loss(emb, labels, (torch.tensor([0]), torch.tensor([1]), torch.tensor([2])))
+    assert str(info.value) == ("ManifoldLoss takes no miner tuples (miner=None in "
+                               "MetricEmbedder); the labels give each sample's proxy.")
