@@ -437,3 +437,61 @@ def test_manifold_refuses_miner_tuples_with_its_message():
         loss(emb, labels, (torch.tensor([0]), torch.tensor([1]), torch.tensor([2])))
     assert str(info.value) == ("ManifoldLoss takes no miner tuples (miner=None in "
                                "MetricEmbedder); the labels give each sample's proxy.")
+
+
+# --- Threshold-consistent margin, dynamic soft margin, SNR ---------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tcm_pairs_exactly_at_the_margin_and_a_single_violation(dtype):
+    """Pairs exactly at the margin count (with a zero term) in the mean, as PML's ``>=``; a
+    single violating pair is its own mean; a batch whose similarities sum to exactly 0 gives a
+    finite zero."""
+    emb = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=dtype)
+    labels = torch.arange(4)
+    for margin_minus in (0.0, 0.3):  # sims 0 (three pairs, both ways) and 1/sqrt(3)
+        _agree(losses.ThresholdConsistentMarginLoss(margin_minus=margin_minus),
+               pml_losses.ThresholdConsistentMarginLoss(margin_minus=margin_minus), emb,
+               labels)
+    one = tuple(torch.tensor(t, dtype=torch.long) for t in ([], [], [0], [3]))
+    value = _agree(losses.ThresholdConsistentMarginLoss(margin_minus=0.3),
+                   pml_losses.ThresholdConsistentMarginLoss(margin_minus=0.3), emb, labels,
+                   indices_tuple=one)
+    assert value.item() == pytest.approx(3 ** -0.5 - 0.3)
+    opposite = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=dtype)
+    value, grad = _value_and_grad(losses.ThresholdConsistentMarginLoss(), opposite,
+                                  torch.tensor([0, 1]))
+    assert value.item() == 0 and torch.isfinite(grad).all()
+
+
+def test_dynamic_soft_margin_without_triplets_one_triplet_and_below_min_val():
+    """No triplet: a zero (and the histogram untouched); one triplet: PML's value; every
+    difference below ``min_val``: all on the first node, so the loss is the mean difference."""
+    emb, _ = _batch(2, n=6, dim=4)
+    loss = losses.DynamicSoftMarginLoss()
+    value, grad = _value_and_grad(loss, emb, torch.zeros(6, dtype=torch.long))
+    assert value.item() == 0 and torch.count_nonzero(grad) == 0
+    assert torch.count_nonzero(loss.hist_) == 0
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    one = tuple(torch.tensor([t]) for t in (0, 1, 2))
+    with torch.no_grad():
+        expected = pml_losses.DynamicSoftMarginLoss()(emb, labels, indices_tuple=one)
+    value = losses.DynamicSoftMarginLoss()(emb, labels, indices_tuple=one)
+    torch.testing.assert_close(value, expected.reshape(()).to(value.dtype))
+    # Clustered: each positive much closer than each negative (differences near -1.4).
+    g = torch.Generator().manual_seed(0)
+    centres = torch.eye(4, dtype=torch.float64)[:3]
+    emb = centres[labels] + 0.01 * torch.randn(6, 4, generator=g, dtype=torch.float64)
+    loss = losses.DynamicSoftMarginLoss(min_val=-0.5, num_bins=4)
+    unit = torch.nn.functional.normalize(emb, dim=1)
+    dist = torch.cdist(unit, unit)
+    diffs = [dist[a, p] - dist[a, n] for a in range(6) for p in range(6) for n in range(6)
+             if a != p and labels[a] == labels[p] and labels[a] != labels[n]]
+    assert max(diffs) < -0.5
+    assert loss(emb, labels).item() == pytest.approx(torch.stack(diffs).mean().item())
+    assert loss.hist_[0].item() == pytest.approx(1.0)
+
+
+def test_snr_contrastive_reports_its_distance():
+    loss = losses.SignalToNoiseRatioContrastiveLoss(0.1, 0.9, normalize=False)
+    assert loss.distance == "snr"
+    assert "distance='snr'" in repr(loss) and "normalize=False" in repr(loss)
