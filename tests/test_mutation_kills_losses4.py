@@ -93,6 +93,8 @@ RECORDED = {
                 lambda r: pml_losses.FastAPLoss(7, reducer=r), False, _batch),
     "smooth_ap": (lambda r: losses.SmoothAPLoss(0.2, reducer=r),
                   lambda r: pml_losses.SmoothAPLoss(0.2, reducer=r), False, _square_batch),
+    "ranked_list": (lambda r: losses.RankedListLoss(0.4, 2.0, reducer=r),
+                    lambda r: pml_losses.RankedListLoss(0.4, 2.0, reducer=r), False, _batch),
 }
 
 
@@ -131,7 +133,7 @@ def test_reducer_receives_pml_s_terms_with_their_indices(name, reference):
             ref, ref_labels = _batch(seed + 7, n=11)
             kwargs = {"ref_emb": ref, "ref_labels": ref_labels}
         _assert_same_reducer_calls(ours_factory, theirs_factory, emb, labels, **kwargs)
-        if name != "instance" and not reference:
+        if name not in ("instance", "ranked_list") and not reference:
             _assert_same_reducer_calls(ours_factory, theirs_factory, emb, labels,
                                        indices_tuple=_mined(emb, labels, "triplets"))
 
@@ -200,7 +202,7 @@ DEGENERATE = {"one class": torch.zeros(8, dtype=torch.long),
 
 
 @pytest.mark.parametrize("labels", list(DEGENERATE))
-@pytest.mark.parametrize("name", [n for n in RECORDED if n != "smooth_ap"])
+@pytest.mark.parametrize("name", [n for n in RECORDED if n not in ("smooth_ap", "ranked_list")])
 def test_batches_without_positive_or_negative_pairs_match_pml(name, labels):
     """No positive pair (singletons), no negative pair (one class), or a single positive
     pair: the value and gradient equal PML's (where PML's NCA divides 0 by 0 the loss is a
@@ -495,3 +497,59 @@ def test_snr_contrastive_reports_its_distance():
     loss = losses.SignalToNoiseRatioContrastiveLoss(0.1, 0.9, normalize=False)
     assert loss.distance == "snr"
     assert "distance='snr'" in repr(loss) and "normalize=False" in repr(loss)
+
+
+# --- Histogram, ranked list ----------------------------------------------------------------
+
+def test_histogram_bins_and_degenerate_batches_match_pml():
+    """``delta`` and ``n_bins`` must agree (delta = 2 / n_bins); a batch without a triplet
+    gives a finite zero; two singleton classes make no pair between them (no triplet has
+    either as anchor with a positive), as PML's triplets."""
+    assert losses.HistogramLoss(n_bins=10, delta=0.2).bin_width == 0.2
+    assert losses.HistogramLoss(n_bins=8, delta=0.25).bin_width == 0.25
+    with pytest.raises(ValueError, match="delta = 2 / n_bins"):
+        losses.HistogramLoss(n_bins=10, delta=0.3)
+    emb, _ = _batch(3, n=10)
+    value, grad = _value_and_grad(losses.HistogramLoss(n_bins=10), emb,
+                                  torch.zeros(10, dtype=torch.long))
+    assert value.item() == 0 and torch.isfinite(grad).all()
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 3, 4])  # 3 and 4 are singletons
+    for dtype in DTYPES:
+        _agree(losses.HistogramLoss(n_bins=10), pml_losses.HistogramLoss(n_bins=10),
+               emb.to(dtype), labels, tol=dict(rtol=1e-5, atol=1e-6))
+
+
+def test_ranked_list_documented_defaults_warning_and_ties():
+    """The defaults are the documented margin=0.4, Tn=1.0 (PML has none); temperatures above
+    5 warn, as PML's; a negative exactly at distance alpha is not a violation (PML's ``<``)."""
+    import warnings
+
+    emb, labels = _batch(4, n=12)
+    _agree(losses.RankedListLoss(), pml_losses.RankedListLoss(margin=0.4, Tn=1.0), emb, labels)
+    message = "Tp or Tn above 5: large temperatures may overflow exp()."
+    for tp, tn in ((5.5, 1.0), (0.0, 5.5)):
+        with pytest.warns(UserWarning) as record:
+            losses.RankedListLoss(Tp=tp, Tn=tn)
+        assert [str(w.message) for w in record] == [message]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses.RankedListLoss(Tp=5.0, Tn=5.0)
+    on_alpha = torch.tensor([[0.0, 0.0], [0.5, 0.0], [2.0, 0.0], [0.0, 1.0]],
+                            dtype=torch.float64)  # 0-2 at exactly alpha = 2
+    tie_labels = torch.tensor([0, 0, 1, 1])
+    _agree(losses.RankedListLoss(margin=0.5, Tn=1.0, alpha=2.0, normalize=False),
+           pml_losses.RankedListLoss(margin=0.5, Tn=1.0, alpha=2.0,
+                                     distance=pml_distances.LpDistance(
+                                         normalize_embeddings=False)),
+           on_alpha, tie_labels)
+
+
+def test_manifold_logits_are_cosines_to_the_proxies():
+    """``logits`` (the class scores of a fitted embedder) are the cosines of the embeddings
+    and the proxies."""
+    loss, _ = _manifold_pair(0)
+    emb, _ = _batch(0, n=7, dim=6)
+    loss = loss.double()
+    expected = torch.tensor([[float(e @ p / (e.norm() * p.norm())) for p in loss.proxies.data]
+                             for e in emb], dtype=torch.float64)
+    torch.testing.assert_close(loss.logits(emb), expected, rtol=1e-12, atol=1e-14)
