@@ -174,7 +174,8 @@ def summarise(workdir, module, elapsed, globs=None):
         **counts,
         "score": round(killed / tested, 4) if tested else None,
         "seconds": round(elapsed, 1),
-        "survivors": sorted(k for k, v in codes.items() if status.get(v) == "survived"),
+        "survivors": sorted(k for k, v in codes.items()
+                            if status.get(v) in ("survived", "no_tests")),
     }
     return summary
 
@@ -183,6 +184,8 @@ def merge(before, recheck):
     """The module's summary after a re-check of ``before``'s survivors (``recheck``)."""
     out = dict(before, date=recheck["date"], seconds=recheck["seconds"],
                survivors=recheck["survivors"], rechecked=len(before["survivors"]))
+    # A survivor that no kill test covers (mutmut's "no tests") still survives.
+    recheck = dict(recheck, survived=recheck["survived"] + recheck["no_tests"])
     for key in ("killed", "timeout", "survived", "suspicious", "not_checked"):
         out[key] = before[key] - (key == "survived") * before["survived"] + recheck[key]
     tested = out["killed"] + out["timeout"] + out["survived"] + out["suspicious"]

@@ -553,3 +553,20 @@ def test_manifold_logits_are_cosines_to_the_proxies():
     expected = torch.tensor([[float(e @ p / (e.norm() * p.norm())) for p in loss.proxies.data]
                              for e in emb], dtype=torch.float64)
     torch.testing.assert_close(loss.logits(emb), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_angular_and_intra_pair_variance_with_few_pairs_match_pml(dtype):
+    """No positive pair (singletons): Angular is a finite zero; one positive and one negative
+    pair: the intra-pair variance loss is PML's zero, two pairs of a kind give a loss."""
+    emb, _ = _batch(6, n=6, dtype=dtype)
+    value, grad = _value_and_grad(losses.AngularLoss(), emb, torch.arange(6))
+    assert value.item() == 0 and torch.count_nonzero(grad) == 0
+    _agree(losses.AngularLoss(), pml_losses.AngularLoss(), emb, torch.arange(6))
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    for pairs in (([0], [1], [0], [3]), ([0, 1], [1, 2], [0], [3]), ([], [], [], [])):
+        indices = tuple(torch.tensor(t, dtype=torch.long) for t in pairs)
+        _agree(losses.IntraPairVarianceLoss(0.05, 0.1),
+               pml_losses.IntraPairVarianceLoss(0.05, 0.1), emb, labels, indices_tuple=indices)
+    for few in (torch.tensor([0, 0, 1, 2, 3, 4]), torch.arange(6)):  # 2 or 0 positive pairs
+        _agree(losses.IntraPairVarianceLoss(), pml_losses.IntraPairVarianceLoss(), emb, few)
