@@ -93,6 +93,11 @@ RECORDED = {
                 lambda r: pml_losses.FastAPLoss(7, reducer=r), False, _batch),
     "smooth_ap": (lambda r: losses.SmoothAPLoss(0.2, reducer=r),
                   lambda r: pml_losses.SmoothAPLoss(0.2, reducer=r), False, _square_batch),
+    "angular": (lambda r: losses.AngularLoss(45.0, reducer=r),
+                lambda r: pml_losses.AngularLoss(45, reducer=r), True, _batch),
+    "intra_pair_variance": (lambda r: losses.IntraPairVarianceLoss(0.05, 0.1, reducer=r),
+                            lambda r: pml_losses.IntraPairVarianceLoss(0.05, 0.1, reducer=r),
+                            True, _batch),
     "ranked_list": (lambda r: losses.RankedListLoss(0.4, 2.0, reducer=r),
                     lambda r: pml_losses.RankedListLoss(0.4, 2.0, reducer=r), False, _batch),
 }
@@ -202,7 +207,9 @@ DEGENERATE = {"one class": torch.zeros(8, dtype=torch.long),
 
 
 @pytest.mark.parametrize("labels", list(DEGENERATE))
-@pytest.mark.parametrize("name", [n for n in RECORDED if n not in ("smooth_ap", "ranked_list")])
+@pytest.mark.parametrize("name", [n for n in RECORDED
+                                  if n not in ("smooth_ap", "ranked_list", "angular",
+                                               "intra_pair_variance")])
 def test_batches_without_positive_or_negative_pairs_match_pml(name, labels):
     """No positive pair (singletons), no negative pair (one class), or a single positive
     pair: the value and gradient equal PML's (where PML's NCA divides 0 by 0 the loss is a
