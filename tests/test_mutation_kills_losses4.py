@@ -577,3 +577,21 @@ def test_angular_and_intra_pair_variance_with_few_pairs_match_pml(dtype):
                pml_losses.IntraPairVarianceLoss(0.05, 0.1), emb, labels, indices_tuple=indices)
     for few in (torch.tensor([0, 0, 1, 2, 3, 4]), torch.arange(6)):  # 2 or 0 positive pairs
         _agree(losses.IntraPairVarianceLoss(), pml_losses.IntraPairVarianceLoss(), emb, few)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_intra_pair_variance_of_one_sample_against_a_reference_set(dtype):
+    """All pairs of a single sample: none alone (a zero), one positive and one negative pair
+    against a reference set (PML's zero, though the positive pair violates its mean's
+    bound by itself), or two of a kind (a loss)."""
+    one, _ = _batch(8, n=1, dtype=dtype)
+    value, grad = _value_and_grad(losses.IntraPairVarianceLoss(), one, torch.tensor([0]))
+    assert value.item() == 0 and torch.count_nonzero(grad) == 0
+    ref, _ = _batch(9, n=4, dtype=dtype)
+    ref[0] = -2 * one[0]  # the positive opposite the sample: a cosine of -1, a violation
+    for ref_labels in (torch.tensor([0, 1, 5, 5]), torch.tensor([0, 0, 5, 5]),
+                       torch.tensor([0, 1, 1, 5])):
+        keep = ref_labels != 5
+        _agree(losses.IntraPairVarianceLoss(0.05, 0.1),
+               pml_losses.IntraPairVarianceLoss(0.05, 0.1), one * 3, torch.tensor([0]),
+               ref_emb=ref[keep], ref_labels=ref_labels[keep])
