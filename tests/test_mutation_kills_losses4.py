@@ -98,6 +98,9 @@ RECORDED = {
     "intra_pair_variance": (lambda r: losses.IntraPairVarianceLoss(0.05, 0.1, reducer=r),
                             lambda r: pml_losses.IntraPairVarianceLoss(0.05, 0.1, reducer=r),
                             True, _batch),
+    "tuplet_margin": (lambda r: losses.TupletMarginLoss(0.2, 16.0, reducer=r),
+                      lambda r: pml_losses.TupletMarginLoss(11.459155902616466, 16.0,
+                                                            reducer=r), True, _batch),
     "ranked_list": (lambda r: losses.RankedListLoss(0.4, 2.0, reducer=r),
                     lambda r: pml_losses.RankedListLoss(0.4, 2.0, reducer=r), False, _batch),
 }
@@ -209,7 +212,7 @@ DEGENERATE = {"one class": torch.zeros(8, dtype=torch.long),
 @pytest.mark.parametrize("labels", list(DEGENERATE))
 @pytest.mark.parametrize("name", [n for n in RECORDED
                                   if n not in ("smooth_ap", "ranked_list", "angular",
-                                               "intra_pair_variance")])
+                                               "intra_pair_variance", "tuplet_margin")])
 def test_batches_without_positive_or_negative_pairs_match_pml(name, labels):
     """No positive pair (singletons), no negative pair (one class), or a single positive
     pair: the value and gradient equal PML's (where PML's NCA divides 0 by 0 the loss is a
