@@ -7,6 +7,8 @@ AND its gradient with respect to the embeddings with PML's class, in float32 and
 with and without a miner's tuples, or with the loss's formula written out by hand.
 """
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -78,31 +80,27 @@ def test_defaults_match_pml(name, dtype):
 
 from test_mutation_kills_losses2 import _PML_CALLS, _PMLRecorder, _Recorder, _rows  # noqa: E402
 
-# name -> (skmetric loss, PML loss), each from the reducer, non-default arguments; whether
-# the loss takes a reference set; batch maker.
+
+def _both(cls, *args, pml_args=None, reference=True, make=_batch):
+    """(skmetric's ``cls``, PML's class of the same name), each from a reducer, built with
+    the same (non-default) arguments; whether the loss takes a reference set; the batch."""
+    return (lambda r: getattr(losses, cls)(*args, reducer=r),
+            lambda r: getattr(pml_losses, cls)(*(pml_args or args), reducer=r), reference, make)
+
+
+# name -> _both(...)
 RECORDED = {
-    "supcon": (lambda r: losses.SupConLoss(0.3, reducer=r),
-               lambda r: pml_losses.SupConLoss(0.3, reducer=r), True, _batch),
-    "ntxent": (lambda r: losses.NTXentLoss(0.2, reducer=r),
-               lambda r: pml_losses.NTXentLoss(0.2, reducer=r), True, _batch),
-    "nca": (lambda r: losses.NCALoss(2.0, reducer=r),
-            lambda r: pml_losses.NCALoss(2.0, reducer=r), True, _batch),
-    "instance": (lambda r: losses.InstanceLoss(8.0, reducer=r),
-                 lambda r: pml_losses.InstanceLoss(8.0, reducer=r), False, _batch),
-    "fast_ap": (lambda r: losses.FastAPLoss(7, reducer=r),
-                lambda r: pml_losses.FastAPLoss(7, reducer=r), False, _batch),
-    "smooth_ap": (lambda r: losses.SmoothAPLoss(0.2, reducer=r),
-                  lambda r: pml_losses.SmoothAPLoss(0.2, reducer=r), False, _square_batch),
-    "angular": (lambda r: losses.AngularLoss(45.0, reducer=r),
-                lambda r: pml_losses.AngularLoss(45, reducer=r), True, _batch),
-    "intra_pair_variance": (lambda r: losses.IntraPairVarianceLoss(0.05, 0.1, reducer=r),
-                            lambda r: pml_losses.IntraPairVarianceLoss(0.05, 0.1, reducer=r),
-                            True, _batch),
-    "tuplet_margin": (lambda r: losses.TupletMarginLoss(0.2, 16.0, reducer=r),
-                      lambda r: pml_losses.TupletMarginLoss(11.459155902616466, 16.0,
-                                                            reducer=r), True, _batch),
-    "ranked_list": (lambda r: losses.RankedListLoss(0.4, 2.0, reducer=r),
-                    lambda r: pml_losses.RankedListLoss(0.4, 2.0, reducer=r), False, _batch),
+    "supcon": _both("SupConLoss", 0.3),
+    "ntxent": _both("NTXentLoss", 0.2),
+    "nca": _both("NCALoss", 2.0),
+    "instance": _both("InstanceLoss", 8.0, reference=False),
+    "fast_ap": _both("FastAPLoss", 7, reference=False),
+    "smooth_ap": _both("SmoothAPLoss", 0.2, reference=False, make=_square_batch),
+    "angular": _both("AngularLoss", 45.0),
+    "intra_pair_variance": _both("IntraPairVarianceLoss", 0.05, 0.1),
+    # PML's margin is in degrees
+    "tuplet_margin": _both("TupletMarginLoss", 0.2, 16.0, pml_args=(math.degrees(0.2), 16.0)),
+    "ranked_list": _both("RankedListLoss", 0.4, 2.0, reference=False),
 }
 
 
