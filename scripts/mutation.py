@@ -45,16 +45,18 @@ _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path agai
 _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
 _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
 _CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
+
+_LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
 _BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
             "threshold_consistent_margin", "tuplet_margin", "vicreg"]
 TESTS = {
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _REDUCERS, _LOSS_KILLS,
-                                          _LOSS_KILLS2]
+                                          _LOSS_KILLS2, _LOSS_KILLS4]
        for m in _BATCH_A},
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _REDUCERS, _LOSS_KILLS,
-                                          _LOSS_KILLS2]
+                                          _LOSS_KILLS2, _LOSS_KILLS4]
        for m in _BATCH_B},
     "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
                               "tests/test_mutation_kills.py",
@@ -182,7 +184,8 @@ def summarise(workdir, module, elapsed, globs=None):
         **counts,
         "score": round(killed / tested, 4) if tested else None,
         "seconds": round(elapsed, 1),
-        "survivors": sorted(k for k, v in codes.items() if status.get(v) == "survived"),
+        "survivors": sorted(k for k, v in codes.items()
+                            if status.get(v) in ("survived", "no_tests")),
     }
     return summary
 
@@ -191,6 +194,8 @@ def merge(before, recheck):
     """The module's summary after a re-check of ``before``'s survivors (``recheck``)."""
     out = dict(before, date=recheck["date"], seconds=recheck["seconds"],
                survivors=recheck["survivors"], rechecked=len(before["survivors"]))
+    # A survivor that no kill test covers (mutmut's "no tests") still survives.
+    recheck = dict(recheck, survived=recheck["survived"] + recheck["no_tests"])
     for key in ("killed", "timeout", "survived", "suspicious", "not_checked"):
         out[key] = before[key] - (key == "survived") * before["survived"] + recheck[key]
     tested = out["killed"] + out["timeout"] + out["survived"] + out["suspicious"]

@@ -4,7 +4,7 @@ import torch
 
 from .._docstrings import loss_example
 from .._params import POSITIVE
-from ._base import BaseLoss, masked_logsumexp, mean_nonzero
+from ._base import BaseLoss, masked_logsumexp, mean_nonzero, zero_loss
 
 
 @loss_example(temperature=0.1)
@@ -45,9 +45,13 @@ class SupConLoss(BaseLoss):
         n_pos = pos.sum(1).to(mat.dtype)
         # tiny keeps anchors without positives at 0 instead of 0/0, as in the reference.
         mean_log_prob_pos = (log_prob * pos).sum(1) / (n_pos + torch.finfo(mat.dtype).tiny)
-        # Zero without positive or negative pairs (PML), decided on the device.
+        # Zero without positive or negative pairs (PML), decided on the device; PML then
+        # hands its reducer no term (one sync).
+        both = pos.any() & neg.any()
         if self.reducer is None:
-            return mean_nonzero(-mean_log_prob_pos, embeddings) * (pos.any() & neg.any())
+            return mean_nonzero(-mean_log_prob_pos, embeddings) * both
+        if not bool(both):
+            return zero_loss(embeddings)
         anchors = torch.arange(len(embeddings), device=embeddings.device)
         return self.reduce(-mean_log_prob_pos, anchors, "element", embeddings, labels,
                            mean_nonzero)
