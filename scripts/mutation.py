@@ -45,7 +45,6 @@ _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path agai
 _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
 _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
 _CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
-
 _LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
