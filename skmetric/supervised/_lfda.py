@@ -1,5 +1,6 @@
 """LFDA: local Fisher discriminant analysis (Sugiyama, 2007)."""
 
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -9,7 +10,7 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
 from .._compute._inner_cv import choose_strength
-from .._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
+from .._compute._toward_prior import GEODESIC_STRENGTHS, scaled_euclidean_path
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions
@@ -116,13 +117,13 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         strength = self.prior_strength
         if strength == "auto":
             choice = choose_strength(
-                lambda Xt, yt: geodesic_path(*_with_prior(
-                    self._plain_map(Xt, yt, k, n_components)[0]), GEODESIC_STRENGTHS),
-                X, y, random_state=SPLIT_SEED)
+                lambda Xt, yt: scaled_euclidean_path(
+                    self._plain_map(Xt, yt, k, n_components)[0], GEODESIC_STRENGTHS),
+                X, y, random_state=None)  # LFDA has no random_state: SPLIT_SEED's folds
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         self.prior_strength_ = float(strength)
         L, self.eigenvalues_ = self._plain_map(X, y, k, n_components)
-        L = geodesic_map(*_with_prior(L), self.prior_strength_)
+        [(_, L)] = scaled_euclidean_path(L, [self.prior_strength_])
         if self.embedding_type != "orthonormalized":
             L = self._unscale(L)
         self.components_ = _fix_signs(L)
@@ -138,16 +139,6 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         if self.embedding_type == "orthonormalized":
             vecs, _ = np.linalg.qr(vecs)
         return vecs.T, vals
-
-
-def _with_prior(L):
-    """``(L, L0)``: the map and its prior, Euclidean distance times L's largest gain.
-
-    Scaled with L, the prior keeps the map's equivariance (the map on ``s * X`` is the
-    map on X divided by s) at every strength.
-    """
-    top = linalg.norm(L, 2)
-    return L, (top if top > 0 else 1.0) * np.eye(L.shape[1])
 
 
 def _check_class_sizes(classes, counts):
@@ -193,6 +184,8 @@ def _class_laplacian_scatter(Xc, k):
     sq = np.einsum("ij,ij->i", Xc, Xc)
     block = max(1, min(n_c, _BLOCK_ELEMENTS // n_c))
 
+    # Kept: a class in one block (up to 2048 samples) has its distances computed once.
+    @functools.lru_cache(maxsize=1)
     def sq_dists(start, stop):
         D = sq[start:stop, None] + sq[None, :] - 2 * Xc[start:stop] @ Xc.T
         return np.maximum(D, 0)

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._compute._inner_cv import N_SPLITS, choose_strength
-from .._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
+from .._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map, geodesic_path
 from .._docstrings import (
     FEATURES_IN,
     FIT_PAIRS,
@@ -273,9 +273,8 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         strength = self.prior_strength
         if strength == "auto":
             codes = np.unique(y, return_inverse=True)[1]
-            seed = SPLIT_SEED if self.random_state is None else self.random_state
             choice = choose_strength(lambda Xt, yt: self._path(Xt, yt, bounds), X, codes,
-                                     random_state=seed)
+                                     random_state=self.random_state)
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         return self._fit(*self._draw_tuples(X, y), bounds, strength)
 
