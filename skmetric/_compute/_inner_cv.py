@@ -24,7 +24,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
@@ -145,14 +145,37 @@ def inner_folds(y, *, random_state=None, classification=True, n_splits=N_SPLITS)
     if y.shape[0] < 4 * n_splits:
         return None
     seed = check_random_state(split_seed(random_state)).randint(np.iinfo(np.int32).max)
-    if classification:
-        _, counts = np.unique(y, return_counts=True)
-        if counts.min() < n_splits or counts.size < 2:
-            return None
-        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    else:
+    if not classification:
         cv = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return list(cv.split(np.zeros((y.shape[0], 1)), y))
+        return list(cv.split(np.zeros((y.shape[0], 1)), y))
+    _, first, codes, counts = np.unique(y, return_index=True, return_inverse=True,
+                                        return_counts=True)
+    if counts.min() < n_splits or counts.size < 2:
+        return None
+    return _stratified_folds(codes, first, n_splits, seed)
+
+
+def _stratified_folds(codes, first, n_splits, seed):
+    """The folds of ``StratifiedKFold(n_splits, shuffle=True, random_state=seed)``.
+
+    The same assignment as scikit-learn's (checked against it by the tests), without the
+    validation of its public ``split``, which cost a third of an 'auto' LFDA fit's extra
+    time on the smallest datasets. ``codes`` are class codes, ``first`` the index of each
+    class's first sample.
+    """
+    # Classes numbered by first appearance; each fold gets its round-robin share of each.
+    encoded = np.argsort(np.argsort(first))[codes]
+    order = np.sort(encoded)
+    allocation = np.array([np.bincount(order[i::n_splits], minlength=first.size)
+                           for i in range(n_splits)])
+    test_fold = np.empty(codes.shape[0], dtype=np.intp)
+    rng = np.random.RandomState(seed)
+    for c in range(first.size):
+        folds = np.repeat(np.arange(n_splits), allocation[:, c])
+        rng.shuffle(folds)
+        test_fold[encoded == c] = folds
+    indices = np.arange(codes.shape[0])
+    return [(indices[test_fold != i], indices[test_fold == i]) for i in range(n_splits)]
 
 
 def choose_strength(fit_path, X, y, *, random_state=None, classification=True,

@@ -1,6 +1,5 @@
 """LFDA: local Fisher discriminant analysis (Sugiyama, 2007)."""
 
-import functools
 import warnings
 from numbers import Integral, Real
 
@@ -184,24 +183,26 @@ def _class_laplacian_scatter(Xc, k):
     sq = np.einsum("ij,ij->i", Xc, Xc)
     block = max(1, min(n_c, _BLOCK_ELEMENTS // n_c))
 
-    # Kept: a class in one block (up to 2048 samples) has its distances computed once.
-    @functools.lru_cache(maxsize=1)
     def sq_dists(start, stop):
         D = sq[start:stop, None] + sq[None, :] - 2 * Xc[start:stop] @ Xc.T
         return np.maximum(D, 0)
 
+    # A class in one block (up to 2048 samples) has its distances computed once.
+    whole = sq_dists(0, n_c) if block == n_c else None
     # The k-th smallest distance of each row, the row's own 0 being the 0-th.
     scale = np.empty(n_c)
     for start in range(0, n_c, block):
         stop = min(start + block, n_c)
-        scale[start:stop] = np.sqrt(np.partition(sq_dists(start, stop), k, axis=1)[:, k])
+        D = whole if whole is not None else sq_dists(start, stop)
+        scale[start:stop] = np.sqrt(np.partition(D, k, axis=1)[:, k])
     G = np.zeros((Xc.shape[1], Xc.shape[1]))
     for start in range(0, n_c, block):
         stop = min(start + block, n_c)
+        D = whole if whole is not None else sq_dists(start, stop)
         local = np.outer(scale[start:stop], scale)
         # Where the local scale is 0 (duplicates), identical points get affinity 1, others 0.
         with np.errstate(divide="ignore", invalid="ignore"):
-            A = np.exp(-sq_dists(start, stop) / local)
+            A = np.exp(-D / local)
         A[np.isnan(A)] = 1.0
         Xb = Xc[start:stop]
         G += (Xb * A.sum(axis=1)[:, None]).T @ Xb - Xb.T @ (A @ Xc)
