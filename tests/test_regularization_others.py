@@ -18,8 +18,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 
 from skmetric import ITML, LFDA, LMNN, ITML_Supervised
-from skmetric._compute._inner_cv import inner_folds
-from skmetric._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map
+from skmetric._compute._inner_cv import SPLIT_SEED, inner_folds
+from skmetric._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map
 from skmetric.supervised._lmnn import (
     _lmnn_objective,
     _PriorPenalty,

@@ -11,26 +11,28 @@ towards its prior describes a *path* of maps indexed by a strength, from the pri
   each fit warm-started from the previous one.
 - :func:`choose_strength` fits a path on the training part of each of ``N_SPLITS`` inner
   folds (:func:`inner_folds`) and scores each map on the held-out part
-  (:func:`knn_score` for classes, :func:`kernel_regression_score` for real targets). The
+  (:func:`knn_scores` for classes, :func:`kernel_regression_score` for real targets). The
   strength with the best mean score wins, ties going to the strongest one, so the prior
   (Euclidean distance, for an identity prior) is kept unless a learned map does better.
 
-Only the data passed in (a training set) and ``random_state`` are used.
+Only the data passed in (a training set) and the learner's ``random_state`` are used. One
+rule seeds the inner folds of every learner (:func:`split_seed`): its ``random_state``, or
+:data:`SPLIT_SEED` when that is None or the learner has none.
 """
 
 import math
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
 from ._lbfgs import minimize_lbfgs
 
-__all__ = ["N_SPLITS", "N_NEIGHBORS", "PATH_TOL", "STRENGTHS", "Choice", "choose_strength",
-           "inner_folds", "kernel_regression_score", "knn_score", "penalised_path",
-           "prior_penalty"]
+__all__ = ["N_SPLITS", "N_NEIGHBORS", "PATH_TOL", "SPLIT_SEED", "STRENGTHS", "Choice",
+           "choose_strength", "inner_folds", "kernel_regression_score", "knn_score",
+           "knn_scores", "penalised_path", "prior_penalty", "split_seed"]
 
 # Inner folds: three keep an 'auto' NCA fit within 2-4 times the plain fit (measured on the
 # pyDML-Stats datasets, benchmarks/accuracy.py).
@@ -44,6 +46,14 @@ N_NEIGHBORS = 3
 # optimum. No finer: the more candidates the inner CV compares, the more its
 # noisy maximum favours one that was lucky on the held-out folds.
 STRENGTHS = (math.inf, 1e-2, 1e-3, 1e-4, 0.0)
+# Seed of the inner folds when the learner's random_state is None or it has none (LFDA):
+# the folds then add no randomness of their own, so 'auto' is as deterministic as the plain
+# fit (a function of the data for LFDA, for NCA with its default init, ...).
+SPLIT_SEED = 0
+# Distances computed at once by knn_scores (32 MiB); folds with more validation-by-training
+# pairs than _BRUTE_PAIRS are searched with a tree instead.
+_BLOCK_ELEMENTS = 1 << 22
+_BRUTE_PAIRS = 1 << 20
 
 
 def prior_penalty(loss_grad, L0, strength, scale, backend):
@@ -114,24 +124,58 @@ class Choice(NamedTuple):
     for the final fit on all the data; None with ``strength``."""
 
 
+def split_seed(random_state):
+    """The seed of the inner folds: ``random_state``, or :data:`SPLIT_SEED` when None.
+
+    A learner passes its ``random_state`` (LFDA, which has none, passes None): an int or a
+    RandomState instance seeds the folds as it seeds the rest of the fit, and None, which
+    elsewhere means NumPy's global generator, gives the fixed folds of ``SPLIT_SEED``, so an
+    'auto' fit stays reproducible wherever the plain fit is.
+    """
+    return SPLIT_SEED if random_state is None else random_state
+
+
 def inner_folds(y, *, random_state=None, classification=True, n_splits=N_SPLITS):
     """``n_splits`` (train, validation) index pairs of ``y``, or None when too few samples.
 
     Stratified for classes (None unless every class has ``n_splits`` samples), plain
-    shuffled folds for real targets. Seeded by ``random_state`` only.
+    shuffled folds for real targets. Seeded by ``split_seed(random_state)`` only.
     """
     y = np.asarray(y)
     if y.shape[0] < 4 * n_splits:
         return None
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    if classification:
-        _, counts = np.unique(y, return_counts=True)
-        if counts.min() < n_splits or counts.size < 2:
-            return None
-        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    else:
+    seed = check_random_state(split_seed(random_state)).randint(np.iinfo(np.int32).max)
+    if not classification:
         cv = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return list(cv.split(np.zeros((y.shape[0], 1)), y))
+        return list(cv.split(np.zeros((y.shape[0], 1)), y))
+    _, first, codes, counts = np.unique(y, return_index=True, return_inverse=True,
+                                        return_counts=True)
+    if counts.min() < n_splits or counts.size < 2:
+        return None
+    return _stratified_folds(codes, first, n_splits, seed)
+
+
+def _stratified_folds(codes, first, n_splits, seed):
+    """The folds of ``StratifiedKFold(n_splits, shuffle=True, random_state=seed)``.
+
+    The same assignment as scikit-learn's (checked against it by the tests), without the
+    validation of its public ``split``, which cost a third of an 'auto' LFDA fit's extra
+    time on the smallest datasets. ``codes`` are class codes, ``first`` the index of each
+    class's first sample.
+    """
+    # Classes numbered by first appearance; each fold gets its round-robin share of each.
+    encoded = np.argsort(np.argsort(first))[codes]
+    order = np.sort(encoded)
+    allocation = np.array([np.bincount(order[i::n_splits], minlength=first.size)
+                           for i in range(n_splits)])
+    test_fold = np.empty(codes.shape[0], dtype=np.intp)
+    rng = np.random.RandomState(seed)
+    for c in range(first.size):
+        folds = np.repeat(np.arange(n_splits), allocation[:, c])
+        rng.shuffle(folds)
+        test_fold[encoded == c] = folds
+    indices = np.arange(codes.shape[0])
+    return [(indices[test_fold != i], indices[test_fold == i]) for i in range(n_splits)]
 
 
 def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
@@ -147,7 +191,7 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
     X, y : ndarray
         Validated training samples (NumPy) and targets (class codes or real values).
     random_state : int, RandomState instance or None
-        Seeds the inner folds.
+        The learner's ``random_state``: seeds the inner folds (see :func:`split_seed`).
     classification : bool, default=True
         Score maps by k-NN accuracy (classes) or kernel regression error (real y).
     n_splits : int, default=N_SPLITS
@@ -161,11 +205,16 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
                         n_splits=n_splits)
     if folds is None:
         return Choice(None, {}, None)
-    score = knn_score if classification else kernel_regression_score
     totals, maps = {}, {}
     for train, valid in folds:
-        for strength, L in fit_path(X[train], y[train]):
-            s = score(X[train] @ L.T, y[train], X[valid] @ L.T, y[valid])
+        X_train, y_train, X_valid, y_valid = X[train], y[train], X[valid], y[valid]
+        path = fit_path(X_train, y_train)
+        if classification:
+            scores = knn_scores([L for _, L in path], X_train, y_train, X_valid, y_valid)
+        else:
+            scores = [kernel_regression_score(X_train @ L.T, y_train, X_valid @ L.T, y_valid)
+                      for _, L in path]
+        for (strength, L), s in zip(path, scores, strict=True):
             totals[strength] = totals.get(strength, 0.0) + s / len(folds)
             maps[strength] = maps.get(strength, 0.0) + L / len(folds)
     strengths = list(totals)
@@ -177,21 +226,58 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
 
 def knn_score(Z_train, y_train, Z_valid, y_valid, n_neighbors=N_NEIGHBORS):
     """k-NN accuracy plus half the neighbour purity (a smoother tie-breaker), in [0, 1.5]."""
-    k = min(n_neighbors, Z_train.shape[0])
-    if Z_valid.shape[0] * Z_train.shape[0] <= 1 << 20:
-        # Small folds: one distance matrix is cheaper than building a search tree.
-        D = np.sum(Z_train**2, axis=1)[None, :] - 2.0 * Z_valid @ Z_train.T
-        idx = np.argpartition(D, k - 1, axis=1)[:, :k] if k < D.shape[1] else np.argsort(D)
-    else:
-        idx = NearestNeighbors(n_neighbors=k).fit(Z_train).kneighbors(
-            Z_valid, return_distance=False)
-    labels = y_train[idx]
-    purity = np.mean(labels == y_valid[:, None], axis=1)
+    identity = np.eye(Z_train.shape[1])
+    return float(knn_scores([identity], Z_train, y_train, Z_valid, y_valid, n_neighbors)[0])
+
+
+def knn_scores(maps, X_train, y_train, X_valid, y_valid, n_neighbors=N_NEIGHBORS):
+    """:func:`knn_score` of each map ``L`` (applied as ``X @ L.T``) of a path, in one pass.
+
+    The maps of a path share the fold: its labels are encoded once, and the distances of
+    all maps are formed by one stacked product and searched by ``n_neighbors`` arg-min
+    sweeps (cheaper than a partition for a few neighbours; among equal distances the first
+    training sample counts). Folds with more than ``_BRUTE_PAIRS`` validation-by-training
+    pairs are searched with scikit-learn's trees, map by map, in bounded memory.
+    """
+    classes, codes = np.unique(y_train, return_inverse=True)
+    # Validation labels as codes of the training classes (-1: a class absent from training).
+    position = np.minimum(np.searchsorted(classes, y_valid), classes.size - 1)
+    truth = np.where(classes[position] == y_valid, position, -1)
+    k = min(n_neighbors, X_train.shape[0])
+    n_pairs = X_valid.shape[0] * X_train.shape[0]
+    if n_pairs > _BRUTE_PAIRS:
+        return np.array([_vote(codes[NearestNeighbors(n_neighbors=k).fit(X_train @ L.T)
+                                     .kneighbors(X_valid @ L.T, return_distance=False)],
+                               truth, classes.size) for L in maps])
+    # Maps of one shape are stacked, as many at a time as _BLOCK_ELEMENTS distances allow.
+    step = max(1, _BLOCK_ELEMENTS // n_pairs) if len({L.shape for L in maps}) == 1 else 1
+    return np.concatenate([
+        _vote(codes[_nearest(np.stack(maps[i:i + step]), X_train, X_valid, k)], truth,
+              classes.size) for i in range(0, len(maps), step)])
+
+
+def _nearest(Ls, X_train, X_valid, k):
+    """``(n_maps, n_valid, k)`` indices of the k nearest training samples under each map."""
+    Z_train = X_train @ Ls.transpose(0, 2, 1)
+    # |t|^2 - 2 v.t: the squared distance less |v|^2, which ranks no neighbour differently.
+    D = (X_valid @ Ls.transpose(0, 2, 1)) @ (-2.0 * Z_train).transpose(0, 2, 1)
+    D += np.sum(Z_train**2, axis=2)[:, None, :]
+    idx = np.empty(D.shape[:2] + (k,), dtype=np.intp)
+    maps, rows = np.indices(D.shape[:2], sparse=True)
+    for j in range(k):
+        idx[:, :, j] = np.argmin(D, axis=2)
+        D[maps, rows, idx[:, :, j]] = np.inf
+    return idx
+
+
+def _vote(labels, truth, n_classes):
+    """The score of neighbour labels ``(..., n_valid, k)`` against ``truth`` (n_valid,),
+    both class codes."""
+    purity = np.mean(labels == truth[:, None], axis=-1)
+    votes = np.sum(labels[..., None] == np.arange(n_classes), axis=-2)
     # Majority vote, ties to the smallest label (as KNeighborsClassifier's mode does).
-    classes = np.unique(y_train)
-    votes = np.sum(labels[:, :, None] == classes[None, None, :], axis=1)
-    predicted = classes[np.argmax(votes, axis=1)]
-    return float(np.mean(predicted == y_valid) + 0.5 * np.mean(purity))
+    predicted = np.argmax(votes, axis=-1)
+    return np.mean(predicted == truth, axis=-1) + 0.5 * np.mean(purity, axis=-1)
 
 
 def kernel_regression_score(Z_train, y_train, Z_valid, y_valid):

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin
 from .._compute._inner_cv import choose_strength
-from .._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
+from .._compute._toward_prior import GEODESIC_STRENGTHS, scaled_euclidean_path
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions
@@ -116,13 +116,13 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         strength = self.prior_strength
         if strength == "auto":
             choice = choose_strength(
-                lambda Xt, yt: geodesic_path(*_with_prior(
-                    self._plain_map(Xt, yt, k, n_components)[0]), GEODESIC_STRENGTHS),
-                X, y, random_state=SPLIT_SEED)
+                lambda Xt, yt: scaled_euclidean_path(
+                    self._plain_map(Xt, yt, k, n_components)[0], GEODESIC_STRENGTHS),
+                X, y, random_state=None)  # LFDA has no random_state: SPLIT_SEED's folds
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         self.prior_strength_ = float(strength)
         L, self.eigenvalues_ = self._plain_map(X, y, k, n_components)
-        L = geodesic_map(*_with_prior(L), self.prior_strength_)
+        [(_, L)] = scaled_euclidean_path(L, [self.prior_strength_])
         if self.embedding_type != "orthonormalized":
             L = self._unscale(L)
         self.components_ = _fix_signs(L)
@@ -138,16 +138,6 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         if self.embedding_type == "orthonormalized":
             vecs, _ = np.linalg.qr(vecs)
         return vecs.T, vals
-
-
-def _with_prior(L):
-    """``(L, L0)``: the map and its prior, Euclidean distance times L's largest gain.
-
-    Scaled with L, the prior keeps the map's equivariance (the map on ``s * X`` is the
-    map on X divided by s) at every strength.
-    """
-    top = linalg.norm(L, 2)
-    return L, (top if top > 0 else 1.0) * np.eye(L.shape[1])
 
 
 def _check_class_sizes(classes, counts):
@@ -197,18 +187,22 @@ def _class_laplacian_scatter(Xc, k):
         D = sq[start:stop, None] + sq[None, :] - 2 * Xc[start:stop] @ Xc.T
         return np.maximum(D, 0)
 
+    # A class in one block (up to 2048 samples) has its distances computed once.
+    whole = sq_dists(0, n_c) if block == n_c else None
     # The k-th smallest distance of each row, the row's own 0 being the 0-th.
     scale = np.empty(n_c)
     for start in range(0, n_c, block):
         stop = min(start + block, n_c)
-        scale[start:stop] = np.sqrt(np.partition(sq_dists(start, stop), k, axis=1)[:, k])
+        D = whole if whole is not None else sq_dists(start, stop)
+        scale[start:stop] = np.sqrt(np.partition(D, k, axis=1)[:, k])
     G = np.zeros((Xc.shape[1], Xc.shape[1]))
     for start in range(0, n_c, block):
         stop = min(start + block, n_c)
+        D = whole if whole is not None else sq_dists(start, stop)
         local = np.outer(scale[start:stop], scale)
         # Where the local scale is 0 (duplicates), identical points get affinity 1, others 0.
         with np.errstate(divide="ignore", invalid="ignore"):
-            A = np.exp(-sq_dists(start, stop) / local)
+            A = np.exp(-D / local)
         A[np.isnan(A)] = 1.0
         Xb = Xc[start:stop]
         G += (Xb * A.sum(axis=1)[:, None]).T @ Xb - Xb.T @ (A @ Xc)

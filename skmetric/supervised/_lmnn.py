@@ -16,7 +16,6 @@ from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
 from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._compute._lbfgs import minimize_lbfgs
-from .._compute._toward_prior import SPLIT_SEED
 from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
@@ -218,10 +217,9 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         if counts.min() * (N_SPLITS - 1) // N_SPLITS < n_neighbors + 1:
             self.prior_scores_ = {}
             return 0.0
-        seed = SPLIT_SEED if self.random_state is None else self.random_state
         choice = choose_strength(
             lambda Xt, yt: [(s, self._fit_map(Xt, yt, n_neighbors, s, backend)[0])
-                            for s in (np.inf, 0.0)], X, codes, random_state=seed)
+                            for s in (np.inf, 0.0)], X, codes, random_state=self.random_state)
         self.prior_scores_ = choice.scores
         return choice.strength or 0.0
 

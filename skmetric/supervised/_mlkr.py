@@ -63,8 +63,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         summed squared error). 0 (the default) minimises the plain MLKR objective, as
         metric-learn does. 'auto' picks ``lambda`` from ``inf`` (``L0`` itself), 1e-2,
         1e-3, 1e-4 and 0 by the kernel-regression error of the maps fitted on 3 inner
-        folds of the training data (seeded by ``random_state``; ties go to the stronger
-        penalty), then fits all the data with it.
+        folds of the training data (seeded by ``random_state``, 0 when None; ties go to
+        the stronger penalty), then fits all the data with it.
 
     Attributes
     ----------

@@ -192,7 +192,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                                   STRENGTHS, backend, scale=X_train.shape[0],
                                   max_iter=self.max_iter, tol=tol)
 
-        choice = choose_strength(fit_path, X, codes, random_state=rng)
+        choice = choose_strength(fit_path, X, codes, random_state=self.random_state)
         if self.verbose:
             print("[NCA] prior_strength 'auto': " + ", ".join(
                 f"{s:g}: {v:.4f}" for s, v in choice.scores.items()) + f" -> {choice.strength}")

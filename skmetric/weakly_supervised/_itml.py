@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._compute._inner_cv import N_SPLITS, choose_strength
-from .._compute._toward_prior import GEODESIC_STRENGTHS, SPLIT_SEED, geodesic_map, geodesic_path
+from .._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map, geodesic_path
 from .._docstrings import (
     FEATURES_IN,
     FIT_PAIRS,
@@ -20,7 +20,7 @@ from .._docstrings import (
     PAIRS_FITTED,
     fill_doc,
 )
-from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
+from .._init import PRIOR_OPTIONS, initialize_metric
 from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
 from .._supervised import (
     N_CONSTRAINTS_CONSTRAINT,
@@ -77,7 +77,8 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         """ITML's map and the prior's, in fit units, the bounds used and the sweeps run."""
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         A0 = self._prior_in_fit_units(points)
-        bounds = _check_bounds(self.bounds if bounds is None else bounds, points, A0)
+        w0, L0 = _psd_map(A0)
+        bounds = _check_bounds(self.bounds if bounds is None else bounds, points, L0)
         diff = pairs[:, 0] - pairs[:, 1]
         # A pair of identical samples constrains nothing (and would divide by zero).
         keep = np.any(diff != 0, axis=1)
@@ -85,9 +86,9 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
             diff[keep], y[keep], A0, bounds, self.gamma, self.max_iter, self.tol,
             self.verbose,
         )
-        A = _nearest_psd(A)
-        _check_precision(A, A0, bounds)
-        return components_from_metric(A), components_from_metric(A0), bounds, n_iter
+        w, L = _psd_map(A)
+        _check_precision(w, w0, bounds)
+        return L, L0, bounds, n_iter
 
     def _prior_in_fit_units(self, points):
         """The prior ``M0`` for the (possibly rescaled, see ``_rescale_for_fit``) points.
@@ -273,9 +274,8 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         strength = self.prior_strength
         if strength == "auto":
             codes = np.unique(y, return_inverse=True)[1]
-            seed = SPLIT_SEED if self.random_state is None else self.random_state
             choice = choose_strength(lambda Xt, yt: self._path(Xt, yt, bounds), X, codes,
-                                     random_state=seed)
+                                     random_state=self.random_state)
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         return self._fit(*self._draw_tuples(X, y), bounds, strength)
 
@@ -290,12 +290,12 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         return geodesic_path(*self._learn(X[idx], labels, bounds)[:2], GEODESIC_STRENGTHS)
 
 
-def _check_bounds(bounds, points, A0):
-    """The (similar, dissimilar) bounds: given, or distance percentiles under ``A0``."""
+def _check_bounds(bounds, points, L0):
+    """The (similar, dissimilar) bounds: given, or distance percentiles under ``L0``."""
     if bounds is None:
         if points.shape[0] < 2:
             return np.array([1.0, 1.0])
-        dist = pdist(points @ components_from_metric(_nearest_psd(A0)).T)
+        dist = pdist(points @ L0.T)
         bounds = np.percentile(dist, (5, 95))
     else:
         bounds = np.asarray(bounds, dtype=np.float64).ravel()
@@ -312,8 +312,9 @@ def _describe(prior):
     return repr(prior) if isinstance(prior, str) else "<array>"
 
 
-def _check_precision(A, A0, bounds):
-    """Raise when the projections lost the precision of float64.
+def _check_precision(w, w0, bounds):
+    """Raise when the projections lost the precision of float64 (``w``, ``w0``: the
+    eigenvalues of the learned matrix and of the prior).
 
     ITML's LogDet divergence keeps the learned matrix as positive definite as its prior: a
     direction that collapses to zero means a projection subtracted two nearly equal numbers,
@@ -321,7 +322,7 @@ def _check_precision(A, A0, bounds):
     under the prior (e.g. the default bounds with prior='identity' on features far from
     unit scale), so the result would be silently wrong.
     """
-    rank, rank0 = _numerical_rank(A), _numerical_rank(A0)
+    rank, rank0 = _numerical_rank(w), _numerical_rank(w0)
     if rank < rank0:
         raise ValueError(
             f"ITML lost numerical precision: the learned matrix has rank {rank} where the "
@@ -333,8 +334,8 @@ def _check_precision(A, A0, bounds):
         )
 
 
-def _numerical_rank(M):
-    w = eigh(M, eigvals_only=True)
+def _numerical_rank(w):
+    """The number of eigenvalues ``w`` above 1e-10 times the largest."""
     return int(np.sum(w > 1e-10 * max(w.max(), 0.0))) if w.max() > 0 else 0
 
 
@@ -389,10 +390,9 @@ def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose):
     return A + np.triu(A, 1).T, n_iter
 
 
-def _nearest_psd(M):
-    """The nearest symmetric PSD matrix in Frobenius norm (negative eigenvalues clipped)."""
-    M = (M + M.T) / 2
-    w, V = eigh(M)
-    if w.min() >= 0:
-        return M
-    return (V * np.clip(w, 0, None)) @ V.T
+def _psd_map(M):
+    """``(w, L)`` from one eigendecomposition: the eigenvalues of M's symmetric part and a
+    map with ``L.T @ L`` its nearest PSD matrix in Frobenius norm (negative eigenvalues
+    clipped; the map of ``components_from_metric`` when there are none)."""
+    w, V = eigh((M + M.T) / 2)
+    return w, (V * np.sqrt(np.clip(w, 0, None))).T
