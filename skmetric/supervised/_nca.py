@@ -81,7 +81,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         the initial map ``L0``. 0 minimises the plain NCA objective (scikit-learn's and
         metric-learn's). 'auto' picks ``lambda`` from ``inf`` (``L0`` itself), 1e-2, 1e-3,
         1e-4 and 0 by the 3-NN accuracy of the maps fitted on stratified inner
-        folds of the training data (seeded by ``random_state``; ties go to the stronger
+        folds of the training data (seeded by ``random_state``, 0 when None; ties go to the stronger
         penalty), then fits all the data with it; about 2-4 times the cost of a plain
         fit. When a class has fewer than 3 samples, and with ``batch_size`` (large data),
         'auto' means 0.
@@ -160,7 +160,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Xd, yd = backend.asarray(X), backend.asarray(codes)
 
         start = time.perf_counter()
-        self.prior_strength_, warm = self._strength(X, codes, backend, rng)
+        self.prior_strength_, warm = self._strength(X, codes, backend)
         if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
             L, self.n_iter_ = L0, 0
             self.objective_ = float(_nca_loss_grad(backend.asarray(L0), Xd, yd, backend.xp)[0])
@@ -175,7 +175,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         self.components_ = L
         return self
 
-    def _strength(self, X, codes, backend, rng):
+    def _strength(self, X, codes, backend):
         """The penalty strength, ``prior_strength`` or the inner-CV choice of 'auto', and
         the map to start the fit from (None: the initial map)."""
         if self.prior_strength != "auto":
