@@ -14,6 +14,7 @@ from scipy.spatial.distance import cdist
 
 from skmetric._compute import _knn
 from skmetric._compute._engine import prepare
+from skmetric._compute._numerics import unit_rows
 from skmetric.neighbors import kneighbors
 
 CPU_NAMESPACES = ["numpy", "array_api_strict", "torch"]
@@ -141,23 +142,25 @@ def test_scaled_coordinates_are_mapped_back_to_the_data_units(namespace, metric)
 
 @pytest.mark.parametrize("namespace", CPU_NAMESPACES)
 def test_cosine_neighbours_of_antipodal_points_stay_within_two(namespace):
-    """Cosine distances lie in [0, 2]: for unit rows whose computed squared norm exceeds 1,
-    the antipode's 1 - x·y rounds above 2 and must be clipped; duplicates give 0."""
+    """Cosine distances lie in [0, 2]: for unit rows whose computed squared norm exceeds 1
+    by two ulps, 1 - x·x rounds below 0 and the antipode's 1 + x·x above 2; both must be
+    clipped. The rows are those where either summation order (einsum, pairwise) rounds up."""
     rng = np.random.RandomState(5)
-    X = rng.randn(400, 3)
-    U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    over = np.flatnonzero(np.einsum("ij,ij->i", U, U) > 1)[:6]
-    assert len(over) >= 3  # rows whose antipode would round above 2
+    X = rng.randn(2000, 16)
+    U = unit_rows(X, np)
+    over = (1 + np.einsum("ij,ij->i", U, U) > 2) | (1 + np.sum(U * U, axis=1) > 2)
     Xq = X[over]
-    Y = np.vstack([-Xq, 3 * Xq])  # each query's antipode, then its own direction
+    m = len(Xq)
+    assert m >= 20
+    Y = np.vstack([-Xq, Xq])  # each query's antipode, then the query itself
     got = kneighbors(to_namespace(Xq, namespace), to_namespace(Y, namespace), len(Y),
                      metric="cosine")
     dist, ind = numpy_of(got[0]), numpy_of(got[1])
-    assert dist.max() <= 2.0
-    np.testing.assert_array_equal(ind[:, -1], np.arange(len(over)))  # the antipode last
+    assert dist.min() >= 0.0 and dist.max() <= 2.0
+    np.testing.assert_allclose(dist[:, 0], 0.0, rtol=0, atol=1e-15)
     np.testing.assert_allclose(dist[:, -1], 2.0, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(dist[:, 0], 0.0, atol=1e-15)
-    np.testing.assert_array_equal(ind[:, 0], len(over) + np.arange(len(over)))
+    np.testing.assert_array_equal(ind[:, 0], m + np.arange(m))  # itself first
+    np.testing.assert_array_equal(ind[:, -1], np.arange(m))  # the antipode last
 
 
 @pytest.mark.parametrize("namespace", CPU_NAMESPACES)
