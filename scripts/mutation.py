@@ -73,6 +73,11 @@ TESTS = {
                                      "tests/test_robustness_engine.py", "tests/test_knn_topk.py",
                                      "tests/test_mutation_kills_engine.py", _CORE_KILLS]
        for m in ("_engine", "_blocks", "_numerics", "_arrays")},
+    "skmetric/_compute/_knn.py": ["tests/test_neighbors.py", "tests/test_distances.py",
+                                  "tests/test_compute_engine.py",
+                                  "tests/test_robustness_engine.py",
+                                  "tests/test_mutation_kills_engine.py",
+                                  "tests/test_mutation_kills_knn.py"],
     "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",
                            "tests/test_compute_engine.py", "tests/test_robustness_engine.py",
                            "tests/test_mutation_kills_engine.py"],
