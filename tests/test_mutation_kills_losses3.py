@@ -1,0 +1,189 @@
+"""Tests that kill mutants of the margin-softmax, proxy and lifted structure losses and of
+the losses' shared machinery that survived ``scripts/mutation.py`` (fourth session; see
+tests/README.md, "Scores (fourth session)").
+
+The references are pytorch-metric-learning 2.9 (PML) given the same class weights, and the
+losses' formulas written out here; values and gradients are compared, in float32 and
+float64, with and without a miner's tuples.
+"""
+
+import math
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+
+from skmetric.deep import losses  # noqa: E402
+
+
+def _at_angles(w, labels, thetas, seed=0, dtype=torch.float64):
+    """Embeddings at angle ``thetas[i]`` to the weight column of their class, of varied norms:
+    ``r (cos t w + sin t u)`` with ``u`` a unit vector orthogonal to ``w``."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.nn.functional.normalize(w.to(torch.float64), dim=0)[:, labels].T
+    u = torch.randn(w.shape, generator=g, dtype=torch.float64)
+    u = torch.nn.functional.normalize(u - (u * w).sum(1, keepdim=True) * w, dim=1)
+    t = torch.as_tensor(thetas, dtype=torch.float64)[:, None]
+    r = 0.5 + 2 * torch.rand(len(labels), 1, generator=g, dtype=torch.float64)
+    return (r * (torch.cos(t) * w + torch.sin(t) * u)).to(dtype)
+
+
+def _grads(loss, emb, labels, tuples=None, params=()):
+    emb = emb.clone().requires_grad_(True)
+    value = loss(emb, labels, tuples)
+    value.backward()
+    return value.detach(), emb.grad, [p.grad for p in params]
+
+
+# --- ArcFace past θ = π - m, and easy_margin ---------------------------------------------
+
+C, D = 4, 6
+
+
+def _arcface_batch(margin, dtype, seed=0):
+    """Targets at angles on both sides of π - m (several past it), other samples random."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(D, C, generator=g, dtype=torch.float64)
+    edge = math.pi - margin
+    thetas = [0.3, 1.0, edge - 0.2, edge - 0.02, edge + 0.02, edge + 0.15,
+              (edge + math.pi) / 2, math.pi - 0.1, 0.7, 2.0, edge + 0.3 * margin, 1.5]
+    labels = torch.arange(len(thetas)) % C
+    return _at_angles(w, labels, thetas, seed, dtype), labels, w.to(dtype)
+
+
+def _tuples():
+    a = torch.tensor([0, 0, 4, 5, 5, 5, 9])
+    return a, (a + 1) % 12, (a + 6) % 12
+
+
+@pytest.mark.parametrize("margin", [0.5, 1.2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mined", [False, True])
+@pytest.mark.parametrize("sub_centers", [None, 2])
+def test_arcface_past_pi_minus_margin_matches_pml(margin, dtype, mined, sub_centers):
+    """Value, embedding and class-weight gradients equal PML's (which also continues the
+    target logit as cos θ - m sin m past π - m), with several targets past π - m."""
+    emb, labels, w = _arcface_batch(margin, dtype)
+    scale = 7.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # margin 1.2 rad warns (degrees?)
+        if sub_centers is None:
+            ours = losses.ArcFaceLoss(C, D, margin=margin, scale=scale)
+            pml = pml_losses.ArcFaceLoss(C, D, margin=math.degrees(margin), scale=scale)
+            weights = w
+        else:
+            ours = losses.SubCenterArcFaceLoss(C, D, margin=margin, scale=scale,
+                                               sub_centers=sub_centers)
+            pml = pml_losses.SubCenterArcFaceLoss(num_classes=C, embedding_size=D,
+                                                  margin=math.degrees(margin),
+                                                  scale=scale, sub_centers=sub_centers)
+            g = torch.Generator().manual_seed(3)
+            weights = torch.repeat_interleave(w, sub_centers, dim=1)
+            weights = weights + 0.3 * torch.randn(weights.shape, generator=g).to(dtype)
+    ours.W.data = weights.clone()
+    pml.W.data = weights.clone()
+    tuples = _tuples() if mined else None
+    v1, g1, (w1,) = _grads(ours, emb, labels, tuples, [ours.W])
+    v2, g2, (w2,) = _grads(pml, emb, labels, tuples, [pml.W])
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-7, atol=1e-9)
+    assert v1.dtype == dtype
+    torch.testing.assert_close(v1, v2, **tol)
+    torch.testing.assert_close(g1, g2, **tol)
+    torch.testing.assert_close(w1, w2, **tol)
+
+
+def _arcface_formula(cos, labels, margin, scale, easy):
+    """Cross-entropy of ArcFace's logits from the paper (and insightface's easy_margin)."""
+    target = cos.gather(1, labels[:, None])
+    theta = torch.acos(target)
+    plus = torch.cos(theta + margin)
+    if easy:
+        logit = torch.where(target > 0, plus, target)
+    else:
+        logit = torch.where(theta <= math.pi - margin, plus,
+                            target - margin * math.sin(margin))
+    logits = scale * cos.scatter(1, labels[:, None], logit)
+    return torch.nn.functional.cross_entropy(logits, labels)
+
+
+@pytest.mark.parametrize("margin", [0.5, 1.2])
+@pytest.mark.parametrize("easy", [False, True])
+def test_arcface_value_and_gradient_follow_the_formula(margin, easy):
+    """Including targets past π - m and on both sides of cos θ = 0 (easy_margin)."""
+    emb, labels, w = _arcface_batch(margin, torch.float64, seed=1)
+    emb = torch.cat([emb, _at_angles(w, labels[:4], [math.pi / 2 - 0.01, math.pi / 2 + 0.01,
+                                                      math.pi / 2 - 0.2, math.pi / 2 + 0.2])])
+    labels = torch.cat([labels, labels[:4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ours = losses.ArcFaceLoss(C, D, margin=margin, scale=5.0, easy_margin=easy).double()
+    ours.W.data = w.clone()
+    v1, g1, _ = _grads(ours, emb, labels)
+    e = emb.clone().requires_grad_(True)
+    cos = torch.nn.functional.normalize(e, dim=1) @ torch.nn.functional.normalize(w, dim=0)
+    v2 = _arcface_formula(cos, labels, margin, 5.0, easy)
+    v2.backward()
+    torch.testing.assert_close(v1, v2.detach(), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(g1, e.grad, rtol=1e-7, atol=1e-10)
+
+
+# --- Shared machinery: miner weights, pair counts, means ----------------------------------
+
+pml_lmu = pytest.importorskip("pytorch_metric_learning.utils.loss_and_miner_utils")
+
+
+def _miner_outputs():
+    """Triplets and pairs with repeated indices, a tuple of one of each, and empty ones."""
+    a = torch.tensor([0, 0, 3, 5, 5, 5, 7])
+    one = torch.tensor([2])
+    empty = torch.tensor([], dtype=torch.long)
+    return [(a, (a + 1) % 9, (a + 4) % 9),
+            (a, (a + 2) % 9, torch.tensor([1, 1, 8]), torch.tensor([4, 6, 2])),
+            (one, one + 1, one + 3), (one, one + 1, one + 2, one + 4),
+            (empty, empty, empty), (empty, empty, empty, empty)]
+
+
+@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("using_ref", [False, True])
+def test_miner_weights_equal_pml_convert_to_weights(case, dtype, using_ref):
+    """The per-sample weights of a miner's tuples (NCA, FastAP) are PML's, also when only
+    the anchors index the batch (a reference set given)."""
+    from skmetric.deep.losses._terms import miner_weights
+
+    tuples = _miner_outputs()[case]
+    n = 9
+    ours = miner_weights(tuples, n, dtype, "cpu", anchors_only=using_ref)
+    theirs = pml_lmu.convert_to_weights(tuples, torch.zeros(n), dtype, using_ref=using_ref)
+    assert ours.dtype == dtype
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    assert miner_weights(None, 4, dtype, "cpu").tolist() == [1.0] * 4
+    assert miner_weights(None, 4, dtype, "cpu").dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pair_counts_count_repeated_pairs(dtype):
+    from skmetric.deep.losses._terms import pair_counts
+
+    rows = torch.tensor([0, 2, 2, 0, 2, 1])
+    cols = torch.tensor([1, 3, 3, 1, 3, 0])
+    counts = pair_counts(rows, cols, (3, 4), dtype)
+    expected = torch.zeros(3, 4, dtype=torch.float64)
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        expected[r, c] += 1
+    assert counts.dtype == dtype
+    torch.testing.assert_close(counts.double(), expected, rtol=0, atol=0)
+
+
+def test_mean_or_zero_is_a_graph_connected_zero_without_terms():
+    from skmetric.deep.losses._base import mean_or_zero
+
+    emb = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    out = mean_or_zero(torch.zeros(0, dtype=torch.float64), emb)
+    assert out.item() == 0.0
+    out.backward()
+    assert torch.equal(emb.grad, torch.zeros_like(emb))
+    terms = torch.tensor([1.0, 2.0, 6.0], dtype=torch.float64)
+    assert mean_or_zero(terms, emb).item() == 3.0
