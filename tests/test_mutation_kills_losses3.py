@@ -187,3 +187,150 @@ def test_mean_or_zero_is_a_graph_connected_zero_without_terms():
     assert torch.equal(emb.grad, torch.zeros_like(emb))
     terms = torch.tensor([1.0, 2.0, 6.0], dtype=torch.float64)
     assert mean_or_zero(terms, emb).item() == 3.0
+
+
+# --- The per-sample proxy losses: defaults, miner weights, reducers ------------------------
+
+N_CLS, DIM = 5, 6
+
+
+def _proxy_batch(seed=0, n=14, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, DIM, generator=g, dtype=torch.float64) * (
+        0.3 + 2 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+    labels = torch.arange(n) % N_CLS
+    return emb.to(dtype), labels
+
+
+def _l2_softmax_terms(loss, emb, labels):
+    """Per-sample cross-entropy of ``scale x / ||x|| @ W + b`` (Ranjan et al.)."""
+    logits = loss.scale * (emb / emb.norm(dim=1, keepdim=True)) @ loss.W
+    if loss.b is not None:
+        logits = logits + loss.b
+    return torch.logsumexp(logits, 1) - logits.gather(1, labels[:, None])[:, 0]
+
+
+def _normface_terms(loss, emb, labels):
+    logits = loss.scale * (emb / emb.norm(dim=1, keepdim=True)) @ (loss.W / loss.W.norm(dim=0))
+    return torch.logsumexp(logits, 1) - logits.gather(1, labels[:, None])[:, 0]
+
+
+def _class_circle_terms(loss, emb, labels):
+    """log(1 + sum_n exp(γ α_n (s_n - m)) exp(-γ α_p (s_p - 1 + m))), α constants."""
+    cos = (emb / emb.norm(dim=1, keepdim=True)) @ (loss.W / loss.W.norm(dim=0))
+    out = []
+    for i, y in enumerate(labels.tolist()):
+        sp, sn = cos[i, y], torch.cat([cos[i, :y], cos[i, y + 1:]])
+        ap = (1 + loss.m - sp).clamp_min(0).detach()
+        an = (sn + loss.m).clamp_min(0).detach()
+        lp = -loss.gamma * ap * (sp - (1 - loss.m))
+        ln = loss.gamma * an * (sn - loss.m)
+        out.append(torch.nn.functional.softplus(torch.logsumexp(ln, 0) + lp))
+    return torch.stack(out)
+
+
+PER_SAMPLE = {
+    "l2_softmax": (lambda: losses.L2SoftmaxLoss(N_CLS, DIM, scale=3.0), _l2_softmax_terms),
+    "l2_softmax_nobias": (lambda: losses.L2SoftmaxLoss(N_CLS, DIM, scale=3.0, bias=False),
+                          _l2_softmax_terms),
+    "normface": (lambda: losses.NormFaceLoss(N_CLS, DIM, scale=4.0), _normface_terms),
+    "class_circle": (lambda: losses.ClassCircleLoss(N_CLS, DIM, m=0.3, gamma=8.0),
+                     _class_circle_terms),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PER_SAMPLE))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mined", [False, True])
+def test_per_sample_proxy_losses_weight_mined_samples_as_pml(name, dtype, mined):
+    """The loss is the mean of the per-sample terms (the paper's formula written out) times
+    PML's miner weights (``convert_to_weights``): value and gradients."""
+    make, terms_of = PER_SAMPLE[name]
+    torch.manual_seed(0)
+    loss = make().to(dtype)
+    if getattr(loss, "b", None) is not None:
+        loss.b.data = torch.linspace(-1, 1, N_CLS, dtype=dtype)
+    emb, labels = _proxy_batch(dtype=dtype)
+    a = torch.tensor([0, 0, 3, 5, 5, 5, 9])
+    tuples = (a, (a + 5) % 14, (a + 1) % 14) if mined else None
+    v1, g1, _ = _grads(loss, emb, labels, tuples)
+    e = emb.clone().requires_grad_(True)
+    w = pml_lmu.convert_to_weights(tuples, labels, dtype)
+    v2 = (terms_of(loss, e, labels) * w).mean()
+    v2.backward()
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(v1, v2.detach(), **tol)
+    torch.testing.assert_close(g1, e.grad, **tol)
+
+
+def test_l2_softmax_without_bias_learns_no_bias():
+    with_bias = losses.L2SoftmaxLoss(N_CLS, DIM)
+    without = losses.L2SoftmaxLoss(N_CLS, DIM, bias=False)
+    assert [n for n, _ in with_bias.named_parameters()] == ["W", "b"]
+    assert [n for n, _ in without.named_parameters()] == ["W"]
+    assert without.b is None
+
+
+# Documented defaults (the docstrings' "default=" values; PML's where PML has the loss).
+DOCUMENTED = {
+    "L2SoftmaxLoss": dict(scale=16.0, bias=True),
+    "NormFaceLoss": dict(scale=16.0),
+    "ClassCircleLoss": dict(m=0.25, gamma=256.0),
+    "SoftTripleLoss": dict(centers_per_class=10, la=20.0, gamma=0.1, margin=0.01),
+    "ArcFaceLoss": dict(margin=0.5, scale=64.0, easy_margin=False),
+    "SubCenterArcFaceLoss": dict(margin=0.5, scale=64.0, easy_margin=False, sub_centers=3),
+    "LargeMarginSoftmaxLoss": dict(margin=4, scale=1.0, lambda_start=1000.0,
+                                   lambda_min=5.0, lambda_decay=0.12),
+    "SphereFaceLoss": dict(margin=4, scale=1.0, lambda_start=1000.0, lambda_min=5.0,
+                           lambda_decay=0.12),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_proxy_loss_defaults_are_the_documented_ones(name):
+    """A default-constructed loss computes what the documented defaults give (same
+    weights), for the value, the gradient and the training-step state."""
+    cls = getattr(losses, name)
+    torch.manual_seed(0)
+    default = cls(N_CLS, DIM).double()
+    torch.manual_seed(0)
+    explicit = cls(N_CLS, DIM, **DOCUMENTED[name]).double()
+    for attr, value in DOCUMENTED[name].items():
+        assert getattr(default, attr, None) in (value, None)  # L2Softmax keeps b, not bias
+    emb, labels = _proxy_batch(1)
+    for _ in range(2):  # L-Softmax's annealing advances with each training step
+        v1, g1, _ = _grads(default, emb, labels)
+        v2, g2, _ = _grads(explicit, emb, labels)
+        assert v1.item() == v2.item()
+        torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+
+
+class _Recorder(losses.MeanReducer):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, losses_, indices, kind, embeddings, labels):
+        self.calls.append((losses_.detach(), indices, kind, embeddings, labels))
+        return super().forward(losses_, indices, kind, embeddings, labels)
+
+
+@pytest.mark.parametrize("name", sorted(PER_SAMPLE))
+def test_a_reducer_gets_each_sample_s_weighted_term_with_its_label(name):
+    make, terms_of = PER_SAMPLE[name]
+    torch.manual_seed(0)
+    loss = make().double()
+    rec = _Recorder()
+    loss.reducer = rec
+    emb, labels = _proxy_batch(2)
+    a = torch.tensor([1, 1, 2, 7])
+    tuples = (a, (a + 5) % 14, (a + 1) % 14)
+    value = loss(emb, labels, tuples)
+    ((terms, idx, kind, e, lab),) = rec.calls
+    w = pml_lmu.convert_to_weights(tuples, labels, torch.float64)
+    assert kind == "element"
+    assert torch.equal(idx, torch.arange(len(emb)))
+    assert torch.equal(lab, labels)
+    assert torch.equal(e, emb)
+    torch.testing.assert_close(terms, (terms_of(loss, emb, labels) * w).detach())
+    torch.testing.assert_close(value, terms.mean())
