@@ -334,3 +334,31 @@ def test_a_reducer_gets_each_sample_s_weighted_term_with_its_label(name):
     assert torch.equal(e, emb)
     torch.testing.assert_close(terms, (terms_of(loss, emb, labels) * w).detach())
     torch.testing.assert_close(value, terms.mean())
+
+
+@pytest.mark.parametrize("easy", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("sub_centers", [None, 1])
+def test_arcface_on_or_opposite_its_class_weight_has_finite_gradients(easy, dtype,
+                                                                      sub_centers):
+    """cos θ_y exactly 1 or -1 (embeddings on the axis of, or opposite, their class weight):
+    acos has an infinite slope there, so θ is taken at cos θ clamped 1e-7 inside [-1, 1]:
+    the value is the formula's at θ = 0 or π (to that rounding) and no gradient is NaN."""
+    kw = dict(margin=0.5, scale=4.0, easy_margin=easy)
+    if sub_centers is None:
+        loss = losses.ArcFaceLoss(C, D, **kw)
+    else:
+        loss = losses.SubCenterArcFaceLoss(C, D, sub_centers=sub_centers, **kw)
+    loss = loss.to(dtype)
+    loss.W.data = torch.eye(D, C, dtype=dtype)  # class c's weight is the unit vector e_c
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    emb = torch.eye(D, dtype=dtype)[labels] * torch.tensor([2.0, -3.0, 1.0, -1.0, 0.5, 2.0],
+                                                            dtype=dtype)[:, None]
+    emb[4:, 4:] = 1.0  # two samples off the axes, for a non-degenerate batch
+    value, grad, (w_grad,) = _grads(loss, emb, labels, params=[loss.W])
+    assert torch.isfinite(grad).all() and torch.isfinite(w_grad).all()
+    cos = torch.nn.functional.normalize(emb.double(), dim=1) @ torch.eye(D, C,
+                                                                         dtype=torch.float64)
+    expected = _arcface_formula(cos.clamp(-1, 1), labels, 0.5, 4.0, easy)
+    # The clamp moves θ = 0 to acos(1 - 1e-7) = 4.5e-4, a logit change of s sin(m) 4.5e-4.
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4)
