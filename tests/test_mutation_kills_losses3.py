@@ -362,3 +362,105 @@ def test_arcface_on_or_opposite_its_class_weight_has_finite_gradients(easy, dtyp
     expected = _arcface_formula(cos.clamp(-1, 1), labels, 0.5, 4.0, easy)
     # The clamp moves θ = 0 to acos(1 - 1e-7) = 4.5e-4, a logit change of s sin(m) 4.5e-4.
     assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("gamma", [0.1, 0.01])
+@pytest.mark.parametrize("mined", [False, True])
+def test_soft_triple_with_a_sharp_center_softmax_matches_pml(dtype, gamma, mined):
+    """γ = 0.01 puts the logits cos/γ of a class's centers 200 apart at most: in float32
+    each row must be shifted by its own class's maximum (exp overflows past 88, and a
+    shared shift underflows whole classes)."""
+    centers = 3
+    ours = losses.SoftTripleLoss(N_CLS, DIM, centers_per_class=centers, gamma=gamma,
+                                 la=20.0, margin=0.01)
+    pml = pml_losses.SoftTripleLoss(N_CLS, DIM, centers_per_class=centers, gamma=gamma,
+                                    la=20, margin=0.01)
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(DIM, N_CLS * centers, generator=g, dtype=torch.float64).to(dtype)
+    ours.centers.data, pml.fc.data = w.clone(), w.clone()
+    emb, labels = _proxy_batch(3, dtype=dtype)
+    emb[:3] = w.T[[0, 4, 8]] * 2  # on a center: cos 1 there, far lower elsewhere
+    a = torch.tensor([0, 0, 3, 5, 5, 5, 9])
+    tuples = (a, (a + 5) % 14, (a + 1) % 14) if mined else None
+    v1, g1, (w1,) = _grads(ours, emb, labels, tuples, [ours.centers])
+    v2, g2, (w2,) = _grads(pml, emb, labels, tuples, [pml.fc])
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-7, atol=1e-9)
+    assert torch.isfinite(v1)
+    torch.testing.assert_close(v1, v2, **tol)
+    torch.testing.assert_close(g1, g2, **tol)
+    torch.testing.assert_close(w1, w2, **tol)
+
+
+@pytest.mark.parametrize("start", [0.0, 1.0, 3.0])
+def test_large_margin_current_lambda_follows_the_schedule(start):
+    """λ_t = max(start / (1 + decay t), λ_min), and 0 when start = 0 (no annealing)."""
+    loss = losses.SphereFaceLoss(N_CLS, DIM, lambda_start=start, lambda_min=0.5,
+                                 lambda_decay=0.5)
+    emb, labels = _proxy_batch(4)
+    for t in range(4):
+        expected = 0.0 if start == 0 else max(start / (1 + 0.5 * t), 0.5)
+        assert loss.current_lambda() == pytest.approx(expected, rel=1e-6, abs=0)  # float32
+        loss(emb.float(), labels)
+
+
+def test_mean_nonzero_of_constant_terms_stays_in_the_graph():
+    """Terms that do not depend on the embeddings (e.g. constant hinge values): the mean of
+    the positive ones, still backward-able with zero gradients, as PML's AvgNonZeroReducer."""
+    from skmetric.deep.losses._base import mean_nonzero
+
+    pml_reducers = pytest.importorskip("pytorch_metric_learning.reducers")
+    emb = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    terms = torch.tensor([1.0, 0.0, 3.0, 0.0], dtype=torch.float64)
+    out = mean_nonzero(terms, emb)
+    ref = pml_reducers.AvgNonZeroReducer()(
+        {"loss": {"losses": terms, "indices": torch.arange(4), "reduction_type": "element"}},
+        emb, torch.zeros(4))
+    assert out.item() == ref.item() == 2.0
+    out.backward()
+    assert torch.equal(emb.grad, torch.zeros_like(emb))
+    none = mean_nonzero(torch.zeros(4, dtype=torch.float64), emb)
+    assert none.item() == 0.0 and none.requires_grad
+
+
+def _lifted_batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(8, 4, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    return emb, labels
+
+
+_E = torch.tensor([], dtype=torch.long)
+LIFTED_TUPLES = {
+    "one positive pair, several negatives": (torch.tensor([0]), torch.tensor([1]),
+                                             torch.tensor([0, 0, 1]), torch.tensor([2, 5, 7])),
+    "several positive pairs, one negative": (torch.tensor([0, 2, 2]), torch.tensor([1, 3, 3]),
+                                             torch.tensor([2]), torch.tensor([6])),
+    # (4, 5): one negative term in all (the sum of exps is exactly 1 after the shift);
+    # (0, 1): none. (With one pair of each kind PML returns 0 whatever they are, skmetric
+    # the loss of the pairs: that case is left out.)
+    "a pair whose anchors have one negative": (torch.tensor([4, 0]), torch.tensor([5, 1]),
+                                               torch.tensor([4]), torch.tensor([1])),
+    "negatives only": (_E, _E, torch.tensor([0, 3]), torch.tensor([4, 6])),
+    "positives only": (torch.tensor([0, 6]), torch.tensor([1, 7]), _E, _E),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LIFTED_TUPLES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lifted_structure_with_few_mined_pairs_matches_pml(case, dtype):
+    """Miner outputs with one positive or one negative pair, or none of one kind: value and
+    gradient equal PML's (zero, not NaN, without pairs of both kinds)."""
+    emb, labels = _lifted_batch()
+    emb = emb.to(dtype)
+    tuples = LIFTED_TUPLES[case]
+    for neg_margin in (1.0, 2.5):
+        v1, g1, _ = _grads(losses.LiftedStructureLoss(neg_margin=neg_margin), emb, labels,
+                           tuples)
+        v2, g2, _ = _grads(pml_losses.LiftedStructureLoss(neg_margin=neg_margin), emb,
+                           labels, tuples)
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else {}
+        torch.testing.assert_close(v1, v2, **tol)
+        torch.testing.assert_close(g1, g2, **tol)
+        if "only" not in case:
+            assert v1.item() > 0
