@@ -464,3 +464,93 @@ def test_lifted_structure_with_few_mined_pairs_matches_pml(case, dtype):
         torch.testing.assert_close(g1, g2, **tol)
         if "only" not in case:
             assert v1.item() > 0
+
+
+@pytest.mark.parametrize("margin", [0.5, 0.3])
+def test_arcface_boundaries_are_pml_s_and_insightface_s(margin):
+    """At θ = π - m exactly the margin still applies (PML's ``angles <= π - m``: cos π = -1);
+    with easy_margin, cos θ = 0 exactly keeps the plain cosine (insightface's ``cos > 0``)."""
+    edge = math.pi - margin
+    c = torch.tensor([math.cos(edge)], dtype=torch.float64)
+    assert torch.acos(c).item() == edge  # the angle round-trips exactly for these margins
+    loss = losses.ArcFaceLoss(C, D, margin=margin)
+    assert loss.target_logit(c).item() == pytest.approx(-1.0, abs=1e-12)
+    pml = pml_losses.ArcFaceLoss(C, D, margin=math.degrees(margin))
+    pml.margin = margin  # the same float as ours (degrees round-trip to within an ulp)
+    assert pml.modify_cosine_of_target_classes(c).item() == pytest.approx(-1.0, abs=1e-12)
+    easy = losses.ArcFaceLoss(C, D, margin=margin, easy_margin=True)
+    zero = torch.zeros(1, dtype=torch.float64)
+    assert easy.target_logit(zero).item() == 0.0
+    assert easy.target_logit(zero + 1e-9).item() == pytest.approx(-math.sin(margin), abs=1e-8)
+
+
+@pytest.mark.parametrize("cls", ["ArcFaceLoss", "SubCenterArcFaceLoss"])
+def test_arcface_degrees_warning_text_threshold_and_caller(cls):
+    """Margins of 1 rad or more warn (documented), with the full advice, pointing at the
+    line that built the loss."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        getattr(losses, cls)(3, 4, margin=0.999)
+        getattr(losses, cls)(3, 4, margin=1.0)
+    (w,) = caught
+    assert w.category is UserWarning
+    assert w.filename == __file__
+    assert str(w.message) == (
+        "ArcFace margin=1.0 is read in radians (57 degrees), far above the usual 0.5 rad "
+        "(28.6 degrees). If you meant degrees, pass margin=math.radians(1.0) = 0.0175.")
+
+
+def test_large_margin_step_counter_and_lambda_floor():
+    """The step counter is an integer (a float32 one would stop at 2**24 steps) and λ stops
+    at the documented lambda_min = 5 once 1000 / (1 + 0.12 t) falls below it."""
+    loss = losses.LargeMarginSoftmaxLoss(N_CLS, DIM)
+    assert loss.n_steps.dtype == torch.long
+    loss.n_steps.fill_(2**24)
+    emb, labels = _proxy_batch(5)
+    loss(emb.float(), labels)
+    assert int(loss.n_steps) == 2**24 + 1
+    loss.n_steps.fill_(1600)  # 1000 / (1 + 0.12 * 1600) = 5.18
+    assert loss.current_lambda() == pytest.approx(1000 / (1 + 0.12 * 1600), rel=1e-6)
+    loss.n_steps.fill_(1700)
+    assert loss.current_lambda() == 5.0
+
+
+def test_indices_into_a_larger_reference_set_are_accepted():
+    """A miner's positives and negatives index ``ref_emb`` (here 12 rows for a batch of 6):
+    checked against its size, not the batch's; value and gradient equal PML's."""
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    ref = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    labels, ref_labels = torch.arange(6) % 3, torch.arange(12) % 3
+    tuples = (torch.tensor([0, 1, 5]), torch.tensor([9, 10, 11]),
+              torch.tensor([0, 2, 4]), torch.tensor([7, 11, 8]))
+    results = []
+    for loss in (losses.LiftedStructureLoss(), pml_losses.LiftedStructureLoss()):
+        e = emb.clone().requires_grad_(True)
+        value = loss(e, labels, tuples, ref_emb=ref, ref_labels=ref_labels)
+        value.backward()
+        results.append((value.detach(), e.grad))
+    torch.testing.assert_close(results[0], results[1])
+    assert results[0][0].item() > 0
+
+
+def test_a_loss_of_the_whole_batch_refuses_a_miner_s_tuples():
+    emb, labels = _proxy_batch(6)
+    a = torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="InstanceLoss uses the whole batch: indices_tuple"):
+        losses.InstanceLoss()(emb, labels, (a, a + 5, a + 1))
+
+
+def test_a_self_reduced_loss_hands_its_reducer_the_batch():
+    """Losses that reduce themselves (PML's "already_reduced") still pass the batch's
+    embeddings and labels to a user's reducer, as PML does."""
+    rec = _Recorder()
+    loss = losses.HistogramLoss(reducer=rec)
+    emb, labels = _proxy_batch(7)
+    value = loss(emb, labels)
+    ((term, idx, kind, e, lab),) = rec.calls
+    assert kind == "already_reduced" and idx is None
+    assert torch.equal(e, emb) and torch.equal(lab, labels)
+    assert value.item() == term.item()
+    assert value.item() == pytest.approx(pml_losses.HistogramLoss()(emb, labels).item(),
+                                         rel=1e-5)
