@@ -554,3 +554,34 @@ def test_a_self_reduced_loss_hands_its_reducer_the_batch():
     assert value.item() == term.item()
     assert value.item() == pytest.approx(pml_losses.HistogramLoss()(emb, labels).item(),
                                          rel=1e-5)
+
+
+def test_base_loss_errors_say_what_was_wrong_and_what_to_do():
+    emb, labels = _proxy_batch(6)
+    a = torch.tensor([0, 1])
+    with pytest.raises(ValueError) as err:
+        losses.InstanceLoss()(emb, labels, (a, a + 5, a + 1))
+    assert str(err.value) == (
+        "InstanceLoss uses the whole batch: indices_tuple (a miner's tuples) is not "
+        "supported. Use it without a miner (miner=None in MetricEmbedder).")
+    with pytest.raises(ValueError) as err:
+        losses.AngularLoss(normalize=False)
+    assert str(err.value) == ("AngularLoss is defined on unit-norm embeddings; keep "
+                              "normalize=True.")
+    with pytest.raises(ValueError) as err:
+        losses.CircleLoss(distance="euclidean")
+    assert str(err.value) == ("CircleLoss works only with distance in "
+                              "['cosine_similarity']; got 'euclidean'.")
+
+
+def test_an_embedding_regularizer_is_added_as_pml_adds_it():
+    pml_regularizers = pytest.importorskip("pytorch_metric_learning.regularizers")
+    emb, labels = _lifted_batch(1)
+    results = []
+    for loss in (losses.LiftedStructureLoss(embedding_regularizer=losses.LpRegularizer(),
+                                            embedding_reg_weight=0.5),
+                 pml_losses.LiftedStructureLoss(
+                     embedding_regularizer=pml_regularizers.LpRegularizer(),
+                     embedding_reg_weight=0.5)):
+        results.append(_grads(loss, emb * 3, labels)[:2])
+    torch.testing.assert_close(results[0], results[1])
