@@ -8,6 +8,7 @@ float64, with and without a miner's tuples.
 """
 
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -495,8 +496,9 @@ def test_arcface_degrees_warning_text_threshold_and_caller(cls):
         getattr(losses, cls)(3, 4, margin=1.0)
     (w,) = caught
     assert w.category is UserWarning
-    # Not inside skmetric (mutmut's trampoline adds a frame, so no exact file is asserted).
     assert "skmetric" not in Path(w.filename).parts
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds stack frames
+        assert w.filename == __file__
     assert str(w.message) == (
         "ArcFace margin=1.0 is read in radians (57 degrees), far above the usual 0.5 rad "
         "(28.6 degrees). If you meant degrees, pass margin=math.radians(1.0) = 0.0175.")
@@ -587,3 +589,19 @@ def test_an_embedding_regularizer_is_added_as_pml_adds_it():
                      embedding_reg_weight=0.5)):
         results.append(_grads(loss, emb * 3, labels)[:2])
     torch.testing.assert_close(results[0], results[1])
+
+
+def test_a_user_subclass_of_base_loss_gets_the_documented_defaults():
+    """BaseLoss's contract: a subclass implements compute_loss; without arguments it works on
+    euclidean distances of L2-normalised embeddings."""
+    from skmetric.deep.losses._base import BaseLoss
+
+    class SumOfDistances(BaseLoss):
+        def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+            return self.distance_matrix(embeddings, ref_emb).sum()
+
+    loss = SumOfDistances()
+    assert loss.distance == "euclidean" and loss.normalize is True
+    emb, labels = _proxy_batch(8)
+    unit = emb / emb.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(loss(emb, labels), torch.cdist(unit, unit).sum())
