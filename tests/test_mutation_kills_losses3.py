@@ -161,6 +161,8 @@ def test_miner_weights_equal_pml_convert_to_weights(case, dtype, using_ref):
     theirs = pml_lmu.convert_to_weights(tuples, torch.zeros(n), dtype, using_ref=using_ref)
     assert ours.dtype == dtype
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    default = miner_weights(tuples, n, dtype, "cpu")  # FastAP's call: every index counts
+    torch.testing.assert_close(default, pml_lmu.convert_to_weights(tuples, torch.zeros(n), dtype))
     assert miner_weights(None, 4, dtype, "cpu").tolist() == [1.0] * 4
     assert miner_weights(None, 4, dtype, "cpu").dtype == dtype
 
