@@ -607,3 +607,11 @@ def test_a_user_subclass_of_base_loss_gets_the_documented_defaults():
     emb, labels = _proxy_batch(8)
     unit = emb / emb.norm(dim=1, keepdim=True)
     torch.testing.assert_close(loss(emb, labels), torch.cdist(unit, unit).sum())
+
+
+@pytest.mark.parametrize("name", ["LiftedStructureLoss", "GeneralizedLiftedStructureLoss"])
+def test_lifted_losses_store_pml_s_defaults(name):
+    loss = getattr(losses, name)()
+    assert (loss.distance, loss.normalize, loss.neg_margin, loss.pos_margin) == (
+        "euclidean", True, 1.0, 0.0)
+    assert repr(loss) == f"{name}(distance='euclidean', normalize=True)"
