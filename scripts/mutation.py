@@ -46,11 +46,21 @@ _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
 _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
 _CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
 _LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
+_LOSS_KILLS3 = "tests/test_mutation_kills_losses3.py"
+# The margin-softmax, proxy and lifted losses and the shared machinery (fourth session).
+_BATCH_0 = ["lifted_structure", "arcface", "_margin_softmax", "l2_softmax", "normface",
+            "large_margin_softmax", "soft_triple", "circle_class", "_proxy_base", "_terms",
+            "_base"]
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
 _BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
             "threshold_consistent_margin", "tuplet_margin", "vicreg"]
 TESTS = {
+    **{f"skmetric/deep/losses/{m}.py": [_PAIR, _PROXY, _REDUCERS, "tests/test_mutation_kills.py",
+                                          _LOSS_KILLS, _LOSS_KILLS2, _LOSS_KILLS3,
+                                          "tests/test_solver_references.py",
+                                          "tests/test_deep_regularizers.py"]
+       for m in _BATCH_0},
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _REDUCERS, _LOSS_KILLS,
                                           _LOSS_KILLS2, _LOSS_KILLS4]
        for m in _BATCH_A},

@@ -98,6 +98,8 @@ def _warn_if_degrees(margin):
             f"ArcFace margin={margin} is read in radians ({math.degrees(margin):.0f} degrees), "
             "far above the usual 0.5 rad (28.6 degrees). If you meant degrees, pass "
             f"margin=math.radians({margin}) = {math.radians(margin):.4f}.",
-            UserWarning, stacklevel=4,  # the caller of the loss's constructor
+            # The caller of the loss's constructor, past __init__ and the two metaclass
+            # __call__s (parameter validation, then the shared options of LossOptions).
+            UserWarning, stacklevel=5,
         )
     return margin

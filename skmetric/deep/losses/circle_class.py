@@ -47,7 +47,8 @@ class ClassCircleLoss(BaseProxyLoss):
         cos = self.logits(embeddings)
         is_target = F.one_hot(labels, self.num_classes).bool()
         alpha = torch.where(is_target, 1 + self.m - cos, cos + self.m).clamp_min(0).detach()
-        delta = torch.where(is_target, 1 - self.m, self.m)
+        # In cos's dtype: torch.where of two Python floats would round the margins to float32.
+        delta = torch.full_like(cos, self.m).masked_fill(is_target, 1 - self.m)
         # Cross-entropy with the target logit γα_p(s_p - Δ_p) against γα_n(s_n - Δ_n).
         logits = self.gamma * alpha * (cos - delta)
         losses = F.cross_entropy(logits, labels, reduction="none")
