@@ -47,10 +47,12 @@ _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
 _CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
 _LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
 _LOSS_KILLS3 = "tests/test_mutation_kills_losses3.py"
+_LOSS_KILLS5 = "tests/test_mutation_kills_losses5.py"  # _proxy_base, _margin_softmax (fifth)
 # The margin-softmax, proxy and lifted losses and the shared machinery (fourth session).
 _BATCH_0 = ["lifted_structure", "arcface", "_margin_softmax", "l2_softmax", "normface",
             "large_margin_softmax", "soft_triple", "circle_class", "_proxy_base", "_terms",
             "_base"]
+_BATCH_5 = ("_proxy_base", "_margin_softmax")  # also mapped to _LOSS_KILLS5
 _BATCH_A = ["angular", "dynamic_soft_margin", "fast_ap", "histogram", "instance",
             "intra_pair_variance", "manifold", "nca", "ntxent"]
 _BATCH_B = ["pnp", "ranked_list", "p2sgrad", "snr_contrastive", "smooth_ap", "supcon",
@@ -60,6 +62,7 @@ TESTS = {
                                           _LOSS_KILLS, _LOSS_KILLS2, _LOSS_KILLS3,
                                           "tests/test_solver_references.py",
                                           "tests/test_deep_regularizers.py"]
+                                         + ([_LOSS_KILLS5] if m in _BATCH_5 else [])
        for m in _BATCH_0},
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _REDUCERS, _LOSS_KILLS,
                                           _LOSS_KILLS2, _LOSS_KILLS4]
