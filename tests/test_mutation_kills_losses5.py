@@ -48,3 +48,39 @@ def test_a_proxy_loss_without_known_class_weights_says_to_override_class_weights
     torch.testing.assert_close(
         plain(emb, labels),
         torch.nn.functional.cross_entropy(emb @ loss.anchors.detach(), labels))
+
+
+# --- the margin-softmax losses' clamp of the target cosine to [-1, 1] -----------------------
+
+def _on_and_opposite_their_weights(dtype):
+    """Embeddings exactly along (six) or against (six) their class's weight column, of varied
+    norms: their normalised cosines round to just above 1 or below -1 for some of them (in
+    float32 and float64 with this seed), where acos is NaN without the clamp."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 4, generator=g, dtype=dtype)
+    labels = torch.arange(12) % 4
+    r = torch.tensor([0.3, 0.7, 1.3, 2.9, 5.0, 0.11, 3.3, 7.7, 1.9, 0.45, 2.2, 9.1],
+                     dtype=dtype)[:, None]
+    sign = torch.tensor([1.0] * 6 + [-1.0] * 6, dtype=dtype)[:, None]
+    return sign * r * w[:, labels].T, labels, w
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["LargeMarginSoftmaxLoss", "SphereFaceLoss"])
+def test_l_softmax_on_and_opposite_the_class_weights_matches_pml(name, dtype):
+    pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+    emb, labels, w = _on_and_opposite_their_weights(dtype)
+    cos = torch.nn.functional.normalize(emb, dim=1) @ torch.nn.functional.normalize(w, dim=0)
+    target = cos.gather(1, labels[:, None])
+    assert (target > 1).any() and (target < -1).any()  # the case this test is about
+    ours = getattr(losses, name)(4, 6, margin=3, scale=1.0, lambda_start=0).to(dtype)
+    ref = getattr(pml_losses, name)(4, 6, margin=3, scale=1).to(dtype)
+    ours.W.data, ref.W.data = w.clone(), w.clone()
+    results = []
+    for loss in (ours, ref):
+        e = emb.clone().requires_grad_(True)
+        value = loss(e, labels)
+        value.backward()
+        results.append((value.detach(), e.grad, loss.W.grad))
+    assert all(torch.isfinite(t).all() for t in results[0])
+    torch.testing.assert_close(results[0], results[1])
