@@ -84,3 +84,32 @@ def test_l_softmax_on_and_opposite_the_class_weights_matches_pml(name, dtype):
         results.append((value.detach(), e.grad, loss.W.grad))
     assert all(torch.isfinite(t).all() for t in results[0])
     torch.testing.assert_close(results[0], results[1])
+
+
+class _OwnReductionLoss(_NamedWeightsLoss):
+    """A user's proxy loss that owns a ``reducer`` argument (so the shared option is not
+    added, see ``_options``) and keeps it under another name: ``reduce_elements`` must then
+    average, as for a loss without a reducer."""
+
+    def __init__(self, num_classes, embedding_size, reducer="own"):
+        super().__init__(num_classes, embedding_size)
+        self.own_reduction = reducer
+
+    def class_weights(self):
+        return self.anchors.T
+
+
+def test_reduce_elements_averages_for_a_loss_without_a_reducer_attribute():
+    loss = _OwnReductionLoss(3, 4)
+    assert "reducer" not in vars(loss)
+    g = torch.Generator().manual_seed(1)
+    emb = torch.randn(6, 4, generator=g)
+    labels = torch.tensor([0, 1, 2, 2, 1, 0])
+    logits = emb @ loss.anchors.detach()
+    terms = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    torch.testing.assert_close(loss(emb, labels), terms.mean())
+    # A miner's pairs weigh each sample by its count relative to the most frequent (PML's
+    # convert_to_weights): sample 0 twice, 1 and 3 once each, the others not at all.
+    tuples = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([3]))
+    weights = torch.tensor([1.0, 0.5, 0.0, 0.5, 0.0, 0.0])
+    torch.testing.assert_close(loss(emb, labels, tuples), (terms * weights).mean())
