@@ -113,3 +113,16 @@ def test_reduce_elements_averages_for_a_loss_without_a_reducer_attribute():
     tuples = (torch.tensor([0]), torch.tensor([1]), torch.tensor([0]), torch.tensor([3]))
     weights = torch.tensor([1.0, 0.5, 0.0, 0.5, 0.0, 0.0])
     torch.testing.assert_close(loss(emb, labels, tuples), (terms * weights).mean())
+
+
+@pytest.mark.parametrize("given", ["ref_emb", "ref_labels", "both"])
+def test_proxy_losses_refuse_ref_emb_or_ref_labels_alone_with_the_full_message(given):
+    g = torch.Generator().manual_seed(2)
+    emb = torch.randn(5, 4, generator=g)
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    ref = {"ref_emb": emb.clone(), "ref_labels": labels.clone()}
+    kwargs = ref if given == "both" else {given: ref[given]}
+    message = ("ArcFaceLoss compares embeddings with its class proxies; ref_emb and "
+               "ref_labels are not supported.")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        losses.ArcFaceLoss(3, 4)(emb, labels, **kwargs)
