@@ -126,3 +126,15 @@ def test_proxy_losses_refuse_ref_emb_or_ref_labels_alone_with_the_full_message(g
                "ref_labels are not supported.")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         losses.ArcFaceLoss(3, 4)(emb, labels, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_proxy_losses_refuse_labels_out_of_range_with_the_full_message(bad):
+    emb = torch.randn(4, 4, generator=torch.Generator().manual_seed(3))
+    labels = torch.tensor([0, 2, bad, 1])
+    low, high = min(bad, 0), max(bad, 2)
+    message = (f"labels must be class indices in [0, 3); got values in [{low}, {high}]. "
+               "Encode them with sklearn.preprocessing.LabelEncoder (MetricEmbedder does "
+               "this for you).")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        losses.CosFaceLoss(3, 4)(emb, labels)
