@@ -138,3 +138,43 @@ def test_proxy_losses_refuse_labels_out_of_range_with_the_full_message(bad):
                "this for you).")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         losses.CosFaceLoss(3, 4)(emb, labels)
+
+
+@pytest.mark.parametrize("tuples", [
+    (torch.tensor([0]), torch.tensor([2]), torch.tensor([5])),  # one triplet
+    (torch.tensor([0]), torch.tensor([1]), torch.tensor([4]), torch.tensor([3])),  # one pair each
+    (torch.tensor([0, 0, 4]), torch.tensor([1, 2, 3]), torch.tensor([5, 5, 5])),
+])
+def test_proxy_miner_weights_default_equal_pml_convert_to_weights(tuples):
+    """Every index of the tuples counts by default (PML's convert_to_weights), also for a
+    single triplet or pair, where weights of 1 for all samples would be wrong."""
+    lmu = pytest.importorskip("pytorch_metric_learning.utils.loss_and_miner_utils")
+    emb = torch.randn(6, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    expected = lmu.convert_to_weights(tuples, labels, dtype=torch.float64)
+    torch.testing.assert_close(BaseProxyLoss._miner_weights(tuples, emb), expected)
+
+
+def test_a_self_reduced_proxy_loss_hands_its_value_and_batch_to_a_user_reducer():
+    """P2SGrad reduces itself ("already_reduced" terms, as PML's): a user's reducer gets the
+    value, no indices, that kind, and the batch's embeddings and labels, and its output is
+    the loss."""
+    calls = []
+
+    def reducer(terms, indices, kind, embeddings, labels):
+        calls.append((terms.detach().clone(), indices, kind, embeddings, labels))
+        return 2 * terms
+
+    g = torch.Generator().manual_seed(5)
+    emb = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    plain = losses.P2SGradLoss(3, 4).double()
+    ours = losses.P2SGradLoss(3, 4, reducer=reducer).double()
+    ours.load_state_dict(plain.state_dict())
+    expected = plain(emb, labels)
+    torch.testing.assert_close(ours(emb, labels), 2 * expected)
+    [(terms, indices, kind, got_emb, got_labels)] = calls
+    torch.testing.assert_close(terms, expected.detach())
+    assert indices is None and kind == "already_reduced"
+    torch.testing.assert_close(got_emb, emb)
+    assert torch.equal(got_labels, labels)
