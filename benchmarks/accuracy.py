@@ -34,16 +34,19 @@ import time
 
 import numpy as np
 from _common import Run, add_common_args
-from _pydml import EXTRA_DATASETS, PUBLISHED, PYDML_DATASETS, load
-from sklearn.model_selection import StratifiedKFold
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import MinMaxScaler
+from _pydml import (
+    EXTRA_DATASETS,
+    PUBLISHED,
+    PYDML_DATASETS,
+    knn_accuracy,
+    load,
+    protocol_folds,
+)
 from threadpoolctl import threadpool_limits
 
 import skmetric
 
 DATASETS = list(PYDML_DATASETS) + list(EXTRA_DATASETS)
-N_NEIGHBORS = 3
 
 # learner -> {variant: factory(random_state)}; "plain" = the plain objective (the reference
 # of the CPU ratio), other variants = the regularised fits.
@@ -158,33 +161,26 @@ def run_dataset(X, y, args):
     keys = ["euclidean"] + [f"{name}/{v}" for name in args.learners for v in _variants(name, args)]
     rows = {key: {"accuracy": [], "cpu_fit": []} for key in keys}
     for seed in args.seeds:
-        cv = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
         scores = {key: [] for key in keys}
         times = {key: [] for key in keys}
-        for train, test in cv.split(X, y):
-            scaler = MinMaxScaler().fit(X[train])
-            Xtr, Xte = scaler.transform(X[train]), scaler.transform(X[test])
-            scores["euclidean"].append(knn_accuracy(Xtr, y[train], Xte, y[test]))
+        for Xtr, ytr, Xte, yte in protocol_folds(X, y, args.folds, seed):
+            scores["euclidean"].append(knn_accuracy(Xtr, ytr, Xte, yte))
             for key in keys[1:]:
                 name, variant = key.split("/")
                 runs = []
                 for _ in range(args.repeat):
                     learner = LEARNERS[name][variant](seed)
                     start = time.process_time()
-                    learner.fit(Xtr, y[train])
+                    learner.fit(Xtr, ytr)
                     runs.append(time.process_time() - start)
                 times[key].append(min(runs))
-                scores[key].append(knn_accuracy(learner.transform(Xtr), y[train],
-                                                learner.transform(Xte), y[test]))
+                scores[key].append(knn_accuracy(learner.transform(Xtr), ytr,
+                                                learner.transform(Xte), yte))
         for key in keys:
             rows[key]["accuracy"].append(100 * float(np.mean(scores[key])))
             if times[key]:
                 rows[key]["cpu_fit"].append(float(np.mean(times[key])))
     return rows
-
-
-def knn_accuracy(Xtr, ytr, Xte, yte):
-    return KNeighborsClassifier(n_neighbors=N_NEIGHBORS).fit(Xtr, ytr).score(Xte, yte)
 
 
 def check_euclidean(run, results, args):

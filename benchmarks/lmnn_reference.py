@@ -28,10 +28,7 @@ import time
 
 import numpy as np
 from _common import Run, add_common_args
-from _pydml import load
-from sklearn.model_selection import StratifiedKFold
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import MinMaxScaler
+from _pydml import knn_accuracy, load, protocol_folds
 from threadpoolctl import threadpool_limits
 
 import skmetric
@@ -48,9 +45,8 @@ def objective(L, X, codes):
                                  PARAMS["regularization"])[0])
 
 
-def knn_accuracy(L, Xtr, ytr, Xte, yte):
-    knn = KNeighborsClassifier(n_neighbors=3).fit(Xtr @ L.T, ytr)
-    return float(knn.score(Xte @ L.T, yte))
+def mapped_accuracy(L, Xtr, ytr, Xte, yte):
+    return float(knn_accuracy(Xtr @ L.T, ytr, Xte @ L.T, yte))
 
 
 def fit_metric_learn(python, Xtr, ytr, threads):
@@ -69,7 +65,7 @@ def run_fold(run, Xtr, ytr, Xte, yte, python, threads):
     """One fold's figures: ``{side: (accuracy, objective, ||L - I||, n_iter, seconds)}``."""
     codes = np.unique(ytr, return_inverse=True)[1]
     eye = np.eye(Xtr.shape[1])
-    out = {"euclidean": (knn_accuracy(eye, Xtr, ytr, Xte, yte), objective(eye, Xtr, codes),
+    out = {"euclidean": (mapped_accuracy(eye, Xtr, ytr, Xte, yte), objective(eye, Xtr, codes),
                          0.0, 0, 0.0)}
     with threadpool_limits(threads):
         ours = skmetric.LMNN(**PARAMS, random_state=0, prior_strength=0)
@@ -79,14 +75,14 @@ def run_fold(run, Xtr, ytr, Xte, yte, python, threads):
     f_ours = objective(ours.components_, Xtr, codes)
     run.check_close("skmetric objective_ vs the shared objective function", ours.objective_,
                     f_ours, rtol=OBJECTIVE_RTOL)
-    out["skmetric"] = (knn_accuracy(ours.components_, Xtr, ytr, Xte, yte), f_ours,
+    out["skmetric"] = (mapped_accuracy(ours.components_, Xtr, ytr, Xte, yte), f_ours,
                        float(np.linalg.norm(ours.components_ - eye)), ours.n_iter_, seconds)
     if python is not None:
         L, n_iter, seconds = fit_metric_learn(python, Xtr, codes, threads)
         f_ml = objective(L, Xtr, codes)
         run.check("skmetric's objective at or below metric-learn's (same function)",
                   f_ours <= f_ml * (1 + 1e-6), f"{f_ours:.6g} vs {f_ml:.6g}")
-        out["metric-learn"] = (knn_accuracy(L, Xtr, ytr, Xte, yte), f_ml,
+        out["metric-learn"] = (mapped_accuracy(L, Xtr, ytr, Xte, yte), f_ml,
                                float(np.linalg.norm(L - eye)), n_iter, seconds)
     return out
 
@@ -118,13 +114,8 @@ def main(argv=None):
     for dataset in datasets:
         X, y = load(dataset)
         for seed in seeds:
-            cv = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
-            folds = []
-            for train, test in cv.split(X, y):
-                scaler = MinMaxScaler().fit(X[train])
-                folds.append(run_fold(run, scaler.transform(X[train]), y[train],
-                                      scaler.transform(X[test]), y[test], python,
-                                      args.threads))
+            folds = [run_fold(run, *fold, python, args.threads)
+                     for fold in protocol_folds(X, y, args.folds, seed)]
             for side in sides:
                 acc, f, moved, n_iter, seconds = np.mean([fold[side] for fold in folds], axis=0)
                 rows.append([dataset, seed, side, f"{100 * acc:.1f}", f"{f:.1f}",
