@@ -101,6 +101,10 @@ TESTS = {
     "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py",
                                      "tests/test_mutation_kills_lmnn2.py"],
 }
+# The sixth session's kill tests of the engine's helpers (_arrays, _blocks, _numerics).
+for _m in ("_arrays", "_blocks", "_numerics"):
+    TESTS[f"skmetric/_compute/{_m}.py"] = [*TESTS[f"skmetric/_compute/{_m}.py"],
+                                           "tests/test_mutation_kills_arrays.py"]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
