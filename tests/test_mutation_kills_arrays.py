@@ -108,7 +108,8 @@ def test_set_diagonal_in_any_block_keeps_dtype_and_value(namespace, dtype):
 
 
 def test_set_diagonal_writes_numpy_blocks_in_place():
-    """Documented: NumPy blocks are written in place (the engine masks its own buffer)."""
+    """Documented: NumPy blocks are written in place (``Prepared``'s exact-distance path
+    ignores the return value and relies on it)."""
     D = np.zeros((3, 5))
     out = set_diagonal(D, 1, np.inf, _xp("numpy"))
     assert out is D
