@@ -55,3 +55,26 @@ def test_tuplet_margin_anchor_without_negatives_costs_zero_as_in_pml(dtype):
     ref_labels = torch.tensor([0, 0, 0])
     q_labels = torch.tensor([0, 1, 1])
     _agree(ours, theirs, emb[:3], q_labels, ref_emb=ref, ref_labels=ref_labels)
+
+
+# --- ProxyAnchorLoss: the fast path's overflow bound ------------------------------------
+
+def test_proxy_anchor_in_float32_near_the_overflow_of_exp_matches_pml_in_float64():
+    """alpha * (1 + margin) = 88.0, just below log(float32 max) = 88.7 but far above the
+    fast path's bound log(sqrt(max)) = 44.4: three samples sit on a wrong class's proxy,
+    each adding exp(88) = 1.7e38 to that proxy's negative sum, which overflows float32
+    (max 3.4e38) unless the sum is taken as a log-sum-exp."""
+    n_classes, dim = 4, 6
+    ours = losses.ProxyAnchorLoss(n_classes, dim, margin=0.1, alpha=80.0)
+    theirs = pml_losses.ProxyAnchorLoss(n_classes, dim, margin=0.1, alpha=80.0).double()
+    proxies = _randn(n_classes, dim, seed=3)
+    ours.proxies.data = proxies.float()
+    theirs.proxies.data = proxies.clone()
+    emb = _randn(9, dim, seed=4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 0])
+    emb[[0, 1, 8]] = proxies[3] * torch.tensor([[1.0], [2.0], [0.5]], dtype=torch.float64)
+    v1, g1 = _value_and_grad(ours, emb.float(), labels)
+    v2, g2 = _value_and_grad(theirs, emb, labels)
+    assert math.isfinite(v1) and v1 > 20  # log(3 e^88) / 4 from proxy 3's negatives alone
+    assert v1.item() == pytest.approx(v2.item(), rel=1e-4)
+    torch.testing.assert_close(g1.double(), g2, rtol=1e-3, atol=1e-5)
