@@ -78,3 +78,130 @@ def test_proxy_anchor_in_float32_near_the_overflow_of_exp_matches_pml_in_float64
     assert math.isfinite(v1) and v1 > 20  # log(3 e^88) / 4 from proxy 3's negatives alone
     assert v1.item() == pytest.approx(v2.item(), rel=1e-4)
     torch.testing.assert_close(g1.double(), g2, rtol=1e-3, atol=1e-5)
+
+
+# --- MultipleLosses -----------------------------------------------------------------------
+
+def _batch(seed, n=12, dim=5, n_classes=3, dtype=torch.float64):
+    labels = torch.arange(n) % n_classes
+    return _randn(n, dim, seed=seed, dtype=dtype), labels
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_multiple_losses_default_weights_and_miners_match_pml(dtype):
+    """Without weights each loss counts once (PML's default weight 1); without miners
+    ``miners`` is None, as PML's; a user's loss module without skmetric's
+    ``requires_classes`` attribute (PML's own loss) is not a proxy loss."""
+    emb, labels = _batch(0, dtype=dtype)
+    for as_dict in (False, True):
+        pair = [losses.ContrastiveLoss(), losses.TripletMarginLoss(0.3)]
+        ref = [pml_losses.ContrastiveLoss(), pml_losses.TripletMarginLoss(0.3)]
+        if as_dict:
+            pair, ref = dict(zip("ab", pair, strict=True)), dict(zip("ab", ref, strict=True))
+        ours, theirs = losses.MultipleLosses(pair), pml_losses.MultipleLosses(ref)
+        assert ours.miners is None and theirs.miners is None
+        value, _ = _agree(ours, theirs, emb, labels)
+        single = sum(_value_and_grad(loss, emb, labels)[0]
+                     for loss in (ref.values() if as_dict else ref))
+        torch.testing.assert_close(value, single.to(dtype), **TOL[dtype])
+    foreign = losses.MultipleLosses([pml_losses.ContrastiveLoss(), losses.ContrastiveLoss()])
+    assert foreign.requires_classes is False
+    assert losses.MultipleLosses({"p": losses.ProxyAnchorLoss(3, 5)}).requires_classes
+
+
+def test_multiple_losses_with_a_reference_set_sums_each_loss_against_it():
+    """``ref_emb``/``ref_labels`` reach every loss and every miner (PML's MultipleLosses has
+    no reference set: the reference is the weighted sum of PML's losses and miner, each
+    called with the reference set)."""
+    from pytorch_metric_learning import miners as pml_miners
+
+    from skmetric.deep.miners import TripletMarginMiner
+
+    emb, labels = _batch(1, n=8)
+    ref, ref_labels = _randn(10, 5, seed=2), torch.arange(10) % 3
+    ours = losses.MultipleLosses(
+        {"c": losses.ContrastiveLoss(0.1, 0.9), "t": losses.TripletMarginLoss(0.2)},
+        miners={"t": TripletMarginMiner(0.5)}, weights={"c": 0.5, "t": 2.0})
+    v1, g1 = _value_and_grad(ours, emb, labels, ref_emb=ref, ref_labels=ref_labels)
+
+    def reference(e):
+        tuples = pml_miners.TripletMarginMiner(0.5)(e, labels, ref, ref_labels)
+        same = labels[:, None] == ref_labels[None, :]
+        every = (same.sum(1) * (~same).sum(1)).sum()
+        assert 0 < len(tuples[0]) < every  # the miner dropped some triplets
+        return (0.5 * pml_losses.ContrastiveLoss(0.1, 0.9)(e, labels, None, ref, ref_labels)
+                + 2.0 * pml_losses.TripletMarginLoss(0.2)(e, labels, tuples, ref, ref_labels))
+
+    v2, g2 = _value_and_grad(lambda e, _: reference(e), emb, labels)
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(g1, g2)
+    # Integer keys of a dict name the losses too (PML's ModuleDict needs strings).
+    ours = losses.MultipleLosses({0: losses.ContrastiveLoss(), 1: losses.TripletMarginLoss()},
+                                 weights={0: 1.0, 1: 3.0})
+    theirs = pml_losses.MultipleLosses({"0": pml_losses.ContrastiveLoss(),
+                                        "1": pml_losses.TripletMarginLoss()},
+                                       weights={"0": 1.0, "1": 3.0})
+    _agree(ours, theirs, emb, labels)
+
+
+def test_multiple_losses_errors_name_the_argument_and_the_fix():
+    c, t = losses.ContrastiveLoss(), losses.TripletMarginLoss()
+    cases = [
+        (dict(losses=c), TypeError,
+         "losses must be a non-empty list or dict of losses (nn.Module instances or names); "
+         "got ContrastiveLoss."),
+        (dict(losses=[c, t], miners=[None]), ValueError,
+         "miners must be a list with one entry per loss (2); got [None]."),
+        (dict(losses=[c, t], weights=(1.0,)), ValueError,
+         "weights must be a list with one entry per loss (2); got (1.0,)."),
+        (dict(losses={"a": c, "b": t}, weights=[1.0, 2.0]), TypeError,
+         "losses is a dict, so weights must be a dict too."),
+        (dict(losses={"a": c, "b": t}, miners=[None, None]), TypeError,
+         "losses is a dict, so miners must be a dict too."),
+        (dict(losses={"a": c, "b": t}, weights={"a": 1.0}), ValueError,
+         "weights must have the keys of losses ['a', 'b']; got ['a']."),
+        (dict(losses={"a": c, "b": t}, weights={"a": 1.0, "b": 1.0, "c": 1.0}), ValueError,
+         "weights must have the keys of losses ['a', 'b']; got ['a', 'b', 'c']."),
+        (dict(losses={"a": c, "b": t}, miners={"c": None}), ValueError,
+         "miners must have some of the keys of losses ['a', 'b']; got ['c']."),
+    ]
+    for kwargs, error, message in cases:
+        with pytest.raises(error) as info:
+            losses.MultipleLosses(**kwargs)
+        assert str(info.value) == message
+    # A dict of miners may name only some losses; a dict of weights must name all.
+    losses.MultipleLosses({"a": c, "b": t}, miners={"a": "semihard"})
+    mined = losses.MultipleLosses([c, t], miners=[None, "semihard"])
+    with pytest.raises(ValueError) as info:
+        mined(*_batch(0), indices_tuple=(torch.tensor([0]),) * 3)
+    assert str(info.value) == ("MultipleLosses has its own miners, so indices_tuple must be "
+                               "None; pass the miner in miners=... or drop the miners.")
+
+
+# --- SelfSupervisedLoss -------------------------------------------------------------------
+
+def test_self_supervised_loss_defaults_and_errors():
+    """The default is PML's ``symmetric=True`` (both views stacked); the errors name the
+    wrapper and say what to pass."""
+    view1 = _randn(6, 4, seed=5)
+    view2 = view1 + 0.2 * _randn(6, 4, seed=6)
+    ours = losses.SelfSupervisedLoss(losses.ContrastiveLoss())
+    theirs = pml_losses.SelfSupervisedLoss(pml_losses.ContrastiveLoss())
+    results = []
+    for loss in (ours, theirs):
+        v1, v2 = view1.clone().requires_grad_(), view2.clone().requires_grad_()
+        value = loss(v1, v2)
+        value.backward()
+        results.append((value.detach(), v1.grad, v2.grad))
+    torch.testing.assert_close(results[0], results[1])
+    asymmetric = losses.SelfSupervisedLoss(losses.ContrastiveLoss(), symmetric=False)
+    assert not torch.allclose(asymmetric(view1, view2), results[0][0])
+    message = ("ref_emb must be a tensor of the same shape as embeddings: row i of both is "
+               "the same input under two augmentations.")
+    for args in ((view1, view2[:4]), (view1.tolist(), view2), (view1, view2.tolist())):
+        with pytest.raises(ValueError) as info:
+            ours(*args)
+        assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        losses.SelfSupervisedLoss(losses.ArcFaceLoss(3, 4))
+    assert str(info.value).startswith("SelfSupervisedLoss needs a pair-based loss")
