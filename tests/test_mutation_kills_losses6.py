@@ -205,3 +205,131 @@ def test_self_supervised_loss_defaults_and_errors():
     with pytest.raises(ValueError) as info:
         losses.SelfSupervisedLoss(losses.ArcFaceLoss(3, 4))
     assert str(info.value).startswith("SelfSupervisedLoss needs a pair-based loss")
+
+
+# --- CrossBatchMemory ---------------------------------------------------------------------
+
+def _xbm_pair(loss, pml_loss, dim, memory_size, miner=None, pml_miner=None):
+    return (losses.CrossBatchMemory(loss, dim, memory_size=memory_size, miner=miner),
+            pml_losses.CrossBatchMemory(pml_loss, dim, memory_size=memory_size,
+                                        miner=pml_miner))
+
+
+def _xbm_agree(ours, theirs, emb, labels, pml_kwargs=None, **kwargs):
+    v1, g1 = _value_and_grad(ours, emb, labels, **kwargs)
+    v2, g2 = _value_and_grad(theirs, emb, labels, **(pml_kwargs or kwargs))
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(g1, g2)
+    assert (ours.queue_idx, ours.has_been_filled) == (theirs.queue_idx, theirs.has_been_filled)
+    assert torch.equal(ours.label_memory, theirs.label_memory)
+    return v1
+
+
+def test_cross_batch_memory_defaults_and_initial_state_match_pml():
+    ours = losses.CrossBatchMemory(losses.ContrastiveLoss(), 4)
+    theirs = pml_losses.CrossBatchMemory(pml_losses.ContrastiveLoss(), 4)
+    assert ours.memory_size == theirs.memory_size == 1024
+    assert ours.has_been_filled is False and theirs.has_been_filled is False
+    for name in ("embedding_memory", "label_memory"):
+        mine, ref = getattr(ours, name), getattr(theirs, name)
+        assert mine.dtype == ref.dtype and mine.shape == ref.shape
+
+
+@pytest.mark.parametrize("kind", ["float labels", "one-sample batches", "PML's loss"])
+def test_cross_batch_memory_matches_pml_over_batches(kind):
+    """Float labels are stored in the labels' dtype (not truncated to the long memory);
+    batches of one sample fill a memory of 3 on the third; a loss module without skmetric's
+    ``requires_classes`` (PML's own) is accepted."""
+    loss = pml_losses.ContrastiveLoss() if kind == "PML's loss" else losses.ContrastiveLoss()
+    ours, theirs = _xbm_pair(loss, pml_losses.ContrastiveLoss(), 4,
+                             3 if kind == "one-sample batches" else 10)
+    n = 1 if kind == "one-sample batches" else 6
+    values = []
+    for step in range(4):
+        emb = _randn(n, 4, seed=10 + step)
+        labels = (torch.arange(n) + step) % 3
+        if kind == "float labels":
+            labels = labels.double() + 0.5
+        values.append(_xbm_agree(ours, theirs, emb, labels))
+        assert ours.has_been_filled == (step >= (2 if kind == "one-sample batches" else 1))
+    assert ours.label_memory.dtype == (torch.float64 if kind == "float labels" else torch.long)
+    assert max(values) > 0.1
+
+
+def test_cross_batch_memory_adds_given_pairs_to_its_pairs_and_triplets_as_pml():
+    """An ``indices_tuple`` of pairs (a1, p, a2, n) in batch indices joins all pairs
+    (contrastive) or a triplet miner's triplets (converted to triplets); PML reads the
+    positives and negatives as memory slots, so it gets them mapped."""
+    from pytorch_metric_learning import miners as pml_miners
+
+    from skmetric.deep.miners import MultiSimilarityMiner, TripletMarginMiner
+
+    cases = [(losses.ContrastiveLoss(), pml_losses.ContrastiveLoss(), None, None),
+             (losses.TripletMarginLoss(0.2), pml_losses.TripletMarginLoss(0.2),
+              TripletMarginMiner(0.3), pml_miners.TripletMarginMiner(0.3))]
+    for loss, pml_loss, miner, pml_miner in cases:
+        ours, theirs = _xbm_pair(loss, pml_loss, 5, 14, miner, pml_miner)
+        for step in range(3):
+            emb, labels = _randn(6, 5, seed=20 + step), torch.tensor([0, 0, 1, 1, 2, 2])
+            slots = (torch.arange(6) + ours.queue_idx) % 14
+            a1, p, a2, n = MultiSimilarityMiner(0.3)(emb, labels)
+            assert len(a1) and len(a2)
+            _xbm_agree(ours, theirs, emb, labels, indices_tuple=(a1, p, a2, n),
+                       pml_kwargs=dict(indices_tuple=(a1, slots[p], a2, slots[n])))
+
+
+def test_cross_batch_memory_with_nothing_to_enqueue_keeps_the_memory_unfilled():
+    """A batch whose enqueue_mask is all False writes nothing: the queries are compared
+    with the rows written so far only. (PML marks its memory filled when nothing is
+    written, ``queue_idx <= previous``, and then compares with the unwritten zero rows
+    of label 0: a deliberate difference.)"""
+    xbm = losses.CrossBatchMemory(losses.ContrastiveLoss(), 4, memory_size=8)
+    first, first_labels = _randn(4, 4, seed=30), torch.tensor([0, 1, 2, 0])
+    xbm(first, first_labels, enqueue_mask=torch.tensor([True, True, True, False]))
+    emb, labels = _randn(4, 4, seed=31), torch.tensor([0, 1, 1, 2])
+    value, grad = _value_and_grad(xbm, emb, labels, enqueue_mask=torch.zeros(4, dtype=bool))
+    assert (xbm.queue_idx, xbm.has_been_filled) == (3, False)
+    ref, ref_labels = first[:3], first_labels[:3]
+    expected, expected_grad = _value_and_grad(pml_losses.ContrastiveLoss(), emb, labels,
+                                              ref_emb=ref, ref_labels=ref_labels)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_cross_batch_memory_error_messages_in_full():
+    xbm = losses.CrossBatchMemory(losses.ContrastiveLoss(), 4, memory_size=6)
+    emb, labels = _randn(4, 4, seed=40), torch.tensor([0, 0, 1, 1])
+    cases = [
+        (dict(ref_emb=emb), "CrossBatchMemory compares the batch with its memory; ref_emb and "
+         "ref_labels are not supported."),
+        (dict(indices_tuple=(torch.tensor([0]),) * 3, enqueue_mask=torch.ones(4, dtype=bool)),
+         "indices_tuple and enqueue_mask are mutually exclusive; pass one of them."),
+        (dict(enqueue_mask=torch.tensor([1, 0, 1, 0])), "enqueue_mask must be a boolean tensor "
+         "with one entry per embedding; got dtype torch.int64 and shape (4,)."),
+        (dict(enqueue_mask=torch.ones(3, dtype=bool)), "enqueue_mask must be a boolean tensor "
+         "with one entry per embedding; got dtype torch.bool and shape (3,)."),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError) as info:
+            xbm(emb, labels, **kwargs)
+        assert str(info.value) == message
+    assert xbm.queue_idx == 0
+    with pytest.raises(ValueError) as info:
+        losses.CrossBatchMemory(losses.ArcFaceLoss(3, 4), 4)
+    assert str(info.value) == (
+        "CrossBatchMemory needs a pair-based loss that compares embeddings with reference "
+        "embeddings; ArcFaceLoss compares them with class weights. Use e.g. ContrastiveLoss, "
+        "TripletMarginLoss or MultiSimilarityLoss.")
+
+
+def test_proxy_anchor_default_proxies_are_pml_s_under_one_seed():
+    """PML initialises the (num_classes, embedding_size) proxies with
+    ``kaiming_normal_(mode="fan_out")`` (std sqrt(2 / num_classes)): under the same seed
+    the proxies, and so the loss and its gradients, are PML's."""
+    torch.manual_seed(0)
+    ours = losses.ProxyAnchorLoss(3, 40)
+    torch.manual_seed(0)
+    theirs = pml_losses.ProxyAnchorLoss(3, 40)
+    torch.testing.assert_close(ours.proxies.data, theirs.proxies.data, rtol=0, atol=0)
+    emb, labels = _randn(9, 40, seed=50, dtype=torch.float32), torch.arange(9) % 3
+    _agree(ours, theirs, emb, labels)
