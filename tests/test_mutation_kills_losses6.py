@@ -187,12 +187,13 @@ def test_self_supervised_loss_defaults_and_errors():
     view2 = view1 + 0.2 * _randn(6, 4, seed=6)
     ours = losses.SelfSupervisedLoss(losses.ContrastiveLoss())
     theirs = pml_losses.SelfSupervisedLoss(pml_losses.ContrastiveLoss())
-    results = []
-    for loss in (ours, theirs):
-        v1, v2 = view1.clone().requires_grad_(), view2.clone().requires_grad_()
-        value = loss(v1, v2)
-        value.backward()
-        results.append((value.detach(), v1.grad, v2.grad))
+
+    def value_and_grads(loss):
+        views = [v.clone().requires_grad_() for v in (view1, view2)]
+        value = loss(*views)
+        return (value.detach(), *torch.autograd.grad(value, views))
+
+    results = [value_and_grads(loss) for loss in (ours, theirs)]
     torch.testing.assert_close(results[0], results[1])
     asymmetric = losses.SelfSupervisedLoss(losses.ContrastiveLoss(), symmetric=False)
     assert not torch.allclose(asymmetric(view1, view2), results[0][0])
