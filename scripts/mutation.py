@@ -48,6 +48,7 @@ _CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
 _LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
 _LOSS_KILLS3 = "tests/test_mutation_kills_losses3.py"
 _LOSS_KILLS5 = "tests/test_mutation_kills_losses5.py"  # _proxy_base, _margin_softmax (fifth)
+_LOSS_KILLS6 = "tests/test_mutation_kills_losses6.py"  # proxy anchor, wrappers (sixth)
 # The margin-softmax, proxy and lifted losses and the shared machinery (fourth session).
 _BATCH_0 = ["lifted_structure", "arcface", "_margin_softmax", "l2_softmax", "normface",
             "large_margin_softmax", "soft_triple", "circle_class", "_proxy_base", "_terms",
@@ -65,18 +66,21 @@ TESTS = {
                                          + ([_LOSS_KILLS5] if m in _BATCH_5 else [])
        for m in _BATCH_0},
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_a.py", _REDUCERS, _LOSS_KILLS,
-                                          _LOSS_KILLS2, _LOSS_KILLS4]
+                                          _LOSS_KILLS2, _LOSS_KILLS4, _LOSS_KILLS6]
        for m in _BATCH_A},
     **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_losses_batch_b.py", _REDUCERS, _LOSS_KILLS,
-                                          _LOSS_KILLS2, _LOSS_KILLS4]
+                                          _LOSS_KILLS2, _LOSS_KILLS4, _LOSS_KILLS6]
        for m in _BATCH_B},
+    # The wrappers: their own tests compare them with PML's wrappers.
+    **{f"skmetric/deep/losses/{m}.py": ["tests/test_deep_wrappers.py", _LOSS_KILLS6]
+       for m in ("cross_batch_memory", "multiple_losses", "self_supervised")},
     "skmetric/deep/miners/": ["tests/test_deep_miners.py", "tests/test_deep_miners_batch_b.py",
                               "tests/test_mutation_kills.py",
                               "tests/test_mutation_kills_miners.py",
                               "tests/test_mutation_kills_miners2.py"],
     "skmetric/deep/losses/": [_PAIR, _PROXY, _REDUCERS, "tests/test_mutation_kills.py",
                               _LOSS_KILLS,
-                              _LOSS_KILLS2],
+                              _LOSS_KILLS2, _LOSS_KILLS6],
     "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py",
                           "tests/test_mutation_kills_metrics.py",
                           "tests/test_mutation_kills_metrics2.py"],

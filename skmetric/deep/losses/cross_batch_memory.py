@@ -55,12 +55,14 @@ class CrossBatchMemory(nn.Module, metaclass=ValidatedParams):
     Notes
     -----
     Equal to pytorch-metric-learning's ``CrossBatchMemory`` (values, gradients and queue),
-    with one deliberate difference: an ``indices_tuple`` passed to ``forward`` indexes the
+    with two deliberate differences: an ``indices_tuple`` passed to ``forward`` indexes the
     batch (as a miner's output ``miner(embeddings, labels)`` does) and is mapped to the
     memory slots where the batch was written; PML reads its positives and negatives as
     memory slots directly, which pairs them with unrelated embeddings once the queue has
-    moved on. As the loss of :class:`~skmetric.deep.MetricEmbedder`, pass the miner to
-    ``CrossBatchMemory`` and ``miner=None`` to the embedder.
+    moved on. And a batch whose ``enqueue_mask`` writes nothing leaves the memory unfilled;
+    PML then marks it filled and compares the batch with its unwritten zero rows. As the
+    loss of :class:`~skmetric.deep.MetricEmbedder`, pass the miner to ``CrossBatchMemory``
+    and ``miner=None`` to the embedder.
 
     References
     ----------
