@@ -159,7 +159,7 @@ def inner_folds(y, *, random_state=None, classification=True, n_splits=N_SPLITS)
 
 def _fold_seed(random_state):
     """The seed of the fold splitter: the first draw of ``random_state`` (an int's draw is
-    cached: seeding a generator costs more than an 'auto' LFDA fit's folds on iris)."""
+    cached: seeding a generator costs about a tenth of a plain LFDA fit on iris)."""
     if isinstance(random_state, numbers.Integral):
         return _int_fold_seed(int(random_state))
     return check_random_state(random_state).randint(np.iinfo(np.int32).max)

@@ -65,8 +65,8 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         number of features). 'auto' picks ``inf`` (Euclidean
         distance) or 0 (plain LFDA), whichever scores better in an inner 2-fold
         cross-validation on the training data (3-NN score, fixed fold seed 0, ties to
-        ``inf``; a fold with more than 2**18 validation-by-training pairs is scored on a
-        fixed stratified subset of its validation part).
+        ``inf``; a fold with more than 2**18 validation-by-training pairs is scored in
+        single precision). Classes of fewer than 4 samples keep 0.
 
     Attributes
     ----------
