@@ -1,12 +1,15 @@
 """The cheaper 'auto' of LFDA and ITML_Supervised, and the one seeding rule of inner folds.
 
-'auto' (issue 21) picks ``prior_strength`` by an inner 3-fold cross-validation. Its cost was
-cut without changing what it chooses: one SVD per geodesic path, every strength of a fold
-scored by one stacked k-NN pass, scikit-learn's stratified folds without its validation.
-These tests pin the choices and maps of the code before (commit 8ac085c) and check each
-faster part against an independent reference: scikit-learn's StratifiedKFold and
-KNeighborsClassifier, and :func:`geodesic_map` strength by strength. Every learner with
-'auto' seeds its inner folds by one rule (:func:`split_seed`).
+'auto' (issue 21) picks ``prior_strength`` by an inner cross-validation. ITML_Supervised's
+cost was cut without changing what it chooses: one SVD per geodesic path, every strength of
+a fold scored by one stacked k-NN pass, scikit-learn's stratified folds without its
+validation. LFDA's rule itself was made cheaper (Euclidean distance or plain LFDA, on two
+inner folds, see tests/test_lfda_auto_rule.py). These tests pin the choices and maps of
+ITML_Supervised as the code before (commit 8ac085c) made them and LFDA's as the rule's
+independent re-implementation (``reference_auto``, scikit-learn's folds and k-NN) makes
+them, and check each faster part against an independent reference: scikit-learn's
+StratifiedKFold and KNeighborsClassifier, and :func:`geodesic_map` strength by strength.
+Every learner with 'auto' seeds its inner folds by one rule (:func:`split_seed`).
 """
 
 import math
@@ -41,6 +44,7 @@ from skmetric._compute._toward_prior import (
     geodesic_path,
     scaled_euclidean_path,
 )
+from skmetric.supervised._lfda import AUTO_STRENGTHS
 
 # MLKR's few iterations here only need to be deterministic, not converged.
 pytestmark = pytest.mark.filterwarnings("ignore:MLKR did not converge")
@@ -67,28 +71,21 @@ DATA = {
                                            n_classes=3, random_state=1),
 }
 
-# 'auto' of the code before the speed-up (commit 8ac085c), on MinMax-scaled data:
-# (learner, data, prior_strength_, prior_scores_ values, components_ summary).
+# 'auto' on MinMax-scaled data: (learner, data, prior_strength_, prior_scores_ values,
+# components_ summary). LFDA: from tests/test_lfda_auto_rule.py's reference_auto (and the
+# summary from LFDA fitted at that strength); ITML_Supervised: the code before the speed-up
+# (commit 8ac085c).
 BEFORE = [
-    ("LFDA", "iris", 0.0,
-     [1.4255555555555555, 1.42, 1.4222222222222223, 1.4288888888888889, 1.4355555555555555],
+    ("LFDA", "iris", 0.0, [1.4444444444444444, 1.4477777777777778],
      [150.11729981779726, 11969.944390527296, 4.9923721082500965, 3.9343589977529048]),
-    ("LFDA", "wine", 1.0,
-     [1.4334902699309477, 1.476647834274953, 1.4794569993722535, 1.4748430634023855,
-      1.473901443816698],
-     [59.103140454097314, 1402.1007497565192, 1.3521996778925935, 2.4832853722480746]),
-    ("LFDA", "breast_cancer", 1.0,
-     [1.4499226461214767, 1.451084501376899, 1.4613199665831245, 1.4507967449487917,
-      1.4490268882081747],
-     [708.0858266563798, 295229.7219313724, 199.15270708205907, 17.951090221905776]),
-    ("LFDA", "digits500", 3.0,
-     [1.4636409911101493, 1.4749677352123063, 1.47300379161356, 1.4600076954524686,
-      1.4466969675107615],
-     [156.03222298720814, 3649.5878276183676, -5.221583439972589e-17, 3.5133175883604683e-22]),
-    ("LFDA", "noise32", math.inf,
-     [1.0527777777777776, 1.0222222222222221, 0.9305555555555556, 0.8805555555555555,
-      0.8722222222222222],
-     [118.9516246134124, 2048.8917873980768, 1.8709724847382212, -1.0970859553983028]),
+    ("LFDA", "wine", 0.0, [1.4382022471910112, 1.4662921348314608],
+     [37.13560114233481, 660.2603500678802, 1.592747519804348, 0.374850189901226]),
+    ("LFDA", "breast_cancer", 0.0, [1.4373362984927107, 1.449920723169426],
+     [36.73637604990509, 130539.69128808321, 44.17453473338391, -2.088448041781213]),
+    ("LFDA", "digits500", math.inf, [1.4543333333333333, 1.4416666666666667],
+     [320.9587616704397, 9429.334836589856, -5.221583439972548e-17, 8.035738104615308e-15]),
+    ("LFDA", "noise32", math.inf, [1.0222222222222221, 0.9249999999999999],
+     [118.95162461340999, 2048.8917873980763, 1.87097248473822, -1.097085955398299]),
     ("ITML_Supervised", "wine", 1.0 / 3.0,
      [1.4334902699309477, 1.4400502197112366, 1.4672473320778405, 1.4747802887633394,
       1.4701663527934714],
@@ -116,11 +113,12 @@ def test_auto_chooses_and_fits_as_before(learner, data, strength, scores, summar
     X = MinMaxScaler().fit_transform(X)
     auto = _make(learner).fit(X, y)
     assert auto.prior_strength_ == strength
-    assert list(auto.prior_scores_) == list(GEODESIC_STRENGTHS)
-    # The same k-NN results: the scores are those of before, to the last bits.
+    candidates = AUTO_STRENGTHS if learner == "LFDA" else GEODESIC_STRENGTHS
+    assert list(auto.prior_scores_) == list(candidates)
+    # The same k-NN results: the scores are those pinned, to the last bits.
     np.testing.assert_allclose(list(auto.prior_scores_.values()), scores, rtol=1e-13)
     L = auto.components_
-    # LFDA's path now comes from one SVD of its map: the same map to rounding.
+    # LFDA's maps come from one SVD of its map: the same map to rounding.
     np.testing.assert_allclose([L.sum(), (L**2).sum(), L[0, 0], L[-1, 1]], summary,
                                rtol=1e-11, atol=1e-13)
     # And 'auto' is the fit at the chosen strength, exactly.
@@ -258,9 +256,11 @@ def _data(name):
 
 
 def _expected_folds(name, y, seed):
-    """The folds the rule asks for, drawn with scikit-learn's own splitters."""
+    """The folds the rule asks for, drawn with scikit-learn's own splitters (LFDA's
+    'auto' has two inner folds, the others N_SPLITS)."""
     draw = check_random_state(seed).randint(np.iinfo(np.int32).max)
-    cv = (KFold if name == "MLKR" else StratifiedKFold)(N_SPLITS, shuffle=True,
+    n_splits = 2 if name == "LFDA" else N_SPLITS
+    cv = (KFold if name == "MLKR" else StratifiedKFold)(n_splits, shuffle=True,
                                                        random_state=draw)
     return list(cv.split(np.zeros((y.shape[0], 1)), y))
 

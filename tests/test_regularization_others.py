@@ -4,8 +4,8 @@ LMNN adds a penalty to its objective (checked against finite differences and a b
 minimum); LFDA and ITML move the learned metric along the geodesic toward the prior
 (checked against scipy's matrix powers). ``prior_strength=0`` is the plain objective,
 pinned to the values of the code before this parameter existed; ``np.inf`` is the prior;
-'auto' is chosen by an inner cross-validation on the training data, recomputed here with
-scikit-learn's folds and k-NN.
+'auto' is chosen by an inner cross-validation on the training data (LFDA's rule is
+recomputed with scikit-learn's folds and k-NN in test_lfda_auto_rule.py).
 """
 
 import numpy as np
@@ -14,11 +14,9 @@ from scipy import linalg
 from scipy.optimize import minimize_scalar
 from scipy.spatial.distance import pdist
 from sklearn.datasets import load_wine, make_classification
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 
 from skmetric import ITML, LFDA, LMNN, ITML_Supervised
-from skmetric._compute._inner_cv import SPLIT_SEED, inner_folds
 from skmetric._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map
 from skmetric.supervised._lmnn import (
     _lmnn_objective,
@@ -189,36 +187,6 @@ def test_infinite_strength_gives_the_prior(wine90):
             half.get_mahalanobis_matrix(),
             _geodesic_metric(prior_metric, plain.get_mahalanobis_matrix(), 0.5),
             rtol=1e-6, atol=1e-9)
-
-
-def test_lfda_auto_scores_are_an_inner_cv_of_the_training_data(wine90):
-    X, y = wine90
-    auto = LFDA(k=5, prior_strength="auto").fit(X, y)
-    # The same inner CV with scikit-learn's k-NN on fixed-strength fits: 3-NN accuracy
-    # plus half the fraction of same-class neighbours, averaged over the inner folds.
-    folds = inner_folds(y, random_state=SPLIT_SEED)
-    expected = {}
-    for strength in GEODESIC_STRENGTHS:
-        total = 0.0
-        for train, valid in folds:
-            lfda = LFDA(k=5, prior_strength=strength).fit(X[train], y[train])
-            knn = KNeighborsClassifier(n_neighbors=3).fit(lfda.transform(X[train]), y[train])
-            Z = lfda.transform(X[valid])
-            neighbours = knn.kneighbors(Z, return_distance=False)
-            purity = np.mean(y[train][neighbours] == y[valid][:, None])
-            total += (knn.score(Z, y[valid]) + 0.5 * purity) / len(folds)
-        expected[strength] = total
-    assert list(auto.prior_scores_) == list(GEODESIC_STRENGTHS)
-    np.testing.assert_allclose(list(auto.prior_scores_.values()), list(expected.values()),
-                               rtol=1e-12)
-    # The best score wins, ties going to the stronger pull toward the prior.
-    values = np.array(list(expected.values()))
-    best = GEODESIC_STRENGTHS[np.flatnonzero(values >= values.max() - 1e-12)[0]]
-    assert auto.prior_strength_ == best
-    fixed = LFDA(k=5, prior_strength=best).fit(X, y)
-    np.testing.assert_array_equal(auto.components_, fixed.components_)
-    again = LFDA(k=5, prior_strength="auto").fit(X, y)
-    np.testing.assert_array_equal(auto.components_, again.components_)
 
 
 def test_auto_falls_back_to_euclidean_where_learning_hurts():

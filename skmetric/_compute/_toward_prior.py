@@ -6,15 +6,16 @@ a ``prior_strength``: :func:`geodesic_map` moves their learned map to the point 
 affine-invariant geodesic from the prior metric to the learned one at a fraction
 ``1 / (1 + strength)`` of the way (0: the learned map, infinity: the prior). Every point of
 the path comes from one fit and one SVD, so 'auto' (the choice of
-:func:`~skmetric._compute._inner_cv.choose_strength` among :data:`GEODESIC_STRENGTHS`)
-costs one fit per inner fold.
+:func:`~skmetric._compute._inner_cv.choose_strength` among :data:`GEODESIC_STRENGTHS` for
+ITML, between the two ends for LFDA) costs one fit per inner fold.
 """
 
 import math
 
 from scipy import linalg
 
-# Candidates of 'auto', strongest first: geodesic fractions 0 (the prior), 1/4, 1/2, 3/4, 1.
+# Candidates of ITML's 'auto', strongest first: geodesic fractions 0 (the prior), 1/4,
+# 1/2, 3/4, 1.
 GEODESIC_STRENGTHS = (math.inf, 3.0, 1.0, 1.0 / 3.0, 0.0)
 
 
