@@ -1,0 +1,265 @@
+"""Tiny miner tuples: every loss that takes pairs or triplets, against pytorch-metric-learning.
+
+One positive and one negative pair, a single triplet, a single pair of one kind, no tuples
+at all, and identical embeddings. The reference is pytorch-metric-learning (PML) 2.9 with
+one line corrected: its pair losses (``GenericPairLoss``: contrastive, SNR contrastive,
+(generalized) lifted structure, multi-similarity, circle, SupCon, tuplet margin, NT-Xent,
+intra-pair variance) return 0 whenever no index tensor of the pairs has two elements
+(``all(len(x) <= 1 for x in indices_tuple)``), so one positive and one negative pair give
+no loss and no gradient, while one positive and two negatives give the full loss. The guard
+is meant for "no pairs" (PML's own test of it, ``test_with_no_valid_pairs``, uses a batch
+of one sample; its other losses test ``len(...) == 0``): skmetric returns the pairs' loss,
+and ``test_pml_2_9_drops_single_pairs`` states what PML 2.9 returns instead.
+"""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+pml_lmu = pytest.importorskip("pytorch_metric_learning.utils.loss_and_miner_utils")
+pml_cf = pytest.importorskip("pytorch_metric_learning.utils.common_functions")
+
+from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
+
+from skmetric.deep.losses import (  # noqa: E402
+    LOSSES,
+    ArcFaceLoss,
+    ContrastiveLoss,
+    CosFaceLoss,
+    IntraPairVarianceLoss,
+    LargeMarginSoftmaxLoss,
+    NCALoss,
+    NormFaceLoss,
+    NTXentLoss,
+    ProxyNCALoss,
+    SoftTripleLoss,
+    SphereFaceLoss,
+    SubCenterArcFaceLoss,
+)
+
+GenericPairLoss = pml_losses.GenericPairLoss
+
+
+def _pml_pair_loss_with_the_guard_corrected(self, embeddings, labels, indices_tuple, ref_emb,
+                                            ref_labels):
+    """PML 2.9's ``GenericPairLoss.compute_loss`` with ``len(x) == 0`` for ``len(x) <= 1``."""
+    pml_cf.labels_or_indices_tuple_required(labels, indices_tuple)
+    indices_tuple = pml_lmu.convert_to_pairs(indices_tuple, labels, ref_labels)
+    if all(len(x) == 0 for x in indices_tuple):
+        return self.zero_losses()
+    mat = self.distance(embeddings, ref_emb)
+    return self.loss_method(mat, indices_tuple)
+
+
+@pytest.fixture
+def corrected_pml(monkeypatch):
+    monkeypatch.setattr(GenericPairLoss, "compute_loss", _pml_pair_loss_with_the_guard_corrected)
+
+
+class _PMLFixedHistogram(pml_losses.DynamicSoftMarginLoss):
+    """PML's loss with its running histogram out of the autograd graph (skmetric's documented
+    difference: PML sends gradient through the histogram into earlier batches)."""
+
+    def update_histogram(self, data):
+        super().update_histogram(data.detach())
+
+
+# Every loss of the registry that takes a miner's tuples and is not a proxy loss, with PML's
+# defaults on both sides (the constructors' defaults are part of the comparison).
+PAIR_AND_TRIPLET_LOSSES = {
+    name: (cls, getattr(pml_losses, cls.__name__))
+    for name, cls in LOSSES.items()
+    if getattr(cls, "takes_indices_tuple", False) and not cls.requires_classes
+}
+PAIR_AND_TRIPLET_LOSSES["dynamic_soft_margin"] = (LOSSES["dynamic_soft_margin"],
+                                                  _PMLFixedHistogram)
+GENERIC_PAIR_LOSSES = sorted(name for name, (_, theirs) in PAIR_AND_TRIPLET_LOSSES.items()
+                             if issubclass(theirs, GenericPairLoss))
+
+# 3 classes x 3 samples in blocks: the one layout where PML's Smooth-AP is right
+LABELS = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+
+
+def _t(*parts):
+    return tuple(torch.tensor(p, dtype=torch.long) for p in parts)
+
+
+# name -> (indices tuple, embeddings all equal)
+EDGES = {
+    "one_pos_one_neg": (_t([0], [1], [0], [3]), False),
+    "one_triplet": (_t([0], [1], [3]), False),
+    "one_pos_pair_only": (_t([0], [1], [], []), False),
+    "one_neg_pair_only": (_t([], [], [0], [3]), False),
+    "pos_and_neg_of_other_anchors": (_t([4], [5], [6], [0]), False),
+    "no_pairs": (_t([], [], [], []), False),
+    "no_triplets": (_t([], [], []), False),
+    "all_equal_all_tuples": (None, True),
+    "all_equal_one_pos_one_neg": (_t([0], [1], [0], [3]), True),
+}
+
+
+def _embeddings(equal, dtype, seed=0):
+    if equal:
+        return torch.full((len(LABELS), 5), 0.3, dtype=dtype)
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(len(LABELS), 5, generator=g, dtype=torch.float64).to(dtype)
+
+
+def _tol(dtype):
+    return dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-7, atol=1e-9)
+
+
+def _grad_or_zeros(grad, emb):
+    return torch.zeros_like(emb) if grad is None else grad  # PML leaves unused inputs' None
+
+
+def test_the_table_covers_every_tuple_loss_and_pml_s_pair_losses():
+    assert len(PAIR_AND_TRIPLET_LOSSES) == 20
+    assert GENERIC_PAIR_LOSSES == sorted([
+        "circle", "contrastive", "generalized_lifted_structure", "intra_pair_variance",
+        "lifted_structure", "multi_similarity", "ntxent", "snr_contrastive", "supcon",
+        "tuplet_margin"])
+
+
+@pytest.mark.usefixtures("corrected_pml")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("edge", list(EDGES))
+@pytest.mark.parametrize("name", sorted(PAIR_AND_TRIPLET_LOSSES))
+def test_tiny_tuples_match_pytorch_metric_learning(name, edge, dtype):
+    ours_cls, theirs_cls = PAIR_AND_TRIPLET_LOSSES[name]
+    indices, equal = EDGES[edge]
+    emb = _embeddings(equal, dtype)
+    ours, theirs = ours_cls(), theirs_cls()
+    if name == "histogram" and equal:
+        # PML indexes past its histogram for a similarity of exactly 1 (documented): with
+        # every similarity 1, p+ and p- sit on the last node and the loss is 1.
+        with pytest.raises(RuntimeError, match="out of bounds"):
+            theirs(emb, LABELS, indices)
+        value, grad = _value_and_grad(ours, emb, LABELS, indices_tuple=indices)
+        assert value.item() == pytest.approx(1.0)
+        torch.testing.assert_close(grad, torch.zeros_like(grad), rtol=0, atol=1e-5)
+        return
+    if name == "tuplet_margin" and equal:
+        # acos has an infinite slope at a cosine of 1: a cosine that rounds to 1 gives
+        # NaN gradients, on both sides alike (left as PML has it).
+        ref_value, ref_grad = _value_and_grad(theirs, emb, LABELS, indices_tuple=indices)
+        value, grad = _value_and_grad(ours, emb, LABELS, indices_tuple=indices)
+        torch.testing.assert_close(value, ref_value, **_tol(dtype))
+        torch.testing.assert_close(grad, ref_grad, equal_nan=True, rtol=1e-5, atol=1e-6)
+        return
+    value, grad = _value_and_grad(ours, emb, LABELS, indices_tuple=indices)
+    ref_value, ref_grad = _value_and_grad(theirs, emb, LABELS, indices_tuple=indices)
+    tol = _tol(dtype)
+    if name == "histogram":  # PML bins in float32 (a similarity's bin), off by ~2e-6
+        tol = dict(rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(value) and torch.isfinite(grad).all()
+    torch.testing.assert_close(value, ref_value.to(value.dtype), **tol)
+    torch.testing.assert_close(grad, _grad_or_zeros(ref_grad, emb), **tol)
+
+
+@pytest.mark.parametrize("name", GENERIC_PAIR_LOSSES)
+def test_pml_2_9_drops_single_pairs(name):
+    """What PML 2.9 itself returns: 0 with no gradient for one positive and one negative pair
+    (and for one triplet, split into those pairs), the full loss for one positive and two
+    negatives. If this fails after a PML upgrade, PML has fixed its guard: drop the note in
+    docs/deep_losses.md and the corrected reference above."""
+    emb = _embeddings(False, torch.float64, seed=1)
+    theirs = PAIR_AND_TRIPLET_LOSSES[name][1]()
+    for indices in (_t([0], [1], [0], [3]), _t([0], [1], [3])):
+        value, grad = _value_and_grad(theirs, emb, LABELS, indices_tuple=indices)
+        assert value.item() == 0 and (grad is None or torch.count_nonzero(grad) == 0)
+        ours = PAIR_AND_TRIPLET_LOSSES[name][0]()(emb, LABELS, indices)
+        if name != "intra_pair_variance":  # a lone pair sits on its own mean: 0 here too
+            assert ours.item() != 0
+    value, _ = _value_and_grad(theirs, emb, LABELS, indices_tuple=_t([0], [1], [0, 0], [3, 6]))
+    assert value.item() != 0
+
+
+def test_one_positive_and_one_negative_pair_pin_closed_forms():
+    """Our values for a single positive and a single negative pair, from the formulas."""
+    g = torch.Generator().manual_seed(3)
+    emb = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1])
+    pairs = _t([0], [1], [0], [2])
+    unit = torch.nn.functional.normalize(emb, dim=1)
+    d_ap, d_an = (unit[0] - unit[1]).norm(), (unit[0] - unit[2]).norm()
+    s_ap, s_an = unit[0] @ unit[1], unit[0] @ unit[2]
+    # contrastive: relu(d_ap - pos_margin) + relu(neg_margin - d_an) (PML 2.9: 0)
+    expected = torch.relu(d_ap - 0.1) + torch.relu(1.2 - d_an)
+    assert expected > 0
+    torch.testing.assert_close(ContrastiveLoss(0.1, 1.2)(emb, labels, pairs), expected)
+    # NT-Xent: -log(e^{s_ap/t} / (e^{s_ap/t} + e^{s_an/t})) (PML 2.9: 0)
+    t = 0.5
+    expected = -torch.log(torch.exp(s_ap / t) / (torch.exp(s_ap / t) + torch.exp(s_an / t)))
+    torch.testing.assert_close(NTXentLoss(temperature=t)(emb, labels, pairs), expected)
+    # intra-pair variance: a lone pair is its group's mean, so only the slack counts:
+    # relu((1 - eps) s - s)^2 = (eps s)^2 for a positive pair of negative similarity s,
+    # relu(s - (1 + eps) s)^2 for a negative pair.
+    flipped = torch.stack([unit[0], -torch.sign(s_ap) * unit[1], unit[2], unit[3]])
+    s = flipped[0] @ flipped[1]
+    assert s < 0
+    expected = (0.3 * s) ** 2 + torch.relu(-0.2 * (flipped[0] @ flipped[2])) ** 2
+    torch.testing.assert_close(
+        IntraPairVarianceLoss(0.3, 0.2)(flipped, labels, pairs), expected)
+
+
+# ---------------------------------------------------------------- proxy losses with tuples
+C, D = 3, 5
+# ours, PML's class and kwargs, the weight attribute on each side
+PROXY_TWINS = {
+    "normface": (lambda: NormFaceLoss(C, D, scale=20.0), "NormalizedSoftmaxLoss", {}, "W", "W"),
+    "cosface": (lambda: CosFaceLoss(C, D), "CosFaceLoss", {}, "W", "W"),
+    "arcface": (lambda: ArcFaceLoss(C, D), "ArcFaceLoss", dict(margin=math.degrees(0.5)),
+                "W", "W"),
+    "subcenter_arcface": (lambda: SubCenterArcFaceLoss(C, D), "SubCenterArcFaceLoss",
+                          dict(margin=math.degrees(0.5)), "W", "W"),
+    "large_margin_softmax": (lambda: LargeMarginSoftmaxLoss(C, D, lambda_start=0),
+                             "LargeMarginSoftmaxLoss", {}, "W", "W"),
+    "sphereface": (lambda: SphereFaceLoss(C, D, lambda_start=0), "SphereFaceLoss", {}, "W", "W"),
+    "proxy_nca": (lambda: ProxyNCALoss(C, D), "ProxyNCALoss", {}, "proxies", "proxies"),
+    "soft_triple": (lambda: SoftTripleLoss(C, D), "SoftTripleLoss", {}, "centers", "fc"),
+}
+
+
+def _proxy_twins(name):
+    make, pml_name, kwargs, ours_attr, pml_attr = PROXY_TWINS[name]
+    torch.manual_seed(0)
+    ours = make()
+    theirs = getattr(pml_losses, pml_name)(num_classes=C, embedding_size=D, **kwargs)
+    getattr(theirs, pml_attr).data = getattr(ours, ours_attr).data.clone().double()
+    return ours, theirs
+
+
+@pytest.mark.parametrize("edge", [e for e in EDGES if not e.startswith("all_equal")])
+@pytest.mark.parametrize("name", sorted(PROXY_TWINS))
+def test_proxy_losses_weight_tiny_tuples_as_pytorch_metric_learning(name, edge):
+    ours, theirs = _proxy_twins(name)
+    emb = _embeddings(False, torch.float64)
+    indices = EDGES[edge][0]
+    value, grad = _value_and_grad(ours, emb, LABELS, indices_tuple=indices)
+    ref_value, ref_grad = _value_and_grad(theirs, emb, LABELS, indices_tuple=indices)
+    torch.testing.assert_close(value, ref_value, **_tol(torch.float64))
+    torch.testing.assert_close(grad, ref_grad, **_tol(torch.float64))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_losses_whose_references_are_not_the_batch_weight_both_anchors_of_pairs(seed):
+    """ProxyNCA (proxies as references) and NCA with ``ref_emb`` count a1 and a2 (PML's
+    ``get_anchors``), not only a1."""
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(12, D, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, C, (12,), generator=g)
+    ref = torch.randn(9, D, generator=g, dtype=torch.float64)
+    ref_labels = torch.randint(0, C, (9,), generator=g)
+    pairs = tuple(torch.randint(0, m, (k,), generator=g) for m, k in
+                  ((12, 4), (9, 4), (12, 7), (9, 7)))
+    ours, theirs = _proxy_twins("proxy_nca")
+    for o, t, kwargs in ((ours, theirs, {}),
+                         (NCALoss(), pml_losses.NCALoss(),
+                          dict(ref_emb=ref, ref_labels=ref_labels))):
+        value, grad = _value_and_grad(o, emb, labels, indices_tuple=pairs, **kwargs)
+        ref_value, ref_grad = _value_and_grad(t, emb, labels, indices_tuple=pairs, **kwargs)
+        torch.testing.assert_close(value, ref_value, **_tol(torch.float64))
+        torch.testing.assert_close(grad, ref_grad, **_tol(torch.float64))
