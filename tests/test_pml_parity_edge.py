@@ -12,6 +12,7 @@ of one sample; its other losses test ``len(...) == 0``): skmetric returns the pa
 and ``test_pml_2_9_drops_single_pairs`` states what PML 2.9 returns instead.
 """
 
+import inspect
 import math
 
 import pytest
@@ -30,13 +31,16 @@ from skmetric.deep.losses import (  # noqa: E402
     CosFaceLoss,
     IntraPairVarianceLoss,
     LargeMarginSoftmaxLoss,
+    ManifoldLoss,
     NCALoss,
     NormFaceLoss,
     NTXentLoss,
+    P2SGradLoss,
     ProxyNCALoss,
     SoftTripleLoss,
     SphereFaceLoss,
     SubCenterArcFaceLoss,
+    get_loss,
 )
 
 GenericPairLoss = pml_losses.GenericPairLoss
@@ -263,3 +267,102 @@ def test_losses_whose_references_are_not_the_batch_weight_both_anchors_of_pairs(
         ref_value, ref_grad = _value_and_grad(t, emb, labels, indices_tuple=pairs, **kwargs)
         torch.testing.assert_close(value, ref_value, **_tol(torch.float64))
         torch.testing.assert_close(grad, ref_grad, **_tol(torch.float64))
+
+
+# ---------------------------------------------------------------- constructor names, defaults
+# skmetric's class -> PML's class of another name; None: PML has no such loss.
+PML_CLASS_NAMES = {"NormFaceLoss": "NormalizedSoftmaxLoss", "L2SoftmaxLoss": None,
+                   "ClassCircleLoss": None}
+# PML's options of every loss (its base classes' and mixins'): skmetric takes `distance` as
+# a name, and `reducer` and the regularizers as PML does; `collect_stats` (PML's statistics
+# recording) and `weight_init_func` are PML's machinery, not the loss's hyper-parameters.
+PML_FRAMEWORK = {"distance", "reducer", "embedding_regularizer", "embedding_reg_weight",
+                 "weight_regularizer", "weight_reg_weight", "weight_init_func",
+                 "collect_stats", "mat_based_loss"}
+# Defaults that differ on purpose, each with its docstring's reason: ours -> PML's value.
+DIFFERENT_DEFAULTS = {
+    # radians, as everywhere (PML's 28.6 degrees is the paper's 0.5 rounded)
+    ("arcface", "margin"): lambda pml: round(math.radians(pml), 2),
+    ("subcenter_arcface", "margin"): lambda pml: round(math.radians(pml), 2),
+    ("tuplet_margin", "margin"): lambda pml: math.radians(pml),
+    ("ranked_list", "margin"): None,  # PML has no default: ours documented
+    ("ranked_list", "Tn"): None,
+    ("manifold", "K"): None,  # num_classes: set by MetricEmbedder, as for every proxy loss
+}
+
+
+def _pml_class(cls):
+    name = PML_CLASS_NAMES.get(cls.__name__, cls.__name__)
+    return None if name is None else getattr(pml_losses, name)
+
+
+def _pml_parameters(pml_cls):
+    """PML's constructor parameters of a loss, through the ``**kwargs`` its ``__init__``
+    hands to its base classes (the first, most derived, default wins)."""
+    params = {}
+    for klass in pml_cls.__mro__:
+        if klass is pml_losses.BaseMetricLossFunction:
+            break
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        for name, p in list(inspect.signature(init).parameters.items())[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or name in PML_FRAMEWORK:
+                continue
+            params.setdefault(name, p.default)
+    return params
+
+
+SIGNATURE_CASES = sorted(name for name, cls in LOSSES.items() if _pml_class(cls) is not None)
+
+
+def test_every_loss_but_two_has_a_pml_twin():
+    assert sorted(set(LOSSES) - set(SIGNATURE_CASES)) == ["class_circle", "l2_softmax"]
+
+
+@pytest.mark.parametrize("name", SIGNATURE_CASES)
+def test_constructors_take_pml_s_names_with_pml_s_defaults(name):
+    """Every parameter name of PML 2.9's constructor is accepted, as ours or as a
+    ``pml_names`` alias, and defaults agree (converted through the alias) unless listed in
+    DIFFERENT_DEFAULTS."""
+    cls = LOSSES[name]
+    ours = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    aliases = getattr(cls, "pml_names", {})
+    for pml_name, pml_default in _pml_parameters(_pml_class(cls)).items():
+        assert pml_name in ours or pml_name in aliases, (name, pml_name)
+        alias = aliases.get(pml_name)
+        our_name = alias.name if alias else pml_name
+        our_default = ours[our_name]
+        if (name, pml_name) in DIFFERENT_DEFAULTS:
+            convert = DIFFERENT_DEFAULTS[name, pml_name]
+            if convert is not None:
+                assert our_default == pytest.approx(convert(pml_default))
+            continue
+        if pml_default is inspect.Parameter.empty:
+            assert our_default is inspect.Parameter.empty, (name, pml_name)
+        else:
+            expected = alias.convert(pml_default) if alias else pml_default
+            assert our_default == pytest.approx(expected), (name, pml_name)
+
+
+def test_pml_names_build_the_same_loss():
+    """PML's names, with PML's values, give our loss its parameters; both names at once,
+    or a bad value under PML's name, are refused with the name the user wrote."""
+    assert NormFaceLoss(3, 4, temperature=0.1).scale == pytest.approx(10.0)
+    assert get_loss("normface", num_classes=3, embedding_size=4).scale == 20.0  # PML's 0.05
+    p2s = P2SGradLoss(descriptors_dim=4, num_classes=3)
+    assert (p2s.embedding_size, p2s.num_classes, tuple(p2s.W.shape)) == (4, 3, (4, 3))
+    manifold = ManifoldLoss(l=4, K=3, lambdaC=0.5, alpha=0.7)
+    assert (manifold.embedding_size, manifold.num_classes, manifold.lambda_c) == (4, 3, 0.5)
+    with pytest.raises(TypeError, match="both scale= and temperature="):
+        NormFaceLoss(3, 4, scale=2.0, temperature=0.5)
+    with pytest.raises(ValueError, match="'temperature' parameter of NormFaceLoss"):
+        NormFaceLoss(3, 4, temperature=0.0)
+    with pytest.raises(ValueError, match="'lambdaC' parameter of ManifoldLoss"):
+        ManifoldLoss(l=4, K=3, lambdaC=-1.0)
+    # and the value equals PML's given the same weights
+    ours = NormFaceLoss(3, 5, temperature=0.2)
+    theirs = pml_losses.NormalizedSoftmaxLoss(3, 5, temperature=0.2)
+    theirs.W.data = ours.W.data.clone().double()
+    emb = _embeddings(False, torch.float64)
+    torch.testing.assert_close(ours(emb, LABELS), theirs(emb, LABELS))
