@@ -366,3 +366,20 @@ def test_pml_names_build_the_same_loss():
     theirs.W.data = ours.W.data.clone().double()
     emb = _embeddings(False, torch.float64)
     torch.testing.assert_close(ours(emb, LABELS), theirs(emb, LABELS))
+
+
+def test_metric_embedder_passes_pml_names_to_its_loss():
+    """``loss__K=`` (PML's num_classes) is not overridden by the embedder's class count,
+    nor refused as given twice; ``loss__temperature=`` reaches NormFace."""
+    np = pytest.importorskip("numpy")
+    from skmetric.deep import MetricEmbedder
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 6)).astype("float32"), np.arange(30) % 3
+    fitted = MetricEmbedder(embedding_dim=4, max_epochs=1, miner=None, loss="manifold",
+                            loss__K=3, loss__l=4, loss__lambdaC=0.5).fit(X, y)
+    assert (fitted.loss_.num_classes, fitted.loss_.embedding_size) == (3, 4)
+    assert fitted.loss_.lambda_c == 0.5
+    fitted = MetricEmbedder(embedding_dim=4, max_epochs=1, miner=None, loss="normface",
+                            loss__temperature=0.1).fit(X, y)
+    assert fitted.loss_.scale == pytest.approx(10.0)

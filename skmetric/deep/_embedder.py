@@ -603,8 +603,13 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     and params.get("distance") not in allowed:
                 params.pop("distance", None)
             if getattr(cls, "requires_classes", False):
-                params.setdefault("num_classes", len(self.classes_))
-                params.setdefault("embedding_size", self.embedding_dim_)
+                # (also when given under pytorch-metric-learning's name, e.g. loss__K=)
+                aliases = getattr(cls, "pml_names", {})
+                given = {aliases[k].name if k in aliases else k for k in params}
+                for name, value in (("num_classes", len(self.classes_)),
+                                    ("embedding_size", self.embedding_dim_)):
+                    if name not in given:
+                        params[name] = value
             return cls(**params)
         if params:
             # Rebuilding the object from these alone would silently drop its own settings.
