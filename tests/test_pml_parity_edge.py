@@ -14,6 +14,7 @@ and ``test_pml_2_9_drops_single_pairs`` states what PML 2.9 returns instead.
 
 import inspect
 import math
+import warnings
 
 import pytest
 
@@ -24,6 +25,7 @@ pml_cf = pytest.importorskip("pytorch_metric_learning.utils.common_functions")
 
 from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
 
+from skmetric.deep._distances import get_distance  # noqa: E402
 from skmetric.deep.losses import (  # noqa: E402
     LOSSES,
     ArcFaceLoss,
@@ -42,6 +44,7 @@ from skmetric.deep.losses import (  # noqa: E402
     SubCenterArcFaceLoss,
     get_loss,
 )
+from skmetric.deep.miners import get_miner  # noqa: E402
 
 GenericPairLoss = pml_losses.GenericPairLoss
 
@@ -383,3 +386,59 @@ def test_metric_embedder_passes_pml_names_to_its_loss():
     fitted = MetricEmbedder(embedding_dim=4, max_epochs=1, miner=None, loss="normface",
                             loss__temperature=0.1).fit(X, y)
     assert fitted.loss_.scale == pytest.approx(10.0)
+
+
+# ---------------------------------------------------------------- warnings point at the caller
+def _fit(**params):
+    np = pytest.importorskip("numpy")
+    from skmetric.deep import MetricEmbedder
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(24, 5)).astype("float32"), np.arange(24) % 3
+    return MetricEmbedder(embedding_dim=4, max_epochs=1, **params).fit(X, y)
+
+
+def _reload_without_loss_weights(tmp_path):
+    from skmetric.deep import MetricEmbedder
+
+    fitted = _fit(loss="normface", miner=None)
+    fitted.save_params(f_params=tmp_path / "params.pt")
+    MetricEmbedder(embedding_dim=4, loss="normface", miner=None).load_params(
+        f_params=tmp_path / "params.pt")
+
+
+# Every warning skmetric.deep emits, by each way a user reaches it: (trigger, category, text).
+WARNINGS = {
+    "ranked_list_temperature": (lambda tmp: LOSSES["ranked_list"](Tn=6.0), UserWarning,
+                                "Tp or Tn above 5"),
+    "ranked_list_by_name": (lambda tmp: get_loss("ranked_list", Tn=6.0), UserWarning,
+                            "Tp or Tn above 5"),
+    "ranked_list_in_fit": (lambda tmp: _fit(loss="ranked_list", loss__Tn=6.0, miner=None),
+                           UserWarning, "Tp or Tn above 5"),
+    "arcface_degrees": (lambda tmp: ArcFaceLoss(3, 4, margin=1.2), UserWarning, "radians"),
+    "subcenter_arcface_degrees": (lambda tmp: SubCenterArcFaceLoss(3, 4, margin=1.2),
+                                  UserWarning, "radians"),
+    "arcface_degrees_in_fit": (lambda tmp: _fit(loss="arcface", loss__margin=1.2, miner=None),
+                               UserWarning, "radians"),
+    "cosine_loss": (lambda tmp: ContrastiveLoss(distance="cosine"), FutureWarning,
+                    "deprecated"),
+    "cosine_miner": (lambda tmp: get_miner("multi_similarity", distance="cosine"),
+                     FutureWarning, "deprecated"),
+    "cosine_distance": (lambda tmp: get_distance("cosine"), FutureWarning, "deprecated"),
+    "cosine_in_fit": (lambda tmp: _fit(distance="cosine"), FutureWarning, "deprecated"),
+    "miner_with_proxy_loss": (lambda tmp: _fit(loss="normface"), UserWarning,
+                              "need no mining"),
+    "loss_weights_not_loaded": (_reload_without_loss_weights, UserWarning, "f_criterion"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WARNINGS))
+def test_warnings_point_at_the_users_line(case, tmp_path):
+    """The warning's location is this file (the caller), not skmetric, skorch or torch."""
+    trigger, category, text = WARNINGS[case]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trigger(tmp_path)
+    ours = [w for w in caught if issubclass(w.category, category) and text in str(w.message)]
+    assert ours, [str(w.message) for w in caught]
+    assert {w.filename for w in ours} == {__file__}, [(w.filename, w.lineno) for w in ours]
