@@ -144,9 +144,10 @@ def mean_nonzero(losses, embeddings):
     reference embeddings out of the graph, i.e. their ``.grad`` None).
     """
     positive = losses > 0
-    if _sync.host_checks(losses) and not bool(positive.any()):
+    count = positive.sum()  # also read for the zero case (one pass, not two)
+    if _sync.host_checks(losses) and not bool(count):
         return zero_loss(embeddings)
-    out = torch.where(positive, losses, 0).sum() / positive.sum().clamp(min=1)
+    out = torch.where(positive, losses, 0).sum() / count.clamp(min=1)
     return out if losses.requires_grad else out + zero_loss(embeddings)
 
 

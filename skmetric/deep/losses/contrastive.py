@@ -49,8 +49,9 @@ class ContrastiveLoss(BaseLoss):
         if indices_tuple is None and self.reducer is None:
             # All pairs, masked in place: no index lists (whose length is a host sync).
             pos, neg = label_masks(labels, ref_labels)
-            pos_loss = torch.relu(self.dist.margin(mat, self.pos_margin)).masked_fill(~pos, 0.0)
-            neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat)).masked_fill(~neg, 0.0)
+            # (where(mask, x, 0): one pass, where masked_fill(~mask) copies and inverts first)
+            pos_loss = torch.where(pos, torch.relu(self.dist.margin(mat, self.pos_margin)), 0.0)
+            neg_loss = torch.where(neg, torch.relu(self.dist.margin(self.neg_margin, mat)), 0.0)
             return mean_nonzero(pos_loss, embeddings) + mean_nonzero(neg_loss, embeddings)
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
         pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
