@@ -18,32 +18,16 @@ import warnings
 
 import pytest
 
+pytest.importorskip("pytorch_metric_learning")
 torch = pytest.importorskip("torch")
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-pml_lmu = pytest.importorskip("pytorch_metric_learning.utils.loss_and_miner_utils")
-pml_cf = pytest.importorskip("pytorch_metric_learning.utils.common_functions")
 
 from _loss_agreement import value_and_grad as _value_and_grad  # noqa: E402
+from pytorch_metric_learning import losses as pml_losses  # noqa: E402
+from pytorch_metric_learning.utils import common_functions as pml_cf  # noqa: E402
+from pytorch_metric_learning.utils import loss_and_miner_utils as pml_lmu  # noqa: E402
 
+from skmetric.deep import losses as sk  # noqa: E402
 from skmetric.deep._distances import get_distance  # noqa: E402
-from skmetric.deep.losses import (  # noqa: E402
-    LOSSES,
-    ArcFaceLoss,
-    ContrastiveLoss,
-    CosFaceLoss,
-    IntraPairVarianceLoss,
-    LargeMarginSoftmaxLoss,
-    ManifoldLoss,
-    NCALoss,
-    NormFaceLoss,
-    NTXentLoss,
-    P2SGradLoss,
-    ProxyNCALoss,
-    SoftTripleLoss,
-    SphereFaceLoss,
-    SubCenterArcFaceLoss,
-    get_loss,
-)
 from skmetric.deep.miners import get_miner  # noqa: E402
 
 GenericPairLoss = pml_losses.GenericPairLoss
@@ -77,10 +61,10 @@ class _PMLFixedHistogram(pml_losses.DynamicSoftMarginLoss):
 # defaults on both sides (the constructors' defaults are part of the comparison).
 PAIR_AND_TRIPLET_LOSSES = {
     name: (cls, getattr(pml_losses, cls.__name__))
-    for name, cls in LOSSES.items()
+    for name, cls in sk.LOSSES.items()
     if getattr(cls, "takes_indices_tuple", False) and not cls.requires_classes
 }
-PAIR_AND_TRIPLET_LOSSES["dynamic_soft_margin"] = (LOSSES["dynamic_soft_margin"],
+PAIR_AND_TRIPLET_LOSSES["dynamic_soft_margin"] = (sk.LOSSES["dynamic_soft_margin"],
                                                   _PMLFixedHistogram)
 GENERIC_PAIR_LOSSES = sorted(name for name, (_, theirs) in PAIR_AND_TRIPLET_LOSSES.items()
                              if issubclass(theirs, GenericPairLoss))
@@ -196,11 +180,11 @@ def test_one_positive_and_one_negative_pair_pin_closed_forms():
     # contrastive: relu(d_ap - pos_margin) + relu(neg_margin - d_an) (PML 2.9: 0)
     expected = torch.relu(d_ap - 0.1) + torch.relu(1.2 - d_an)
     assert expected > 0
-    torch.testing.assert_close(ContrastiveLoss(0.1, 1.2)(emb, labels, pairs), expected)
+    torch.testing.assert_close(sk.ContrastiveLoss(0.1, 1.2)(emb, labels, pairs), expected)
     # NT-Xent: -log(e^{s_ap/t} / (e^{s_ap/t} + e^{s_an/t})) (PML 2.9: 0)
     t = 0.5
     expected = -torch.log(torch.exp(s_ap / t) / (torch.exp(s_ap / t) + torch.exp(s_an / t)))
-    torch.testing.assert_close(NTXentLoss(temperature=t)(emb, labels, pairs), expected)
+    torch.testing.assert_close(sk.NTXentLoss(temperature=t)(emb, labels, pairs), expected)
     # intra-pair variance: a lone pair is its group's mean, so only the slack counts:
     # relu((1 - eps) s - s)^2 = (eps s)^2 for a positive pair of negative similarity s,
     # relu(s - (1 + eps) s)^2 for a negative pair.
@@ -209,24 +193,24 @@ def test_one_positive_and_one_negative_pair_pin_closed_forms():
     assert s < 0
     expected = (0.3 * s) ** 2 + torch.relu(-0.2 * (flipped[0] @ flipped[2])) ** 2
     torch.testing.assert_close(
-        IntraPairVarianceLoss(0.3, 0.2)(flipped, labels, pairs), expected)
+        sk.IntraPairVarianceLoss(0.3, 0.2)(flipped, labels, pairs), expected)
 
 
 # ---------------------------------------------------------------- proxy losses with tuples
 C, D = 3, 5
 # ours, PML's class and kwargs, the weight attribute on each side
 PROXY_TWINS = {
-    "normface": (lambda: NormFaceLoss(C, D, scale=20.0), "NormalizedSoftmaxLoss", {}, "W", "W"),
-    "cosface": (lambda: CosFaceLoss(C, D), "CosFaceLoss", {}, "W", "W"),
-    "arcface": (lambda: ArcFaceLoss(C, D), "ArcFaceLoss", dict(margin=math.degrees(0.5)),
+    "normface": (lambda: sk.NormFaceLoss(C, D, scale=20.0), "NormalizedSoftmaxLoss", {}, "W", "W"),
+    "cosface": (lambda: sk.CosFaceLoss(C, D), "CosFaceLoss", {}, "W", "W"),
+    "arcface": (lambda: sk.ArcFaceLoss(C, D), "ArcFaceLoss", dict(margin=math.degrees(0.5)),
                 "W", "W"),
-    "subcenter_arcface": (lambda: SubCenterArcFaceLoss(C, D), "SubCenterArcFaceLoss",
+    "subcenter_arcface": (lambda: sk.SubCenterArcFaceLoss(C, D), "SubCenterArcFaceLoss",
                           dict(margin=math.degrees(0.5)), "W", "W"),
-    "large_margin_softmax": (lambda: LargeMarginSoftmaxLoss(C, D, lambda_start=0),
+    "large_margin_softmax": (lambda: sk.LargeMarginSoftmaxLoss(C, D, lambda_start=0),
                              "LargeMarginSoftmaxLoss", {}, "W", "W"),
-    "sphereface": (lambda: SphereFaceLoss(C, D, lambda_start=0), "SphereFaceLoss", {}, "W", "W"),
-    "proxy_nca": (lambda: ProxyNCALoss(C, D), "ProxyNCALoss", {}, "proxies", "proxies"),
-    "soft_triple": (lambda: SoftTripleLoss(C, D), "SoftTripleLoss", {}, "centers", "fc"),
+    "sphereface": (lambda: sk.SphereFaceLoss(C, D, lambda_start=0), "SphereFaceLoss", {}, "W", "W"),
+    "proxy_nca": (lambda: sk.ProxyNCALoss(C, D), "ProxyNCALoss", {}, "proxies", "proxies"),
+    "soft_triple": (lambda: sk.SoftTripleLoss(C, D), "SoftTripleLoss", {}, "centers", "fc"),
 }
 
 
@@ -264,7 +248,7 @@ def test_losses_whose_references_are_not_the_batch_weight_both_anchors_of_pairs(
                   ((12, 4), (9, 4), (12, 7), (9, 7)))
     ours, theirs = _proxy_twins("proxy_nca")
     for o, t, kwargs in ((ours, theirs, {}),
-                         (NCALoss(), pml_losses.NCALoss(),
+                         (sk.NCALoss(), pml_losses.NCALoss(),
                           dict(ref_emb=ref, ref_labels=ref_labels))):
         value, grad = _value_and_grad(o, emb, labels, indices_tuple=pairs, **kwargs)
         ref_value, ref_grad = _value_and_grad(t, emb, labels, indices_tuple=pairs, **kwargs)
@@ -316,11 +300,11 @@ def _pml_parameters(pml_cls):
     return params
 
 
-SIGNATURE_CASES = sorted(name for name, cls in LOSSES.items() if _pml_class(cls) is not None)
+SIGNATURE_CASES = sorted(name for name, cls in sk.LOSSES.items() if _pml_class(cls) is not None)
 
 
 def test_every_loss_but_two_has_a_pml_twin():
-    assert sorted(set(LOSSES) - set(SIGNATURE_CASES)) == ["class_circle", "l2_softmax"]
+    assert sorted(set(sk.LOSSES) - set(SIGNATURE_CASES)) == ["class_circle", "l2_softmax"]
 
 
 @pytest.mark.parametrize("name", SIGNATURE_CASES)
@@ -328,7 +312,7 @@ def test_constructors_take_pml_s_names_with_pml_s_defaults(name):
     """Every parameter name of PML 2.9's constructor is accepted, as ours or as a
     ``pml_names`` alias, and defaults agree (converted through the alias) unless listed in
     DIFFERENT_DEFAULTS."""
-    cls = LOSSES[name]
+    cls = sk.LOSSES[name]
     ours = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
     aliases = getattr(cls, "pml_names", {})
     for pml_name, pml_default in _pml_parameters(_pml_class(cls)).items():
@@ -351,20 +335,20 @@ def test_constructors_take_pml_s_names_with_pml_s_defaults(name):
 def test_pml_names_build_the_same_loss():
     """PML's names, with PML's values, give our loss its parameters; both names at once,
     or a bad value under PML's name, are refused with the name the user wrote."""
-    assert NormFaceLoss(3, 4, temperature=0.1).scale == pytest.approx(10.0)
-    assert get_loss("normface", num_classes=3, embedding_size=4).scale == 20.0  # PML's 0.05
-    p2s = P2SGradLoss(descriptors_dim=4, num_classes=3)
+    assert sk.NormFaceLoss(3, 4, temperature=0.1).scale == pytest.approx(10.0)
+    assert sk.get_loss("normface", num_classes=3, embedding_size=4).scale == 20.0  # PML's 0.05
+    p2s = sk.P2SGradLoss(descriptors_dim=4, num_classes=3)
     assert (p2s.embedding_size, p2s.num_classes, tuple(p2s.W.shape)) == (4, 3, (4, 3))
-    manifold = ManifoldLoss(l=4, K=3, lambdaC=0.5, alpha=0.7)
+    manifold = sk.ManifoldLoss(l=4, K=3, lambdaC=0.5, alpha=0.7)
     assert (manifold.embedding_size, manifold.num_classes, manifold.lambda_c) == (4, 3, 0.5)
     with pytest.raises(TypeError, match="both scale= and temperature="):
-        NormFaceLoss(3, 4, scale=2.0, temperature=0.5)
+        sk.NormFaceLoss(3, 4, scale=2.0, temperature=0.5)
     with pytest.raises(ValueError, match="'temperature' parameter of NormFaceLoss"):
-        NormFaceLoss(3, 4, temperature=0.0)
+        sk.NormFaceLoss(3, 4, temperature=0.0)
     with pytest.raises(ValueError, match="'lambdaC' parameter of ManifoldLoss"):
-        ManifoldLoss(l=4, K=3, lambdaC=-1.0)
+        sk.ManifoldLoss(l=4, K=3, lambdaC=-1.0)
     # and the value equals PML's given the same weights
-    ours = NormFaceLoss(3, 5, temperature=0.2)
+    ours = sk.NormFaceLoss(3, 5, temperature=0.2)
     theirs = pml_losses.NormalizedSoftmaxLoss(3, 5, temperature=0.2)
     theirs.W.data = ours.W.data.clone().double()
     emb = _embeddings(False, torch.float64)
@@ -409,18 +393,18 @@ def _reload_without_loss_weights(tmp_path):
 
 # Every warning skmetric.deep emits, by each way a user reaches it: (trigger, category, text).
 WARNINGS = {
-    "ranked_list_temperature": (lambda tmp: LOSSES["ranked_list"](Tn=6.0), UserWarning,
+    "ranked_list_temperature": (lambda tmp: sk.LOSSES["ranked_list"](Tn=6.0), UserWarning,
                                 "Tp or Tn above 5"),
-    "ranked_list_by_name": (lambda tmp: get_loss("ranked_list", Tn=6.0), UserWarning,
+    "ranked_list_by_name": (lambda tmp: sk.get_loss("ranked_list", Tn=6.0), UserWarning,
                             "Tp or Tn above 5"),
     "ranked_list_in_fit": (lambda tmp: _fit(loss="ranked_list", loss__Tn=6.0, miner=None),
                            UserWarning, "Tp or Tn above 5"),
-    "arcface_degrees": (lambda tmp: ArcFaceLoss(3, 4, margin=1.2), UserWarning, "radians"),
-    "subcenter_arcface_degrees": (lambda tmp: SubCenterArcFaceLoss(3, 4, margin=1.2),
+    "arcface_degrees": (lambda tmp: sk.ArcFaceLoss(3, 4, margin=1.2), UserWarning, "radians"),
+    "subcenter_arcface_degrees": (lambda tmp: sk.SubCenterArcFaceLoss(3, 4, margin=1.2),
                                   UserWarning, "radians"),
     "arcface_degrees_in_fit": (lambda tmp: _fit(loss="arcface", loss__margin=1.2, miner=None),
                                UserWarning, "radians"),
-    "cosine_loss": (lambda tmp: ContrastiveLoss(distance="cosine"), FutureWarning,
+    "cosine_loss": (lambda tmp: sk.ContrastiveLoss(distance="cosine"), FutureWarning,
                     "deprecated"),
     "cosine_miner": (lambda tmp: get_miner("multi_similarity", distance="cosine"),
                      FutureWarning, "deprecated"),
