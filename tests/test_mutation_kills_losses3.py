@@ -278,7 +278,7 @@ def test_l2_softmax_without_bias_learns_no_bias():
 # Documented defaults (the docstrings' "default=" values; PML's where PML has the loss).
 DOCUMENTED = {
     "L2SoftmaxLoss": dict(scale=16.0, bias=True),
-    "NormFaceLoss": dict(scale=16.0),
+    "NormFaceLoss": dict(scale=20.0),  # PML's temperature=0.05
     "ClassCircleLoss": dict(m=0.25, gamma=256.0),
     "SoftTripleLoss": dict(centers_per_class=10, la=20.0, gamma=0.1, margin=0.01),
     "ArcFaceLoss": dict(margin=0.5, scale=64.0, easy_margin=False),

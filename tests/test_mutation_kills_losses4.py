@@ -246,10 +246,19 @@ def _ntxent_pair(dtype, a1, p, a2, n, temperature=0.2, **kwargs):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_ntxent_with_one_positive_or_one_negative_pair(dtype):
-    """PML's NT-Xent is zero unless some index tensor has two or more pairs: one positive
-    and one negative pair give 0; two positives and one negative (or one positive and two
-    negatives) give a loss."""
-    assert _ntxent_pair(dtype, [0], [1], [0], [3]).item() == 0
+    """One positive and one negative pair give their loss (PML 2.9 returns 0 there, its
+    off-by-one guard: see tests/test_pml_parity_edge.py), as do two positives and one
+    negative, or one positive and two negatives; no negatives or no positives give 0."""
+    emb, _ = _batch(2, n=6, dtype=dtype)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    one_each = tuple(torch.tensor(t) for t in ([0], [1], [0], [3]))
+    # PML past its guard: the positive pair listed twice has the same mean term
+    twice = tuple(torch.tensor(t) for t in ([0, 0], [1, 1], [0], [3]))
+    v1, g1 = _value_and_grad(losses.NTXentLoss(0.2), emb, labels, indices_tuple=one_each)
+    v2, g2 = _value_and_grad(pml_losses.NTXentLoss(0.2), emb, labels, indices_tuple=twice)
+    assert v1 > 0
+    torch.testing.assert_close(v1, v2.reshape(()), **TOL[dtype])
+    torch.testing.assert_close(g1, g2, **TOL[dtype])
     assert _ntxent_pair(dtype, [0, 1], [1, 2], [0], [3]) > 0
     assert _ntxent_pair(dtype, [0], [1], [0, 0], [3, 5]) > 0
     assert _ntxent_pair(dtype, [], [], [0, 1], [3, 5]).item() == 0
@@ -565,8 +574,10 @@ def test_manifold_logits_are_cosines_to_the_proxies():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_angular_and_intra_pair_variance_with_few_pairs_match_pml(dtype):
-    """No positive pair (singletons): Angular is a finite zero; one positive and one negative
-    pair: the intra-pair variance loss is PML's zero, two pairs of a kind give a loss."""
+    """No positive pair (singletons): Angular is a finite zero. Intra-pair variance with one
+    positive and one negative pair, two of a kind, or none: PML's loss of the pairs listed
+    twice (the same means and mean terms; PML 2.9 returns 0 for a single pair of each kind,
+    its off-by-one guard: see tests/test_pml_parity_edge.py)."""
     emb, _ = _batch(6, n=6, dtype=dtype)
     value, grad = _value_and_grad(losses.AngularLoss(), emb, torch.arange(6))
     assert value.item() == 0 and torch.count_nonzero(grad) == 0
@@ -574,17 +585,22 @@ def test_angular_and_intra_pair_variance_with_few_pairs_match_pml(dtype):
     labels = torch.tensor([0, 0, 0, 1, 1, 2])
     for pairs in (([0], [1], [0], [3]), ([0, 1], [1, 2], [0], [3]), ([], [], [], [])):
         indices = tuple(torch.tensor(t, dtype=torch.long) for t in pairs)
-        _agree(losses.IntraPairVarianceLoss(0.05, 0.1),
-               pml_losses.IntraPairVarianceLoss(0.05, 0.1), emb, labels, indices_tuple=indices)
+        v1, g1 = _value_and_grad(losses.IntraPairVarianceLoss(0.05, 0.1), emb, labels,
+                                 indices_tuple=indices)
+        v2, g2 = _value_and_grad(pml_losses.IntraPairVarianceLoss(0.05, 0.1), emb, labels,
+                                 indices_tuple=tuple(t.repeat(2) for t in indices))
+        torch.testing.assert_close(v1, v2.reshape(()), **TOL[dtype])
+        torch.testing.assert_close(g1, g2, **TOL[dtype])
     for few in (torch.tensor([0, 0, 1, 2, 3, 4]), torch.arange(6)):  # 2 or 0 positive pairs
         _agree(losses.IntraPairVarianceLoss(), pml_losses.IntraPairVarianceLoss(), emb, few)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_intra_pair_variance_of_one_sample_against_a_reference_set(dtype):
-    """All pairs of a single sample: none alone (a zero), one positive and one negative pair
-    against a reference set (PML's zero, though the positive pair violates its mean's
-    bound by itself), or two of a kind (a loss)."""
+    """All pairs of a single sample: none alone (a zero); one positive and one negative pair
+    against a reference set (a loss: the positive pair violates its mean's bound by itself;
+    PML 2.9 returns 0 there), or two of a kind (a loss). The reference is PML on the
+    reference set listed twice (every pair twice: the same means and mean terms)."""
     one, _ = _batch(8, n=1, dtype=dtype)
     value, grad = _value_and_grad(losses.IntraPairVarianceLoss(), one, torch.tensor([0]))
     assert value.item() == 0 and torch.count_nonzero(grad) == 0
@@ -593,6 +609,12 @@ def test_intra_pair_variance_of_one_sample_against_a_reference_set(dtype):
     for ref_labels in (torch.tensor([0, 1, 5, 5]), torch.tensor([0, 0, 5, 5]),
                        torch.tensor([0, 1, 1, 5])):
         keep = ref_labels != 5
-        _agree(losses.IntraPairVarianceLoss(0.05, 0.1),
-               pml_losses.IntraPairVarianceLoss(0.05, 0.1), one * 3, torch.tensor([0]),
-               ref_emb=ref[keep], ref_labels=ref_labels[keep])
+        v1, g1 = _value_and_grad(losses.IntraPairVarianceLoss(0.05, 0.1), one * 3,
+                                 torch.tensor([0]), ref_emb=ref[keep],
+                                 ref_labels=ref_labels[keep])
+        v2, g2 = _value_and_grad(pml_losses.IntraPairVarianceLoss(0.05, 0.1), one * 3,
+                                 torch.tensor([0]), ref_emb=ref[keep].repeat(2, 1),
+                                 ref_labels=ref_labels[keep].repeat(2))
+        assert v1 > 0
+        torch.testing.assert_close(v1, v2.reshape(()), **TOL[dtype])
+        torch.testing.assert_close(g1, g2, **TOL[dtype])

@@ -10,10 +10,10 @@ the cosine *distance* 1 - cos, as in scikit-learn and SciPy. The former name ``'
 still selects the similarity here, with a FutureWarning.
 """
 
-import warnings
-
 import torch
 import torch.nn.functional as F
+
+from ._warn import warn_user
 
 
 class Distance:
@@ -108,13 +108,12 @@ def canonical_distance(distance, warn=True):
         return distance
     new = _RENAMED[distance.lower()]
     if warn:
-        warnings.warn(
+        warn_user(
             f"distance={distance!r} is deprecated in skmetric.deep and will be removed in a "
             f"future release: use distance={new!r}, the same cosine similarity. (In "
             "skmetric.distances and skmetric.metrics, 'cosine' is the cosine distance "
             "1 - cos.)",
-            FutureWarning, stacklevel=3,
-        )
+            FutureWarning)
     return new
 
 

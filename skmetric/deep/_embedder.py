@@ -7,7 +7,6 @@ import inspect
 import math
 import re
 import sys
-import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -36,6 +35,7 @@ from ._device_data import on_device
 from ._distances import canonical_distance
 from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
+from ._warn import warn_user
 from .networks import MLP, SmallCNN
 
 _SEED_HIGH = np.iinfo(np.int32).max
@@ -572,13 +572,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         self.loss_ = self._build_component("loss", self.loss)
         self.miner_ = self._build_component("miner", self.miner)
         if self.miner_ is not None and getattr(self.loss_, "requires_classes", False):
-            warnings.warn(
+            warn_user(
                 f"miner={self.miner!r} with the proxy loss {type(self.loss_).__name__}: "
                 "proxy losses compare samples with class proxies and need no mining; the "
                 "miner only re-weights samples by how often it picks them. Pass miner=None "
-                "unless you mean that.",
-                UserWarning, stacklevel=2,
-            )
+                "unless you mean that.")
         return self
 
     def _build_component(self, slot, value):
@@ -603,8 +601,13 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     and params.get("distance") not in allowed:
                 params.pop("distance", None)
             if getattr(cls, "requires_classes", False):
-                params.setdefault("num_classes", len(self.classes_))
-                params.setdefault("embedding_size", self.embedding_dim_)
+                # (also when given under pytorch-metric-learning's name, e.g. loss__K=)
+                aliases = getattr(cls, "pml_names", {})
+                given = {aliases[k].name if k in aliases else k for k in params}
+                for name, value in (("num_classes", len(self.classes_)),
+                                    ("embedding_size", self.embedding_dim_)):
+                    if name not in given:
+                        params[name] = value
             return cls(**params)
         if params:
             # Rebuilding the object from these alone would silently drop its own settings.
@@ -960,12 +963,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         loss = getattr(self, "loss_", None)
         if f_criterion is None and isinstance(loss, nn.Module) and any(
                 True for _ in loss.parameters()):
-            warnings.warn(
+            warn_user(
                 f"{type(loss).__name__} has learned parameters (e.g. class proxies, used by "
                 "predict) that f_params does not hold; they are freshly initialised. Save "
-                "and load them with f_criterion=... too.",
-                UserWarning, stacklevel=3,
-            )
+                "and load them with f_criterion=... too.")
 
     def export_torch(self, f=None):
         """Export the embedding function as a ``torch.export`` program, for serving

@@ -10,7 +10,9 @@ and the valid range, instead of training on it silently.
 
 import inspect
 import math
+from collections.abc import Callable
 from numbers import Real
+from typing import NamedTuple
 
 from .._sklearn_compat import Interval, validate_parameter_constraints
 
@@ -23,9 +25,16 @@ POSITIVE = Interval(Real, 0, float("inf"), closed="neither")
 
 
 class ValidatedParams(type):
-    """Metaclass that checks constructor arguments against ``_parameter_constraints``."""
+    """Metaclass that checks constructor arguments against ``_parameter_constraints``.
+
+    A class may also accept pytorch-metric-learning's names for some of its parameters:
+    ``pml_names = {"temperature": PMLName("scale", reciprocal, [POSITIVE])}`` turns
+    ``temperature=t`` into ``scale=1 / t`` (after checking ``t`` against the constraints,
+    by default those of the parameter it stands for).
+    """
 
     def __call__(cls, *args, **kwargs):
+        kwargs = cls._from_pml_names(kwargs)
         constraints = cls._all_constraints()
         if constraints:
             try:
@@ -50,11 +59,50 @@ class ValidatedParams(type):
         sig = inspect.signature(cls.__init__)
         return sig.replace(parameters=list(sig.parameters.values())[1:])
 
+    def _from_pml_names(cls, kwargs):
+        """``kwargs`` with pytorch-metric-learning's parameter names replaced by ours."""
+        aliases = getattr(cls, "pml_names", {})
+        if not aliases.keys() & kwargs.keys():
+            return kwargs
+        kwargs = dict(kwargs)
+        for pml_name, alias in aliases.items():
+            if pml_name not in kwargs:
+                continue
+            if alias.name in kwargs:
+                raise TypeError(
+                    f"{cls.__name__} got both {alias.name}= and {pml_name}= "
+                    f"(pytorch-metric-learning's name for {alias.name}); pass only one.")
+            value = kwargs.pop(pml_name)
+            constraints = alias.constraints or cls._all_constraints().get(alias.name)
+            if constraints:
+                validate_parameter_constraints({pml_name: constraints}, {pml_name: value},
+                                               caller_name=cls.__name__)
+            kwargs[alias.name] = alias.convert(value)
+        return kwargs
+
     def _all_constraints(cls):
         merged = {}
         for klass in reversed(cls.__mro__):
             merged.update(vars(klass).get("_parameter_constraints", {}))
         return merged
+
+
+def same(value):
+    """The value as it is (a parameter that only has another name)."""
+    return value
+
+
+class PMLName(NamedTuple):
+    """pytorch-metric-learning's name for a parameter: ours, and how its value converts."""
+
+    name: str
+    convert: Callable = same
+    constraints: list | None = None
+
+
+def reciprocal(value):
+    """``1 / value`` (a temperature as a scale)."""
+    return 1.0 / value
 
 
 class _Radians(Interval):

@@ -136,17 +136,21 @@ def zero_loss(embeddings):
     return (embeddings * 0).sum()
 
 
-def mean_nonzero(losses, embeddings):
+def mean_nonzero(losses, embeddings, nonnegative=False):
     """Mean over the strictly positive losses (pytorch-metric-learning's AvgNonZeroReducer).
 
     Zero when there are none. On an accelerator the count stays on the device (no host
     sync): the zero then still depends on ``losses`` (zero gradients where PML leaves
-    reference embeddings out of the graph, i.e. their ``.grad`` None).
+    reference embeddings out of the graph, i.e. their ``.grad`` None). ``nonnegative``
+    says no loss is below 0 (e.g. hinge terms): their plain sum is then the sum of the
+    positive ones, with no masked copy (the zero terms' gradients are 0 already).
     """
     positive = losses > 0
-    if _sync.host_checks(losses) and not bool(positive.any()):
+    count = positive.sum()  # also read for the zero case (one pass, not two)
+    if _sync.host_checks(losses) and not bool(count):
         return zero_loss(embeddings)
-    out = torch.where(positive, losses, 0).sum() / positive.sum().clamp(min=1)
+    total = losses.sum() if nonnegative else torch.where(positive, losses, 0).sum()
+    out = total / count.clamp(min=1)
     return out if losses.requires_grad else out + zero_loss(embeddings)
 
 

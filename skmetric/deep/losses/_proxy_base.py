@@ -16,6 +16,7 @@ from ..._sklearn_compat import Interval
 from .. import _sync
 from .._tuples import check_indices_tuple, check_inputs
 from ._options import LossOptions, add_regularization, reduce_terms
+from ._terms import miner_weights
 
 
 class BaseProxyLoss(nn.Module, metaclass=LossOptions):
@@ -39,7 +40,8 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
     #: Whether the loss reduces itself (pytorch-metric-learning's "already_reduced" terms):
     #: every reducer then returns the loss as is.
     terms_already_reduced = False
-    #: Whether miner weights count only the anchors (first tensor) of a miner's tuples.
+    #: Whether miner weights count only the anchors of a miner's tuples (``a``, or ``a1``
+    #: and ``a2``), as pytorch-metric-learning's losses whose references are not the batch.
     weights_from_anchors = False
 
     _parameter_constraints = {
@@ -138,9 +140,8 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
         indices_tuple = check_indices_tuple(indices_tuple, n, n, embeddings.device)
         if all(len(t) == 0 for t in indices_tuple):
             return None
-        used = indices_tuple[0] if anchors_only else torch.cat(indices_tuple)
-        counts = _sync.counts(used, n).to(embeddings.dtype)
-        return counts / counts.max()
+        return miner_weights(indices_tuple, n, embeddings.dtype, embeddings.device,
+                             anchors_only)
 
     def compute_loss(self, embeddings, labels, weights):
         raise NotImplementedError

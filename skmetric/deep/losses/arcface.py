@@ -1,7 +1,6 @@
 """ArcFace: an additive angular margin (Deng et al., 2019), and its sub-center variant."""
 
 import math
-import warnings
 from numbers import Integral
 
 import torch
@@ -9,6 +8,7 @@ import torch
 from ..._sklearn_compat import Interval
 from .._docstrings import loss_example
 from .._params import RADIANS
+from .._warn import warn_user
 from ._margin_softmax import MarginSoftmaxBase
 
 
@@ -94,12 +94,8 @@ _LARGE_RADIANS = 1.0
 
 def _warn_if_degrees(margin):
     if margin >= _LARGE_RADIANS:
-        warnings.warn(
+        warn_user(
             f"ArcFace margin={margin} is read in radians ({math.degrees(margin):.0f} degrees), "
             "far above the usual 0.5 rad (28.6 degrees). If you meant degrees, pass "
-            f"margin=math.radians({margin}) = {math.radians(margin):.4f}.",
-            # The caller of the loss's constructor, past __init__ and the two metaclass
-            # __call__s (parameter validation, then the shared options of LossOptions).
-            UserWarning, stacklevel=5,
-        )
+            f"margin=math.radians({margin}) = {math.radians(margin):.4f}.")
     return margin

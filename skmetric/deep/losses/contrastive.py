@@ -49,9 +49,12 @@ class ContrastiveLoss(BaseLoss):
         if indices_tuple is None and self.reducer is None:
             # All pairs, masked in place: no index lists (whose length is a host sync).
             pos, neg = label_masks(labels, ref_labels)
-            pos_loss = torch.relu(self.dist.margin(mat, self.pos_margin)).masked_fill(~pos, 0.0)
-            neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat)).masked_fill(~neg, 0.0)
-            return mean_nonzero(pos_loss, embeddings) + mean_nonzero(neg_loss, embeddings)
+            # Two fresh (n, n) tensors per kind of pair: the margin's (made a hinge in place)
+            # and the masked one; every (n, n) temporary is a page-faulted allocation.
+            pos_loss = torch.where(pos, self.dist.margin(mat, self.pos_margin).relu_(), 0.0)
+            neg_loss = torch.where(neg, self.dist.margin(self.neg_margin, mat).relu_(), 0.0)
+            return (mean_nonzero(pos_loss, embeddings, nonnegative=True)
+                    + mean_nonzero(neg_loss, embeddings, nonnegative=True))
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
         pos_loss = torch.relu(self.dist.margin(mat[a1, p], self.pos_margin))
         neg_loss = torch.relu(self.dist.margin(self.neg_margin, mat[a2, n]))

@@ -42,7 +42,10 @@ class InstanceLoss(BaseLoss):
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         targets = dense_ranks(labels)
-        logits = self.gamma * self.distance_matrix(embeddings, None)
+        # gamma * cos: scaling the (n, d) unit vectors on one side costs d/n of scaling the
+        # (n, n) matrix, forward and backward
+        unit = F.normalize(embeddings, p=2, dim=1)  # (its only distance is the cosine)
+        logits = (self.gamma * unit) @ unit.T
         if self.reducer is None:
             return F.cross_entropy(logits, targets)
         losses = F.cross_entropy(logits, targets, reduction="none")

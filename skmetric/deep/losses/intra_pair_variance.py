@@ -46,8 +46,6 @@ class IntraPairVarianceLoss(BaseLoss):
         if indices_tuple is None and self.reducer is None:
             return self._all_pairs_loss(embeddings, labels, ref_emb, ref_labels)
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
-        if max(len(a1), len(a2)) <= 1:  # as pytorch-metric-learning
-            return zero_loss(embeddings)
         mat = self.distance_matrix(embeddings, ref_emb)
         loss = zero_loss(embeddings)
         # Positive pairs should not be less similar than their mean, negatives not more;
@@ -65,8 +63,6 @@ class IntraPairVarianceLoss(BaseLoss):
         all of the matrix): their terms are computed on the whole matrix and masked."""
         pos, neg = label_masks(labels, ref_labels)
         a1, p, n_neg = where(pos, extra=(neg.sum(),))  # one sync: the two counts
-        if max(len(a1), n_neg) <= 1:  # as pytorch-metric-learning
-            return zero_loss(embeddings)
         mat = self.distance_matrix(embeddings, ref_emb)
         loss = zero_loss(embeddings)
         if len(a1):

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..._sklearn_compat import Interval
 from .._docstrings import loss_example
-from .._params import NON_NEGATIVE
+from .._params import NON_NEGATIVE, PMLName
 from ._base import masked_logsumexp
 from ._proxy_base import BaseProxyLoss
 
@@ -28,12 +28,14 @@ class ManifoldLoss(BaseProxyLoss):
     Parameters
     ----------
     num_classes : int
-        Number of proxies K (pytorch-metric-learning's ``K``); labels are the proxy
-        (meta-class) indices of the samples, in ``[0, K)``.
+        Number of proxies K (pytorch-metric-learning's ``K``, also accepted as ``K=``);
+        labels are the proxy (meta-class) indices of the samples, in ``[0, K)``. No
+        default (pytorch-metric-learning's is 50): as for every proxy loss,
+        :class:`~skmetric.deep.MetricEmbedder` sets it to the number of classes.
     embedding_size : int
-        Dimension of the embeddings (pytorch-metric-learning's ``l``).
+        Dimension of the embeddings (pytorch-metric-learning's ``l``, also accepted).
     lambda_c : float, default=1.0
-        Weight of the context loss (``lambdaC``).
+        Weight of the context loss (``lambdaC``, also accepted).
     alpha : float, default=0.8
         How much similarity each node passes to its neighbours in the random walk, in (0, 1).
     margin : float, default=5e-4
@@ -53,6 +55,8 @@ class ManifoldLoss(BaseProxyLoss):
     CVPR 2019.
     """
 
+    pml_names = {"l": PMLName("embedding_size"), "K": PMLName("num_classes"),
+                 "lambdaC": PMLName("lambda_c")}
     _parameter_constraints = {
         "lambda_c": [NON_NEGATIVE],
         "alpha": [Interval(Real, 0, 1, closed="neither")],

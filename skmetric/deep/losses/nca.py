@@ -4,7 +4,6 @@ import torch
 
 from .._docstrings import loss_example
 from .._params import POSITIVE
-from .._tuples import label_masks
 from ._base import BaseLoss, zero_loss
 from ._terms import miner_weights
 
@@ -52,14 +51,14 @@ class NCALoss(BaseLoss):
             return zero_loss(embeddings)
         weights = miner_weights(indices_tuple, len(embeddings), embeddings.dtype,
                                 embeddings.device, anchors_only=ref_emb is not None)
-        logits = self.softmax_scale * self.dist.margin(0.0, self.distance_matrix(embeddings,
-                                                                                 ref_emb))
-        same, _ = label_masks(labels, ref_labels)  # excludes i itself from the batch
-        if ref_emb is None:
-            logits = logits.masked_fill(torch.eye(len(logits), dtype=torch.bool,
-                                                  device=logits.device),
-                                        torch.finfo(logits.dtype).min)
-        prob = (torch.softmax(logits, dim=1) * same).sum(1)
+        # scale times the similarity, or minus the distance: one pass over the matrix
+        sign = 1.0 if self.dist.is_similarity else -1.0
+        logits = self.distance_matrix(embeddings, ref_emb) * (sign * self.softmax_scale)
+        if ref_emb is None:  # i is not its own neighbour (in place: the product is fresh)
+            logits.fill_diagonal_(torch.finfo(logits.dtype).min)
+        # (the diagonal of `same` needs no clearing: its probability is 0)
+        same = labels[:, None] == (labels if ref_labels is None else ref_labels)[None, :]
+        prob = torch.where(same, torch.softmax(logits, dim=1), 0.0).sum(1)
         nonzero = prob != 0
         # Terms with prob 0 are -log(1) = 0: clamping the count keeps PML's zero, sync-free.
         losses = -torch.log(torch.where(nonzero, prob, 1.0)) * weights

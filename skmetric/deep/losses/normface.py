@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 
 from .._docstrings import loss_example
-from .._params import POSITIVE
+from .._params import POSITIVE, PMLName, reciprocal
 from ._proxy_base import BaseProxyLoss
 
 
@@ -17,8 +17,9 @@ class NormFaceLoss(BaseProxyLoss):
     Parameters
     ----------
     num_classes, embedding_size : int
-    scale : float, default=16.0
-        The scale s of the paper.
+    scale : float, default=20.0
+        The scale s of the paper; pytorch-metric-learning's ``temperature=t`` is accepted
+        too, as ``scale=1 / t`` (its default, 0.05, is this one).
 
     References
     ----------
@@ -29,8 +30,9 @@ class NormFaceLoss(BaseProxyLoss):
     supports_reducer = True  # per-sample ("element") terms, as in PML
 
     _parameter_constraints = {"scale": [POSITIVE]}
+    pml_names = {"temperature": PMLName("scale", reciprocal, [POSITIVE])}
 
-    def __init__(self, num_classes, embedding_size, scale=16.0):
+    def __init__(self, num_classes, embedding_size, scale=20.0):
         super().__init__(num_classes, embedding_size)
         self.scale = scale
         self.W = self._new_weights(embedding_size, num_classes)

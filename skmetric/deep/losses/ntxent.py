@@ -28,9 +28,11 @@ class NTXentLoss(BaseLoss):
 
     Notes
     -----
-    As in pytorch-metric-learning, the loss is zero when every index tensor of the
-    pairs has at most one element, and ``-log(ratio + tiny)`` caps a term at about 87
-    (float32) or 708 (float64).
+    The loss is zero without a positive or without a negative pair, and ``-log(ratio +
+    tiny)`` caps a term at about 87 (float32) or 708 (float64), as in
+    pytorch-metric-learning. One positive and one negative pair give their loss;
+    pytorch-metric-learning 2.9 returns 0 whenever no index tensor has two elements (see
+    "Where skmetric differs from pytorch-metric-learning" in docs/deep_losses.md).
 
     References
     ----------
@@ -49,7 +51,7 @@ class NTXentLoss(BaseLoss):
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
         a1, p, a2, n = to_pairs(indices_tuple, labels, ref_labels)
-        if len(a1) == 0 or len(a2) == 0 or max(len(a1), len(a2)) <= 1:
+        if len(a1) == 0 or len(a2) == 0:
             return zero_loss(embeddings)
         mat = self.distance_matrix(embeddings, ref_emb)
         logits = self.dist.margin(0.0, mat) / self.temperature  # similarity, or -distance

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._docstrings import loss_example
+from .._params import PMLName
 from ._proxy_base import BaseProxyLoss
 
 
@@ -23,7 +24,8 @@ class P2SGradLoss(BaseProxyLoss):
     num_classes, embedding_size : int
         pytorch-metric-learning takes them in the other order,
         ``P2SGradLoss(descriptors_dim, num_classes)``; skmetric's proxy losses all take
-        ``(num_classes, embedding_size)``.
+        ``(num_classes, embedding_size)``. By keyword, ``descriptors_dim=`` is accepted as
+        ``embedding_size``.
 
     Attributes
     ----------
@@ -38,6 +40,7 @@ class P2SGradLoss(BaseProxyLoss):
 
     #: pytorch-metric-learning returns the loss "already_reduced": every reducer keeps it.
     supports_reducer = terms_already_reduced = True
+    pml_names = {"descriptors_dim": PMLName("embedding_size")}
 
     def __init__(self, num_classes, embedding_size):
         super().__init__(num_classes, embedding_size)

@@ -1,6 +1,5 @@
 """Ranked list loss (Wang et al., 2019)."""
 
-import warnings
 from numbers import Real
 
 import torch
@@ -8,6 +7,7 @@ import torch
 from ..._sklearn_compat import Interval
 from .._docstrings import loss_example
 from .._params import FINITE
+from .._warn import warn_user
 from ._base import BaseLoss
 
 
@@ -63,8 +63,7 @@ class RankedListLoss(BaseLoss):
                  normalize=True):
         super().__init__(distance=distance, normalize=normalize)
         if Tp > 5 or Tn > 5:
-            warnings.warn("Tp or Tn above 5: large temperatures may overflow exp().",
-                          stacklevel=2)
+            warn_user("Tp or Tn above 5: large temperatures may overflow exp().")
         self.margin = margin
         self.Tn = Tn
         self.imbalance = imbalance

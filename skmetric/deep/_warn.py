@@ -1,0 +1,34 @@
+"""Warnings that point at the user's line, however deep inside the library they arise.
+
+A fixed ``stacklevel`` is right for one call path only: a loss warns from its constructor,
+which the user calls directly, through ``get_loss``, or through ``MetricEmbedder.fit`` and
+skorch; and the metaclasses add frames of their own. :func:`warn_user` instead attributes
+the warning to the first frame outside skmetric and the libraries it runs inside (skorch,
+scikit-learn, torch), i.e. to the user's code, so ``warnings.catch_warnings(record=True)``,
+``-W error::UserWarning:module`` filters and "once per location" all see the user's file.
+"""
+
+import os
+import sys
+import warnings
+
+_LIBRARIES = ("skmetric", "skorch", "sklearn", "torch")
+
+
+def _library_dirs():
+    dirs = []
+    for name in _LIBRARIES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            dirs.append(os.path.dirname(os.path.abspath(module.__file__)) + os.sep)
+    return tuple(dirs)
+
+
+def warn_user(message, category=UserWarning):
+    """``warnings.warn(message, category)`` at the first caller outside the libraries."""
+    dirs = _library_dirs()
+    frame, level = sys._getframe(1), 2  # level 2: warn_user's caller
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            dirs):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
