@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 from test_mutation_kills_engine import _brute_knn  # float64 cdist, ties by index
 
-from skmetric._compute import _engine, _knn, _knn_topk
+from skmetric._compute import _knn, _knn_topk
 from skmetric._compute._engine import Prepared, prepare
 
 CPU_NAMESPACES = ["numpy", "array_api_strict", "torch"]
