@@ -233,3 +233,26 @@ def test_torch_gradients_flow_through_the_data_not_the_centre():
     diff = X[:, None, :] - Y[None, :, :]
     expected = (diff / np.linalg.norm(diff, axis=2)[:, :, None]).sum(axis=1)
     assert_allclose(Xt.grad.numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_the_bound_search_computes_exact_distances_of_few_candidates(monkeypatch, metric):
+    """The bound search recomputes exactly only the references whose ranking lies within
+    the round-off band above the k-th bound: a few more than k of 400 for random data
+    (4 here), not all of them (a band as wide as the data); the neighbours equal brute
+    force."""
+    widths = []
+    gathered = _knn._neighbor_distances
+
+    def spy(prep, Xb, ind, R, *args, **kwargs):
+        widths.append(int(ind.shape[1]))
+        return gathered(prep, Xb, ind, R, *args, **kwargs)
+
+    monkeypatch.setattr(_knn, "_neighbor_distances", spy)
+    rng = np.random.RandomState(10)
+    X, Y = rng.standard_normal((50, 5)), rng.standard_normal((400, 5))
+    dist, ind = prepare(X, Y, metric).kneighbors(3, algorithm="bound")
+    d_ref, i_ref = _brute_knn(X, Y, 3, metric=metric)
+    assert_array_equal(ind, i_ref)
+    assert_allclose(dist, d_ref, rtol=1e-12, atol=1e-15)
+    assert 3 <= max(widths) <= 40
