@@ -200,9 +200,10 @@ def test_references_far_larger_than_the_queries_are_scaled_too(namespace):
 
 @pytest.mark.parametrize("metric", ["euclidean", "mahalanobis", "cosine"])
 def test_arrays_on_another_device_stay_there(metric):
-    """array-api-strict's second device: the data, the learner's map L and every
-    intermediate must live on the inputs' device (mixing devices is an error there);
-    the distances equal cdist's of the mapped data."""
+    """array-api-strict's second device: the data, the learner's map L, the output
+    filled block by block and every intermediate must live on the inputs' device
+    (mixing devices is an error there); the distances equal cdist's of the mapped data.
+    (A CPU test that kills dropped ``device=`` arguments, which CUDA alone would show.)"""
     dev = array_api_strict.Device("device1")
     rng = np.random.RandomState(8)
     X, Y = rng.standard_normal((7, 3)), rng.standard_normal((6, 3))
@@ -211,10 +212,10 @@ def test_arrays_on_another_device_stay_there(metric):
     ref = cdist(X @ L.T, Y @ L.T) if metric == "mahalanobis" else cdist(X, Y, metric)
     prep = prepare(array_api_strict.asarray(X, device=dev),
                    array_api_strict.asarray(Y, device=dev), metric, **kwargs)
-    D = prep.pairwise()
-    assert D.device == dev
     cpu = array_api_strict.Device("CPU_DEVICE")
-    assert_allclose(numpy_of(D.to_device(cpu)), ref, rtol=1e-12, atol=1e-15)
+    for D in (prep.pairwise(), prep.pairwise(chunk_size=3)):  # one block, or an output
+        assert D.device == dev
+        assert_allclose(numpy_of(D.to_device(cpu)), ref, rtol=1e-12, atol=1e-15)
     dist, ind = prep.kneighbors(2)
     assert dist.device == dev and ind.device == dev
     assert_array_equal(numpy_of(ind.to_device(cpu)),
