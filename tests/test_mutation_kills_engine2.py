@@ -14,20 +14,11 @@ import pytest
 from _namespaces import numpy_of, to_namespace
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
+from test_mutation_kills_core import CPU_NAMESPACES, _raises  # _raises: the exact text
 from test_mutation_kills_engine import _brute_knn  # float64 cdist, ties by index
 
 from skmetric._compute import _knn, _knn_topk
 from skmetric._compute._engine import Prepared, prepare
-
-CPU_NAMESPACES = ["numpy", "array_api_strict", "torch"]
-
-
-def _raises(error, message, call):
-    """``call()`` raises ``error`` whose text is exactly ``message``."""
-    with pytest.raises(error) as info:
-        call()
-    assert str(info.value) == message
-
 
 # ---------------------------------------------------------------------------- prepare
 
