@@ -45,6 +45,7 @@ _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path agai
 _LOSS_KILLS = "tests/test_mutation_kills_losses.py"
 _LOSS_KILLS2 = "tests/test_mutation_kills_losses2.py"
 _CORE_KILLS = "tests/test_mutation_kills_core.py"  # neighbors.py and the engine
+_ENGINE_KILLS2 = "tests/test_mutation_kills_engine2.py"  # _engine.py (sixth session)
 _LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth session)
 _LOSS_KILLS3 = "tests/test_mutation_kills_losses3.py"
 _LOSS_KILLS5 = "tests/test_mutation_kills_losses5.py"  # _proxy_base, _margin_softmax (fifth)
@@ -89,6 +90,7 @@ TESTS = {
                                      "tests/test_compute_engine.py",
                                      "tests/test_robustness_engine.py", "tests/test_knn_topk.py",
                                      "tests/test_mutation_kills_engine.py", _CORE_KILLS]
+                                    + ([_ENGINE_KILLS2] if m == "_engine" else [])
        for m in ("_engine", "_blocks", "_numerics", "_arrays")},
     "skmetric/_compute/_knn.py": ["tests/test_neighbors.py", "tests/test_distances.py",
                                   "tests/test_compute_engine.py",
