@@ -27,7 +27,6 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils import check_random_state
 
 import skmetric._compute._inner_cv as inner_cv
-import skmetric.supervised._nca as nca_module
 from skmetric import LFDA, LMNN, MLKR, NCA, ITML_Supervised
 from skmetric._compute._inner_cv import (
     N_SPLITS,
@@ -261,8 +260,7 @@ def _data(name):
 def _expected_folds(name, y, seed):
     """The folds the rule asks for, drawn with scikit-learn's own splitters."""
     draw = check_random_state(seed).randint(np.iinfo(np.int32).max)
-    n_splits = nca_module._INNER_SPLITS if name == "NCA" else N_SPLITS
-    cv = (KFold if name == "MLKR" else StratifiedKFold)(n_splits, shuffle=True,
+    cv = (KFold if name == "MLKR" else StratifiedKFold)(N_SPLITS, shuffle=True,
                                                        random_state=draw)
     return list(cv.split(np.zeros((y.shape[0], 1)), y))
 

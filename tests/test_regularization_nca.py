@@ -103,7 +103,7 @@ def test_auto_sees_only_the_training_data(monkeypatch):
 
     monkeypatch.setattr(nca_module, "choose_strength", spy)
     NCA(random_state=0).fit(X[train], y[train])
-    assert len(seen) == nca_module._INNER_SPLITS
+    assert len(seen) == _inner_cv.N_SPLITS
     train_rows = {row.tobytes() for row in X[train]}
     for X_inner in seen:
         # Every inner training row is a training row; none of the held-out half.

@@ -76,8 +76,7 @@ def prior_penalty(loss_grad, L0, strength, scale, backend):
     return penalised
 
 
-def penalised_path(loss_grad, L0, strengths, backend, *, scale, max_iter, tol=None,
-                   warm_start=True):
+def penalised_path(loss_grad, L0, strengths, backend, *, scale, max_iter, tol=None):
     """Maps minimising the penalised objective for each strength, strongest first.
 
     Parameters
@@ -96,25 +95,20 @@ def penalised_path(loss_grad, L0, strengths, backend, *, scale, max_iter, tol=No
         L-BFGS iterations of each fit.
     tol : float, default=None
         L-BFGS tolerance of each fit, raised to :data:`PATH_TOL` when smaller (or None).
-    warm_start : bool, default=True
-        Start each fit from the previous map (a long path then costs little more than its
-        last fit), or each from ``L0``: the fit that the strength itself gives, which on a
-        non-convex objective (NCA) can be another local optimum than the path reaches.
 
     Returns
     -------
     path : list of (strength, ndarray)
-        One NumPy map per strength, in the order given.
+        One NumPy map per strength, in the order given. Each fit starts from the previous
+        map, so a long path costs little more than its last fit.
     """
-    prior = np.asarray(L0, dtype=np.float64)
-    path, L = [], prior
+    path, L = [], np.asarray(L0, dtype=np.float64)
     tol = PATH_TOL if tol is None else max(tol, PATH_TOL)
     for strength in strengths:
         if not math.isinf(strength):
             objective = prior_penalty(loss_grad, L0, strength, scale, backend)
-            start = L if warm_start else prior
-            L = minimize_lbfgs(objective, start, backend, max_iter=max_iter, tol=tol).x
-        path.append((strength, prior if math.isinf(strength) else L))
+            L = minimize_lbfgs(objective, L, backend, max_iter=max_iter, tol=tol).x
+        path.append((strength, L))
     return path
 
 

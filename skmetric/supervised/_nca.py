@@ -24,11 +24,6 @@ from .._supervised import LabelledLearnerMixin, validate_labelled
 _BLOCK_ELEMENTS = 1 << 22
 # L-BFGS tolerance when tol=None: scikit-learn's NeighborhoodComponentsAnalysis default.
 _LBFGS_TOL = 1e-5
-# 'auto': inner folds and the L-BFGS tolerance of the inner fits (they only rank the
-# strengths). On the pyDML-Stats datasets (benchmarks/README.md, issue 21) 2 folds at 1e-2
-# cost about half of 3 folds at 1e-3 and chose as well within the fold-split noise.
-_INNER_SPLITS = 2
-_INNER_TOL = 1e-2
 
 
 @fill_doc(init=LINEAR_INIT, features_in=FEATURES_IN)
@@ -193,23 +188,18 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             L0 = initial_components(self.init, self.n_components, X_train, y_train,
                                     random_state=self.random_state)
             Xb, yb = backend.asarray(X_train), backend.asarray(y_train)
-            # Each candidate is the fit its strength gives, from L0 (not the previous
-            # strength's map: NCA's objective is not convex, and a warm-started path can
-            # end in another optimum than the fit 'auto' then returns).
             return penalised_path(lambda L: _nca_loss_grad(L, Xb, yb, backend.xp), L0,
                                   STRENGTHS, backend, scale=X_train.shape[0],
-                                  max_iter=self.max_iter, tol=max(tol, _INNER_TOL),
-                                  warm_start=False)
+                                  max_iter=self.max_iter, tol=tol)
 
-        choice = choose_strength(fit_path, X, codes, random_state=self.random_state,
-                                 n_splits=_INNER_SPLITS)
+        choice = choose_strength(fit_path, X, codes, random_state=self.random_state)
         if self.verbose:
             print("[NCA] prior_strength 'auto': " + ", ".join(
                 f"{s:g}: {v:.4f}" for s, v in choice.scores.items()) + f" -> {choice.strength}")
         if choice.strength is None:
             return 0.0, None
-        # The final fit is NCA(prior_strength=choice.strength)'s, from L0 as scored.
-        return choice.strength, None
+        # The inner maps at that strength are close to the final one: start from them.
+        return choice.strength, choice.start
 
     def _fit_lbfgs(self, L0, X, y, backend, start=None):
         # scipy's own default (ftol 2.2e-9) runs about twice the iterations of scikit-learn's
