@@ -1,14 +1,13 @@
 """The rule of NCA's prior_strength='auto', pinned where measurements showed it matters.
 
-On the pyDML-Stats protocol (benchmarks/README.md, "NCA", issue 21) three choices of the
-rule moved the accuracy by more than the fold-split noise, and each is pinned here:
+On the pyDML-Stats protocol (benchmarks/README.md, "Other rules for NCA 'auto'", issue 21)
+the variants of these choices lost up to 3 points on vehicle, so each is pinned here:
 
-- the inner path is warm-started, each penalised fit from the previous strength's map
-  (fitting each strength from the initial map instead lost 3 points on vehicle);
+- the inner path is warm-started, each penalised fit from the previous strength's map;
 - the inner fits run at PATH_TOL at least, on N_SPLITS (3) inner folds (2 folds lost 2.5
-  points on vehicle);
+  points on vehicle; fits from the initial map on 2 folds at tol 1e-2, 3.0);
 - the final fit starts from the mean over the inner folds of the maps at the chosen
-  strength, with the user's tolerance (starting from the initial map lost on vehicle too).
+  strength, with the user's tolerance.
 """
 
 import math
