@@ -20,9 +20,12 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import check_random_state
 
 import skmetric.supervised._lmnn as lmnn_module
 from skmetric import LMNN
+from skmetric._compute._inner_cv import knn_score
 from skmetric.supervised._lmnn import (
     _lmnn_loss_grad,
     _lmnn_loss_grad_blocked,
@@ -302,3 +305,122 @@ def test_lbfgs_stops_at_once_on_a_flat_objective(capsys):
     X = rng.standard_normal((20, 3)) + 100.0 * y[:, None]
     lines, _ = _check_against_reference(X, y, capsys, reg=0.0, min_iter=10, tol=1e-3)
     assert lines == ["[LMNN] impostors re-searched at iteration 0: none missed, converged"]
+
+
+def _auto_reference(X, y, params, random_state):
+    """'auto' written from its documentation: 3 stratified shuffled inner folds (seeded by
+    random_state, 0 when None), on each a fit with the prior itself (inf) and the plain
+    fit (0), scored on the held-out fold; the best mean wins, ties to inf."""
+    seed = check_random_state(0 if random_state is None else random_state).randint(
+        np.iinfo(np.int32).max)
+    folds = StratifiedKFold(3, shuffle=True, random_state=seed).split(X, y)
+    scores = {np.inf: 0.0, 0.0: 0.0}
+    for train, valid in folds:
+        for strength in scores:
+            L = LMNN(prior_strength=strength, random_state=random_state,
+                     **params).fit(X[train], y[train]).components_
+            scores[strength] += knn_score(X[train] @ L.T, y[train], X[valid] @ L.T,
+                                          y[valid]) / 3
+    return (np.inf if scores[np.inf] >= scores[0.0] - 1e-12 else 0.0), scores
+
+
+@pytest.mark.parametrize("units, random_state", [
+    ((1.0, 1.0, 1.0), None),
+    ((1.0, 1.0, 1.0), 7),
+    ((1.0, 30.0, 0.05), 0),
+])
+def test_auto_prior_strength_equals_the_inner_cv_reference(units, random_state):
+    """prior_strength='auto': the chosen strength, every candidate's mean inner score and
+    the final map equal the reference inner cross-validation's."""
+    X, y = _data(8, n=36, units=units)
+    params = {"init": "identity", "n_neighbors": 2, "max_iter": 30, "min_iter": 0}
+    lmnn = LMNN(prior_strength="auto", random_state=random_state, **params).fit(X, y)
+    best, scores = _auto_reference(X, y, params, random_state)
+    assert lmnn.prior_strength_ == best
+    assert list(lmnn.prior_scores_) == [np.inf, 0.0]
+    assert lmnn.prior_scores_ == pytest.approx(scores, rel=1e-12)
+    plain = LMNN(prior_strength=best, random_state=random_state, **params).fit(X, y)
+    np.testing.assert_allclose(lmnn.components_, plain.components_, rtol=1e-12)
+    assert lmnn.objective_ == pytest.approx(plain.objective_, rel=1e-12)
+
+
+def test_auto_prior_strength_picks_both_candidates():
+    """The reference picks the prior on one dataset and the plain fit on the other, and
+    so does 'auto' (a choice fixed to one of them would fail one case)."""
+    params = {"init": "identity", "n_neighbors": 2, "max_iter": 30, "min_iter": 0}
+    chosen = set()
+    for units in [(1.0, 1.0, 1.0), (1.0, 30.0, 0.05)]:
+        X, y = _data(8, n=36, units=units)
+        best, _ = _auto_reference(X, y, params, 0)
+        assert LMNN(prior_strength="auto", random_state=0, **params).fit(X, y).prior_strength_ \
+            == best
+        chosen.add(best)
+    assert chosen == {np.inf, 0.0}
+
+
+@pytest.mark.parametrize("smallest, cross_validated", [(4, False), (5, True)])
+def test_auto_prior_strength_needs_n_neighbors_plus_one_per_class_in_each_inner_fold(
+        smallest, cross_validated):
+    """With n_neighbors=2, every inner training fold (2/3 of a class, rounded down) must
+    hold 3 samples of each class: 5 suffice, 4 do not (then the plain objective, no scores)."""
+    rng = np.random.RandomState(9)
+    y = np.repeat([0, 1, 2], [smallest, 8, 8])
+    X = rng.standard_normal((len(y), 3)) + y[:, None]
+    lmnn = LMNN(init="identity", n_neighbors=2, max_iter=20, prior_strength="auto",
+                random_state=0).fit(X, y)
+    assert bool(lmnn.prior_scores_) == cross_validated
+    if not cross_validated:
+        assert lmnn.prior_strength_ == 0.0 and isinstance(lmnn.prior_strength_, float)
+        plain = LMNN(init="identity", n_neighbors=2, max_iter=20).fit(X, y)
+        np.testing.assert_array_equal(lmnn.components_, plain.components_)
+
+
+# NCA's batch mode stops when an epoch changes the summed objective by at most
+# tol * max(|total|, 1) (the rule of tests/test_mutation_kills_nca.py's Adam reference).
+
+def _nca_stop_epoch(totals, tol):
+    """The epoch at which the documented rule stops, given each epoch's total."""
+    for epoch in range(1, len(totals)):
+        if abs(totals[epoch - 1] - totals[epoch]) <= tol * max(abs(totals[epoch]), 1.0):
+            return epoch + 1
+    return len(totals)
+
+
+def test_nca_batch_mode_stops_exactly_at_the_tolerance_boundary():
+    """With tol exactly on the relative change between epochs 2 and 3 (|t2 - t3| = tol *
+    max(|t3|, 1) in floats), batch mode stops after epoch 3; one float lower, later. The
+    epoch totals are NCA's own (objective_ after k epochs with tol=0), checked against
+    torch's Adam on the objective written from its definition."""
+    from test_mutation_kills_nca import _adam_reference, _wine
+
+    from skmetric import NCA
+    X, y = _wine()
+    L0 = 0.5 * np.eye(4, X.shape[1])
+    params = {"init": L0, "batch_size": 20, "random_state": 1}
+    totals = [NCA(max_iter=k, tol=0.0, **params).fit(X, y).objective_ for k in (1, 2, 3, 4)]
+    _, ref = _adam_reference(X, y, L0, 20, epochs=4, seed=1)
+    np.testing.assert_allclose(totals, ref, rtol=1e-10)
+    tol = _boundary_tol(abs(totals[1] - totals[2]), max(abs(totals[2]), 1.0))
+    assert _nca_stop_epoch(totals, tol) == 3
+    assert _nca_stop_epoch(totals, np.nextafter(tol, 0.0)) == 4
+    assert NCA(max_iter=6, tol=tol, **params).fit(X, y).n_iter_ == 3
+    assert NCA(max_iter=6, tol=np.nextafter(tol, 0.0), **params).fit(X, y).n_iter_ > 3
+
+
+@pytest.mark.parametrize("factor", [0.6, 0.8, 1.25])
+def test_nca_batch_mode_stopping_rule_with_a_total_below_one(factor):
+    """Eight interleaved points of two classes in one feature: every epoch's total is
+    below 1 in magnitude, so the change is compared with tol itself (max(|total|, 1) = 1).
+    The stopping epoch equals the rule's on the reference Adam totals."""
+    from test_mutation_kills_nca import _adam_reference
+
+    from skmetric import NCA
+    X = np.arange(8.0)[:, None]
+    y = np.arange(8) % 2
+    L0 = np.array([[1.2]])
+    _, totals = _adam_reference(X, y, L0, 4, epochs=8, seed=2)
+    assert all(abs(t) < 0.5 for t in totals)
+    tol = factor * abs(totals[0] - totals[1])  # around the first change, the smallest
+    expected = _nca_stop_epoch(totals, tol)
+    nca = NCA(init=L0, batch_size=4, max_iter=8, tol=tol, random_state=2).fit(X, y)
+    assert nca.n_iter_ == expected
