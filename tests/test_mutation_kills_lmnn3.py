@@ -368,8 +368,9 @@ def test_auto_prior_strength_needs_n_neighbors_plus_one_per_class_in_each_inner_
     X = rng.standard_normal((len(y), 3)) + y[:, None]
     lmnn = LMNN(init="identity", n_neighbors=2, max_iter=20, prior_strength="auto",
                 random_state=0).fit(X, y)
-    assert bool(lmnn.prior_scores_) == cross_validated
+    assert list(lmnn.prior_scores_) == ([np.inf, 0.0] if cross_validated else [])
     if not cross_validated:
+        assert lmnn.prior_scores_ == {}  # documented: empty, not None
         assert lmnn.prior_strength_ == 0.0 and isinstance(lmnn.prior_strength_, float)
         plain = LMNN(init="identity", n_neighbors=2, max_iter=20).fit(X, y)
         np.testing.assert_array_equal(lmnn.components_, plain.components_)
@@ -424,3 +425,14 @@ def test_nca_batch_mode_stopping_rule_with_a_total_below_one(factor):
     expected = _nca_stop_epoch(totals, tol)
     nca = NCA(init=L0, batch_size=4, max_iter=8, tol=tol, random_state=2).fit(X, y)
     assert nca.n_iter_ == expected
+
+
+def test_k_alias_warns_with_its_message_and_fits_as_n_neighbors():
+    """The deprecated k warns (FutureWarning, the message in full) and fits exactly as
+    n_neighbors=k."""
+    X, y = _data(0, n=24)
+    message = r"^LMNN's parameter k was renamed n_neighbors; k will be removed\.$"
+    with pytest.warns(FutureWarning, match=message):
+        lmnn = LMNN(k=2, init="identity", max_iter=5).fit(X, y)
+    plain = LMNN(n_neighbors=2, init="identity", max_iter=5).fit(X, y)
+    np.testing.assert_array_equal(lmnn.components_, plain.components_)
