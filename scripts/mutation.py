@@ -103,9 +103,11 @@ TESTS = {
     "skmetric/neighbors.py": ["tests/test_neighbors.py", "tests/test_robustness_engine.py",
                               "tests/test_mutation_kills_engine.py", _CORE_KILLS],
     "skmetric/supervised/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
-                                    "tests/test_mutation_kills_nca.py"],
+                                    "tests/test_mutation_kills_nca.py",
+                                    "tests/test_mutation_kills_lmnn3.py"],  # its stopping test
     "skmetric/supervised/_lmnn.py": ["tests/test_lmnn.py", "tests/test_mutation_kills_lmnn.py",
-                                     "tests/test_mutation_kills_lmnn2.py"],
+                                     "tests/test_mutation_kills_lmnn2.py",
+                                     "tests/test_mutation_kills_lmnn3.py"],
 }
 # The sixth session's kill tests of the engine's helpers (_arrays, _blocks, _numerics).
 for _m in ("_arrays", "_blocks", "_numerics"):
