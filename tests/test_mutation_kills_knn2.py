@@ -1,0 +1,139 @@
+"""Tests written to kill the mutants of the exact k-NN search (skmetric/_compute/_knn.py:
+``kneighbors``, ``_neighbor_distances``), of the public ``skmetric.neighbors.kneighbors`` and
+of the retrieval metrics' setup and averages that survived the earlier tests (issue #22;
+tests/README.md, the "Sixth session" subsections).
+
+Every reference is independent of the code under test: float64 ``cdist`` and a stable sort
+(ties by the smaller index), scikit-learn's ``NearestNeighbors``, pytorch-metric-learning's
+``AccuracyCalculator``, or sizes and values computed by hand from the documented rules.
+"""
+
+import numpy as np
+import pytest
+from _namespaces import numpy_of, to_namespace
+from scipy.spatial.distance import cdist
+
+from skmetric._compute import _knn
+from skmetric._compute._engine import prepare
+
+MIB = 2**20
+
+
+class _Stop(Exception):
+    """Raised by a spy to end a search once the call it records has been made."""
+
+
+def _brute(D, k, exclude_self=False):
+    """The k smallest entries of each row of D (float64), ties by the smaller column."""
+    D = np.array(D, dtype=np.float64)
+    if exclude_self:
+        D[np.arange(len(D)), np.arange(len(D))] = np.inf
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(D, order, axis=1), order
+
+
+def _block_plan(monkeypatch, X, Y, **kwargs):
+    """(rows per block, threads) that the search hands to ``map_blocks``, and whether the
+    NumPy ranking operand was made before the threads start; the search stops there."""
+    seen = {}
+
+    def spy(work, start, stop, rows, n_threads):
+        seen.update(rows=rows, n_threads=n_threads, rhs=getattr(prep, "_rhs", None))
+        raise _Stop
+
+    monkeypatch.setattr(_knn, "map_blocks", spy)
+    prep = prepare(X, Y, "euclidean")
+    with pytest.raises(_Stop):
+        prep.kneighbors(3, algorithm="bound", **kwargs)
+    return seen
+
+
+def test_query_blocks_follow_the_documented_memory_and_threads(monkeypatch):
+    """Blocks of 64 MiB of ranking values by default (float64: 64 MiB // (8 n_y) rows),
+    at most ceil(rows / n_threads) and at least 128 rows each so every thread gets a block,
+    ``chunk_size`` / ``working_memory`` taken as given, one thread off NumPy; the NumPy
+    ranking operand is made before the threads share it."""
+    Y = np.zeros((20000, 1))
+    cap = 64 * MIB // (20000 * 8)  # 419 rows of 20,000 float64 values
+    cases = [  # (n_queries, start, stop, options, rows, threads)
+        (1000, 0, 1000, {"n_threads": 2}, cap, 2),  # the memory cap binds
+        (1000, 200, 1000, {"n_threads": 3}, 267, 3),  # ceil(800 / 3): rows of start:stop
+        (300, 0, 300, {"n_threads": 3}, 128, 3),  # never below 128 rows
+        (300, 0, 300, {"n_threads": 3, "chunk_size": 200}, 200, 3),
+        (300, 0, 300, {"n_threads": 3, "working_memory": 200 * 20000 * 8 / MIB}, 200, 3),
+        (100, 0, 100, {"n_threads": 3}, 100, 3),
+    ]
+    for n, start, stop, options, rows, threads in cases:
+        seen = _block_plan(monkeypatch, np.zeros((n, 1)), Y, start=start, stop=stop,
+                           **options)
+        assert (seen["rows"], seen["n_threads"]) == (rows, threads), (n, start, options)
+        assert seen["rhs"] is not None
+    # Off NumPy: one thread, blocks as the memory allows (no per-thread split).
+    torch = pytest.importorskip("torch")
+    seen = _block_plan(monkeypatch, torch.zeros((300, 1), dtype=torch.float64),
+                       torch.zeros((20000, 1), dtype=torch.float64), n_threads=3)
+    assert (seen["rows"], seen["n_threads"]) == (300, 1)
+    seen = _block_plan(monkeypatch, torch.zeros((300, 1), dtype=torch.float64),
+                       torch.zeros((20000, 1), dtype=torch.float64))
+    assert seen["n_threads"] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_blocks_reuse_one_ranking_buffer_of_the_data_dtype(monkeypatch, dtype):
+    """On NumPy every block's ranking is written into one buffer per thread, of the data's
+    dtype (a float64 buffer for float32 data would double the memory); a callable metric's
+    blocks are its own values. The neighbours equal float64 brute force either way."""
+    rng = np.random.RandomState(3)
+    X = rng.randint(0, 4, size=(50, 3)).astype(dtype)
+    seen = []
+    ranking_block = _knn._ranking_block
+
+    def spy(prep, s, e, out=None):
+        seen.append(out)
+        return ranking_block(prep, s, e, out=out)
+
+    monkeypatch.setattr(_knn, "_ranking_block", spy)
+    got = prepare(X, None, "euclidean").kneighbors(4, exclude_self=True, chunk_size=10,
+                                                   n_threads=1)
+    ref = _brute(cdist(X.astype(np.float64), X.astype(np.float64)), 4, exclude_self=True)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-6)
+    assert len(seen) == 5 and all(out is not None for out in seen)
+    assert all(out.dtype == dtype and out.shape == (10, 50) for out in seen)
+    assert all(out.base is seen[0].base and out.base is not None for out in seen)
+
+    seen.clear()
+    got = prepare(X, None, lambda A, B: cdist(A, B, "cityblock")).kneighbors(
+        4, exclude_self=True, chunk_size=10, n_threads=1)
+    ref = _brute(cdist(X.astype(np.float64), X.astype(np.float64), "cityblock"), 4,
+                 exclude_self=True)
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert len(seen) == 5 and all(out is None for out in seen)
+
+
+@pytest.mark.parametrize("namespace", ["array_api_strict", "torch"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_gather_cap_below_one_row_gathers_one_row_at_a_time(monkeypatch, namespace, metric):
+    """Off NumPy the candidates' coordinates are gathered max(1, gather_bytes // (k d
+    itemsize)) rows at a time, whatever the cap (even below one row's k·d values): the
+    slices have that many rows (a short last one) and the distances equal cdist's."""
+    rng = np.random.RandomState(4)
+    X, Y = rng.randn(10, 4), rng.randn(30, 4)
+    ind = np.stack([rng.permutation(30)[:9] for _ in range(10)])
+    ref = np.take_along_axis(cdist(X, Y, metric), ind, axis=1)
+    prep = prepare(to_namespace(X, namespace), to_namespace(Y, namespace), metric)
+    row = 9 * 4 * 8  # one row's gathered float64 coordinates, in bytes
+    sizes = []
+    gathered = _knn._gathered_distances
+
+    def spy(prep, Xb, ind):
+        sizes.append(ind.shape[0])
+        return gathered(prep, Xb, ind)
+
+    monkeypatch.setattr(_knn, "_gathered_distances", spy)
+    for gather_bytes, rows in ((1, 1), (9, 1), (row - 1, 1), (3 * row + 5, 3), (10 * row, 10)):
+        sizes.clear()
+        got = _knn._neighbor_distances(prep, prep.X, to_namespace(ind, namespace), None,
+                                       gather_bytes=gather_bytes)
+        np.testing.assert_allclose(numpy_of(got), ref, rtol=1e-12, atol=1e-14)
+        assert sizes == [rows] * (10 // rows) + [10 % rows] * (10 % rows > 0), gather_bytes
