@@ -137,3 +137,110 @@ def test_gather_cap_below_one_row_gathers_one_row_at_a_time(monkeypatch, namespa
                                        gather_bytes=gather_bytes)
         np.testing.assert_allclose(numpy_of(got), ref, rtol=1e-12, atol=1e-14)
         assert sizes == [rows] * (10 // rows) + [10 % rows] * (10 % rows > 0), gather_bytes
+
+
+# --------------------------------------------------------------- the public kneighbors
+
+
+def _sklearn_knn(X, Y, k, metric="euclidean", **params):
+    """scikit-learn's brute-force neighbours of the rows of X among Y (Y None: X itself,
+    each query left out of its own neighbours), with their float64 ``cdist`` distances
+    (scikit-learn's own carry the expansion's round-off, e.g. 4e-8 for a duplicate)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute", **params)
+    nn.fit(X if Y is None else Y)
+    ind = nn.kneighbors(None if Y is None else X, return_distance=False)
+    D = cdist(X, X if Y is None else Y, metric)
+    return np.take_along_axis(D, ind, axis=1), ind
+
+
+def _assert_same_neighbours(got, ref, rtol=1e-10):
+    np.testing.assert_array_equal(numpy_of(got[1]), ref[1])
+    np.testing.assert_allclose(numpy_of(got[0]), ref[0], rtol=rtol, atol=1e-12)
+
+
+def test_public_kneighbors_equals_scikit_learn():
+    """Every option of ``skmetric.neighbors.kneighbors`` against scikit-learn's brute force
+    (continuous data: no ties): references given or the queries themselves, self excluded
+    by default only without Y, Mahalanobis through M or L, cosine, k equal to every
+    available reference, the default k of 5, indices only."""
+    from skmetric.neighbors import kneighbors
+
+    rng = np.random.RandomState(5)
+    X, Y = rng.randn(40, 3), rng.randn(25, 3)
+    L = rng.randn(2, 3)
+    _assert_same_neighbours(kneighbors(X, Y, 4), _sklearn_knn(X, Y, 4))
+    _assert_same_neighbours(kneighbors(X, n_neighbors=4), _sklearn_knn(X, None, 4))
+    with_self = kneighbors(X, n_neighbors=4, exclude_self=False)
+    _assert_same_neighbours(with_self, _sklearn_knn(X, X, 4))
+    np.testing.assert_array_equal(with_self[1][:, 0], np.arange(40))
+    _assert_same_neighbours(kneighbors(X, X.copy(), 4, exclude_self=True),
+                            _sklearn_knn(X, None, 4))
+    _assert_same_neighbours(kneighbors(X, Y, 3, metric="mahalanobis", M=L.T @ L),
+                            _sklearn_knn(X @ L.T, Y @ L.T, 3))
+    _assert_same_neighbours(kneighbors(X, Y, 3, metric="mahalanobis", L=L),
+                            _sklearn_knn(X @ L.T, Y @ L.T, 3))
+    _assert_same_neighbours(kneighbors(X, Y, 3, metric="cosine"),
+                            _sklearn_knn(X, Y, 3, metric="cosine"))
+    _assert_same_neighbours(kneighbors(X, Y, 25), _sklearn_knn(X, Y, 25))
+    _assert_same_neighbours(kneighbors(X, n_neighbors=39), _sklearn_knn(X, None, 39))
+    _assert_same_neighbours(kneighbors(X, Y), _sklearn_knn(X, Y, 5))
+    ind = kneighbors(X, Y, 4, return_distance=False)
+    np.testing.assert_array_equal(ind, _sklearn_knn(X, Y, 4)[1])
+
+
+def test_public_kneighbors_error_messages_in_full():
+    """Too many neighbours (with and without the query excluded) and FAISS options without
+    the FAISS backend are refused with messages that say what to do."""
+    import re
+
+    from skmetric.neighbors import kneighbors
+
+    X = np.arange(10.0).reshape(5, 2)
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "n_neighbors=5 exceeds the 4 references available (the query itself excluded); "
+            "lower n_neighbors.") + "$"):
+        kneighbors(X, n_neighbors=5)
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "n_neighbors=4 exceeds the 3 references available; lower n_neighbors.") + "$"):
+        kneighbors(X, X[:3], 4)
+    faiss_only = "^" + re.escape(
+        "index and index_params are FAISS options; pass backend='faiss'.") + "$"
+    for options in ({"index": "ivf"}, {"index_params": {"nprobe": 2}},
+                    {"index": "hnsw", "backend": "brute"}):
+        with pytest.raises(ValueError, match=faiss_only):
+            kneighbors(X, n_neighbors=2, **options)
+
+
+def test_public_kneighbors_hands_every_option_to_the_engine(monkeypatch):
+    """The blocks, threads and FAISS options reach the prepared search as given ('auto'
+    and 'brute' are its exact search), and the results equal scikit-learn's."""
+    from skmetric._compute._engine import Prepared
+    from skmetric.neighbors import kneighbors
+
+    pytest.importorskip("faiss")
+    calls = []
+    search = Prepared.kneighbors
+
+    def spy(self, k, **kwargs):
+        calls.append(dict(kwargs, k=k))
+        return search(self, k, **kwargs)
+
+    monkeypatch.setattr(Prepared, "kneighbors", spy)
+    rng = np.random.RandomState(6)
+    X, Y = rng.randn(30, 3), rng.randn(20, 3)
+    ref = _sklearn_knn(X, Y, 3)
+    base = {"k": 3, "exclude_self": False, "chunk_size": None, "working_memory": None,
+            "n_threads": None, "backend": "brute", "index": "flat", "index_params": None}
+    cases = [({}, {}), ({"backend": "brute", "chunk_size": 7, "n_threads": 2},
+                        {"chunk_size": 7, "n_threads": 2}),
+             ({"working_memory": 0.5}, {"working_memory": 0.5}),
+             ({"backend": "faiss"}, {"backend": "faiss"}),
+             ({"backend": "faiss", "index": "hnsw", "index_params": {"ef_search": 64}},
+              {"backend": "faiss", "index": "hnsw", "index_params": {"ef_search": 64}})]
+    for options, reached in cases:
+        calls.clear()
+        got = kneighbors(X, Y, 3, **options)
+        assert calls == [dict(base, **reached)], options
+        _assert_same_neighbours(got, ref, rtol=1e-10 if "backend" not in reached else 1e-5)
