@@ -8,6 +8,8 @@ Every reference is independent of the code under test: float64 ``cdist`` and a s
 ``AccuracyCalculator``, or sizes and values computed by hand from the documented rules.
 """
 
+from functools import partial
+
 import numpy as np
 import pytest
 from _namespaces import numpy_of, to_namespace
@@ -244,3 +246,41 @@ def test_public_kneighbors_hands_every_option_to_the_engine(monkeypatch):
         got = kneighbors(X, Y, 3, **options)
         assert calls == [dict(base, **reached)], options
         _assert_same_neighbours(got, ref, rtol=1e-10 if "backend" not in reached else 1e-5)
+
+
+# ------------------------------------------------- retrieval metrics: setup and averages
+
+
+def _warning_points_at_this_file(call):
+    """The "no query has a reference of its class" warning of ``call``, checked in full and
+    attributed to the line of this file that called the metric (not to skmetric's code)."""
+    import os
+    import warnings
+    from pathlib import Path
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = call()
+    assert caught and all(w.category is UserWarning for w in caught)
+    for w in caught:
+        assert str(w.message) == (
+            "No query has a reference of its class (besides itself); the retrieval metric "
+            "is undefined and set to NaN.")
+        assert "skmetric" not in Path(w.filename).parts, w.filename
+        if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds stack frames
+            assert w.filename == __file__
+    return value
+
+
+def test_undefined_retrieval_metric_warns_at_the_callers_line():
+    """Every query alone in its class: each metric (single or in the report) is NaN, with a
+    warning that points at the user's call."""
+    from skmetric import metrics
+
+    X, y = np.arange(8.0).reshape(4, 2), np.arange(4)
+    for name in ("precision_at_k", "recall_at_k", "r_precision", "map_at_r",
+                 "mean_average_precision"):
+        assert np.isnan(_warning_points_at_this_file(partial(getattr(metrics, name), X, y)))
+    report = _warning_points_at_this_file(partial(metrics.retrieval_report, X, y, k=1))
+    assert report.pop("n_queries") == report.pop("n_lone_queries") == 4
+    assert len(report) == 4 and all(np.isnan(v) for v in report.values())
