@@ -284,3 +284,90 @@ def test_undefined_retrieval_metric_warns_at_the_callers_line():
     report = _warning_points_at_this_file(partial(metrics.retrieval_report, X, y, k=1))
     assert report.pop("n_queries") == report.pop("n_lone_queries") == 4
     assert len(report) == 4 and all(np.isnan(v) for v in report.values())
+
+
+def test_retrieval_input_messages_in_full():
+    """Each check of the retrieval setup, with scikit-learn's parameter validation skipped
+    so that skmetric's own checks answer, says in full what was wrong and what to do."""
+    import re
+
+    import sklearn
+
+    from skmetric import metrics
+
+    X, y = np.arange(10.0).reshape(5, 2), np.array([0, 0, 1, 1, 0])
+    cases = [
+        (partial(metrics.r_precision, X, y, max_k=0), ValueError,
+         "max_k must be an integer >= 1; got 0."),
+        (partial(metrics.precision_at_k, X, y, ref_includes_query="yes"), TypeError,
+         "ref_includes_query must be a bool; got 'yes'."),
+        (partial(metrics.precision_at_k, X, y, reference_labels=y), ValueError,
+         "reference_labels was given without reference."),
+        (partial(metrics.precision_at_k, X, y, reference=X), ValueError,
+         "reference_labels is required with reference."),
+        (partial(metrics.precision_at_k, X, y[:4]), ValueError,
+         "query_labels must be 1-D with one label per row of query (5); got shape (4,)."),
+        (partial(metrics.precision_at_k, X, y, X[:, :1], y), ValueError,
+         "query has 2 features but reference has 1; both must have the same number of "
+         "features."),
+        (partial(metrics.precision_at_k, X, y, X, y[:3]), ValueError,
+         "reference_labels must be 1-D with one label per row of reference (5); got shape "
+         "(3,)."),
+        (partial(metrics.precision_at_k, X, y, X[:3], y[:3], ref_includes_query=True),
+         ValueError, "With ref_includes_query=True the first len(query) references must be "
+         "the queries, with the same labels; check the order of reference and its labels."),
+        (partial(metrics.precision_at_k, X[:1], y[:1]), ValueError,
+         "Retrieval needs at least 2 samples (1 reference besides the query)."),
+        (partial(metrics.precision_at_k, X, y, average="mean"), ValueError,
+         "average must be one of ('query', 'class', None); got 'mean'."),
+        (partial(metrics.retrieval_report, X, y, k=1, average="mean"), ValueError,
+         "average must be one of ('query', 'class', None); got 'mean'."),
+    ]
+    with sklearn.config_context(skip_parameter_validation=True):
+        for call, error, message in cases:
+            with pytest.raises(error, match="^" + re.escape(message) + "$"):
+                call()
+
+
+def _brute_precision_at_k(X, y, k):
+    """Per query, the share of its k nearest others (float64 cdist, ties by the smaller
+    index) that share its label."""
+    _, ind = _brute(cdist(X, X), k, exclude_self=True)
+    return (y[ind] == y[:, None]).mean(axis=1)
+
+
+def test_query_blocks_of_the_retrieval_metrics_follow_working_memory(monkeypatch):
+    """The queries are searched in blocks of max(1, working_memory // (64 bytes x the
+    neighbours per query)) rows (scikit-learn's working_memory when None), and every
+    block size gives the brute-force values."""
+    import sklearn
+
+    from skmetric import metrics
+    from skmetric._compute._engine import Prepared
+
+    rng = np.random.RandomState(7)
+    X, y = rng.randn(20, 3), rng.randint(0, 3, 20)
+    ranges = []
+    search = Prepared.kneighbors
+
+    def spy(self, k, **kwargs):
+        ranges.append((kwargs["start"], kwargs["stop"]))
+        return search(self, k, **kwargs)
+
+    monkeypatch.setattr(Prepared, "kneighbors", spy)
+
+    def blocks(size):
+        return [(s, min(s + size, 20)) for s in range(0, 20, size)]
+
+    for k, size in ((3, 7), (3, 1), (1, 5), (1, 20), (3, 20)):
+        mib = 64 * k * size / MIB
+        for options, context in (({"working_memory": mib}, {}),
+                                 ({}, {"working_memory": mib})):
+            ranges.clear()
+            with sklearn.config_context(**context):
+                got = metrics.precision_at_k(X, y, k=k, average=None, **options)
+            np.testing.assert_allclose(got, _brute_precision_at_k(X, y, k), rtol=1e-12)
+            assert ranges == blocks(size), (k, size, options)
+    ranges.clear()
+    metrics.precision_at_k(X, y, k=2, working_memory=64 * 2 * 6.5 / MIB)  # 6.5 rows: 6
+    assert ranges == blocks(6)
