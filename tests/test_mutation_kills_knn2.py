@@ -371,3 +371,39 @@ def test_query_blocks_of_the_retrieval_metrics_follow_working_memory(monkeypatch
     ranges.clear()
     metrics.precision_at_k(X, y, k=2, working_memory=64 * 2 * 6.5 / MIB)  # 6.5 rows: 6
     assert ranges == blocks(6)
+
+
+def test_class_average_counts_a_class_with_one_scored_query():
+    """average='class' is the mean over classes of each class's mean per-query value,
+    every class with at least one scored query counting, also one with exactly one (here
+    class 2: one query, two references). Values by hand from a float64 brute-force
+    ranking."""
+    from skmetric import metrics
+
+    rng = np.random.RandomState(8)
+    Q, R = rng.randn(7, 2), rng.randn(12, 2)
+    q_labels = np.array([0, 0, 0, 1, 1, 1, 2])
+    r_labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 0, 1])
+    _, ind = _brute(cdist(Q, R), 3)
+    per_query = (r_labels[ind] == q_labels[:, None]).mean(axis=1)
+    by_class = [per_query[q_labels == c].mean() for c in (0, 1, 2)]
+    got = metrics.precision_at_k(Q, q_labels, R, r_labels, k=3, average="class")
+    assert got == pytest.approx(np.mean(by_class), rel=1e-12)
+    assert got != pytest.approx(np.mean(by_class[:2]), rel=1e-12)
+    got = metrics.precision_at_k(Q, q_labels, R, r_labels, k=3, average=None)
+    np.testing.assert_allclose(got, per_query, rtol=1e-12)
+
+
+def test_reference_made_of_exactly_the_queries_with_ref_includes_query():
+    """ref_includes_query=True with a reference of exactly the queries (a copy, as many
+    rows) is accepted and equals searching the queries among themselves; values by hand
+    from a float64 brute-force ranking."""
+    from skmetric import metrics
+
+    rng = np.random.RandomState(9)
+    X, y = rng.randn(9, 2), np.array([0, 1, 0, 1, 0, 1, 2, 2, 0])
+    _, ind = _brute(cdist(X, X), 2, exclude_self=True)
+    ref = (y[ind] == y[:, None]).mean(axis=1)
+    got = metrics.precision_at_k(X, y, X.copy(), y.copy(), k=2, ref_includes_query=True,
+                                 average=None)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
