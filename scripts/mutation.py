@@ -50,6 +50,7 @@ _LOSS_KILLS4 = "tests/test_mutation_kills_losses4.py"  # the #17 losses (fourth 
 _LOSS_KILLS3 = "tests/test_mutation_kills_losses3.py"
 _LOSS_KILLS5 = "tests/test_mutation_kills_losses5.py"  # _proxy_base, _margin_softmax (fifth)
 _LOSS_KILLS6 = "tests/test_mutation_kills_losses6.py"  # proxy anchor, wrappers (sixth)
+_KNN_KILLS2 = "tests/test_mutation_kills_knn2.py"  # _knn.py, neighbors.py, metrics (sixth)
 # The margin-softmax, proxy and lifted losses and the shared machinery (fourth session).
 _BATCH_0 = ["lifted_structure", "arcface", "_margin_softmax", "l2_softmax", "normface",
             "large_margin_softmax", "soft_triple", "circle_class", "_proxy_base", "_terms",
@@ -84,7 +85,7 @@ TESTS = {
                               _LOSS_KILLS2, _LOSS_KILLS6],
     "skmetric/metrics/": ["tests/test_metrics.py", "tests/test_metrics_package.py",
                           "tests/test_mutation_kills_metrics.py",
-                          "tests/test_mutation_kills_metrics2.py"],
+                          "tests/test_mutation_kills_metrics2.py", _KNN_KILLS2],
     # The engine and its helpers: every search and distance test calls them.
     **{f"skmetric/_compute/{m}.py": ["tests/test_neighbors.py", "tests/test_distances.py",
                                      "tests/test_compute_engine.py",
@@ -96,12 +97,12 @@ TESTS = {
                                   "tests/test_compute_engine.py",
                                   "tests/test_robustness_engine.py",
                                   "tests/test_mutation_kills_engine.py",
-                                  "tests/test_mutation_kills_knn.py"],
+                                  "tests/test_mutation_kills_knn.py", _KNN_KILLS2],
     "skmetric/_compute/": ["tests/test_neighbors.py", "tests/test_distances.py",
                            "tests/test_compute_engine.py", "tests/test_robustness_engine.py",
                            "tests/test_mutation_kills_engine.py"],
     "skmetric/neighbors.py": ["tests/test_neighbors.py", "tests/test_robustness_engine.py",
-                              "tests/test_mutation_kills_engine.py", _CORE_KILLS],
+                              "tests/test_mutation_kills_engine.py", _CORE_KILLS, _KNN_KILLS2],
     "skmetric/supervised/_nca.py": ["tests/test_nca.py", "tests/test_mutation_kills.py",
                                     "tests/test_mutation_kills_nca.py",
                                     "tests/test_mutation_kills_lmnn3.py"],  # its stopping test

@@ -10,7 +10,7 @@ from .._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT, COUNT_OR_NON
 from .._docstrings import fill_doc
 from .._sklearn_compat import StrOptions, validate_params
 from ..neighbors import BACKENDS
-from ._common import check_k
+from ._common import check_k, user_stacklevel
 from ._ranking import full_ranking_ap, knn_metrics, prepare_reference, retrieval_setup
 
 _AVERAGES = ("query", "class", None)
@@ -323,7 +323,7 @@ def _average(per_query, setup, average):
             "No query has a reference of its class (besides itself); the retrieval metric "
             "is undefined and set to NaN.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return float("nan")
     if average == "query":
