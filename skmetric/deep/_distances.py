@@ -13,7 +13,7 @@ still selects the similarity here, with a FutureWarning.
 import torch
 import torch.nn.functional as F
 
-from ._warn import warn_user
+from .._warn import warn_user
 
 
 class Distance:

@@ -30,12 +30,12 @@ from .._sklearn_compat import (
     StrOptions,
     validate_parameter_constraints,
 )
+from .._warn import warn_user
 from . import _images, _sync
 from ._device_data import on_device
 from ._distances import canonical_distance
 from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
-from ._warn import warn_user
 from .networks import MLP, SmallCNN
 
 _SEED_HIGH = np.iinfo(np.int32).max

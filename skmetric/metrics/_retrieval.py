@@ -2,15 +2,15 @@
 and the report of several at once, all with the conventions of :mod:`skmetric.metrics`."""
 
 import numbers
-import warnings
 
 import numpy as np
 
 from .._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT, COUNT_OR_NONE, METRIC_ARRAYS
 from .._docstrings import fill_doc
 from .._sklearn_compat import StrOptions, validate_params
+from .._warn import warn_user
 from ..neighbors import BACKENDS
-from ._common import check_k, user_stacklevel
+from ._common import check_k
 from ._ranking import full_ranking_ap, knn_metrics, prepare_reference, retrieval_setup
 
 _AVERAGES = ("query", "class", None)
@@ -319,12 +319,8 @@ def _average(per_query, setup, average):
         values[~scored] = np.nan
         return values
     if not np.any(scored):
-        warnings.warn(
-            "No query has a reference of its class (besides itself); the retrieval metric "
-            "is undefined and set to NaN.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
-        )
+        warn_user("No query has a reference of its class (besides itself); the retrieval "
+                  "metric is undefined and set to NaN.")
         return float("nan")
     if average == "query":
         return float(np.mean(per_query[scored]))

@@ -6,9 +6,9 @@ from numbers import Integral
 import torch
 
 from ..._sklearn_compat import Interval
+from ..._warn import warn_user
 from .._docstrings import loss_example
 from .._params import RADIANS
-from .._warn import warn_user
 from ._margin_softmax import MarginSoftmaxBase
 
 

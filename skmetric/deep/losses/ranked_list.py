@@ -5,9 +5,9 @@ from numbers import Real
 import torch
 
 from ..._sklearn_compat import Interval
+from ..._warn import warn_user
 from .._docstrings import loss_example
 from .._params import FINITE
-from .._warn import warn_user
 from ._base import BaseLoss
 
 
