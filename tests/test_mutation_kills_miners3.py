@@ -7,17 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from test_mutation_kills_miners import _rotated  # noqa: E402  (unit vector at a distance)
+
 from skmetric.deep.miners import DistanceWeightedMiner  # noqa: E402
 from skmetric.deep.miners.distance_weighted import negative_weights  # noqa: E402
-
-
-def _rotated(axis, other, dist, dim):
-    """The unit vector at Euclidean distance ``dist`` from basis vector ``axis``, turned
-    towards basis vector ``other``."""
-    t = 2 * np.arcsin(dist / 2)
-    v = np.zeros(dim)
-    v[axis], v[other] = np.cos(t), np.sin(t)
-    return v
 
 
 def _reference_weights(mat, neg, dim, cutoff, nonzero_loss_cutoff):
