@@ -206,6 +206,19 @@ def test_lbfgs_rounds_with_missed_impostors_equal_the_reference(params, capsys,
     assert any("were missed" in s for s in lines) or params["tol"] == 0.3
 
 
+def test_lbfgs_rounds_are_capped_at_200_iterations(capsys):
+    """Rounds that never converge on their own: the budget doubles 25, 50, 100, 200 and
+    then stays at 200 (the documented cap), equal to the reference. Fifteen features in
+    units from 1e-2 to 1e2 and tol=0 make L-BFGS run two full rounds of 200."""
+    rng = np.random.RandomState(6)
+    X, y = _data(6, 60, tuple(10.0 ** rng.uniform(-2, 2, 15)))
+    _, histories = _check_against_reference(X, y, capsys, tol=0.0)
+    lengths = [len(h) - 1 for h in histories]
+    # Two consecutive rounds cut at MAX_ROUND: the second one would have gone on.
+    assert any(a == b == MAX_ROUND for a, b in zip(lengths[:-1], lengths[1:], strict=True)), lengths
+    assert max(lengths) == MAX_ROUND
+
+
 @pytest.mark.parametrize("max_pairs", [0, 200])
 def test_lbfgs_rounds_on_the_blocked_evaluation_equal_the_reference(max_pairs, capsys,
                                                                     monkeypatch):
