@@ -449,3 +449,88 @@ def test_k_alias_warns_with_its_message_and_fits_as_n_neighbors():
         lmnn = LMNN(k=2, init="identity", max_iter=5).fit(X, y)
     plain = LMNN(n_neighbors=2, init="identity", max_iter=5).fit(X, y)
     np.testing.assert_array_equal(lmnn.components_, plain.components_)
+
+
+def test_defaults_are_metric_learns():
+    """The defaults of metric-learn 0.7's LMNN (its documented signature, written out
+    here), plus skmetric's own solver, device and prior; by default a fit prints nothing."""
+    metric_learn_defaults = {
+        "init": "auto", "n_neighbors": 3, "min_iter": 50, "max_iter": 1000,
+        "learn_rate": 1e-7, "regularization": 0.5, "convergence_tol": 0.001,
+        "verbose": False, "preprocessor": None, "n_components": None, "random_state": None,
+        "k": "deprecated"}
+    params = LMNN().get_params()
+    assert params == {**metric_learn_defaults, "solver": "lbfgs", "device": None,
+                      "prior_strength": 0.0}
+    assert all(type(params[k]) is type(v) for k, v in metric_learn_defaults.items())
+
+
+def test_default_fit_is_silent(capsys):
+    X, y = _data(0, n=24)
+    LMNN(init="identity", n_neighbors=2, max_iter=5).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_preprocessor_resolves_sample_indices():
+    """X given as indices into ``preprocessor`` fits exactly as the indexed samples."""
+    X, y = _data(0, n=24)
+    order = np.random.RandomState(0).permutation(len(X))
+    lmnn = LMNN(preprocessor=X, init="identity", n_neighbors=2, max_iter=30)
+    assert lmnn.get_params()["preprocessor"] is X
+    lmnn.fit(order, y[order])
+    plain = LMNN(init="identity", n_neighbors=2, max_iter=30).fit(X[order], y[order])
+    np.testing.assert_array_equal(lmnn.components_, plain.components_)
+
+
+def test_impostor_pairs_equal_brute_force_in_their_index_dtype():
+    """``_find_impostors`` returns the pairs within the margin radius (brute force), as
+    int32 on NumPy (the many pairs in half the memory, as documented) and int64 on torch."""
+    import torch
+
+    from skmetric.supervised._lmnn import _find_impostors
+    X, y = _data(0)
+    targets = _brute_targets(X, y, 2)
+    expected = _pairs_within(X, y, targets, 1.5)
+    for xp_X, xp_y, xp_t, dtype in [
+            (X, y, targets, np.int32),
+            (torch.as_tensor(X), torch.as_tensor(y), torch.as_tensor(targets), torch.int64)]:
+        i, l = _find_impostors(xp_X, xp_y, xp_t, 1.5)
+        assert i.dtype == dtype and l.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(i), expected[0])
+        np.testing.assert_array_equal(np.asarray(l), expected[1])
+
+
+def test_verbose_summary_line(capsys):
+    """The closing line: the final objective, the iterations and the elapsed seconds of
+    the fit (between 0 and the wall time around it)."""
+    import time
+
+    X, y = _data(0, n=24)
+    lmnn = LMNN(init="identity", n_neighbors=2, max_iter=40, verbose=True)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 40 iterations: not converged
+        lmnn.fit(X, y)
+    wall = time.perf_counter() - start
+    out = capsys.readouterr().out
+    found = re.findall(r"^\[LMNN\] objective (\S+), (\d+) iterations in (\S+)s$", out, re.M)
+    assert len(found) == 1, out
+    objective, n_iter, seconds = found[0]
+    assert objective == f"{lmnn.objective_:.6e}" and int(n_iter) == lmnn.n_iter_
+    assert 0.0 <= float(seconds) <= wall + 0.01
+
+
+def test_stuck_warning_names_lmnn_and_spares_the_prior_map():
+    """Samples of magnitude 1e20 with an identity start: the plain objective is flat,
+    LMNN stops at once and says so with its name; with prior_strength=inf the map is the
+    prior (the start) by definition, with no such warning."""
+    X, y = _data(0, n=24)
+    X = X * 1e20
+    message = r"^LMNN stopped at its initialisation \(n_iter_=0\)"
+    with pytest.warns(ConvergenceWarning, match=message):
+        assert LMNN(init="identity", n_neighbors=2).fit(X, y).n_iter_ == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lmnn = LMNN(init="identity", n_neighbors=2, prior_strength=np.inf).fit(X, y)
+    assert lmnn.n_iter_ == 0
+    np.testing.assert_array_equal(lmnn.components_, np.eye(X.shape[1]))
