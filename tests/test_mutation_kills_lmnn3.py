@@ -536,52 +536,20 @@ def test_stuck_warning_names_lmnn_and_spares_the_prior_map():
     np.testing.assert_array_equal(lmnn.components_, np.eye(X.shape[1]))
 
 
-def _adam_reference_with_prior(X, y, L0, batch_size, epochs, seed, strength):
-    """NCA's batch mode rebuilt from ``torch.optim.Adam`` with the documented prior
-    ``strength * n_samples * ||L - L0||_F^2``, of which a batch of ``b`` queries carries
-    the share ``b / n_samples`` (autograd differentiates it). Returns the map and the
-    epoch totals."""
-    import torch
-
-    rs = np.random.RandomState(seed)
-    L = torch.tensor(L0, dtype=torch.float64, requires_grad=True)
-    prior = torch.tensor(L0, dtype=torch.float64)
-    opt = torch.optim.Adam([L], lr=1e-2 * float(np.abs(L0).max()), betas=(0.9, 0.999),
-                           eps=1e-8)
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
-    totals = []
-    for _ in range(epochs):
-        order = rs.permutation(len(X))
-        total = 0.0
-        for b in range(0, len(X), batch_size):
-            rows = torch.as_tensor(order[b:b + batch_size])
-            opt.zero_grad()
-            Z = Xt @ L.T
-            d = ((Z[rows, None, :] - Z[None, :, :]) ** 2).sum(-1)
-            d[torch.arange(len(rows)), rows] = float("inf")
-            p = torch.softmax(-d, dim=1)
-            loss = -(p * (yt[rows, None] == yt[None, :])).sum()
-            loss = loss + strength * len(rows) * ((L - prior) ** 2).sum()
-            loss.backward()
-            opt.step()
-            total += loss.item()
-        totals.append(total)
-    return L.detach().numpy(), totals
-
-
 @pytest.mark.parametrize("strength", [0.05, 3.0])
 def test_nca_batch_mode_prior_equals_adam_on_the_penalised_objective(strength):
     """Batch mode with a prior: every step equals torch's Adam on the NCA objective plus
     the batch's share of ``prior_strength * n_samples * ||L - L0||^2``; the epoch totals
     (``objective_``) include it. Batches of 16 of 48 samples and a last one of 5 of 37."""
+    from test_mutation_kills_nca import _adam_reference
+
     from skmetric import NCA
     for n, batch in [(48, 16), (37, 16)]:
         X, y = _data(3, n=n, units=(1.0, 2.0, 0.5, 1.5))
         L0 = 0.7 * np.eye(3, 4)
         nca = NCA(init=L0, batch_size=batch, max_iter=4, tol=0.0, random_state=4,
                   prior_strength=strength).fit(X, y)
-        ref, totals = _adam_reference_with_prior(X, y, L0, batch, epochs=4, seed=4,
-                                                 strength=strength)
+        ref, totals = _adam_reference(X, y, L0, batch, epochs=4, seed=4, strength=strength)
         assert nca.prior_strength_ == strength
         np.testing.assert_allclose(nca.components_, ref, rtol=1e-9, atol=1e-12)
         assert nca.objective_ == pytest.approx(totals[-1], rel=1e-10)

@@ -39,9 +39,12 @@ def _wine(n=60):
     return StandardScaler().fit_transform(X[idx]), y[idx]
 
 
-def _adam_reference(X, y, L0, batch_size, epochs, seed, tol=None):
+def _adam_reference(X, y, L0, batch_size, epochs, seed, tol=None, strength=0.0):
     """The mini-batch mode rebuilt from ``torch.optim.Adam``: same query order (the
-    estimator's RandomState draws one permutation per epoch), lr = 1e-2 max|L0|."""
+    estimator's RandomState draws one permutation per epoch), lr = 1e-2 max|L0|. With
+    ``strength``, the documented prior ``strength * n_samples * ||L - L0||_F^2``, of which
+    a batch of ``b`` queries carries the share ``b / n_samples`` (autograd differentiates
+    it)."""
     rs = np.random.RandomState(seed)
     L = torch.tensor(L0, dtype=torch.float64, requires_grad=True)
     lr = 1e-2 * float(np.abs(L0).max())
@@ -59,6 +62,8 @@ def _adam_reference(X, y, L0, batch_size, epochs, seed, tol=None):
             d[torch.arange(len(rows)), rows] = float("inf")
             p = torch.softmax(-d, dim=1)
             loss = -(p * (yt[rows, None] == yt[None, :])).sum()
+            if strength:
+                loss = loss + strength * len(rows) * ((L - torch.as_tensor(L0)) ** 2).sum()
             loss.backward()
             opt.step()
             total += loss.item()
