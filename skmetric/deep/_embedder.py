@@ -34,6 +34,7 @@ from .._warn import warn_user
 from . import _images, _sync
 from ._device_data import on_device
 from ._distances import canonical_distance
+from ._params import ValidatedParams
 from ._precision import PRECISIONS, autocast, full_precision
 from ._sampler import ClassBalancedBatchSampler
 from .networks import MLP, SmallCNN
@@ -601,13 +602,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     and params.get("distance") not in allowed:
                 params.pop("distance", None)
             if getattr(cls, "requires_classes", False):
-                # (also when given under pytorch-metric-learning's name, e.g. loss__K=)
-                aliases = getattr(cls, "pml_names", {})
-                given = {aliases[k].name if k in aliases else k for k in params}
-                for name, value in (("num_classes", len(self.classes_)),
-                                    ("embedding_size", self.embedding_dim_)):
-                    if name not in given:
-                        params[name] = value
+                if isinstance(cls, ValidatedParams):  # PML's names (loss__K=) count as given
+                    params = cls._from_pml_names(params)
+                params.setdefault("num_classes", len(self.classes_))
+                params.setdefault("embedding_size", self.embedding_dim_)
             return cls(**params)
         if params:
             # Rebuilding the object from these alone would silently drop its own settings.
