@@ -115,11 +115,21 @@ TESTS = {
 for _m in ("_arrays", "_blocks", "_numerics"):
     TESTS[f"skmetric/_compute/{_m}.py"] = [*TESTS[f"skmetric/_compute/{_m}.py"],
                                            "tests/test_mutation_kills_arrays.py"]
+# reducers.py and _options.py (seventh session): the reducers against PML's alone and in the
+# losses, every loss's reducer= path, the terms a reducer receives, the options' checks.
+_REDUCER_KILLS = "tests/test_mutation_kills_reducers.py"
+TESTS["skmetric/deep/losses/reducers.py"] = ["tests/test_deep_regularizers.py", _REDUCERS,
+                                             _LOSS_KILLS2, _REDUCER_KILLS]
+TESTS["skmetric/deep/losses/_options.py"] = ["tests/test_deep_regularizers.py", _REDUCERS,
+                                             _LOSS_KILLS2, _LOSS_KILLS5, _REDUCER_KILLS]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
 def tests_for(module):
-    """Test files that cover ``module`` (a path relative to the repository root)."""
+    """Test files that cover ``module`` (a path relative to the repository root): its own
+    entry in ``TESTS`` if it has one (wherever it stands), else the first matching prefix."""
+    if module in TESTS:
+        return [t for t in TESTS[module] if (ROOT / t).exists()]
     for prefix, tests in TESTS.items():
         if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
             return [t for t in tests if (ROOT / t).exists()]
