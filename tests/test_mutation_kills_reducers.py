@@ -170,3 +170,98 @@ def test_per_anchor_class_weighted_reducer_gives_pml_value_and_gradient():
     v = values.tolist()  # by hand: anchors 0 (class 0), 1 (class 1), 3 (class 0) and 5 (class 2)
     expected = (0.5 * (v[0] + v[1]) / 2 + 2.0 * v[2] + 0.5 * v[3] + 3.0 * (v[4] + v[5]) / 2) / 6
     torch.testing.assert_close(results[0][0], torch.tensor(expected, dtype=torch.float64))
+
+
+# --- _options.py ------------------------------------------------------------------------
+
+pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+
+from skmetric.deep import losses  # noqa: E402
+from skmetric.deep.losses._base import mean_or_zero  # noqa: E402
+from skmetric.deep.losses._options import COLUMN_TERMS  # noqa: E402
+
+
+def _value_and_grad(loss, emb, labels, **kwargs):
+    e = emb.clone().requires_grad_(True)
+    value = loss(e, labels, **kwargs)
+    value.backward()
+    return value.detach(), e.grad
+
+
+@pytest.mark.parametrize("given", ["no_pairs", "zero_terms"])
+def test_default_reduction_of_no_positive_term_is_pmls_graph_connected_zero(given):
+    """A miner's tuples with no pair, or pairs whose hinge terms are all 0: the loss's own
+    reduction (``mean_nonzero``) gives 0 with a zero gradient (not None), as PML's
+    ``ContrastiveLoss``. Planted: ``reduce_terms`` handing its default ``embeddings=None``."""
+    emb = _randn(6, 4, seed=4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    empty = torch.zeros(0, dtype=torch.long)
+    tuples = {"no_pairs": (empty,) * 4,
+              # positives within the margin 2 (unit vectors), negatives beyond 0
+              "zero_terms": (torch.tensor([0, 2]), torch.tensor([1, 3]),
+                             torch.tensor([0, 4]), torch.tensor([2, 1]))}[given]
+    ours = losses.ContrastiveLoss(pos_margin=2.0, neg_margin=0.0)
+    theirs = pml_losses.ContrastiveLoss(pos_margin=2.0, neg_margin=0.0)
+    value, grad = _value_and_grad(ours, emb, labels, indices_tuple=tuples)
+    ref_value, ref_grad = _value_and_grad(theirs, emb, labels, indices_tuple=tuples)
+    assert float(value) == float(ref_value) == 0.0
+    torch.testing.assert_close(grad, ref_grad)
+    torch.testing.assert_close(grad, torch.zeros_like(emb))
+
+
+class _OwnReducerLoss(losses.BaseLoss):
+    """A user's loss that owns a ``reducer`` argument (so the shared option is not added)
+    and keeps it under another name: its terms then get its own default reduction."""
+
+    supports_reducer = True
+
+    def __init__(self, reducer="own"):
+        super().__init__()
+        self.own_reducer = reducer
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        terms = embeddings.pow(2).sum(dim=1)
+        return self.reduce(terms, torch.arange(len(terms)), "element", embeddings, labels,
+                           mean_or_zero)
+
+
+def test_a_loss_that_owns_reducer_gets_its_default_reduction():
+    """Mean of the squared norms, by hand. Planted: ``getattr(loss, "reducer")`` without
+    its default None (an AttributeError for such a loss)."""
+    loss = _OwnReducerLoss()
+    assert "reducer" not in vars(loss) and loss.own_reducer == "own"
+    emb = torch.tensor([[1.0, 2.0], [0.0, 3.0], [2.0, 2.0]])
+    torch.testing.assert_close(loss(emb, torch.tensor([0, 1, 0])), torch.tensor(22.0 / 3))
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_refused_class_weights_say_why_and_what_to_do_in_full(wrap):
+    """Also a ClassWeightedReducer inside a PerAnchorReducer. Planted: the message's second
+    sentence wrapped in XX, lower- and upper-cased."""
+    reducer = losses.ClassWeightedReducer([1.0, 2.0])
+    reducer = losses.PerAnchorReducer(reducer) if wrap else reducer
+    message = (f"MultiSimilarityLoss does not take a ClassWeightedReducer: {COLUMN_TERMS} Use "
+               "another reducer, or weight the classes by sampling (e.g. MPerClassSampler).")
+    with _raises_exactly(ValueError, message):
+        losses.MultiSimilarityLoss(reducer=reducer)
+
+
+class _SelfReducedLoss(losses.BaseLoss):
+    """A user's loss that reduces its terms itself (``supports_reducer`` stays False)."""
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        return embeddings.sum()
+
+
+def test_shared_option_errors_name_the_loss_and_say_what_to_do_in_full():
+    """Planted: the refusal's second sentence wrapped in XX, lower- and upper-cased; the
+    parameter check's ``caller_name=None`` (the message then names no loss)."""
+    with _raises_exactly(ValueError, "_SelfReducedLoss reduces its terms itself and does not "
+                                     "take reducer= yet. Use the default reduction, or a loss "
+                                     "whose supports_reducer is True."):
+        _SelfReducedLoss(reducer="mean")
+    assert _SelfReducedLoss().reducer is None  # no reducer given: accepted
+    with _raises_exactly(ValueError, "The 'embedding_reg_weight' parameter of ContrastiveLoss "
+                                     "must be a float in the range (-inf, inf). Got nan "
+                                     "instead."):
+        losses.ContrastiveLoss(embedding_reg_weight=float("nan"))
