@@ -20,5 +20,6 @@ def labels_as_numpy(labels, n, name, what):
             f"{labels.shape}."
         )
     if labels.dtype.kind == "f" and np.isnan(labels).any():
-        raise ValueError(f"{name} contains NaN.")
+        raise ValueError(f"{name} contains NaN; every sample needs a label: drop the "
+                         "unlabelled samples (and their rows) first.")
     return labels
