@@ -176,10 +176,27 @@ def _retrieval_values(labels):
             metrics.nmi_kmeans(X, labels, random_state=0))
 
 
+def _with_missing(kind):
+    """Y with label 2 missing, as ``kind`` of labels."""
+    if kind.startswith("float"):
+        bad = Y.astype(kind)
+        bad[2] = np.nan
+        return bad
+    names = [str(v) for v in Y]
+    names[2] = None if kind == "object_none" else np.nan
+    if kind.startswith("object"):
+        return np.array(names, dtype=object)
+    pd = pytest.importorskip("pandas")
+    if kind == "pandas_string":  # pandas' own missing value, pd.NA
+        return pd.Series(names, dtype="string")
+    return pd.Series(names)  # object: strings and a float NaN, as read_csv gives
+
+
 @pytest.mark.parametrize("labels", [Y.astype(np.float64), Y.astype(np.float32),
                                     torch.tensor(Y, dtype=torch.float32),
-                                    np.array(["a", "b"])[Y]],
-                         ids=["float64", "float32", "torch_float32", "str"])
+                                    np.array(["a", "b"])[Y],
+                                    np.array(["a", "b"], dtype=object)[Y]],
+                         ids=["float64", "float32", "torch_float32", "str", "object"])
 def test_metrics_take_float_and_string_labels_like_integer_labels(labels):
     # By hand: each point's nearest neighbour is of its class except rows 4 and 5
     # (precision@1 = 4/6); k-means finds the two blobs, which split each class.
@@ -188,14 +205,16 @@ def test_metrics_take_float_and_string_labels_like_integer_labels(labels):
     assert _retrieval_values(labels) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-def test_metrics_refuse_nan_labels_with_a_message_saying_what_to_do(dtype):
-    bad = Y.astype(dtype)
-    bad[2] = np.nan
-    hint = ("; every sample needs a label: drop the unlabelled samples (and their rows) "
-            "first.")
+@pytest.mark.parametrize("kind", ["float64", "float32", "float16", "object_none",
+                                  "object_nan", "pandas_string", "pandas_object_nan"])
+def test_metrics_refuse_missing_labels_with_a_message_saying_what_to_do(kind):
+    # Strings with a missing value (pandas' NaN, None or pd.NA) used to reach np.unique,
+    # which failed comparing str with float, None or NA.
+    bad = _with_missing(kind)
+    message = (" contains missing labels (NaN or None); every sample needs a label: drop "
+               "the unlabelled samples (and their rows) first.")
     for call, name in [(lambda: metrics.precision_at_k(X, bad, k=1), "query_labels"),
                        (lambda: metrics.map_at_r(X[:3], Y[:3], X, bad), "reference_labels"),
                        (lambda: metrics.ami_kmeans(X, bad, random_state=0), "labels")]:
-        with pytest.raises(ValueError, match=f"^{name}{re.escape(' contains NaN' + hint)}$"):
+        with pytest.raises(ValueError, match=f"^{name}{re.escape(message)}$"):
             call()
