@@ -36,9 +36,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The numerical core and the test files that exercise each part of it: the first prefix
-# that matches a module wins. tests/test_mutation_kills*.py hold the tests written to kill
-# the mutants that survived the module's own tests (see tests/README.md).
+# The numerical core and the test files that exercise each part of it: a module's own
+# entry wins, else the longest folder prefix that matches it. tests/test_mutation_kills*.py
+# hold the tests written to kill the mutants that survived the module's own tests (see
+# tests/README.md).
 _PAIR = "tests/test_deep_losses.py"
 _PROXY = "tests/test_deep_proxy_losses.py"
 _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path against PML
@@ -122,17 +123,25 @@ TESTS["skmetric/deep/losses/reducers.py"] = ["tests/test_deep_regularizers.py", 
                                              _LOSS_KILLS2, _REDUCER_KILLS]
 TESTS["skmetric/deep/losses/_options.py"] = ["tests/test_deep_regularizers.py", _REDUCERS,
                                              _LOSS_KILLS2, _LOSS_KILLS5, _REDUCER_KILLS]
+# deep/losses/regularizers.py and metrics/_common.py (seventh session): the regularizers'
+# tests against PML, and the retrieval/clustering metrics' tests of k and labels checks.
+TESTS["skmetric/deep/losses/regularizers.py"] = [
+    "tests/test_deep_regularizers.py", "tests/test_mutation_kills_regularizers.py"]
+TESTS["skmetric/metrics/_common.py"] = [
+    "tests/test_metrics.py", "tests/test_mutation_kills_metrics.py",
+    "tests/test_mutation_kills_metrics2.py", _KNN_KILLS2,
+    "tests/test_mutation_kills_regularizers.py"]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
 def tests_for(module):
-    """Test files that cover ``module`` (a path relative to the repository root): its own
-    entry in ``TESTS`` if it has one (wherever it stands), else the first matching prefix."""
-    if module in TESTS:
-        return [t for t in TESTS[module] if (ROOT / t).exists()]
-    for prefix, tests in TESTS.items():
-        if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
-            return [t for t in tests if (ROOT / t).exists()]
+    """Test files that cover ``module`` (a path relative to the repository root)."""
+    # The module's own entry, else the longest folder prefix (an entry added after a
+    # folder's must not lose to it).
+    matches = [p for p in TESTS if module == p or (p.endswith("/") and module.startswith(p))]
+    if matches:
+        best = module if module in TESTS else max(matches, key=len)
+        return [t for t in TESTS[best] if (ROOT / t).exists()]
     raise SystemExit(
         f"{module} is not in the mutation-tested core; choose a file under one of "
         f"{', '.join(sorted({p.rsplit('/', 1)[0] + '/' for p in TESTS}))} (or add its "

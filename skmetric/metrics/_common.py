@@ -19,6 +19,24 @@ def labels_as_numpy(labels, n, name, what):
             f"{name} must be 1-D with one label per row of {what} ({n}); got shape "
             f"{labels.shape}."
         )
-    if labels.dtype.kind == "f" and np.isnan(labels).any():
-        raise ValueError(f"{name} contains NaN.")
+    if _has_missing(labels):
+        raise ValueError(f"{name} contains missing labels (NaN or None); every sample needs "
+                         "a label: drop the unlabelled samples (and their rows) first.")
     return labels
+
+
+def _has_missing(labels):
+    """Whether a label is NaN, or, among object labels (e.g. pandas' strings), None, NaN
+    or pandas.NA: np.unique would otherwise fail comparing them with the others."""
+    if labels.dtype.kind == "f":
+        return bool(np.isnan(labels).any())
+    return labels.dtype.kind == "O" and any(_is_missing(v) for v in labels.tolist())
+
+
+def _is_missing(value):
+    if value is None:
+        return True
+    try:
+        return not bool(value == value)  # NaN is the value unequal to itself
+    except TypeError:  # pandas.NA: its comparisons are NA, whose truth is undefined
+        return True
