@@ -115,11 +115,24 @@ TESTS = {
 for _m in ("_arrays", "_blocks", "_numerics"):
     TESTS[f"skmetric/_compute/{_m}.py"] = [*TESTS[f"skmetric/_compute/{_m}.py"],
                                            "tests/test_mutation_kills_arrays.py"]
+# The learners' compute layer (seventh session): the L-BFGS driver (_lbfgs.py) and the backend
+# resolver (_backend.py) are called by test_compute_backend.py directly and by every MLKR fit;
+# the parameter constraints (_params.py) by every public distance, search and metric.
+_COMPUTE3_KILLS = "tests/test_mutation_kills_compute3.py"
+for _m in ("_lbfgs", "_backend"):
+    TESTS[f"skmetric/_compute/{_m}.py"] = ["tests/test_compute_backend.py",
+                                           "tests/test_mlkr.py", _COMPUTE3_KILLS]
+TESTS["skmetric/_compute/_params.py"] = ["tests/test_distances.py",
+                                         "tests/test_mutation_kills_engine.py",
+                                         "tests/test_mutation_kills_metrics.py", _COMPUTE3_KILLS]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
 def tests_for(module):
-    """Test files that cover ``module`` (a path relative to the repository root)."""
+    """Test files that cover ``module`` (a path relative to the repository root): its own
+    entry in ``TESTS``, else the first folder prefix that matches it."""
+    if module in TESTS:  # an entry added after its folder's still wins
+        return [t for t in TESTS[module] if (ROOT / t).exists()]
     for prefix, tests in TESTS.items():
         if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
             return [t for t in tests if (ROOT / t).exists()]
