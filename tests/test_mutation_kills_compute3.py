@@ -10,7 +10,9 @@ themselves, scikit-learn's ``validate_params`` messages and hand-written values.
 
 import inspect
 import numbers
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,7 +92,9 @@ def test_the_iteration_limit_warning_is_written_out_in_full_and_points_at_the_us
     assert str(nca.message).startswith("NCA did not converge in max_iter=2 iterations")
     assert str(mlkr.message).startswith("MLKR did not converge in max_iter=2 iterations")
     for w in (direct, nca, mlkr):
-        assert w.filename == __file__, (w.filename, w.lineno)
+        assert not {"skmetric", "sklearn"} & set(Path(w.filename).parts), w.filename
+        if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds stack frames
+            assert w.filename == __file__, (w.filename, w.lineno)
 
 
 # ---------------------------------------------------------- skmetric/_compute/_backend.py
