@@ -131,6 +131,16 @@ TESTS["skmetric/metrics/_common.py"] = [
     "tests/test_metrics.py", "tests/test_mutation_kills_metrics.py",
     "tests/test_mutation_kills_metrics2.py", _KNN_KILLS2,
     "tests/test_mutation_kills_regularizers.py"]
+# The learners' compute layer (seventh session): the L-BFGS driver (_lbfgs.py) and the backend
+# resolver (_backend.py) are called by test_compute_backend.py directly and by every MLKR fit;
+# the parameter constraints (_params.py) by every public distance, search and metric.
+_COMPUTE3_KILLS = "tests/test_mutation_kills_compute3.py"
+for _m in ("_lbfgs", "_backend"):
+    TESTS[f"skmetric/_compute/{_m}.py"] = ["tests/test_compute_backend.py",
+                                           "tests/test_mlkr.py", _COMPUTE3_KILLS]
+TESTS["skmetric/_compute/_params.py"] = ["tests/test_distances.py",
+                                         "tests/test_mutation_kills_engine.py",
+                                         "tests/test_mutation_kills_metrics.py", _COMPUTE3_KILLS]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 

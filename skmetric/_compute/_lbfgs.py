@@ -5,7 +5,6 @@ its gradient are computed on the fit's :class:`~skmetric._compute._backend.Backe
 (NumPy, or torch on any device), to which each iterate is copied.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from .._array_api import to_numpy
+from .._warn import warn_user
 
 __all__ = ["LbfgsResult", "minimize_lbfgs"]
 
@@ -52,7 +52,7 @@ def minimize_lbfgs(loss_grad, x0, backend, *, max_iter, tol=None, ftol=None, gto
         ``callback(n_iter, fun)`` after each iteration, with the objective there.
     warn : str, default=None
         When given (the learner's name), a ConvergenceWarning is raised if ``max_iter``
-        stopped the solver.
+        stopped the solver, attributed to the user's line (see :mod:`skmetric._warn`).
 
     Returns
     -------
@@ -77,7 +77,7 @@ def minimize_lbfgs(loss_grad, x0, backend, *, max_iter, tol=None, ftol=None, gto
                    jac=True, tol=tol, callback=on_iteration, options=options)
     # status 1: the iteration (or evaluation) limit was reached.
     converged = res.status != 1
-    if warn is not None and not converged:
-        warnings.warn(f"{warn} did not converge in max_iter={max_iter} iterations; "
-                      "increase max_iter or tol.", ConvergenceWarning, stacklevel=3)
+    if warn is not None and not converged:  # at the user's line, however deep the learner
+        warn_user(f"{warn} did not converge in max_iter={max_iter} iterations; "
+                  "increase max_iter or tol.", ConvergenceWarning)
     return LbfgsResult(res.x.reshape(shape), float(res.fun), int(res.nit), converged)
