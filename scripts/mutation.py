@@ -36,9 +36,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The numerical core and the test files that exercise each part of it: the first prefix
-# that matches a module wins. tests/test_mutation_kills*.py hold the tests written to kill
-# the mutants that survived the module's own tests (see tests/README.md).
+# The numerical core and the test files that exercise each part of it: a module's own
+# entry wins, else the longest folder prefix that matches it. tests/test_mutation_kills*.py
+# hold the tests written to kill the mutants that survived the module's own tests (see
+# tests/README.md).
 _PAIR = "tests/test_deep_losses.py"
 _PROXY = "tests/test_deep_proxy_losses.py"
 _REDUCERS = "tests/test_deep_reducers_all.py"  # every loss's reducer= path against PML
@@ -115,14 +116,26 @@ TESTS = {
 for _m in ("_arrays", "_blocks", "_numerics"):
     TESTS[f"skmetric/_compute/{_m}.py"] = [*TESTS[f"skmetric/_compute/{_m}.py"],
                                            "tests/test_mutation_kills_arrays.py"]
+# _compute/_inner_cv.py and _compute/_toward_prior.py (seventh session): the inner CV of
+# prior_strength='auto' and the paths toward the prior, covered by the 'auto' tests of
+# NCA, MLKR, LMNN, LFDA and ITML (all fast: wine-size fits), not by the engine's tests.
+_AUTO_TESTS = ["tests/test_auto_cost.py", "tests/test_lfda_auto_rule.py",
+               "tests/test_regularization_others.py",
+               "tests/test_mutation_kills_inner_cv.py"]
+TESTS["skmetric/_compute/_inner_cv.py"] = [*_AUTO_TESTS, "tests/test_regularization_nca.py",
+                                           "tests/test_nca_auto_rule.py"]
+TESTS["skmetric/_compute/_toward_prior.py"] = _AUTO_TESTS
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
 def tests_for(module):
     """Test files that cover ``module`` (a path relative to the repository root)."""
-    for prefix, tests in TESTS.items():
-        if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
-            return [t for t in tests if (ROOT / t).exists()]
+    # The module's own entry, else the longest folder prefix (an entry added after a
+    # folder's must not lose to it).
+    matches = [p for p in TESTS if module == p or (p.endswith("/") and module.startswith(p))]
+    if matches:
+        best = module if module in TESTS else max(matches, key=len)
+        return [t for t in TESTS[best] if (ROOT / t).exists()]
     raise SystemExit(
         f"{module} is not in the mutation-tested core; choose a file under one of "
         f"{', '.join(sorted({p.rsplit('/', 1)[0] + '/' for p in TESTS}))} (or add its "
