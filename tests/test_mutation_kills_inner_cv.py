@@ -153,8 +153,8 @@ def test_kernel_regression_score_is_nadaraya_watsons(case):
         # unless each row is shifted by its own maximum.
         Z_valid = Z_valid + 30.0 * np.arange(1, 8)[:, None]
     if case == "coincident":
-        # Validation samples on training samples, at a scale where the expanded squared
-        # distance is a rounding error away from 0 (clipped to 0, the kernel's maximum).
+        # Validation samples on training samples, close together: squared distances of 0
+        # (the kernel's maximum, the expanded form clipped at 0) next to small ones.
         Z_train, Z_valid = 0.05 * Z_train, 0.05 * Z_train[[0, 3, 5, 6, 8, 9, 10]]
     got = kernel_regression_score(Z_train, y_train, Z_valid, y_valid)
     assert np.isfinite(got)
