@@ -141,6 +141,15 @@ for _m in ("_lbfgs", "_backend"):
 TESTS["skmetric/_compute/_params.py"] = ["tests/test_distances.py",
                                          "tests/test_mutation_kills_engine.py",
                                          "tests/test_mutation_kills_metrics.py", _COMPUTE3_KILLS]
+# _compute/_inner_cv.py and _compute/_toward_prior.py (seventh session): the inner CV of
+# prior_strength='auto' and the paths toward the prior, covered by the 'auto' tests of
+# NCA, MLKR, LMNN, LFDA and ITML (all fast: wine-size fits), not by the engine's tests.
+_AUTO_TESTS = ["tests/test_auto_cost.py", "tests/test_lfda_auto_rule.py",
+               "tests/test_regularization_others.py",
+               "tests/test_mutation_kills_inner_cv.py"]
+TESTS["skmetric/_compute/_inner_cv.py"] = [*_AUTO_TESTS, "tests/test_regularization_nca.py",
+                                           "tests/test_nca_auto_rule.py"]
+TESTS["skmetric/_compute/_toward_prior.py"] = _AUTO_TESTS
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
