@@ -36,6 +36,7 @@ def scaled_euclidean_path(L, strengths):
     keeps a learner's equivariance (its map on ``s * X`` being its map on X divided by s)
     at every strength. ``L L0^+ = L / ||L||_2`` has the singular vectors of ``L``, so the
     SVD that gives the scale gives the whole path; no SVD when every strength is 0.
+    A zero map has no gain to scale by: its prior is plain Euclidean distance (``L0 = I``).
     """
     if all(s == 0 for s in strengths):
         return [(s, L) for s in strengths]
