@@ -1,13 +1,12 @@
 """Generation of weak supervision (pairs, triplets, quadruplets, chunks) from class labels."""
 
-import warnings
-
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
 from ._validation import format_labels
+from ._warn import warn_user
 
 __all__ = ["Constraints", "wrap_pairs"]
 
@@ -148,11 +147,10 @@ class Constraints:
         found = found[:target]
         if len(found) < n:
             kind = "similar" if same else "dissimilar"
-            warnings.warn(
+            warn_user(
                 f"Only {len(found)} distinct {kind} pairs could be generated "
                 f"(requested {n}); the labels allow {possible}.",
                 UserWarning,
-                stacklevel=3,
             )
         return found[rng.permutation(len(found))]
 

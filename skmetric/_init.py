@@ -1,7 +1,6 @@
 """Initialisation of linear transformations and Mahalanobis matrices, shared by learners."""
 
 import numbers
-import warnings
 
 import numpy as np
 from scipy import linalg
@@ -9,6 +8,8 @@ from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+
+from ._warn import warn_user
 
 INIT_OPTIONS = ("auto", "pca", "lda", "identity", "random")
 PRIOR_OPTIONS = ("identity", "covariance", "random")
@@ -170,7 +171,7 @@ def warn_if_stuck_at_init(learner, n_iter, X, L):
     spread = 2.0 * float(np.sum(np.var(Z, axis=0)))
     if 1e-4 <= spread <= 1e4 or spread == 0:
         return
-    warnings.warn(
+    warn_user(
         f"{learner} stopped at its initialisation (n_iter_=0): the squared distances between "
         f"samples (about {spread:.2g} on average) are far from the unit scale of its "
         "objective, where it is flat. Standardise the features first, e.g. with "

@@ -4,10 +4,11 @@ A fixed ``stacklevel`` is right for one call path only: a loss warns from its co
 which the user calls directly, through ``get_loss``, or through ``MetricEmbedder.fit`` and
 skorch, and the metaclasses add frames of their own; a retrieval metric warns from a helper
 reached through scikit-learn's ``validate_params`` wrapper, ``retrieval_report`` or
-``skmetric.dask``. :func:`warn_user` instead attributes
-the warning to the first frame outside skmetric and the libraries it runs inside (skorch,
-scikit-learn, torch), i.e. to the user's code (Python 3.12's ``skip_file_prefixes`` does
-this; 3.11 does not have it), so ``warnings.catch_warnings(record=True)``,
+``skmetric.dask``, and a learner's from ``fit`` called directly or through a ``Pipeline``
+(whose ``joblib.Memory`` adds frames). :func:`warn_user` instead attributes the warning to
+the first frame outside skmetric and the libraries it runs inside (skorch, scikit-learn,
+torch, joblib, scipy, numpy), i.e. to the user's code (Python 3.12's ``skip_file_prefixes``
+does this; 3.11 does not have it), so ``warnings.catch_warnings(record=True)``,
 ``-W error::UserWarning:module`` filters and "once per location" all see the user's file.
 """
 
@@ -15,7 +16,9 @@ import os
 import sys
 import warnings
 
-_LIBRARIES = ("skmetric", "skorch", "sklearn", "torch")
+# joblib: a Pipeline fits its steps through joblib.Memory; scipy and numpy call back into
+# skmetric (an optimiser's objective, a vectorised function).
+_LIBRARIES = ("skmetric", "skorch", "sklearn", "torch", "joblib", "scipy", "numpy")
 
 
 def _library_dirs():

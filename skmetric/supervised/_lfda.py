@@ -1,7 +1,6 @@
 """LFDA: local Fisher discriminant analysis (Sugiyama, 2007)."""
 
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +15,7 @@ from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
 from .._validation import format_labels
+from .._warn import warn_user
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
 # 'auto' compares Euclidean distance (inf) with plain LFDA (0) on AUTO_SPLITS inner folds.
@@ -271,7 +271,7 @@ def _generalized_eigh(S_b, S_w, S_t, n_components):
     w_w = linalg.eigvalsh(Sw)
     if w_w.min() <= 1e-10 * max(w_w.max(), 1e-300):
         # Directions without local within-class spread would get infinite eigenvalues.
-        warnings.warn("The local within-class scatter matrix is singular (more features than "
+        warn_user("The local within-class scatter matrix is singular (more features than "
                       "samples per class?); it is regularised. Reduce the dimension first, "
                       "e.g. with sklearn.decomposition.PCA, or lower n_components.",
                       UserWarning)

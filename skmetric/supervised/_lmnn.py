@@ -2,7 +2,6 @@
 
 import sys
 import time
-import warnings
 from numbers import Integral, Real
 
 import array_api_compat
@@ -21,6 +20,7 @@ from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
 from .._validation import format_labels
+from .._warn import warn_user
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
 _BLOCK_ELEMENTS = 1 << 22
@@ -184,7 +184,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     def _fit_samples(self, X, y, backend):
         n_neighbors = self.n_neighbors
         if self.k != "deprecated":
-            warnings.warn("LMNN's parameter k was renamed n_neighbors; k will be removed.",
+            warn_user("LMNN's parameter k was renamed n_neighbors; k will be removed.",
                           FutureWarning)
             n_neighbors = self.k
         X, classes, codes, counts = validate_labelled(self, X, y)
@@ -198,7 +198,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             X, codes, n_neighbors, self.prior_strength_, backend)
         if self.verbose:
             if not converged:
-                warnings.warn(f"[LMNN] did not converge in {self.max_iter} iterations.",
+                warn_user(f"[LMNN] did not converge in {self.max_iter} iterations.",
                               ConvergenceWarning)
             print(f"[LMNN] objective {self.objective_:.6e}, {self.n_iter_} iterations in "
                   f"{time.perf_counter() - start:.2f}s")

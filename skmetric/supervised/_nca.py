@@ -2,7 +2,6 @@
 
 import sys
 import time
-import warnings
 from numbers import Integral, Real
 
 import array_api_compat
@@ -19,6 +18,7 @@ from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
+from .._warn import warn_user
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22
@@ -265,7 +265,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             previous = total
         else:
             if self.verbose:
-                warnings.warn(f"NCA did not converge in max_iter={self.max_iter} epochs; "
+                warn_user(f"NCA did not converge in max_iter={self.max_iter} epochs; "
                               "increase max_iter or tol.", ConvergenceWarning)
         return to_numpy(L), total, epoch
 

@@ -1,6 +1,5 @@
 """RCA: relevant components analysis (Shental et al., 2002), on chunks or on class labels."""
 
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -14,6 +13,7 @@ from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, _fit_context
 from .._supervised import LabelledLearnerMixin, validate_labelled
+from .._warn import warn_user
 
 
 @fill_doc(features_in=FEATURES_IN)
@@ -214,7 +214,7 @@ def _warn_if_rank_deficient(C, T):
     """
     rank, informative = _rank(C), _rank(T)
     if rank < informative:
-        warnings.warn(f"The within-chunk covariance has rank {rank} while the chunked samples "
+        warn_user(f"The within-chunk covariance has rank {rank} while the chunked samples "
                       f"span {informative} of {C.shape[0]} dimensions (too few or too small "
                       "chunks); the directions without within-chunk variance are dropped. "
                       "Draw more or larger chunks, or reduce the dimension first: "

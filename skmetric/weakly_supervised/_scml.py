@@ -1,6 +1,5 @@
 """SCML: sparse compositional metric learning on triplets, from a set of rank-one bases."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +15,7 @@ from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_do
 from .._init import components_from_metric
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import SupervisedTuplesMixin
+from .._warn import warn_user
 
 _COMMON_CONSTRAINTS = {
     "beta": [Interval(Real, 0, None, closed="left")],
@@ -64,7 +64,7 @@ class _BaseSCML(MahalanobisMixin, BaseEstimator):
         w = _minimize_scml(dist_diff, self.beta, self.gamma, self.max_iter, self.output_iter,
                            self.batch_size, rng, self.verbose, type(self).__name__)
         if not np.any(w > 0):
-            warnings.warn(
+            warn_user(
                 f"{type(self).__name__} gave every basis a zero weight, so the learned metric "
                 "is zero. Lower beta, or provide more informative triplets or bases; on "
                 "features much smaller than unit scale (its margin is a squared distance of "
@@ -299,7 +299,7 @@ def _triplet_diffs_basis(triplets, n_basis, rng):
         )
     basis = np.vstack(found)[:n_basis]
     if basis.shape[0] < n_basis:
-        warnings.warn(
+        warn_user(
             f"Only {basis.shape[0]} 'triplet_diffs' bases could be built (n_basis={n_basis}).",
             UserWarning,
         )
@@ -326,7 +326,7 @@ def _local_lda_basis(X, y, n_basis, rng):
             "n_basis or use basis='triplet_diffs'."
         )
     if n_basis < classes.size:
-        warnings.warn(
+        warn_user(
             f"n_basis={n_basis} is below the number of classes ({classes.size}); the "
             "metric may discriminate poorly.",
             UserWarning,

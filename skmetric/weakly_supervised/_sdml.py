@@ -1,6 +1,5 @@
 """Sparse Determinant Metric Learning (SDML), on pairs and from class labels."""
 
-import warnings
 from numbers import Real
 
 import numpy as np
@@ -13,6 +12,7 @@ from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_PAIRS, PAIRS_FITTED,
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._warn import warn_user
 
 # Eigenvalues of the empirical matrix below this fraction of the largest are raised to it.
 _EIGEN_FLOOR = 1e-3
@@ -46,14 +46,13 @@ class _BaseSDML(MahalanobisMixin, BaseEstimator):
         P = _empirical_matrix(pairs, y, M0, self.balance_param)
         P, self.n_floored_, n_negative = _floor_eigenvalues(P)
         if n_negative:
-            warnings.warn(
+            warn_user(
                 f"SDML: inv(prior) + balance_param * (pair term) had {n_negative} "
                 "non-positive eigenvalue(s) (dissimilar pairs outweigh the prior), raised "
                 "to 1e-3 times the largest; the metric may be dominated by those "
                 "directions. Lower balance_param or use prior='covariance' for a "
                 "well-posed problem.",
                 UserWarning,
-                stacklevel=3,
             )
         M = _sparse_inverse(P, self.sparsity_param, self.verbose)
         self.components_ = components_from_metric(
