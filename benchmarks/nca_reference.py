@@ -48,7 +48,15 @@ import time
 
 import numpy as np
 from _common import Run, add_common_args
-from _pydml import PUBLISHED, PYDML_DATASETS, knn_accuracy, load, protocol_folds
+from _pydml import (
+    PUBLISHED,
+    PYDML_DATASETS,
+    add_protocol_args,
+    knn_accuracy,
+    load,
+    protocol_folds,
+    protocol_runs,
+)
 from accuracy import LEARNERS, _delta
 from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
@@ -238,17 +246,12 @@ def summary_rows(results):
 # -- main -------------------------------------------------------------------------------------
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default=",".join(PYDML_DATASETS))
-    parser.add_argument("--seeds", default="0,1", help="comma-separated fold-split seeds "
-                        "(also skmetric's random_state, as in accuracy.py)")
-    parser.add_argument("--folds", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
+    # The split seeds are also skmetric's random_state, as in accuracy.py.
+    add_protocol_args(parser, datasets=",".join(PYDML_DATASETS), seeds="0,1")
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run("nca_reference", args)
-    datasets, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
-    if args.quick:
-        datasets, seeds, args.folds = ["iris"], [0], 3
+    datasets, seeds = protocol_runs(args)
     results = {}
     for dataset in datasets:
         X, y = load(dataset)
