@@ -39,6 +39,9 @@ skmetric's plain ``objective_`` equals that function at its map.
 
 ``--quick`` (iris, 3 folds, one seed) runs every side.
 
+``--shuffle-seed S`` seeds the pyDML side's sample order with ``S`` instead of 28 (how
+much its figures owe to one order).
+
     python benchmarks/nca_reference.py [--datasets iris,wine] [--seeds 0,1] [--record]
 """
 
@@ -163,7 +166,7 @@ def shared_objective(L, X, codes):
 
 
 # -- one fold ---------------------------------------------------------------------------------
-def run_fold(run, fold, label, threads, check_rng=None):
+def run_fold(run, fold, label, args, check_rng=None):
     """``{side: (accuracy, mean p_i, ||L - I||_F, iterations, CPU seconds)}`` of one fold."""
     Xtr, ytr, Xte, yte = fold
     codes = np.unique(ytr, return_inverse=True)[1]
@@ -171,7 +174,7 @@ def run_fold(run, fold, label, threads, check_rng=None):
     out = {"euclidean": (knn_accuracy(Xtr, ytr, Xte, yte), shared_objective(eye, Xtr, codes),
                          0.0, 0, 0.0)}
     seed = int(label.split()[-1])
-    with threadpool_limits(threads):
+    with threadpool_limits(args.threads):
         for variant in ("auto", "plain"):
             learner = LEARNERS["NCA"][variant](seed)
             start = time.process_time()
@@ -185,7 +188,8 @@ def run_fold(run, fold, label, threads, check_rng=None):
             out[variant] = (_accuracy(L, fold), f, float(np.linalg.norm(L - eye)),
                             learner.n_iter_, seconds)
         start = time.process_time()
-        L, epochs, _ = fit_pydml_nca(Xtr, codes)
+        L, epochs, _ = fit_pydml_nca(Xtr, codes, {**PYDML_NCA,
+                                                  "shuffle_seed": args.shuffle_seed})
         seconds = time.process_time() - start
     f = shared_objective(L, Xtr, codes)
     run.check_close(f"{label}: pyDML's expected success vs the shared function",
@@ -248,6 +252,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # The split seeds are also skmetric's random_state, as in accuracy.py.
     add_protocol_args(parser, datasets=",".join(PYDML_DATASETS), seeds="0,1")
+    parser.add_argument("--shuffle-seed", type=int, default=PYDML_NCA["shuffle_seed"],
+                        help="seed of the pyDML side's sample order (default: 28, "
+                             "pyDML-Stats')")
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run("nca_reference", args)
@@ -258,7 +265,7 @@ def main(argv=None):
         for seed in seeds:
             folds = list(protocol_folds(X, y, args.folds, seed))
             results[dataset, seed] = [
-                run_fold(run, fold, f"{dataset} fold {k} seed {seed}", args.threads,
+                run_fold(run, fold, f"{dataset} fold {k} seed {seed}", args,
                          np.random.default_rng(seed) if k == 0 else None)
                 for k, fold in enumerate(folds)]
             print(f"{dataset} seed {seed}: " + ", ".join(
@@ -274,7 +281,8 @@ def report(run, results, args):
                "training fold, 3-NN; means over folds. Sides: auto = skmetric.NCA() (the "
                "default, prior_strength='auto'), plain = NCA(prior_strength=0), pyDML SGD = "
                "pyDML's NCA() re-implemented (SGD over samples from the identity, eta0=0.3, "
-               "adaptive rate ×1.01/×0.5, 100 epochs, shuffles seeded 28). Gain = side − "
+               "adaptive rate ×1.01/×0.5, at most 100 epochs, shuffles seeded "
+               f"{args.shuffle_seed}). Gain = side − "
                "Euclidean; Δ = gain − published gain; mean p_i = expected leave-one-out "
                "success on the training fold (one function for every side); iterations: "
                "L-BFGS iterations (auto: the final fit's) or SGD epochs; CPU = process time "
