@@ -36,6 +36,24 @@ PUBLISHED = {dataset: dict(zip(_COLUMNS, row, strict=True)) for dataset, row in 
 N_NEIGHBORS = 3
 
 
+def add_protocol_args(parser, datasets, seeds):
+    """The options of a script run on the protocol's folds: ``--datasets``, ``--seeds``
+    (fold-split seeds), ``--folds``, ``--threads`` (BLAS threads)."""
+    parser.add_argument("--datasets", default=datasets)
+    parser.add_argument("--seeds", default=seeds, help="comma-separated fold-split seeds")
+    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser
+
+
+def protocol_runs(args):
+    """``(datasets, seeds)`` of the parsed options; ``--quick``: iris, seed 0, 3 folds."""
+    if args.quick:
+        args.folds = 3
+        return ["iris"], [0]
+    return args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
+
+
 def protocol_folds(X, y, n_folds, seed):
     """``(X_train, y_train, X_test, y_test)`` of each stratified fold of split ``seed``,
     the features min-max scaled on the training part."""

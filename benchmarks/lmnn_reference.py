@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 from _common import Run, add_common_args
-from _pydml import knn_accuracy, load, protocol_folds
+from _pydml import add_protocol_args, knn_accuracy, load, protocol_folds, protocol_runs
 from threadpoolctl import threadpool_limits
 
 import skmetric
@@ -89,17 +89,12 @@ def run_fold(run, Xtr, ytr, Xte, yte, python, threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="sonar")
-    parser.add_argument("--seeds", default="0", help="comma-separated fold-split seeds")
-    parser.add_argument("--folds", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
+    add_protocol_args(parser, datasets="sonar", seeds="0")
     parser.add_argument("--no-metric-learn", action="store_true")
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run("lmnn_reference", args)
-    datasets, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
-    if args.quick:
-        datasets, seeds, args.folds = ["iris"], [0], 3
+    datasets, seeds = protocol_runs(args)
     python = None
     if not (args.quick or args.no_metric_learn):
         from classical import ensure_ml_venv

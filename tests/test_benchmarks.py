@@ -34,6 +34,8 @@ QUICK = {
     "lmnn_equal_work": 1,  # metric-learn not used in quick mode: skmetric's own objective
     "lmnn_reference": 3,   # skmetric only in quick mode: objective_ on each of 3 folds
     "mmc_same_pairs": 0,   # no reference without metric-learn: the row says why
+    "nca_reference": 18,   # iris, 3 folds: 2 objectives per fold, 4 gradient checks x 3
+                           # samples on the first fold
 }
 SLOW_QUICK = {
     "distances": 7,        # 4 matrices vs float64 SciPy, 2 k-NN sides x (distances, indices)
