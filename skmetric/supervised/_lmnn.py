@@ -105,7 +105,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         multiple of ``L0``. The default 1 weighs that per-sample cost like one sample's
         LMNN terms: one rule for every dataset, which on the pyDML-Stats protocol kept
         every dataset at most 0.7 point and digits at most 0.11 below Euclidean 3-NN
-        accuracy, where the plain objective lost up to 1.3 and 0.24 (split seeds 0-3,
+        accuracy, where the plain objective lost up to 1.3 and 0.28 (split seeds 0-3,
         ``benchmarks/README.md``).
         0 is the plain objective (metric-learn's), ``np.inf`` gives ``L0`` itself (no
         optimisation). 'auto' picks ``inf`` or 0 by an inner 3-fold cross-validation on
