@@ -59,6 +59,7 @@ LEARNERS = {
     },
     "LMNN": {
         "plain": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=0),
+        "default": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs),  # strength 1
         "auto": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength="auto"),
     },
     "LFDA": {

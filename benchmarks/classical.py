@@ -53,10 +53,11 @@ LEARNERS = {
     # skmetric and scikit-learn at their default tolerance (1e-5 on both); metric-learn's
     # tol=None would leave scipy's ftol of 2.2e-9 (about twice the iterations), so it is
     # given the same 1e-5.
-    # prior_strength=0: the plain objective, the one scikit-learn and metric-learn minimise.
+    # prior_strength=0 (NCA, LMNN, ITML_Supervised): the plain objective, the one
+    # scikit-learn and metric-learn minimise.
     "NCA": (lambda rs: skmetric.NCA(random_state=rs, prior_strength=0),
             "NCA", {"max_iter": 100, "tol": 1e-5, "random_state": RANDOM_STATE}),
-    "LMNN": (lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs),
+    "LMNN": (lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=0),
              "LMNN", {"n_neighbors": 3, "random_state": RANDOM_STATE}),
     "LSML_Supervised": (lambda rs: skmetric.LSML_Supervised(random_state=rs),
                         "LSML_Supervised", {"random_state": RANDOM_STATE}),

@@ -97,7 +97,7 @@ def test_gd_solver_equals_the_reference_step_size_rule(learn_rate, min_iter, tol
     assert min_iter < n_iter < 60  # stopped by the tolerance, after min_iter
     lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", learn_rate=learn_rate,
                 regularization=0.4, min_iter=min_iter, max_iter=60,
-                convergence_tol=tol, verbose=True)
+                convergence_tol=tol, verbose=True, prior_strength=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # it converged: no warning
         lmnn.fit(X, y)
@@ -135,7 +135,8 @@ def test_gd_solver_runs_at_least_min_iter_iterations():
         L, n_iter, _ = _reference_gd(np.eye(3), X, y, targets, 0.5, 1e-4, min_iter, 30, 1e9)
         assert n_iter == max(min_iter, 1)
         lmnn = LMNN(init="identity", n_neighbors=2, solver="gd", learn_rate=1e-4,
-                    min_iter=min_iter, max_iter=30, convergence_tol=1e9).fit(X, y)
+                    min_iter=min_iter, max_iter=30, convergence_tol=1e9,
+                    prior_strength=0).fit(X, y)
         assert lmnn.n_iter_ == n_iter
         np.testing.assert_allclose(lmnn.components_, L, rtol=1e-9, atol=1e-12)
 
@@ -290,7 +291,7 @@ def test_lbfgs_with_a_prior_reaches_the_reference_objective():
     targets = _select_target_neighbors(X @ L0.T, y, 2)
     _, _, seen = _reference_gd(L0, X, y, targets, 0.5, 1e-3, 200, 200, 0.0, prior=(L0, 1.0))
     lmnn = LMNN(init=L0, n_neighbors=2, prior_strength=1.0, max_iter=200).fit(X, y)
-    plain = LMNN(init=L0, n_neighbors=2, max_iter=200).fit(X, y)
+    plain = LMNN(init=L0, n_neighbors=2, max_iter=200, prior_strength=0).fit(X, y)
     assert _objective(plain.components_, X, y, targets, 0.5, (L0, 1.0))[0] > 1.05 * seen[-1]
     assert lmnn.objective_ <= seen[-1] * (1 + 1e-6)
     assert lmnn.objective_ == pytest.approx(

@@ -44,7 +44,7 @@ def test_lmnn_gradient_descent_follows_the_halve_or_grow_step_rule():
                                                        n_steps)
     assert halvings == 3
     lmnn = LMNN(init="identity", solver="gd", learn_rate=0.02, min_iter=n_steps,
-                max_iter=n_steps, convergence_tol=0.0).fit(X, y)
+                max_iter=n_steps, convergence_tol=0.0, prior_strength=0).fit(X, y)
     assert lmnn.n_iter_ == n_steps
     np.testing.assert_allclose(lmnn.components_, expected, rtol=1e-12, atol=1e-12)
     assert lmnn.objective_ == pytest.approx(objective, rel=1e-12)
