@@ -156,15 +156,17 @@ def components_from_metric(M, tol=None):
     return (V * np.sqrt(w)).T
 
 
-def warn_if_stuck_at_init(learner, n_iter, X, L):
+def warn_if_stuck_at_init(learner, X, L, L0):
     """Warn when an optimiser stopped at its initialisation on badly scaled features.
 
     NCA's softmax, MLKR's Gaussian kernel and LMNN's margin have a unit: a squared
     distance of 1 in the learned space. Far from it (features in units of 1e5, or 1e-5,
     with an 'identity' or 'pca' start) the objective is flat or saturated, the optimiser
-    takes no step and the map stays the initial one, which is not learned.
+    takes no step and the map stays the initial one, which is not learned. "Stays" is read
+    off the map, not the iteration count: with a pull toward the prior (``prior_strength``)
+    L-BFGS may take a few steps of round-off size and count them.
     """
-    if n_iter > 0:
+    if np.linalg.norm(L - L0) > 1e-6 * np.linalg.norm(L0):
         return
     Z = X @ L.T
     # Mean squared distance between two samples: twice the total variance.
@@ -172,7 +174,7 @@ def warn_if_stuck_at_init(learner, n_iter, X, L):
     if 1e-4 <= spread <= 1e4 or spread == 0:
         return
     warn_user(
-        f"{learner} stopped at its initialisation (n_iter_=0): the squared distances between "
+        f"{learner} stopped at its initialisation: the squared distances between "
         f"samples (about {spread:.2g} on average) are far from the unit scale of its "
         "objective, where it is flat. Standardise the features first, e.g. with "
         "sklearn.preprocessing.StandardScaler.",

@@ -272,9 +272,9 @@ def _generalized_eigh(S_b, S_w, S_t, n_components):
     if w_w.min() <= 1e-10 * max(w_w.max(), 1e-300):
         # Directions without local within-class spread would get infinite eigenvalues.
         warn_user("The local within-class scatter matrix is singular (more features than "
-                      "samples per class?); it is regularised. Reduce the dimension first, "
-                      "e.g. with sklearn.decomposition.PCA, or lower n_components.",
-                      UserWarning)
+                  "samples per class?); it is regularised. Reduce the dimension first, "
+                  "e.g. with sklearn.decomposition.PCA, or lower n_components.",
+                  UserWarning)
         Sw = Sw + 1e-6 * max(np.trace(Sw) / r, 1e-12) * np.eye(r)
     vals, vecs = linalg.eigh(Sb, Sw, subset_by_index=(r - m, r - 1))
     vecs = (B @ vecs[:, ::-1]) / s[:, None]

@@ -190,7 +190,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         n_neighbors = self.n_neighbors
         if self.k != "deprecated":
             warn_user("LMNN's parameter k was renamed n_neighbors; k will be removed.",
-                          FutureWarning)
+                      FutureWarning)
             n_neighbors = self.k
         X, classes, codes, counts = validate_labelled(self, X, y)
         _check_class_sizes(classes, counts, n_neighbors)
@@ -199,16 +199,16 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             strength = self._choose_strength(X, codes, counts, n_neighbors, backend)
         self.prior_strength_ = float(strength)
         start = time.perf_counter()
-        L, self.n_iter_, converged, self.objective_ = self._fit_map(
+        L, self.n_iter_, converged, self.objective_, L0 = self._fit_map(
             X, codes, n_neighbors, self.prior_strength_, backend)
         if self.verbose:
             if not converged:
                 warn_user(f"[LMNN] did not converge in {self.max_iter} iterations.",
-                              ConvergenceWarning)
+                          ConvergenceWarning)
             print(f"[LMNN] objective {self.objective_:.6e}, {self.n_iter_} iterations in "
                   f"{time.perf_counter() - start:.2f}s")
         if self.prior_strength_ < np.inf:
-            warn_if_stuck_at_init("LMNN", self.n_iter_, X, L)
+            warn_if_stuck_at_init("LMNN", X, L, L0)
         self.components_ = L
         return self
 
@@ -229,14 +229,14 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         return choice.strength or 0.0
 
     def _fit_map(self, X, codes, n_neighbors, strength, backend):
-        """``(L, n_iter, converged, objective)`` of one fit on host arrays ``X``, ``codes``."""
+        """``(L, n_iter, converged, objective, L0)`` of one fit on host arrays ``X``, ``codes``."""
         L0 = initial_components(self.init, self.n_components, X, codes,
                                 random_state=self.random_state)
         targets = _select_target_neighbors(X @ L0.T, codes, n_neighbors)
         if np.isinf(strength):  # the limit: the prior map itself
             L0_b, X_b, codes_b, targets_b = (backend.asarray(a) for a in (L0, X, codes, targets))
             return L0, 0, True, _lmnn_objective(L0_b, X_b, codes_b, targets_b,
-                                                self.regularization)[0]
+                                                self.regularization)[0], L0
         prior = _PriorPenalty.for_samples(L0, X, strength)
         # Target neighbours are found once, on the host; the rest runs on the backend.
         X, codes, targets = (backend.asarray(a) for a in (X, codes, targets))
@@ -246,7 +246,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         L, n_iter, converged = fit(L0, X, codes, targets, prior, backend)
         objective = _lmnn_objective(backend.asarray(L), X, codes, targets,
                                     self.regularization, prior)[0]
-        return L, n_iter, converged, objective
+        return L, n_iter, converged, objective, L0
 
     def _fit_lbfgs(self, L, X, codes, targets, prior, backend):
         """L-BFGS in rounds; each round works on the impostor candidates found at its start.

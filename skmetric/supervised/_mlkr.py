@@ -158,7 +158,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         self.prior_strength_, warm = self._strength(X, y, backend)
         if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
             self.components_, self.n_iter_ = L0, 0
-            warn_if_stuck_at_init("MLKR", 0, X, L0)
+            warn_if_stuck_at_init("MLKR", X, L0, L0)
             return self
         objective = prior_penalty(lambda L: _loss_grad(L, X_dev, y_dev), L0,
                                   self.prior_strength_, _penalty_scale(y), backend)
@@ -166,7 +166,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                              max_iter=self.max_iter, tol=self.tol, callback=report, warn="MLKR")
         self.components_ = res.x
         self.n_iter_ = res.n_iter
-        warn_if_stuck_at_init("MLKR", self.n_iter_, X, self.components_)
+        warn_if_stuck_at_init("MLKR", X, self.components_, L0)
         return self
 
     def _strength(self, X, y, backend):

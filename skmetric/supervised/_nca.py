@@ -171,7 +171,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         if self.verbose:
             print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
         # Also when 'auto' kept L0: on badly scaled samples no map could move from it.
-        warn_if_stuck_at_init("NCA", self.n_iter_, X, L)
+        warn_if_stuck_at_init("NCA", X, L, L0)
         self.components_ = L
         return self
 
@@ -266,7 +266,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         else:
             if self.verbose:
                 warn_user(f"NCA did not converge in max_iter={self.max_iter} epochs; "
-                              "increase max_iter or tol.", ConvergenceWarning)
+                          "increase max_iter or tol.", ConvergenceWarning)
         return to_numpy(L), total, epoch
 
 

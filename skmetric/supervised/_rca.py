@@ -215,10 +215,10 @@ def _warn_if_rank_deficient(C, T):
     rank, informative = _rank(C), _rank(T)
     if rank < informative:
         warn_user(f"The within-chunk covariance has rank {rank} while the chunked samples "
-                      f"span {informative} of {C.shape[0]} dimensions (too few or too small "
-                      "chunks); the directions without within-chunk variance are dropped. "
-                      "Draw more or larger chunks, or reduce the dimension first: "
-                      f"n_components<={rank} or sklearn.decomposition.PCA.", UserWarning)
+                  f"span {informative} of {C.shape[0]} dimensions (too few or too small "
+                  "chunks); the directions without within-chunk variance are dropped. "
+                  "Draw more or larger chunks, or reduce the dimension first: "
+                  f"n_components<={rank} or sklearn.decomposition.PCA.", UserWarning)
 
 
 def _inverse_sqrt(C, T):
