@@ -115,11 +115,24 @@ TESTS = {
 for _m in ("_arrays", "_blocks", "_numerics"):
     TESTS[f"skmetric/_compute/{_m}.py"] = [*TESTS[f"skmetric/_compute/{_m}.py"],
                                            "tests/test_mutation_kills_arrays.py"]
+# _knn_topk.py (the accelerators' exact k-NN, forced on the CPU by its tests) and _faiss.py
+# (backend='faiss'): the files that call them (seventh session).
+_TOPK_KILLS = "tests/test_mutation_kills_topk.py"
+TESTS["skmetric/_compute/_knn_topk.py"] = ["tests/test_knn_topk.py",
+                                           "tests/test_mutation_kills_engine2.py", _TOPK_KILLS]
+TESTS["skmetric/_compute/_faiss.py"] = ["tests/test_neighbors.py",
+                                        "tests/test_robustness_engine.py",
+                                        "tests/test_metrics_package.py",
+                                        "tests/test_mutation_kills_engine2.py", _KNN_KILLS2,
+                                        _TOPK_KILLS]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
 def tests_for(module):
-    """Test files that cover ``module`` (a path relative to the repository root)."""
+    """Test files that cover ``module`` (a path relative to the repository root): its own
+    entry in ``TESTS`` if it has one (wherever it stands), else the first matching prefix."""
+    if module in TESTS:
+        return [t for t in TESTS[module] if (ROOT / t).exists()]
     for prefix, tests in TESTS.items():
         if module == prefix or (prefix.endswith("/") and module.startswith(prefix)):
             return [t for t in tests if (ROOT / t).exists()]
