@@ -150,3 +150,326 @@ def test_cuda_blocks_take_a_quarter_of_the_free_memory_byte_for_byte(monkeypatch
     # chunk_size or working_memory given: the caller's budget, not the free memory.
     assert _knn_topk.block_budget(prep, 300, m, 7, None) == (7, 32 * 2**20)
     assert _knn_topk.block_budget(prep, 300, m, None, 1.0)[0] == 2**20 // (n_y * itemsize)
+
+
+# ------------------------------------------------------------------- one block's search
+
+
+def _torch_distances(A, B):
+    """Euclidean distances from the differences (torch.cdist may use the expansion, whose
+    round-off would split a duplicate's tie)."""
+    return torch.sqrt(((A[:, None, :] - B[None, :, :]) ** 2).sum(-1))
+
+
+def test_a_block_over_every_reference_reports_a_boolean_per_row_on_its_device():
+    """With m = n_y every reference is a candidate and every row held: one boolean per
+    query row of the block (s > 0 here), on the data's device (meta tensors: shapes, no
+    values, so nothing may be made on the host); the neighbours exclude the query."""
+    X = torch.as_tensor(np.random.RandomState(3).standard_normal((60, 4)), dtype=torch.float32)
+    prep = prepare(X)
+    meta = torch.device("meta")
+    for name in ("X", "Y", "Xr", "Yr", "YT", "x_sq", "y_sq"):
+        if hasattr(prep, name):
+            setattr(prep, name, getattr(prep, name).to(meta))
+    prep.device = meta
+    for exclude in (False, True):
+        dist, ind, held = _knn_topk.search_block(prep, 5, 25, 7, 60, exclude)
+        assert held.shape == (20,) and held.dtype == torch.bool and held.device == meta
+        assert dist.shape == (20, 7) and ind.shape == (20, 7) and ind.device == meta
+
+
+def _callable_ties(namespace, n=1000, n_tied=200):
+    """Queries at the origin; reference 7 alone at distance 0.3, ``n_tied`` references
+    (at scattered indices) tied at exactly 1, the rest at 2 to 10: the ties at the k-th
+    distance are far more than k + margin."""
+    rng = np.random.RandomState(5)
+    Y = rng.standard_normal((n, 2))
+    Y *= rng.uniform(2, 10, (n, 1)) / np.linalg.norm(Y, axis=1, keepdims=True)
+    tied = np.sort(rng.choice(np.delete(np.arange(n), 7), n_tied, replace=False))
+    Y[tied] = [0.0, 1.0]
+    Y[7] = [0.3, 0.0]
+    X = np.zeros((4, 2))
+    return X, Y, _torch_distances if namespace == "torch" else cdist
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_callable_metric_ties_at_the_kth_distance_go_to_the_smallest_indices(namespace):
+    """A callable's ranking is its exact distances (no round-off band): the margin holds
+    only when the m-th candidate is strictly farther than the k-th, so ties at the k-th
+    distance wider than the margin are searched again and settled by index, as a
+    float64 brute force with a stable sort does. k = 1 (the unique nearest), k = 2 and
+    k = 50 (the nearest and the first of the tied), and k = n."""
+    X, Y, metric = _callable_ties(namespace)
+    prep = prepare(to_namespace(X, namespace), to_namespace(Y, namespace), metric=metric)
+    for k in (1, 2, 50, 1000):
+        d_ref, i_ref = _brute_force(X, Y, k)
+        dist, ind = (numpy_of(a) for a in prep.kneighbors(k, algorithm="topk"))
+        assert_array_equal(ind, i_ref, err_msg=f"k={k}")
+        assert_allclose(dist, d_ref, rtol=1e-12, atol=1e-12, err_msg=f"k={k}")
+    m = 2 + _knn_topk.margin(2)
+    held = numpy_of(_knn_topk.search_block(prep, 0, 4, 2, m, False)[2])
+    assert not held.any(), "ties at the k-th distance past the margin must not hold"
+
+
+def test_callable_metric_distances_carry_autograd_under_topk():
+    """A callable's distances are its ranking's entries, so the ranking must stay in
+    torch's graph (the other metrics recompute distances and cut it): gradients with
+    'topk' equal those of the exact search and of the callable on the chosen pairs,
+    with the query itself excluded."""
+    X0 = np.random.RandomState(6).standard_normal((40, 3))
+    grads = []
+    for alg in ("topk", "bound"):
+        X = torch.tensor(X0, requires_grad=True)
+        prep = prepare(X, metric=lambda A, B: torch.cdist(A, B))
+        d, i = prep.kneighbors(3, exclude_self=True, algorithm=alg)
+        (d ** 2).sum().backward()
+        grads.append(X.grad.numpy().copy())
+    assert_array_equal(i.numpy(), _brute_force(X0, X0, 3, exclude_self=True)[1])
+    # By hand: d/dX_a of sum over pairs (a, b) of |x_a - x_b|^2 is 2 (x_a - x_b), and
+    # -2 (x_a - x_b) for x_b.
+    expected = np.zeros_like(X0)
+    for a, row in enumerate(i.numpy()):
+        for b in row:
+            expected[a] += 2 * (X0[a] - X0[b])
+            expected[b] -= 2 * (X0[a] - X0[b])
+    assert_allclose(grads[0], expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "callable"])
+def test_torch_blocks_of_one_row_still_leave_each_query_out(metric):
+    """Blocks of one query row (chunk_size=1), of a few, and two blocks: query i never
+    finds itself, and finds its duplicate at another index, as a brute force with i left
+    out; the blocks' results are put together in order."""
+    rng = np.random.RandomState(7)
+    base = rng.standard_normal((30, 3))
+    X = np.concatenate([base, base[:5]])
+    kw = {} if metric == "euclidean" else {"metric": _torch_distances}
+    prep = prepare(torch.as_tensor(X), **kw)
+    d_ref, i_ref = _brute_force(X, X, 4, exclude_self=True)
+    for chunk_size in (1, 4, 18):  # 35, 9 and 2 blocks
+        dist, ind = prep.kneighbors(4, exclude_self=True, algorithm="topk",
+                                    chunk_size=chunk_size)
+        assert_array_equal(ind.numpy(), i_ref, err_msg=f"chunk_size={chunk_size}")
+        assert_allclose(dist.numpy(), d_ref, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------- widening and memory
+
+
+def _ties_beyond_the_margin(namespace):
+    """Three queries at the origin; 150 exact copies at distance 0.5 among 1000
+    references at distances 1 to 10 (test_knn_topk's data)."""
+    rng = np.random.RandomState(8)
+    Y = rng.standard_normal((1000, 3))
+    Y *= rng.uniform(1, 10, (1000, 1)) / np.linalg.norm(Y, axis=1, keepdims=True)
+    copies = np.sort(rng.choice(1000, 150, replace=False))
+    Y[copies] = [0.5, 0.0, 0.0]
+    return np.zeros((3, 3)), Y, copies
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_widening_stops_as_soon_as_every_row_holds(monkeypatch, namespace):
+    """Rows whose margin did not hold are searched again with the candidates widened by
+    the module's factor, and only until every row's margin holds: here the first m past
+    the 150 tied copies (a pass over every reference would waste a search of the whole
+    set, per block, on a GPU)."""
+    X, Y, copies = _ties_beyond_the_margin(namespace)
+    prep = prepare(to_namespace(X, namespace), to_namespace(Y, namespace))
+    seen = []
+    search = _knn_topk.search_block
+
+    def spy(prep, s, e, k, m, *args):
+        seen.append(m)
+        return search(prep, s, e, k, m, *args)
+
+    monkeypatch.setattr(_knn_topk, "search_block", spy)
+    k = 1
+    dist, ind = prep.kneighbors(k, algorithm="topk")
+    assert_array_equal(numpy_of(ind), np.full((3, 1), copies[0]))
+    expected = [k + _knn_topk.margin(k)]
+    while expected[-1] <= 150:
+        expected.append(min(1000, _knn_topk._WIDEN * expected[-1]))
+    assert expected[-1] < 1000, "the data must hold before every reference is taken"
+    assert seen == expected
+
+
+def test_on_a_cuda_device_every_pass_gathers_within_the_block_budget(monkeypatch):
+    """On a CUDA device (faked: the budget from 'free memory') the candidates of every
+    pass, the first and the widened ones, are gathered within the block's budget (a
+    quarter of the free memory), not the host's fixed 32 MiB."""
+    X, Y, copies = _ties_beyond_the_margin("torch")
+    prep = prepare(torch.as_tensor(X), torch.as_tensor(Y))
+    free = 2**20
+    monkeypatch.setattr(_knn_topk, "free_device_bytes", lambda dev: free)
+    caps = []
+    gathered = _knn_topk._neighbor_distances
+
+    def spy(*args, gather_bytes):
+        caps.append(gather_bytes)
+        return gathered(*args, gather_bytes=gather_bytes)
+
+    monkeypatch.setattr(_knn_topk, "_neighbor_distances", spy)
+    dist, ind = prep.kneighbors(10, algorithm="topk")
+    assert_array_equal(ind.numpy(), np.broadcast_to(copies[:10], (3, 10)))
+    assert len(caps) > 1 and caps == [free // 4] * len(caps)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_self_search_with_wide_ties_leaves_the_query_out_of_the_margin_check(namespace):
+    """Self search where each query's k-th distance is tied far past the margin (80
+    exact copies; a unique nearest point for the point at the origin): the query's own
+    entry must be out of the ranking before the m candidates are taken, else it takes a
+    candidate's place, the margin check compares the wrong ranks and ties are cut
+    arbitrarily. Against a float64 brute force with the query left out, ties by index."""
+    _, Y, _ = _callable_ties(namespace, n=300, n_tied=80)
+    Y = np.concatenate([np.zeros((1, 2)), Y])  # the origin is point 0, point 8 at 0.3
+    prep = prepare(to_namespace(Y, namespace))
+    for k in (1, 2, 20):
+        d_ref, i_ref = _brute_force(Y, Y, k, exclude_self=True)
+        for chunk_size in (None, 50) if k > 2 else (None, 1):
+            dist, ind = (numpy_of(a) for a in prep.kneighbors(
+                k, exclude_self=True, algorithm="topk", chunk_size=chunk_size))
+            assert_array_equal(ind, i_ref, err_msg=f"k={k} chunk_size={chunk_size}")
+            assert_allclose(dist, d_ref, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------- FAISS
+
+
+def _faiss_index(prep, index, params=None):
+    """The FAISS index the search built and cached for ``(index, params)``."""
+    key = (index, repr(sorted((params or {}).items())))
+    return prep._faiss_searches[key].index
+
+
+def test_faiss_self_search_drops_the_query_or_else_the_last_neighbour():
+    """exclude_self with FAISS asks for k + 1 neighbours and drops the query; where the
+    index did not return it (more exact copies than k + 1, which FAISS's flat index
+    orders by index, checked here directly) it drops the last. Against a float64 brute
+    force with the query left out, ties by index, and scikit-learn's NearestNeighbors."""
+    faiss = pytest.importorskip("faiss")
+    from sklearn.neighbors import NearestNeighbors
+
+    from skmetric.neighbors import kneighbors
+
+    rng = np.random.RandomState(9)
+    X = rng.standard_normal((40, 3)) * 10
+    X[:5] = X[0]  # five exact copies: queries 3 and 4 do not find themselves among k + 1
+    flat = faiss.IndexFlatL2(3)
+    flat.add(X.astype(np.float32))
+    assert_array_equal(flat.search(X[4:5].astype(np.float32), 3)[1], [[0, 1, 2]])
+    for k in (1, 2, 39):
+        d_ref, i_ref = _brute_force(X, X, k, exclude_self=True)
+        dist, ind = kneighbors(X, n_neighbors=k, backend="faiss")
+        assert_array_equal(ind, i_ref, err_msg=f"k={k}")
+        assert_allclose(dist, d_ref, rtol=1e-5, atol=1e-4, err_msg=f"k={k}")
+    d_skl, i_skl = NearestNeighbors(n_neighbors=5).fit(X[5:]).kneighbors()
+    dist, ind = kneighbors(X[5:], n_neighbors=5, backend="faiss")
+    assert_array_equal(ind, i_skl)
+    assert_allclose(dist, d_skl, rtol=1e-5)
+
+
+def test_faiss_index_options_and_documented_defaults_reach_the_index():
+    """index_params reach the FAISS index; without them the documented defaults: IVF
+    nlist = 4 sqrt(n) capped at n // 39 (at least 1), nprobe = min(nlist, 8) (at least
+    1); HNSW M = 32 (M links per node above level 0), efConstruction 80, efSearch 64."""
+    pytest.importorskip("faiss")
+    rng = np.random.RandomState(10)
+    for n, nlist, nprobe in ((50, 1, 1), (117, 3, 3), (400, 10, 8), (25_600, 640, 8)):
+        prep = prepare(rng.standard_normal((n, 2)).astype(np.float32))
+        prep.kneighbors(1, stop=3, backend="faiss", index="ivf")
+        idx = _faiss_index(prep, "ivf")
+        assert (idx.nlist, idx.nprobe) == (nlist, nprobe), n
+    X = rng.standard_normal((300, 4))
+    prep = prepare(X)
+    params = {"nlist": 5, "nprobe": 3}
+    prep.kneighbors(2, backend="faiss", index="ivf", index_params=params)
+    idx = _faiss_index(prep, "ivf", params)
+    assert (idx.nlist, idx.nprobe, idx.ntotal) == (5, 3, 300)
+    prep.kneighbors(2, backend="faiss", index="hnsw")
+    hnsw = _faiss_index(prep, "hnsw").hnsw
+    assert (hnsw.nb_neighbors(1), hnsw.efConstruction, hnsw.efSearch) == (32, 80, 64)
+    params = {"M": 8, "ef_construction": 40, "ef_search": 20}
+    prep.kneighbors(2, backend="faiss", index="hnsw", index_params=params)
+    hnsw = _faiss_index(prep, "hnsw", params).hnsw
+    assert (hnsw.nb_neighbors(1), hnsw.efConstruction, hnsw.efSearch) == (8, 40, 20)
+    with pytest.raises(ValueError, match=r"^Unknown index_params \['bad'\] for "
+                       r"index='hnsw'; allowed: \['M', 'ef_construction', 'ef_search'\]\.$"):
+        prep.kneighbors(2, backend="faiss", index="hnsw", index_params={"bad": 1})
+
+
+def test_faiss_indexes_are_cached_per_index_and_options():
+    """One index per (index, options) on a prepared search, built once and reused: a
+    flat and an HNSW index, and two HNSW indexes with different efSearch, are kept
+    apart; the HNSW results with a large efSearch equal the exact ones."""
+    pytest.importorskip("faiss")
+    X = np.random.RandomState(11).standard_normal((200, 4))
+    prep = prepare(X)
+    _, i_ref = _brute_force(X, X, 3, exclude_self=True)
+    _, flat = prep.kneighbors(3, exclude_self=True, backend="faiss")
+    _, hnsw = prep.kneighbors(3, exclude_self=True, backend="faiss", index="hnsw",
+                              index_params={"ef_search": 200})
+    prep.kneighbors(3, exclude_self=True, backend="faiss", index="hnsw",
+                    index_params={"ef_search": 16})
+    _, again = prep.kneighbors(3, exclude_self=True, backend="faiss")
+    assert len(prep._faiss_searches) == 3
+    assert _faiss_index(prep, "hnsw", {"ef_search": 200}).hnsw.efSearch == 200
+    assert _faiss_index(prep, "hnsw", {"ef_search": 16}).hnsw.efSearch == 16
+    assert_array_equal(flat, i_ref)
+    assert_array_equal(hnsw, i_ref)
+    assert_array_equal(again, i_ref)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_faiss_cosine_distances_stay_within_0_and_2(namespace):
+    """FAISS's float32 inner products of unit rows overshoot ±1 by a round-off (checked
+    here directly with faiss.IndexFlatIP); the cosine distances are clipped to [0, 2]
+    and otherwise equal float64 ones, for vectors, their opposites and duplicates."""
+    faiss = pytest.importorskip("faiss")
+    X = np.random.RandomState(0).standard_normal((200, 7)).astype(np.float32)
+    A = np.concatenate([X, -X])
+    U = (A / np.linalg.norm(A, axis=1, keepdims=True)).astype(np.float32)
+    ip = faiss.IndexFlatIP(7)
+    ip.add(U)
+    raw = ip.search(U[:200], 400)[0]
+    assert raw.max() > 1 and raw.min() < -1, "the round-off this test needs"
+    from skmetric.neighbors import kneighbors
+
+    dist, ind = kneighbors(to_namespace(A[:200], namespace), to_namespace(A, namespace),
+                           n_neighbors=400, metric="cosine", backend="faiss")
+    dist, ind = numpy_of(dist), numpy_of(ind)
+    assert dist.min() >= 0 and dist.max() <= 2
+    exact = np.take_along_axis(cdist(A[:200].astype(float), A.astype(float), "cosine"),
+                               ind, axis=1)
+    assert_allclose(dist, exact, atol=1e-6)
+    assert (dist[:, 0] == 0).any() and (dist[:, -1] == 2).any()  # clipped, not past
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+@pytest.mark.parametrize("scale", [1e-30, 1.0, 1e30])
+def test_faiss_distances_at_any_magnitude_in_float64_and_torch(metric, scale):
+    """float64 data far outside float32's range is scaled by a power of two for FAISS
+    and the scale undone on the distances (squared ones by its square), and float32
+    data far from the origin is centred first: distances as a float64 brute force's,
+    in the input's namespace and dtype, indices int64."""
+    pytest.importorskip("faiss")
+    from skmetric.neighbors import kneighbors
+
+    rng = np.random.RandomState(12)
+    X = rng.standard_normal((60, 5)) * scale
+    Y = rng.standard_normal((90, 5)) * scale
+    d_ref, i_ref = _brute_force(X, Y, 4, metric=metric)
+    for data, ref in (((X, Y), d_ref),
+                      ((torch.as_tensor(X), torch.as_tensor(Y)), d_ref)):
+        dist, ind = kneighbors(*data, n_neighbors=4, metric=metric, backend="faiss")
+        assert numpy_of(dist).dtype == np.float64 and numpy_of(ind).dtype == np.int64
+        assert type(dist) is type(data[0])
+        assert_array_equal(numpy_of(ind), i_ref)
+        assert_allclose(numpy_of(dist), ref, rtol=1e-5)
+    far = (rng.standard_normal((80, 5)) + 1000).astype(np.float32)
+    d_ref, i_ref = _brute_force(far[:20], far, 3, metric=metric)
+    dist, ind = kneighbors(torch.as_tensor(far[:20]), torch.as_tensor(far), n_neighbors=3,
+                           metric=metric, backend="faiss")
+    assert dist.dtype == torch.float32
+    assert_allclose(dist.numpy(), d_ref, rtol=1e-4)
