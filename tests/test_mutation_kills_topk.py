@@ -141,7 +141,8 @@ def test_cuda_blocks_take_a_quarter_of_the_free_memory_byte_for_byte(monkeypatch
     per_row = (2 * itemsize + 8) * n_y + itemsize * m * (3 * d + 1) + 8 * m
     prep = _fake_prep(n_y, d, itemsize, device=torch.device("cuda"))
     free = {}
-    monkeypatch.setattr(_knn_topk, "free_device_bytes", lambda dev: free["bytes"])
+    monkeypatch.setattr(_knn_topk, "free_device_bytes",  # of the data's device only
+                        lambda dev: free["bytes"] if dev is prep.device else None)
     for budget, rows in ((5 * per_row, 5), (5 * per_row - 1, 4), (per_row - 1, 1),
                          (10**4 * per_row, 300)):
         free["bytes"] = 4 * budget
