@@ -106,6 +106,21 @@ def test_free_device_bytes_of_cupy_counts_the_pool_free_bytes(monkeypatch):
     assert current == [1]  # inside `with dev:`
 
 
+def test_auto_follows_the_module_setting_before_the_device(monkeypatch):
+    """algorithm='auto' takes the module's ALGORITHM when that names a search (the tests'
+    way to force one everywhere), and only when it is 'auto' too the device's choice;
+    an explicit algorithm wins over both."""
+    prep = prepare(torch.zeros((3, 2)))
+    for setting, on_gpu, expected in (("topk", False, "topk"), ("bound", True, "bound"),
+                                      ("auto", True, "topk"), ("auto", False, "bound")):
+        monkeypatch.setattr(_knn_topk, "ALGORITHM", setting)
+        monkeypatch.setattr(_knn_topk, "on_cuda", lambda dev, gpu=on_gpu: gpu)
+        assert _knn_topk.choose(prep) == expected, setting
+        assert _knn_topk.choose(prep, "auto") == expected, setting
+        assert _knn_topk.choose(prep, "bound") == "bound"
+        assert _knn_topk.choose(prep, "topk") == "topk"
+
+
 # --------------------------------------------------------------------- block budget
 
 
