@@ -227,6 +227,30 @@ def test_callable_metric_ties_at_the_kth_distance_go_to_the_smallest_indices(nam
     assert not held.any(), "ties at the k-th distance past the margin must not hold"
 
 
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_the_margin_holds_exactly_when_the_mth_candidate_is_past_the_kth(namespace):
+    """The proof's boundary, on a callable (exact rankings, no band): a row holds when
+    its m-th smallest distance is strictly above its k-th, whatever lies between; m - 1
+    ties at the nearest with the m-th farther hold, m ties do not."""
+    rng = np.random.RandomState(13)
+    far = rng.uniform(2, 10, 300)
+    X = np.zeros((2, 1))
+    k, m = 1, 1 + _knn_topk.margin(1)
+    metric = _torch_distances if namespace == "torch" else cdist
+    for n_tied, nearest, expected in ((m - 1, None, True), (m, None, False),
+                                      (200, 0.3, True)):
+        Y = far.copy()
+        Y[rng.choice(300, n_tied, replace=False)] = 1.0
+        if nearest is not None:
+            Y[7] = nearest
+        prep = prepare(to_namespace(X, namespace), to_namespace(Y[:, None], namespace),
+                       metric=metric)
+        held = numpy_of(_knn_topk.search_block(prep, 0, 2, k, m, False)[2])
+        assert_array_equal(held, [expected] * 2, err_msg=f"{n_tied} tied")
+        d_ref, i_ref = _brute_force(X, Y[:, None], 3)
+        assert_array_equal(numpy_of(prep.kneighbors(3, algorithm="topk")[1]), i_ref)
+
+
 def test_callable_metric_distances_carry_autograd_under_topk():
     """A callable's distances are its ranking's entries, so the ranking must stay in
     torch's graph (the other metrics recompute distances and cut it): gradients with
