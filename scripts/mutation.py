@@ -122,7 +122,6 @@ TESTS["skmetric/_compute/_knn_topk.py"] = ["tests/test_knn_topk.py",
                                            "tests/test_mutation_kills_engine2.py", _TOPK_KILLS]
 TESTS["skmetric/_compute/_faiss.py"] = ["tests/test_neighbors.py",
                                         "tests/test_robustness_engine.py",
-                                        "tests/test_metrics_package.py",
                                         "tests/test_mutation_kills_engine2.py", _KNN_KILLS2,
                                         _TOPK_KILLS]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
