@@ -114,7 +114,8 @@ def test_auto_follows_the_module_setting_before_the_device(monkeypatch):
     for setting, on_gpu, expected in (("topk", False, "topk"), ("bound", True, "bound"),
                                       ("auto", True, "topk"), ("auto", False, "bound")):
         monkeypatch.setattr(_knn_topk, "ALGORITHM", setting)
-        monkeypatch.setattr(_knn_topk, "on_cuda", lambda dev, gpu=on_gpu: gpu)
+        monkeypatch.setattr(_knn_topk, "on_cuda",  # the data's device is asked
+                            lambda dev, gpu=on_gpu: gpu and dev is prep.device)
         assert _knn_topk.choose(prep) == expected, setting
         assert _knn_topk.choose(prep, "auto") == expected, setting
         assert _knn_topk.choose(prep, "bound") == "bound"
