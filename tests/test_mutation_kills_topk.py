@@ -435,6 +435,18 @@ def test_faiss_index_options_and_documented_defaults_reach_the_index():
     prep.kneighbors(2, backend="faiss", index="hnsw", index_params=params)
     hnsw = _faiss_index(prep, "hnsw", params).hnsw
     assert (hnsw.nb_neighbors(1), hnsw.efConstruction, hnsw.efSearch) == (8, 40, 20)
+    # Every index (and the IVF quantizer) ranks by the metric's own measure: squared L2,
+    # or the inner product of unit rows for cosine.
+    faiss = pytest.importorskip("faiss")
+    for metric, measure in (("euclidean", faiss.METRIC_L2),
+                            ("cosine", faiss.METRIC_INNER_PRODUCT)):
+        prep = prepare(X, metric=metric)
+        for index in ("flat", "ivf", "hnsw"):
+            prep.kneighbors(2, stop=2, backend="faiss", index=index)
+            idx = _faiss_index(prep, index)
+            assert idx.metric_type == measure, (metric, index)
+        assert faiss.downcast_index(idx.storage).metric_type == measure  # HNSW's storage
+        assert _faiss_index(prep, "ivf").quantizer.metric_type == measure, metric
     with pytest.raises(ValueError, match=r"^Unknown index_params \['bad'\] for "
                        r"index='hnsw'; allowed: \['M', 'ef_construction', 'ef_search'\]\.$"):
         prep.kneighbors(2, backend="faiss", index="hnsw", index_params={"bad": 1})
