@@ -526,3 +526,14 @@ def test_faiss_distances_at_any_magnitude_in_float64_and_torch(metric, scale):
                            metric=metric, backend="faiss")
     assert dist.dtype == torch.float32
     assert_allclose(dist.numpy(), d_ref, rtol=1e-4)
+
+
+def test_missing_faiss_is_named_with_the_feature_that_needs_it(monkeypatch):
+    """Without faiss installed, backend='faiss' says which call needs it, which module,
+    and the command that installs it, in full."""
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail
+    message = ("kneighbors(backend='faiss') requires the optional dependency 'faiss', "
+               "which is not installed. Install it with: pip install 'skmetric[faiss]'")
+    with pytest.raises(ImportError) as info:
+        prepare(np.eye(3)).kneighbors(1, backend="faiss")
+    assert str(info.value) == message
