@@ -537,3 +537,19 @@ def test_missing_faiss_is_named_with_the_feature_that_needs_it(monkeypatch):
     with pytest.raises(ImportError) as info:
         prepare(np.eye(3)).kneighbors(1, backend="faiss")
     assert str(info.value) == message
+
+
+def test_faiss_results_are_put_on_the_data_device():
+    """FAISS searches on the host; the distances and indices are put back on the data's
+    device. A meta device stands in for a GPU (only prep.device is changed: the data
+    FAISS reads stays on the host)."""
+    pytest.importorskip("faiss")
+    X = np.random.RandomState(14).standard_normal((30, 3))
+    prep = prepare(torch.as_tensor(X))
+    _, i_ref = _brute_force(X, X, 2, exclude_self=True)
+    dist, ind = prep.kneighbors(2, exclude_self=True, backend="faiss")
+    assert_array_equal(ind.numpy(), i_ref)
+    prep.device = torch.device("meta")
+    dist, ind = prep.kneighbors(2, exclude_self=True, backend="faiss")
+    assert dist.device == ind.device == torch.device("meta")
+    assert dist.dtype == torch.float64 and ind.dtype == torch.int64
