@@ -150,6 +150,15 @@ _AUTO_TESTS = ["tests/test_auto_cost.py", "tests/test_lfda_auto_rule.py",
 TESTS["skmetric/_compute/_inner_cv.py"] = [*_AUTO_TESTS, "tests/test_regularization_nca.py",
                                            "tests/test_nca_auto_rule.py"]
 TESTS["skmetric/_compute/_toward_prior.py"] = _AUTO_TESTS
+# _knn_topk.py (the accelerators' exact k-NN, forced on the CPU by its tests) and _faiss.py
+# (backend='faiss'): the files that call them (seventh session).
+_TOPK_KILLS = "tests/test_mutation_kills_topk.py"
+TESTS["skmetric/_compute/_knn_topk.py"] = ["tests/test_knn_topk.py",
+                                           "tests/test_mutation_kills_engine2.py", _TOPK_KILLS]
+TESTS["skmetric/_compute/_faiss.py"] = ["tests/test_neighbors.py",
+                                        "tests/test_robustness_engine.py",
+                                        "tests/test_mutation_kills_engine2.py", _KNN_KILLS2,
+                                        _TOPK_KILLS]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 

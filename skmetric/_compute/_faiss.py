@@ -59,6 +59,9 @@ class _FaissSearch:
 
 
 def _build_index(faiss, Yr, kind, index, params):
+    """The FAISS index on ``Yr`` (and the IVF quantizer, else None). Defaults: IVF
+    ``nlist`` = 4·sqrt(n) capped at n // 39 (at least 1), ``nprobe`` = min(nlist, 8);
+    HNSW ``M`` = 32, ``ef_construction`` = 80, ``ef_search`` = 64."""
     allowed = {"flat": set(), "ivf": {"nlist", "nprobe"},
                "hnsw": {"M", "ef_construction", "ef_search"}}[index]
     unknown = set(params) - allowed
