@@ -68,6 +68,10 @@ def test_each_group_is_a_pick_and_its_nearest_left_same_class_samples(name, k):
     X, y = DATA[name]
     Z = MinMaxScaler().fit_transform(X)  # the scaling the neighbours are taken on
     groups = _pydml.dobscv_groups(X, y, k, seed=1)
+    # the i-th member of a group goes to fold i
+    fold_of = _pydml.dobscv_fold_ids(X, y, k, seed=1)
+    for group in groups:
+        np.testing.assert_array_equal(fold_of[group], np.arange(len(group)))
     np.testing.assert_array_equal(np.sort(np.concatenate(groups)), np.arange(len(y)))
     used = set()
     for group in groups:
@@ -111,6 +115,14 @@ def test_groups_match_a_brute_force_implementation(name, seed):
     X, y = DATA[name]
     ours = [g.tolist() for g in _pydml.dobscv_groups(X, y, 10, seed)]
     assert ours == _brute_force_groups(X, y, 10, seed)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_groups_match_brute_force_with_duplicated_rows(seed):
+    # _blobs has rows 3 = 5 and 30 = 31: a pick's duplicate must not go before it.
+    X, y = DATA["blobs"]
+    ours = [g.tolist() for g in _pydml.dobscv_groups(X, y, 4, seed)]
+    assert ours == _brute_force_groups(X, y, 4, seed)
 
 
 def test_split_is_a_function_of_the_seed():
