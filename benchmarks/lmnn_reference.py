@@ -27,17 +27,10 @@ import subprocess
 import sys
 import time
 
+import _pydml
 import numpy as np
 from _common import Run, add_common_args
-from _pydml import (
-    CV_SCHEMES,
-    add_protocol_args,
-    knn_accuracy,
-    load,
-    protocol_folds,
-    protocol_runs,
-    record_name,
-)
+from _pydml import add_protocol_args, knn_accuracy, load, protocol_folds, protocol_runs
 from threadpoolctl import threadpool_limits
 
 import skmetric
@@ -102,7 +95,7 @@ def main(argv=None):
     parser.add_argument("--no-metric-learn", action="store_true")
     add_common_args(parser)
     args = parser.parse_args(argv)
-    run = Run(record_name("lmnn_reference", args), args)
+    run = Run(_pydml.record_name("lmnn_reference", args), args)
     datasets, seeds = protocol_runs(args)
     python = None
     if not (args.quick or args.no_metric_learn):
@@ -126,8 +119,9 @@ def main(argv=None):
                              f"{moved:.2f}", f"{n_iter:.0f}", f"{seconds:.2f}"])
             print(f"{dataset} seed {seed}: " + ", ".join(
                 f"{r[2]} {r[3]}" for r in rows[-len(sides):]), file=sys.stderr, flush=True)
-    caption = (f"{args.folds}-fold {CV_SCHEMES[args.cv]} per split seed, MinMaxScaler per training "
-               "fold, 3-NN; LMNN n_neighbors=3, init='identity', regularization=0.5, "
+    scheme = _pydml.CV_SCHEMES[args.cv]
+    caption = (f"{args.folds}-fold {scheme} per split seed, MinMaxScaler per training fold, "
+               "3-NN; LMNN n_neighbors=3, init='identity', regularization=0.5, "
                "max_iter=1000 on both sides; means over folds. Objective: the LMNN objective "
                "reached (one exact function for both); ‖L − I‖: how far the map moved from "
                "its start; seconds: skmetric's process time, metric-learn's wall time in its "
