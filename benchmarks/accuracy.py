@@ -1,8 +1,10 @@
 """k-NN accuracy of the classical learners on the pyDML-Stats protocol, against its figures.
 
-The protocol (issue 21): 10-fold stratified CV, a MinMaxScaler fitted on each training fold,
-3-NN; on iris, wine, wdbc, sonar, ionosphere and vehicle (see ``_pydml.py`` for where the
-data and the published figures come from), optionally on digits (no published figure).
+The protocol (issue 21): 10-fold CV, a MinMaxScaler fitted on each training fold, 3-NN
+(pyDML-Stats' folds are KEEL's DOB-SCV partitions; here shuffled stratified folds by
+default, or ``--cv dobscv``, our DOB-SCV folds, recorded as ``...-dobscv``); on iris,
+wine, wdbc, sonar, ionosphere and vehicle (see ``_pydml.py`` for where the data and the
+published figures come from), optionally on digits (no published figure).
 Euclidean distance and every variant of every learner run on the same folds.
 
 Tables (``run.table``, recorded with ``--record``):
@@ -37,12 +39,15 @@ import time
 import numpy as np
 from _common import Run, add_common_args
 from _pydml import (
+    CV_SCHEMES,
     EXTRA_DATASETS,
     PUBLISHED,
     PYDML_DATASETS,
+    add_cv_arg,
     knn_accuracy,
     load,
     protocol_folds,
+    record_name,
 )
 from threadpoolctl import threadpool_limits
 
@@ -100,7 +105,7 @@ def main(argv=None):
                 f"{key} {np.mean(row['accuracy']):.1f}" for key, row in results[dataset].items()),
                 file=sys.stderr, flush=True)
     check_euclidean(run, results, args)
-    run.note(f"{args.folds}-fold stratified CV, split seeds {args.seeds}, {args.threads} "
+    run.note(f"{args.folds}-fold {CV_SCHEMES[args.cv]}, split seeds {args.seeds}, {args.threads} "
              "BLAS thread(s); CPU = process time, so other jobs on the machine inflate it "
              "less than wall time" + (f"; each fit's CPU time the least of {args.repeat} runs"
                                       if args.repeat > 1 else ""))
@@ -119,7 +124,7 @@ def _run_name(args):
     # learner's six-dataset run instead of over it.
     if not set(args.datasets) & set(PYDML_DATASETS):
         name += "-" + "-".join(args.datasets)
-    return name
+    return record_name(name, args)
 
 
 def _parse_args(argv):
@@ -146,6 +151,7 @@ def _parse_args(argv):
                              "(default: 1)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 3 folds on iris and wine")
+    add_cv_arg(parser)
     add_common_args(parser)
     args = parser.parse_args(argv)
     if args.quick:
@@ -179,7 +185,7 @@ def run_dataset(X, y, args):
     for seed in args.seeds:
         scores = {key: [] for key in keys}
         times = {key: [] for key in keys}
-        for Xtr, ytr, Xte, yte in protocol_folds(X, y, args.folds, seed):
+        for Xtr, ytr, Xte, yte in protocol_folds(X, y, args.folds, seed, args.cv):
             scores["euclidean"].append(knn_accuracy(Xtr, ytr, Xte, yte))
             for key in keys[1:]:
                 name, variant = key.split("/")
@@ -219,8 +225,9 @@ def _delta(dataset, name, ours, euclid):
 
 
 def accuracy_table(run, results, args):
-    caption = (f"{args.folds}-fold stratified CV (split seeds {','.join(map(str, args.seeds))}), "
-               "MinMaxScaler per training fold, 3-NN; accuracy in %, mean over folds and seeds. "
+    seeds = ",".join(map(str, args.seeds))
+    caption = (f"{args.folds}-fold {CV_SCHEMES[args.cv]} (split seeds {seeds}), MinMaxScaler"
+               " per training fold, 3-NN; accuracy in %, mean over folds and seeds. "
                "Gain = ours − our Euclidean; Δ = our gain − published gain; CPU = mean process "
                "time per fit, ratio to the plain variant on the same folds.")
     columns = ["dataset", "learner", "variant", "Euclidean (published)", "ours", "published",

@@ -3,11 +3,12 @@
 Issue 21 set "LMNN on sonar ≥ metric-learn's 87.0 on the same folds" as a target. This
 script fits metric-learn's LMNN (0.7.0, in ``benchmarks/.ml-venv``, see classical.py) and
 skmetric's plain LMNN (``prior_strength=0``, the default) on exactly the folds of
-accuracy.py (10-fold stratified CV per split seed, MinMaxScaler fitted on each training
-fold, 3-NN) and reports, per dataset and seed, the 3-NN accuracy of Euclidean distance and
-of both maps, and what each fit is: the LMNN objective it reached (both maps evaluated by
-one exact function, targets chosen in the input space as both libraries do with an identity
-start), how far its map moved from the identity (``||L - I||_F``), its iterations.
+accuracy.py (10-fold stratified CV, or DOB-SCV with ``--cv dobscv``, per split seed,
+MinMaxScaler fitted on each training fold, 3-NN) and reports, per dataset and seed, the
+3-NN accuracy of Euclidean distance and of both maps, and what each fit is: the LMNN
+objective it reached (both maps evaluated by one exact function, targets chosen in the input
+space as both libraries do with an identity start), how far its map moved from
+the identity (``||L - I||_F``), its iterations.
 
 Both sides use the same hyper-parameters (``n_neighbors=3``, ``init='identity'`` -- what
 metric-learn's 'auto' picks at full dimension --, ``regularization=0.5``,
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 
+import _pydml
 import numpy as np
 from _common import Run, add_common_args
 from _pydml import add_protocol_args, knn_accuracy, load, protocol_folds, protocol_runs
@@ -93,7 +95,7 @@ def main(argv=None):
     parser.add_argument("--no-metric-learn", action="store_true")
     add_common_args(parser)
     args = parser.parse_args(argv)
-    run = Run("lmnn_reference", args)
+    run = Run(_pydml.record_name("lmnn_reference", args), args)
     datasets, seeds = protocol_runs(args)
     python = None
     if not (args.quick or args.no_metric_learn):
@@ -110,15 +112,16 @@ def main(argv=None):
         X, y = load(dataset)
         for seed in seeds:
             folds = [run_fold(run, *fold, python, args.threads)
-                     for fold in protocol_folds(X, y, args.folds, seed)]
+                     for fold in protocol_folds(X, y, args.folds, seed, args.cv)]
             for side in sides:
                 acc, f, moved, n_iter, seconds = np.mean([fold[side] for fold in folds], axis=0)
                 rows.append([dataset, seed, side, f"{100 * acc:.1f}", f"{f:.1f}",
                              f"{moved:.2f}", f"{n_iter:.0f}", f"{seconds:.2f}"])
             print(f"{dataset} seed {seed}: " + ", ".join(
                 f"{r[2]} {r[3]}" for r in rows[-len(sides):]), file=sys.stderr, flush=True)
-    caption = (f"{args.folds}-fold stratified CV per split seed, MinMaxScaler per training "
-               "fold, 3-NN; LMNN n_neighbors=3, init='identity', regularization=0.5, "
+    scheme = _pydml.CV_SCHEMES[args.cv]
+    caption = (f"{args.folds}-fold {scheme} per split seed, MinMaxScaler per training fold, "
+               "3-NN; LMNN n_neighbors=3, init='identity', regularization=0.5, "
                "max_iter=1000 on both sides; means over folds. Objective: the LMNN objective "
                "reached (one exact function for both); ‖L − I‖: how far the map moved from "
                "its start; seconds: skmetric's process time, metric-learn's wall time in its "

@@ -4,8 +4,9 @@ Issue 21's NCA target compares our gain over Euclidean with the one pyDML-Stats 
 (``_pydml.py``), but pyDML (jlsuarezdiaz/pyDML, the library behind pyDML-Stats) does not
 install here (its Cython build fails). This script re-implements pyDML's NCA fit from its
 source and runs it, skmetric's NCA ('auto', the default, and plain) and Euclidean distance on
-exactly the folds of accuracy.py (10-fold stratified CV per split seed, MinMaxScaler fitted
-on each training fold, 3-NN), so the published gain can be told apart from our folds.
+exactly the folds of accuracy.py (10-fold stratified CV, or DOB-SCV with ``--cv dobscv``,
+per split seed, MinMaxScaler fitted on each training fold, 3-NN), so the published gain can
+be told apart from our folds.
 
 pyDML's NCA, as read in ``dml/nca.pyx`` (commits 1d7cd68 and f0adc9c, the same algorithm)
 and called by pyDML-Stats' ``scripts/test_framework.py`` (``basic_knn_algs``: ``NCA()``, all
@@ -52,6 +53,7 @@ import time
 import numpy as np
 from _common import Run, add_common_args
 from _pydml import (
+    CV_SCHEMES,
     PUBLISHED,
     PYDML_DATASETS,
     add_protocol_args,
@@ -59,6 +61,7 @@ from _pydml import (
     load,
     protocol_folds,
     protocol_runs,
+    record_name,
 )
 from accuracy import LEARNERS, _delta
 from scipy.spatial.distance import cdist
@@ -257,13 +260,13 @@ def main(argv=None):
                              "pyDML-Stats')")
     add_common_args(parser)
     args = parser.parse_args(argv)
-    run = Run("nca_reference", args)
+    run = Run(record_name("nca_reference", args), args)
     datasets, seeds = protocol_runs(args)
     results = {}
     for dataset in datasets:
         X, y = load(dataset)
         for seed in seeds:
-            folds = list(protocol_folds(X, y, args.folds, seed))
+            folds = list(protocol_folds(X, y, args.folds, seed, args.cv))
             results[dataset, seed] = [
                 run_fold(run, fold, f"{dataset} fold {k} seed {seed}", args,
                          np.random.default_rng(seed) if k == 0 else None)
@@ -277,7 +280,7 @@ def main(argv=None):
 
 def report(run, results, args):
     seeds = ",".join(str(seed) for seed in dict.fromkeys(s for _, s in results))
-    caption = (f"{args.folds}-fold stratified CV (split seeds {seeds}), MinMaxScaler per "
+    caption = (f"{args.folds}-fold {CV_SCHEMES[args.cv]} (split seeds {seeds}), MinMaxScaler per "
                "training fold, 3-NN; means over folds. Sides: auto = skmetric.NCA() (the "
                "default, prior_strength='auto'), plain = NCA(prior_strength=0), pyDML SGD = "
                "pyDML's NCA() re-implemented (SGD over samples from the identity, eta0=0.3, "
