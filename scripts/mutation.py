@@ -170,6 +170,12 @@ TESTS["skmetric/deep/losses/__init__.py"] = ["tests/test_deep_constructor.py",
                                              "tests/test_deep_losses.py", _REGISTRY_KILLS]
 TESTS["skmetric/deep/miners/__init__.py"] = ["tests/test_deep_constructor.py",
                                              "tests/test_deep_miners.py", _REGISTRY_KILLS]
+# NCA's prior_strength code (_strength, _fit_samples, _fit_lbfgs; seventh session): the
+# penalised fits and the 'auto' rule are exercised by the regularisation and auto-rule tests.
+TESTS["skmetric/supervised/_nca.py"] = [*TESTS["skmetric/supervised/_nca.py"],
+                                        "tests/test_regularization_nca.py",
+                                        "tests/test_nca_auto_rule.py",
+                                        "tests/test_mutation_kills_nca_prior.py"]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 
