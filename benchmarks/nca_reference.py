@@ -169,14 +169,14 @@ def shared_objective(L, X, codes):
 
 
 # -- one fold ---------------------------------------------------------------------------------
-def run_fold(run, fold, label, args, check_rng=None):
-    """``{side: (accuracy, mean p_i, ||L - I||_F, iterations, CPU seconds)}`` of one fold."""
+def run_fold(run, fold, seed, label, args, check_rng=None):
+    """``{side: (accuracy, mean p_i, ||L - I||_F, iterations, CPU seconds)}`` of one fold of
+    split ``seed`` (also the learners' ``random_state``)."""
     Xtr, ytr, Xte, yte = fold
     codes = np.unique(ytr, return_inverse=True)[1]
     eye = np.eye(Xtr.shape[1])
     out = {"euclidean": (knn_accuracy(Xtr, ytr, Xte, yte), shared_objective(eye, Xtr, codes),
                          0.0, 0, 0.0)}
-    seed = int(label.split()[-1])
     with threadpool_limits(args.threads):
         for variant in ("auto", "plain"):
             learner = LEARNERS["NCA"][variant](seed)
@@ -268,7 +268,7 @@ def main(argv=None):
         for seed in seeds:
             folds = list(protocol_folds(X, y, args.folds, seed, args.cv))
             results[dataset, seed] = [
-                run_fold(run, fold, f"{dataset} fold {k} seed {seed}", args,
+                run_fold(run, fold, seed, f"{dataset} fold {k} seed {seed}", args,
                          np.random.default_rng(seed) if k == 0 else None)
                 for k, fold in enumerate(folds)]
             print(f"{dataset} seed {seed}: " + ", ".join(
