@@ -19,6 +19,7 @@ from ._array_api import device, foreign_namespace
 from ._compute._arrays import check_input
 from ._compute._numerics import row_norms
 from ._docstrings import FIT_PAIRS, FIT_PAIRS_END, fill_doc
+from ._keywords import KeywordCheckMixin
 from ._sklearn_compat import _fit_context
 from ._validation import (
     _TUPLE_NAMES,
@@ -54,7 +55,7 @@ class _MahalanobisMetric:
         return float(t @ t) if squared else float(row_norms(t[None, :], np)[0])
 
 
-class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+class MahalanobisMixin(KeywordCheckMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     """Methods shared by every learner of a linear map ``components_``.
 
     Subclasses set ``components_`` in ``fit``; this mixin provides ``transform``,
@@ -178,6 +179,17 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     def pair_score(self, pairs):
         """Similarity of each pair: the negated learned distance (higher is more similar)."""
         return -self.pair_distance(pairs)
+
+    @property
+    def score_pairs(self):
+        """Not provided: metric-learn's deprecated ``score_pairs``; accessing it raises an
+        AttributeError that names :meth:`pair_distance` and :meth:`pair_score`."""
+        # Its values were distances (lower = more similar), not pair_score's negated
+        # ones: a plain rename to pair_score would silently flip every comparison.
+        raise AttributeError(
+            f"{type(self).__name__} has no score_pairs (deprecated in metric-learn 0.7). It "
+            "returned distances: use pair_distance(pairs) for the same values, or "
+            "pair_score(pairs), their negatives (higher = more similar).")
 
     def _preprocessor(self):
         return getattr(self, "preprocessor", None)

@@ -26,6 +26,7 @@ from ._compute._params import (
     METRIC_ARRAYS,
     NON_NEGATIVE,
 )
+from ._keywords import KeywordCheckMixin
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_params
 
 BACKENDS = ("auto", "brute", "faiss")
@@ -181,7 +182,7 @@ def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=Non
     return (dist, ind) if return_distance else ind
 
 
-class MetricKNeighborsClassifier(ClassifierMixin, BaseEstimator):
+class MetricKNeighborsClassifier(KeywordCheckMixin, ClassifierMixin, BaseEstimator):
     """k-nearest-neighbours classifier in the space of a metric learner.
 
     ``fit`` fits (a clone of) ``metric_learner`` on the training data, maps the training

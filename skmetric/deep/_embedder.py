@@ -1,7 +1,6 @@
 """MetricEmbedder: a skorch network trained with a metric loss, used as an sklearn transformer."""
 
 import copy
-import difflib
 import functools
 import inspect
 import math
@@ -24,6 +23,7 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
 
+from .._keywords import keyword_hint
 from .._sklearn_compat import (
     Interval,
     InvalidParameterError,
@@ -1193,13 +1193,11 @@ def _check_param_names(estimator, names, where):
         if name in valid:
             continue
         if starts:
-            guess = f"{starts[0]}__{name[len(starts[0]) + 1:]}"
+            hint = f"; did you mean {starts[0]}__{name[len(starts[0]) + 1:]}?"
         elif name == "criterion":  # skorch's name for it
-            guess = "loss"
+            hint = "; did you mean loss?"
         else:
-            close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
-            guess = close[0] if close else None
-        hint = f"; did you mean {guess}?" if guess else "."
+            hint = keyword_hint(name, valid) or "."
         raise InvalidParameterError(
             f"{cls.__name__}.{where} got an unexpected keyword argument {name!r}{hint} "
             "Parameters of the network, loss, miner, optimizer, data loaders and callbacks "

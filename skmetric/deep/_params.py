@@ -14,6 +14,7 @@ from collections.abc import Callable
 from numbers import Real
 from typing import NamedTuple
 
+from .._keywords import check_keywords
 from .._sklearn_compat import Interval, validate_parameter_constraints
 
 #: Any finite real number (NaN and infinities are rejected).
@@ -40,7 +41,9 @@ class ValidatedParams(type):
             try:
                 bound = inspect.signature(cls).bind(*args, **kwargs)
             except TypeError:
-                bound = None  # wrong arguments: let __init__ raise Python's own TypeError
+                # Wrong arguments: an unknown keyword gets a hint, the rest Python's error.
+                check_keywords(cls, kwargs)
+                bound = None
             if bound is not None:
                 bound.apply_defaults()
                 arguments = dict(bound.arguments)

@@ -21,13 +21,14 @@ from .._array_api import array_namespace, foreign_namespace, from_numpy, to_nump
 from .._array_api import device as array_device
 from .._compute._arrays import check_input
 from .._compute._backend import resolve_backend
+from .._keywords import KeywordCheckMixin
 from .._sklearn_compat import Interval, StrOptions
 from ..distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
 
 
-class KernelPCA(_SkKernelPCA):
+class KernelPCA(KeywordCheckMixin, _SkKernelPCA):
     """Kernel principal component analysis, exact or with Nyström landmarks, CPU or GPU.
 
     The parameters and results of :class:`sklearn.decomposition.KernelPCA`, plus:

@@ -1,0 +1,127 @@
+"""What a new user meets in the first hour: metric-learn's old names, typos, migration traps."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import skmetric
+from estimator_registry import ESTIMATORS
+from skmetric import (
+    ITML,
+    LFDA,
+    LMNN,
+    MMC,
+    NCA,
+    ITML_Supervised,
+    KernelPCA,
+    MetricKNeighborsClassifier,
+    MMC_Supervised,
+    RCA_Supervised,
+    SDML_Supervised,
+)
+
+
+@pytest.mark.parametrize("cls, old, new", [
+    (ITML_Supervised, "num_constraints", "n_constraints"),
+    (SDML_Supervised, "num_constraints", "n_constraints"),
+    (ITML, "convergence_threshold", "tol"),
+    (MMC_Supervised, "convergence_threshold", "tol"),
+    (RCA_Supervised, "num_chunks", "n_chunks"),
+    (NCA, "num_dims", "n_components"),
+    (LFDA, "num_dims", "n_components"),
+    (ITML, "A0", "prior"),
+    (MMC, "A0", "init"),
+])
+def test_metric_learn_old_name_is_refused_naming_the_new_one(cls, old, new):
+    # metric-learn 0.7 still takes these names (with a warning); Python's bare
+    # "unexpected keyword argument" would leave the user to find the new name.
+    with pytest.raises(TypeError, match=rf"'{old}' \(metric-learn's old name for {new}\); "
+                       rf"pass {new}= instead\."):
+        cls(**{old: 3})
+
+
+@pytest.mark.parametrize("make, meant", [
+    (lambda: NCA(n_component=2), "n_components"),
+    (lambda: LMNN(n_neighbours=3), "n_neighbors"),
+    (lambda: ITML_Supervised(n_constraint=100), "n_constraints"),
+    (lambda: MetricKNeighborsClassifier(n_neighbours=3), "n_neighbors"),
+    (lambda: KernelPCA(n_component=2), "n_components"),
+])
+def test_misspelt_keyword_names_the_closest_parameter(make, meant):
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument '\w+'; did you mean "
+                       rf"{meant}\?$"):
+        make()
+
+
+def test_unknown_keyword_without_a_close_match_lists_the_parameters():
+    with pytest.raises(TypeError) as info:
+        LMNN(use_pca=False)  # removed from metric-learn long ago, no current equivalent
+    message = str(info.value)
+    assert message.startswith("LMNN.__init__() got an unexpected keyword argument 'use_pca'.")
+    assert "Its parameters: init, n_neighbors, min_iter, max_iter, learn_rate" in message
+    assert message.endswith("prior_strength.")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ESTIMATORS if "Embedder" not in n))
+def test_every_classical_estimator_explains_an_unknown_keyword(name):
+    # An estimator left without the check would raise Python's bare message, which names
+    # neither the parameters nor the class (only its __init__'s qualified name).
+    cls = getattr(skmetric, name)
+    with pytest.raises(TypeError, match=rf"^{name}\.__init__\(\) got an unexpected keyword "
+                       r"argument 'zz_not_a_parameter'\. Its parameters: "):
+        cls(zz_not_a_parameter=1)
+
+
+def test_valid_construction_clone_pickle_and_subclasses_are_unaffected():
+    X = np.random.RandomState(0).randn(30, 3)
+    y = np.arange(30) % 2
+    nca = NCA(n_components=2, max_iter=5, random_state=0)
+    assert clone(nca).get_params() == nca.get_params()
+    nca.fit(X, y)
+    again = pickle.loads(pickle.dumps(nca))
+    np.testing.assert_array_equal(again.transform(X), nca.transform(X))
+    assert NCA("identity", 2).init == "identity"  # positional arguments pass through
+
+    class Mine(NCA):  # a user's subclass adds a parameter: it is accepted
+        def __init__(self, shrink=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.shrink = shrink
+
+    assert Mine(shrink=0.5, max_iter=3).max_iter == 3  # **kwargs: no check of its own
+
+    class Strict(NCA):
+        def __init__(self, shrink=1.0, max_iter=100):
+            super().__init__(max_iter=max_iter)
+            self.shrink = shrink
+
+    assert Strict(shrink=0.5).shrink == 0.5
+    with pytest.raises(TypeError, match="Strict.__init__.*'shrnk'; did you mean shrink?"):
+        Strict(shrnk=0.5)
+
+
+def test_score_pairs_points_to_pair_distance_not_its_negation():
+    X = np.random.RandomState(0).randn(20, 3)
+    itml = ITML_Supervised(max_iter=5, random_state=0).fit(X, np.arange(20) % 2)
+    # metric-learn's score_pairs returned distances; pair_score is their negation, so a
+    # blind rename would invert every comparison. The error says which is which.
+    assert not hasattr(itml, "score_pairs")
+    with pytest.raises(AttributeError, match=r"use pair_distance\(pairs\) for the same "
+                       r"values, or pair_score\(pairs\), their negatives"):
+        itml.score_pairs  # noqa: B018
+    pairs = np.stack([X[:4], X[4:8]], axis=1)
+    np.testing.assert_allclose(itml.pair_score(pairs), -itml.pair_distance(pairs))
+
+
+def test_loss_and_miner_keyword_typos_name_the_parameter():
+    pytest.importorskip("torch")
+    from skmetric.deep import losses, miners
+
+    with pytest.raises(TypeError, match=r"TripletMarginLoss.__init__\(\) got an unexpected "
+                       r"keyword argument 'margni'; did you mean margin\?"):
+        losses.TripletMarginLoss(margni=0.1)
+    with pytest.raises(TypeError, match="did you mean epsilon?"):
+        miners.MultiSimilarityMiner(epsilom=0.1)
+    # pytorch-metric-learning's own names still work (translated, not refused).
+    assert losses.NormFaceLoss(num_classes=3, embedding_size=4, temperature=0.5).scale == 2.0
