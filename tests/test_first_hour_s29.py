@@ -1,13 +1,15 @@
 """What a new user meets in the first hour: metric-learn's old names, typos, migration traps."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
+from estimator_registry import ESTIMATORS
 from sklearn.base import clone
+from test_docs import PAGES, _needed_extras, _python_blocks
 
 import skmetric
-from estimator_registry import ESTIMATORS
 from skmetric import (
     ITML,
     LFDA,
@@ -125,3 +127,37 @@ def test_loss_and_miner_keyword_typos_name_the_parameter():
         miners.MultiSimilarityMiner(epsilom=0.1)
     # pytorch-metric-learning's own names still work (translated, not refused).
     assert losses.NormFaceLoss(num_classes=3, embedding_size=4, temperature=0.5).scale == 2.0
+
+
+# -- documented outputs ------------------------------------------------------------------
+
+_TRUTH_COMMENT = re.compile(r"^(\s*)print\((.*)\)\s*#\s*(True|False)\b")
+
+
+def _blocks_with_truth_comments():
+    params = []
+    for page in PAGES:
+        for line, code in _python_blocks(page):
+            if any(_TRUTH_COMMENT.match(text) for text in code.splitlines()):
+                params.append(pytest.param(page, line, code,
+                                           id=f"{page.name}:{line}"))
+    return params
+
+
+@pytest.mark.parametrize("page, line, code", _blocks_with_truth_comments())
+def test_docs_print_commented_true_or_false_prints_it(page, line, code):
+    # tests/test_docs.py runs every block; this also holds a `print(x)  # True` to its word
+    # (supervised.md once said LFDA's prior_strength=inf map had orthonormal rows: False).
+    for module in _needed_extras(code):
+        pytest.importorskip(module)
+    seen = []
+
+    def check(value, expected, where):
+        seen.append(where)
+        assert bool(value) is (expected == "True"), f"{where} prints {value!r}, not {expected}"
+
+    lines = [_TRUTH_COMMENT.sub(rf"\1__check(\2, '\3', '{page.name}:{line + i}')", text)
+             for i, text in enumerate(code.splitlines())]
+    exec(compile("\n" * (line - 1) + "\n".join(lines), str(page), "exec"),
+         {"__check": check, "__name__": "__docs__"})
+    assert seen
