@@ -2,11 +2,14 @@
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
 from estimator_registry import ESTIMATORS
 from sklearn.base import clone
+from sklearn.datasets import load_wine
+from sklearn.preprocessing import MinMaxScaler
 from test_docs import PAGES, _needed_extras, _python_blocks
 
 import skmetric
@@ -161,3 +164,27 @@ def test_docs_print_commented_true_or_false_prints_it(page, line, code):
     exec(compile("\n" * (line - 1) + "\n".join(lines), str(page), "exec"),
          {"__check": check, "__name__": "__docs__"})
     assert seen
+
+
+def test_sdml_ill_posed_warning_names_a_balance_param_that_is_well_posed():
+    # The warning used to suggest prior='covariance', which on scaled wine floors more
+    # eigenvalues (7 against 4), not fewer; it now gives the largest balance_param that
+    # keeps the problem well posed with the prior in use, rounded down.
+    X, y = load_wine(return_X_y=True)
+    X = MinMaxScaler().fit_transform(X)
+
+    def sdml_warnings(**params):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            SDML_Supervised(random_state=0, **params).fit(X, y)
+        return [str(w.message) for w in caught if str(w.message).startswith("SDML:")]
+
+    for prior in ("identity", "covariance"):
+        (message,) = sdml_warnings(prior=prior)
+        assert "Lower balance_param (now 0.5) below " in message
+        assert "prior='covariance'" not in message
+        shown = float(re.search(r"below (\S+), where that matrix stays positive definite "
+                                r"with this prior, for a well-posed problem\.$", message)[1])
+        assert sdml_warnings(prior=prior, balance_param=shown) == []
+        # Rounding down to two digits loses less than 10 %: 1.2 times is past the bound.
+        assert len(sdml_warnings(prior=prior, balance_param=1.2 * shown)) == 1

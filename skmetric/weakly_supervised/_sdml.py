@@ -50,8 +50,8 @@ class _BaseSDML(MahalanobisMixin, BaseEstimator):
                 f"SDML: inv(prior) + balance_param * (pair term) had {n_negative} "
                 "non-positive eigenvalue(s) (dissimilar pairs outweigh the prior), raised "
                 "to 1e-3 times the largest; the metric may be dominated by those "
-                "directions. Lower balance_param or use prior='covariance' for a "
-                "well-posed problem.",
+                f"directions. Lower balance_param (now {self.balance_param:.3g})"
+                f"{_balance_hint(pairs, y, M0)} for a well-posed problem.",
                 UserWarning,
             )
         M = _sparse_inverse(P, self.sparsity_param, self.verbose)
@@ -90,7 +90,8 @@ class SDML(PairsClassifierMixin, _BaseSDML):
     When dissimilar pairs outweigh the prior, ``P`` is not positive definite and the
     problem has no solution (the reference implementation then fails). skmetric raises
     the eigenvalues of ``P`` below ``1e-3`` times its largest to that floor (their number
-    is stored in ``n_floored_``) and warns when some were negative; the floored directions,
+    is stored in ``n_floored_``) and, when some were negative, warns with the
+    ``balance_param`` below which ``P`` is positive definite; the floored directions,
     where dissimilar pairs dominate, get the largest weights. The same floor keeps an
     ill-conditioned ``P`` (e.g. ``prior='covariance'`` on unscaled features) tractable for
     the graphical lasso. If the graphical lasso still fails, a ValueError says which
@@ -178,6 +179,28 @@ def _empirical_matrix(pairs, y, M0, balance_param):
     diff = pairs[:, 0] - pairs[:, 1]
     P = pinvh(M0) + balance_param * ((diff.T * y) @ diff)
     return (P + P.T) / 2
+
+
+def _balance_hint(pairs, y, M0):
+    """`` below <b>, where ...`` with ``b`` under the ``balance_param`` beyond which ``P``
+    stops being positive definite ('' when there is none to name).
+
+    ``P = A + eta * B`` (``A = inv(M0)``) is positive definite exactly while ``eta`` is below
+    ``-1 / mu``, ``mu`` the most negative generalised eigenvalue of ``B v = mu A v``. The
+    bound is rounded down to two digits, so that the value shown is itself well posed.
+    """
+    diff = pairs[:, 0] - pairs[:, 1]
+    A, B = pinvh(M0), (diff.T * y) @ diff
+    try:
+        mu = eigh((B + B.T) / 2, (A + A.T) / 2, eigvals_only=True)[0]
+    except np.linalg.LinAlgError:  # A singular or indefinite: no balance helps
+        return ""
+    if mu >= 0:
+        return ""
+    bound = -1.0 / mu
+    step = 10.0 ** (np.floor(np.log10(bound)) - 1)
+    return (f" below {np.floor(bound / step) * step:.2g}, where that matrix stays positive "
+            "definite with this prior,")
 
 
 def _floor_eigenvalues(P):
