@@ -188,3 +188,22 @@ def test_sdml_ill_posed_warning_names_a_balance_param_that_is_well_posed():
         assert sdml_warnings(prior=prior, balance_param=shown) == []
         # Rounding down to two digits loses less than 10 %: 1.2 times is past the bound.
         assert len(sdml_warnings(prior=prior, balance_param=1.2 * shown)) == 1
+
+
+def test_lmnn_learn_rate_without_its_solver_warns_instead_of_being_ignored():
+    # metric-learn's LMNN(k=3, learn_rate=1e-6): k is translated (with a FutureWarning),
+    # but learn_rate only steers solver='gd'; under the default L-BFGS it changed nothing,
+    # silently.
+    X, y = load_wine(return_X_y=True)
+    X = MinMaxScaler().fit_transform(X)
+    params = dict(max_iter=5, min_iter=0, random_state=0)
+    with pytest.warns(UserWarning, match=r"learn_rate is the step size of solver='gd'.*"
+                      r"Pass solver='gd' to use it\.") as caught:
+        with pytest.warns(FutureWarning, match="k was renamed n_neighbors"):
+            tuned = LMNN(k=3, learn_rate=1e-6, **params).fit(X, y)
+    assert len([w for w in caught if "learn_rate" in str(w.message)]) == 1
+    np.testing.assert_array_equal(tuned.components_, LMNN(**params).fit(X, y).components_)
+    for quiet in (LMNN(**params), LMNN(solver="gd", learn_rate=1e-6, **params)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            quiet.fit(X, y)

@@ -74,7 +74,8 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     max_iter : int, default=1000
         Maximum number of iterations.
     learn_rate : float, default=1e-7
-        Initial step size of ``solver='gd'`` (L-BFGS chooses its own steps).
+        Initial step size of ``solver='gd'`` (L-BFGS chooses its own steps, and warns when
+        ``learn_rate`` is set).
     regularization : float in [0, 1], default=0.5
         Weight of the pull term; ``1 - regularization`` weighs the push (hinge) term.
     convergence_tol : float, default=0.001
@@ -192,6 +193,10 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             warn_user("LMNN's parameter k was renamed n_neighbors; k will be removed.",
                       FutureWarning)
             n_neighbors = self.k
+        if self.solver == "lbfgs" and self.learn_rate != 1e-7:  # not the default: meant
+            warn_user("LMNN's learn_rate is the step size of solver='gd' (metric-learn's "
+                      "gradient descent); solver='lbfgs', the default, chooses its own steps "
+                      "and ignores it. Pass solver='gd' to use it.", UserWarning)
         X, classes, codes, counts = validate_labelled(self, X, y)
         _check_class_sizes(classes, counts, n_neighbors)
         strength = self.prior_strength
