@@ -9,6 +9,7 @@ import pytest
 from estimator_registry import ESTIMATORS
 from sklearn.base import clone
 from sklearn.datasets import load_wine
+from sklearn.model_selection import KFold, cross_val_score
 from sklearn.preprocessing import MinMaxScaler
 from test_docs import PAGES, _needed_extras, _python_blocks
 
@@ -25,6 +26,7 @@ from skmetric import (
     MMC_Supervised,
     RCA_Supervised,
     SDML_Supervised,
+    make_retrieval_scorer,
 )
 
 
@@ -207,3 +209,27 @@ def test_lmnn_learn_rate_without_its_solver_warns_instead_of_being_ignored():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             quiet.fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["precision_at_1", "map_at_r", "recall_at_k"])
+def test_retrieval_scorer_refuses_a_single_class_fold(name):
+    # cross_val_score(transformer, X, y, scoring=...) splits a transformer with unshuffled
+    # KFold; on sorted labels (wine) three of five test folds hold one class, where every
+    # neighbour is relevant: the scorer returned a perfect 1.0 for them, silently.
+    X, y = load_wine(return_X_y=True)
+    X = MinMaxScaler().fit_transform(X)
+    scorer = make_retrieval_scorer(name, **({"k": 5} if name == "recall_at_k" else {}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = cross_val_score(LFDA(), X, y, scoring=scorer)
+    single = [len(np.unique(y[test])) == 1 for _, test in KFold(5).split(X)]
+    assert single == [True, False, True, False, True]
+    np.testing.assert_array_equal(np.isnan(scores), single)
+    assert np.all((scores[~np.isnan(scores)] > 0) & (scores[~np.isnan(scores)] <= 1))
+    assert any("all have class 0" in str(w.message) and "StratifiedKFold" in str(w.message)
+               for w in caught)
+    lfda = LFDA().fit(X, y)
+    with pytest.raises(ValueError, match=rf"^The '{name}' scorer got a fold whose samples "
+                       r"all have class 2, .* cv=StratifiedKFold\(5, shuffle=True"):
+        scorer(lfda, X[y == 2], y[y == 2])
+    assert 0 < scorer(lfda, X, y) <= 1  # folds of several classes are scored as before

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .._array_api import to_numpy
 from .._sklearn_compat import validate_params
 from ._clustering import ami_kmeans, nmi_kmeans
 from ._retrieval import (
@@ -142,6 +143,14 @@ class _EmbeddingScorer:
     def __call__(self, estimator, X, y):
         if y is None:
             raise ValueError(f"The {self.name!r} scorer needs class labels y.")
+        classes = np.unique(to_numpy(y))
+        if classes.size == 1:  # every neighbour relevant: a perfect score that means nothing
+            raise ValueError(
+                f"The {self.name!r} scorer got a fold whose samples all have class "
+                f"{classes[0].item()!r}, where the score says nothing about the metric. Split so "
+                "that every fold holds several classes, e.g. cv=StratifiedKFold(5, "
+                "shuffle=True, random_state=0): scikit-learn gives a transformer unshuffled "
+                "KFold, whose folds are single classes when y is sorted.")
         return float(self.func(_embed(estimator, X), y, **self.params))
 
     def __repr__(self):
