@@ -13,7 +13,7 @@ from ._base import (
     TripletsClassifierMixin,
 )
 from ._constraints import Constraints, wrap_pairs
-from .distances import pairwise_distances
+from .distances import pairwise_distances, pairwise_distances_chunked
 from .kernel import KernelPCA, make_kernel_learner
 from .metrics import make_pair_scorer, make_retrieval_scorer
 from .neighbors import MetricKNeighborsClassifier, kneighbors, radius_neighbors
@@ -41,6 +41,7 @@ __all__ = [
     "kneighbors",
     "neighbors",
     "pairwise_distances",
+    "pairwise_distances_chunked",
     "radius_neighbors",
     "ITML",
     "ITML_Supervised",

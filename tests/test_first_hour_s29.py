@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_wine
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.preprocessing import MinMaxScaler
-from test_docs import PAGES, _needed_extras, _python_blocks
+from test_docs import PAGES, ROOT, _needed_extras, _python_blocks
 
 import skmetric
 from skmetric import (
@@ -233,3 +233,19 @@ def test_retrieval_scorer_refuses_a_single_class_fold(name):
                        r"all have class 2, .* cv=StratifiedKFold\(5, shuffle=True"):
         scorer(lfda, X[y == 2], y[y == 2])
     assert 0 < scorer(lfda, X, y) <= 1  # folds of several classes are scored as before
+
+
+def test_every_name_of_the_distances_table_is_importable_from_skmetric():
+    # docs/distances.md: "All are importable from `skmetric` as well" (the house rule for
+    # public names); pairwise_distances_chunked was only in skmetric.distances.
+    text = (ROOT / "docs" / "distances.md").read_text(encoding="utf-8")
+    table = text[text.index("| function / class |"):text.index("All are importable")]
+    names = re.findall(r"^\| `(\w+)\(", table, flags=re.M)
+    assert len(names) == 5 and "pairwise_distances_chunked" in names
+    import skmetric.distances
+    import skmetric.neighbors
+
+    for name in names:
+        assert name in skmetric.__all__
+        home = skmetric.distances if "distances" in name else skmetric.neighbors
+        assert getattr(skmetric, name) is getattr(home, name)
