@@ -344,7 +344,8 @@ def build_parser():
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads (default: 1, the least CPU on data this "
                         "small)")
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--random-state", type=int, default=0,
+                        help="seed of the folds' shuffle and of the learners (default: 0)")
     parser.add_argument("--output", help="also write the header and table to this file "
                         "(markdown)")
     parser.add_argument("--plots", metavar="DIR",

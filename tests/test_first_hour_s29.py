@@ -249,3 +249,13 @@ def test_every_name_of_the_distances_table_is_importable_from_skmetric():
         assert name in skmetric.__all__
         home = skmetric.distances if "distances" in name else skmetric.neighbors
         assert getattr(skmetric, name) is getattr(home, name)
+
+
+def test_every_demo_option_explains_itself_in_help():
+    from skmetric._demo import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help text"
+    text = parser.format_help()
+    assert "seed of the folds' shuffle and of the learners (default: 0)" in text
