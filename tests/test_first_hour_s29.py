@@ -257,5 +257,5 @@ def test_every_demo_option_explains_itself_in_help():
     parser = build_parser()
     for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help text"
-    text = parser.format_help()
-    assert "seed of the folds' shuffle and of the learners (default: 0)" in text
+    seed = next(a for a in parser._actions if a.dest == "random_state")
+    assert seed.help == "seed of the folds' shuffle and of the learners (default: 0)"
