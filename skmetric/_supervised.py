@@ -41,7 +41,7 @@ class LabelledLearnerMixin:
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc(X_y=FIT_X_Y)
-    def fit(self, X, y):
+    def fit(self, X, y=None):  # None: scikit-learn's "requires y" error, naming the class
         """Learn the metric from samples and their class labels.
 
         Parameters

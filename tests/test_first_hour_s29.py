@@ -259,3 +259,13 @@ def test_every_demo_option_explains_itself_in_help():
         assert action.help, f"{action.option_strings} has no help text"
     seed = next(a for a in parser._actions if a.dest == "random_state")
     assert seed.help == "seed of the folds' shuffle and of the learners (default: 0)"
+
+
+@pytest.mark.parametrize("cls", [NCA, LMNN, LFDA, RCA_Supervised, SDML_Supervised])
+def test_fit_without_labels_names_the_learner_not_a_mixin(cls):
+    # The shared fit(X, y) used to fail with Python's "LabelledLearnerMixin.fit() missing 1
+    # required positional argument: 'y'", naming an internal class.
+    X, _ = load_wine(return_X_y=True)
+    with pytest.raises(ValueError, match=rf"^This {cls.__name__} estimator requires y to be "
+                       "passed"):
+        cls().fit(X)
