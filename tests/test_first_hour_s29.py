@@ -269,3 +269,14 @@ def test_fit_without_labels_names_the_learner_not_a_mixin(cls):
     with pytest.raises(ValueError, match=rf"^This {cls.__name__} estimator requires y to be "
                        "passed"):
         cls().fit(X)
+
+
+def test_nca_verbose_says_what_runs_before_the_inner_cv(capsys):
+    # prior_strength='auto' spends most of a fit in its inner CV; verbose printed nothing
+    # until it ended (on digits, most of the 16 s of a default fit).
+    X, y = load_wine(return_X_y=True)
+    NCA(verbose=1, max_iter=3, random_state=0).fit(MinMaxScaler().fit_transform(X), y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("[NCA] choosing prior_strength among inf, 0.01, 0.001, 0.0001, 0 by "
+                        "inner 3-fold CV")
+    assert lines[1].startswith("[NCA] prior_strength 'auto': inf: ")

@@ -12,7 +12,13 @@ from sklearn.utils import check_random_state
 
 from .._base import MahalanobisMixin
 from .._compute._backend import to_numpy
-from .._compute._inner_cv import STRENGTHS, choose_strength, penalised_path, prior_penalty
+from .._compute._inner_cv import (
+    N_SPLITS,
+    STRENGTHS,
+    choose_strength,
+    penalised_path,
+    prior_penalty,
+)
 from .._compute._lbfgs import minimize_lbfgs
 from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
@@ -192,6 +198,9 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                                   STRENGTHS, backend, scale=X_train.shape[0],
                                   max_iter=self.max_iter, tol=tol)
 
+        if self.verbose:  # the inner fits take most of the time: say what is running
+            print(f"[NCA] choosing prior_strength among "
+                  f"{', '.join(f'{s:g}' for s in STRENGTHS)} by inner {N_SPLITS}-fold CV")
         choice = choose_strength(fit_path, X, codes, random_state=self.random_state)
         if self.verbose:
             print("[NCA] prior_strength 'auto': " + ", ".join(
