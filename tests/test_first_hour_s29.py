@@ -1,5 +1,6 @@
 """What a new user meets in the first hour: metric-learn's old names, typos, migration traps."""
 
+import copy
 import pickle
 import re
 import warnings
@@ -87,8 +88,9 @@ def test_valid_construction_clone_pickle_and_subclasses_are_unaffected():
     nca = NCA(n_components=2, max_iter=5, random_state=0)
     assert clone(nca).get_params() == nca.get_params()
     nca.fit(X, y)
-    again = pickle.loads(pickle.dumps(nca))
-    np.testing.assert_array_equal(again.transform(X), nca.transform(X))
+    for again in (pickle.loads(pickle.dumps(nca)), pickle.loads(pickle.dumps(nca, protocol=0)),
+                  copy.deepcopy(nca)):  # __new__ is called without the keywords here
+        np.testing.assert_array_equal(again.transform(X), nca.transform(X))
     assert NCA("identity", 2).init == "identity"  # positional arguments pass through
 
     class Mine(NCA):  # a user's subclass adds a parameter: it is accepted
