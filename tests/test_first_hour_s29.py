@@ -282,3 +282,26 @@ def test_nca_verbose_says_what_runs_before_the_inner_cv(capsys):
     assert lines[0] == ("[NCA] choosing prior_strength among inf, 0.01, 0.001, 0.0001, 0 by "
                         "inner 3-fold CV")
     assert lines[1].startswith("[NCA] prior_strength 'auto': inf: ")
+
+
+def test_pml_distance_object_gets_the_name_that_computes_the_same():
+    pytest.importorskip("torch")
+    pml = pytest.importorskip("pytorch_metric_learning.distances")
+    from skmetric.deep import losses, miners
+
+    cases = [
+        (pml.CosineSimilarity(), r"pass distance='cosine_similarity'\.$"),
+        (pml.LpDistance(), r"pass distance='euclidean' \(and normalize=True, its "
+                           r"normalize_embeddings\)\.$"),
+        (pml.LpDistance(power=2, normalize_embeddings=False),
+         r"pass distance='sqeuclidean' \(and normalize=False"),
+        (pml.DotProductSimilarity(), r"pass distance='dot'"),
+        (pml.LpDistance(p=1), r"pytorch-metric-learning's LpDistance has no equivalent"),
+    ]
+    for distance, hint in cases:
+        with pytest.raises(ValueError, match=r"^Unknown distance .*" + hint):
+            losses.TripletMarginLoss(distance=distance)
+    with pytest.raises(ValueError, match="pass distance='euclidean'"):
+        miners.MultiSimilarityMiner(distance=pml.LpDistance())
+    # The names it gives do build the loss.
+    assert losses.TripletMarginLoss(distance="sqeuclidean", normalize=False).normalize is False

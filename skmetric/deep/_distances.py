@@ -136,5 +136,23 @@ def get_distance(distance, normalize=True):
         return DISTANCES[distance.lower()](normalize=normalize)
     raise ValueError(
         f"Unknown distance {distance!r}; use one of {sorted(DISTANCES)} or a "
-        "skmetric.deep._distances.Distance instance."
+        f"skmetric.deep._distances.Distance instance.{_pml_hint(distance)}"
     )
+
+
+def _pml_hint(distance):
+    """For a pytorch-metric-learning distance object: the name that computes the same."""
+    if not type(distance).__module__.startswith("pytorch_metric_learning"):
+        return ""
+    cls = type(distance).__name__
+    name = {"CosineSimilarity": "cosine_similarity", "DotProductSimilarity": "dot"}.get(cls)
+    if cls == "LpDistance" and getattr(distance, "p", None) == 2:
+        name = "sqeuclidean" if getattr(distance, "power", 1) == 2 else "euclidean"
+    if cls == "SNRDistance":
+        return " For pytorch-metric-learning's SNRDistance, use the loss 'snr_contrastive'."
+    if name is None:
+        return f" pytorch-metric-learning's {cls} has no equivalent here."
+    normalize = getattr(distance, "normalize_embeddings", True)
+    return (f" For pytorch-metric-learning's {cls}, pass distance={name!r}"
+            + ("" if name == "cosine_similarity" else
+               f" (and normalize={normalize}, its normalize_embeddings)") + ".")
