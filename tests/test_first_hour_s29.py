@@ -305,3 +305,19 @@ def test_pml_distance_object_gets_the_name_that_computes_the_same():
         miners.MultiSimilarityMiner(distance=pml.LpDistance())
     # The names it gives do build the loss.
     assert losses.TripletMarginLoss(distance="sqeuclidean", normalize=False).normalize is False
+
+
+def test_pml_reducer_object_is_refused_at_construction_naming_ours():
+    # It used to be accepted, then fail at the first batch with PML's "forward() takes 4
+    # positional arguments but 6 were given".
+    pytest.importorskip("torch")
+    pml = pytest.importorskip("pytorch_metric_learning.reducers")
+    from skmetric.deep import ThresholdReducer, losses
+
+    with pytest.raises(ValueError, match=r"pytorch-metric-learning's ThresholdReducer, which "
+                       r"skmetric's losses cannot call; use skmetric\.deep\.ThresholdReducer"):
+        losses.TripletMarginLoss(reducer=pml.ThresholdReducer(low=0.1))
+    with pytest.raises(ValueError, match="use one of skmetric.deep's reducers"):
+        losses.ContrastiveLoss(reducer=pml.DoNothingReducer())
+    ours = losses.TripletMarginLoss(reducer=ThresholdReducer(low=0.1))
+    assert isinstance(ours.reducer, ThresholdReducer)

@@ -207,4 +207,18 @@ def get_reducer(reducer):
             raise ValueError(f"Unknown reducer {reducer!r}; the names are {sorted(REDUCERS)}, "
                              "or pass a reducer object such as ThresholdReducer(low=0.1).")
         return REDUCERS[reducer]()
+    if type(reducer).__module__.startswith("pytorch_metric_learning"):
+        # PML's reducers take (loss_dict, embeddings, labels), not a loss's terms: they
+        # would fail at the first batch, deep in their forward.
+        name = type(reducer).__name__
+        same = (f"skmetric.deep.{name}, the same reducer"
+                if name in _PML_NAMES else "one of skmetric.deep's reducers")
+        raise ValueError(f"reducer={reducer!r} is pytorch-metric-learning's {name}, which "
+                         f"skmetric's losses cannot call; use {same} (names: "
+                         f"{sorted(REDUCERS)}).")
     return reducer
+
+
+#: pytorch-metric-learning's reducers that skmetric.deep has under the same name.
+_PML_NAMES = {"AvgNonZeroReducer", "ClassWeightedReducer", "MeanReducer", "PerAnchorReducer",
+              "ThresholdReducer"}
