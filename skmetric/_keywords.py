@@ -8,6 +8,7 @@ one by its closest match, and otherwise they list the valid parameters.
 """
 
 import difflib
+import functools
 import inspect
 
 # metric-learn's old name -> the current names it stood for (a class has at most one).
@@ -32,16 +33,24 @@ def keyword_hint(name, valid):
     return f"; did you mean {close[0]}?" if close else ""
 
 
+@functools.lru_cache(maxsize=256)
+def _keyword_names(cls):
+    """The keyword parameters of ``cls.__init__`` in order, or None if it takes **kwargs."""
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return tuple(n for n, p in params.items() if n != "self" and p.kind in
+                 (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
 def check_keywords(cls, kwargs):
     """Raise a TypeError naming the parameter meant by the first keyword ``cls`` lacks.
 
     Classes whose ``__init__`` takes ``**kwargs`` check their keywords themselves.
     """
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    valid = _keyword_names(cls)
+    if valid is None:
         return
-    valid = [n for n, p in params.items() if n != "self" and p.kind in
-             (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     for name in kwargs:
         if name not in valid:
             hint = keyword_hint(name, valid) or f". Its parameters: {', '.join(valid)}."
