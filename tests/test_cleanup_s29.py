@@ -1,0 +1,88 @@
+"""Eighth session's maintenance: behaviour pinned before each refactor.
+
+- ``scripts/mutation.py``'s summaries: ``survived`` counts every survivor (uncovered ones,
+  mutmut's "no tests", among them) and summaries of older scripts read as before.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- scripts/mutation.py: one meaning of 'survived' ---------------------------------------
+
+@pytest.fixture(scope="module")
+def mutation():
+    spec = importlib.util.spec_from_file_location("_mutation_s29", ROOT / "scripts" / "mutation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _summarise(mutation, tmp_path, codes):
+    module = "skmetric/x.py"
+    (tmp_path / "mutants" / "skmetric").mkdir(parents=True, exist_ok=True)
+    keys = {f"skmetric.x.x_f__mutmut_{i}": c for i, c in enumerate(codes)}
+    (tmp_path / "mutants" / (module + ".meta")).write_text(json.dumps({"exit_code_by_key": keys}))
+    return mutation.summarise(tmp_path, module, 1.0)
+
+
+def test_summary_counts_uncovered_mutants_among_the_survivors(mutation, tmp_path):
+    """Exit codes 1/3 killed, 36 timeout, 0 survived, 33/5 no tests, None not checked: the
+    summary's survived is 0's and the no-tests' together, its row prints exactly that, the
+    score is killed (with timeouts) over killed + survived."""
+    d = _summarise(mutation, tmp_path, [1, 3, 36, 0, 33, 5, 5, None])
+    assert (d["killed"], d["timeout"], d["survived"], d["survived_no_tests"],
+            d["not_checked"]) == (2, 1, 4, 3, 1)
+    assert "no_tests" not in d
+    assert len(d["survivors"]) == d["survived"]
+    assert d["score"] == round(3 / 7, 4)
+    assert mutation.row(d) == "| `skmetric/x.py` | {} | 8 | 3 | 4 | 1 | 42.9 % |".format(d["date"])
+    # A summary carrying survived_no_tests is read as it is, re-checked or not.
+    assert mutation.row(dict(d, rechecked=4)) == mutation.row(d)
+
+
+# Summaries written by the earlier scripts, and the rows those scripts printed for them:
+# until the seventh session 'no_tests' stayed out of 'survived' and the score, and a merged
+# re-check kept the first run's 'no_tests' apart (its row: 'survived' alone); in the seventh
+# session a first run's row added 'no_tests', a merged re-check had folded them in.
+_LEGACY = [
+    ({"killed": 74, "timeout": 0, "survived": 15, "no_tests": 12, "not_checked": 0,
+      "score": 0.8315, "mutants": 101}, "| 74 | 27 | 0 | 83.2 % |"),
+    ({"killed": 83, "timeout": 0, "survived": 6, "no_tests": 12, "not_checked": 0,
+      "score": 0.9326, "mutants": 101, "rechecked": 15}, "| 83 | 6 | 0 | 93.3 % |"),
+    ({"killed": 37, "timeout": 0, "survived": 3, "no_tests": 12, "not_checked": 0,
+      "score": 0.7115, "mutants": 52}, "| 37 | 15 | 0 | 71.2 % |"),
+    ({"killed": 40, "timeout": 1, "survived": 11, "no_tests": 0, "not_checked": 0,
+      "score": 0.7885, "mutants": 52, "rechecked": 15}, "| 41 | 11 | 0 | 78.8 % |"),
+]
+
+
+@pytest.mark.parametrize("legacy, expected", _LEGACY)
+def test_summaries_of_earlier_scripts_give_the_rows_they_gave(mutation, legacy, expected):
+    d = dict(legacy, module="skmetric/x.py", date="2026-11-30", suspicious=0)
+    assert mutation.row(d).endswith(f"| {d['mutants']} {expected}")
+    upgraded = mutation.upgrade(d)
+    assert "no_tests" not in upgraded and d["no_tests"] == legacy["no_tests"]  # not modified
+    assert upgraded["survived_no_tests"] == (None if "rechecked" in d else d["no_tests"])
+
+
+def test_recheck_of_an_earlier_scripts_first_run(mutation, tmp_path):
+    """A seventh-session first run (1 killed, 1 survived, 2 uncovered) re-checked today: the
+    re-check kills one of the 3 survivors, one uncovered is left: 2 killed, 2 survived."""
+    before = {"module": "skmetric/x.py", "date": "2026-11-30", "mutants": 4, "killed": 1,
+              "timeout": 0, "survived": 1, "no_tests": 2, "not_checked": 0, "skipped": 0,
+              "suspicious": 0, "score": 0.25, "survivors": ["a", "b", "c"]}
+    recheck = _summarise(mutation, tmp_path, [1, 0, 33])
+    merged = mutation.merge(before, recheck)
+    assert (merged["killed"], merged["survived"], merged["survived_no_tests"],
+            merged["rechecked"], merged["score"]) == (2, 2, 1, 3, 0.5)
+    assert "no_tests" not in merged
+    assert mutation.row(merged).endswith("| 4 | 2 | 2 | 0 | 50.0 % |")
+    # Re-checked again: the merged summary is today's, read as it is.
+    again = mutation.merge(merged, _summarise(mutation, tmp_path / "2", [1, 33]))
+    assert (again["killed"], again["survived"], again["survived_no_tests"]) == (3, 1, 1)
