@@ -8,7 +8,12 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import skmetric.weakly_supervised._itml as itml_module
+from skmetric import ITML
+from skmetric._init import components_from_metric
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +91,73 @@ def test_recheck_of_an_earlier_scripts_first_run(mutation, tmp_path):
     # Re-checked again: the merged summary is today's, read as it is.
     again = mutation.merge(merged, _summarise(mutation, tmp_path / "2", [1, 33]))
     assert (again["killed"], again["survived"], again["survived_no_tests"]) == (3, 1, 1)
+
+
+# --- ITML's map of its learned matrix: components_from_metric -----------------------------
+
+def _pairs(rng, n=40, d=4):
+    X = rng.standard_normal((n, 2, d))
+    return X, np.where(np.arange(n) % 2 == 0, 1, -1)
+
+
+def _learned(monkeypatch, A):
+    """ITML's projections replaced by one returning ``A`` (after 1 sweep)."""
+    monkeypatch.setattr(itml_module, "_itml_projections", lambda *args: (A.copy(), 1))
+
+
+def test_itml_map_of_its_learned_matrix(monkeypatch):
+    """The map of the learned matrix A (prior_strength=0): ``L.T @ L == A``, rows by
+    ascending eigenvalue (each row's squared norm one eigenvalue of A)."""
+    rng = np.random.RandomState(0)
+    B = rng.standard_normal((4, 4))
+    A = B @ B.T + 0.1 * np.eye(4)
+    _learned(monkeypatch, A)
+    L = ITML(prior_strength=0).fit(*_pairs(rng)).components_
+    np.testing.assert_allclose(L.T @ L, A, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.sum(L**2, axis=1), np.linalg.eigvalsh(A), rtol=1e-12)
+
+
+@pytest.mark.parametrize("negative", [-1e-3, -1e-20])
+def test_itml_learned_matrix_with_a_negative_eigenvalue_lost_precision(monkeypatch, negative):
+    """A learned matrix with a negative eigenvalue, beyond round-off (-1e-3) or not (-1e-20),
+    has lost a direction of the prior: ITML's own message, which says what to do, not a
+    generic 'not positive semi-definite'."""
+    rng = np.random.RandomState(1)
+    V, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    _learned(monkeypatch, (V * [negative, 1.0, 2.0, 3.0]) @ V.T)
+    with pytest.raises(ValueError) as err:
+        ITML(prior_strength=0).fit(*_pairs(rng))
+    assert str(err.value).startswith(
+        "ITML lost numerical precision: the learned matrix has rank 3 where the prior has rank 4")
+    assert "StandardScaler" in str(err.value)
+
+
+def _nearest_psd_checks(M, L):
+    """``P = L.T @ L`` is M's projection onto the PSD cone (Moreau: ``M = P - N`` with P and
+    N PSD and ``P N = 0``)."""
+    P = L.T @ L
+    N = P - M
+    scale = np.abs(M).max()
+    assert np.linalg.eigvalsh(P).min() >= -1e-12 * scale
+    assert np.linalg.eigvalsh(N).min() >= -1e-12 * scale
+    np.testing.assert_allclose(P @ N, 0, atol=1e-12 * scale**2)
+
+
+def test_components_from_metric_clips_with_an_infinite_tolerance():
+    rng = np.random.RandomState(2)
+    V, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    w = np.array([-2.0, -1e-3, 0.5, 1.0, 4.0])
+    M = (V * w) @ V.T
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        components_from_metric(M)
+    L = components_from_metric(M, tol=np.inf)
+    assert L.shape == (5, 5)
+    _nearest_psd_checks(M, L)
+    L2, clipped = components_from_metric(M, tol=np.inf, return_eigenvalues=True)
+    np.testing.assert_array_equal(L2, L)
+    np.testing.assert_allclose(clipped, [0, 0, 0.5, 1.0, 4.0], atol=1e-14)
+    # Of a PSD matrix: its eigenvalues, ascending, and L.T @ L == M.
+    P = (V * np.abs(w)) @ V.T
+    L, eig = components_from_metric(P, return_eigenvalues=True)
+    np.testing.assert_allclose(eig, np.sort(np.abs(w)), rtol=1e-12)
+    np.testing.assert_allclose(L.T @ L, P, atol=1e-13)
