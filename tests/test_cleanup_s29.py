@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.model_selection import StratifiedKFold
 
 import skmetric.weakly_supervised._itml as itml_module
-from skmetric import ITML
+from skmetric import ITML, LFDA, LMNN
 from skmetric._init import components_from_metric
+from skmetric._supervised import check_class_sizes, enough_per_class
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,3 +163,73 @@ def test_components_from_metric_clips_with_an_infinite_tolerance():
     L, eig = components_from_metric(P, return_eigenvalues=True)
     np.testing.assert_allclose(eig, np.sort(np.abs(w)), rtol=1e-12)
     np.testing.assert_allclose(L.T @ L, P, atol=1e-13)
+
+
+# --- The class-size rule of LMNN and LFDA: check_class_sizes / enough_per_class -----------
+
+def _labelled(sizes, seed=0):
+    """Three features, classes 'a', 'b', ... of the given sizes, shifted apart."""
+    rng = np.random.RandomState(seed)
+    y = np.repeat(np.array(list("abcdefgh")[:len(sizes)]), sizes)
+    codes = np.unique(y, return_inverse=True)[1]
+    return rng.standard_normal((len(y), 3)) + 2.0 * codes[:, None], y
+
+
+def test_lfda_needs_two_samples_per_class_whatever_k():
+    """k is capped at n_c - 1, so a class of 2 fits with k=7 (or k=1); a class of 1 has no
+    neighbour to scale by."""
+    X, y = _labelled([2, 9, 9])
+    for k in (None, 1, 7):
+        assert LFDA(k=k, prior_strength=0).fit(X, y).components_.shape == (3, 3)
+    X, y = _labelled([1, 9, 9])
+    with pytest.raises(ValueError, match="at least 2 samples per class"):
+        LFDA(prior_strength=0).fit(X, y)
+
+
+def test_lfda_message_names_the_class_and_what_to_do():
+    X, y = _labelled([9, 1, 9])
+    with pytest.raises(ValueError) as err:
+        LFDA(k=3).fit(X, y)
+    assert str(err.value) == (
+        "Class 'b' has only 1 sample(s); LFDA needs at least 2 samples per class: a sample's "
+        "local scale is its distance to its k-th nearest neighbour in its class (k capped at "
+        "the class size - 1). Drop the small classes or merge them into others.")
+
+
+def test_lmnn_message_names_every_class_too_small():
+    """Classes 'a' (2) and 'c' (1) are both too small for n_neighbors=2; 'b' (3) is not."""
+    X, y = _labelled([2, 3, 1, 9])
+    with pytest.raises(ValueError) as err:
+        LMNN(n_neighbors=2, max_iter=2, min_iter=0).fit(X, y)
+    assert str(err.value) == (
+        "Classes ['a', 'c'] have only 2, 1 sample(s); LMNN with n_neighbors=2 needs at least "
+        "n_neighbors + 1 = 3 per class. Lower n_neighbors or drop the small classes.")
+
+
+def test_check_class_sizes_shows_five_small_classes_at_most():
+    counts = np.array([1, 1, 5, 1, 1, 1, 1, 1])
+    with pytest.raises(ValueError) as err:
+        check_class_sizes("X", np.arange(8), counts, 1)
+    assert str(err.value).startswith(
+        "Classes [0, 1, 3, 4, 5] (and 2 more) have only 1, 1, 1, 1, 1 sample(s); X needs at "
+        "least 2 samples per class. Drop")
+    check_class_sizes("X", np.arange(3), np.array([2, 7, 2]), 1)  # no error
+
+
+def _smallest_training_share(c, n_splits):
+    """The fewest samples of a class of c that a StratifiedKFold training part keeps."""
+    y = np.repeat([0, 1], [c, n_splits * 3])
+    folds = StratifiedKFold(n_splits).split(np.zeros((len(y), 1)), y)
+    return min(np.sum(y[train] == 0) for train, _ in folds)
+
+
+@pytest.mark.parametrize("n_splits", [2, 3, 5])
+def test_enough_per_class_in_stratified_training_folds(n_splits):
+    """The rule of LMNN's (3 folds) and LFDA's (2 folds) 'auto': every class keeps
+    n_neighbors + 1 samples in every inner training part (by scikit-learn's folds)."""
+    for c in range(n_splits, 30):
+        share = _smallest_training_share(c, n_splits)
+        for n_neighbors in range(1, 8):
+            assert enough_per_class(np.array([40, c]), n_neighbors, n_splits) == (
+                share >= n_neighbors + 1), (c, n_neighbors)
+    assert enough_per_class(np.array([3, 4]), 2) and not enough_per_class(np.array([3, 2]), 2)
