@@ -2,7 +2,8 @@
 
 :class:`LabelledLearnerMixin` gives every such learner (NCA, LMNN, LFDA, RCA_Supervised and
 the ``*_Supervised`` variants) its one ``fit(X, y)``, and :func:`validate_labelled`
-validates their samples and class labels. A ``*_Supervised`` learner
+validates their samples and class labels (:func:`check_class_sizes`: every class large
+enough for the neighbours each sample needs). A ``*_Supervised`` learner
 (:class:`SupervisedTuplesMixin`) then draws tuples of sample indices from the labels
 (same class = similar) and hands the tuples to the weakly supervised algorithm's ``_fit``.
 """
