@@ -258,7 +258,12 @@ def unchecked(workdir, module, globs):
 
 
 def summarise(workdir, module, elapsed, globs=None):
-    """Counts of the mutants of ``module`` (those matching ``globs`` when given) by status."""
+    """Counts of the mutants of ``module`` (those matching ``globs`` when given) by status.
+
+    ``survived`` counts every survivor, those no test covers (mutmut's "no tests") among
+    them: they survive too, and count against the score. ``survived_no_tests`` says how many
+    of the survivors no test covers.
+    """
     meta = json.loads((workdir / "mutants" / (module + ".meta")).read_text())
     codes = {k: v for k, v in meta["exit_code_by_key"].items()
              if not globs or any(fnmatch.fnmatch(k, g) for g in globs)}
@@ -269,16 +274,16 @@ def summarise(workdir, module, elapsed, globs=None):
                             "skipped", "suspicious"], 0)
     for code in codes.values():
         counts[status.get(code, "suspicious")] += 1
-    killed = counts["killed"] + counts["timeout"]
-    # A mutant that no test covers ("no tests") survives: it counts against the score.
-    tested = killed + counts["survived"] + counts["no_tests"] + counts["suspicious"]
+    no_tests = counts.pop("no_tests")
+    counts["survived"] += no_tests
     summary = {
         "module": module,
         "functions": globs or "all",
         "date": datetime.date.today().isoformat(),
         "mutants": len(codes),
         **counts,
-        "score": round(killed / tested, 4) if tested else None,
+        "survived_no_tests": no_tests,
+        "score": _score(counts),
         "seconds": round(elapsed, 1),
         "survivors": sorted(k for k, v in codes.items()
                             if status.get(v) in ("survived", "no_tests")),
@@ -286,26 +291,52 @@ def summarise(workdir, module, elapsed, globs=None):
     return summary
 
 
+def _score(counts):
+    """killed / (killed + survived), timeouts counting as killed (None when nothing ran)."""
+    killed = counts["killed"] + counts["timeout"]
+    tested = killed + counts["survived"] + counts["suspicious"]
+    return round(killed / tested, 4) if tested else None
+
+
+def upgrade(d):
+    """``d`` in today's meaning if an older script wrote it (today's: returned as it is).
+
+    Older summaries kept mutmut's "no tests" mutants out of ``survived``, in ``no_tests``: a
+    first run's survivors are ``survived + no_tests``. A merged re-check's ``survived`` is
+    kept: it holds the re-check's uncovered survivors (seventh session), or, earlier, the
+    uncovered mutants were left out of its score as tests/README.md recorded it; how many
+    of its survivors no test covers is then unknown (None).
+    """
+    if "survived_no_tests" in d:
+        return d
+    d = dict(d)
+    no_tests = d.pop("no_tests", 0)
+    if "rechecked" in d:
+        return dict(d, survived_no_tests=None)
+    return dict(d, survived=d["survived"] + no_tests, survived_no_tests=no_tests)
+
+
 def merge(before, recheck):
-    """The module's summary after a re-check of ``before``'s survivors (``recheck``)."""
+    """The module's summary after a re-check of ``before``'s survivors (``recheck``).
+
+    Tests are only ever added, so ``before``'s kills stay; its survivors are replaced by
+    what the re-check made of them.
+    """
+    before = upgrade(before)
     out = dict(before, date=recheck["date"], seconds=recheck["seconds"],
-               survivors=recheck["survivors"], rechecked=len(before["survivors"]))
-    # A survivor that no kill test covers (mutmut's "no tests") still survives.
-    recheck = dict(recheck, survived=recheck["survived"] + recheck["no_tests"], no_tests=0)
-    out["no_tests"] = 0  # the earlier run's uncovered mutants were re-checked too
-    for key in ("killed", "timeout", "survived", "suspicious", "not_checked"):
-        out[key] = before[key] - (key == "survived") * before["survived"] + recheck[key]
-    tested = out["killed"] + out["timeout"] + out["survived"] + out["suspicious"]
-    out["score"] = round((out["killed"] + out["timeout"]) / tested, 4) if tested else None
+               survivors=recheck["survivors"], rechecked=len(before["survivors"]),
+               survived=recheck["survived"], survived_no_tests=recheck["survived_no_tests"])
+    for key in ("killed", "timeout", "suspicious", "not_checked"):
+        out[key] = before[key] + recheck[key]
+    out["score"] = _score(out)
     return out
 
 
 def row(d):
-    """The markdown row of one module's summary."""
-    # Uncovered mutants survive (a merged re-check has already added them to 'survived').
-    survived = d["survived"] + (0 if "rechecked" in d else d.get("no_tests", 0))
+    """The markdown row of one module's summary (written today or by an older script)."""
+    d = upgrade(d)
     return (f"| `{d['module']}` | {d['date']} | {d['mutants']} | {d['killed'] + d['timeout']} "
-            f"| {survived} | {d['not_checked']} | {100 * (d['score'] or 0):.1f} % |")
+            f"| {d['survived']} | {d['not_checked']} | {100 * (d['score'] or 0):.1f} % |")
 
 
 def main(argv=None):

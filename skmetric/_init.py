@@ -150,10 +150,19 @@ def check_psd(M, what="The matrix", tol=None):
     return np.clip(w, 0, None), V
 
 
-def components_from_metric(M, tol=None):
-    """A matrix L with ``L.T @ L == M`` for a symmetric PSD matrix M (by eigendecomposition)."""
+def components_from_metric(M, tol=None, *, return_eigenvalues=False):
+    """A matrix L with ``L.T @ L == M`` for a symmetric PSD matrix M (by eigendecomposition).
+
+    Row i of L is ``sqrt(w_i) v_i`` for the eigenpairs of M, eigenvalues ascending.
+    Eigenvalues down to ``-tol`` are round-off and are clipped to 0 (``L.T @ L`` is then
+    M's nearest PSD matrix in Frobenius norm); a more negative one raises a ValueError.
+    ``tol=None`` means ``1e-8 * max(max|M|, 1) * n``; ``np.inf`` clips every negative
+    eigenvalue, for a caller that judges them itself (ITML). With ``return_eigenvalues``
+    returns ``(L, w)``, w the clipped eigenvalues, ascending.
+    """
     w, V = check_psd(np.asarray(M, dtype=np.float64), "The Mahalanobis matrix", tol)
-    return (V * np.sqrt(w)).T
+    L = (V * np.sqrt(w)).T
+    return (L, w) if return_eigenvalues else L
 
 
 def warn_if_stuck_at_init(learner, X, L, L0):

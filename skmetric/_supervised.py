@@ -2,7 +2,8 @@
 
 :class:`LabelledLearnerMixin` gives every such learner (NCA, LMNN, LFDA, RCA_Supervised and
 the ``*_Supervised`` variants) its one ``fit(X, y)``, and :func:`validate_labelled`
-validates their samples and class labels. A ``*_Supervised`` learner
+validates their samples and class labels (:func:`check_class_sizes`: every class large
+enough for the neighbours each sample needs). A ``*_Supervised`` learner
 (:class:`SupervisedTuplesMixin`) then draws tuples of sample indices from the labels
 (same class = similar) and hands the tuples to the weakly supervised algorithm's ``_fit``.
 """
@@ -128,6 +129,44 @@ def validate_supervised(estimator, X, y):
             "to form similar constraints; every class in y has a single sample."
         )
     return X, classes[codes]
+
+
+def enough_per_class(counts, n_neighbors, n_splits=None):
+    """Whether every class (of sizes ``counts``) gives each sample ``n_neighbors`` others of
+    its class: ``n_neighbors + 1`` samples in the class, or in the training part of each
+    of ``n_splits`` stratified folds (a class of c samples keeps ``c - ceil(c / n_splits)``
+    in the smallest)."""
+    smallest = int(np.min(counts))
+    if n_splits is not None:
+        smallest -= -(-smallest // n_splits)
+    return smallest >= n_neighbors + 1
+
+
+def check_class_sizes(learner, classes, counts, n_neighbors, *, parameter=None, why=""):
+    """Raise a ValueError unless every class gives each sample ``n_neighbors`` others.
+
+    ``parameter`` names the learner's parameter that sets ``n_neighbors`` (the message
+    then suggests lowering it); without one the need is fixed, ``why`` (a clause) says
+    what it comes from. The message names the classes that are too small (5 at most)
+    and their sizes.
+    """
+    if enough_per_class(counts, n_neighbors):
+        return
+    small = np.flatnonzero(counts < n_neighbors + 1)
+    shown = ", ".join(str(c) for c in counts[small[:5]])
+    more = f" (and {small.size - 5} more)" if small.size > 5 else ""
+    if small.size == 1:
+        found = f"Class {format_labels(classes[small[0]])} has only {shown} sample(s)"
+    else:
+        found = (f"Classes {format_labels(classes[small[:5]])}{more} have only {shown} "
+                 "sample(s)")
+    if parameter is None:
+        raise ValueError(f"{found}; {learner} needs at least {n_neighbors + 1} samples per "
+                         f"class{why}. Drop the small classes or merge them into others.")
+    raise ValueError(
+        f"{found}; {learner} with {parameter}={n_neighbors} needs at least {parameter} + 1 = "
+        f"{n_neighbors + 1} per class. Lower {parameter} or drop the small classes."
+    )
 
 
 def check_n_constraints(n_constraints, y):

@@ -28,7 +28,6 @@ from skmetric._compute._inner_cv import (
     choose_strength,
     inner_folds,
     kernel_regression_score,
-    knn_score,
     knn_scores,
     penalised_path,
     prior_penalty,
@@ -123,13 +122,13 @@ def _sklearn_score(Z_train, y_train, Z_valid, y_valid, k=3):
 
 
 @pytest.mark.parametrize("k", [1, 5])
-def test_knn_score_uses_its_n_neighbors(k):
+def test_knn_scores_uses_its_n_neighbors(k):
     rng = np.random.RandomState(0)
     Z = rng.standard_normal((60, 3))
     y = (Z[:, 0] + 0.8 * rng.standard_normal(60) > 0).astype(int)
     expected = _sklearn_score(Z[:40], y[:40], Z[40:], y[40:], k)
-    assert knn_score(Z[:40], y[:40], Z[40:], y[40:], n_neighbors=k) == pytest.approx(
-        expected, rel=1e-14)
+    [got] = knn_scores([np.eye(3)], Z[:40], y[:40], Z[40:], y[40:], n_neighbors=k)
+    assert got == pytest.approx(expected, rel=1e-14)
     assert expected != pytest.approx(_sklearn_score(Z[:40], y[:40], Z[40:], y[40:], 3))
 
 

@@ -18,7 +18,7 @@ from skmetric._compute._inner_cv import (
     STRENGTHS,
     choose_strength,
     inner_folds,
-    knn_score,
+    knn_scores,
     penalised_path,
     prior_penalty,
 )
@@ -178,13 +178,13 @@ def test_penalised_path_is_warm_started_and_ordered():
         plain.objective_)
 
 
-def test_knn_score_is_accuracy_plus_half_purity():
+def test_knn_scores_is_accuracy_plus_half_purity():
     Z_train = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2]])
     y_train = np.array([0, 0, 1, 1, 1, 1])
     Z_valid = np.array([[0.05], [1.05]])
     # Query 0: neighbours 0, 0, 1 -> predicts 0 (right), purity 2/3; query 1: 1, 1, 1.
-    assert knn_score(Z_train, y_train, Z_valid, np.array([0, 1])) == pytest.approx(
-        1.0 + 0.5 * (2 / 3 + 1) / 2)
+    [score] = knn_scores([np.eye(1)], Z_train, y_train, Z_valid, np.array([0, 1]))
+    assert score == pytest.approx(1.0 + 0.5 * (2 / 3 + 1) / 2)
 
 
 def test_batch_mode_takes_a_fixed_strength_and_auto_means_plain(rng):

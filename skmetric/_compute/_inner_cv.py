@@ -33,8 +33,8 @@ from sklearn.utils import check_random_state
 from ._lbfgs import minimize_lbfgs
 
 __all__ = ["N_SPLITS", "N_NEIGHBORS", "PATH_TOL", "SPLIT_SEED", "STRENGTHS", "Choice",
-           "choose_strength", "inner_folds", "kernel_regression_score", "knn_score",
-           "knn_scores", "penalised_path", "prior_penalty", "split_seed"]
+           "choose_strength", "inner_folds", "kernel_regression_score", "knn_scores",
+           "penalised_path", "prior_penalty", "split_seed"]
 
 # Inner folds: three keep an 'auto' NCA fit within 2-4 times the plain fit (measured on the
 # pyDML-Stats datasets, benchmarks/accuracy.py).
@@ -246,16 +246,13 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
     return Choice(best, totals, maps[best])
 
 
-def knn_score(Z_train, y_train, Z_valid, y_valid, n_neighbors=N_NEIGHBORS):
-    """k-NN accuracy plus half the neighbour purity (a smoother tie-breaker), in [0, 1.5]."""
-    identity = np.eye(Z_train.shape[1])
-    return float(knn_scores([identity], Z_train, y_train, Z_valid, y_valid, n_neighbors)[0])
-
-
 def knn_scores(maps, X_train, y_train, X_valid, y_valid, n_neighbors=N_NEIGHBORS,
                dtype=np.float64):
-    """:func:`knn_score` of each map ``L`` (applied as ``X @ L.T``) of a path, in one pass.
+    """The validation score of each map ``L`` (applied as ``X @ L.T``) of a path, in one pass.
 
+    A map's score is the ``n_neighbors``-NN accuracy on ``(X_valid, y_valid)`` plus half the
+    neighbour purity (the mean fraction of neighbours of the right class, a smoother
+    tie-breaker), in [0, 1.5]; the score of fixed features ``Z`` is that of the identity map.
     The maps of a path share the fold: its labels are encoded once, and the distances of
     all maps are formed by one stacked product and searched by ``n_neighbors`` arg-min
     sweeps (cheaper than a partition for a few neighbours; among equal distances the first

@@ -13,8 +13,12 @@ from .._compute._toward_prior import scaled_euclidean_path
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, StrOptions
-from .._supervised import LabelledLearnerMixin, validate_labelled
-from .._validation import format_labels
+from .._supervised import (
+    LabelledLearnerMixin,
+    check_class_sizes,
+    enough_per_class,
+    validate_labelled,
+)
 from .._warn import warn_user
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
@@ -124,7 +128,12 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         X, classes, y, counts = validate_labelled(self, X, y)
         k = 7 if self.k is None else int(self.k)  # Sugiyama's choice
         n_components = check_n_components(X.shape[1], self.n_components)
-        _check_class_sizes(classes, counts)
+        # One other sample of its class is all a sample needs, whatever k: unlike LMNN's
+        # n_neighbors targets (each pulled in by the objective), k only picks the distance
+        # that sets the local scale, and is capped at n_c - 1 for a class of n_c samples.
+        check_class_sizes("LFDA", classes, counts, 1, why=(
+            ": a sample's local scale is its distance to its k-th nearest neighbour in its "
+            "class (k capped at the class size - 1)"))
 
         strength = self.prior_strength
         if strength == "auto":
@@ -143,7 +152,7 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         One plain map per inner fold; a class with fewer than 2 samples in an inner
         training fold (fewer than 4 in all) keeps plain LFDA.
         """
-        if counts.min() * (AUTO_SPLITS - 1) // AUTO_SPLITS < 2:
+        if not enough_per_class(counts, 1, AUTO_SPLITS):
             self.prior_scores_ = {}
             return 0.0
         choice = choose_strength(
@@ -174,14 +183,6 @@ def _candidates(L):
     if L.shape[0] == L.shape[1]:
         return [(s, np.eye(L.shape[1]) if math.isinf(s) else L) for s in AUTO_STRENGTHS]
     return scaled_euclidean_path(L, AUTO_STRENGTHS)
-
-
-def _check_class_sizes(classes, counts):
-    if counts.min() < 2:
-        small = classes[counts < 2][:5]
-        raise ValueError(f"LFDA needs at least 2 samples per class for the within-class "
-                         f"scatter; class(es) {format_labels(small)} have 1. Remove them or merge "
-                         "them into other classes.")
 
 
 def _local_scatters(X, y, k):

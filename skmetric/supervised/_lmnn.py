@@ -18,8 +18,12 @@ from .._compute._lbfgs import minimize_lbfgs
 from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
-from .._supervised import LabelledLearnerMixin, validate_labelled
-from .._validation import format_labels
+from .._supervised import (
+    LabelledLearnerMixin,
+    check_class_sizes,
+    enough_per_class,
+    validate_labelled,
+)
 from .._warn import warn_user
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
@@ -198,7 +202,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                       "gradient descent); solver='lbfgs', the default, chooses its own steps "
                       "and ignores it. Pass solver='gd' to use it.", UserWarning)
         X, classes, codes, counts = validate_labelled(self, X, y)
-        _check_class_sizes(classes, counts, n_neighbors)
+        check_class_sizes("LMNN", classes, counts, n_neighbors, parameter="n_neighbors")
         strength = self.prior_strength
         if strength == "auto":
             strength = self._choose_strength(X, codes, counts, n_neighbors, backend)
@@ -224,7 +228,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Classes too small for ``n_neighbors + 1`` samples in every inner training fold
         keep the plain objective.
         """
-        if counts.min() * (N_SPLITS - 1) // N_SPLITS < n_neighbors + 1:
+        if not enough_per_class(counts, n_neighbors, N_SPLITS):
             self.prior_scores_ = {}
             return 0.0
         choice = choose_strength(
@@ -348,17 +352,6 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             if it >= self.min_iter and abs(delta) < self.convergence_tol:
                 return to_numpy(L), it, True
         return to_numpy(L), self.max_iter, False
-
-
-def _check_class_sizes(classes, counts, n_neighbors):
-    """Check that every class has ``n_neighbors + 1`` samples."""
-    if counts.min() < n_neighbors + 1:
-        small = classes[np.argmin(counts)]
-        raise ValueError(
-            f"Class {format_labels(small)} has only {counts.min()} sample(s); LMNN with "
-            f"n_neighbors={n_neighbors} needs at least n_neighbors + 1 = {n_neighbors + 1} "
-            "per class. Lower n_neighbors or drop the small classes."
-        )
 
 
 def _select_target_neighbors(Z, codes, n_neighbors):

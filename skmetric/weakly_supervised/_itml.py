@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.linalg import blas, eigh
+from scipy.linalg import blas
 from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
@@ -20,7 +20,7 @@ from .._docstrings import (
     PAIRS_FITTED,
     fill_doc,
 )
-from .._init import PRIOR_OPTIONS, initialize_metric
+from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
 from .._supervised import (
     N_CONSTRAINTS_CONSTRAINT,
@@ -77,7 +77,10 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         """ITML's map and the prior's, in fit units, the bounds used and the sweeps run."""
         points = np.unique(pairs.reshape(-1, pairs.shape[2]), axis=0)
         A0 = self._prior_in_fit_units(points)
-        w0, L0 = _psd_map(A0)
+        # ITML's matrices are positive definite in exact arithmetic (LogDet keeps the
+        # prior's): a negative eigenvalue is round-off or a direction lost to cancellation,
+        # which _check_precision reports with what to do, so none is refused here (tol=inf).
+        L0, w0 = components_from_metric(A0, tol=np.inf, return_eigenvalues=True)
         bounds = _check_bounds(self.bounds if bounds is None else bounds, points, L0)
         diff = pairs[:, 0] - pairs[:, 1]
         # A pair of identical samples constrains nothing (and would divide by zero).
@@ -86,7 +89,7 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
             diff[keep], y[keep], A0, bounds, self.gamma, self.max_iter, self.tol,
             self.verbose,
         )
-        w, L = _psd_map(A)
+        L, w = components_from_metric(A, tol=np.inf, return_eigenvalues=True)
         _check_precision(w, w0, bounds)
         return L, L0, bounds, n_iter
 
@@ -314,7 +317,8 @@ def _describe(prior):
 
 def _check_precision(w, w0, bounds):
     """Raise when the projections lost the precision of float64 (``w``, ``w0``: the
-    eigenvalues of the learned matrix and of the prior).
+    eigenvalues of the learned matrix and of the prior, negative ones clipped to 0, which
+    counts the same rank).
 
     ITML's LogDet divergence keeps the learned matrix as positive definite as its prior: a
     direction that collapses to zero means a projection subtracted two nearly equal numbers,
@@ -389,10 +393,3 @@ def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose):
     A = np.triu(A)
     return A + np.triu(A, 1).T, n_iter
 
-
-def _psd_map(M):
-    """``(w, L)`` from one eigendecomposition: the eigenvalues of M's symmetric part and a
-    map with ``L.T @ L`` its nearest PSD matrix in Frobenius norm (negative eigenvalues
-    clipped; the map of ``components_from_metric`` when there are none)."""
-    w, V = eigh((M + M.T) / 2)
-    return w, (V * np.sqrt(np.clip(w, 0, None))).T
