@@ -5,7 +5,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
-from ._validation import format_labels
+from ._validation import format_labels, unique_labels
 from ._warn import warn_user
 
 __all__ = ["Constraints", "wrap_pairs"]
@@ -44,7 +44,7 @@ class Constraints:
         if unlabeled is not None:
             known = labels != unlabeled
         self._known = np.flatnonzero(known)
-        classes, codes = np.unique(labels[self._known], return_inverse=True)
+        classes, codes = unique_labels(labels[self._known], "labels", return_inverse=True)
         self.classes_ = classes
         order = np.argsort(codes, kind="stable")
         # Labelled indices grouped by class: block k is members[starts[k]:starts[k]+counts[k]].

@@ -14,6 +14,23 @@ def format_labels(labels):
     return repr(labels.item() if isinstance(labels, np.generic) else labels)
 
 
+def unique_labels(labels, name="y", **kwargs):
+    """``np.unique(labels, **kwargs)`` for class labels, naming labels of mixed types.
+
+    Labels that cannot be ordered (e.g. ints and strings in one object array) would fail
+    deep inside NumPy's sort; this raises a TypeError naming ``name`` and the types found.
+    """
+    try:
+        return np.unique(labels, **kwargs)
+    except TypeError as exc:
+        types = sorted({type(v).__name__ for v in np.asarray(labels, dtype=object).ravel()})
+        raise TypeError(
+            f"The labels in {name} are of different types ({', '.join(types)}), which "
+            "cannot be compared with each other. Give every label the same type, e.g. "
+            "labels.astype(str)."
+        ) from exc
+
+
 def check_finite(X, what="X"):
     """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
     if not np.all(np.isfinite(X)):

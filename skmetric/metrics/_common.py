@@ -25,6 +25,19 @@ def labels_as_numpy(labels, n, name, what):
     return labels
 
 
+def check_same_label_kind(query_labels, reference_labels):
+    """Refuse string labels on one side and numbers on the other: concatenated, the
+    numbers would become strings (1 -> '1' but 1.0 -> '1.0'), matching by accident."""
+    kinds = ["strings" if a.dtype.kind in "US" else "numbers" if a.dtype.kind in "biuf"
+             else None for a in (query_labels, reference_labels)]
+    if None not in kinds and kinds[0] != kinds[1]:
+        raise TypeError(
+            f"query_labels are {kinds[0]} and reference_labels {kinds[1]}: they cannot "
+            "name the same classes. Give both the same type, e.g. labels.astype(str) on "
+            "both."
+        )
+
+
 def _has_missing(labels):
     """Whether a label is NaN, or, among object labels (e.g. pandas' strings), None, NaN
     or pandas.NA: np.unique would otherwise fail comparing them with the others."""

