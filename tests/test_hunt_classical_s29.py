@@ -5,6 +5,7 @@ without variance along the prior map, KernelPCA's unchecked pre-image input and 
 overflow, MLKR given non-numeric targets.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -111,3 +112,55 @@ def test_lmnn_fits_samples_without_variance(init):
     # A stationary point: the start sees no difference between samples, so neither the
     # LMNN terms nor the penalty (2 weight L C = 0) have a gradient.
     np.testing.assert_array_equal(lmnn.components_, init)
+
+
+# -- KernelPCA -----------------------------------------------------------------------------
+
+def _landmark_kpca(kernel, **params):
+    X = np.random.RandomState(0).randn(30, 3)
+    kpca = skmetric.KernelPCA(n_components=2, kernel=kernel, n_landmarks=10, random_state=0,
+                              fit_inverse_transform=True, **params)
+    return kpca.fit(X), X
+
+
+@pytest.mark.parametrize("kernel", ["linear", "poly", "sigmoid", "rbf"])
+def test_landmark_inverse_transform_checks_its_input(kernel):
+    kpca, X = _landmark_kpca(kernel)
+    Z = kpca.transform(X[:4])
+    assert kpca.inverse_transform(Z).shape == (4, 3)
+    # The linear, poly and sigmoid kernels took any array: NaN came back as NaN, a 1-D
+    # array as one "sample" and a wrong width as numpy's matmul error.
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        kpca.inverse_transform(np.full((2, 2), np.nan))
+    with pytest.raises(ValueError, match="2-D array"):
+        kpca.inverse_transform(Z[0])
+    with pytest.raises(ValueError, match=r"points of the 2 components.*shape \(4, 3\)"):
+        kpca.inverse_transform(np.c_[Z, Z[:, :1]])
+
+
+MODES = {"exact": {}, "landmarks": {"n_landmarks": 10, "random_state": 0},
+         "device": {"device": "cpu"}}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel", ["linear", "poly", "sigmoid"])
+def test_kernel_pca_refuses_kernels_that_overflow(kernel, mode):
+    X = np.random.RandomState(0).randn(30, 3)
+    kpca = skmetric.KernelPCA(n_components=2, kernel=kernel, **MODES[mode])
+    message = rf"The {kernel} kernel of these samples is not finite.*StandardScaler"
+    # Dot products of features near 1e200 overflow: the landmark mode raised LinAlgError
+    # ("Eigenvalues did not converge"), the device mode returned NaN components, the exact
+    # mode said "Input X contains infinity" of a finite X.
+    if kernel == "sigmoid":  # tanh saturates: +-1 is a kernel value, inf - inf is not
+        try:
+            Z = kpca.fit(X * 1e200).transform(X * 1e200)
+        except ValueError as exc:
+            assert re.search(message, str(exc)), str(exc)
+        else:
+            assert np.all(np.isfinite(Z))
+        return
+    with pytest.raises(ValueError, match=message):
+        kpca.fit(X * 1e200)
+    assert np.all(np.isfinite(kpca.fit(X).transform(X)))
+    with pytest.raises(ValueError, match=message):  # 1e308 * (x_1 + x_2 + x_3) overflows
+        kpca.transform(np.full((1, 3), 1e308))
