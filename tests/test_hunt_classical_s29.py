@@ -164,3 +164,19 @@ def test_kernel_pca_refuses_kernels_that_overflow(kernel, mode):
     assert np.all(np.isfinite(kpca.fit(X).transform(X)))
     with pytest.raises(ValueError, match=message):  # 1e308 * (x_1 + x_2 + x_3) overflows
         kpca.transform(np.full((1, 3), 1e308))
+
+
+# -- MLKR's targets ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("y", [np.array(["a", "b"] * 15), np.array(["a", 1.5] * 15, dtype=object)],
+                         ids=["str", "object"])
+def test_mlkr_names_non_numeric_targets(y):
+    X, _ = _blobs()
+    # Was numpy's "could not convert string to float: np.str_('b')", raised inside fit.
+    with pytest.raises(ValueError, match=r"MLKR regresses real-valued targets.*NCA or LMNN"):
+        skmetric.MLKR(max_iter=5).fit(X, y)
+    # Numbers written as strings are numbers, as before.
+    targets = np.arange(30) % 3 * 0.5
+    np.testing.assert_array_equal(
+        skmetric.MLKR(max_iter=5).fit(X, targets.astype(str)).components_,
+        skmetric.MLKR(max_iter=5).fit(X, targets).components_)
