@@ -48,6 +48,23 @@ def initial_components(init, n_components, X, y=None, random_state=None):
     return initialize_components(n_components, X, y, init, random_state=random_state)
 
 
+def _check_init_separates(L, X):
+    """Refuse a start ``L`` that maps every sample of ``X`` to one point (L = 0, or L zero
+    on the span of the centred samples): the learners' objectives see L only through
+    ``||L (x_i - x_j)||^2``, whose gradient vanishes there, so the map would never move.
+    Constant samples are left alone: no start can separate them."""
+    centred = X - X.mean(axis=0)
+    scale = np.linalg.norm(centred) * np.linalg.norm(L)
+    if np.any(L) and (scale == 0 or np.linalg.norm(centred @ L.T) > 1e-12 * scale):
+        return
+    raise ValueError(
+        "The init array maps every sample to the same point (it is zero on the directions "
+        "in which the samples vary); the objective is flat there and the map would never "
+        "move. Pass a start that separates the samples, e.g. init='pca' or "
+        "init='identity'."
+    )
+
+
 def initialize_components(n_components, X, y=None, init="auto", random_state=None):
     """Initial linear transformation L of shape (n_components, n_features).
 
@@ -66,6 +83,7 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
             )
         if not np.all(np.isfinite(L)):
             raise ValueError("The init array contains NaN or infinity.")
+        _check_init_separates(L, X)
         return L
     if init not in INIT_OPTIONS:
         raise ValueError(f"init must be one of {INIT_OPTIONS} or an array; got {init!r}.")

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import skmetric
 from skmetric import LMNN, NCA, Constraints, MetricKNeighborsClassifier
@@ -104,14 +105,26 @@ def test_lmnn_fits_samples_without_variance(init):
     # Nothing can be learned: every distance is 0, so the map stays the initial one.
     assert np.all(np.isfinite(lmnn.components_))
     np.testing.assert_array_equal(lmnn.components_, np.eye(3))
-    X, _ = _blobs(d=4)
-    X[:, 3] = 0.0
-    init = np.array([[0.0, 0.0, 0.0, 1.0]])  # a user's start along the constant feature
-    lmnn = LMNN(n_neighbors=1, max_iter=10, min_iter=0, init=init, prior_strength=1.0,
-                random_state=0).fit(X, np.arange(30) % 3)
-    # A stationary point: the start sees no difference between samples, so neither the
-    # LMNN terms nor the penalty (2 weight L C = 0) have a gradient.
-    np.testing.assert_array_equal(lmnn.components_, init)
+
+
+# A start that maps every sample to one point is a stationary point of NCA's, LMNN's and
+# MLKR's objectives (they see L only through ||L (x_i - x_j)||^2, whose gradient
+# 2 L (x_i - x_j)(x_i - x_j)^T vanishes there): the fit returned it unchanged, an all-zero
+# map for init=0 (as scikit-learn's NCA does), and LMNN's prior penalty divided by zero.
+@pytest.mark.parametrize("learner", [NCA(max_iter=5), NCA(max_iter=5, prior_strength=0),
+                                     LMNN(n_neighbors=1, max_iter=5, prior_strength=1.0),
+                                     skmetric.MLKR(max_iter=5)],
+                         ids=["NCA", "NCA_plain", "LMNN", "MLKR"])
+def test_a_start_that_merges_every_sample_is_refused(learner):
+    X, y = _blobs(d=4)
+    X[:, 3] = 5.0
+    along_constant = np.array([[0.0, 0.0, 0.0, 1.0]])
+    for init in (np.zeros((4, 4)), np.zeros((2, 4)), along_constant):
+        with pytest.raises(ValueError, match=r"The init array maps every sample to the same "
+                                             r"point.*init='pca'"):
+            clone(learner).set_params(init=init).fit(X, y)
+    nearly = along_constant + [[1e-3, 0.0, 0.0, 0.0]]  # sees feature 0: a real start
+    assert np.any(clone(learner).set_params(init=nearly).fit(X, y).components_[:, :3])
 
 
 # -- KernelPCA -----------------------------------------------------------------------------
