@@ -193,3 +193,23 @@ def test_mlkr_names_non_numeric_targets(y):
     np.testing.assert_array_equal(
         skmetric.MLKR(max_iter=5).fit(X, targets.astype(str)).components_,
         skmetric.MLKR(max_iter=5).fit(X, targets).components_)
+
+
+# -- calibrate_threshold's parameters ------------------------------------------------------
+
+@pytest.mark.parametrize("params, match", [
+    # Strings failed in a comparison ("'<=' not supported between 'int' and 'str'") that
+    # named no parameter; True was read as min_rate=1; beta=inf made the F-score NaN.
+    ({"strategy": "max_tpr", "min_rate": "0.5"}, r"needs min_rate in \[0, 1\]; got '0.5'"),
+    ({"strategy": "max_tnr", "min_rate": True}, r"needs min_rate in \[0, 1\]; got True"),
+    ({"strategy": "f_beta", "beta": "a"}, r"beta must be a finite number > 0; got 'a'"),
+    ({"strategy": "f_beta", "beta": np.inf}, r"beta must be a finite number > 0; got inf"),
+])
+def test_calibrate_threshold_names_bad_rates_and_betas(params, match):
+    X, y = _blobs()
+    idx, y_pairs = Constraints(y).pairs(20, random_state=0)
+    itml = skmetric.ITML(preprocessor=X, max_iter=5).fit(idx, y_pairs)
+    with pytest.raises(ValueError, match=match):
+        itml.calibrate_threshold(idx, y_pairs, **params)
+    fine = {**params, "min_rate": 0.5, "beta": 2.0}
+    assert np.isfinite(itml.calibrate_threshold(idx, y_pairs, **fine).threshold_)
