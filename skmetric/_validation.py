@@ -36,7 +36,7 @@ def check_finite(X, what="X"):
     if not np.all(np.isfinite(X)):
         raise ValueError(
             f"{what} contains NaN or infinity. Remove or impute those values "
-            "(e.g. with sklearn.impute.SimpleImputer) before fitting."
+            "(e.g. with sklearn.impute.SimpleImputer) first."
         )
 
 

@@ -213,3 +213,14 @@ def test_calibrate_threshold_names_bad_rates_and_betas(params, match):
         itml.calibrate_threshold(idx, y_pairs, **params)
     fine = {**params, "min_rate": 0.5, "beta": 2.0}
     assert np.isfinite(itml.calibrate_threshold(idx, y_pairs, **fine).threshold_)
+
+
+def test_non_finite_tuples_at_prediction_are_not_told_to_refit():
+    X, y = _blobs()
+    idx, y_pairs = Constraints(y).pairs(20, random_state=0)
+    itml = skmetric.ITML(max_iter=5).fit(X[idx], y_pairs)
+    pairs = X[idx]
+    pairs[0, 1, 2] = np.nan
+    # The shared check said "... before fitting." of the pairs given to predict.
+    with pytest.raises(ValueError, match=r"The pairs contains NaN or infinity\. .* first\.$"):
+        itml.predict(pairs)
