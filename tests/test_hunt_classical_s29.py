@@ -224,3 +224,21 @@ def test_non_finite_tuples_at_prediction_are_not_told_to_refit():
     # The shared check said "... before fitting." of the pairs given to predict.
     with pytest.raises(ValueError, match=r"The pairs contains NaN or infinity\. .* first\.$"):
         itml.predict(pairs)
+
+
+def test_landmark_kernel_pca_answers_torch_input_in_torch():
+    torch = pytest.importorskip("torch")
+    kpca, X = _landmark_kpca("rbf")  # fitted on NumPy
+    Z = kpca.transform(X[:5])
+    # transform "returns the namespace of its input": torch input came back as NumPy.
+    Z_t = kpca.transform(torch.as_tensor(X[:5]))
+    assert isinstance(Z_t, torch.Tensor)
+    np.testing.assert_allclose(Z_t.numpy(), Z, rtol=1e-12)
+    back = kpca.inverse_transform(Z)
+    back_t = kpca.inverse_transform(torch.as_tensor(Z))
+    assert isinstance(back_t, torch.Tensor)
+    np.testing.assert_allclose(back_t.numpy(), back, rtol=1e-12)
+    # Fitted on torch, NumPy input still comes back as NumPy.
+    fitted_t = skmetric.KernelPCA(n_components=2, kernel="rbf", n_landmarks=10,
+                                  random_state=0).fit(torch.as_tensor(X))
+    assert isinstance(fitted_t.transform(X[:5]), np.ndarray)

@@ -299,9 +299,8 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
                     "NumPy data, or fit with device= to transform device arrays."
                 )
             return super().transform(X)
-        xp_in = foreign_namespace(X)
         X_c, xp, _ = self._to_compute_array(X, reset=False)
-        return _to_namespace(self._transform_array(X_c, xp), xp_in)
+        return _to_namespace(self._transform_array(X_c, xp), X)
 
     def _transform_array(self, X, xp):
         if self._fit_mode == "landmarks":
@@ -331,7 +330,6 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         """
         if self._fit_mode == "sklearn":
             return super().inverse_transform(X)
-        xp_in = foreign_namespace(X)
         X = check_input(X, "X")
         n_components = self.X_transformed_fit_.shape[1]
         if X.shape[1] != n_components:
@@ -343,7 +341,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         X_c = from_numpy(np.asarray(to_numpy(X), dtype=np.float64), xp, dev)
         X_c = xp.astype(X_c, self.dual_coef_.dtype)
         K = self._kernel(X_c, self.X_transformed_fit_, xp)
-        return _to_namespace(K @ self.dual_coef_, xp_in)
+        return _to_namespace(K @ self.dual_coef_, X)
 
     # -- kernels ---------------------------------------------------------------------------
 
@@ -426,9 +424,14 @@ def _check_square_kernel(K):
         )
 
 
-def _to_namespace(a, xp_out):
-    """Return ``a`` as NumPy when the caller passed NumPy, else in the caller's namespace."""
+def _to_namespace(a, X_in):
+    """``a`` in the namespace of the caller's input ``X_in``: NumPy for NumPy (or lists),
+    else ``X_in``'s namespace, moved to ``X_in``'s device when computed in another one
+    (a model fitted on NumPy given torch input)."""
+    xp_out = foreign_namespace(X_in)
     if xp_out is None:
         return to_numpy(a)
-    return a
+    if foreign_namespace(a) is xp_out:
+        return a
+    return from_numpy(to_numpy(a), xp_out, array_device(X_in))
 
