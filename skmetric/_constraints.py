@@ -5,7 +5,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
-from ._validation import format_labels, unique_labels
+from ._validation import format_labels, label_kind, unique_labels
 from ._warn import warn_user
 
 __all__ = ["Constraints", "wrap_pairs"]
@@ -42,6 +42,7 @@ class Constraints:
         self.unlabeled = unlabeled
         known = np.ones(labels.shape[0], dtype=bool)
         if unlabeled is not None:
+            _check_unlabeled_kind(labels, unlabeled)
             known = labels != unlabeled
         self._known = np.flatnonzero(known)
         classes, codes = unique_labels(labels[self._known], "labels", return_inverse=True)
@@ -306,6 +307,17 @@ def _check_no_missing_labels(labels, unlabeled):
             f"index {int(np.flatnonzero(missing)[0])}. NaN is not a label: give unlabelled "
             "samples a label value such as -1 and pass unlabeled=-1 (they then take part in "
             "no constraint), or drop them."
+        )
+
+
+def _check_unlabeled_kind(labels, unlabeled):
+    """A number never equals a string label: unlabeled=-1 with labels '-1' marked nothing."""
+    kinds = label_kind(labels), label_kind(unlabeled)
+    if None not in kinds and kinds[0] != kinds[1]:
+        raise TypeError(
+            f"unlabeled={unlabeled!r} cannot mark any of the labels: they are "
+            f"{kinds[0]} and unlabeled is not. Give unlabeled the labels' type, e.g. "
+            f"unlabeled={str(unlabeled)!r} for string labels."
         )
 
 

@@ -31,6 +31,14 @@ def unique_labels(labels, name="y", **kwargs):
         ) from exc
 
 
+def label_kind(labels):
+    """``'strings'`` or ``'numbers'``: what an array of labels holds (None for object
+    arrays and other dtypes). Strings and numbers never name the same class: compared or
+    concatenated, 1 would meet '1' but 1.0 would not."""
+    kind = np.asarray(labels).dtype.kind
+    return "strings" if kind in "US" else "numbers" if kind in "biuf" else None
+
+
 def check_finite(X, what="X"):
     """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
     if not np.all(np.isfinite(X)):

@@ -242,3 +242,16 @@ def test_landmark_kernel_pca_answers_torch_input_in_torch():
     fitted_t = skmetric.KernelPCA(n_components=2, kernel="rbf", n_landmarks=10,
                                   random_state=0).fit(torch.as_tensor(X))
     assert isinstance(fitted_t.transform(X[:5]), np.ndarray)
+
+
+def test_constraints_refuse_an_unlabeled_marker_of_another_type():
+    labels = np.array(["0", "0", "1", "1", "-1", "-1"])
+    # String labels never equal the number -1: the '-1' samples silently became a class.
+    with pytest.raises(TypeError, match=r"unlabeled=-1 cannot mark any of the labels: they "
+                                        r"are strings.*unlabeled='-1'"):
+        Constraints(labels, unlabeled=-1)
+    with pytest.raises(TypeError, match="they are numbers"):
+        Constraints(np.array([0, 0, 1, 1, -1]), unlabeled="-1")
+    constraints = Constraints(labels, unlabeled="-1")
+    np.testing.assert_array_equal(constraints.classes_, ["0", "1"])
+    assert Constraints(np.array([0.0, 0, 1, 1, -1]), unlabeled=-1).classes_.tolist() == [0, 1]

@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from .._array_api import to_numpy
+from .._validation import label_kind
 
 
 def check_k(k, name):
@@ -28,8 +29,7 @@ def labels_as_numpy(labels, n, name, what):
 def check_same_label_kind(query_labels, reference_labels):
     """Refuse string labels on one side and numbers on the other: concatenated, the
     numbers would become strings (1 -> '1' but 1.0 -> '1.0'), matching by accident."""
-    kinds = ["strings" if a.dtype.kind in "US" else "numbers" if a.dtype.kind in "biuf"
-             else None for a in (query_labels, reference_labels)]
+    kinds = [label_kind(query_labels), label_kind(reference_labels)]
     if None not in kinds and kinds[0] != kinds[1]:
         raise TypeError(
             f"query_labels are {kinds[0]} and reference_labels {kinds[1]}: they cannot "
