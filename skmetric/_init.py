@@ -153,10 +153,14 @@ def initialize_metric(X, prior="identity", random_state=None):
 
 
 def check_psd(M, what="The matrix", tol=None):
-    """Eigen-decompose a symmetric matrix, raising if it is not PSD. Returns (w, V)."""
+    """Eigen-decompose a symmetric matrix, raising if it is not PSD. Returns (w, V).
+
+    The tolerances are relative to the largest entry, so that ``c * M`` passes or fails
+    with ``M`` at any scale ``c`` (features in other units scale M by ``1 / c**2``).
+    """
     if not np.all(np.isfinite(M)):
         raise ValueError(f"{what} contains NaN or infinity.")
-    scale = max(np.abs(M).max(), 1.0)
+    scale = float(np.abs(M).max()) if M.size else 0.0
     if not np.allclose(M, M.T, rtol=1e-7, atol=1e-8 * scale):
         raise ValueError(f"{what} is not symmetric; a Mahalanobis matrix must be.")
     w, V = linalg.eigh((M + M.T) / 2)

@@ -255,3 +255,25 @@ def test_constraints_refuse_an_unlabeled_marker_of_another_type():
     constraints = Constraints(labels, unlabeled="-1")
     np.testing.assert_array_equal(constraints.classes_, ["0", "1"])
     assert Constraints(np.array([0.0, 0, 1, 1, -1]), unlabeled=-1).classes_.tolist() == [0, 1]
+
+
+# -- PSD checks at every scale -------------------------------------------------------------
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-10, 1.0, 1e10, 1e200])
+def test_mahalanobis_matrices_are_checked_relative_to_their_scale(scale):
+    X, y = _blobs(d=2)
+    from skmetric.distances import pairwise_distances
+    indefinite = np.diag([1.0, -1.0]) * scale
+    # Tolerances were absolute below 1 (max(|M|, 1)): diag(1e-10, -1e-10) passed as PSD,
+    # its negative eigenvalue clipped, and distances ignored the second feature.
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        pairwise_distances(X, metric="mahalanobis", M=indefinite)
+    with pytest.raises(ValueError, match="not symmetric"):
+        pairwise_distances(X, metric="mahalanobis", M=np.array([[1.0, 0.5], [0.0, 1.0]]) * scale)
+    idx, y_pairs = Constraints(y).pairs(20, random_state=0)
+    with pytest.raises(ValueError, match="prior matrix is not positive semi-definite"):
+        skmetric.ITML(prior=indefinite, max_iter=5).fit(X[idx], y_pairs)
+    # A PSD matrix of rank 1 (L.T @ L, with round-off) passes at every scale.
+    L = np.array([[1.0, 2.0]]) * np.sqrt(scale)
+    D = pairwise_distances(X, metric="mahalanobis", M=L.T @ L)
+    np.testing.assert_allclose(D, pairwise_distances(X, metric="mahalanobis", L=L), rtol=1e-6)
