@@ -277,3 +277,40 @@ def test_mahalanobis_matrices_are_checked_relative_to_their_scale(scale):
     L = np.array([[1.0, 2.0]]) * np.sqrt(scale)
     D = pairwise_distances(X, metric="mahalanobis", M=L.T @ L)
     np.testing.assert_allclose(D, pairwise_distances(X, metric="mahalanobis", L=L), rtol=1e-6)
+
+
+# -- scorers check their arguments when made -----------------------------------------------
+
+@pytest.mark.parametrize("make, name, kwargs, match", [
+    ("retrieval", "precision_at_k", {"k": 0}, "'k' parameter"),
+    ("retrieval", "precision_at_k", {"k": 2.5}, "'k' parameter"),
+    ("retrieval", "map_at_r", {"metric": 1.5}, "'metric' parameter"),
+    ("retrieval", "r_precision", {"average": "micro"}, "'average' parameter"),
+    ("retrieval", "nmi", {"average_method": "mean"}, "'average_method' parameter"),
+    ("retrieval", "ami", {"n_clusters": 0}, "'n_clusters' parameter"),
+    ("pair", "accuracy", {"greater_is_similar": "yes"}, "'greater_is_similar' parameter"),
+])
+def test_scorers_refuse_bad_arguments_when_made(make, name, kwargs, match):
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from skmetric.metrics import make_pair_scorer, make_retrieval_scorer
+    factory = make_retrieval_scorer if make == "retrieval" else make_pair_scorer
+    # Checked only at scoring time, inside cross-validation, where each fold's error was
+    # caught: every score silently NaN (as make_pair_scorer already guards far against).
+    with pytest.raises(ValueError, match=rf"{match} of make_{make}_scorer\('{name}'\)"):
+        factory(name, **kwargs)
+    if make == "retrieval":
+        X, y = load_iris(return_X_y=True)
+        cv = StratifiedKFold(3, shuffle=True, random_state=0)  # every class in each fold
+        scores = cross_val_score(skmetric.Covariance(), X, y, cv=cv,
+                                 scoring=factory(name, random_state=0)
+                                 if name in ("nmi", "ami") else factory(name))
+        assert np.all(np.isfinite(scores))
+
+
+def test_retrieval_scorer_refuses_an_unknown_metric_name_when_made():
+    from skmetric.metrics import make_retrieval_scorer
+    with pytest.raises(ValueError, match="Unknown metric 'manhattan'; choose one of"):
+        make_retrieval_scorer("map_at_r", metric="manhattan")
+    assert make_retrieval_scorer("map_at_r", metric="cosine") is not None

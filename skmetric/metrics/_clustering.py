@@ -8,9 +8,9 @@ from .._array_api import to_numpy
 from .._compute._arrays import check_input
 from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
 from .._docstrings import fill_doc
-from .._sklearn_compat import StrOptions, validate_params
+from .._sklearn_compat import StrOptions
 from .._validation import unique_labels
-from ._common import check_k, labels_as_numpy
+from ._common import check_k, labels_as_numpy, validated
 
 _KMEANS_DOC = fill_doc(kmeans_params="""
     embeddings : array of shape (n_samples, n_features)
@@ -26,11 +26,10 @@ _KMEANS_DOC = fill_doc(kmeans_params="""
     average_method : str, default="arithmetic"
         Normalizer of the mutual information (see scikit-learn).
 """)
-_KMEANS = validate_params(
+_KMEANS = validated(
     {"embeddings": ARRAY, "labels": ["array-like"], "n_clusters": COUNT_OR_NONE,
      "random_state": ["random_state"], "n_init": [StrOptions({"auto"}), COUNT],
      "average_method": [StrOptions({"min", "geometric", "arithmetic", "max"})]},
-    prefer_skip_nested_validation=True,
 )
 
 

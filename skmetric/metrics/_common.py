@@ -5,7 +5,19 @@ import numbers
 import numpy as np
 
 from .._array_api import to_numpy
+from .._sklearn_compat import validate_params
 from .._validation import label_kind
+
+
+def validated(constraints):
+    """``validate_params(constraints)`` that also leaves the constraints on the function
+    (as ``_parameter_constraints``), for the scorers to check their arguments when they are
+    made rather than in every fold of a cross-validation."""
+    def decorate(func):
+        wrapped = validate_params(constraints, prefer_skip_nested_validation=True)(func)
+        wrapped._parameter_constraints = constraints
+        return wrapped
+    return decorate
 
 
 def check_k(k, name):
