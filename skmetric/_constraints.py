@@ -5,7 +5,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
-from ._validation import format_labels, label_kind, unique_labels
+from ._validation import apply_preprocessor, format_labels, label_kind, unique_labels
 from ._warn import warn_user
 
 __all__ = ["Constraints", "wrap_pairs"]
@@ -281,10 +281,15 @@ def wrap_pairs(X, constraints):
     pairs : ndarray of shape (n_pairs, 2, n_features)
     y : ndarray of shape (n_pairs,), +1 for (a, b) pairs and -1 for (c, d) pairs.
     """
-    a, b, c, d = constraints
+    a, b, c, d = (np.asarray(v) for v in constraints)
+    for first, second, names in ((a, b, "a and b"), (c, d, "c and d")):
+        if first.shape != second.shape or first.ndim != 1:
+            raise ValueError(f"{names} must be 1-D index arrays of the same length; got "
+                             f"shapes {first.shape} and {second.shape}.")
     idx = np.vstack([np.column_stack([a, b]), np.column_stack([c, d])])
     y = np.r_[np.ones(len(a), dtype=int), -np.ones(len(c), dtype=int)]
-    return np.asarray(X)[idx], y
+    # The same checks as indices into a preprocessor: integers within the samples.
+    return apply_preprocessor(X, idx, what="constraints"), y
 
 
 def _check_no_missing_labels(labels, unlabeled):

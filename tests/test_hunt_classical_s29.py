@@ -314,3 +314,17 @@ def test_retrieval_scorer_refuses_an_unknown_metric_name_when_made():
     with pytest.raises(ValueError, match="Unknown metric 'manhattan'; choose one of"):
         make_retrieval_scorer("map_at_r", metric="manhattan")
     assert make_retrieval_scorer("map_at_r", metric="cosine") is not None
+
+
+def test_wrap_pairs_checks_its_indices_as_a_preprocessor_does():
+    X = np.arange(10.0).reshape(5, 2)
+    pairs, y = skmetric.wrap_pairs(X, ([0], [1], [2], [3]))
+    np.testing.assert_array_equal(pairs, [[[0, 1], [2, 3]], [[4, 5], [6, 7]]])
+    np.testing.assert_array_equal(y, [1, -1])
+    # -1 silently paired the last sample; float indices and ragged lists failed in NumPy.
+    with pytest.raises(ValueError, match=r"indices outside \[0, 5\)"):
+        skmetric.wrap_pairs(X, ([-1], [0], [1], [2]))
+    with pytest.raises(TypeError, match="must hold integer indices"):
+        skmetric.wrap_pairs(X, ([0.5], [0], [1], [2]))
+    with pytest.raises(ValueError, match=r"a and b .* same length; got shapes \(2,\) and \(1,\)"):
+        skmetric.wrap_pairs(X, ([0, 1], [0], [1], [2]))
