@@ -328,3 +328,34 @@ def test_wrap_pairs_checks_its_indices_as_a_preprocessor_does():
         skmetric.wrap_pairs(X, ([0.5], [0], [1], [2]))
     with pytest.raises(ValueError, match=r"a and b .* same length; got shapes \(2,\) and \(1,\)"):
         skmetric.wrap_pairs(X, ([0, 1], [0], [1], [2]))
+
+
+# -- FAISS index parameters ----------------------------------------------------------------
+
+@pytest.mark.parametrize("index, params, match", [
+    # M=1 and M=True crashed the interpreter (segmentation fault), M=-3 hung, ef_search=0
+    # returned mostly wrong neighbours, nlist above the references or 0 and nprobe=0 raised
+    # FAISS's C++ RuntimeError, floats its SWIG TypeError.
+    ("hnsw", {"M": 1}, r"index_params\['M'\] must be an integer >= 2; got 1"),
+    ("hnsw", {"M": True}, r"index_params\['M'\] must be an integer >= 2; got True"),
+    ("hnsw", {"M": -3}, r"index_params\['M'\] must be an integer >= 2"),
+    ("hnsw", {"ef_search": 0}, r"index_params\['ef_search'\] must be an integer >= 1"),
+    ("hnsw", {"ef_construction": 0}, r"'ef_construction'\] must be an integer >= 1"),
+    ("ivf", {"nlist": 0}, r"index_params\['nlist'\] must be an integer >= 1"),
+    ("ivf", {"nlist": 2.5}, r"index_params\['nlist'\] must be an integer >= 1"),
+    ("ivf", {"nlist": 31}, r"nlist=31 exceeds the 30 references"),
+    ("ivf", {"nprobe": 0}, r"index_params\['nprobe'\] must be an integer >= 1"),
+])
+def test_faiss_index_params_are_checked_before_faiss_sees_them(index, params, match):
+    pytest.importorskip("faiss")
+    from skmetric.neighbors import kneighbors
+    rng = np.random.RandomState(0)
+    X, Y = rng.randn(20, 8), rng.randn(30, 8)
+    with pytest.raises(ValueError, match=match):
+        kneighbors(X, Y, 3, backend="faiss", index=index, index_params=params)
+    exact = kneighbors(X, Y, 3, return_distance=False)
+    fine = {"M": 16, "ef_search": 64, "nlist": 1, "nprobe": 1}
+    ok = {key: fine[key] for key in params if key in fine}
+    got = kneighbors(X, Y, 3, backend="faiss", index=index, index_params=ok,
+                     return_distance=False)
+    np.testing.assert_array_equal(got, exact)
