@@ -359,3 +359,19 @@ def test_faiss_index_params_are_checked_before_faiss_sees_them(index, params, ma
     got = kneighbors(X, Y, 3, backend="faiss", index=index, index_params=ok,
                      return_distance=False)
     np.testing.assert_array_equal(got, exact)
+
+
+
+def test_a_complex_or_text_mahalanobis_matrix_is_refused_like_l():
+    from skmetric.distances import pairwise_distances
+    X, _ = _blobs()
+    # A complex M was cast to its real part with only NumPy's ComplexWarning (1j * I gave
+    # M = 0: every distance 0); text failed with "could not convert string to float".
+    with pytest.raises(ValueError, match=r"Complex data is not supported \(M has dtype"):
+        pairwise_distances(X, metric="mahalanobis", M=np.eye(3) * 1j)
+    with pytest.raises(TypeError, match="M must be numeric"):
+        pairwise_distances(X, metric="mahalanobis", M=np.full((3, 3), "a"))
+    with pytest.raises(ValueError, match="M contains NaN or infinity"):
+        pairwise_distances(X, metric="mahalanobis", M=np.full((3, 3), np.nan))
+    np.testing.assert_allclose(pairwise_distances(X, metric="mahalanobis", M=np.eye(3)),
+                               pairwise_distances(X), rtol=1e-12)

@@ -348,7 +348,9 @@ def check_mahalanobis(M, L, n_features, xp, dtype, dev):
             f"{'both' if M is not None else 'neither'}."
         )
     if M is not None:
-        M = np.atleast_2d(np.asarray(to_numpy(M), dtype=np.float64))
+        # The array checker refuses complex (was cast to its real part), non-numeric and
+        # non-finite matrices, as for L.
+        M = check_input(np.atleast_2d(to_numpy(M)), "M").astype(np.float64, copy=False)
         if M.shape != (n_features, n_features):
             raise ValueError(
                 f"M has shape {M.shape}; expected (n_features, n_features) = "
