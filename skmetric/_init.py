@@ -9,6 +9,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from ._validation import real_array
 from ._warn import warn_user
 
 INIT_OPTIONS = ("auto", "pca", "lda", "identity", "random")
@@ -37,7 +38,7 @@ def initial_components(init, n_components, X, y=None, random_state=None):
     :func:`initialize_components` for the options.
     """
     if not isinstance(init, str):
-        init = np.asarray(init, dtype=np.float64)
+        init = real_array(init, "The init array")
         if init.ndim != 2:
             raise ValueError(
                 f"The init array must be 2-D (n_components, n_features); got shape "
@@ -143,7 +144,7 @@ def initialize_metric(X, prior="identity", random_state=None):
             return linalg.pinvh(cov)
         A = check_random_state(random_state).standard_normal((n_features, n_features))
         return A @ A.T + 1e-3 * np.eye(n_features)
-    M = np.atleast_2d(np.asarray(prior, dtype=np.float64))
+    M = np.atleast_2d(real_array(prior, "The prior matrix"))
     if M.shape != (n_features, n_features):
         raise ValueError(
             f"The prior matrix has shape {M.shape}; expected ({n_features}, {n_features})."

@@ -39,6 +39,21 @@ def label_kind(labels):
     return "strings" if kind in "US" else "numbers" if kind in "biuf" else None
 
 
+def real_array(value, what):
+    """A parameter array (an init map, a prior matrix, a basis, bounds) as float64.
+
+    ``np.asarray(value, dtype=float64)`` would drop the imaginary part of complex values
+    with only NumPy's ComplexWarning; they and non-numbers raise here, naming ``what``.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{what} is complex (dtype {arr.dtype}); pass real numbers.")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must hold numbers; got dtype {arr.dtype}.") from exc
+
+
 def check_finite(X, what="X"):
     """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
     if not np.all(np.isfinite(X)):

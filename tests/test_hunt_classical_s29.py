@@ -375,3 +375,22 @@ def test_a_complex_or_text_mahalanobis_matrix_is_refused_like_l():
         pairwise_distances(X, metric="mahalanobis", M=np.full((3, 3), np.nan))
     np.testing.assert_allclose(pairwise_distances(X, metric="mahalanobis", M=np.eye(3)),
                                pairwise_distances(X), rtol=1e-12)
+
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda X, y, v: NCA(init=v, max_iter=3).fit(X, y), "The init array"),
+    (lambda X, y, v: skmetric.ITML_Supervised(prior=v, max_iter=3).fit(X, y),
+     "The prior matrix"),
+    (lambda X, y, v: skmetric.ITML_Supervised(bounds=v[0, :2], max_iter=3).fit(X, y),
+     "bounds"),
+    (lambda X, y, v: skmetric.SCML_Supervised(basis=v, max_iter=20, output_iter=10)
+     .fit(X, y), "The basis array"),
+], ids=["init", "prior", "bounds", "basis"])
+def test_complex_parameter_arrays_are_refused(make, what):
+    X, y = _blobs()
+    # np.asarray(..., dtype=float64) kept the real part with only NumPy's ComplexWarning.
+    with pytest.raises(ValueError, match=rf"{what} is complex \(dtype complex128\)"):
+        make(X, y, np.eye(3) * (1 + 1j))
+    with pytest.raises(TypeError, match=rf"{what} must hold numbers"):
+        make(X, y, np.full((3, 3), "a"))
