@@ -328,12 +328,11 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         strategies = ("accuracy", "f_beta", "max_tpr", "max_tnr")
         if strategy not in strategies:
             raise ValueError(f"strategy must be one of {strategies}; got {strategy!r}.")
-        if strategy in ("max_tpr", "max_tnr") and (
-            min_rate is None or not 0 <= min_rate <= 1
-        ):
+        if strategy in ("max_tpr", "max_tnr") and not (_is_real(min_rate)
+                                                       and 0 <= min_rate <= 1):
             raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1]; got {min_rate!r}.")
-        if strategy == "f_beta" and not beta > 0:
-            raise ValueError(f"beta must be > 0; got {beta!r}.")
+        if strategy == "f_beta" and not (_is_real(beta) and 0 < beta < np.inf):
+            raise ValueError(f"beta must be a finite number > 0; got {beta!r}.")
         dist = -self.decision_function(pairs_valid)
         y = check_pair_labels(y_valid, dist.shape[0])
         self.threshold_ = _best_threshold(dist, y == 1, strategy, min_rate, beta)
@@ -342,6 +341,11 @@ class PairsClassifierMixin(_TupleLearnerMixin):
     def _calibrate_after_fit(self, pairs, y, calibration_params):
         params = {} if calibration_params is None else dict(calibration_params)
         return self.calibrate_threshold(pairs, y, **params)
+
+
+def _is_real(value):
+    """Whether ``value`` is a real number (not a bool, a string or None)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _best_threshold(dist, positive, strategy, min_rate, beta):

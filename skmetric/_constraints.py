@@ -5,7 +5,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
-from ._validation import format_labels
+from ._validation import apply_preprocessor, format_labels, label_kind, unique_labels
 from ._warn import warn_user
 
 __all__ = ["Constraints", "wrap_pairs"]
@@ -42,9 +42,10 @@ class Constraints:
         self.unlabeled = unlabeled
         known = np.ones(labels.shape[0], dtype=bool)
         if unlabeled is not None:
+            _check_unlabeled_kind(labels, unlabeled)
             known = labels != unlabeled
         self._known = np.flatnonzero(known)
-        classes, codes = np.unique(labels[self._known], return_inverse=True)
+        classes, codes = unique_labels(labels[self._known], "labels", return_inverse=True)
         self.classes_ = classes
         order = np.argsort(codes, kind="stable")
         # Labelled indices grouped by class: block k is members[starts[k]:starts[k]+counts[k]].
@@ -280,10 +281,15 @@ def wrap_pairs(X, constraints):
     pairs : ndarray of shape (n_pairs, 2, n_features)
     y : ndarray of shape (n_pairs,), +1 for (a, b) pairs and -1 for (c, d) pairs.
     """
-    a, b, c, d = constraints
+    a, b, c, d = (np.asarray(v) for v in constraints)
+    for first, second, names in ((a, b, "a and b"), (c, d, "c and d")):
+        if first.shape != second.shape or first.ndim != 1:
+            raise ValueError(f"{names} must be 1-D index arrays of the same length; got "
+                             f"shapes {first.shape} and {second.shape}.")
     idx = np.vstack([np.column_stack([a, b]), np.column_stack([c, d])])
     y = np.r_[np.ones(len(a), dtype=int), -np.ones(len(c), dtype=int)]
-    return np.asarray(X)[idx], y
+    # The same checks as indices into a preprocessor: integers within the samples.
+    return apply_preprocessor(X, idx, what="constraints"), y
 
 
 def _check_no_missing_labels(labels, unlabeled):
@@ -306,6 +312,17 @@ def _check_no_missing_labels(labels, unlabeled):
             f"index {int(np.flatnonzero(missing)[0])}. NaN is not a label: give unlabelled "
             "samples a label value such as -1 and pass unlabeled=-1 (they then take part in "
             "no constraint), or drop them."
+        )
+
+
+def _check_unlabeled_kind(labels, unlabeled):
+    """A number never equals a string label: unlabeled=-1 with labels '-1' marked nothing."""
+    kinds = label_kind(labels), label_kind(unlabeled)
+    if None not in kinds and kinds[0] != kinds[1]:
+        raise TypeError(
+            f"unlabeled={unlabeled!r} cannot mark any of the labels: they are "
+            f"{kinds[0]} and unlabeled is not. Give unlabeled the labels' type, e.g. "
+            f"unlabeled={str(unlabeled)!r} for string labels."
         )
 
 

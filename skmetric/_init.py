@@ -9,6 +9,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from ._validation import real_array
 from ._warn import warn_user
 
 INIT_OPTIONS = ("auto", "pca", "lda", "identity", "random")
@@ -37,7 +38,7 @@ def initial_components(init, n_components, X, y=None, random_state=None):
     :func:`initialize_components` for the options.
     """
     if not isinstance(init, str):
-        init = np.asarray(init, dtype=np.float64)
+        init = real_array(init, "The init array")
         if init.ndim != 2:
             raise ValueError(
                 f"The init array must be 2-D (n_components, n_features); got shape "
@@ -46,6 +47,23 @@ def initial_components(init, n_components, X, y=None, random_state=None):
         n_components = init.shape[0] if n_components is None else n_components
     n_components = check_n_components(X.shape[1], n_components)
     return initialize_components(n_components, X, y, init, random_state=random_state)
+
+
+def _check_init_separates(L, X):
+    """Refuse a start ``L`` that maps every sample of ``X`` to one point (L = 0, or L zero
+    on the span of the centred samples): the learners' objectives see L only through
+    ``||L (x_i - x_j)||^2``, whose gradient vanishes there, so the map would never move.
+    Constant samples are left alone: no start can separate them."""
+    centred = X - X.mean(axis=0)
+    scale = np.linalg.norm(centred) * np.linalg.norm(L)
+    if np.any(L) and (scale == 0 or np.linalg.norm(centred @ L.T) > 1e-12 * scale):
+        return
+    raise ValueError(
+        "The init array maps every sample to the same point (it is zero on the directions "
+        "in which the samples vary); the objective is flat there and the map would never "
+        "move. Pass a start that separates the samples, e.g. init='pca' or "
+        "init='identity'."
+    )
 
 
 def initialize_components(n_components, X, y=None, init="auto", random_state=None):
@@ -66,6 +84,7 @@ def initialize_components(n_components, X, y=None, init="auto", random_state=Non
             )
         if not np.all(np.isfinite(L)):
             raise ValueError("The init array contains NaN or infinity.")
+        _check_init_separates(L, X)
         return L
     if init not in INIT_OPTIONS:
         raise ValueError(f"init must be one of {INIT_OPTIONS} or an array; got {init!r}.")
@@ -125,7 +144,7 @@ def initialize_metric(X, prior="identity", random_state=None):
             return linalg.pinvh(cov)
         A = check_random_state(random_state).standard_normal((n_features, n_features))
         return A @ A.T + 1e-3 * np.eye(n_features)
-    M = np.atleast_2d(np.asarray(prior, dtype=np.float64))
+    M = np.atleast_2d(real_array(prior, "The prior matrix"))
     if M.shape != (n_features, n_features):
         raise ValueError(
             f"The prior matrix has shape {M.shape}; expected ({n_features}, {n_features})."
@@ -135,10 +154,14 @@ def initialize_metric(X, prior="identity", random_state=None):
 
 
 def check_psd(M, what="The matrix", tol=None):
-    """Eigen-decompose a symmetric matrix, raising if it is not PSD. Returns (w, V)."""
+    """Eigen-decompose a symmetric matrix, raising if it is not PSD. Returns (w, V).
+
+    The tolerances are relative to the largest entry, so that ``c * M`` passes or fails
+    with ``M`` at any scale ``c`` (features in other units scale M by ``1 / c**2``).
+    """
     if not np.all(np.isfinite(M)):
         raise ValueError(f"{what} contains NaN or infinity.")
-    scale = max(np.abs(M).max(), 1.0)
+    scale = float(np.abs(M).max()) if M.size else 0.0
     if not np.allclose(M, M.T, rtol=1e-7, atol=1e-8 * scale):
         raise ValueError(f"{what} is not symmetric; a Mahalanobis matrix must be.")
     w, V = linalg.eigh((M + M.T) / 2)

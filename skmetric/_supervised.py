@@ -18,7 +18,7 @@ from ._compute._backend import resolve_backend, to_host
 from ._constraints import Constraints
 from ._docstrings import FIT_X_Y, fill_doc
 from ._sklearn_compat import Interval, _fit_context
-from ._validation import format_labels
+from ._validation import format_labels, unique_labels
 
 # Parameter constraint of every ``*_Supervised`` variant, added to its algorithm's.
 N_CONSTRAINTS_CONSTRAINT = {"n_constraints": [Interval(numbers.Integral, 1, None,
@@ -105,8 +105,9 @@ def validate_labelled(estimator, X, y, purpose=""):
     """
     X, y = estimator._validate_samples(X, y, reset=True, ensure_min_samples=2,
                                        dtype=np.float64)
+    # Before scikit-learn's check, which calls mixed int/str labels "continuous" or fails.
+    classes, codes, counts = unique_labels(y, return_inverse=True, return_counts=True)
     check_classification_targets(y)
-    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     if classes.size < 2:
         raise ValueError(
             f"{type(estimator).__name__} needs samples of at least two classes{purpose}; "

@@ -14,12 +14,52 @@ def format_labels(labels):
     return repr(labels.item() if isinstance(labels, np.generic) else labels)
 
 
+def unique_labels(labels, name="y", **kwargs):
+    """``np.unique(labels, **kwargs)`` for class labels, naming labels of mixed types.
+
+    Labels that cannot be ordered (e.g. ints and strings in one object array) would fail
+    deep inside NumPy's sort; this raises a TypeError naming ``name`` and the types found.
+    """
+    try:
+        return np.unique(labels, **kwargs)
+    except TypeError as exc:
+        types = sorted({type(v).__name__ for v in np.asarray(labels, dtype=object).ravel()})
+        raise TypeError(
+            f"The labels in {name} are of different types ({', '.join(types)}), which "
+            "cannot be compared with each other. Give every label the same type, e.g. "
+            "labels.astype(str)."
+        ) from exc
+
+
+def label_kind(labels):
+    """``'strings'`` or ``'numbers'``: what an array of labels holds (None for object
+    arrays and other dtypes). Strings and numbers never name the same class: compared or
+    concatenated, 1 would meet '1' but 1.0 would not."""
+    kind = np.asarray(labels).dtype.kind
+    return "strings" if kind in "US" else "numbers" if kind in "biuf" else None
+
+
+def real_array(value, what):
+    """A parameter array (an init map, a prior matrix, a basis, bounds) as float64.
+
+    ``np.asarray(value, dtype=float64)`` would drop the imaginary part of complex values
+    with only NumPy's ComplexWarning; they and non-numbers raise here, naming ``what``.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{what} is complex (dtype {arr.dtype}); pass real numbers.")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must hold numbers; got dtype {arr.dtype}.") from exc
+
+
 def check_finite(X, what="X"):
     """Raise a ValueError naming ``what`` if ``X`` holds NaN or infinity."""
     if not np.all(np.isfinite(X)):
         raise ValueError(
             f"{what} contains NaN or infinity. Remove or impute those values "
-            "(e.g. with sklearn.impute.SimpleImputer) before fitting."
+            "(e.g. with sklearn.impute.SimpleImputer) first."
         )
 
 

@@ -28,6 +28,7 @@ from ._compute._params import (
 )
 from ._keywords import KeywordCheckMixin
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_params
+from ._validation import unique_labels
 
 BACKENDS = ("auto", "brute", "faiss")
 FAISS_INDEXES = ("flat", "ivf", "hnsw")
@@ -261,8 +262,8 @@ class MetricKNeighborsClassifier(KeywordCheckMixin, ClassifierMixin, BaseEstimat
         self : object
         """
         X, y = validate_data(self, X, y)
+        self.classes_, self._y = unique_labels(y, return_inverse=True)
         check_classification_targets(y)
-        self.classes_, self._y = np.unique(y, return_inverse=True)
         if self.metric_learner is None:
             self.metric_learner_ = None
             self._fit_Z = X

@@ -28,6 +28,14 @@ from ._numerics import (
 )
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "mahalanobis")
+
+
+def check_metric(metric):
+    """A ValueError for a metric that is neither a known name nor a callable."""
+    if not callable(metric) and metric not in METRICS:
+        raise ValueError(
+            f"Unknown metric {metric!r}; choose one of {METRICS} or pass a callable."
+        )
 # NumPy distance blocks are sized for the caches when the caller sets no budget.
 _CACHE_BLOCK_BYTES = 4 * 2**20
 # Entries of the expansion smaller than its round-off bound over sqrt(eps) are recomputed
@@ -93,10 +101,7 @@ class Prepared:
                 raise ValueError("M and L are only used with metric='mahalanobis'.")
             self.metric = metric
             return "callable", X, Y
-        if metric not in METRICS:
-            raise ValueError(
-                f"Unknown metric {metric!r}; choose one of {METRICS} or pass a callable."
-            )
+        check_metric(metric)
         if metric == "mahalanobis":
             L = check_mahalanobis(M, L, X.shape[1], xp, X.dtype, self.device)
             return "sq", X @ L.T, None if Y is None else Y @ L.T
@@ -343,7 +348,9 @@ def check_mahalanobis(M, L, n_features, xp, dtype, dev):
             f"{'both' if M is not None else 'neither'}."
         )
     if M is not None:
-        M = np.atleast_2d(np.asarray(to_numpy(M), dtype=np.float64))
+        # The array checker refuses complex (was cast to its real part), non-numeric and
+        # non-finite matrices, as for L.
+        M = check_input(np.atleast_2d(to_numpy(M)), "M").astype(np.float64, copy=False)
         if M.shape != (n_features, n_features):
             raise ValueError(
                 f"M has shape {M.shape}; expected (n_features, n_features) = "

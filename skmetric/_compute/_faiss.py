@@ -5,6 +5,8 @@ into float32's safe range (both undone on the distances). The index is built onc
 :class:`~skmetric._compute._engine.Prepared` object and reused by every block of queries.
 """
 
+import numbers
+
 import numpy as np
 
 from .._array_api import from_numpy, to_numpy
@@ -58,6 +60,27 @@ class _FaissSearch:
         self.index, self._quantizer = _build_index(faiss, refs, prep.kind, index, params)
 
 
+# The least value of each index parameter: FAISS crashes the interpreter on HNSW M < 2,
+# hangs on M < 0, and returns wrong neighbours for ef_search = 0.
+_INDEX_PARAM_MIN = {"nlist": 1, "nprobe": 1, "M": 2, "ef_construction": 1, "ef_search": 1}
+
+
+def _check_index_params(params, n_references):
+    """Index parameters as FAISS can take them: integers at least ``_INDEX_PARAM_MIN``,
+    and no more IVF lists than references to train them on."""
+    for key, value in params.items():
+        low = _INDEX_PARAM_MIN[key]
+        if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral)
+                or value < low):
+            raise ValueError(f"index_params[{key!r}] must be an integer >= {low}; got "
+                             f"{value!r}.")
+    if params.get("nlist", 1) > n_references:
+        raise ValueError(
+            f"index_params nlist={params['nlist']} exceeds the {n_references} references: "
+            "IVF trains one centroid per list on them. Lower nlist."
+        )
+
+
 def _build_index(faiss, Yr, kind, index, params):
     """The FAISS index on ``Yr`` (and the IVF quantizer, else None). Defaults: IVF
     ``nlist`` = 4·sqrt(n) capped at n // 39 (at least 1), ``nprobe`` = min(nlist, 8);
@@ -71,6 +94,7 @@ def _build_index(faiss, Yr, kind, index, params):
             f"{sorted(allowed) or 'none'}."
         )
     n, d = Yr.shape
+    _check_index_params(params, n)
     metric = faiss.METRIC_L2 if kind == "sq" else faiss.METRIC_INNER_PRODUCT
     if index == "flat":
         idx = faiss.IndexFlat(d, metric)

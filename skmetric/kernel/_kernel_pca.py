@@ -300,9 +300,8 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
                     "NumPy data, or fit with device= to transform device arrays."
                 )
             return super().transform(X)
-        xp_in = foreign_namespace(X)
         X_c, xp, _ = self._to_compute_array(X, reset=False)
-        return _to_namespace(self._transform_array(X_c, xp), xp_in)
+        return _to_namespace(self._transform_array(X_c, xp), X)
 
     def _transform_array(self, X, xp):
         if self._fit_mode == "landmarks":
@@ -332,12 +331,18 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         """
         if self._fit_mode == "sklearn":
             return super().inverse_transform(X)
-        xp_in = foreign_namespace(X)
+        X = check_input(X, "X")
+        n_components = self.X_transformed_fit_.shape[1]
+        if X.shape[1] != n_components:
+            raise ValueError(
+                f"inverse_transform maps points of the {n_components} components' space "
+                f"back; got X of shape {tuple(X.shape)}. Pass the output of transform."
+            )
         xp, dev = array_namespace(self.dual_coef_), array_device(self.dual_coef_)
         X_c = from_numpy(np.asarray(to_numpy(X), dtype=np.float64), xp, dev)
         X_c = xp.astype(X_c, self.dual_coef_.dtype)
         K = self._kernel(X_c, self.X_transformed_fit_, xp)
-        return _to_namespace(K @ self.dual_coef_, xp_in)
+        return _to_namespace(K @ self.dual_coef_, X)
 
     # -- kernels ---------------------------------------------------------------------------
 
@@ -352,7 +357,21 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
                 K = self._kernel(X, X if Y is None else Y, np)
             if Y is None:
                 self._check_kernel_reach(K, np)
-        return K
+        return self._check_kernel_finite(K, np, X)
+
+    def _check_kernel_finite(self, K, xp, X):
+        """``K``, or a ValueError when it holds inf or NaN: dot products of samples of
+        magnitude beyond about 1e154 overflow ('linear', 'poly', 'sigmoid'), and no
+        component can be computed from such a kernel."""
+        if bool(xp.all(xp.isfinite(K))):
+            return K
+        magnitude = float(xp.max(xp.abs(X)))
+        kernel = self.kernel if isinstance(self.kernel, str) else "callable"
+        raise ValueError(
+            f"The {kernel} kernel of these samples is not finite: it overflows float64 "
+            f"(the largest feature has magnitude {magnitude:.3g}). Scale the data first, "
+            "e.g. with sklearn.preprocessing.StandardScaler."
+        )
 
     def _check_kernel_reach(self, K, xp):
         """Refuse an RBF kernel K(samples, B) (B: the samples, or the landmarks) with no
@@ -381,12 +400,15 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
                 return xp.exp(-((math.sqrt(self.gamma_) * pairwise_distances(X, Y)) ** 2))
         if self.kernel == "cosine":
             return 1 - pairwise_distances(X, Y, metric="cosine")
-        dot = X @ Y.T
-        if self.kernel == "linear":
-            return dot
-        if self.kernel == "poly":
-            return (self.gamma_ * dot + self.coef0) ** self.degree
-        return xp.tanh(self.gamma_ * dot + self.coef0)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            dot = X @ Y.T
+            if self.kernel == "linear":
+                K = dot
+            elif self.kernel == "poly":
+                K = (self.gamma_ * dot + self.coef0) ** self.degree
+            else:
+                K = xp.tanh(self.gamma_ * dot + self.coef0)
+        return self._check_kernel_finite(K, xp, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -403,9 +425,14 @@ def _check_square_kernel(K):
         )
 
 
-def _to_namespace(a, xp_out):
-    """Return ``a`` as NumPy when the caller passed NumPy, else in the caller's namespace."""
+def _to_namespace(a, X_in):
+    """``a`` in the namespace of the caller's input ``X_in``: NumPy for NumPy (or lists),
+    else ``X_in``'s namespace, moved to ``X_in``'s device when computed in another one
+    (a model fitted on NumPy given torch input)."""
+    xp_out = foreign_namespace(X_in)
     if xp_out is None:
         return to_numpy(a)
-    return a
+    if foreign_namespace(a) is xp_out:
+        return a
+    return from_numpy(to_numpy(a), xp_out, array_device(X_in))
 

@@ -8,8 +8,9 @@ from .._array_api import to_numpy
 from .._compute._arrays import check_input
 from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
 from .._docstrings import fill_doc
-from .._sklearn_compat import StrOptions, validate_params
-from ._common import check_k, labels_as_numpy
+from .._sklearn_compat import StrOptions
+from .._validation import unique_labels
+from ._common import check_k, labels_as_numpy, validated
 
 _KMEANS_DOC = fill_doc(kmeans_params="""
     embeddings : array of shape (n_samples, n_features)
@@ -25,11 +26,10 @@ _KMEANS_DOC = fill_doc(kmeans_params="""
     average_method : str, default="arithmetic"
         Normalizer of the mutual information (see scikit-learn).
 """)
-_KMEANS = validate_params(
+_KMEANS = validated(
     {"embeddings": ARRAY, "labels": ["array-like"], "n_clusters": COUNT_OR_NONE,
      "random_state": ["random_state"], "n_init": [StrOptions({"auto"}), COUNT],
      "average_method": [StrOptions({"min", "geometric", "arithmetic", "max"})]},
-    prefer_skip_nested_validation=True,
 )
 
 
@@ -99,7 +99,7 @@ def _kmeans_score(score, embeddings, labels, n_clusters, random_state, n_init,
 def _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init):
     X = to_numpy(check_input(embeddings, "embeddings")).astype(np.float64)
     y = labels_as_numpy(labels, X.shape[0], "labels", "embeddings")
-    n_classes = np.unique(y).shape[0]
+    n_classes = unique_labels(y, "labels").shape[0]
     if n_classes < 2:
         raise ValueError(
             f"NMI/AMI need labels of at least 2 classes; got {n_classes}. Evaluate on data "

@@ -5,6 +5,19 @@ import numbers
 import numpy as np
 
 from .._array_api import to_numpy
+from .._sklearn_compat import validate_params
+from .._validation import label_kind
+
+
+def validated(constraints):
+    """``validate_params(constraints)`` that also leaves the constraints on the function
+    (as ``_parameter_constraints``), for the scorers to check their arguments when they are
+    made rather than in every fold of a cross-validation."""
+    def decorate(func):
+        wrapped = validate_params(constraints, prefer_skip_nested_validation=True)(func)
+        wrapped._parameter_constraints = constraints
+        return wrapped
+    return decorate
 
 
 def check_k(k, name):
@@ -23,6 +36,18 @@ def labels_as_numpy(labels, n, name, what):
         raise ValueError(f"{name} contains missing labels (NaN or None); every sample needs "
                          "a label: drop the unlabelled samples (and their rows) first.")
     return labels
+
+
+def check_same_label_kind(query_labels, reference_labels):
+    """Refuse string labels on one side and numbers on the other: concatenated, the
+    numbers would become strings (1 -> '1' but 1.0 -> '1.0'), matching by accident."""
+    kinds = [label_kind(query_labels), label_kind(reference_labels)]
+    if None not in kinds and kinds[0] != kinds[1]:
+        raise TypeError(
+            f"query_labels are {kinds[0]} and reference_labels {kinds[1]}: they cannot "
+            "name the same classes. Give both the same type, e.g. labels.astype(str) on "
+            "both."
+        )
 
 
 def _has_missing(labels):

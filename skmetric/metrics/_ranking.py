@@ -10,7 +10,8 @@ from sklearn import get_config
 from .._array_api import to_numpy
 from .._compute._arrays import check_inputs
 from .._compute._engine import prepare
-from ._common import check_k, labels_as_numpy
+from .._validation import unique_labels
+from ._common import check_k, check_same_label_kind, labels_as_numpy
 
 
 class Setup(NamedTuple):
@@ -45,7 +46,11 @@ def retrieval_setup(query, query_labels, reference, reference_labels, ref_includ
         r_labels = labels_as_numpy(reference_labels, reference.shape[0], "reference_labels",
                                    "reference")
         exclude_self = bool(ref_includes_query)
-    _, codes = np.unique(np.concatenate([q_labels, r_labels]), return_inverse=True)
+    names = "query_labels"
+    if r_labels is not q_labels:
+        check_same_label_kind(q_labels, r_labels)
+        names = "query_labels and reference_labels"
+    _, codes = unique_labels(np.concatenate([q_labels, r_labels]), names, return_inverse=True)
     q_codes, r_codes = codes[: q_labels.shape[0]], codes[q_labels.shape[0]:]
     if exclude_self and reference is not query:
         n_q = q_codes.shape[0]

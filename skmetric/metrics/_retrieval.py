@@ -7,10 +7,10 @@ import numpy as np
 
 from .._compute._params import ARRAY, ARRAY_OR_NONE, BLOCKS, COUNT, COUNT_OR_NONE, METRIC_ARRAYS
 from .._docstrings import fill_doc
-from .._sklearn_compat import StrOptions, validate_params
+from .._sklearn_compat import StrOptions
 from .._warn import warn_user
 from ..neighbors import BACKENDS
-from ._common import check_k
+from ._common import check_k, validated
 from ._ranking import full_ranking_ap, knn_metrics, prepare_reference, retrieval_setup
 
 _AVERAGES = ("query", "class", None)
@@ -59,7 +59,7 @@ _CONSTRAINTS = {
 
 def _validated(**constraints):
     """``validate_params`` with the shared constraints and the function's own."""
-    return validate_params({**_CONSTRAINTS, **constraints}, prefer_skip_nested_validation=True)
+    return validated({**_CONSTRAINTS, **constraints})
 
 
 _AT_R_DOC = """

@@ -7,7 +7,8 @@ import numbers
 import numpy as np
 
 from .._array_api import to_numpy
-from .._sklearn_compat import validate_params
+from .._compute._engine import check_metric
+from .._sklearn_compat import validate_parameter_constraints, validate_params
 from ._clustering import ami_kmeans, nmi_kmeans
 from ._retrieval import (
     map_at_r,
@@ -66,7 +67,8 @@ def make_retrieval_scorer(name, **kwargs):
         )
     func, defaults = _RETRIEVAL_SCORERS[name]
     params = {**defaults, **kwargs}
-    _check_kwargs(func, params, name, skip=2)
+    _check_kwargs(func, params, name)
+    _check_values(func, params, f"make_retrieval_scorer({name!r})")
     return _EmbeddingScorer(name, func, params)
 
 
@@ -99,7 +101,7 @@ def make_pair_scorer(name, **kwargs):
     if name not in _PAIR_SCORERS:
         raise ValueError(f"Unknown pair scorer {name!r}; choose from {sorted(_PAIR_SCORERS)}.")
     func, _ = _PAIR_SCORERS[name]
-    _check_kwargs(func, kwargs, name, skip=2)
+    _check_kwargs(func, kwargs, name)
     if name == "tar_at_far":
         far = kwargs.get("far", 1e-3)
         if np.ndim(far) != 0:
@@ -109,17 +111,28 @@ def make_pair_scorer(name, **kwargs):
                 or not 0 <= far <= 1):
             raise ValueError(f"far must be a number in [0, 1] (a false accept rate); got "
                              f"{far!r}.")
+    _check_values(func, kwargs, f"make_pair_scorer({name!r})")
     return _PairScorer(name, kwargs)
 
 
-def _check_kwargs(func, params, name, skip):
+def _check_kwargs(func, params, name):
     """Raise a TypeError now, not inside cross-validation, for unknown keyword arguments."""
     sig = inspect.signature(func)
-    accepted = [p for p in list(sig.parameters)[skip:]]
+    accepted = list(sig.parameters)[2:]  # after the data: embeddings/scores and labels
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(f"Scorer {name!r} got unknown argument(s) {unknown}; it accepts "
                         f"{accepted}.")
+
+
+def _check_values(func, params, caller):
+    """Raise now the ValueError (InvalidParameterError) of values the metric's parameter
+    constraints refuse: inside cross-validation each fold's error is caught, and every
+    score would be NaN."""
+    validate_parameter_constraints(getattr(func, "_parameter_constraints", {}), params,
+                                   caller_name=caller)
+    if "metric" in params:  # a str passes the constraints; the engine knows the names
+        check_metric(params["metric"])
 
 
 def _embed(estimator, X):

@@ -10,7 +10,7 @@ from sklearn.metrics import auc, roc_curve
 from .._array_api import to_numpy
 from .._base import _best_threshold
 from .._docstrings import fill_doc
-from .._sklearn_compat import validate_params
+from ._common import validated
 
 _fill_doc = fill_doc(pairs="""
     scores : array-like of shape (n_pairs,)
@@ -25,11 +25,8 @@ _fill_doc = fill_doc(pairs="""
 
 def _validated(**constraints):
     """``validate_params`` with the scores, labels and orientation every function takes."""
-    return validate_params(
-        {"scores": ["array-like"], "y": ["array-like"], "greater_is_similar": ["boolean"],
-         **constraints},
-        prefer_skip_nested_validation=True,
-    )
+    return validated({"scores": ["array-like"], "y": ["array-like"],
+                      "greater_is_similar": ["boolean"], **constraints})
 
 
 class VerificationROC(NamedTuple):

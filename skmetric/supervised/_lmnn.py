@@ -498,7 +498,10 @@ class _PriorPenalty:
         C = xp.asarray(self.C, device=dev)
         LC, L0C = L @ C, L0 @ C
         # Distance to the ray {c L0}: the scale of L changes no k-NN result, so it is free.
-        c = float(xp.sum(LC * L0)) / float(xp.sum(L0C * L0))
+        # A prior that moves no sample (L0 C L0^T = 0: constant features) is 0 on the
+        # whole ray; every c is then as close, and c = 0 leaves the plain spread of L.
+        spread0 = float(xp.sum(L0C * L0))
+        c = float(xp.sum(LC * L0)) / spread0 if spread0 > 0 else 0.0
         D = LC - c * L0C
         value = float(xp.sum(LC * L)) - c * float(xp.sum(LC * L0))
         return self.weight * value, (2.0 * self.weight) * D

@@ -136,9 +136,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         """
         backend = resolve_backend(X, self.device, dtype="float64",
                                   namespaces=("numpy", "torch"), learner="MLKR")
-        X, y = self._validate_samples(to_host(X), to_host(y), reset=True,
+        X, y = self._validate_samples(to_host(X), _real_targets(to_host(y)), reset=True,
                                       ensure_min_samples=2, y_numeric=True, dtype=np.float64)
-        y = y.astype(np.float64, copy=False)
         if isinstance(self.init, str) and self.init == "lda":
             raise ValueError("init='lda' needs class labels; MLKR regresses real targets. "
                              "Use 'auto', 'pca', 'identity', 'random' or an array.")
@@ -188,6 +187,23 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         if choice.strength is None:
             return 0.0, None
         return choice.strength, choice.start
+
+
+def _real_targets(y):
+    """``y`` as float64 when its values are numbers; a ValueError naming MLKR's regression
+    targets otherwise (numpy's "could not convert string to float" said nothing of them).
+    None is passed on, for scikit-learn's "requires y" error."""
+    if y is None:
+        return y
+    y = np.asarray(y)
+    try:
+        return y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"MLKR regresses real-valued targets; y has non-numeric values (dtype {y.dtype}, "
+            f"e.g. {y.ravel()[:3].tolist()}). For class labels, use a classification learner "
+            "such as NCA or LMNN; else convert y to numbers."
+        ) from exc
 
 
 def _penalty_scale(y):

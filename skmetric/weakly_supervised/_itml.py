@@ -29,6 +29,7 @@ from .._supervised import (
     draw_tuples,
     validate_supervised,
 )
+from .._validation import real_array
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -301,7 +302,7 @@ def _check_bounds(bounds, points, L0):
         dist = pdist(points @ L0.T)
         bounds = np.percentile(dist, (5, 95))
     else:
-        bounds = np.asarray(bounds, dtype=np.float64).ravel()
+        bounds = real_array(bounds, "bounds").ravel()
         if bounds.size != 2 or not np.all(np.isfinite(bounds)) or np.any(bounds < 0):
             raise ValueError(
                 "bounds must be two finite non-negative numbers (similar_upper, "

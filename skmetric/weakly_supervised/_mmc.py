@@ -64,7 +64,7 @@ class _BaseMMC(MahalanobisMixin, BaseEstimator):
             fit_full = _fit_full_projections if self.solver == "projections" else _fit_full_ratio
             A, self.n_iter_ = fit_full(sim, dis, A0, self.max_iter, self.max_proj, self.tol,
                                        self.verbose)
-            self.components_ = components_from_metric(A, tol=1e-8 * np.abs(A).max() * len(A))
+            self.components_ = components_from_metric(A)
         return self
 
 

@@ -15,6 +15,7 @@ from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_do
 from .._init import components_from_metric
 from .._sklearn_compat import Interval, StrOptions, _fit_context
 from .._supervised import SupervisedTuplesMixin
+from .._validation import real_array
 from .._warn import warn_user
 
 _COMMON_CONSTRAINTS = {
@@ -79,7 +80,7 @@ class _BaseSCML(MahalanobisMixin, BaseEstimator):
 
     def _user_basis(self, n_features):
         """``basis`` given as an array, checked against the data and ``n_basis``."""
-        basis = np.asarray(self.basis, dtype=np.float64)
+        basis = real_array(self.basis, "The basis array")
         if basis.ndim != 2 or basis.shape[1] != n_features or basis.shape[0] == 0:
             raise ValueError(
                 f"A basis array must have shape (n_basis, n_features) with n_features = "

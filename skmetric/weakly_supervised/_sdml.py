@@ -55,9 +55,7 @@ class _BaseSDML(MahalanobisMixin, BaseEstimator):
                 UserWarning,
             )
         M = _sparse_inverse(P, self.sparsity_param, self.verbose)
-        self.components_ = components_from_metric(
-            M, tol=1e-8 * np.abs(M).max() * M.shape[0]
-        )
+        self.components_ = components_from_metric(M)
         return self
 
 
