@@ -433,6 +433,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             caller_name=type(self).__name__,
         )
         canonical_distance(self.distance)  # 'cosine' warns that it is 'cosine_similarity'
+        _check_device_usable(self.device)
         for slot in ("loss", "miner"):
             if isinstance(getattr(self, slot), str):
                 _registered_class(slot, getattr(self, slot))  # unknown names fail early
@@ -1153,6 +1154,21 @@ def _registered_class(slot, name):
     from ._registry import registered_class
 
     return registered_class(slot, name)
+
+
+def _check_device_usable(device):
+    """Fail early, with what to do, when ``device`` names no device this torch can use
+    (e.g. 'cuda' on a CPU-only build, 'cuda:3' on a one-GPU machine, or a typo like
+    'gpu'), instead of torch's assertion deep in skorch's initialisation."""
+    if device is None:  # skorch's "leave the data and module where they are"
+        return
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise ValueError(
+            f"device={device!r} cannot be used: {exc}. Pass device='cpu', or a device "
+            "that torch sees here (torch.cuda.is_available(), torch.cuda.device_count())."
+        ) from None
 
 
 def _max_pools(height, width):

@@ -78,6 +78,28 @@ def _check_labels(labels, embeddings, what, required):
     return labels
 
 
+_ENCODE = ("Encode them with sklearn.preprocessing.LabelEncoder (MetricEmbedder does this "
+           "for you).")
+
+
+def check_class_indices(labels, n_classes, prefix="", fix=_ENCODE):
+    """``labels`` as long class indices, after checking that they lie in [0, n_classes).
+
+    Used where labels index a per-class table (a proxy loss's class weights, a reducer's
+    class weights): out of range, indexing would fail deep in torch, or silently wrap
+    around for negative labels. Checked on the CPU only (see _sync). ``prefix`` starts
+    the message (it says whose classes they are), ``fix`` ends it.
+    """
+    labels = labels.long()
+    if _sync.host_checks(labels) and labels.numel() and (
+            labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{prefix}labels must be class indices in [0, {n_classes}); got values in "
+            f"[{int(labels.min())}, {int(labels.max())}]. {fix}"
+        )
+    return labels
+
+
 def check_indices_tuple(indices_tuple, n_query, n_ref, device):
     """Validate a miner's output and return it as a tuple of long tensors on ``device``."""
     if not isinstance(indices_tuple, (tuple, list)) or len(indices_tuple) not in (3, 4):

@@ -1,0 +1,137 @@
+"""Bugs found off the happy path of skmetric.deep (eighth session's hunt), one test each.
+
+Each test failed before its fix: a deep torch traceback where a clear error or a finite
+value is defined, or silently wrong output.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from _deep_data import blobs  # noqa: E402
+
+from skmetric.deep import MetricEmbedder  # noqa: E402
+from skmetric.deep import losses as L  # noqa: E402
+from skmetric.deep import miners as M  # noqa: E402
+
+FAST = dict(embedding_dim=4, max_epochs=1, batch_size=16, random_state=0, verbose=0,
+            module__hidden=(8,))
+
+
+def _batch(seed=0, n=8, dim=4):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, dim, generator=g), torch.arange(n) // 2
+
+
+def _value_and_grad(loss, embeddings, labels, **kwargs):
+    x = embeddings.detach().clone().requires_grad_(True)
+    value = loss(x, labels, **kwargs)
+    value.backward()
+    return value.detach(), x.grad
+
+
+# --------------------------------------------------------- 16-bit embeddings
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean"])
+def test_16_bit_embeddings_work_with_euclidean_losses_and_miners(dtype, distance):
+    # torch's CPU cdist has no float16/bfloat16 kernel: every Euclidean loss and miner
+    # failed with NotImplementedError (pytorch-metric-learning handles float16).
+    emb, labels = _batch()
+    low = emb.to(dtype)
+    for loss in (L.ContrastiveLoss(distance=distance), L.TripletMarginLoss(distance=distance),
+                 L.SignalToNoiseRatioContrastiveLoss()):
+        value, grad = _value_and_grad(loss, low, labels)
+        reference, _ = _value_and_grad(loss, emb, labels)
+        assert value.dtype == grad.dtype == dtype
+        assert torch.isfinite(grad).all()
+        torch.testing.assert_close(value.float(), reference, rtol=0.05, atol=0.02)
+    miner = M.BatchHardMiner(distance=distance)
+    for got, want in zip(miner(low, labels), miner(emb, labels), strict=True):
+        assert got.dtype == torch.long and torch.equal(got, want)
+
+
+def test_float16_euclidean_loss_matches_pytorch_metric_learning():
+    pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+    emb, labels = _batch(seed=1)
+    ours, _ = _value_and_grad(L.ContrastiveLoss(), emb.half(), labels)
+    theirs, _ = _value_and_grad(pml_losses.ContrastiveLoss(), emb.half(), labels)
+    torch.testing.assert_close(ours, theirs, rtol=2e-2, atol=2e-3)
+
+
+# ------------------------------------------------------- P2SGrad on zero rows
+def test_p2sgrad_gives_a_zero_embedding_cosines_of_zero_not_nan():
+    # A ReLU network can output a zero row (F.normalize keeps it zero); P2SGrad divided
+    # by its norm: NaN loss, and NaN gradients in the embeddings and the class weights.
+    emb, labels = _batch(n=6)
+    labels = labels % 3
+    emb[2] = 0
+    loss = L.P2SGradLoss(3, 4)
+    value, grad = _value_and_grad(loss, emb, labels)
+    assert torch.isfinite(value) and torch.isfinite(grad).all()
+    assert torch.isfinite(loss.W.grad).all()
+    # The closed form: the zero row has cosine 0 to every class (its term is 1 / 3).
+    W = loss.W.detach()
+    cos = (torch.nn.functional.normalize(emb, dim=1) @ W).clamp(-1, 1)
+    target = torch.nn.functional.one_hot(labels, 3).float()
+    torch.testing.assert_close(value, ((cos - target) ** 2).mean())
+    assert torch.equal(cos[2], torch.zeros(3))
+    assert torch.equal(loss.logits(emb)[2], torch.zeros(3))
+
+
+# ------------------------------------------------ ClassWeightedReducer labels
+@pytest.mark.parametrize("bad", [-1, 3, 70])
+def test_class_weighted_reducer_refuses_labels_without_a_weight(bad):
+    # Labels past the weights failed with an IndexError inside the reducer; a negative
+    # label silently took the weight of the last class.
+    emb, _ = _batch(n=6)
+    labels = torch.tensor([0, 0, 1, 1, bad, bad])
+    loss = L.ContrastiveLoss(reducer=L.ClassWeightedReducer([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=(
+            r"^ClassWeightedReducer has weights for 3 classes, so labels must be class "
+            r"indices in \[0, 3\); got values in .* Give one weight per class")):
+        loss(emb, labels)
+    loss(emb, labels.clamp(0, 2))  # in range: fine
+
+
+# ------------------------------------------------------------------ devices
+@pytest.mark.parametrize("device", ["gpu", "cuda:99"])
+def test_an_unusable_device_is_refused_up_front_saying_what_to_do(device):
+    # 'cuda' on a CPU-only torch raised "AssertionError: Torch not compiled with CUDA
+    # enabled" from skorch's initialisation; a typo raised torch's RuntimeError there.
+    X, y = blobs()
+    emb = MetricEmbedder(device=device, **FAST)
+    with pytest.raises(ValueError, match=rf"^device='{device}' cannot be used: .*"
+                                         r"Pass device='cpu'"):
+        emb.fit(X, y)
+    assert not hasattr(emb, "module_")
+
+
+def test_cuda_without_cuda_is_a_value_error():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    X, y = blobs()
+    with pytest.raises(ValueError, match="device='cuda' cannot be used"):
+        MetricEmbedder(device="cuda", **FAST).fit(X, y)
+
+
+# ------------------------------------------------------ paths in a pandas Series
+def test_a_pandas_series_of_image_paths_is_read_as_files(tmp_path):
+    # df["path"] failed in validate_data with "could not convert string to float".
+    pd = pytest.importorskip("pandas")
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 4)
+    paths = []
+    for i in range(len(y)):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)).save(paths[-1])
+    params = dict(embedding_dim=4, batch_size=12, max_epochs=1, random_state=0, verbose=0,
+                  module__channels=(4,))
+    expected = MetricEmbedder(**params).fit(paths, y).transform(paths)
+    frame = pd.DataFrame({"path": paths, "label": y})
+    emb = MetricEmbedder(**params).fit(frame["path"], frame["label"])
+    assert emb.input_shape_ == (3, 6, 5)
+    np.testing.assert_array_equal(emb.transform(frame["path"]), expected)
+    np.testing.assert_array_equal(emb.transform(pd.Index(paths)), expected)
