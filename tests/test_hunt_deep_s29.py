@@ -135,3 +135,45 @@ def test_a_pandas_series_of_image_paths_is_read_as_files(tmp_path):
     assert emb.input_shape_ == (3, 6, 5)
     np.testing.assert_array_equal(emb.transform(frame["path"]), expected)
     np.testing.assert_array_equal(emb.transform(pd.Index(paths)), expected)
+
+
+# ------------------------------------------- proxy losses built by the user
+@pytest.mark.parametrize("make, match", [
+    (lambda: dict(loss=L.ArcFaceLoss(6, 4)), r"ArcFaceLoss was built with num_classes=6, "
+                                             r"but y has 4 classes\. Build it with "
+                                             r"num_classes=4"),
+    (lambda: dict(loss=L.ArcFaceLoss, loss__num_classes=6), "num_classes=6"),
+    (lambda: dict(loss=L.ProxyAnchorLoss(3, 4)), "num_classes=3, but y has 4 classes"),
+    (lambda: dict(loss=L.CosFaceLoss(4, 8)), "embedding_size=8, but the network's "
+                                             "embeddings have 4 dimensions"),
+    (lambda: dict(loss=L.MultipleLosses([L.ContrastiveLoss(), L.NormFaceLoss(5, 4)])),
+     "NormFaceLoss was built with num_classes=5"),
+], ids=["more_classes", "loss__num_classes", "fewer_classes", "embedding_size",
+        "inside_multiple_losses"])
+def test_a_proxy_loss_sized_for_other_classes_is_refused_before_training(make, match):
+    # More classes than y: predict returned indices past classes_ (an IndexError in
+    # NumPy) and predict_proba extra columns; fewer: an error at the first batch holding
+    # a later class, which told the user that MetricEmbedder encodes labels for them.
+    X, y = blobs(n_classes=4)
+    emb = MetricEmbedder(miner=None, **FAST, **make())
+    with pytest.raises(ValueError, match=match):
+        emb.fit(X, y)
+    right = MetricEmbedder(loss=L.ArcFaceLoss(4, 4), miner=None, **FAST).fit(X, y)
+    assert right.predict_proba(X).shape == (len(X), 4)
+    assert set(right.predict(X)) <= set(right.classes_)
+
+
+# ------------------------------------------------- a user's loss must reduce
+class _PerSampleLoss(torch.nn.Module):
+    def forward(self, embeddings, labels=None, indices_tuple=None, ref_emb=None,
+                ref_labels=None):
+        return embeddings.pow(2).sum(1)  # forgot the mean
+
+
+def test_a_loss_returning_per_sample_terms_gets_a_clear_error():
+    # Was "RuntimeError: Boolean value of Tensor with more than one value is ambiguous"
+    # from the embedder's divergence check.
+    X, y = blobs()
+    with pytest.raises(ValueError, match=r"The loss must return a scalar \(0-d\) tensor; "
+                                         r"_PerSampleLoss returned a tensor of shape \(16,\)"):
+        MetricEmbedder(loss=_PerSampleLoss(), miner=None, **FAST).fit(X, y)

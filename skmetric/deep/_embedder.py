@@ -693,7 +693,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             self._check_embeddings_finite(y_pred)
             if self.miner_ is not None:
                 indices_tuple = self.miner_(y_pred.detach(), labels)
-        loss = self.loss_(y_pred, labels, indices_tuple=indices_tuple)
+        loss = _check_scalar(self.loss_(y_pred, labels, indices_tuple=indices_tuple),
+                             self.loss_)
         if training:
             self._watch_training_step(y_pred.detach(), loss.detach())
         return loss
@@ -704,7 +705,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         views = y_pred.chunk(2) if training else (y_pred, y_pred)
         if training:
             self._check_embeddings_finite(y_pred)
-        loss = self.loss_(views[0], ref_emb=views[1])
+        loss = _check_scalar(self.loss_(views[0], ref_emb=views[1]), self.loss_)
         if training:
             self._watch_training_step(y_pred.detach(), loss.detach())
         return loss
@@ -732,6 +733,29 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     # embeddings that are all NaN, all equal or all zero.
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self._steps_seen = 0
+        self._check_proxy_sizes()
+
+    def _check_proxy_sizes(self):
+        """A proxy loss built by the user (an instance, or ``loss__num_classes=``) must have
+        one class per class of y and the network's embedding size: with more classes,
+        ``predict`` would return indices past ``classes_`` and ``predict_proba`` extra
+        columns; with fewer, training fails at the first batch holding a later class."""
+        for part in self.loss_.modules() if isinstance(self.loss_, nn.Module) else ():
+            if not getattr(part, "requires_classes", False) or \
+                    not hasattr(part, "num_classes"):
+                continue  # not a proxy loss (MultipleLosses has requires_classes)
+            name, n_classes = type(part).__name__, len(self.classes_)
+            for attr, want, source in (
+                    ("num_classes", n_classes, f"y has {n_classes} classes"),
+                    ("embedding_size", self.embedding_dim_,
+                     f"the network's embeddings have {self.embedding_dim_} dimensions")):
+                have = getattr(part, attr, want)
+                if have != want:
+                    raise ValueError(
+                        f"{name} was built with {attr}={have}, but {source}. Build it with "
+                        f"{attr}={want}, or give the loss by name (e.g. "
+                        "loss='arcface'), which sets num_classes and embedding_size from "
+                        "the data.")
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -1154,6 +1178,18 @@ def _registered_class(slot, name):
     from ._registry import registered_class
 
     return registered_class(slot, name)
+
+
+def _check_scalar(loss, module):
+    """The loss of a batch, after checking it is a 0-d tensor that training can
+    backpropagate (a user's loss may return per-sample terms)."""
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        got = (f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
+               else type(loss).__name__)
+        raise ValueError(
+            f"The loss must return a scalar (0-d) tensor; {type(module).__name__} returned "
+            f"{got}. Reduce its terms in forward (e.g. return terms.mean()).")
+    return loss
 
 
 def _check_device_usable(device):
