@@ -199,3 +199,25 @@ def test_an_embedders_unknown_loss_sub_parameter_names_the_closest():
     X, y = blobs()
     with pytest.raises(TypeError, match="'neg_margn'; did you mean 'neg_margin'"):
         MetricEmbedder(loss="contrastive", loss__neg_margn=0.5, **FAST).fit(X, y)
+
+
+# ----------------------------- wrappers around losses of the whole batch
+@pytest.mark.parametrize("loss", ["npairs", "fast_ap", "ranked_list", "histogram"])
+def test_cross_batch_memory_refuses_a_whole_batch_loss_when_built(loss):
+    # Built fine, then failed at the first batch telling the user to drop a miner they
+    # never passed ("use it without a miner (miner=None in MetricEmbedder)") or to
+    # "pass only embeddings and labels". pytorch-metric-learning refuses them when built.
+    with pytest.raises(ValueError, match=r"^CrossBatchMemory calls its loss with ref_emb"
+                                         r".*which \w+Loss does not take"):
+        L.CrossBatchMemory(loss, embedding_size=4, memory_size=16)
+
+
+def test_self_supervised_loss_needs_ref_emb_only_when_not_symmetric():
+    emb, _ = _batch()
+    with pytest.raises(ValueError, match=r"^SelfSupervisedLoss with symmetric=False calls "
+                                         r"its loss with ref_emb, which NPairsLoss does not "
+                                         r"take.*Pass symmetric=True"):
+        L.SelfSupervisedLoss("npairs", symmetric=False)
+    # Symmetric, the two views are one batch: any pair-based loss works.
+    value, grad = _value_and_grad(L.SelfSupervisedLoss("npairs"), emb, emb + 0.01)
+    assert torch.isfinite(value) and torch.isfinite(grad).all()
