@@ -221,3 +221,37 @@ def test_self_supervised_loss_needs_ref_emb_only_when_not_symmetric():
     # Symmetric, the two views are one batch: any pair-based loss works.
     value, grad = _value_and_grad(L.SelfSupervisedLoss("npairs"), emb, emb + 0.01)
     assert torch.isfinite(value) and torch.isfinite(grad).all()
+
+
+# ------------------------------------------------- the class-balanced sampler
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(samples_per_class="4"), "samples_per_class"),  # UFuncTypeError in NumPy
+    (dict(samples_per_class=2.5), "samples_per_class"),  # silently 2 per class
+    (dict(batch_size=16.5), "batch_size"),               # TypeError from range()
+    (dict(n_batches=-1), "n_batches"),                   # "__len__() should return >= 0"
+    (dict(n_batches=0), "n_batches"),                    # an epoch without batches
+])
+def test_sampler_parameters_are_validated_by_name(kwargs, name):
+    from skmetric.deep import ClassBalancedBatchSampler
+
+    labels = np.repeat(np.arange(4), 6)
+    params = {"samples_per_class": 2, "batch_size": 8, **kwargs}
+    with pytest.raises(ValueError, match=rf"The '{name}' parameter of "
+                                         r"ClassBalancedBatchSampler must be"):
+        ClassBalancedBatchSampler(labels, **params)
+    assert [len(b) for b in ClassBalancedBatchSampler(labels, 2, 8, n_batches=2)] == [8, 8]
+
+
+# ------------------------------------------- train_transform must give tensors
+@pytest.mark.parametrize("per_sample", [True, False])
+@pytest.mark.parametrize("transform", [lambda x: x.numpy(), lambda x: None],
+                         ids=["numpy", "none"])
+def test_a_train_transform_returning_no_tensor_is_named(transform, per_sample):
+    # Was torch.stack's "expected Tensor as element 0 in argument 0" (per sample) or an
+    # AttributeError/TypeError inside the network (per batch).
+    X, y = blobs()
+    emb = MetricEmbedder(train_transform=transform, train_transform_per_sample=per_sample,
+                         **FAST)
+    with pytest.raises(TypeError, match=r"^train_transform must return a torch\.Tensor, "
+                                        r"as it is given; it returned (ndarray|NoneType)"):
+        emb.fit(X, y)

@@ -680,8 +680,18 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def _augment(self, x):
         if self.train_transform_per_sample:
-            return torch.stack([self.train_transform(sample) for sample in x])
-        return self.train_transform(x)
+            return torch.stack([self._transformed(sample) for sample in x])
+        return self._transformed(x)
+
+    def _transformed(self, x):
+        out = self.train_transform(x)
+        if not isinstance(out, torch.Tensor):
+            # (e.g. torchvision's v1 transforms ending in a PIL image, or a NumPy array)
+            raise TypeError(
+                f"train_transform must return a torch.Tensor, as it is given; it returned "
+                f"{type(out).__name__}. End it with a tensor (e.g. torchvision.transforms.v2"
+                ".ToImage() and ToDtype(torch.float32)) or return torch.as_tensor(...).")
+        return out
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The metric loss of a batch; the miner picks its tuples during training."""
