@@ -255,3 +255,49 @@ def test_a_train_transform_returning_no_tensor_is_named(transform, per_sample):
     with pytest.raises(TypeError, match=r"^train_transform must return a torch\.Tensor, "
                                         r"as it is given; it returned (ndarray|NoneType)"):
         emb.fit(X, y)
+
+
+# ------------------------------------------------------------- empty batches
+@pytest.mark.parametrize("name", sorted(set(L.LOSSES) - {"vicreg"}))
+def test_the_loss_of_an_empty_batch_is_a_differentiable_zero(name):
+    # 16 losses returned NaN (a mean over no terms) where pytorch-metric-learning's
+    # reducers give 0, e.g. MultiSimilarityLoss and GeneralizedLiftedStructureLoss.
+    cls = L.LOSSES[name]
+    loss = cls(3, 4) if cls.requires_classes else cls()
+    value, grad = _value_and_grad(loss, torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
+    assert value.item() == 0.0 and grad.shape == (0, 4)
+
+
+def test_the_empty_batch_zero_matches_pytorch_metric_learning():
+    pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+    empty = torch.zeros(0, 4, requires_grad=True), torch.zeros(0, dtype=torch.long)
+    for ours, theirs in ((L.MultiSimilarityLoss(), pml_losses.MultiSimilarityLoss()),
+                         (L.GeneralizedLiftedStructureLoss(),
+                          pml_losses.GeneralizedLiftedStructureLoss())):
+        assert ours(*empty).item() == theirs(*empty).item() == 0.0
+
+
+@pytest.mark.parametrize("miner", ["batch_hard", "distance_weighted", "multi_similarity",
+                                   "batch_easy_hard", "semihard", "hdc"])
+@pytest.mark.parametrize("enqueue", [False, True], ids=["memory_empty", "no_queries"])
+def test_cross_batch_memory_with_nothing_to_mine_gives_zero(miner, enqueue):
+    # enqueue_mask all False on the first batch leaves the memory empty (batch_hard,
+    # distance_weighted, multi_similarity, batch_easy_hard raised IndexError reducing
+    # over an empty dimension); all True leaves no queries (MultiSimilarityLoss: NaN).
+    emb, labels = _batch()
+    xbm = L.CrossBatchMemory(L.MultiSimilarityLoss(), embedding_size=4, memory_size=16,
+                             miner=miner)
+    mask = torch.full((len(emb),), enqueue)
+    value, grad = _value_and_grad(xbm, emb, labels, enqueue_mask=mask)
+    assert value.item() == 0.0 and torch.equal(grad, torch.zeros_like(emb))
+    tuples = M.get_miner(miner)(emb[:0], labels[:0])
+    assert len(tuples) == (4 if M.get_miner(miner).output == "pairs" else 3)
+    assert all(t.dtype == torch.long and t.numel() == 0 for t in tuples)
+
+
+def test_cross_batch_memory_refuses_a_miner_of_the_batch_only():
+    # NPairsMiner was accepted, then failed at the first batch with "NPairsMiner does not
+    # support ref_emb; pass only the batch" (the user passed no ref_emb).
+    with pytest.raises(ValueError, match=r"^CrossBatchMemory mines the batch against its "
+                                         r"memory \(ref_emb\), which NPairsMiner does not"):
+        L.CrossBatchMemory(L.ContrastiveLoss(), embedding_size=4, miner="npairs")

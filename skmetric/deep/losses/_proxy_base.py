@@ -14,6 +14,7 @@ from torch import nn
 
 from ..._sklearn_compat import Interval
 from .._tuples import check_class_indices, check_indices_tuple, check_inputs
+from ._base import zero_loss
 from ._options import LossOptions, add_regularization, reduce_terms
 from ._terms import miner_weights
 
@@ -85,6 +86,8 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
                 f"with embedding_size={self.embedding_size}."
             )
         labels = check_class_indices(labels, self.num_classes)
+        if not len(embeddings):  # no samples, no terms (the reducers' 0, not a NaN mean)
+            return add_regularization(self, zero_loss(embeddings), embeddings)
         weights = self._miner_weights(indices_tuple, embeddings, self.weights_from_anchors)
         self._cast_parameters(embeddings)
         loss = self.compute_loss(embeddings, labels, weights)

@@ -234,4 +234,10 @@ def _pair_loss(loss, wrapper, uses=("ref_emb", "indices_tuple"), how="", fix="")
 def _miner(miner):
     from ..miners import get_miner
 
-    return get_miner(miner)
+    miner = get_miner(miner)
+    if not getattr(miner, "takes_ref_emb", True):
+        raise ValueError(
+            f"CrossBatchMemory mines the batch against its memory (ref_emb), which "
+            f"{type(miner).__name__} does not do: it pairs samples within a batch only. Use "
+            "e.g. MultiSimilarityMiner, TripletMarginMiner or BatchHardMiner.")
+    return miner
