@@ -301,3 +301,31 @@ def test_cross_batch_memory_refuses_a_miner_of_the_batch_only():
     with pytest.raises(ValueError, match=r"^CrossBatchMemory mines the batch against its "
                                          r"memory \(ref_emb\), which NPairsMiner does not"):
         L.CrossBatchMemory(L.ContrastiveLoss(), embedding_size=4, miner="npairs")
+
+
+# ----------------------------------------------- labels given to losses directly
+@pytest.mark.parametrize("labels", [np.array(list("aabbcc")), list("aabbcc")],
+                         ids=["array", "list"])
+@pytest.mark.parametrize("make", [L.ContrastiveLoss, M.BatchHardMiner,
+                                  lambda: L.ArcFaceLoss(3, 4)],
+                         ids=["loss", "miner", "proxy_loss"])
+def test_string_labels_get_a_label_encoder_hint(make, labels):
+    # Were torch's "too many dimensions 'str'" and "can't convert np.ndarray of type
+    # numpy.str_", naming neither the argument nor the fix.
+    emb, _ = _batch(n=6)
+    with pytest.raises(TypeError, match=r"^labels must be numbers .*LabelEncoder"):
+        make()(emb, labels)
+
+
+@pytest.mark.parametrize("make", [L.SmoothAPLoss, L.PNPLoss, L.ContrastiveLoss,
+                                  M.BatchHardMiner, lambda: L.CosFaceLoss(3, 4)],
+                         ids=["smooth_ap", "pnp", "contrastive", "miner", "proxy_loss"])
+def test_nan_labels_are_refused(make):
+    # SmoothAP and PNP returned NaN; pair losses and miners silently treated each NaN
+    # sample as a class of its own; proxy losses reported a label of -2**63.
+    emb, _ = _batch(n=6)
+    labels = torch.tensor([0.0, 0.0, float("nan"), 1.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^labels contain NaN; every embedding needs a "
+                                         r"class label\.$"):
+        make()(emb, labels)
+    make()(emb, torch.nan_to_num(labels, nan=2.0))  # numbers: fine

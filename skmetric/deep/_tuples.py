@@ -67,7 +67,15 @@ def _check_labels(labels, embeddings, what, required):
         if required:
             raise ValueError(f"{what} are required: pass one class label per embedding.")
         return None
-    labels = torch.as_tensor(labels, device=embeddings.device)
+    try:
+        labels = torch.as_tensor(labels, device=embeddings.device)
+    except (TypeError, ValueError, RuntimeError):
+        labels = None  # e.g. strings; torch's message names neither the argument nor the fix
+    if labels is None or labels.dtype.is_complex:
+        raise TypeError(
+            f"{what} must be numbers (a tensor, array or list of class ids); encode other "
+            "labels, e.g. strings, with sklearn.preprocessing.LabelEncoder (MetricEmbedder "
+            "does this for you).")
     if labels.ndim != 1:
         raise ValueError(f"{what} must be 1-D, of shape (batch_size,); got {tuple(labels.shape)}.")
     if labels.shape[0] != embeddings.shape[0]:
@@ -75,6 +83,9 @@ def _check_labels(labels, embeddings, what, required):
             f"{what} has length {labels.shape[0]} but there are {embeddings.shape[0]} "
             "embeddings; pass exactly one label per embedding."
         )
+    if labels.is_floating_point() and _sync.host_checks(labels) and \
+            bool(torch.isnan(labels).any()):
+        raise ValueError(f"{what} contain NaN; every embedding needs a class label.")
     return labels
 
 
