@@ -329,3 +329,26 @@ def test_nan_labels_are_refused(make):
                                          r"class label\.$"):
         make()(emb, labels)
     make()(emb, torch.nan_to_num(labels, nan=2.0))  # numbers: fine
+
+
+# ------------------------------------- continued training keeps its network
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_continued_training_refuses_an_embedding_dim_changed_since(how):
+    # set_params(embedding_dim=6) then fit with warm_start=True (or partial_fit) went on
+    # training the 4-dimensional network: transform silently kept returning 4 columns.
+    X, y = blobs()
+    emb = MetricEmbedder(warm_start=how == "warm_start", **FAST).fit(X, y)
+    more = emb.fit if how == "warm_start" else emb.partial_fit
+    more(X, y)  # unchanged: trains on
+    assert emb.n_iter_ == 2
+    emb.set_params(embedding_dim=6)
+    with pytest.raises(ValueError, match=r"^embedding_dim=6, but the network being trained "
+                                         r"further .* returns 4 dimensions"):
+        more(X, y)
+    emb.set_params(warm_start=False)
+    assert emb.fit(X, y).transform(X).shape == (len(X), 6)
+    # A user's module sets its own size: embedding_dim is not used, nothing to refuse.
+    params = {k: v for k, v in FAST.items() if k != "module__hidden"}
+    own = MetricEmbedder(torch.nn.Linear(5, 3), **params).partial_fit(X, y)
+    own.set_params(embedding_dim=6)
+    assert own.partial_fit(X, y).transform(X).shape == (len(X), 3)

@@ -416,6 +416,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if reset:
             self.classes_ = classes
         else:
+            self._check_same_embedding_size()
             unseen = ~np.isin(classes, self.classes_)
             if unseen.any():
                 raise ValueError(
@@ -425,6 +426,19 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 )
             codes = np.searchsorted(self.classes_, classes)[codes]
         return X, codes.astype(np.int64)
+
+    def _check_same_embedding_size(self):
+        """Continued training (partial_fit, warm_start) keeps the network, so it cannot
+        take an embedding_dim set since: it would go on returning the old size silently."""
+        if self.module is not None and not isinstance(self.module, str):
+            return  # the user's module sets its own size; embedding_dim is not used
+        wanted = self.get_params_for("module").get("embedding_dim", self.embedding_dim)
+        if getattr(self, "embedding_dim_", wanted) != wanted:
+            raise ValueError(
+                f"embedding_dim={wanted}, but the network being trained further (partial_fit"
+                f", or fit with warm_start=True) returns {self.embedding_dim_} dimensions. "
+                f"Call fit with warm_start=False to build a network of {wanted}, or set "
+                f"embedding_dim={self.embedding_dim_} back.")
 
     def _check_params(self):
         validate_parameter_constraints(
