@@ -352,3 +352,20 @@ def test_continued_training_refuses_an_embedding_dim_changed_since(how):
     own = MetricEmbedder(torch.nn.Linear(5, 3), **params).partial_fit(X, y)
     own.set_params(embedding_dim=6)
     assert own.partial_fit(X, y).transform(X).shape == (len(X), 3)
+
+
+# ------------------------------------------------------------ build_trunk sizes
+@pytest.mark.parametrize("kwargs, what", [
+    (dict(embedding_dim=0), "embedding_dim"),    # an empty head: embeddings of size 0
+    (dict(embedding_dim=-2), "embedding_dim"),   # torch's "negative dimension" error
+    (dict(embedding_dim=2.5), "embedding_dim"),  # torch's TypeError from nn.Linear
+    (dict(in_channels=0), "in_channels"),
+])
+def test_build_trunk_checks_its_sizes_before_building(kwargs, what):
+    pytest.importorskip("torchvision")
+    from skmetric.deep import build_trunk
+
+    with pytest.raises(ValueError, match=rf"^{what} must be a positive integer; got "):
+        build_trunk("resnet18", **kwargs)
+    trunk = build_trunk("resnet18", embedding_dim=np.int64(3), in_channels=np.int64(1))
+    assert trunk.eval()(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
