@@ -369,3 +369,19 @@ def test_build_trunk_checks_its_sizes_before_building(kwargs, what):
         build_trunk("resnet18", **kwargs)
     trunk = build_trunk("resnet18", embedding_dim=np.int64(3), in_channels=np.int64(1))
     assert trunk.eval()(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+
+
+# ------------------------------------------------------ misspelt registry names
+@pytest.mark.parametrize("get, name, closest", [
+    (L.get_loss, "tripplet", "triplet"),
+    (L.get_loss, "ArcFase", "arcface"),
+    (M.get_miner, "batchhard2", "batch_hard"),
+])
+def test_a_misspelt_loss_or_miner_name_suggests_the_closest(get, name, closest):
+    # The message listed every name, without pointing at the one meant.
+    kind = "loss" if get is L.get_loss else "miner"
+    with pytest.raises(ValueError, match=rf"^Unknown {kind} '{name}'; did you mean "
+                                         rf"'{closest}'\? Valid names: \["):
+        get(name)
+    with pytest.raises(ValueError, match=rf"^Unknown {kind} 'xyz'\. Valid names"):
+        get("xyz")
