@@ -385,3 +385,19 @@ def test_a_misspelt_loss_or_miner_name_suggests_the_closest(get, name, closest):
         get(name)
     with pytest.raises(ValueError, match=rf"^Unknown {kind} 'xyz'\. Valid names"):
         get("xyz")
+
+
+# ----------------------------------------------- reference embeddings' dtype
+@pytest.mark.parametrize("make", [L.ContrastiveLoss, L.MultiSimilarityLoss,
+                                  M.TripletMarginMiner, M.MultiSimilarityMiner],
+                         ids=["cdist_loss", "matmul_loss", "cdist_miner", "matmul_miner"])
+@pytest.mark.parametrize("ref_dtype", [torch.float64, torch.float16])
+def test_reference_embeddings_of_another_dtype_are_named(make, ref_dtype):
+    # A float32 batch against a float64 (or float16) memory bank raised torch's
+    # "expected scalar type Float but found Double" from inside a distance.
+    emb, labels = _batch()
+    ref = emb.to(ref_dtype)
+    with pytest.raises(TypeError, match=rf"^ref_emb is {ref_dtype} on cpu but embeddings "
+                                        r"are torch\.float32 on cpu; pass both alike"):
+        make()(emb, labels, ref_emb=ref, ref_labels=labels)
+    make()(emb, labels, ref_emb=ref.to(emb), ref_labels=labels)

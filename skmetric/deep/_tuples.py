@@ -38,6 +38,13 @@ def check_inputs(embeddings, labels, ref_emb=None, ref_labels=None, *, labels_re
             f"ref_emb has {ref_emb.shape[1]} features but embeddings have "
             f"{embeddings.shape[1]}; both must come from the same embedding space."
         )
+    if ref_emb.dtype != embeddings.dtype or ref_emb.device != embeddings.device:
+        # (torch's own errors, from inside a distance, name neither tensor)
+        raise TypeError(
+            f"ref_emb is {ref_emb.dtype} on {ref_emb.device} but embeddings are "
+            f"{embeddings.dtype} on {embeddings.device}; pass both alike, e.g. "
+            "ref_emb.to(embeddings)."
+        )
     ref_labels = _check_labels(ref_labels, ref_emb, "ref_labels", labels_required)
     return embeddings, labels, ref_emb, ref_labels
 
