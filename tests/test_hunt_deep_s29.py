@@ -401,3 +401,20 @@ def test_reference_embeddings_of_another_dtype_are_named(make, ref_dtype):
                                         r"are torch\.float32 on cpu; pass both alike"):
         make()(emb, labels, ref_emb=ref, ref_labels=labels)
     make()(emb, labels, ref_emb=ref.to(emb), ref_labels=labels)
+
+
+# --------------------------------------------- random miners under random_state
+@pytest.mark.parametrize("miner", ["random", "distance_weighted", "npairs",
+                                   "uniform_histogram"])
+def test_a_fixed_random_state_also_seeds_a_random_miner(miner):
+    # The miner's generator was seeded from fresh entropy: MetricEmbedder(random_state=0,
+    # miner='random') trained differently at every fit.
+    X, y = blobs()
+    params = {**FAST, "max_epochs": 2}
+    first = MetricEmbedder(miner=miner, **params).fit(X, y)
+    second = MetricEmbedder(miner=miner, **params).fit(X, y)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    assert first.miner_.random_state == second.miner_.random_state is not None
+    # An explicit miner__random_state wins; other seeds give other miner draws.
+    other = MetricEmbedder(miner=miner, miner__random_state=123, **params).fit(X, y)
+    assert other.miner_.random_state == 123

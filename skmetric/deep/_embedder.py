@@ -183,8 +183,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         them. ``module_`` is then the compiled wrapper; saved parameters and exported
         programs are those of the network itself, loadable with or without compiling.
     random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, the batches and dropout (the global torch
-        generator is left untouched). None uses torch's global random state.
+        Seeds the weight initialisation, the batches, dropout and the draws of a loss or
+        miner given by name or class that takes a ``random_state`` (e.g. 'random',
+        'distance_weighted'; ``miner__random_state=`` overrides it). The global torch
+        generator is left untouched. None uses torch's global random state.
     verbose : int, default=1
         1 prints skorch's table of losses per epoch (colour codes only on a terminal) and,
         on a terminal, a progress bar within epochs longer than a second; 0 is silent.
@@ -616,6 +618,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             if allowed is not None and "distance" not in self.get_params_for(slot) \
                     and params.get("distance") not in allowed:
                 params.pop("distance", None)
+            if "random_state" in accepted and self.random_state is not None:
+                # A miner or loss that draws at random (RandomMiner, DistanceWeightedMiner...)
+                # seeds its own generator: without this, random_state=0 trained differently
+                # at every fit.
+                params.setdefault("random_state", self._component_seed(slot))
             if getattr(cls, "requires_classes", False):
                 if isinstance(cls, ValidatedParams):  # PML's names (loss__K=) count as given
                     params = cls._from_pml_names(params)
@@ -631,6 +638,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             )
         # Copy so that fitting never changes the object the user passed (sklearn's rule).
         return copy.deepcopy(value)
+
+    def _component_seed(self, slot):
+        """A seed for the loss or miner, from ``random_state``: distinct from the network's
+        and the batches' (see _random_context) and from the other slot's."""
+        seed = check_random_state(self.random_state).randint(_SEED_HIGH)
+        return int((seed + 1 + self._criteria.index(slot)) % _SEED_HIGH)
 
     def get_iterator(self, dataset, training=False):
         """Class-balanced batches for training; skorch's plain iterator otherwise."""
