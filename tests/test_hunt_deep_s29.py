@@ -418,3 +418,26 @@ def test_a_fixed_random_state_also_seeds_a_random_miner(miner):
     # An explicit miner__random_state wins; other seeds give other miner draws.
     other = MetricEmbedder(miner=miner, miner__random_state=123, **params).fit(X, y)
     assert other.miner_.random_state == 123
+
+
+# -------------------------------------- ProbabilisticEmbedder's loss reads [μ, log σ²]
+@pytest.mark.parametrize("loss, miner", [("contrastive", "multi_similarity"),
+                                         (L.TripletMarginLoss(), None),
+                                         ("arcface", None)],
+                         ids=["name", "instance", "proxy"])
+def test_probabilistic_embedder_refuses_a_loss_of_plain_embeddings(loss, miner):
+    # A metric loss trained silently on the concatenation [μ, log σ²] as if it were one
+    # embedding (the head then learns nothing about uncertainty); a proxy loss failed at
+    # the first batch on the doubled size.
+    from skmetric.deep import ProbabilisticEmbedder
+    from skmetric.deep.pfe import MLSLoss
+
+    X, y = blobs()
+    name = type(loss).__name__ if not isinstance(loss, str) else None
+    with pytest.raises(ValueError, match=r"^ProbabilisticEmbedder trains with a loss of "
+                                         rf"\[μ, log σ²\] such as MLSLoss .*{name or ''}"):
+        ProbabilisticEmbedder(loss=loss, miner=miner, **FAST).fit(X, y)
+    # The documented way to train μ with a metric loss as well.
+    pfe = ProbabilisticEmbedder(loss=MLSLoss(mu_loss=L.ContrastiveLoss()),
+                                freeze_trunk=False, **FAST).fit(X, y)
+    assert pfe.transform(X).shape == pfe.transform_uncertainty(X).shape == (len(X), 4)
