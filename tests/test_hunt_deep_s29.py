@@ -441,3 +441,17 @@ def test_probabilistic_embedder_refuses_a_loss_of_plain_embeddings(loss, miner):
     pfe = ProbabilisticEmbedder(loss=MLSLoss(mu_loss=L.ContrastiveLoss()),
                                 freeze_trunk=False, **FAST).fit(X, y)
     assert pfe.transform(X).shape == pfe.transform_uncertainty(X).shape == (len(X), 4)
+
+
+# ------------------------------------------------------------ constant inputs
+@pytest.mark.parametrize("how", ["zeros", "one_row_repeated"])
+def test_identical_samples_are_named_not_blamed_on_the_learning_rate(how):
+    # Training stopped after an epoch with "the embeddings collapsed ... Lower the
+    # learning rate", which no learning rate fixes.
+    X, y = blobs()
+    bad = np.zeros_like(X) if how == "zeros" else np.repeat(X[:1], len(X), axis=0)
+    with pytest.raises(ValueError, match=rf"^All {len(X)} samples of X are identical"):
+        MetricEmbedder(**FAST).fit(bad, y)
+    almost = bad.copy()
+    almost[0, 0] += 1.0  # one sample apart: a fit can start
+    MetricEmbedder(**{**FAST, "max_epochs": 0}).fit(almost, y)

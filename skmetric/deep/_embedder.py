@@ -396,6 +396,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         ) if images is None else images
         check_classification_targets(y)
         self._check_input_shape(X, reset=reset)
+        if images is None and X.size and bool((X.max(axis=0) == X.min(axis=0)).all()):
+            # Training would stop at the first epoch as "collapsed", blaming the lr.
+            raise ValueError(
+                f"All {len(X)} samples of X are identical, so no network can map them "
+                "apart; check that X holds the data (not e.g. zeros or one repeated row).")
         classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
         if classes.size < 2:
             raise ValueError(
