@@ -396,11 +396,6 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         ) if images is None else images
         check_classification_targets(y)
         self._check_input_shape(X, reset=reset)
-        if images is None and X.size and bool((X.max(axis=0) == X.min(axis=0)).all()):
-            # Training would stop at the first epoch as "collapsed", blaming the lr.
-            raise ValueError(
-                f"All {len(X)} samples of X are identical, so no network can map them "
-                "apart; check that X holds the data (not e.g. zeros or one repeated row).")
         classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
         if classes.size < 2:
             raise ValueError(
@@ -776,6 +771,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self._steps_seen = 0
         self._check_proxy_sizes()
+        _check_not_all_identical(X)
 
     def _check_proxy_sizes(self):
         """A proxy loss built by the user (an instance, or ``loss__num_classes=``) must have
@@ -1220,6 +1216,15 @@ def _registered_class(slot, name):
     from ._registry import registered_class
 
     return registered_class(slot, name)
+
+
+def _check_not_all_identical(X):
+    """Refuse in-memory training samples that are all the same: training would stop after
+    an epoch as "collapsed", blaming the learning rate. (max == min per feature: no copy.)"""
+    if isinstance(X, np.ndarray) and X.size and bool((X.max(axis=0) == X.min(axis=0)).all()):
+        raise ValueError(
+            f"All {len(X)} samples of X are identical, so no network can map them apart; "
+            "check that X holds the data (not e.g. zeros or one repeated row).")
 
 
 def _check_scalar(loss, module):
