@@ -54,13 +54,26 @@ class Distance:
         return f"{type(self).__name__}(normalize={self.normalize})"
 
 
+def pairwise_euclidean(x, y):
+    """The (n, m) L2 distances of the rows of ``x`` and ``y`` (``torch.cdist``, which keeps
+    a zero gradient at zero distance).
+
+    16-bit floats are computed in float32 and the result cast back: torch's CPU ``cdist``
+    has no float16 or bfloat16 kernel, and their 8- or 11-bit mantissas would lose the
+    small differences of nearby embeddings in the sums of squares anyway.
+    """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return torch.cdist(x.float(), y.float(), p=2).to(x.dtype)
+    return torch.cdist(x, y, p=2)
+
+
 class EuclideanDistance(Distance):
-    """L2 distance; ``torch.cdist`` keeps a zero gradient at zero distance (the diagonal)."""
+    """L2 distance (:func:`pairwise_euclidean`)."""
 
     name = "euclidean"
 
     def _matrix(self, x, y):
-        return torch.cdist(x, y, p=2)
+        return pairwise_euclidean(x, y)
 
 
 class SquaredEuclideanDistance(Distance):
@@ -69,7 +82,7 @@ class SquaredEuclideanDistance(Distance):
     name = "sqeuclidean"
 
     def _matrix(self, x, y):
-        return torch.cdist(x, y, p=2) ** 2
+        return pairwise_euclidean(x, y) ** 2
 
 
 class DotProductSimilarity(Distance):

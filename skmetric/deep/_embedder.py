@@ -183,8 +183,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         them. ``module_`` is then the compiled wrapper; saved parameters and exported
         programs are those of the network itself, loadable with or without compiling.
     random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, the batches and dropout (the global torch
-        generator is left untouched). None uses torch's global random state.
+        Seeds the weight initialisation, the batches, dropout and the draws of a loss or
+        miner given by name or class that takes a ``random_state`` (e.g. 'random',
+        'distance_weighted'; ``miner__random_state=`` overrides it). The global torch
+        generator is left untouched. None uses torch's global random state.
     verbose : int, default=1
         1 prints skorch's table of losses per epoch (colour codes only on a terminal) and,
         on a terminal, a progress bar within epochs longer than a second; 0 is silent.
@@ -416,6 +418,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if reset:
             self.classes_ = classes
         else:
+            self._check_same_embedding_size()
             unseen = ~np.isin(classes, self.classes_)
             if unseen.any():
                 raise ValueError(
@@ -426,6 +429,19 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             codes = np.searchsorted(self.classes_, classes)[codes]
         return X, codes.astype(np.int64)
 
+    def _check_same_embedding_size(self):
+        """Continued training (partial_fit, warm_start) keeps the network, so it cannot
+        take an embedding_dim set since: it would go on returning the old size silently."""
+        if self.module is not None and not isinstance(self.module, str):
+            return  # the user's module sets its own size; embedding_dim is not used
+        wanted = self.get_params_for("module").get("embedding_dim", self.embedding_dim)
+        if getattr(self, "embedding_dim_", wanted) != wanted:
+            raise ValueError(
+                f"embedding_dim={wanted}, but the network being trained further (partial_fit"
+                f", or fit with warm_start=True) returns {self.embedding_dim_} dimensions. "
+                f"Call fit with warm_start=False to build a network of {wanted}, or set "
+                f"embedding_dim={self.embedding_dim_} back.")
+
     def _check_params(self):
         validate_parameter_constraints(
             self._parameter_constraints,
@@ -433,6 +449,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             caller_name=type(self).__name__,
         )
         canonical_distance(self.distance)  # 'cosine' warns that it is 'cosine_similarity'
+        _check_device_usable(self.device)
         for slot in ("loss", "miner"):
             if isinstance(getattr(self, slot), str):
                 _registered_class(slot, getattr(self, slot))  # unknown names fail early
@@ -601,6 +618,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             if allowed is not None and "distance" not in self.get_params_for(slot) \
                     and params.get("distance") not in allowed:
                 params.pop("distance", None)
+            if "random_state" in accepted and self.random_state is not None:
+                # A miner or loss that draws at random (RandomMiner, DistanceWeightedMiner...)
+                # seeds its own generator: without this, random_state=0 trained differently
+                # at every fit.
+                params.setdefault("random_state", self._component_seed(slot))
             if getattr(cls, "requires_classes", False):
                 if isinstance(cls, ValidatedParams):  # PML's names (loss__K=) count as given
                     params = cls._from_pml_names(params)
@@ -616,6 +638,12 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             )
         # Copy so that fitting never changes the object the user passed (sklearn's rule).
         return copy.deepcopy(value)
+
+    def _component_seed(self, slot):
+        """A seed for the loss or miner, from ``random_state``: distinct from the network's
+        and the batches' (see _random_context) and from the other slot's."""
+        seed = check_random_state(self.random_state).randint(_SEED_HIGH)
+        return int((seed + 1 + self._criteria.index(slot)) % _SEED_HIGH)
 
     def get_iterator(self, dataset, training=False):
         """Class-balanced batches for training; skorch's plain iterator otherwise."""
@@ -679,8 +707,18 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
 
     def _augment(self, x):
         if self.train_transform_per_sample:
-            return torch.stack([self.train_transform(sample) for sample in x])
-        return self.train_transform(x)
+            return torch.stack([self._transformed(sample) for sample in x])
+        return self._transformed(x)
+
+    def _transformed(self, x):
+        out = self.train_transform(x)
+        if not isinstance(out, torch.Tensor):
+            # (e.g. torchvision's v1 transforms ending in a PIL image, or a NumPy array)
+            raise TypeError(
+                f"train_transform must return a torch.Tensor, as it is given; it returned "
+                f"{type(out).__name__}. End it with a tensor (e.g. torchvision.transforms.v2"
+                ".ToImage() and ToDtype(torch.float32)) or return torch.as_tensor(...).")
+        return out
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The metric loss of a batch; the miner picks its tuples during training."""
@@ -692,7 +730,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             self._check_embeddings_finite(y_pred)
             if self.miner_ is not None:
                 indices_tuple = self.miner_(y_pred.detach(), labels)
-        loss = self.loss_(y_pred, labels, indices_tuple=indices_tuple)
+        loss = _check_scalar(self.loss_(y_pred, labels, indices_tuple=indices_tuple),
+                             self.loss_)
         if training:
             self._watch_training_step(y_pred.detach(), loss.detach())
         return loss
@@ -703,7 +742,7 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         views = y_pred.chunk(2) if training else (y_pred, y_pred)
         if training:
             self._check_embeddings_finite(y_pred)
-        loss = self.loss_(views[0], ref_emb=views[1])
+        loss = _check_scalar(self.loss_(views[0], ref_emb=views[1]), self.loss_)
         if training:
             self._watch_training_step(y_pred.detach(), loss.detach())
         return loss
@@ -731,6 +770,30 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     # embeddings that are all NaN, all equal or all zero.
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self._steps_seen = 0
+        self._check_proxy_sizes()
+        _check_not_all_identical(X)
+
+    def _check_proxy_sizes(self):
+        """A proxy loss built by the user (an instance, or ``loss__num_classes=``) must have
+        one class per class of y and the network's embedding size: with more classes,
+        ``predict`` would return indices past ``classes_`` and ``predict_proba`` extra
+        columns; with fewer, training fails at the first batch holding a later class."""
+        for part in self.loss_.modules() if isinstance(self.loss_, nn.Module) else ():
+            if not getattr(part, "requires_classes", False) or \
+                    not hasattr(part, "num_classes"):
+                continue  # not a proxy loss (MultipleLosses has requires_classes)
+            name, n_classes = type(part).__name__, len(self.classes_)
+            for attr, want, source in (
+                    ("num_classes", n_classes, f"y has {n_classes} classes"),
+                    ("embedding_size", self.embedding_dim_,
+                     f"the network's embeddings have {self.embedding_dim_} dimensions")):
+                have = getattr(part, attr, want)
+                if have != want:
+                    raise ValueError(
+                        f"{name} was built with {attr}={have}, but {source}. Build it with "
+                        f"{attr}={want}, or give the loss by name (e.g. "
+                        "loss='arcface'), which sets num_classes and embedding_size from "
+                        "the data.")
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -1153,6 +1216,42 @@ def _registered_class(slot, name):
     from ._registry import registered_class
 
     return registered_class(slot, name)
+
+
+def _check_not_all_identical(X):
+    """Refuse in-memory training samples that are all the same: training would stop after
+    an epoch as "collapsed", blaming the learning rate. (max == min per feature: no copy.)"""
+    if isinstance(X, np.ndarray) and X.size and bool((X.max(axis=0) == X.min(axis=0)).all()):
+        raise ValueError(
+            f"All {len(X)} samples of X are identical, so no network can map them apart; "
+            "check that X holds the data (not e.g. zeros or one repeated row).")
+
+
+def _check_scalar(loss, module):
+    """The loss of a batch, after checking it is a 0-d tensor that training can
+    backpropagate (a user's loss may return per-sample terms)."""
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        got = (f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
+               else type(loss).__name__)
+        raise ValueError(
+            f"The loss must return a scalar (0-d) tensor; {type(module).__name__} returned "
+            f"{got}. Reduce its terms in forward (e.g. return terms.mean()).")
+    return loss
+
+
+def _check_device_usable(device):
+    """Fail early, with what to do, when ``device`` names no device this torch can use
+    (e.g. 'cuda' on a CPU-only build, 'cuda:3' on a one-GPU machine, or a typo like
+    'gpu'), instead of torch's assertion deep in skorch's initialisation."""
+    if device is None:  # skorch's "leave the data and module where they are"
+        return
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise ValueError(
+            f"device={device!r} cannot be used: {exc}. Pass device='cpu', or a device "
+            "that torch sees here (torch.cuda.is_available(), torch.cuda.device_count())."
+        ) from None
 
 
 def _max_pools(height, width):

@@ -1,7 +1,8 @@
 """Images kept as uint8 arrays or as files, converted one batch at a time.
 
 ``MetricEmbedder`` accepts uint8 image arrays, (n, height, width), (n, channels, height,
-width) or (n, height, width, channels), and 1-D arrays of image file paths. Neither is
+width) or (n, height, width, channels), and 1-D arrays (or pandas Series) of image file
+paths. Neither is
 converted whole to float32: the data loader hands the network uint8 batches in channels-first
 order (a file is decoded with Pillow when its sample is drawn), and each batch is scaled to
 [0, 1] float32 on the device (:func:`to_float_batch`). A folder of 100k images, or a uint8
@@ -109,6 +110,9 @@ def _as_paths(X):
             f"X is a single path {os.fspath(X)!r}; pass a list or 1-D array of image paths "
             "(e.g. sorted(pathlib.Path(folder).glob('*/*.png')))."
         )
+    if not isinstance(X, np.ndarray) and getattr(X, "ndim", None) == 1 and \
+            getattr(getattr(X, "dtype", None), "kind", None) in ("O", "U", "S"):
+        X = np.asarray(X)  # a pandas Series or Index of paths (e.g. a DataFrame's column)
     if isinstance(X, np.ndarray):
         if X.ndim != 1 or X.dtype.kind not in "OUS":
             return None

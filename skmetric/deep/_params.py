@@ -8,6 +8,7 @@ before ``__init__`` runs, so every loss and miner, and every subclass a user wri
 and the valid range, instead of training on it silently.
 """
 
+import difflib
 import inspect
 import math
 from collections.abc import Callable
@@ -36,6 +37,7 @@ class ValidatedParams(type):
 
     def __call__(cls, *args, **kwargs):
         kwargs = cls._from_pml_names(kwargs)
+        cls._check_names(kwargs)
         constraints = cls._all_constraints()
         if constraints:
             try:
@@ -61,6 +63,25 @@ class ValidatedParams(type):
         # The constructor's signature, not this metaclass's ``__call__(*args, **kwargs)``.
         sig = inspect.signature(cls.__init__)
         return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+    def _check_names(cls, kwargs):
+        """Refuse an unknown keyword argument naming the closest accepted one (Python's
+        own TypeError names neither), e.g. for ``loss__marginn=`` in an embedder."""
+        params = inspect.signature(cls).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        accepted = sorted({*params, *getattr(cls, "pml_names", {}), *cls._extra_names()})
+        for name in kwargs:
+            if name not in params:
+                close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else "."
+                raise TypeError(
+                    f"{cls.__name__} got an unexpected keyword argument {name!r}{hint} Its "
+                    f"parameters are {', '.join(accepted)}.")
+
+    def _extra_names(cls):
+        """Keyword arguments a metaclass takes besides the constructor's (none here)."""
+        return ()
 
     def _from_pml_names(cls, kwargs):
         """``kwargs`` with pytorch-metric-learning's parameter names replaced by ours."""

@@ -18,7 +18,8 @@ class ProbabilisticEmbedder(MetricEmbedder):
     The usual recipe (``freeze_trunk=True``) trains only the head on top of a trained trunk:
     pass the ``module_`` of a fitted :class:`MetricEmbedder` as ``module``. With
     ``freeze_trunk=False`` trunk and head train jointly; give ``loss__mu_loss`` a metric loss
-    on μ then (MLS alone has no negatives).
+    on μ then (MLS alone has no negatives). The loss reads ``[μ, log σ²]``: a metric loss
+    given as ``loss`` itself is refused (it would score both halves as one embedding).
 
     All parameters of :class:`MetricEmbedder` apply (``module__*``, ``lr``, ``max_epochs``,
     ``samples_per_class``...), plus:
@@ -65,6 +66,19 @@ class ProbabilisticEmbedder(MetricEmbedder):
         self.freeze_trunk = freeze_trunk
         self.uncertainty_hidden = uncertainty_hidden
         self.uncertainty_input = uncertainty_input
+
+    def _check_params(self):
+        super()._check_params()
+        loss = self._loss_class()
+        if not getattr(loss, "takes_variances", False):
+            # A metric loss would silently score the concatenation [μ, log σ²] as one
+            # embedding (and a proxy loss fail on its size).
+            raise ValueError(
+                f"{type(self).__name__} trains with a loss of [μ, log σ²] such as MLSLoss "
+                f"(the default); {loss.__name__} would take both halves for one embedding. "
+                f"To train μ with it as well, pass loss__mu_loss={loss.__name__}(...) and "
+                "freeze_trunk=False; for embeddings alone use MetricEmbedder. (A loss of "
+                "your own reading [μ, log σ²] declares takes_variances = True.)")
 
     def initialize_module(self):
         """Build the trunk as MetricEmbedder does, then wrap it with the uncertainty head."""

@@ -1,5 +1,7 @@
 """Name lookup shared by the loss and miner registries."""
 
+import difflib
+
 from torch import nn
 
 
@@ -31,10 +33,18 @@ def registered_class(kind, name):
     cls = by_key.get(_key(name, kind))
     if cls is None:
         raise ValueError(
-            f"Unknown {kind} {name!r}. Valid names: {sorted(registry)} (aliases: "
-            f"{sorted(aliases)}); or pass an instance of your own {kind}."
+            f"Unknown {kind} {name!r}{_closest(name, kind, [*registry, *aliases])} Valid "
+            f"names: {sorted(registry)} (aliases: {sorted(aliases)}); or pass an instance "
+            f"of your own {kind}."
         )
     return cls
+
+
+def _closest(name, kind, names):
+    """'; did you mean ...?' naming the registered name closest to a misspelt one, or '.'."""
+    by_key = {_key(n, kind): n for n in names}
+    close = difflib.get_close_matches(_key(str(name), kind), list(by_key), n=1, cutoff=0.6)
+    return f"; did you mean {by_key[close[0]]!r}?" if close else "."
 
 
 def lookup(kind, obj, params, optional=False):

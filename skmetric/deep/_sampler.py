@@ -1,8 +1,12 @@
 """Class-balanced mini-batches: C classes x m samples per class."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.utils import check_random_state
 from torch.utils.data import Sampler
+
+from .._sklearn_compat import Interval, validate_parameter_constraints
 
 
 class ClassBalancedBatchSampler(Sampler):
@@ -38,12 +42,25 @@ class ClassBalancedBatchSampler(Sampler):
     [4]
     """
 
+    _parameter_constraints = {
+        "samples_per_class": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "n_batches": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, labels, samples_per_class, batch_size, n_batches=None, random_state=None):
+        # Checked before use: a string or float failed deep in NumPy or range(), and a
+        # negative n_batches in len().
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {"samples_per_class": samples_per_class, "batch_size": batch_size,
+             "n_batches": n_batches, "random_state": random_state},
+            caller_name=type(self).__name__,
+        )
         labels = np.asarray(labels)
         if labels.ndim != 1:
             raise ValueError(f"labels must be 1-D; got shape {labels.shape}.")
-        if int(samples_per_class) < 1:
-            raise ValueError(f"samples_per_class must be >= 1; got {samples_per_class}.")
         classes, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
         if classes.size < 2:
             raise ValueError(

@@ -38,6 +38,13 @@ def check_inputs(embeddings, labels, ref_emb=None, ref_labels=None, *, labels_re
             f"ref_emb has {ref_emb.shape[1]} features but embeddings have "
             f"{embeddings.shape[1]}; both must come from the same embedding space."
         )
+    if ref_emb.dtype != embeddings.dtype or ref_emb.device != embeddings.device:
+        # (torch's own errors, from inside a distance, name neither tensor)
+        raise TypeError(
+            f"ref_emb is {ref_emb.dtype} on {ref_emb.device} but embeddings are "
+            f"{embeddings.dtype} on {embeddings.device}; pass both alike, e.g. "
+            "ref_emb.to(embeddings)."
+        )
     ref_labels = _check_labels(ref_labels, ref_emb, "ref_labels", labels_required)
     return embeddings, labels, ref_emb, ref_labels
 
@@ -67,13 +74,46 @@ def _check_labels(labels, embeddings, what, required):
         if required:
             raise ValueError(f"{what} are required: pass one class label per embedding.")
         return None
-    labels = torch.as_tensor(labels, device=embeddings.device)
+    try:
+        labels = torch.as_tensor(labels, device=embeddings.device)
+    except (TypeError, ValueError, RuntimeError):
+        labels = None  # e.g. strings; torch's message names neither the argument nor the fix
+    if labels is None or labels.dtype.is_complex:
+        raise TypeError(
+            f"{what} must be numbers (a tensor, array or list of class ids); encode other "
+            "labels, e.g. strings, with sklearn.preprocessing.LabelEncoder (MetricEmbedder "
+            "does this for you).")
     if labels.ndim != 1:
         raise ValueError(f"{what} must be 1-D, of shape (batch_size,); got {tuple(labels.shape)}.")
     if labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
             f"{what} has length {labels.shape[0]} but there are {embeddings.shape[0]} "
             "embeddings; pass exactly one label per embedding."
+        )
+    if labels.is_floating_point() and _sync.host_checks(labels) and \
+            bool(torch.isnan(labels).any()):
+        raise ValueError(f"{what} contain NaN; every embedding needs a class label.")
+    return labels
+
+
+_ENCODE = ("Encode them with sklearn.preprocessing.LabelEncoder (MetricEmbedder does this "
+           "for you).")
+
+
+def check_class_indices(labels, n_classes, prefix="", fix=_ENCODE):
+    """``labels`` as long class indices, after checking that they lie in [0, n_classes).
+
+    Used where labels index a per-class table (a proxy loss's class weights, a reducer's
+    class weights): out of range, indexing would fail deep in torch, or silently wrap
+    around for negative labels. Checked on the CPU only (see _sync). ``prefix`` starts
+    the message (it says whose classes they are), ``fix`` ends it.
+    """
+    labels = labels.long()
+    if _sync.host_checks(labels) and labels.numel() and (
+            labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{prefix}labels must be class indices in [0, {n_classes}); got values in "
+            f"[{int(labels.min())}, {int(labels.max())}]. {fix}"
         )
     return labels
 

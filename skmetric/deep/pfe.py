@@ -155,6 +155,9 @@ class MLSLoss(nn.Module):
     """
 
     requires_classes = False
+    #: Reads ``[μ, log σ²]`` (what ProbabilisticEmbedder's network returns), not embeddings:
+    #: a loss of yours for ProbabilisticEmbedder declares it with this attribute.
+    takes_variances = True
 
     def __init__(self, mu_loss=None, mu_weight=1.0):
         super().__init__()

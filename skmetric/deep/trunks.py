@@ -16,6 +16,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Mapping
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -192,6 +193,11 @@ def build_trunk(name, embedding_dim=64, in_channels=3, weights=None, freeze_bn=F
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a model name (str); got {type(name).__name__}.")
+    for what, value in (("embedding_dim", embedding_dim), ("in_channels", in_channels)):
+        # Checked before the backbone is built: embedding_dim=0 made an empty head (every
+        # embedding of size 0) without a word.
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{what} must be a positive integer; got {value!r}.")
     if name.startswith(TIMM_PREFIX):
         backbone, features = _timm_backbone(name[len(TIMM_PREFIX):], in_channels, weights,
                                             kwargs)
@@ -236,8 +242,6 @@ def _adapt_stem(model, in_channels, name):
     """Replace the first convolution by one taking ``in_channels`` channels."""
     if in_channels == 3:
         return
-    if not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f"in_channels must be a positive integer; got {in_channels!r}.")
     path, conv = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
     new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,

@@ -93,6 +93,8 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
                 indices_tuple, len(embeddings), n_ref, embeddings.device
             )
         self._check_supported(indices_tuple, ref_emb)
+        if not len(embeddings):  # no samples, no terms (the reducers' 0, not a NaN mean)
+            return add_regularization(self, zero_loss(embeddings), embeddings)
         loss = self.compute_loss(embeddings, labels, indices_tuple, ref_emb, ref_labels)
         if self.terms_already_reduced:
             loss = self.reduce(loss, None, "already_reduced", embeddings, labels,

@@ -48,6 +48,9 @@ class LossOptions(ValidatedParams):
         shared = {name: SHARED_OPTIONS[name][1] for name in cls._shared_option_names()}
         return {**shared, **super()._all_constraints()}
 
+    def _extra_names(cls):
+        return cls._shared_option_names()
+
     def _shared_option_names(cls):
         own = inspect.signature(cls.__init__).parameters
         names = [n for n in SHARED_OPTIONS if n not in own]  # a subclass may own one

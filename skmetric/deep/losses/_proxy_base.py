@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._sklearn_compat import Interval
-from .. import _sync
-from .._tuples import check_indices_tuple, check_inputs
+from .._tuples import check_class_indices, check_indices_tuple, check_inputs
+from ._base import zero_loss
 from ._options import LossOptions, add_regularization, reduce_terms
 from ._terms import miner_weights
 
@@ -85,14 +85,9 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
                 f"embeddings have {embeddings.shape[1]} dimensions but the loss was built "
                 f"with embedding_size={self.embedding_size}."
             )
-        labels = labels.long()
-        if _sync.host_checks(labels) and labels.numel() and (
-                labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(
-                f"labels must be class indices in [0, {self.num_classes}); got values in "
-                f"[{int(labels.min())}, {int(labels.max())}]. Encode them with "
-                "sklearn.preprocessing.LabelEncoder (MetricEmbedder does this for you)."
-            )
+        labels = check_class_indices(labels, self.num_classes)
+        if not len(embeddings):  # no samples, no terms (the reducers' 0, not a NaN mean)
+            return add_regularization(self, zero_loss(embeddings), embeddings)
         weights = self._miner_weights(indices_tuple, embeddings, self.weights_from_anchors)
         self._cast_parameters(embeddings)
         loss = self.compute_loss(embeddings, labels, weights)

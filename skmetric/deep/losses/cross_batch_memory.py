@@ -208,15 +208,25 @@ class CrossBatchMemory(nn.Module, metaclass=ValidatedParams):
                 f"miner={self.miner!r}")
 
 
-def _pair_loss(loss, wrapper):
+def _pair_loss(loss, wrapper, uses=("ref_emb", "indices_tuple"), how="", fix=""):
+    """The wrapped loss, after checking that it takes what the wrapper ``uses`` to call it
+    (reference embeddings, index tuples): a loss of the whole batch would otherwise fail
+    at the first call, with a message about arguments the user never passed."""
     from . import get_loss  # the registry imports this module
 
     loss = get_loss(loss)
+    name, examples = type(loss).__name__, ("Use e.g. ContrastiveLoss, TripletMarginLoss or "
+                                           "MultiSimilarityLoss.")
     if getattr(loss, "requires_classes", False):
         raise ValueError(
             f"{wrapper} needs a pair-based loss that compares embeddings with reference "
-            f"embeddings; {type(loss).__name__} compares them with class weights. Use e.g. "
-            "ContrastiveLoss, TripletMarginLoss or MultiSimilarityLoss."
+            f"embeddings; {name} compares them with class weights. {examples}"
+        )
+    refused = [arg for arg in uses if not getattr(loss, f"takes_{arg}", True)]
+    if refused:
+        raise ValueError(
+            f"{wrapper}{how} calls its loss with {' and '.join(refused)}, which {name} does "
+            f"not take: it scores a whole batch against itself. {fix}{examples}"
         )
     return loss
 
@@ -224,4 +234,10 @@ def _pair_loss(loss, wrapper):
 def _miner(miner):
     from ..miners import get_miner
 
-    return get_miner(miner)
+    miner = get_miner(miner)
+    if not getattr(miner, "takes_ref_emb", True):
+        raise ValueError(
+            f"CrossBatchMemory mines the batch against its memory (ref_emb), which "
+            f"{type(miner).__name__} does not do: it pairs samples within a batch only. Use "
+            "e.g. MultiSimilarityMiner, TripletMarginMiner or BatchHardMiner.")
+    return miner

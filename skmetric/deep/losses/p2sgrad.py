@@ -57,7 +57,9 @@ class P2SGradLoss(BaseProxyLoss):
             _unit_columns_(self.W)
         # Dividing the (n, dim) embeddings rather than the (n, num_classes) product: the
         # same cosines, with fewer divisions when there are more classes than dimensions.
-        cos = (embeddings / embeddings.norm(dim=1, keepdim=True)) @ self.W
+        # F.normalize's floor on the norm gives a zero embedding cosines of 0 (finite loss
+        # and gradients) where pytorch-metric-learning's plain division gives NaN.
+        cos = F.normalize(embeddings, dim=1) @ self.W
         return cos.clamp(-1, 1)
 
     def compute_loss(self, embeddings, labels, weights):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .._params import FINITE, ValidatedParams
+from .._tuples import check_class_indices
 
 KINDS = ("element", "pos_pair", "neg_pair", "triplet", "already_reduced")
 
@@ -144,7 +145,12 @@ class ClassWeightedReducer(BaseReducer):
     def reduce(self, losses, indices, kind, embeddings, labels):
         anchors = indices if kind == "element" else indices[0]
         weights = self.weights.to(device=losses.device, dtype=losses.dtype)
-        return (losses * weights[labels[anchors].long()]).mean()
+        classes = check_class_indices(
+            labels[anchors], len(weights),
+            f"{type(self).__name__} has weights for {len(weights)} classes, so ",
+            "Give one weight per class, and encode the labels with "
+            "sklearn.preprocessing.LabelEncoder (MetricEmbedder does this for you).")
+        return (losses * weights[classes]).mean()
 
 
 class PerAnchorReducer(BaseReducer):

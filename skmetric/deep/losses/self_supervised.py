@@ -46,7 +46,10 @@ class SelfSupervisedLoss(nn.Module, metaclass=ValidatedParams):
         from .cross_batch_memory import _pair_loss
 
         super().__init__()
-        self.loss = _pair_loss(loss, type(self).__name__)
+        # Symmetric, both views form one batch; otherwise the second view is ref_emb.
+        self.loss = _pair_loss(loss, type(self).__name__, () if symmetric else ("ref_emb",),
+                               " with symmetric=False", "Pass symmetric=True, or a loss "
+                               "that takes ref_emb. ")
         self.symmetric = symmetric
 
     def forward(self, embeddings, ref_emb):

@@ -2,7 +2,7 @@
 
 import torch
 
-from .._distances import Distance
+from .._distances import Distance, pairwise_euclidean
 from .._docstrings import loss_example
 from .contrastive import ContrastiveLoss
 
@@ -19,7 +19,7 @@ class SNRDistance(Distance):
     def _matrix(self, x, y):
         xc = x - x.mean(1, keepdim=True)
         yc = y - y.mean(1, keepdim=True)
-        noise = torch.cdist(xc, yc, p=2) ** 2 / (x.shape[1] - 1)
+        noise = pairwise_euclidean(xc, yc) ** 2 / (x.shape[1] - 1)
         return noise / torch.var(x, dim=1)[:, None]
 
 

@@ -5,7 +5,7 @@ import torch
 
 from .._distances import canonical_distance, get_distance
 from .._params import ValidatedParams
-from .._tuples import check_inputs, label_masks
+from .._tuples import check_inputs, empty_tuple, label_masks
 
 
 class BaseMiner(metaclass=ValidatedParams):
@@ -31,6 +31,9 @@ class BaseMiner(metaclass=ValidatedParams):
 
     #: "pairs" or "triplets": the format of the mined indices.
     output = "triplets"
+    #: Whether the miner mines against reference embeddings (``ref_emb``, e.g. the memory
+    #: of :class:`~skmetric.deep.CrossBatchMemory`), not only within the batch.
+    takes_ref_emb = True
 
     _parameter_constraints = {"normalize": ["boolean"]}
 
@@ -44,6 +47,10 @@ class BaseMiner(metaclass=ValidatedParams):
         embeddings, labels, ref_emb, ref_labels = check_inputs(
             embeddings, labels, ref_emb, ref_labels
         )
+        if not len(embeddings) or (ref_emb is not None and not len(ref_emb)):
+            # No queries or no references (e.g. a memory not written yet): no tuples,
+            # rather than a reduction over an empty dimension failing inside a miner.
+            return empty_tuple(4 if self.output == "pairs" else 3, embeddings.device)
         with torch.no_grad():
             return self.mine(embeddings.detach(), labels,
                              None if ref_emb is None else ref_emb.detach(), ref_labels)

@@ -35,6 +35,7 @@ class NPairsMiner(Seeded, BaseMiner):
     """
 
     output = "pairs"
+    takes_ref_emb = False
 
     def __init__(self, random_state=None):
         super().__init__(distance="dot", normalize=True)
