@@ -8,14 +8,13 @@ before ``__init__`` runs, so every loss and miner, and every subclass a user wri
 and the valid range, instead of training on it silently.
 """
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable
 from numbers import Real
 from typing import NamedTuple
 
-from .._keywords import check_keywords
+from .._keywords import keyword_hint
 from .._sklearn_compat import Interval, validate_parameter_constraints
 
 #: Any finite real number (NaN and infinities are rejected).
@@ -43,9 +42,7 @@ class ValidatedParams(type):
             try:
                 bound = inspect.signature(cls).bind(*args, **kwargs)
             except TypeError:
-                # Wrong arguments: an unknown keyword gets a hint, the rest Python's error.
-                check_keywords(cls, kwargs)
-                bound = None
+                bound = None  # wrong arguments: let __init__ raise Python's own TypeError
             if bound is not None:
                 bound.apply_defaults()
                 arguments = dict(bound.arguments)
@@ -73,8 +70,7 @@ class ValidatedParams(type):
         accepted = sorted({*params, *getattr(cls, "pml_names", {}), *cls._extra_names()})
         for name in kwargs:
             if name not in params:
-                close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else "."
+                hint = keyword_hint(name, accepted) or "."
                 raise TypeError(
                     f"{cls.__name__} got an unexpected keyword argument {name!r}{hint} Its "
                     f"parameters are {', '.join(accepted)}.")
