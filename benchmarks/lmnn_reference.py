@@ -112,7 +112,7 @@ def main(argv=None):
         X, y = load(dataset)
         for seed in seeds:
             folds = [run_fold(run, *fold, python, args.threads)
-                     for fold in protocol_folds(X, y, args.folds, seed, args.cv)]
+                     for fold in protocol_folds(X, y, args.folds, seed, args.cv, dataset)]
             for side in sides:
                 acc, f, moved, n_iter, seconds = np.mean([fold[side] for fold in folds], axis=0)
                 rows.append([dataset, seed, side, f"{100 * acc:.1f}", f"{f:.1f}",
