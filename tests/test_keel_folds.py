@@ -68,13 +68,12 @@ def test_protocol_folds_are_keels_folds_for_every_seed(dataset):
     for seed in (0, 5):
         folds = list(_pydml.protocol_folds(X, y, 10, seed, cv="keel", dataset=dataset))
         assert len(folds) == 10
-        for k, (Xtr, ytr, Xte, yte) in enumerate(folds, start=1):
-            test, train = fold_of == k, fold_of != k
-            np.testing.assert_array_equal(yte, codes[test])
-            np.testing.assert_array_equal(ytr, codes[train])
-            scaler = MinMaxScaler().fit(X[train])
-            np.testing.assert_allclose(Xte, scaler.transform(X[test]))
-            np.testing.assert_allclose(Xtr, scaler.transform(X[train]))
+        for k, fold in enumerate(folds, start=1):
+            parts = fold_of != k, fold_of == k  # training part, test fold k
+            scaler = MinMaxScaler().fit(X[parts[0]])
+            want = [a for part in parts for a in (scaler.transform(X[part]), codes[part])]
+            for got, expected in zip(fold, want, strict=True):
+                np.testing.assert_allclose(got, expected)
 
 
 def test_labels_are_coded_in_keels_class_order():
