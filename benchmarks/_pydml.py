@@ -137,15 +137,19 @@ def protocol_runs(args):
 def protocol_folds(X, y, n_folds, seed, cv="stratified", dataset=None):
     """``(X_train, y_train, X_test, y_test)`` of each fold of split ``seed`` (``cv``:
     ``"stratified"``, ``"dobscv"``, or ``"keel"``: KEEL's partition of ``dataset``, the
-    same for every seed, with the labels coded as pyDML-Stats coded them, ``keel_codes``),
-    the features min-max scaled on the training part."""
+    same for every seed, as pyDML-Stats read it: rows in the order of KEEL's files (a
+    training file is the other folds' test files in turn), labels coded as it coded them,
+    ``keel_codes``), the features min-max scaled on the training part."""
     if cv == "keel":
         check_cv(cv, [dataset], n_folds)
         fold_of = keel_fold_ids(dataset, len(y))
         y = keel_codes(dataset, y)
+        # in KEEL's file order: pyDML's NCA visits its samples in an order drawn over it
+        order = np.asarray(_keel_folds()[dataset]["keel_order"])
+        splits = [(order[fold_of[order] != k], order[fold_of[order] == k])
+                  for k in range(n_folds)]
     elif cv == "dobscv":
         fold_of = dobscv_fold_ids(X, y, n_folds, seed)
-    if cv in ("keel", "dobscv"):
         splits = [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k))
                   for k in range(n_folds)]
     else:

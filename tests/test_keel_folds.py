@@ -3,7 +3,8 @@
 ``benchmarks/data/pydml_keel_folds.json`` gives the KEEL fold of every row of our data
 (built by benchmarks/build_keel_folds.py from KEEL's test files, the folds pyDML-Stats
 scored on). The checks: each assignment is a partition with KEEL's fold sizes and per-fold
-class counts, ``protocol_folds(..., cv="keel")`` returns exactly those folds (any seed),
+class counts, ``protocol_folds(..., cv="keel")`` returns exactly those folds, rows in KEEL's
+file order (any seed),
 Euclidean 3-NN on them reproduces pyDML-Stats' published Euclidean accuracies to their
 printed 0.1 (through the protocol and through a brute-force 3-NN written here), the builder
 recovers a planted partition from KEEL-format files, and misuse is refused clearly.
@@ -64,12 +65,14 @@ def test_assignment_is_a_partition_with_keel_fold_sizes_and_class_counts(dataset
 def test_protocol_folds_are_keels_folds_for_every_seed(dataset):
     X, y = _load(dataset)
     fold_of = np.asarray(_entry(dataset)["fold_of"])
+    order = np.asarray(_entry(dataset)["keel_order"])  # KEEL's file order
     codes = _pydml.keel_codes(dataset, y)
     for seed in (0, 5):
         folds = list(_pydml.protocol_folds(X, y, 10, seed, cv="keel", dataset=dataset))
         assert len(folds) == 10
         for k, fold in enumerate(folds, start=1):
-            parts = fold_of != k, fold_of == k  # training part, test fold k
+            # training part: the other test files in turn; test fold k: file k
+            parts = order[fold_of[order] != k], order[fold_of[order] == k]
             scaler = MinMaxScaler().fit(X[parts[0]])
             want = [a for part in parts for a in (scaler.transform(X[part]), codes[part])]
             for got, expected in zip(fold, want, strict=True):
