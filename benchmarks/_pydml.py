@@ -123,14 +123,20 @@ def keel_fold_ids(dataset, n_rows=None):
     return fold_of
 
 
-def protocol_runs(args):
-    """``(datasets, seeds)`` of the parsed options; ``--quick``: iris, seed 0, 3 folds."""
+def protocol_runs(args, parser=None):
+    """``(datasets, seeds)`` of the parsed options; ``--quick``: iris, seed 0, 3 folds. An
+    unusable fold scheme (``check_cv``) is reported through ``parser.error`` if given."""
     if args.quick:
         args.folds = KEEL_N_FOLDS if getattr(args, "cv", None) == "keel" else 3
         datasets, seeds = ["iris"], [0]
     else:
         datasets, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
-    check_cv(getattr(args, "cv", "stratified"), datasets, args.folds)
+    try:
+        check_cv(getattr(args, "cv", "stratified"), datasets, args.folds)
+    except ValueError as exc:
+        if parser is None:
+            raise
+        parser.error(str(exc))
     return datasets, seeds
 
 

@@ -96,7 +96,7 @@ def main(argv=None):
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run(_pydml.record_name("lmnn_reference", args), args)
-    datasets, seeds = protocol_runs(args)
+    datasets, seeds = protocol_runs(args, parser)
     python = None
     if not (args.quick or args.no_metric_learn):
         from classical import ensure_ml_venv

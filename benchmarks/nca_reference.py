@@ -261,7 +261,7 @@ def main(argv=None):
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run(record_name("nca_reference", args), args)
-    datasets, seeds = protocol_runs(args)
+    datasets, seeds = protocol_runs(args, parser)
     results = {}
     for dataset in datasets:
         X, y = load(dataset)

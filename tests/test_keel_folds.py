@@ -170,6 +170,17 @@ def test_keel_scheme_is_refused_where_it_cannot_apply():
         list(_pydml.protocol_folds(X, y, 10, 0, cv="keel", dataset="iris"))
     with pytest.raises(SystemExit):
         accuracy._parse_args(["--cv", "keel", "--datasets", "iris,digits"])
+    # nca_reference.py / lmnn_reference.py: through protocol_runs and their parser
+    parser = _pydml.add_protocol_args(argparse.ArgumentParser(), "iris", "0")
+    args = parser.parse_args(["--cv", "keel", "--datasets", "digits"])
+    args.quick = False
+    with pytest.raises(ValueError, match="no KEEL partition"):
+        _pydml.protocol_runs(args)
+    with pytest.raises(SystemExit):
+        _pydml.protocol_runs(args, parser)
+    args = parser.parse_args(["--cv", "keel", "--datasets", "iris,sonar"])
+    args.quick = False
+    assert _pydml.protocol_runs(args, parser) == (["iris", "sonar"], [0])
 
 
 def test_keel_runs_record_beside_the_others():
