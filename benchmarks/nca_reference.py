@@ -4,9 +4,9 @@ Issue 21's NCA target compares our gain over Euclidean with the one pyDML-Stats 
 (``_pydml.py``), but pyDML (jlsuarezdiaz/pyDML, the library behind pyDML-Stats) does not
 install here (its Cython build fails). This script re-implements pyDML's NCA fit from its
 source and runs it, skmetric's NCA ('auto', the default, and plain) and Euclidean distance on
-exactly the folds of accuracy.py (10-fold stratified CV, or DOB-SCV with ``--cv dobscv``,
-per split seed, MinMaxScaler fitted on each training fold, 3-NN), so the published gain can
-be told apart from our folds.
+exactly the folds of accuracy.py (10-fold stratified CV, DOB-SCV with ``--cv dobscv``, per
+split seed, or KEEL's published partition with ``--cv keel``; MinMaxScaler fitted on each
+training fold, 3-NN), so the published gain can be told apart from our folds.
 
 pyDML's NCA, as read in ``dml/nca.pyx`` (commits 1d7cd68 and f0adc9c, the same algorithm)
 and called by pyDML-Stats' ``scripts/test_framework.py`` (``basic_knn_algs``: ``NCA()``, all
@@ -261,12 +261,12 @@ def main(argv=None):
     add_common_args(parser)
     args = parser.parse_args(argv)
     run = Run(record_name("nca_reference", args), args)
-    datasets, seeds = protocol_runs(args)
+    datasets, seeds = protocol_runs(args, parser)
     results = {}
     for dataset in datasets:
         X, y = load(dataset)
         for seed in seeds:
-            folds = list(protocol_folds(X, y, args.folds, seed, args.cv))
+            folds = list(protocol_folds(X, y, args.folds, seed, args.cv, dataset))
             results[dataset, seed] = [
                 run_fold(run, fold, seed, f"{dataset} fold {k} seed {seed}", args,
                          np.random.default_rng(seed) if k == 0 else None)
