@@ -66,6 +66,9 @@ LEARNERS = {
         "plain": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=0),
         "default": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs),  # strength 1
         "auto": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength="auto"),
+        # Fixed strengths beside the default's 1 (eighth session: which fixed strength).
+        "s0.3": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=0.3),
+        "s3": lambda rs: skmetric.LMNN(n_neighbors=3, random_state=rs, prior_strength=3),
     },
     "LFDA": {
         "plain": lambda rs: skmetric.LFDA(k=7, prior_strength=0),
