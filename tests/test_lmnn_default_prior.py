@@ -1,9 +1,10 @@
-"""LMNN's default (issue 21): ``prior_strength=1``, a pull toward the initial map.
+"""LMNN's default (issue 21): ``prior_strength=0.3``, a pull toward the initial map
+(1 in the seventh session; 0.3 since the eighth, see ``benchmarks/README.md``).
 
 The default fit is checked against the objective written independently of the module
 (``_objective`` of ``test_mutation_kills_lmnn2``: every triplet in torch, gradient by
 autograd, the documented penalty ``strength * n * min_c trace((L - c L0) C (L - c L0)^T)``)
-at strength 1 with ``L0`` the identity (``init='auto'`` with as many components as
+at strength 0.3 with ``L0`` the identity (``init='auto'`` with as many components as
 features and fewer classes than features): the reference gradient descent on it, and the
 L-BFGS fit's ``objective_``. ``prior_strength=0`` stays metric-learn's plain objective.
 """
@@ -17,18 +18,18 @@ from test_mutation_kills_lmnn2 import _data, _objective, _reference_gd
 from skmetric import LMNN
 from skmetric.supervised._lmnn import _select_target_neighbors
 
-STRENGTH = 1.0
+STRENGTH = 0.3
 
 
-def test_the_default_strength_is_one():
+def test_the_default_strength_is_0_3():
     assert LMNN().get_params()["prior_strength"] == STRENGTH
     X, y = _data(0)
     assert LMNN(n_neighbors=2, max_iter=5).fit(X, y).prior_strength_ == STRENGTH
 
 
-def test_default_gd_fit_is_the_reference_descent_on_the_objective_plus_a_unit_prior():
+def test_default_gd_fit_is_the_reference_descent_on_the_objective_plus_the_default_prior():
     """solver='gd' at the defaults follows metric-learn's step rule on the objective plus
-    the strength-1 penalty toward L0 = I, step for step; the plain descent goes elsewhere."""
+    the strength-0.3 penalty toward L0 = I, step for step; the plain descent goes elsewhere."""
     X, y = _data(2)
     targets = _select_target_neighbors(X, y, 2)
     params = dict(n_neighbors=2, solver="gd", learn_rate=1e-2, min_iter=2, max_iter=40,
@@ -45,7 +46,7 @@ def test_default_gd_fit_is_the_reference_descent_on_the_objective_plus_a_unit_pr
     np.testing.assert_allclose(zero.components_, plain, rtol=1e-9, atol=1e-12)
 
 
-def test_default_lbfgs_fit_minimises_the_objective_plus_a_unit_prior():
+def test_default_lbfgs_fit_minimises_the_objective_plus_the_default_prior():
     """On MinMax-scaled wine (the protocol's preprocessing), the default L-BFGS fit ends
     at least as low on the penalised objective as the reference descent does, its
     ``objective_`` is that objective at ``components_``, and the plain fit is worse on

@@ -103,14 +103,15 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         Where to compute. None: NumPy, or the device of a torch ``X``. 'cpu' or 'cuda'
         (or 'cuda:1', a torch.device): torch on that device, in float64. 'auto': torch on
         CUDA when available, else NumPy. ``components_`` is always a NumPy array.
-    prior_strength : float >= 0 or 'auto', default=1.0
+    prior_strength : float >= 0 or 'auto', default=0.3
         Pull toward the initial map ``L0``: the objective gains ``prior_strength *
         n_samples * min_c trace((L - c L0) C (L - c L0)^T)`` (C the covariance of X), the
         mean squared distance by which the map moves the centred samples away from a
-        multiple of ``L0``. The default 1 weighs that per-sample cost like one sample's
-        LMNN terms: one rule for every dataset, which on the pyDML-Stats protocol kept
-        every dataset at most 0.7 point and digits at most 0.11 below Euclidean 3-NN
-        accuracy, where the plain objective lost up to 1.3 and 0.28 (split seeds 0-3,
+        multiple of ``L0``. The default 0.3 weighs that per-sample cost at 0.3 of one
+        sample's LMNN terms: one rule for every dataset, which on the pyDML-Stats
+        protocol kept every dataset at most 0.7 point and digits at most 0.17 below
+        Euclidean 3-NN accuracy, where the plain objective lost up to 1.3 and 0.28, and
+        fell short of the published gains by less than strength 1 did (split seeds 0-3,
         ``benchmarks/README.md``).
         0 is the plain objective (metric-learn's), ``np.inf`` gives ``L0`` itself (no
         optimisation). 'auto' picks ``inf`` or 0 by an inner 3-fold cross-validation on
@@ -168,7 +169,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
     def __init__(self, init="auto", n_neighbors=3, min_iter=50, max_iter=1000, learn_rate=1e-7,
                  regularization=0.5, convergence_tol=0.001, verbose=False, preprocessor=None,
                  n_components=None, random_state=None, solver="lbfgs", k="deprecated",
-                 device=None, prior_strength=1.0):
+                 device=None, prior_strength=0.3):
         self.init = init
         self.n_neighbors = n_neighbors
         self.min_iter = min_iter
