@@ -95,9 +95,10 @@ def test_deep_quick_mode_runs():
 def test_every_benchmark_script_is_smoke_tested():
     scripts = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")}
     # deep_open_set: run by deep.py --open-set, smoke-tested on synthetic idx files in
-    # tests/test_fashion_mnist_openset.py.
+    # tests/test_fashion_mnist_openset.py. build_keel_folds: rebuilds a data file, tested on
+    # a planted partition in tests/test_keel_folds.py.
     assert scripts - {"render_readme"} == (set(QUICK) | set(SLOW_QUICK)
-                                           | {"deep", "deep_open_set"})
+                                           | {"deep", "deep_open_set", "build_keel_folds"})
 
 
 def test_disagreement_stops_the_run_before_any_ratio():

