@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import Run, add_common_args
-from _pydml import KEEL_DATASETS, PUBLISHED, keel_codes, load
+from _pydml import KEEL_DATASETS, N_NEIGHBORS, PUBLISHED, keel_codes, load
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.pipeline import make_pipeline
@@ -367,7 +367,7 @@ def format_table(results, args, run=None):
             ours = row["skmetric"]
             refs = [row.get("sklearn"), row.get("metric-learn")]
             cells = [dataset, name, _acc(ours)] + [_acc(r) for r in refs]
-            cells += [published(dataset, name)]
+            cells += [published(dataset, name, k)]
             cells += [_time(ours)] + [_time(r) for r in refs]
             cells += [_ratio(ours, r) for r in refs]
             rows.append(cells)
@@ -376,9 +376,11 @@ def format_table(results, args, run=None):
                                           rows, caption)
 
 
-def published(dataset, learner):
+def published(dataset, learner, n_neighbors=N_NEIGHBORS):
     """pyDML-Stats' 3-NN accuracy of ``learner`` (or ``"euclidean"``) on ``dataset`` as a
-    fraction, ``"—"`` where it publishes none."""
+    fraction, ``"—"`` where it publishes none (or for a k-NN other than 3-NN)."""
+    if n_neighbors != N_NEIGHBORS:
+        return "—"
     figure = PUBLISHED.get(PYDML_NAMES.get(dataset, dataset), {}).get(learner)
     return "—" if figure is None else f"{figure / 100:.3f}"
 

@@ -187,6 +187,7 @@ def test_classical_published_figure_per_dataset_and_learner():
         f"{_pydml.PUBLISHED['vehicle']['LFDA'] / 100:.3f}")
     assert classical.published("digits", "NCA") == "—"
     assert classical.published("iris", "MMC_Supervised") == "—"
+    assert classical.published("sonar", "NCA", n_neighbors=5) == "—"  # theirs is 3-NN
     # KEEL's datasets on request only; an unknown name is refused.
     assert classical._parse_args([]).datasets == ["iris", "wine", "breast_cancer", "digits"]
     assert classical._parse_args(["--datasets", "ionosphere"]).datasets == ["ionosphere"]
