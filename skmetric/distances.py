@@ -60,7 +60,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
     -------
     D : array of shape (n_samples_X, n_samples_Y)
         In the namespace and on the device of ``X``, with its floating dtype (float32
-        stays float32; integers become float64).
+        stays float32; integers become float64; float16 and bfloat16 are computed and
+        returned in float32, whose range holds their squared distances).
 
     Notes
     -----

@@ -92,7 +92,8 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     Returns
     -------
     distances : array of shape (n_queries, n_neighbors)
-        Sorted ascending, in the namespace, device and floating dtype of ``X``. Omitted
+        Sorted ascending, in the namespace, device and floating dtype of ``X`` (float32
+        for float16 and bfloat16, as :func:`~skmetric.distances.pairwise_distances`). Omitted
         when ``return_distance=False``. The brute backend recomputes the distances of the
         chosen neighbours directly (``||x - y||``), free of the expansion's round-off:
         within a few ``d·eps`` relative at any magnitude and offset (float32 data offset

