@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from skmetric.distances import pairwise_distances
-from skmetric.metrics import retrieval_report
+from skmetric.metrics import ami_kmeans, nmi_kmeans, retrieval_report
 from skmetric.neighbors import kneighbors, radius_neighbors
 
 torch = pytest.importorskip("torch")
@@ -72,3 +72,20 @@ def test_half_precision_keeps_autograd_and_retrieval_matches_float64():
     X64 = _host64(X.detach())
     assert retrieval_report(X.detach(), y, k=(1, 5), mean_ap=True) == \
         retrieval_report(X64, y, k=(1, 5), mean_ap=True)
+
+
+# -- k-means scores at extreme magnitudes -----------------------------------------------
+
+# nmi_kmeans/ami_kmeans handed the embeddings to KMeans as they were: past about 1e154 its
+# squared distances overflowed (below 1e-162 they underflowed to 0), every sample fell in
+# one cluster and well separated classes scored 0.0, with only NumPy's RuntimeWarnings.
+# An exact power-of-two scaling leaves k-means' clusters as they are at unit scale.
+@pytest.mark.parametrize("exponent", [-1000, -600, 600, 1000])
+def test_kmeans_scores_do_not_depend_on_the_magnitude_of_the_embeddings(exponent):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = rng.standard_normal((60, 4)) + 1.5 * y[:, None]  # overlapping: scores below 1
+    for score in (nmi_kmeans, ami_kmeans):
+        at_unit_scale = score(X, y, random_state=0)
+        assert 0.2 < at_unit_scale < 0.9
+        assert score(X * 2.0**exponent, y, random_state=0) == at_unit_scale
