@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from skmetric.distances import pairwise_distances
-from skmetric.metrics import ami_kmeans, nmi_kmeans, retrieval_report
+from skmetric.metrics import ami_kmeans, nmi_kmeans, precision_at_k, retrieval_report
 from skmetric.neighbors import kneighbors, radius_neighbors
 
 torch = pytest.importorskip("torch")
@@ -89,3 +89,32 @@ def test_kmeans_scores_do_not_depend_on_the_magnitude_of_the_embeddings(exponent
         at_unit_scale = score(X, y, random_state=0)
         assert 0.2 < at_unit_scale < 0.9
         assert score(X * 2.0**exponent, y, random_state=0) == at_unit_scale
+
+
+# -- the query-order check of ref_includes_query -----------------------------------------
+
+# With ref_includes_query=True the first len(query) references must be the queries. The
+# check allowed a gap of 1e-5 * (1 + max|query|): 10 for data offset by 1e6, 1e-5 for data
+# in units of 1e-6, more than the distances between rows. Queries in another order than
+# their copies in the reference passed, each query found itself at distance 0 and
+# precision@1 came out at 0.87 instead of an error. The gap is now judged against the
+# queries' spread (and float32's rounding of their magnitude).
+@pytest.mark.parametrize(("scale", "offset"), [(1.0, 0.0), (1.0, 1e6), (1e-6, 0.0),
+                                               (1e200, 0.0)])
+def test_reference_rows_out_of_query_order_are_refused_at_any_offset_and_unit(scale,
+                                                                              offset):
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 10)
+    query = offset + scale * rng.standard_normal((30, 4))
+    others = offset + scale * rng.standard_normal((30, 4))
+    in_class = np.concatenate([c * 10 + rng.permutation(10) for c in range(3)])
+    both = np.r_[labels, labels]
+    with pytest.raises(ValueError, match="first len\\(query\\) references must be the"):
+        precision_at_k(query, labels, np.r_[query[in_class], others], both,
+                       ref_includes_query=True)
+    # The queries in order, also as float32 copies, are accepted and excluded.
+    reference = np.r_[query, others]
+    expected = np.mean(precision_at_k(reference, both, average=None)[:30])  # leave-one-out
+    for copy in ([query] if scale > 1e30 else [query, query.astype(np.float32)]):
+        assert precision_at_k(copy, labels, reference, both,
+                              ref_includes_query=True) == pytest.approx(expected)
