@@ -118,3 +118,29 @@ def test_reference_rows_out_of_query_order_are_refused_at_any_offset_and_unit(sc
     for copy in ([query] if scale > 1e30 else [query, query.astype(np.float32)]):
         assert precision_at_k(copy, labels, reference, both,
                               ref_includes_query=True) == pytest.approx(expected)
+
+
+# -- skmetric.dask.retrieval_report on uneven and empty row chunks -----------------------
+
+# The query labels were rechunked with rechunk(query.chunks[0]): a bare tuple of sizes is
+# one size per axis, so the labels took the first chunk's size for every chunk, and a
+# query chunked (5, 20, 1, 11) failed with "zip() argument 2 is longer than argument 1".
+# A chunk without rows (as boolean filtering leaves) failed with "query is empty".
+@pytest.mark.parametrize("chunks", [(5, 20, 1, 11), (10, 0, 27), (0, 37, 0)])
+def test_dask_retrieval_report_on_uneven_and_empty_chunks(chunks):
+    da = pytest.importorskip("dask.array")
+    import skmetric.dask as skd
+
+    rng = np.random.default_rng(0)
+    query, labels = rng.standard_normal((37, 4)), rng.integers(0, 4, 37)
+    reference, reference_labels = rng.standard_normal((50, 4)), rng.integers(0, 5, 50)
+    labels[3] = 7  # a lone query
+    queries = da.from_array(query, chunks=(chunks, 4))
+    for average in ("query", "class"):
+        expected = retrieval_report(query, labels, reference, reference_labels, k=(1, 3),
+                                    average=average)
+        for given in (labels, da.from_array(labels, chunks=7)):
+            assert skd.retrieval_report(queries, given, reference, reference_labels,
+                                        k=(1, 3), average=average) == expected
+    with pytest.raises(ValueError, match="query is empty"):
+        skd.retrieval_report(queries[:0], labels[:0], reference, reference_labels)
