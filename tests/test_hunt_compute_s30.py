@@ -144,3 +144,23 @@ def test_dask_retrieval_report_on_uneven_and_empty_chunks(chunks):
                                         k=(1, 3), average=average) == expected
     with pytest.raises(ValueError, match="query is empty"):
         skd.retrieval_report(queries[:0], labels[:0], reference, reference_labels)
+
+
+# -- approximate FAISS indexes that find fewer neighbours than asked ---------------------
+
+# IVF searches nprobe of its nlist lists and HNSW a beam of ef_search; where those hold
+# fewer than k references, FAISS pads the row with index -1 and distance FLT_MAX. They came
+# back as neighbour -1 (which indexes the last reference) at distance 1.8e19; with the
+# default parameters already for k = 500 of 3000 references.
+@pytest.mark.parametrize(("index", "knob"), [("ivf", "nprobe"), ("hnsw", "ef_search")])
+def test_faiss_approximate_index_short_of_neighbours_is_a_clear_error(index, knob):
+    pytest.importorskip("faiss")
+    X = np.random.default_rng(0).standard_normal((3000, 8))
+    with pytest.raises(ValueError, match=f"fewer than the 500 neighbours.*Raise "
+                                         f"index_params\\['{knob}'\\]"):
+        kneighbors(X, n_neighbors=500, backend="faiss", index=index)
+    params = {"nprobe": 1000} if index == "ivf" else {"ef_search": 1000}
+    dist, ind = kneighbors(X, n_neighbors=500, backend="faiss", index=index,
+                           index_params=params)
+    assert ind.min() >= 0 and np.all(ind != np.arange(3000)[:, None])
+    assert dist.max() < 10
