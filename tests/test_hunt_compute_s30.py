@@ -164,3 +164,38 @@ def test_faiss_approximate_index_short_of_neighbours_is_a_clear_error(index, kno
                            index_params=params)
     assert ind.min() >= 0 and np.all(ind != np.arange(3000)[:, None])
     assert dist.max() < 10
+
+
+# -- the query's own reference among references at distance inf --------------------------
+
+# A callable metric may return inf ("inf allowed"). The searches excluded a query's own
+# reference by setting its distance to inf, level with those infs, and broke the tie by the
+# smaller index: query 0 of four points on a line, with distances beyond 1.5 set to inf,
+# got neighbours [1, 0, 2], itself included, and leave-one-out retrieval counted a query
+# as its own match. The own reference now goes after every other.
+
+@pytest.mark.parametrize("algorithm", ["bound", "topk"])
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+def test_a_query_is_not_its_own_neighbour_among_infinite_distances(monkeypatch, algorithm,
+                                                                   namespace):
+    from skmetric._compute import _knn_topk
+
+    monkeypatch.setattr(_knn_topk, "ALGORITHM", algorithm)
+
+    def metric(A, B):
+        D = abs(A - B.T)
+        return torch.where(D > 1.5, torch.inf, D) if namespace == "torch" else \
+            np.where(D > 1.5, np.inf, D)
+
+    X = np.arange(6.0)[:, None]
+    X = torch.tensor(X) if namespace == "torch" else X
+    for chunk_size in (None, 1):
+        dist, ind = kneighbors(X, n_neighbors=4, metric=metric, chunk_size=chunk_size)
+        ind = np.asarray(ind)
+        assert np.all(ind != np.arange(6)[:, None])
+        np.testing.assert_array_equal(ind[0], [1, 2, 3, 4])  # the infs by index
+        np.testing.assert_array_equal(np.asarray(dist)[0], [1.0, np.inf, np.inf, np.inf])
+    # Leave-one-out precision@3: query 0 (class 0) finds 1, 2, 3, all of class 1.
+    labels = [0, 1, 1, 1, 0, 0]
+    per_query = precision_at_k(X, labels, k=3, metric=metric, average=None)
+    assert per_query[0] == 0.0

@@ -56,7 +56,8 @@ def kneighbors(prep, k, start, stop, exclude, chunk_size, working_memory, n_thre
         if exclude:
             R = set_diagonal(R, s, float("inf"), xp)
         upper = _kth_upper_bound(R, k, xp) + _ranking_band(prep, s, e)
-        return _nearest_candidates(prep, prep.X[s:e, :], R, upper, k)
+        return _nearest_candidates(prep, prep.X[s:e, :], R, upper, k,
+                                   own=s if exclude else None)
 
     if not prep.numpy:
         n_threads = 1
@@ -189,10 +190,11 @@ def _kth_upper_bound(R, k, xp):
     return xp.sort(R, axis=1)[:, k - 1:k]
 
 
-def _nearest_candidates(prep, Xb, R, upper, k):
+def _nearest_candidates(prep, Xb, R, upper, k, own=None):
     """The k nearest references of each row of ``Xb`` among those whose ranking is at most
     ``upper`` (shape (b, 1), at least k per row): exact distances of these candidates, the k
-    smallest taken in (distance, index) order. Returns sorted distances and indices."""
+    smallest taken in (distance, index) order. ``own``: row i is query ``own + i``, whose
+    own reference is excluded. Returns sorted distances and indices."""
     xp = prep.xp
     b, n = R.shape
     # Row-major nonzero: each row's candidate columns come out ascending, so a stable
@@ -209,9 +211,23 @@ def _nearest_candidates(prep, Xb, R, upper, k):
     cand = xp.reshape(xp.take(cols, xp.reshape(pos, (-1,))), (b, width))
     dist = _neighbor_distances(prep, Xb, cand, R)
     dist = xp.where(valid, dist, xp.asarray(xp.inf, dtype=dist.dtype, device=prep.device))
-    order = xp.argsort(dist, axis=1, stable=True)[:, :k]
+    if own is not None:
+        own = xp.arange(own, own + b, dtype=cand.dtype, device=prep.device)[:, None]
+    order = smallest_first(dist, cand, k, xp, own)
     return (xp.take_along_axis(dist, order, axis=1),
             xp.astype(xp.take_along_axis(cand, order, axis=1), xp.int64))
+
+
+def smallest_first(dist, cols, k, xp, own=None):
+    """Positions of the k smallest ``dist`` of each row, ties by position (a stable
+    sort). With ``own`` (shape (b, 1)), the column ``own`` of each row, the query's own
+    reference, goes after every other: excluded even where a callable metric puts the
+    other references at inf too, level with the inf that masks it."""
+    order = xp.argsort(dist, axis=1, stable=True)
+    if own is not None:
+        is_own = xp.astype(xp.take_along_axis(cols, order, axis=1) == own, xp.int8)
+        order = xp.take_along_axis(order, xp.argsort(is_own, axis=1, stable=True), axis=1)
+    return order[:, :k]
 
 
 def _neighbor_distances(prep, Xb, ind, R, gather_bytes=_GATHER_BYTES):
