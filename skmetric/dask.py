@@ -149,9 +149,12 @@ def kneighbors(X, reference, n_neighbors=5, **kwargs):
             f"n_neighbors={k} exceeds the {reference.shape[0]} references; lower "
             f"n_neighbors or add references."
         )
+    # The engine's result dtype: integers in float64, half precision in float32.
     dist_dtype = np.result_type(X.dtype, reference.dtype)
     if dist_dtype.kind != "f":
         dist_dtype = np.dtype(np.float64)
+    elif dist_dtype.itemsize < 4:
+        dist_dtype = np.dtype(np.float32)
     search = dask.delayed(_kneighbors_block, pure=True)
     ref = dask.delayed(reference, pure=True)  # one copy in the graph, shared by every chunk
     dists, inds = [], []

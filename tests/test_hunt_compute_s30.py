@@ -199,3 +199,17 @@ def test_a_query_is_not_its_own_neighbour_among_infinite_distances(monkeypatch, 
     labels = [0, 1, 1, 1, 0, 0]
     per_query = precision_at_k(X, labels, k=3, metric=metric, average=None)
     assert per_query[0] == 0.0
+
+
+def test_dask_kneighbors_declares_the_dtype_its_chunks_have():
+    # The engine answers half precision in float32; skmetric.dask declared float16.
+    da = pytest.importorskip("dask.array")
+    import skmetric.dask as skd
+
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((8, 3))
+    for dtype, expected in [(np.float16, np.float32), (np.int32, np.float64),
+                            (np.float32, np.float32)]:
+        queries = da.from_array(rng.standard_normal((10, 3)).astype(dtype), chunks=4)
+        dist, _ = skd.kneighbors(queries, reference.astype(dtype), n_neighbors=2)
+        assert dist.dtype == expected == dist.blocks[0].compute().dtype
