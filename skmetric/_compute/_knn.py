@@ -10,7 +10,7 @@ import numpy as np
 
 from .._array_api import is_numpy_namespace, is_torch_namespace
 from ._blocks import chunk_rows, map_blocks, n_threads_for, set_diagonal
-from ._numerics import safe_sqrt
+from ._numerics import cos_from_difference, safe_sqrt
 
 # Default block of the searches: large enough for an efficient matrix product, small
 # enough that the block of distances stays near the CPU caches.
@@ -255,11 +255,20 @@ def _gathered_distances(prep, Xb, ind):
     xp = prep.xp
     b, k = ind.shape
     Yk = xp.reshape(xp.take(prep.Y, xp.reshape(ind, (-1,)), axis=0), (b, k, -1))
-    if prep.kind == "cos":
-        return xp.clip(1 - xp.sum(Xb[:, None, :] * Yk, axis=2), min=0.0, max=2.0)
     diff = Xb[:, None, :] - Yk
     dist = xp.sum(diff * diff, axis=2)
+    if prep.kind == "cos":
+        return _cos_of_gathered(prep, Xb, ind, dist)
     return prep.to_units(dist if prep.squared else safe_sqrt(dist, xp), prep.squared)
+
+
+def _cos_of_gathered(prep, Xb, ind, sq_diff):
+    """Cosine distances of the rows Xb (unit rows) to the references ``ind`` from their
+    squared differences ``sq_diff`` (shape of ``ind``)."""
+    xp = prep.xp
+    x_nonzero = xp.astype(xp.any(Xb != 0, axis=1), sq_diff.dtype)[:, None]
+    y_nonzero = xp.reshape(xp.take(prep.y_nonzero, xp.reshape(ind, (-1,))), ind.shape)
+    return cos_from_difference(sq_diff, x_nonzero, y_nonzero, xp)
 
 
 def _gathered_distances_numpy(prep, Xb, ind):
@@ -278,11 +287,8 @@ def _gathered_distances_numpy(prep, Xb, ind):
             c1 = min(c0 + cols, k)
             B = buf[:r1 - r0, :c1 - c0]
             np.take(prep.Y, ind[r0:r1, c0:c1], axis=0, out=B)
-            if prep.kind == "cos":
-                out[r0:r1, c0:c1] = 1 - np.einsum("bd,bkd->bk", Xb[r0:r1], B)
-            else:
-                np.subtract(Xb[r0:r1, None, :], B, out=B)
-                out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
+            np.subtract(Xb[r0:r1, None, :], B, out=B)
+            out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
     if prep.kind == "cos":
-        return np.clip(out, 0.0, 2.0, out=out)
+        return _cos_of_gathered(prep, Xb, ind, out)
     return prep.to_units(out if prep.squared else np.sqrt(out, out=out), prep.squared)
