@@ -149,9 +149,12 @@ def kneighbors(X, reference, n_neighbors=5, **kwargs):
             f"n_neighbors={k} exceeds the {reference.shape[0]} references; lower "
             f"n_neighbors or add references."
         )
+    # The engine's result dtype: integers in float64, half precision in float32.
     dist_dtype = np.result_type(X.dtype, reference.dtype)
     if dist_dtype.kind != "f":
         dist_dtype = np.dtype(np.float64)
+    elif dist_dtype.itemsize < 4:
+        dist_dtype = np.dtype(np.float32)
     search = dask.delayed(_kneighbors_block, pure=True)
     ref = dask.delayed(reference, pure=True)  # one copy in the graph, shared by every chunk
     dists, inds = [], []
@@ -219,9 +222,16 @@ def retrieval_report(query, query_labels, reference, reference_labels, *, k=(1, 
                "backend": backend}
     report_of = dask.delayed(_metrics.retrieval_report, pure=True)
     ref = dask.delayed(reference, pure=True)
+    # Chunks without rows (as filtering leaves them) hold no query to rank: skipped.
+    blocks = [(block, block_labels) for block, block_labels, rows
+              in zip(query.to_delayed().ravel(), labels, query.chunks[0], strict=True)
+              if rows > 0]
+    if not blocks:
+        raise ValueError(f"query is empty (shape {query.shape}); at least 1 query is "
+                         "required.")
     parts = [report_of(block, block_labels, ref, reference_labels, **options)
-             for block, block_labels in zip(query.to_delayed().ravel(), labels, strict=True)]
-    parts, label_blocks = dask.compute(parts, labels)
+             for block, block_labels in blocks]
+    parts, label_blocks = dask.compute(parts, [block_labels for _, block_labels in blocks])
     codes = np.unique(np.concatenate(label_blocks), return_inverse=True)[1]
     return _merge_reports(parts, codes, average)
 
@@ -235,9 +245,12 @@ def _label_blocks(query_labels, query):
             f"query_labels must be 1-D with one label per query ({query.shape[0]}); got "
             f"shape {query_labels.shape}."
         )
+    # The row chunks as a one-axis chunk spec: a bare tuple of sizes would be read as
+    # one size per axis (its first entry the size of every chunk), wrong for uneven chunks.
+    rows = (query.chunks[0],)
     if isinstance(query_labels, np.ndarray):
-        query_labels = da.from_array(query_labels, chunks=query.chunks[0])
-    return list(query_labels.rechunk(query.chunks[0]).to_delayed().ravel())
+        query_labels = da.from_array(query_labels, chunks=rows)
+    return list(query_labels.rechunk(rows).to_delayed().ravel())
 
 
 def _merge_reports(parts, codes, average):

@@ -37,7 +37,9 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
             default='euclidean'
         'euclidean' and 'sqeuclidean' use ``||x||² - 2 x·y + ||y||²`` (one matrix product
         per block; see Notes for its accuracy); 'cosine' is ``1 - cos(x, y)`` in [0, 2]
-        (a zero vector is at distance 1 from everything); 'mahalanobis' is
+        (a zero vector is at distance 1 from everything), computed as ``1 - u·v`` on the
+        unit rows u, v, and as ``||u - v||² / 2`` where that cancels (below
+        ``4 d sqrt(eps)``): accurate to about eps over the angle between the rows; 'mahalanobis' is
         ``sqrt((x - y)ᵀ M (x - y)) = ||L x - L y||`` given exactly one of ``M`` and ``L``.
         A callable ``metric(X_block, Y)`` returns the (n_block, n_samples_Y) distances of
         a block of rows; a wrong shape, a non-real dtype or NaN is a ValueError/TypeError.
@@ -60,7 +62,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, M=None, L=None, chunk_s
     -------
     D : array of shape (n_samples_X, n_samples_Y)
         In the namespace and on the device of ``X``, with its floating dtype (float32
-        stays float32; integers become float64).
+        stays float32; integers become float64; float16 and bfloat16 are computed and
+        returned in float32, whose range holds their squared distances).
 
     Notes
     -----

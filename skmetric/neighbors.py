@@ -79,7 +79,9 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
         a FAISS index on the references (``pip install 'skmetric[faiss]'``), in float32.
     index : {'flat', 'ivf', 'hnsw'}, default='flat'
         FAISS index: 'flat' is exact; 'ivf' (inverted lists) and 'hnsw' (graph) are
-        approximate and faster on large sets. Only with ``backend='faiss'``.
+        approximate and faster on large sets, and a ValueError when the part of the
+        references they search holds fewer than ``n_neighbors`` (raise 'nprobe' or
+        'ef_search'). Only with ``backend='faiss'``.
     index_params : dict, default=None
         FAISS options: 'nlist' and 'nprobe' for 'ivf'; 'M', 'ef_construction' and
         'ef_search' for 'hnsw'.
@@ -92,7 +94,8 @@ def kneighbors(X, Y=None, n_neighbors=5, *, metric="euclidean", M=None, L=None,
     Returns
     -------
     distances : array of shape (n_queries, n_neighbors)
-        Sorted ascending, in the namespace, device and floating dtype of ``X``. Omitted
+        Sorted ascending, in the namespace, device and floating dtype of ``X`` (float32
+        for float16 and bfloat16, as :func:`~skmetric.distances.pairwise_distances`). Omitted
         when ``return_distance=False``. The brute backend recomputes the distances of the
         chosen neighbours directly (``||x - y||``), free of the expansion's round-off:
         within a few ``d·eps`` relative at any magnitude and offset (float32 data offset

@@ -148,7 +148,7 @@ def test_the_block_loop_reads_nothing_back_from_the_device(rng):
     meta = torch.device("meta")
     for metric in ("euclidean", "cosine"):
         prep = prepare(X, Y, metric=metric)
-        for name in ("X", "Y", "Xr", "Yr", "YT", "x_sq", "y_sq"):
+        for name in ("X", "Y", "Xr", "Yr", "YT", "x_sq", "y_sq", "x_nonzero", "y_nonzero"):
             if hasattr(prep, name):
                 setattr(prep, name, getattr(prep, name).to(meta))
         prep.device = meta

@@ -334,17 +334,22 @@ def test_eer_threshold_is_the_operating_point_nearer_the_crossing():
     assert eer3 == 1.0 and np.isfinite(thr3)
 
 
-def test_same_rows_tolerance_is_1e_5_of_one_plus_the_largest_magnitude():
+def test_same_rows_tolerance_is_1e_5_of_the_spread_plus_float32_rounding():
     """The first rows of the reference may differ from the queries by up to 1e-5 times
-    (1 + the queries' largest magnitude): here exactly at that bound (accepted) and 1.5
-    times it (refused)."""
-    Q, qy = np.zeros((2, 1)), np.array([0, 0])
+    the queries' spread (largest deviation from their mean) plus 2**-22 times their
+    largest magnitude: here near that bound (accepted) and 1.5 times it (refused); queries
+    all zero admit no gap at all."""
+    Q, qy = np.array([[0.0], [1.0]]), np.array([0, 0])
     ry = np.array([0, 0, 1, 1])
-    at_bound = np.array([[1e-5], [0.0], [3.0], [4.0]])
-    assert m.precision_at_k(Q, qy, at_bound, ry, ref_includes_query=True) == 1.0
-    beyond = np.array([[1.5e-5], [0.0], [3.0], [4.0]])
+    bound = 1e-5 * 0.5 + 2.0**-22
+    near = np.array([[0.99 * bound], [1.0], [3.0], [4.0]])
+    assert m.precision_at_k(Q, qy, near, ry, ref_includes_query=True) == 1.0
+    beyond = np.array([[1.5 * bound], [1.0], [3.0], [4.0]])
     with pytest.raises(ValueError, match="first len\\(query\\) references must be the"):
         m.precision_at_k(Q, qy, beyond, ry, ref_includes_query=True)
+    with pytest.raises(ValueError, match="first len\\(query\\) references must be the"):
+        m.precision_at_k(np.zeros((2, 1)), qy, np.array([[1e-300], [0.0], [3.0], [4.0]]),
+                         ry, ref_includes_query=True)
 
 
 @pytest.mark.parametrize("call, error, match", [

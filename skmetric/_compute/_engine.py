@@ -19,6 +19,7 @@ from ._arrays import check_input, check_inputs
 from ._blocks import chunk_rows, map_blocks, set_diagonal
 from ._numerics import (
     constant,
+    cos_from_difference,
     row_sq_norms,
     safe_exponent,
     safe_sqrt,
@@ -71,6 +72,7 @@ class Prepared:
 
     def __init__(self, X, Y, metric, M, L, names=("X", "Y")):
         X, Y, xp = check_inputs(X, Y, names=names)
+        X, Y = _at_least_single(X, Y, xp)
         self.xp = xp
         self.numpy = is_numpy_namespace(xp)
         self.same = Y is None
@@ -91,6 +93,10 @@ class Prepared:
         self.Xr, self.Yr = self.X, self.Y
         if self.kind == "sq":
             self._centre_and_norms()
+        if self.kind == "cos":  # which unit rows are zero (see cos_from_difference)
+            self.y_nonzero = xp.astype(xp.any(self.Y != 0, axis=1), self.dtype)
+            self.x_nonzero = self.y_nonzero if self.same else \
+                xp.astype(xp.any(self.X != 0, axis=1), self.dtype)
         self.YT = self.Yr.T
 
     def _map_inputs(self, X, Y, metric, M, L):
@@ -279,6 +285,15 @@ class Prepared:
             parts.append(xp.sum(diff * diff, axis=1))
         return parts[0] if len(parts) == 1 else xp.concat(parts)
 
+    def direct_cos(self, rows, cols):
+        """Cosine distances of the pairs ``(rows[t], cols[t])`` from the unit rows' difference:
+        ``||u - v||² / 2``, free of the cancellation of ``1 - u·v`` for nearly parallel rows
+        (see :func:`cos_from_difference`)."""
+        xp = self.xp
+        return cos_from_difference(self.direct_sq(rows, cols),
+                                   xp.take(self.x_nonzero, rows), xp.take(self.y_nonzero, cols),
+                                   xp)
+
     def distance_block(self, start, stop, out=None):
         """Distances of rows ``start:stop`` of X to all of Y (into ``out`` for NumPy)."""
         xp = self.xp
@@ -293,9 +308,13 @@ class Prepared:
         elif self.numpy:
             D = np.matmul(self.X[start:stop, :], self.ranking_rhs(), out=out)  # -x·y
             D += 1
+            if self.same:
+                set_diagonal(D, start, np.inf, np)  # exactly 0 in the end; not recomputed
+            self._recompute_numpy(D, start, self.direct_cos)
             np.clip(D, 0, 2, out=D)
         else:
-            D = xp.clip(1 - self.X[start:stop, :] @ self.YT, min=0.0, max=2.0)
+            D = 1 - self.X[start:stop, :] @ self.YT
+            D = xp.clip(self._recompute(D, start, self.direct_cos), min=0.0, max=2.0)
         if self.same:
             D = set_diagonal(D, start, 0.0, xp)
         return D
@@ -308,12 +327,7 @@ class Prepared:
         D += self.y_sq[None, :]
         if self.same:
             set_diagonal(D, start, np.inf, np)  # exactly 0 in the end; not recomputed
-        limit = self.round_off(start, stop) * _CANCEL_RATIO[self.itemsize]
-        rows = np.flatnonzero(np.min(D, axis=1) < limit)
-        if rows.size:
-            r, c = np.nonzero(D[rows] < limit[rows, None])
-            r = rows[r]
-            D[r, c] = self.direct_sq(start + r, c)
+        self._recompute_numpy(D, start, self.direct_sq)
         # No clipping pass: a negative entry lies below the (positive) limit, so it was
         # recomputed; the limit is 0 only when every point is 0 and so is D.
         if not self.squared:
@@ -326,17 +340,51 @@ class Prepared:
         xp = self.xp
         G = self.Xr[start:stop, :] @ self.YT
         D = self.x_sq[start:stop, None] - 2 * G + self.y_sq[None, :]
-        limit = self.round_off(start, stop) * _CANCEL_RATIO[self.itemsize]
-        cancelled = D < limit[:, None]
-        if bool(xp.any(cancelled)):
-            r, c = xp.nonzero(cancelled)
-            exact = xp.zeros_like(D)
-            exact[cancelled] = self.direct_sq(r + start, c)
-            D = xp.where(cancelled, exact, D)
-        D = xp.clip(D, min=0.0)
+        D = xp.clip(self._recompute(D, start, self.direct_sq), min=0.0)
         if not self.squared:
             D = safe_sqrt(D, xp)
         return self.to_units(D, self.squared)
+
+
+    def _cancel_limit(self, start, stop):
+        """Per row of the block, the value below which an entry of the expansion is
+        recomputed: its round-off bound over sqrt(eps), so every entry kept is accurate to
+        sqrt(eps) relative."""
+        limit = self.round_off(start, stop) * _CANCEL_RATIO[self.itemsize]
+        if self.kind == "cos":  # one bound for every row
+            return self.xp.full(stop - start, limit, dtype=self.dtype, device=self.device)
+        return limit
+
+    def _recompute_numpy(self, D, start, direct):
+        """NumPy: the entries of D below their cancellation limit replaced, in place, by
+        ``direct(rows, cols)``."""
+        limit = self._cancel_limit(start, start + D.shape[0])
+        rows = np.flatnonzero(np.min(D, axis=1) < limit)
+        if rows.size:
+            r, c = np.nonzero(D[rows] < limit[rows, None])
+            r = rows[r]
+            D[r, c] = direct(start + r, c)
+
+    def _recompute(self, D, start, direct):
+        """Other namespaces: D with the entries below their cancellation limit replaced by
+        ``direct(rows, cols)``, out of place (so torch autograd can follow it)."""
+        xp = self.xp
+        cancelled = D < self._cancel_limit(start, start + D.shape[0])[:, None]
+        if not bool(xp.any(cancelled)):
+            return D
+        r, c = xp.nonzero(cancelled)
+        exact = xp.zeros_like(D)
+        exact[cancelled] = direct(r + start, c)
+        return xp.where(cancelled, exact, D)
+
+
+def _at_least_single(X, Y, xp):
+    """X and Y (of one dtype) in float32 when of half precision (float16, bfloat16):
+    squared norms of float16 overflow past 256, and no round-off bound holds on 3 digits;
+    the scaling and cancellation limits are set for float32 and float64."""
+    if xp.finfo(X.dtype).bits >= 32:
+        return X, Y
+    return xp.astype(X, xp.float32), None if Y is None else xp.astype(Y, xp.float32)
 
 
 def check_mahalanobis(M, L, n_features, xp, dtype, dev):

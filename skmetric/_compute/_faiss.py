@@ -23,6 +23,7 @@ def kneighbors(prep, k, start, stop, exclude, index, index_params):
         cache[key] = _FaissSearch(prep, index, params)
     search = cache[key]
     D, ind = search.index.search(search.queries[start:stop], k + int(exclude))
+    _check_found(ind, k, index, search.index)
     if exclude:
         # Drop the query itself, or the last neighbour where the index did not return it.
         is_self = ind == np.arange(start, stop)[:, None]
@@ -40,6 +41,25 @@ def kneighbors(prep, k, start, stop, exclude, index, index_params):
     xp = prep.xp
     dist = xp.astype(from_numpy(D, xp, prep.device), prep.dtype)
     return dist, from_numpy(ind.astype(np.int64), xp, prep.device)
+
+
+def _check_found(ind, k, index, faiss_index):
+    """A ValueError where an approximate index returned fewer than the neighbours asked
+    for: FAISS pads with index -1 (which would read as the last reference) and distance
+    FLT_MAX."""
+    short = np.any(ind < 0, axis=1)
+    if not short.any():
+        return
+    knob = {"ivf": f"index_params['nprobe'] (now {getattr(faiss_index, 'nprobe', '?')}, "
+                   f"of nlist={getattr(faiss_index, 'nlist', '?')} lists)",
+            "hnsw": "index_params['ef_search'] (now "
+                    f"{getattr(getattr(faiss_index, 'hnsw', None), 'efSearch', '?')})"}
+    raise ValueError(
+        f"The FAISS {index!r} index found fewer than the {k} neighbours asked for "
+        f"{int(short.sum())} of {ind.shape[0]} queries: it searches only part of the "
+        f"references. Raise {knob.get(index, 'its search breadth')}, lower n_neighbors, or "
+        "use index='flat' (exact)."
+    )
 
 
 class _FaissSearch:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._array_api import is_numpy_namespace, is_torch_namespace
 from ._blocks import chunk_rows, map_blocks, n_threads_for, set_diagonal
-from ._numerics import safe_sqrt
+from ._numerics import cos_from_difference, safe_sqrt
 
 # Default block of the searches: large enough for an efficient matrix product, small
 # enough that the block of distances stays near the CPU caches.
@@ -56,7 +56,8 @@ def kneighbors(prep, k, start, stop, exclude, chunk_size, working_memory, n_thre
         if exclude:
             R = set_diagonal(R, s, float("inf"), xp)
         upper = _kth_upper_bound(R, k, xp) + _ranking_band(prep, s, e)
-        return _nearest_candidates(prep, prep.X[s:e, :], R, upper, k)
+        return _nearest_candidates(prep, prep.X[s:e, :], R, upper, k,
+                                   own=s if exclude else None)
 
     if not prep.numpy:
         n_threads = 1
@@ -189,10 +190,11 @@ def _kth_upper_bound(R, k, xp):
     return xp.sort(R, axis=1)[:, k - 1:k]
 
 
-def _nearest_candidates(prep, Xb, R, upper, k):
+def _nearest_candidates(prep, Xb, R, upper, k, own=None):
     """The k nearest references of each row of ``Xb`` among those whose ranking is at most
     ``upper`` (shape (b, 1), at least k per row): exact distances of these candidates, the k
-    smallest taken in (distance, index) order. Returns sorted distances and indices."""
+    smallest taken in (distance, index) order. ``own``: row i is query ``own + i``, whose
+    own reference is excluded. Returns sorted distances and indices."""
     xp = prep.xp
     b, n = R.shape
     # Row-major nonzero: each row's candidate columns come out ascending, so a stable
@@ -209,9 +211,23 @@ def _nearest_candidates(prep, Xb, R, upper, k):
     cand = xp.reshape(xp.take(cols, xp.reshape(pos, (-1,))), (b, width))
     dist = _neighbor_distances(prep, Xb, cand, R)
     dist = xp.where(valid, dist, xp.asarray(xp.inf, dtype=dist.dtype, device=prep.device))
-    order = xp.argsort(dist, axis=1, stable=True)[:, :k]
+    if own is not None:
+        own = xp.arange(own, own + b, dtype=cand.dtype, device=prep.device)[:, None]
+    order = smallest_first(dist, cand, k, xp, own)
     return (xp.take_along_axis(dist, order, axis=1),
             xp.astype(xp.take_along_axis(cand, order, axis=1), xp.int64))
+
+
+def smallest_first(dist, cols, k, xp, own=None):
+    """Positions of the k smallest ``dist`` of each row, ties by position (a stable
+    sort). With ``own`` (shape (b, 1)), the column ``own`` of each row, the query's own
+    reference, goes after every other: excluded even where a callable metric puts the
+    other references at inf too, level with the inf that masks it."""
+    order = xp.argsort(dist, axis=1, stable=True)
+    if own is not None:
+        is_own = xp.astype(xp.take_along_axis(cols, order, axis=1) == own, xp.int8)
+        order = xp.take_along_axis(order, xp.argsort(is_own, axis=1, stable=True), axis=1)
+    return order[:, :k]
 
 
 def _neighbor_distances(prep, Xb, ind, R, gather_bytes=_GATHER_BYTES):
@@ -239,11 +255,20 @@ def _gathered_distances(prep, Xb, ind):
     xp = prep.xp
     b, k = ind.shape
     Yk = xp.reshape(xp.take(prep.Y, xp.reshape(ind, (-1,)), axis=0), (b, k, -1))
-    if prep.kind == "cos":
-        return xp.clip(1 - xp.sum(Xb[:, None, :] * Yk, axis=2), min=0.0, max=2.0)
     diff = Xb[:, None, :] - Yk
     dist = xp.sum(diff * diff, axis=2)
+    if prep.kind == "cos":
+        return _cos_of_gathered(prep, Xb, ind, dist)
     return prep.to_units(dist if prep.squared else safe_sqrt(dist, xp), prep.squared)
+
+
+def _cos_of_gathered(prep, Xb, ind, sq_diff):
+    """Cosine distances of the rows Xb (unit rows) to the references ``ind`` from their
+    squared differences ``sq_diff`` (shape of ``ind``)."""
+    xp = prep.xp
+    x_nonzero = xp.astype(xp.any(Xb != 0, axis=1), sq_diff.dtype)[:, None]
+    y_nonzero = xp.reshape(xp.take(prep.y_nonzero, xp.reshape(ind, (-1,))), ind.shape)
+    return cos_from_difference(sq_diff, x_nonzero, y_nonzero, xp)
 
 
 def _gathered_distances_numpy(prep, Xb, ind):
@@ -262,11 +287,8 @@ def _gathered_distances_numpy(prep, Xb, ind):
             c1 = min(c0 + cols, k)
             B = buf[:r1 - r0, :c1 - c0]
             np.take(prep.Y, ind[r0:r1, c0:c1], axis=0, out=B)
-            if prep.kind == "cos":
-                out[r0:r1, c0:c1] = 1 - np.einsum("bd,bkd->bk", Xb[r0:r1], B)
-            else:
-                np.subtract(Xb[r0:r1, None, :], B, out=B)
-                out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
+            np.subtract(Xb[r0:r1, None, :], B, out=B)
+            out[r0:r1, c0:c1] = np.einsum("bkd,bkd->bk", B, B)
     if prep.kind == "cos":
-        return np.clip(out, 0.0, 2.0, out=out)
+        return _cos_of_gathered(prep, Xb, ind, out)
     return prep.to_units(out if prep.squared else np.sqrt(out, out=out), prep.squared)

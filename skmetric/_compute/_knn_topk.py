@@ -28,6 +28,7 @@ from ._knn import (
     _neighbor_distances,
     _ranking_band,
     _ranking_block,
+    smallest_first,
 )
 from ._numerics import constant
 
@@ -143,10 +144,11 @@ def search_block(prep, s, e, k, m, exclude, gather=_GATHER_BYTES):
     else:
         held = V[:, m - 1] > V[:, k - 1] + _row_band(prep, s, e)
     D = _neighbor_distances(prep, prep.X[s:e, :], C, R, gather_bytes=gather)
+    own = None
     if exclude:  # the query itself is a candidate when m covers every reference
         own = xp.arange(s, e, dtype=C.dtype, device=prep.device)[:, None]
         D = xp.where(C == own, xp.full_like(D, xp.inf), D)  # full_like: no host copy
-    dist, ind = rerank(D, C, k, xp)
+    dist, ind = rerank(D, C, k, xp, own)
     return dist, ind, held
 
 
@@ -166,13 +168,14 @@ def smallest(R, m, xp):
             xp.astype(xp.take_along_axis(C, order, axis=1), xp.int64))
 
 
-def rerank(D, C, k, xp):
+def rerank(D, C, k, xp, own=None):
     """The k smallest distances D of each row with their columns C, in (distance, column)
-    order: the candidates are put in column order first, then stably sorted by distance."""
+    order: the candidates are put in column order first, then stably sorted by distance;
+    the column ``own`` (the query's own reference, excluded) goes last."""
     by_col = xp.argsort(C, axis=1)
     C = xp.take_along_axis(C, by_col, axis=1)
     D = xp.take_along_axis(D, by_col, axis=1)
-    order = xp.argsort(D, axis=1, stable=True)[:, :k]
+    order = smallest_first(D, C, k, xp, own)
     return xp.take_along_axis(D, order, axis=1), xp.take_along_axis(C, order, axis=1)
 
 

@@ -87,3 +87,12 @@ def safe_sqrt(D, xp):
     positive = D > 0
     return xp.where(positive, xp.sqrt(xp.where(positive, D, xp.ones_like(D))),
                     xp.zeros_like(D))
+
+
+def cos_from_difference(sq_diff, u_nonzero, v_nonzero, xp):
+    """Cosine distances from the squared differences of unit rows u, v: ``||u - v||² / 2``
+    (= ``1 - u·v``), accurate to about eps over the angle where ``1 - u·v`` loses all its
+    digits to nearly parallel rows; clipped to [0, 2]. A zero row (indicator 0, where a
+    unit row has 1) stays zero in the normalisation and is at distance exactly 1."""
+    both = (u_nonzero * v_nonzero) > 0
+    return xp.where(both, xp.clip(sq_diff / 2, min=0.0, max=2.0), xp.ones_like(sq_diff))

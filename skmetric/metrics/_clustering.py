@@ -6,6 +6,7 @@ from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_s
 
 from .._array_api import to_numpy
 from .._compute._arrays import check_input
+from .._compute._numerics import safe_exponent, times_pow2
 from .._compute._params import ARRAY, COUNT, COUNT_OR_NONE
 from .._docstrings import fill_doc
 from .._sklearn_compat import StrOptions
@@ -98,6 +99,9 @@ def _kmeans_score(score, embeddings, labels, n_clusters, random_state, n_init,
 
 def _kmeans_labels(embeddings, labels, n_clusters, random_state, n_init):
     X = to_numpy(check_input(embeddings, "embeddings")).astype(np.float64)
+    # k-means compares squared distances, which overflow or underflow for embeddings
+    # beyond 2**±255: an exact power-of-two scaling leaves its clusters unchanged.
+    X = times_pow2(X, safe_exponent([X], np, X.itemsize), np)
     y = labels_as_numpy(labels, X.shape[0], "labels", "embeddings")
     n_classes = unique_labels(y, "labels").shape[0]
     if n_classes < 2:

@@ -71,9 +71,21 @@ def retrieval_setup(query, query_labels, reference, reference_labels, ref_includ
 
 
 def _same_rows(xp, A, B):
-    """Whether A and B hold the same rows up to float round-off (e.g. float32 copies)."""
-    gap = xp.max(xp.abs(xp.astype(A, xp.float64) - xp.astype(B, xp.float64)))
-    return bool(gap <= 1e-5 * (1.0 + float(xp.max(xp.abs(xp.astype(A, xp.float64))))))
+    """Whether A and B hold the same rows up to float round-off (e.g. float32 copies).
+
+    The gap allowed is a small fraction of A's spread about its mean, which sets the
+    distances between rows, plus float32's rounding of A's magnitude, which offset data
+    carry; it has no absolute part, so neither an offset nor small units hide a row
+    out of place. Computed on A and B divided by A's largest magnitude (no overflow).
+    """
+    A, B = xp.astype(A, xp.float64), xp.astype(B, xp.float64)
+    peak = float(xp.max(xp.abs(A)))
+    if peak == 0:
+        return not bool(xp.any(B != 0))
+    A, B = A / peak, B / peak
+    gap = float(xp.max(xp.abs(A - B)))
+    spread = float(xp.max(xp.abs(A - xp.mean(A, axis=0))))
+    return gap <= 1e-5 * spread + 2.0**-22
 
 
 def knn_metrics(setup, prep, ks, *, at_r, chunk_size, working_memory, backend):
