@@ -5,10 +5,15 @@ what the old behaviour was).
 """
 
 import re
+import warnings
 
+import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
 
-from skmetric import _demo
+from skmetric import LMNN, MLKR, NCA, ITML_Supervised, _demo
 
 # -- the demo's options ------------------------------------------------------------------
 
@@ -70,3 +75,53 @@ def test_demo_runs_a_repeated_name_once(monkeypatch, capsys):
     assert _demo.main(["--datasets", "iris", "--learners", ""]) == 0
     assert calls[-1] == (["iris"], [])
     capsys.readouterr()
+
+
+# -- verbose progress of prior_strength='auto' -------------------------------------------
+
+def _iris(n_per_class=20):
+    X, y = load_iris(return_X_y=True)
+    keep = np.r_[:n_per_class, 50:50 + n_per_class, 100:100 + n_per_class]
+    return StandardScaler().fit_transform(X[keep]), y[keep]
+
+
+@pytest.mark.parametrize("learner, name, first_row", [
+    (LMNN(prior_strength="auto", max_iter=4, random_state=0), "LMNN", r"\[LMNN\] +iter "),
+    (MLKR(prior_strength="auto", max_iter=4), "MLKR", r"\[MLKR\] iter +1 "),
+    (ITML_Supervised(max_iter=3, random_state=0), "ITML", r"\[ITML\] sweep 1:"),
+    (NCA(max_iter=3, random_state=0), "NCA", r"\[NCA\] +iter "),
+])
+def test_verbose_auto_fits_say_what_they_choose_and_print_one_final_fit(learner, name,
+                                                                        first_row, capsys):
+    # LMNN and ITML_Supervised printed the iterations of every inner fit, each like a fit of
+    # its own (four tables for one fit), MLKR nothing until its final fit; none said what
+    # ran or what it chose (only NCA did, by a print of its own).
+    X, y = _iris()
+    learner = clone(learner).set_params(verbose=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        learner.fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    lines = [line for line in lines if not line.startswith("[MLKR] fitting ")]
+    assert re.fullmatch(rf"\[{name}\] choosing prior_strength among inf, .*0 by inner "
+                        r"3-fold CV", lines[0]), lines[0]
+    shown = f"{learner.prior_strength_:g}"
+    assert re.fullmatch(rf"\[{name}\] prior_strength 'auto': inf: -?[\d.]+, .* -> {shown}",
+                        lines[1]), lines[1]
+    assert set(re.findall(r"([\d.e+-]+|inf): ", lines[1])) == {
+        f"{s:g}" for s in learner.prior_scores_} if hasattr(learner, "prior_scores_") else True
+    # One final fit: its first row once (NCA may keep the prior: no row then).
+    rows = [line for line in lines[2:] if re.match(first_row, line)]
+    assert len(rows) == (0 if name == "NCA" and np.isinf(learner.prior_strength_) else 1)
+    # Silent without verbose, the inner fits too.
+    clone(learner).set_params(verbose=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_verbose_auto_says_when_the_classes_are_too_small_for_inner_folds(capsys):
+    X, y = _iris(n_per_class=2)  # 2 samples per class: no 3 inner folds
+    nca = NCA(max_iter=2, verbose=1).fit(X, y)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "[NCA] too few samples for inner 3-fold CV: prior_strength 'auto' keeps the plain "
+        "objective (0)")
+    assert nca.prior_strength_ == 0

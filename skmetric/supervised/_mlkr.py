@@ -144,7 +144,6 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         L0 = initial_components(self.init, self.n_components, X, None,
                                 random_state=self.random_state)
         X_dev, y_dev = backend.asarray(X), backend.asarray(y)
-        start = time.perf_counter()
 
         def report(it, objective):
             if self.verbose:
@@ -155,6 +154,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
             print(f"[MLKR] fitting {L0.shape[0]}x{L0.shape[1]} map on {X.shape[0]} samples "
                   f"({backend.name}, device {backend.device})")
         self.prior_strength_, warm = self._strength(X, y, backend)
+        start = time.perf_counter()  # the final fit's time, after the inner CV of 'auto'
         if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
             self.components_, self.n_iter_ = L0, 0
             warn_if_stuck_at_init("MLKR", X, L0, L0)
@@ -183,7 +183,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                                   tol=self.tol)
 
         choice = choose_strength(fit_path, X, y, random_state=self.random_state,
-                                 classification=False)
+                                 classification=False, verbose=self.verbose and "MLKR",
+                                 strengths=STRENGTHS)
         if choice.strength is None:
             return 0.0, None
         return choice.strength, choice.start

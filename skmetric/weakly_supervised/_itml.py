@@ -8,7 +8,7 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
-from .._compute._inner_cv import N_SPLITS, choose_strength
+from .._compute._inner_cv import N_SPLITS, choose_strength, silent
 from .._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map, geodesic_path
 from .._docstrings import (
     FEATURES_IN,
@@ -278,8 +278,11 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         strength = self.prior_strength
         if strength == "auto":
             codes = np.unique(y, return_inverse=True)[1]
-            choice = choose_strength(lambda Xt, yt: self._path(Xt, yt, bounds), X, codes,
-                                     random_state=self.random_state)
+            quiet = silent(self)  # the inner fits do not print their sweeps
+            choice = choose_strength(lambda Xt, yt: quiet._path(Xt, yt, bounds), X, codes,
+                                     random_state=self.random_state,
+                                     verbose=self.verbose and "ITML",
+                                     strengths=GEODESIC_STRENGTHS)
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         return self._fit(*self._draw_tuples(X, y), bounds, strength)
 
