@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_iris
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 
-from skmetric import LMNN, MLKR, NCA, ITML_Supervised, _demo
+from skmetric import LFDA, LMNN, MLKR, NCA, ITML_Supervised, KernelPCA, _demo
+from skmetric._sklearn_compat import InvalidParameterError
 
 # -- the demo's options ------------------------------------------------------------------
 
@@ -125,3 +127,48 @@ def test_verbose_auto_says_when_the_classes_are_too_small_for_inner_folds(capsys
         "[NCA] too few samples for inner 3-fold CV: prior_strength 'auto' keeps the plain "
         "objective (0)")
     assert nca.prior_strength_ == 0
+
+
+# -- refitting with other parameters -----------------------------------------------------
+
+def _fitted_names(estimator):
+    return sorted(name for name in vars(estimator) if name.endswith("_"))
+
+
+@pytest.mark.parametrize("learner, first, then", [
+    (LFDA(), {"prior_strength": "auto"}, {"prior_strength": 0.5}),
+    (LMNN(max_iter=3, random_state=0), {"prior_strength": "auto"}, {"prior_strength": 0.5}),
+    (ITML_Supervised(max_iter=3, random_state=0), {"prior_strength": "auto"},
+     {"prior_strength": 0}),
+    (KernelPCA(n_components=2, kernel="rbf"), {}, {"n_landmarks": 10, "random_state": 0}),
+    (KernelPCA(n_components=2, kernel="rbf", fit_inverse_transform=True), {},
+     {"fit_inverse_transform": False}),
+], ids=["LFDA", "LMNN", "ITML_Supervised", "KernelPCA-landmarks", "KernelPCA-inverse"])
+def test_refit_with_other_parameters_keeps_no_fitted_attribute_of_the_first(learner, first,
+                                                                          then):
+    X, y = _iris()
+    fitted = clone(learner).set_params(**first).fit(X, y)
+    fresh = clone(learner).set_params(**{**first, **then}).fit(X, y)
+    refitted = fitted.set_params(**then).fit(X, y)
+    # prior_scores_ of the 'auto' fit stayed (saying 'auto' chose among strengths that a
+    # fixed strength never compared); the exact KernelPCA's training samples (X_fit_) and
+    # eigenvectors stayed in the landmark model, and were pickled with it.
+    assert _fitted_names(refitted) == _fitted_names(fresh)
+    np.testing.assert_allclose(refitted.transform(X), fresh.transform(X))
+
+
+def test_a_fit_that_fails_on_its_data_leaves_the_learner_unfitted():
+    X, y = _iris()
+    nca = NCA(max_iter=3).fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        nca.fit(np.full_like(X, np.nan), y)
+    # The old map with the new call's failure: transform went on answering with the map
+    # of the earlier fit, as if the failed fit had not happened.
+    with pytest.raises(NotFittedError):
+        nca.transform(X)
+    # Invalid parameters are refused before anything is dropped (scikit-learn's order).
+    fitted = LFDA().fit(X, y)
+    with pytest.raises(InvalidParameterError):
+        fitted.set_params(k=-1).fit(X, y)
+    assert fitted.set_params(k=None).transform(X).shape == (len(X), 4)
+

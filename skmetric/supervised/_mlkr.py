@@ -14,7 +14,8 @@ from .._compute._inner_cv import STRENGTHS, choose_strength, penalised_path, pri
 from .._compute._lbfgs import minimize_lbfgs
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions
+from .._validation import fit_context
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -119,7 +120,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
 
     _requires_y = True  # regression targets: any real values
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn ``L`` by minimising the leave-one-out kernel regression error.
 
