@@ -172,3 +172,60 @@ def test_a_fit_that_fails_on_its_data_leaves_the_learner_unfitted():
         fitted.set_params(k=-1).fit(X, y)
     assert fitted.set_params(k=None).transform(X).shape == (len(X), 4)
 
+
+# -- the deep embedders' parameter files -------------------------------------------------
+
+def _embedder(**params):
+    from skmetric.deep import MetricEmbedder
+
+    return MetricEmbedder(**{"embedding_dim": 4, "samples_per_class": 2, "batch_size": 8,
+                             "max_epochs": 1, "random_state": 0, "verbose": 0, **params})
+
+
+def _blobs(n=24, d=5, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 4
+    return (rng.randn(n, d) + 2 * y[:, None]).astype(np.float32), y
+
+
+def test_load_params_into_a_fitted_embedder_keeps_none_of_its_fitted_state(tmp_path):
+    pytest.importorskip("skorch")
+    pd = pytest.importorskip("pandas")
+    X, y = _blobs()
+    saved = _embedder().fit(X, y)  # fitted on an array: no feature names
+    saved.save_params(f_params=tmp_path / "params.pt")
+    X7, y7 = _blobs(n=30, d=7, seed=1)
+    columns = [f"f{i}" for i in range(7)]
+    target = _embedder().fit(pd.DataFrame(X7, columns=columns), y7 + 10)
+    target.load_params(f_params=tmp_path / "params.pt")
+    # feature_names_in_ of the target's own fit stayed, beside the file's n_features_in_=5:
+    # transform(X) warned "X does not have valid feature names", and a DataFrame of the
+    # file's five columns was refused for not being named f0..f6.
+    assert not hasattr(target, "feature_names_in_")
+    assert target.n_features_in_ == 5 and target.input_shape_ == (5,)
+    np.testing.assert_array_equal(target.classes_, saved.classes_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(target.transform(X), saved.transform(X))
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        target.transform(pd.DataFrame(X, columns=list("abcde")))
+
+
+def test_load_params_into_an_embedder_of_other_sizes_says_which(tmp_path):
+    pytest.importorskip("skorch")
+    X, y = _blobs()
+    path = str(tmp_path / "params.pt")
+    _embedder().fit(X, y).save_params(f_params=path)
+    # Was torch's RuntimeError "Error(s) in loading state_dict for MLP: size mismatch for
+    # layers.3.weight: copying a param with shape torch.Size([4, 256]) ...".
+    with pytest.raises(ValueError, match=r"params\.pt' does not fit this MetricEmbedder's: it "
+                       r"returns 4 dimensions, this MetricEmbedder builds a network of 8: "
+                       r"construct it with embedding_dim=4\.$"):
+        _embedder(embedding_dim=8).initialize().load_params(f_params=path)
+    with pytest.raises(ValueError, match=r"size mismatch for layers\.\d+\.weight: .*\]\); "
+                       r"construct this MetricEmbedder with the module parameters \(module, "
+                       r"module__\*\)"):
+        _embedder(module__hidden=(16,)).initialize().load_params(f_params=path)
+    same = _embedder().initialize()
+    same.load_params(f_params=path)
+    assert same.transform(X).shape == (len(X), 4)

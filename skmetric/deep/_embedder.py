@@ -42,6 +42,10 @@ from .networks import MLP, SmallCNN
 _SEED_HIGH = np.iinfo(np.int32).max
 #: Key of the fitted state (input shape, classes...) in a saved state dict's ``_metadata``.
 _STATE_KEY = "skmetric.deep"
+#: The fitted attributes that state holds (when set), as Python numbers or lists ...
+_FITTED_NUMBERS = ("input_shape_", "embedding_dim_", "n_features_in_", "n_iter_")
+#: ... and as arrays (values and dtype).
+_FITTED_ARRAYS = ("classes_", "feature_names_in_")
 
 
 def _loss_scores_classes(self):
@@ -909,11 +913,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def _fitted_state(self):
         """What ``fit`` learned besides the weights, as plain Python values."""
         state = {"estimator": type(self).__name__}
-        for name in ("input_shape_", "embedding_dim_", "n_features_in_", "n_iter_"):
+        for name in _FITTED_NUMBERS:
             value = getattr(self, name, None)
             if value is not None:
                 state[name] = list(value) if isinstance(value, tuple) else int(value)
-        for name in ("classes_", "feature_names_in_"):
+        for name in _FITTED_ARRAYS:
             if hasattr(self, name):
                 array = getattr(self, name)
                 state[name] = {"values": array.tolist(), "dtype": array.dtype.str}
@@ -925,6 +929,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 if k in ("input_shape_", "embedding_dim_", "classes_")}
 
     def _set_fitted_state(self, state):
+        # What the file does not hold, its embedder did not have (e.g. feature names, for
+        # one fitted on an array): none is left over from a fit of this one.
+        for name in (*_FITTED_NUMBERS, *_FITTED_ARRAYS):
+            if name not in state and name in vars(self):
+                delattr(self, name)
         for name, value in state.items():
             if name == "input_shape_":
                 self.input_shape_ = tuple(value)
@@ -1002,7 +1011,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     "save_params(f_params=...) writes (without use_safetensors). Save with "
                     "save_params, or pickle/joblib the whole embedder."
                 )
-            _uncompiled(self.module_).load_state_dict(state_dict)
+            try:
+                _uncompiled(self.module_).load_state_dict(state_dict)
+            except RuntimeError as exc:  # torch's "size mismatch for layers.3.weight: ..."
+                raise _unfitting_network(self, f_params, (state or {}).get("embedding_dim_"),
+                                         exc) from exc
             self._warn_if_loss_weights_missing(f_criterion)
             f_params = None
         if not (f_optimizer or f_criterion or f_history or kwargs or f_params):
@@ -1183,6 +1196,21 @@ _SKORCH_FIXED = frozenset(inspect.signature(NeuralNet.__init__).parameters) - fr
 
 #: Prefixes of the sub-parameters that skorch reads each time it builds the component.
 _READ_AT_FIT = ("iterator_train", "iterator_valid", "dataset")
+
+
+def _unfitting_network(embedder, f_params, saved_dim, exc):
+    """The ValueError for a saved network whose shapes differ from the embedder's."""
+    name = type(embedder).__name__
+    built = getattr(embedder, "embedding_dim_", None)
+    if saved_dim is not None and built is not None and saved_dim != built:
+        why = (f"it returns {saved_dim} dimensions, this {name} builds a network of {built}: "
+               f"construct it with embedding_dim={saved_dim}")
+    else:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = lines[min(1, len(lines) - 1)].rstrip(".")  # after "Error(s) in loading..."
+        why = (f"{first}; construct this {name} with the module parameters (module, "
+               "module__*) of the one that saved it")
+    return ValueError(f"The network saved in {f_params!r} does not fit this {name}'s: {why}.")
 
 
 def _uncompiled(module):
