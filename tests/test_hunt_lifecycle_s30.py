@@ -4,6 +4,7 @@ Each test pins a bug found in the thirtieth session's hunt (the docstring or a c
 what the old behaviour was).
 """
 
+import pickle
 import re
 import warnings
 
@@ -229,3 +230,23 @@ def test_load_params_into_an_embedder_of_other_sizes_says_which(tmp_path):
     same = _embedder().initialize()
     same.load_params(f_params=path)
     assert same.transform(X).shape == (len(X), 4)
+
+
+def test_a_fitted_embedder_refuses_a_device_it_cannot_use_and_stays_usable(tmp_path):
+    pytest.importorskip("skorch")
+    X, y = _blobs()
+    emb = pickle.loads(pickle.dumps(_embedder().fit(X, y)))
+    before = emb.transform(X)
+    # Unpickled, the device was taken silently and transform then failed with torch's
+    # AssertionError "Torch not compiled with CUDA enabled"; freshly fitted, set_params
+    # raised that AssertionError itself, from skorch's re-initialisation.
+    with pytest.raises(ValueError, match=r"device='cuda:99' cannot be used: .*Pass "
+                       r"device='cpu'"):
+        emb.set_params(device="cuda:99")
+    assert emb.device == "cpu"
+    np.testing.assert_array_equal(emb.transform(X), before)
+    path = str(tmp_path / "params.pt")
+    emb.save_params(f_params=path)
+    # A misspelt device was torch's RuntimeError from inside torch.load.
+    with pytest.raises(ValueError, match=r"device='gpu' cannot be used"):
+        _embedder(device="gpu").initialize().load_params(f_params=path)

@@ -866,6 +866,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # a component to re-initialise on a fitted net and fail.
             setattr(self, key, params.pop(key))
             self._params_to_validate.add(key)
+        if "device" in params and self.initialized_:
+            # skorch moves the built network there now (torch's AssertionError "Torch not
+            # compiled with CUDA enabled" from deep inside it); unfitted, fit checks it.
+            _check_device_usable(params["device"])
         return super().set_params(**params)
 
     def _get_param_names(self):
@@ -1027,6 +1031,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def _read_state_dict(self, f):
         from skorch.utils import get_map_location
 
+        if self.device is not None and not str(self.device).startswith("cuda"):
+            # A CUDA device that this machine lacks loads on the CPU, with skorch's
+            # DeviceWarning (a model trained on a GPU, served on a CPU); others must exist.
+            _check_device_usable(self.device)
         map_location = get_map_location(self.device)
         self.device = self._check_device(self.device, map_location)
         kwargs = {"weights_only": True} if self.torch_load_kwargs is None \
