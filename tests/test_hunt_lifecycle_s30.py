@@ -250,3 +250,19 @@ def test_a_fitted_embedder_refuses_a_device_it_cannot_use_and_stays_usable(tmp_p
     # A misspelt device was torch's RuntimeError from inside torch.load.
     with pytest.raises(ValueError, match=r"device='gpu' cannot be used"):
         _embedder(device="gpu").initialize().load_params(f_params=path)
+
+
+def test_a_fitted_loss_shows_the_parameters_it_was_given():
+    pytest.importorskip("skorch")
+    from skmetric.deep import losses
+
+    X, y = _blobs()
+    emb = _embedder(loss="triplet_margin", miner=None, loss__margin=0.3).fit(X, y)
+    # Both printed "TripletMarginLoss(distance='cosine_similarity', normalize=True)": after
+    # loss__margin=0.3 (or a grid search over it) the loss looked like the default one.
+    assert re.fullmatch(r"TripletMarginLoss\(distance='cosine_similarity', normalize=True, "
+                        r"margin=0\.3, random_state=\d+\)", repr(emb.loss_)), repr(emb.loss_)
+    assert repr(losses.ArcFaceLoss(num_classes=3, embedding_size=4, margin=0.3)) == (
+        "ArcFaceLoss(num_classes=3, embedding_size=4, margin=0.3)")  # was "ArcFaceLoss()"
+    assert repr(losses.TripletMarginLoss()) == ("TripletMarginLoss(distance='euclidean', "
+                                                "normalize=True)")
