@@ -266,3 +266,18 @@ def test_a_fitted_loss_shows_the_parameters_it_was_given():
         "ArcFaceLoss(num_classes=3, embedding_size=4, margin=0.3)")  # was "ArcFaceLoss()"
     assert repr(losses.TripletMarginLoss()) == ("TripletMarginLoss(distance='euclidean', "
                                                 "normalize=True)")
+
+
+def test_a_subclass_keeps_what_it_sets_before_calling_fit():
+    # benchmarks/lmnn_equal_work.py's pattern: a trace started in the subclass's fit and
+    # filled by a hook during the fit. Only what a fit itself set is dropped on the next.
+    class TracedLFDA(LFDA):
+        def fit(self, X, y):
+            self.calls_ = getattr(self, "calls_", 0) + 1
+            return super().fit(X, y)
+
+    X, y = _iris()
+    lfda = TracedLFDA(prior_strength="auto").fit(X, y)
+    assert lfda.calls_ == 1 and hasattr(lfda, "prior_scores_")
+    lfda.set_params(prior_strength=0).fit(X, y)
+    assert lfda.calls_ == 2 and not hasattr(lfda, "prior_scores_")
