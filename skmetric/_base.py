@@ -20,12 +20,12 @@ from ._compute._arrays import check_input
 from ._compute._numerics import row_norms
 from ._docstrings import FIT_PAIRS, FIT_PAIRS_END, fill_doc
 from ._keywords import KeywordCheckMixin
-from ._sklearn_compat import _fit_context
 from ._validation import (
     _TUPLE_NAMES,
     apply_preprocessor,
     check_pair_labels,
     check_tuples,
+    fit_context,
     fit_scale,
 )
 
@@ -263,7 +263,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         pairs = self._prepare_tuples(pairs, reset=reset)
         return pairs, check_pair_labels(y, pairs.shape[0])
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     @fill_doc(pairs_y=FIT_PAIRS, end=FIT_PAIRS_END)
     def fit(self, pairs, y, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.

@@ -5,6 +5,7 @@ Run ``python -m skmetric --help`` for the options.
 
 import argparse
 import importlib.util
+import os
 import re
 import sys
 import time
@@ -134,7 +135,10 @@ def embedding_steps(name, scale, random_state):
 
 
 def check_choices(datasets, learners):
-    """Raise a ValueError naming the valid choices for an unknown dataset or learner."""
+    """Raise a ValueError naming the valid choices for an unknown dataset or learner, or
+    for no dataset at all (the learners may be none: the baselines alone are measured)."""
+    if not datasets:
+        raise ValueError(f"No dataset given; choose at least one from {list(DATASETS)}.")
     unknown = [name for name in learners if name not in LEARNERS]
     if unknown:
         raise ValueError(f"Unknown learner(s) {unknown}; choose from {list(LEARNERS)}.")
@@ -305,7 +309,8 @@ def format_table(rows, n_neighbors, scaled=True):
 # -- command line ---------------------------------------------------------------------------
 
 def _csv_list(text):
-    return [item.strip() for item in text.split(",") if item.strip()]
+    """The names of a comma-separated option, each once (a repeated one would run twice)."""
+    return list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
 
 
 def _learner_list():
@@ -334,7 +339,7 @@ def build_parser():
                         f"(default: {','.join(DEFAULT_DATASETS)})")
     parser.add_argument("--learners", type=_csv_list, default=DEFAULT_LEARNERS,
                         help="comma-separated, from the list below (default: the starred "
-                        "ones)")
+                        "ones; '' measures the Euclidean baselines alone)")
     parser.add_argument("--folds", type=int, default=5, help="CV folds (default: 5)")
     parser.add_argument("--neighbors", type=int, default=3, help="k of k-NN (default: 3)")
     parser.add_argument("--scale", choices=list(SCALERS), default="minmax",
@@ -362,8 +367,12 @@ def main(argv=None):
         parser.error("--folds must be at least 2")
     if args.neighbors < 1 or args.threads < 1:
         parser.error("--neighbors and --threads must be at least 1")
+    if not 0 <= args.random_state < 2**32:
+        parser.error(f"--random-state must be in [0, 2**32 - 1] (a NumPy seed); got "
+                     f"{args.random_state}")
     try:
         check_choices(args.datasets, args.learners)
+        _check_run_options(args)
     except (ValueError, ImportError) as exc:
         parser.error(str(exc))
     with threadpool_limits(args.threads):
@@ -381,6 +390,34 @@ def main(argv=None):
     return 0
 
 
+def _check_run_options(args):
+    """Raise a ValueError, before minutes of fits, for options that would fail every fold
+    of a dataset (too many folds or neighbours for its classes) or the writing at the end
+    (an --output folder that is missing, --plots without matplotlib)."""
+    for dataset in args.datasets:
+        y = load_dataset(dataset)[1]
+        smallest = int(np.unique(y, return_counts=True)[1].min())
+        if args.folds > smallest:
+            raise ValueError(f"--folds {args.folds} is more than the {smallest} samples of "
+                             f"{dataset}'s smallest class; stratified folds need at most "
+                             "that many")
+        cv = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.random_state)
+        fitted = min(len(train) for train, _ in cv.split(np.zeros((len(y), 1)), y))
+        if args.neighbors > fitted:
+            raise ValueError(f"--neighbors {args.neighbors} is more than the {fitted} "
+                             f"training samples of {dataset}'s smallest training fold")
+    if args.output and os.path.isdir(args.output):
+        raise ValueError(f"--output {args.output} is a folder; give a file name")
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise ValueError(f"--output {args.output}: its folder does not exist")
+    if args.plots:
+        if os.path.exists(args.plots) and not os.path.isdir(args.plots):
+            raise ValueError(f"--plots {args.plots} is a file; give a folder")
+        from . import plotting
+
+        plotting._pyplot()  # an ImportError names the extra to install
+
+
 def write_plots(rows, directory, scale="minmax", random_state=0, stream=None):
     """Figures of the demo's results, as PNG files in ``directory``; returns their paths.
 
@@ -390,8 +427,6 @@ def write_plots(rows, directory, scale="minmax", random_state=0, stream=None):
     (``roc_<d>.png``); for digits, test digits with their nearest training digits
     (``retrieval_digits.png``).
     """
-    import os
-
     from sklearn.model_selection import train_test_split
 
     from . import plotting

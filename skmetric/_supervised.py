@@ -17,8 +17,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from ._compute._backend import resolve_backend, to_host
 from ._constraints import Constraints
 from ._docstrings import FIT_X_Y, fill_doc
-from ._sklearn_compat import Interval, _fit_context
-from ._validation import format_labels, unique_labels
+from ._sklearn_compat import Interval
+from ._validation import fit_context, format_labels, unique_labels
 
 # Parameter constraint of every ``*_Supervised`` variant, added to its algorithm's.
 N_CONSTRAINTS_CONSTRAINT = {"n_constraints": [Interval(numbers.Integral, 1, None,
@@ -40,7 +40,7 @@ class LabelledLearnerMixin:
     #: e.g. ``("numpy", "torch")`` for a learner with a ``device`` parameter (see above).
     _namespaces = None
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     @fill_doc(X_y=FIT_X_Y)
     def fit(self, X, y=None):  # None: scikit-learn's "requires y" error, naming the class
         """Learn the metric from samples and their class labels.

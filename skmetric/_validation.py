@@ -1,8 +1,11 @@
 """Input validation shared by all learners: tuples, preprocessors, pair labels."""
 
+import functools
 import numbers
 
 import numpy as np
+
+from ._sklearn_compat import _fit_context
 
 _TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
@@ -224,3 +227,37 @@ def check_scalar_or_none(value, name, *, min_val=None, include_min=True):
     if min_val is not None and (value < min_val or (not include_min and value == min_val)):
         raise ValueError(f"{name} must be {'>=' if include_min else '>'} {min_val}; got {value}.")
     return value
+
+
+def fit_context(*, prefer_skip_nested_validation):
+    """scikit-learn's ``_fit_context`` for a ``fit`` that starts from a clean slate.
+
+    After the parameters are validated, the fitted attributes (ending in ``_``) that the
+    previous fit set are deleted, so that a refit with other parameters keeps none that it
+    does not set again: ``prior_scores_`` of an earlier ``prior_strength='auto'``, an exact
+    KernelPCA's training samples (``X_fit_``) in a landmark model, which would also be
+    pickled. A fit that fails on its data leaves the estimator unfitted rather than a mix of
+    two fits. Only what a fit set is deleted: a user's subclass may set attributes of its
+    own (e.g. a trace of the objective) before calling ``super().fit``.
+    """
+    def decorator(fit):
+        @functools.wraps(fit)
+        def fresh_fit(estimator, *args, **kwargs):
+            state = vars(estimator)
+            for name in state.pop(_FIT_SET, ()):
+                state.pop(name, None)
+            before = set(state)
+            try:
+                return fit(estimator, *args, **kwargs)
+            finally:
+                state[_FIT_SET] = tuple(name for name in state
+                                        if name not in before and name.endswith("_"))
+
+        return _fit_context(prefer_skip_nested_validation=prefer_skip_nested_validation)(
+            fresh_fit)
+
+    return decorator
+
+
+#: The instance attribute that lists the fitted attributes the last fit set.
+_FIT_SET = "_fit_attributes"

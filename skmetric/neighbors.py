@@ -27,8 +27,8 @@ from ._compute._params import (
     NON_NEGATIVE,
 )
 from ._keywords import KeywordCheckMixin
-from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_params
-from ._validation import unique_labels
+from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
+from ._validation import fit_context, unique_labels
 
 BACKENDS = ("auto", "brute", "faiss")
 FAISS_INDEXES = ("flat", "ivf", "hnsw")
@@ -249,7 +249,7 @@ class MetricKNeighborsClassifier(KeywordCheckMixin, ClassifierMixin, BaseEstimat
         self.backend = backend
         self.chunk_size = chunk_size
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit the metric learner and store the training samples in its space.
 

@@ -20,6 +20,7 @@ rule seeds the inner folds of every learner (:func:`split_seed`): its ``random_s
 :data:`SPLIT_SEED` when that is None or the learner has none.
 """
 
+import copy
 import functools
 import math
 import numbers
@@ -34,7 +35,7 @@ from ._lbfgs import minimize_lbfgs
 
 __all__ = ["N_SPLITS", "N_NEIGHBORS", "PATH_TOL", "SPLIT_SEED", "STRENGTHS", "Choice",
            "choose_strength", "inner_folds", "kernel_regression_score", "knn_scores",
-           "penalised_path", "prior_penalty", "split_seed"]
+           "penalised_path", "prior_penalty", "silent", "split_seed"]
 
 # Inner folds: three keep an 'auto' NCA fit within 2-4 times the plain fit (measured on the
 # pyDML-Stats datasets, benchmarks/accuracy.py).
@@ -194,7 +195,7 @@ def _stratified_folds(codes, first, n_splits, seed):
 
 
 def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
-                    n_splits=N_SPLITS, single_above=None):
+                    n_splits=N_SPLITS, single_above=None, verbose=None, strengths=None):
     """The strength whose maps score best on held-out inner folds of ``(X, y)``.
 
     Parameters
@@ -215,6 +216,13 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
         single precision (half the time of the distances; neighbours at distances equal to
         about 1e-7 may swap). For a learner whose fit costs less than scoring its maps on
         big data (LFDA). None: double precision always.
+    verbose : str, default=None
+        The learner's name when it is verbose: what runs is printed before the inner fits
+        (which print nothing themselves: ``fit_path`` fits a :func:`silent` copy) and each
+        strength's score after, so that the inner fits' time is accounted for and their
+        output is not taken for the final fit's.
+    strengths : sequence of float, default=None
+        The candidates, named in that first line.
 
     Returns
     -------
@@ -224,7 +232,14 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
     folds = inner_folds(y, random_state=random_state, classification=classification,
                         n_splits=n_splits)
     if folds is None:
+        if verbose:
+            print(f"[{verbose}] too few samples for inner {n_splits}-fold CV: "
+                  "prior_strength 'auto' keeps the plain objective (0)", flush=True)
         return Choice(None, {}, None)
+    if verbose:
+        among = "" if strengths is None else f" among {', '.join(f'{s:g}' for s in strengths)}"
+        print(f"[{verbose}] choosing prior_strength{among} by inner {n_splits}-fold CV",
+              flush=True)
     totals, maps = {}, {}
     for train, valid in folds:
         X_train, y_train, X_valid, y_valid = X[train], y[train], X[valid], y[valid]
@@ -243,7 +258,22 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
     values = np.array([totals[s] for s in strengths])
     # Ties (common with accuracies on small folds) go to the strongest regularisation.
     best = strengths[int(np.flatnonzero(values >= values.max() - 1e-12)[0])]
+    if verbose:
+        print(f"[{verbose}] prior_strength 'auto': "
+              + ", ".join(f"{s:g}: {v:.4f}" for s, v in totals.items()) + f" -> {best:g}",
+              flush=True)
     return Choice(best, totals, maps[best])
+
+
+def silent(learner):
+    """A shallow copy of ``learner`` with ``verbose`` off, for the inner fits of 'auto'.
+
+    Its fit-time private state (e.g. ``_fit_scale``) is kept; what it sets on itself does
+    not reach ``learner``.
+    """
+    quiet = copy.copy(learner)
+    quiet.verbose = False
+    return quiet
 
 
 def knn_scores(maps, X_train, y_train, X_valid, y_valid, n_neighbors=N_NEIGHBORS,

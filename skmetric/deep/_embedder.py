@@ -42,6 +42,10 @@ from .networks import MLP, SmallCNN
 _SEED_HIGH = np.iinfo(np.int32).max
 #: Key of the fitted state (input shape, classes...) in a saved state dict's ``_metadata``.
 _STATE_KEY = "skmetric.deep"
+#: The fitted attributes that state holds (when set), as Python numbers or lists ...
+_FITTED_NUMBERS = ("input_shape_", "embedding_dim_", "n_features_in_", "n_iter_")
+#: ... and as arrays (values and dtype).
+_FITTED_ARRAYS = ("classes_", "feature_names_in_")
 
 
 def _loss_scores_classes(self):
@@ -862,6 +866,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # a component to re-initialise on a fitted net and fail.
             setattr(self, key, params.pop(key))
             self._params_to_validate.add(key)
+        if "device" in params and self.initialized_:
+            # skorch moves the built network there now (torch's AssertionError "Torch not
+            # compiled with CUDA enabled" from deep inside it); unfitted, fit checks it.
+            _check_device_usable(params["device"])
         return super().set_params(**params)
 
     def _get_param_names(self):
@@ -909,11 +917,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def _fitted_state(self):
         """What ``fit`` learned besides the weights, as plain Python values."""
         state = {"estimator": type(self).__name__}
-        for name in ("input_shape_", "embedding_dim_", "n_features_in_", "n_iter_"):
+        for name in _FITTED_NUMBERS:
             value = getattr(self, name, None)
             if value is not None:
                 state[name] = list(value) if isinstance(value, tuple) else int(value)
-        for name in ("classes_", "feature_names_in_"):
+        for name in _FITTED_ARRAYS:
             if hasattr(self, name):
                 array = getattr(self, name)
                 state[name] = {"values": array.tolist(), "dtype": array.dtype.str}
@@ -925,6 +933,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 if k in ("input_shape_", "embedding_dim_", "classes_")}
 
     def _set_fitted_state(self, state):
+        # What the file does not hold, its embedder did not have (e.g. feature names, for
+        # one fitted on an array): none is left over from a fit of this one.
+        for name in (*_FITTED_NUMBERS, *_FITTED_ARRAYS):
+            if name not in state and name in vars(self):
+                delattr(self, name)
         for name, value in state.items():
             if name == "input_shape_":
                 self.input_shape_ = tuple(value)
@@ -1002,7 +1015,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                     "save_params(f_params=...) writes (without use_safetensors). Save with "
                     "save_params, or pickle/joblib the whole embedder."
                 )
-            _uncompiled(self.module_).load_state_dict(state_dict)
+            try:
+                _uncompiled(self.module_).load_state_dict(state_dict)
+            except RuntimeError as exc:  # torch's "size mismatch for layers.3.weight: ..."
+                raise _unfitting_network(self, f_params, (state or {}).get("embedding_dim_"),
+                                         exc) from exc
             self._warn_if_loss_weights_missing(f_criterion)
             f_params = None
         if not (f_optimizer or f_criterion or f_history or kwargs or f_params):
@@ -1014,6 +1031,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def _read_state_dict(self, f):
         from skorch.utils import get_map_location
 
+        if self.device is not None and not str(self.device).startswith("cuda"):
+            # A CUDA device that this machine lacks loads on the CPU, with skorch's
+            # DeviceWarning (a model trained on a GPU, served on a CPU); others must exist.
+            _check_device_usable(self.device)
         map_location = get_map_location(self.device)
         self.device = self._check_device(self.device, map_location)
         kwargs = {"weights_only": True} if self.torch_load_kwargs is None \
@@ -1183,6 +1204,21 @@ _SKORCH_FIXED = frozenset(inspect.signature(NeuralNet.__init__).parameters) - fr
 
 #: Prefixes of the sub-parameters that skorch reads each time it builds the component.
 _READ_AT_FIT = ("iterator_train", "iterator_valid", "dataset")
+
+
+def _unfitting_network(embedder, f_params, saved_dim, exc):
+    """The ValueError for a saved network whose shapes differ from the embedder's."""
+    name = type(embedder).__name__
+    built = getattr(embedder, "embedding_dim_", None)
+    if saved_dim is not None and built is not None and saved_dim != built:
+        why = (f"it returns {saved_dim} dimensions, this {name} builds a network of {built}: "
+               f"construct it with embedding_dim={saved_dim}")
+    else:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = lines[min(1, len(lines) - 1)].rstrip(".")  # after "Error(s) in loading..."
+        why = (f"{first}; construct this {name} with the module parameters (module, "
+               "module__*) of the one that saved it")
+    return ValueError(f"The network saved in {f_params!r} does not fit this {name}'s: {why}.")
 
 
 def _uncompiled(module):

@@ -25,6 +25,21 @@ NON_NEGATIVE = Interval(Real, 0, float("inf"), closed="left")
 POSITIVE = Interval(Real, 0, float("inf"), closed="neither")
 
 
+def changed_params(obj, skip=()):
+    """``"name=value"`` for each constructor parameter of ``obj`` (numbers, strings, None,
+    tuples) that differs from its default, for ``extra_repr``: a loss built with
+    ``margin=0.3`` (e.g. by ``loss__margin=0.3`` or a grid search) shows it."""
+    shown = []
+    for name, param in inspect.signature(type(obj)).parameters.items():
+        if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        value = getattr(obj, name, param.default)
+        plain = value is None or isinstance(value, (Real, str, tuple))
+        if plain and (param.default is param.empty or value != param.default):
+            shown.append(f"{name}={value!r}")
+    return shown
+
+
 class ValidatedParams(type):
     """Metaclass that checks constructor arguments against ``_parameter_constraints``.
 

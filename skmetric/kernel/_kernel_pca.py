@@ -23,6 +23,7 @@ from .._compute._arrays import check_input
 from .._compute._backend import resolve_backend
 from .._keywords import KeywordCheckMixin
 from .._sklearn_compat import Interval, StrOptions
+from .._validation import fit_context
 from ..distances import pairwise_distances
 
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
@@ -111,6 +112,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
 
     # -- fitting ---------------------------------------------------------------------------
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the model from data in X.
 
@@ -125,7 +127,6 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         -------
         self : object
         """
-        self._validate_params()
         self._fit_mode = self._choose_mode(X)
         if self._fit_mode == "sklearn":
             if self.kernel == "precomputed":

@@ -8,7 +8,7 @@ from .._array_api import to_numpy
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
 from .._init import components_from_metric
-from .._sklearn_compat import _fit_context
+from .._validation import fit_context
 
 
 class Covariance(MahalanobisMixin, BaseEstimator):
@@ -58,7 +58,7 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         self.preprocessor = preprocessor
         self.device = device
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the metric to the inverse covariance of ``X``.
 

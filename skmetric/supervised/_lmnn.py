@@ -13,7 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .._array_api import array_namespace, to_numpy
 from .._base import MahalanobisMixin
-from .._compute._inner_cv import N_SPLITS, choose_strength
+from .._compute._inner_cv import N_SPLITS, choose_strength, silent
 from .._compute._lbfgs import minimize_lbfgs
 from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
@@ -30,6 +30,9 @@ from .._warn import warn_user
 _BLOCK_ELEMENTS = 1 << 22
 # Impostor pairs processed at once in the loss: bounds the loss's temporaries.
 _PAIR_CHUNK = 1 << 20
+# The strengths 'auto' compares: the prior map (inf) and the plain objective (0); each
+# candidate costs a fit.
+_AUTO_STRENGTHS = (np.inf, 0.0)
 # L-BFGS iterations between two impostor searches.
 _ROUND_ITERS = 25
 # Most candidate impostor pairs kept; beyond, the loss is evaluated exactly in blocks of
@@ -232,9 +235,12 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         if not enough_per_class(counts, n_neighbors, N_SPLITS):
             self.prior_scores_ = {}
             return 0.0
+        quiet = silent(self)  # the inner fits do not print their iterations
         choice = choose_strength(
-            lambda Xt, yt: [(s, self._fit_map(Xt, yt, n_neighbors, s, backend)[0])
-                            for s in (np.inf, 0.0)], X, codes, random_state=self.random_state)
+            lambda Xt, yt: [(s, quiet._fit_map(Xt, yt, n_neighbors, s, backend)[0])
+                            for s in _AUTO_STRENGTHS], X, codes,
+            random_state=self.random_state, verbose=self.verbose and "LMNN",
+            strengths=_AUTO_STRENGTHS)
         self.prior_scores_ = choice.scores
         return choice.strength or 0.0
 

@@ -14,7 +14,8 @@ from .._compute._inner_cv import STRENGTHS, choose_strength, penalised_path, pri
 from .._compute._lbfgs import minimize_lbfgs
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions
+from .._validation import fit_context
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -119,7 +120,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
 
     _requires_y = True  # regression targets: any real values
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn ``L`` by minimising the leave-one-out kernel regression error.
 
@@ -144,7 +145,6 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         L0 = initial_components(self.init, self.n_components, X, None,
                                 random_state=self.random_state)
         X_dev, y_dev = backend.asarray(X), backend.asarray(y)
-        start = time.perf_counter()
 
         def report(it, objective):
             if self.verbose:
@@ -155,6 +155,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
             print(f"[MLKR] fitting {L0.shape[0]}x{L0.shape[1]} map on {X.shape[0]} samples "
                   f"({backend.name}, device {backend.device})")
         self.prior_strength_, warm = self._strength(X, y, backend)
+        start = time.perf_counter()  # the final fit's time, after the inner CV of 'auto'
         if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
             self.components_, self.n_iter_ = L0, 0
             warn_if_stuck_at_init("MLKR", X, L0, L0)
@@ -183,7 +184,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                                   tol=self.tol)
 
         choice = choose_strength(fit_path, X, y, random_state=self.random_state,
-                                 classification=False)
+                                 classification=False, verbose=self.verbose and "MLKR",
+                                 strengths=STRENGTHS)
         if choice.strength is None:
             return 0.0, None
         return choice.strength, choice.start

@@ -13,7 +13,6 @@ from sklearn.utils import check_random_state
 from .._base import MahalanobisMixin
 from .._compute._backend import to_numpy
 from .._compute._inner_cv import (
-    N_SPLITS,
     STRENGTHS,
     choose_strength,
     penalised_path,
@@ -198,13 +197,8 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                                   STRENGTHS, backend, scale=X_train.shape[0],
                                   max_iter=self.max_iter, tol=tol)
 
-        if self.verbose:  # the inner fits take most of the time: say what is running
-            print(f"[NCA] choosing prior_strength among "
-                  f"{', '.join(f'{s:g}' for s in STRENGTHS)} by inner {N_SPLITS}-fold CV")
-        choice = choose_strength(fit_path, X, codes, random_state=self.random_state)
-        if self.verbose:
-            print("[NCA] prior_strength 'auto': " + ", ".join(
-                f"{s:g}: {v:.4f}" for s, v in choice.scores.items()) + f" -> {choice.strength}")
+        choice = choose_strength(fit_path, X, codes, random_state=self.random_state,
+                                 verbose=self.verbose and "NCA", strengths=STRENGTHS)
         if choice.strength is None:
             return 0.0, None
         # The inner maps at that strength are close to the final one: start from them.

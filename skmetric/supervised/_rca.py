@@ -11,8 +11,9 @@ from .._base import MahalanobisMixin
 from .._constraints import Constraints
 from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
-from .._sklearn_compat import Interval, _fit_context
+from .._sklearn_compat import Interval
 from .._supervised import LabelledLearnerMixin, validate_labelled
+from .._validation import fit_context
 from .._warn import warn_user
 
 
@@ -72,7 +73,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
     _requires_y = True
     _rescalable = True
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, chunks):
         """Learn the RCA map from samples and their chunk ids.
 

@@ -8,7 +8,7 @@ from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
 from .._base import MahalanobisMixin, PairsClassifierMixin
-from .._compute._inner_cv import N_SPLITS, choose_strength
+from .._compute._inner_cv import N_SPLITS, choose_strength, silent
 from .._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map, geodesic_path
 from .._docstrings import (
     FEATURES_IN,
@@ -21,7 +21,7 @@ from .._docstrings import (
     fill_doc,
 )
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from .._sklearn_compat import Interval, Options, StrOptions, _fit_context
+from .._sklearn_compat import Interval, Options, StrOptions
 from .._supervised import (
     N_CONSTRAINTS_CONSTRAINT,
     SupervisedTuplesMixin,
@@ -29,7 +29,7 @@ from .._supervised import (
     draw_tuples,
     validate_supervised,
 )
-from .._validation import real_array
+from .._validation import fit_context, real_array
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -199,7 +199,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
     (4,)
     """
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     @fill_doc(pairs_y=FIT_PAIRS, end=FIT_PAIRS_END)
     def fit(self, pairs, y, bounds=None, calibration_params=None):
         """Learn the metric from labelled pairs, then calibrate ``threshold_`` on them.
@@ -259,7 +259,7 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
                          random_state=random_state, prior_strength=prior_strength)
         self.n_constraints = n_constraints
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     @fill_doc(X_y=FIT_X_Y)
     def fit(self, X, y, bounds=None):
         """Draw pairs from the labels and learn the metric.
@@ -278,8 +278,11 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
         strength = self.prior_strength
         if strength == "auto":
             codes = np.unique(y, return_inverse=True)[1]
-            choice = choose_strength(lambda Xt, yt: self._path(Xt, yt, bounds), X, codes,
-                                     random_state=self.random_state)
+            quiet = silent(self)  # the inner fits do not print their sweeps
+            choice = choose_strength(lambda Xt, yt: quiet._path(Xt, yt, bounds), X, codes,
+                                     random_state=self.random_state,
+                                     verbose=self.verbose and "ITML",
+                                     strengths=GEODESIC_STRENGTHS)
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         return self._fit(*self._draw_tuples(X, y), bounds, strength)
 

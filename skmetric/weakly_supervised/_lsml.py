@@ -9,8 +9,9 @@ from sklearn.base import BaseEstimator
 from .._base import MahalanobisMixin, QuadrupletsClassifierMixin
 from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._validation import fit_context
 
 _COMMON_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -112,7 +113,7 @@ default='identity'
     True
     """
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, quadruplets, weights=None):
         """Learn the metric from quadruplets.
 

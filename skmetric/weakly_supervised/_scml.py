@@ -13,9 +13,9 @@ from .._base import MahalanobisMixin, TripletsClassifierMixin
 from .._constraints import Constraints
 from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_doc
 from .._init import components_from_metric
-from .._sklearn_compat import Interval, StrOptions, _fit_context
+from .._sklearn_compat import Interval, StrOptions
 from .._supervised import SupervisedTuplesMixin
-from .._validation import real_array
+from .._validation import fit_context, real_array
 from .._warn import warn_user
 
 _COMMON_CONSTRAINTS = {
@@ -171,7 +171,7 @@ default='triplet_diffs'
     True
     """
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, triplets):
         """Learn the metric from triplets.
 

@@ -6,6 +6,7 @@ from torch import nn
 
 from .. import _sync
 from .._distances import canonical_distance, get_distance
+from .._params import changed_params
 from .._tuples import check_indices_tuple, check_inputs, pair_masks
 from ._options import LossOptions, add_regularization, reduce_terms
 
@@ -130,7 +131,8 @@ class BaseLoss(nn.Module, metaclass=LossOptions):
         return (mat, *pair_masks(indices_tuple, labels, ref_labels, mat.shape))
 
     def extra_repr(self):
-        return f"distance={self.distance!r}, normalize={self.normalize}"
+        return ", ".join([f"distance={self.distance!r}", f"normalize={self.normalize}",
+                          *changed_params(self, skip=("distance", "normalize"))])
 
 
 def zero_loss(embeddings):

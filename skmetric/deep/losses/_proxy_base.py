@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._sklearn_compat import Interval
+from .._params import changed_params
 from .._tuples import check_class_indices, check_indices_tuple, check_inputs
 from ._base import zero_loss
 from ._options import LossOptions, add_regularization, reduce_terms
@@ -53,6 +54,9 @@ class BaseProxyLoss(nn.Module, metaclass=LossOptions):
         super().__init__()
         self.num_classes = int(num_classes)
         self.embedding_size = int(embedding_size)
+
+    def extra_repr(self):
+        return ", ".join(changed_params(self))
 
     @staticmethod
     def _new_weights(rows, cols, init=nn.init.xavier_normal_):
