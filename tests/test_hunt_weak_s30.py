@@ -61,3 +61,34 @@ def test_every_distinct_pair_is_drawn_when_nearly_all_are_requested(labels):
         first, again = (constraints.positive_negative_pairs(n, random_state=3)[2]
                         for _ in range(2))
     np.testing.assert_array_equal(first, again)
+
+
+# -- MLKR's targets in any units -----------------------------------------------------------
+
+def test_mlkr_learns_the_same_map_whatever_the_units_of_the_targets():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = np.sin(2 * X[:, 0]) + 0.1 * X[:, 1]
+    reference = skmetric.MLKR(random_state=0).fit(X, y)
+    assert reference.n_iter_ > 5
+    # The loss scales with the square of y, and L-BFGS's tests are absolute below a loss of
+    # 1: targets in thousandths stopped after one step, at 1e-5 at the identity (n_iter_ 0).
+    for scale, shift in ((1e-3, 0.0), (1e-5, 0.0), (1e-8, 0.0), (1e4, 0.0), (1.0, 1e9)):
+        mlkr = skmetric.MLKR(random_state=0).fit(X, y * scale + shift)
+        np.testing.assert_allclose(mlkr.components_, reference.components_, rtol=1e-3,
+                                   atol=1e-3)
+    # A power of two is exact: the same map to the last bit, with the penalty too.
+    for params in ({}, {"prior_strength": 1e-2}):
+        np.testing.assert_array_equal(
+            skmetric.MLKR(random_state=0, **params).fit(X, y * 2.0**-30).components_,
+            skmetric.MLKR(random_state=0, **params).fit(X, y).components_)
+    # Constant targets are a valid, trivial problem: nothing moves.
+    np.testing.assert_array_equal(skmetric.MLKR(max_iter=5).fit(X, np.full(60, 3.0))
+                                  .components_, np.eye(3))
+
+
+def test_mlkr_refuses_complex_targets():
+    X, _ = _blobs()
+    # astype(float64) kept the real part with only NumPy's ComplexWarning.
+    with pytest.raises(ValueError, match=r"y is complex \(dtype complex128\)"):
+        skmetric.MLKR(max_iter=5).fit(X, np.arange(30) * (1 + 1j))
