@@ -63,6 +63,21 @@ def check_finite(X, what="X"):
         )
 
 
+def check_variance(X, learner, what="X"):
+    """Raise a ValueError naming ``learner`` when every feature of ``X`` is constant.
+
+    Judged on the values (their range), not on a covariance: the computed variance of a
+    constant feature such as 0.1 is round-off (about 1e-33), which an inverse-covariance
+    learner would invert into a map of 1e16 that measures nothing but that round-off.
+    """
+    if X.shape[0] and not np.any(np.ptp(X, axis=0)):
+        raise ValueError(
+            f"{learner} found no variance in {what}: every feature is constant, so there is "
+            "no direction to learn. Check the data (e.g. remove constant features with "
+            "sklearn.feature_selection.VarianceThreshold)."
+        )
+
+
 # Learners form squared distances, covariances and products of them in float64: samples
 # whose largest magnitude lies outside [2**-200, 2**200] (about 6e-61 .. 1.6e60) would
 # overflow or underflow there.

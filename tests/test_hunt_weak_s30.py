@@ -92,3 +92,38 @@ def test_mlkr_refuses_complex_targets():
     # astype(float64) kept the real part with only NumPy's ComplexWarning.
     with pytest.raises(ValueError, match=r"y is complex \(dtype complex128\)"):
         skmetric.MLKR(max_iter=5).fit(X, np.arange(30) * (1 + 1j))
+
+
+# -- samples without variance --------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda X, y: skmetric.Covariance().fit(X),
+    lambda X, y: skmetric.Covariance(device="cpu").fit(X),
+    lambda X, y: skmetric.RCA().fit(X, y),
+    lambda X, y: skmetric.RCA_Supervised(n_chunks=5, random_state=0).fit(X, y),
+    lambda X, y: skmetric.LFDA(k=2).fit(X, y),
+], ids=["Covariance", "Covariance_torch", "RCA", "RCA_Supervised", "LFDA"])
+def test_inverse_covariance_maps_of_constant_samples_are_refused(make):
+    y = np.arange(30) % 3
+    # The covariance of a constant 0.1 is round-off (1e-33): Covariance returned a map of
+    # 2e8, RCA of 1e16, LFDA of 6e33, measuring nothing but that round-off; a constant 1.0
+    # gave Covariance and RCA an all-zero map (every distance 0), LFDA at 7.7 scipy's "The
+    # leading minor of order 1 of B is not positive definite".
+    for value in (1.0, 0.1, 7.7):
+        with pytest.raises(ValueError, match=r"found no variance in (X|the samples in "
+                                             r"chunks): every feature is constant"):
+            make(np.full((30, 3), value), y)
+    # One constant feature among varying ones is fine: it gets no weight.
+    X, _ = _blobs()
+    X[:, 2] = 0.1
+    components = make(X, y).components_
+    assert np.all(np.isfinite(components))
+    assert np.abs(components @ [0.0, 0.0, 1.0]).max() < 1e-6 * np.abs(components).max()
+
+
+def test_rca_refuses_chunks_of_identical_samples():
+    X, _ = _blobs()
+    X[:6] = 0.1
+    chunks = np.r_[[0, 0, 0, 1, 1, 1], -np.ones(24, dtype=int)]
+    with pytest.raises(ValueError, match="RCA found no variance in the samples in chunks"):
+        skmetric.RCA().fit(X, chunks)

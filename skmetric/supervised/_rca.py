@@ -13,6 +13,7 @@ from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval, _fit_context
 from .._supervised import LabelledLearnerMixin, validate_labelled
+from .._validation import check_variance
 from .._warn import warn_user
 
 
@@ -95,6 +96,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
     def _fit_chunks(self, X, chunks):
         n_components = check_n_components(X.shape[1], self.n_components)
         in_chunk = chunks >= 0
+        check_variance(X[in_chunk], type(self).__name__, "the samples in chunks")
         C = _within_chunk_covariance(X[in_chunk], chunks[in_chunk])
         T = np.atleast_2d(np.cov(X[in_chunk], rowvar=False, bias=True))
         if n_components == X.shape[1]:
