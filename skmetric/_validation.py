@@ -213,6 +213,8 @@ def check_pair_labels(y, n_pairs):
         raise ValueError(
             f"y must be a 1-D array with one label per pair ({n_pairs}); got shape {y.shape}."
         )
+    if y.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in y):
+        y = y.astype(np.float64)  # numbers in an object array (e.g. a pandas column)
     if y.dtype.kind in "biuf":
         values = np.unique(y)
         if np.all(np.isin(values, (-1, 1))):
@@ -221,8 +223,9 @@ def check_pair_labels(y, n_pairs):
             return np.where(y == 1, 1, -1).astype(np.int64)
         bad = values[~np.isin(values, (-1, 0, 1))][:5]
         found = format_labels(bad) if bad.size else "both 0 and -1"
-    else:
-        found = format_labels(y[:5])
+    else:  # name the type: the first labels alone ('1', '-1') would look right
+        kind = "strings" if y.dtype.kind in "US" else "labels that are not all numbers"
+        found = f"{kind} (dtype {y.dtype}, e.g. {format_labels(y[:3])})"
     raise ValueError(
         "Pair labels must be +1 (similar) or -1 (dissimilar), or 1 and 0 (0 meaning "
         f"dissimilar); found "

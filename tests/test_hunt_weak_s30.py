@@ -127,3 +127,24 @@ def test_rca_refuses_chunks_of_identical_samples():
     chunks = np.r_[[0, 0, 0, 1, 1, 1], -np.ones(24, dtype=int)]
     with pytest.raises(ValueError, match="RCA found no variance in the samples in chunks"):
         skmetric.RCA().fit(X, chunks)
+
+
+# -- pair labels as objects or strings -----------------------------------------------------
+
+def test_pair_labels_in_an_object_array_are_read_as_numbers_and_strings_named():
+    X, y = _blobs()
+    idx, y_pm = Constraints(y).pairs(15, random_state=0)
+    reference = skmetric.ITML(preprocessor=X, max_iter=20).fit(idx, y_pm)
+    # Numbers in an object array (a pandas column of object dtype) were refused with
+    # "found [1, 1, 1, 1, 1]", labels that look valid.
+    for labels in (y_pm.astype(object), (y_pm == 1).astype(int).astype(object),
+                   [bool(v == 1) for v in y_pm]):
+        fitted = skmetric.ITML(preprocessor=X, max_iter=20).fit(idx, np.asarray(labels))
+        np.testing.assert_array_equal(fitted.components_, reference.components_)
+        assert fitted.threshold_ == reference.threshold_
+        assert fitted.score(idx, np.asarray(labels)) == reference.score(idx, y_pm)
+    # Strings are refused as strings: the message listed ['1', '1', ...], valid-looking.
+    with pytest.raises(ValueError, match=r"found strings \(dtype <U21, e\.g\. \['1', '1', "):
+        skmetric.ITML(preprocessor=X).fit(idx, y_pm.astype(str))
+    with pytest.raises(ValueError, match=r"not all numbers \(dtype object, e\.g\. \[1, None"):
+        skmetric.ITML(preprocessor=X).fit(idx[:2], np.array([1, None], dtype=object))
