@@ -70,10 +70,10 @@ class MahalanobisMixin(KeywordCheckMixin, ClassNamePrefixFeaturesOutMixin, Trans
         magnitude are rescaled or refused (see :meth:`_rescale_for_fit`).
         """
         preprocessor = getattr(self, "preprocessor", None)
-        if preprocessor is not None:
-            X_arr = np.asarray(X)
-            if X_arr.ndim == 1 and X_arr.dtype.kind in "iu":
-                X = apply_preprocessor(preprocessor, X_arr, what="X")
+        # Samples are 2-D: a 1-D X holds indices into the preprocessor (anything but
+        # integers is refused there, by name, rather than as "Expected 2D array").
+        if preprocessor is not None and np.ndim(X) == 1:
+            X = apply_preprocessor(preprocessor, np.asarray(X), what="X")
         out = validate_data(self, X, y, reset=reset, **check_params)
         if not reset:
             return out

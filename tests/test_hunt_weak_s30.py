@@ -148,3 +148,26 @@ def test_pair_labels_in_an_object_array_are_read_as_numbers_and_strings_named():
         skmetric.ITML(preprocessor=X).fit(idx, y_pm.astype(str))
     with pytest.raises(ValueError, match=r"not all numbers \(dtype object, e\.g\. \[1, None"):
         skmetric.ITML(preprocessor=X).fit(idx[:2], np.array([1, None], dtype=object))
+
+
+# -- 1-D indices into a preprocessor -------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda X: skmetric.ITML_Supervised(max_iter=5, prior_strength=0, preprocessor=X),
+    lambda X: skmetric.RCA_Supervised(n_chunks=5, preprocessor=X),
+    lambda X: skmetric.MLKR(max_iter=50, preprocessor=X),
+    lambda X: skmetric.Covariance(preprocessor=X),
+], ids=["ITML_Supervised", "RCA_Supervised", "MLKR", "Covariance"])
+def test_one_dimensional_indices_that_are_not_integers_are_named(make):
+    X, y = _blobs()
+    learner = make(X)
+    fitted = learner.fit(np.arange(30), y)
+    np.testing.assert_array_equal(fitted.transform(np.arange(4)), fitted.transform(X[:4]))
+    # Float (or boolean, or text) indices fell through to scikit-learn's "Expected 2D array,
+    # got 1D array instead ... Reshape your data", which names no preprocessor.
+    for indices in (np.arange(30.0), np.arange(30) % 2 == 0, np.arange(30).astype(str)):
+        with pytest.raises(TypeError, match=r"With a preprocessor, X must hold integer "
+                                            r"indices into it; got dtype"):
+            learner.fit(indices, y)
+        with pytest.raises(TypeError, match=r"X must hold integer indices"):
+            fitted.transform(indices[:4])
