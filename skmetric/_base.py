@@ -315,7 +315,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}, default='accuracy'
             'accuracy' and 'f_beta' maximise that measure; 'max_tpr' maximises the true
             positive rate while the true negative rate is at least ``min_rate``, and
-            'max_tnr' the converse.
+            'max_tnr' the converse; these two need both similar and dissimilar pairs.
         min_rate : float in [0, 1], default=None
             Required for 'max_tpr' and 'max_tnr'.
         beta : float, default=1.0
@@ -335,6 +335,16 @@ class PairsClassifierMixin(_TupleLearnerMixin):
             raise ValueError(f"beta must be a finite number > 0; got {beta!r}.")
         dist = -self.decision_function(pairs_valid)
         y = check_pair_labels(y_valid, dist.shape[0])
+        if strategy in ("max_tpr", "max_tnr") and np.unique(y).size < 2:
+            # A rate of pairs that are not there is undefined: max_tnr on dissimilar pairs
+            # only said "No threshold reaches min_rate", max_tpr on similar pairs only
+            # took every pair as similar.
+            only = "similar (+1)" if y[0] == 1 else "dissimilar (-1)"
+            raise ValueError(
+                f"strategy={strategy!r} needs both similar and dissimilar pairs in y_valid "
+                f"(it bounds one rate and maximises the other); found only {only} pairs. "
+                "Add pairs of the other kind, or use strategy='accuracy' or 'f_beta'."
+            )
         self.threshold_ = _best_threshold(dist, y == 1, strategy, min_rate, beta)
         return self
 

@@ -171,3 +171,34 @@ def test_one_dimensional_indices_that_are_not_integers_are_named(make):
             learner.fit(indices, y)
         with pytest.raises(TypeError, match=r"X must hold integer indices"):
             fitted.transform(indices[:4])
+
+
+# -- threshold calibration on pairs of one kind --------------------------------------------
+
+def test_rate_strategies_need_both_kinds_of_pairs():
+    X, y = _blobs()
+    idx, y_pairs = Constraints(y).pairs(20, random_state=0)
+    itml = skmetric.ITML(preprocessor=X, max_iter=20).fit(idx, y_pairs)
+    similar, dissimilar = idx[y_pairs == 1], idx[y_pairs == -1]
+    # max_tnr on dissimilar pairs only said "No threshold reaches min_rate=0.5"; max_tpr on
+    # similar pairs only returned a threshold above every distance.
+    for strategy in ("max_tpr", "max_tnr"):
+        for pairs, labels, only in ((similar, np.ones(20), "similar"),
+                                    (dissimilar, np.zeros(20), "dissimilar")):
+            with pytest.raises(ValueError, match=rf"strategy='{strategy}' needs both similar "
+                                                 rf"and dissimilar .* found only {only}"):
+                itml.calibrate_threshold(pairs, labels, strategy=strategy, min_rate=0.5)
+        itml.calibrate_threshold(idx, y_pairs, strategy=strategy, min_rate=0.5)
+        rates = _rates(itml.predict(idx), y_pairs)
+        assert rates[strategy == "max_tpr"] >= 0.5  # the bounded rate: TNR for max_tpr
+    # Accuracy and F-beta are defined on one kind: all dissimilar -> none predicted similar.
+    for strategy in ("accuracy", "f_beta"):
+        itml.calibrate_threshold(dissimilar, -np.ones(20), strategy=strategy)
+        assert np.all(itml.predict(dissimilar) == -1)
+        itml.calibrate_threshold(similar, np.ones(20), strategy=strategy)
+        assert np.all(itml.predict(similar) == 1)
+
+
+def _rates(predicted, labels):
+    """(TPR, TNR) of predicted pair labels."""
+    return (np.mean(predicted[labels == 1] == 1), np.mean(predicted[labels == -1] == -1))
