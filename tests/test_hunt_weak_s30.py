@@ -202,3 +202,19 @@ def test_rate_strategies_need_both_kinds_of_pairs():
 def _rates(predicted, labels):
     """(TPR, TNR) of predicted pair labels."""
     return (np.mean(predicted[labels == 1] == 1), np.mean(predicted[labels == -1] == -1))
+
+
+def test_lsml_refuses_complex_and_text_weights():
+    X, y = _blobs()
+    quadruplets = Constraints(y).quadruplets(20, random_state=0)
+    # np.asarray(weights, dtype=float64) kept the real part with only a ComplexWarning, and
+    # text failed with NumPy's "could not convert string to float".
+    with pytest.raises(ValueError, match=r"weights is complex \(dtype complex128\)"):
+        skmetric.LSML(preprocessor=X).fit(quadruplets, weights=np.ones(20) * (1 + 1j))
+    with pytest.raises(TypeError, match="weights must hold numbers"):
+        skmetric.LSML(preprocessor=X).fit(quadruplets, weights=["a"] * 20)
+    with pytest.raises(ValueError, match="weights is complex"):
+        skmetric.LSML_Supervised(n_constraints=20, weights=np.ones(20) * 1j).fit(X, y)
+    weighted = skmetric.LSML(preprocessor=X).fit(quadruplets, weights=np.arange(1, 21))
+    listed = skmetric.LSML(preprocessor=X).fit(quadruplets, weights=list(range(1, 21)))
+    np.testing.assert_array_equal(weighted.components_, listed.components_)
