@@ -242,14 +242,17 @@ class _TupleLearnerMixin:
 class PairsClassifierMixin(_TupleLearnerMixin):
     """Learners fitted on labelled pairs; they also classify pairs as similar or not.
 
-    A pair is predicted similar (+1) when its learned distance is at most ``threshold_``,
-    which ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
-    Labels may be given as +1 / -1 (metric-learn's convention) or as 1 / 0 (that of
-    :mod:`skmetric.metrics`); ``predict`` always returns +1 / -1, the ``classes_``.
-    ``fit`` runs the learner's ``_fit(pairs, y)`` on the validated pairs.
+    A pair is predicted similar when its learned distance is at most ``threshold_``, which
+    ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
+    Labels may be given as +1 / -1 (metric-learn's convention) or as 1 / 0 or booleans (that
+    of :mod:`skmetric.metrics`); ``predict`` answers in the convention of the labels given to
+    ``fit``, its ``classes_`` (dissimilar first), as scikit-learn's classifiers do, so that
+    scorers such as 'accuracy' compare like with like. ``fit`` runs the learner's
+    ``_fit(pairs, y)`` on the validated pairs, whose labels are then +1 / -1.
     """
 
     _tuple_size = 2
+    #: (dissimilar, similar) as ``predict`` returns them; ``fit`` sets them from its labels.
     classes_ = np.array([-1, 1])
 
     def __sklearn_tags__(self):
@@ -261,7 +264,10 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     def _prepare_pairs(self, pairs, y, *, reset=True):
         pairs = self._prepare_tuples(pairs, reset=reset)
-        return pairs, check_pair_labels(y, pairs.shape[0])
+        y, classes = check_pair_labels(y, pairs.shape[0], return_classes=True)
+        if reset:
+            self.classes_ = classes
+        return pairs, y
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc(pairs_y=FIT_PAIRS, end=FIT_PAIRS_END)
@@ -282,9 +288,11 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         return self.pair_score(pairs)
 
     def predict(self, pairs):
-        """+1 for pairs whose learned distance is at most ``threshold_``, else -1."""
+        """``classes_[1]`` (similar: +1, or 1 / True for such labels given to ``fit``) for
+        pairs whose learned distance is at most ``threshold_``, else ``classes_[0]``."""
         check_is_fitted(self, "threshold_")
-        return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
+        similar = -self.decision_function(pairs) <= self.threshold_
+        return np.where(similar, self.classes_[1], self.classes_[0])
 
     def score(self, pairs, y):
         """Area under the ROC curve of the pair scores against labels in {-1, +1} or {0, 1}."""

@@ -202,11 +202,13 @@ def check_tuples(tuples, tuple_size, preprocessor=None, *, n_features=None, dtyp
     return arr
 
 
-def check_pair_labels(y, n_pairs):
+def check_pair_labels(y, n_pairs, return_classes=False):
     """Validate pair labels; return them as -1 (dissimilar) and +1 (similar).
 
     Labels in {-1, +1} (metric-learn's convention) and in {0, 1} or booleans (the
-    convention of :mod:`skmetric.metrics`, 0 meaning dissimilar) are accepted.
+    convention of :mod:`skmetric.metrics`, 0 meaning dissimilar) are accepted. With
+    ``return_classes``, also return the (dissimilar, similar) labels of that convention:
+    ``[-1, 1]``, ``[0, 1]`` or ``[False, True]`` (``[-1, 1]`` when only 1 is present).
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_pairs:
@@ -217,10 +219,12 @@ def check_pair_labels(y, n_pairs):
         y = y.astype(np.float64)  # numbers in an object array (e.g. a pandas column)
     if y.dtype.kind in "biuf":
         values = np.unique(y)
-        if np.all(np.isin(values, (-1, 1))):
-            return y.astype(np.int64)
+        if np.all(np.isin(values, (-1, 1))) and y.dtype.kind != "b":
+            return _with_classes(y.astype(np.int64), [-1, 1], return_classes)
         if np.all(np.isin(values, (0, 1))):
-            return np.where(y == 1, 1, -1).astype(np.int64)
+            classes = [False, True] if y.dtype.kind == "b" else [0, 1]
+            return _with_classes(np.where(y == 1, 1, -1).astype(np.int64), classes,
+                                 return_classes)
         bad = values[~np.isin(values, (-1, 0, 1))][:5]
         found = format_labels(bad) if bad.size else "both 0 and -1"
     else:  # name the type: the first labels alone ('1', '-1') would look right
@@ -231,6 +235,10 @@ def check_pair_labels(y, n_pairs):
         f"dissimilar); found "
         f"{found}. Map your labels, e.g. y = np.where(same, 1, -1)."
     )
+
+
+def _with_classes(y, classes, return_classes):
+    return (y, np.array(classes)) if return_classes else y
 
 
 def check_scalar_or_none(value, name, *, min_val=None, include_min=True):

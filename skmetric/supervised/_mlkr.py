@@ -199,8 +199,9 @@ def _real_targets(y):
         return y
     y = np.asarray(y)
     if y.dtype.kind == "c":  # astype would keep the real part with only a ComplexWarning
-        raise ValueError(f"MLKR regresses real-valued targets; y is complex (dtype {y.dtype}). "
-                         "Pass real numbers, e.g. y.real or np.abs(y).")
+        raise ValueError(f"Complex data not supported: y is complex (dtype {y.dtype}), and "
+                         "MLKR regresses real-valued targets. Pass real numbers, e.g. y.real "
+                         "or np.abs(y).")
     try:
         return y.astype(np.float64)
     except (TypeError, ValueError) as exc:
