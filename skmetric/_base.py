@@ -280,8 +280,9 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         {end}
         """
         pairs, y = self._prepare_pairs(pairs, y)
+        calibration = _calibration_options(calibration_params, y)
         self._fit(pairs, y)
-        return self._calibrate_after_fit(pairs, y, calibration_params)
+        return self.calibrate_threshold(pairs, y, **calibration)
 
     def decision_function(self, pairs):
         """Pair scores (negated distances): the higher, the more similar."""
@@ -333,32 +334,59 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         -------
         self : object
         """
-        strategies = ("accuracy", "f_beta", "max_tpr", "max_tnr")
-        if strategy not in strategies:
-            raise ValueError(f"strategy must be one of {strategies}; got {strategy!r}.")
-        if strategy in ("max_tpr", "max_tnr") and not (_is_real(min_rate)
-                                                       and 0 <= min_rate <= 1):
-            raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1]; got {min_rate!r}.")
-        if strategy == "f_beta" and not (_is_real(beta) and 0 < beta < np.inf):
-            raise ValueError(f"beta must be a finite number > 0; got {beta!r}.")
+        _check_calibration(strategy, min_rate, beta)
         dist = -self.decision_function(pairs_valid)
         y = check_pair_labels(y_valid, dist.shape[0])
-        if strategy in ("max_tpr", "max_tnr") and np.unique(y).size < 2:
-            # A rate of pairs that are not there is undefined: max_tnr on dissimilar pairs
-            # only said "No threshold reaches min_rate", max_tpr on similar pairs only
-            # took every pair as similar.
-            only = "similar (+1)" if y[0] == 1 else "dissimilar (-1)"
-            raise ValueError(
-                f"strategy={strategy!r} needs both similar and dissimilar pairs in y_valid "
-                f"(it bounds one rate and maximises the other); found only {only} pairs. "
-                "Add pairs of the other kind, or use strategy='accuracy' or 'f_beta'."
-            )
+        _check_rate_labels(strategy, y)
         self.threshold_ = _best_threshold(dist, y == 1, strategy, min_rate, beta)
         return self
 
-    def _calibrate_after_fit(self, pairs, y, calibration_params):
-        params = {} if calibration_params is None else dict(calibration_params)
-        return self.calibrate_threshold(pairs, y, **params)
+
+_CALIBRATION_DEFAULTS = {"strategy": "accuracy", "min_rate": None, "beta": 1.0}
+
+
+def _calibration_options(calibration_params, y):
+    """``fit``'s ``calibration_params`` as keyword arguments of ``calibrate_threshold``,
+    checked with the fit's labels ``y`` before the (possibly long) fit runs."""
+    params = {} if calibration_params is None else calibration_params
+    if not isinstance(params, dict):
+        raise TypeError("calibration_params must be a dict of calibrate_threshold's options "
+                        f"('strategy', 'min_rate', 'beta'); got {params!r}.")
+    unknown = sorted(map(repr, set(params) - set(_CALIBRATION_DEFAULTS)))
+    if unknown:
+        raise ValueError(f"calibration_params has unknown key(s) {', '.join(unknown)}; "
+                         "calibrate_threshold's options are 'strategy', 'min_rate' and 'beta'.")
+    options = {**_CALIBRATION_DEFAULTS, **params}
+    _check_calibration(**options)
+    _check_rate_labels(options["strategy"], y)
+    return options
+
+
+def _check_calibration(strategy, min_rate, beta):
+    """Raise a ValueError naming a bad strategy, ``min_rate`` or ``beta``."""
+    strategies = ("accuracy", "f_beta", "max_tpr", "max_tnr")
+    if strategy not in strategies:
+        raise ValueError(f"strategy must be one of {strategies}; got {strategy!r}.")
+    if strategy in ("max_tpr", "max_tnr") and not (_is_real(min_rate) and 0 <= min_rate <= 1):
+        raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1]; got {min_rate!r}.")
+    if strategy == "f_beta" and not (_is_real(beta) and 0 < beta < np.inf):
+        raise ValueError(f"beta must be a finite number > 0; got {beta!r}.")
+
+
+def _check_rate_labels(strategy, y):
+    """'max_tpr' and 'max_tnr' bound the rate of one kind of pairs: both must be present.
+
+    A rate of pairs that are not there is undefined: max_tnr on dissimilar pairs only said
+    "No threshold reaches min_rate", max_tpr on similar pairs only took every pair as
+    similar.
+    """
+    if strategy in ("max_tpr", "max_tnr") and np.unique(y).size < 2:
+        only = "similar (+1)" if y[0] == 1 else "dissimilar (-1)"
+        raise ValueError(
+            f"strategy={strategy!r} needs both similar and dissimilar pairs "
+            f"(it bounds one rate and maximises the other); found only {only} pairs. "
+            "Add pairs of the other kind, or use strategy='accuracy' or 'f_beta'."
+        )
 
 
 def _is_real(value):

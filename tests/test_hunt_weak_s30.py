@@ -246,3 +246,36 @@ def test_scikit_learn_scorers_of_pair_predictions_compare_like_with_like(convent
     assert predicted.dtype.kind == np.asarray(labels).dtype.kind or convention.startswith("float")
     np.testing.assert_array_equal(predicted == fitted.classes_[1],
                                   clone(itml).fit(idx, y_pm).predict(idx) == 1)
+
+
+# -- calibration_params checked before the fit ---------------------------------------------
+
+@pytest.mark.parametrize("learner", [skmetric.ITML(max_iter=5), skmetric.SDML(balance_param=1e-3),
+                                     skmetric.MMC(max_iter=5)], ids=["ITML", "SDML", "MMC"])
+def test_calibration_params_are_checked_before_the_fit_runs(learner):
+    from sklearn.base import clone
+    X, y = _blobs()
+    idx, y_pairs = Constraints(y).pairs(15, random_state=0)
+    # They were checked by calibrate_threshold after the whole fit (minutes on real data),
+    # an unknown key as Python's "got an unexpected keyword argument", a string as "dictionary
+    # update sequence element #0 has length 1".
+    for params, error, match in [
+        ({"strategy": "bad"}, ValueError, "strategy must be one of"),
+        ({"strategy": "max_tpr"}, ValueError, r"needs min_rate in \[0, 1\]; got None"),
+        ({"strategy": "f_beta", "beta": 0}, ValueError, "beta must be a finite number > 0"),
+        ({"min_rte": 0.5}, ValueError, r"unknown key\(s\) 'min_rte'; .* 'min_rate'"),
+        ("accuracy", TypeError, "calibration_params must be a dict"),
+    ]:
+        est = clone(learner).set_params(preprocessor=X)
+        with pytest.raises(error, match=match):
+            est.fit(idx, y_pairs, calibration_params=params)
+        assert not hasattr(est, "components_")  # refused before the fit ran
+    similar_only = idx[y_pairs == 1]
+    est = clone(learner).set_params(preprocessor=X)
+    with pytest.raises(ValueError, match="needs both similar and dissimilar"):
+        est.fit(similar_only, np.ones(len(similar_only)),
+                calibration_params={"strategy": "max_tnr", "min_rate": 0.5})
+    assert not hasattr(est, "components_")
+    params = {"strategy": "f_beta", "beta": 2.0}
+    fitted = clone(learner).set_params(preprocessor=X).fit(idx, y_pairs, calibration_params=params)
+    assert fitted.threshold_ == fitted.calibrate_threshold(idx, y_pairs, **params).threshold_
