@@ -279,3 +279,19 @@ def test_calibration_params_are_checked_before_the_fit_runs(learner):
     params = {"strategy": "f_beta", "beta": 2.0}
     fitted = clone(learner).set_params(preprocessor=X).fit(idx, y_pairs, calibration_params=params)
     assert fitted.threshold_ == fitted.calibrate_threshold(idx, y_pairs, **params).threshold_
+
+
+# -- RCA_Supervised on one class -----------------------------------------------------------
+
+def test_rca_supervised_draws_chunks_from_a_single_class():
+    X, _ = _blobs()
+    y = np.zeros(30, dtype=int)
+    # Refused with "needs samples of at least two classes", though chunks only group
+    # samples of one class (metric-learn 0.7 fits it).
+    rca = skmetric.RCA_Supervised(n_chunks=10, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(rca.components_))
+    np.testing.assert_array_equal(rca.components_,
+                                  skmetric.RCA().fit(X, rca.chunks_).components_)
+    assert np.bincount(rca.chunks_[rca.chunks_ >= 0]).tolist() == [2] * 10
+    with pytest.raises(ValueError, match="Not enough samples for 16 chunks of size 2"):
+        skmetric.RCA_Supervised(n_chunks=16).fit(X, y)

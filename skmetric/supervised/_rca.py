@@ -165,7 +165,8 @@ class RCA_Supervised(LabelledLearnerMixin, RCA):
 
     def _fit_samples(self, X, y):
         """``fit``: chunks drawn from the class labels, then RCA on them."""
-        X, classes, codes, _ = validate_labelled(self, X, y)
+        # Chunks are groups of one class: a single class is enough (as in metric-learn).
+        X, classes, codes, _ = validate_labelled(self, X, y, single_class=True)
         check_n_components(X.shape[1], self.n_components)
         if self.chunk_size < 2:
             raise ValueError("chunk_size must be at least 2: a chunk of one sample carries "
