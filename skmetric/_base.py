@@ -279,9 +279,14 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         {pairs_y}
         {end}
         """
+        return self._fit_pairs(pairs, y, calibration_params)
+
+    def _fit_pairs(self, pairs, y, calibration_params, **fit_params):
+        """``fit``'s outline: validate the pairs, labels and ``calibration_params`` (before
+        the possibly long fit), run ``_fit(pairs, y, **fit_params)``, calibrate."""
         pairs, y = self._prepare_pairs(pairs, y)
         calibration = _calibration_options(calibration_params, y)
-        self._fit(pairs, y)
+        self._fit(pairs, y, **fit_params)
         return self.calibrate_threshold(pairs, y, **calibration)
 
     def decision_function(self, pairs):

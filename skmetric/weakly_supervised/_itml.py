@@ -7,7 +7,7 @@ from scipy.linalg import blas
 from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator
 
-from .._base import MahalanobisMixin, PairsClassifierMixin, _calibration_options
+from .._base import MahalanobisMixin, PairsClassifierMixin
 from .._compute._inner_cv import N_SPLITS, choose_strength
 from .._compute._toward_prior import GEODESIC_STRENGTHS, geodesic_map, geodesic_path
 from .._docstrings import (
@@ -211,10 +211,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
             Overrides the ``bounds`` parameter for this fit (metric-learn's signature).
         {end}
         """
-        pairs, y = self._prepare_pairs(pairs, y)
-        calibration = _calibration_options(calibration_params, y)
-        self._fit(pairs, y, bounds)
-        return self.calibrate_threshold(pairs, y, **calibration)
+        return self._fit_pairs(pairs, y, calibration_params, bounds=bounds)
 
 
 @fill_doc(**_ITML_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS,
