@@ -10,18 +10,10 @@ import warnings
 
 import numpy as np
 import pytest
+from test_hunt_classical_s29 import _blobs  # three blobs along feature 0
 
 import skmetric
 from skmetric import Constraints
-
-
-def _blobs(n=30, d=3, seed=0):
-    rng = np.random.RandomState(seed)
-    y = np.arange(n) % 3
-    X = rng.randn(n, d)
-    X[:, 0] += 3 * y
-    return X, y
-
 
 # -- distinct pairs near the number the labels allow ---------------------------------------
 
