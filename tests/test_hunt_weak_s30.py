@@ -1,9 +1,12 @@
 """Bugs found off the happy path of the weakly supervised learners and their constraints.
 
 Each test failed before its fix: pair draws that missed distinct pairs near the number the
-labels allow, MLKR on targets in small units, inverse-covariance maps of samples without
-variance, pair labels given as objects or strings, 1-D non-integer indices into a
-preprocessor, and rate-constrained threshold calibration without the rated class.
+labels allow, MLKR on targets in small units (and complex ones), inverse-covariance maps of
+samples without variance, pair labels given as objects or strings, 1-D non-integer indices
+into a preprocessor, rate-constrained threshold calibration on pairs of one kind, LSML's
+complex weights, pair predictions in another convention than the fit labels (scikit-learn's
+'accuracy' silently wrong on 0 / 1 labels), calibration_params checked only after the fit,
+and RCA_Supervised refusing a single class.
 """
 
 import warnings
