@@ -70,10 +70,10 @@ class MahalanobisMixin(KeywordCheckMixin, ClassNamePrefixFeaturesOutMixin, Trans
         magnitude are rescaled or refused (see :meth:`_rescale_for_fit`).
         """
         preprocessor = getattr(self, "preprocessor", None)
-        if preprocessor is not None:
-            X_arr = np.asarray(X)
-            if X_arr.ndim == 1 and X_arr.dtype.kind in "iu":
-                X = apply_preprocessor(preprocessor, X_arr, what="X")
+        # Samples are 2-D: a 1-D X holds indices into the preprocessor (anything but
+        # integers is refused there, by name, rather than as "Expected 2D array").
+        if preprocessor is not None and np.ndim(X) == 1:
+            X = apply_preprocessor(preprocessor, np.asarray(X), what="X")
         out = validate_data(self, X, y, reset=reset, **check_params)
         if not reset:
             return out
@@ -242,14 +242,17 @@ class _TupleLearnerMixin:
 class PairsClassifierMixin(_TupleLearnerMixin):
     """Learners fitted on labelled pairs; they also classify pairs as similar or not.
 
-    A pair is predicted similar (+1) when its learned distance is at most ``threshold_``,
-    which ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
-    Labels may be given as +1 / -1 (metric-learn's convention) or as 1 / 0 (that of
-    :mod:`skmetric.metrics`); ``predict`` always returns +1 / -1, the ``classes_``.
-    ``fit`` runs the learner's ``_fit(pairs, y)`` on the validated pairs.
+    A pair is predicted similar when its learned distance is at most ``threshold_``, which
+    ``fit`` calibrates on the training pairs and ``calibrate_threshold`` re-calibrates.
+    Labels may be given as +1 / -1 (metric-learn's convention) or as 1 / 0 or booleans (that
+    of :mod:`skmetric.metrics`); ``predict`` answers in the convention of the labels given to
+    ``fit``, its ``classes_`` (dissimilar first), as scikit-learn's classifiers do, so that
+    scorers such as 'accuracy' compare like with like. ``fit`` runs the learner's
+    ``_fit(pairs, y)`` on the validated pairs, whose labels are then +1 / -1.
     """
 
     _tuple_size = 2
+    #: (dissimilar, similar) as ``predict`` returns them; ``fit`` sets them from its labels.
     classes_ = np.array([-1, 1])
 
     def __sklearn_tags__(self):
@@ -261,7 +264,10 @@ class PairsClassifierMixin(_TupleLearnerMixin):
 
     def _prepare_pairs(self, pairs, y, *, reset=True):
         pairs = self._prepare_tuples(pairs, reset=reset)
-        return pairs, check_pair_labels(y, pairs.shape[0])
+        y, classes = check_pair_labels(y, pairs.shape[0], return_classes=True)
+        if reset:
+            self.classes_ = classes
+        return pairs, y
 
     @fit_context(prefer_skip_nested_validation=True)
     @fill_doc(pairs_y=FIT_PAIRS, end=FIT_PAIRS_END)
@@ -273,18 +279,26 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         {pairs_y}
         {end}
         """
+        return self._fit_pairs(pairs, y, calibration_params)
+
+    def _fit_pairs(self, pairs, y, calibration_params, **fit_params):
+        """``fit``'s outline: validate the pairs, labels and ``calibration_params`` (before
+        the possibly long fit), run ``_fit(pairs, y, **fit_params)``, calibrate."""
         pairs, y = self._prepare_pairs(pairs, y)
-        self._fit(pairs, y)
-        return self._calibrate_after_fit(pairs, y, calibration_params)
+        calibration = _calibration_options(calibration_params, y)
+        self._fit(pairs, y, **fit_params)
+        return self.calibrate_threshold(pairs, y, **calibration)
 
     def decision_function(self, pairs):
         """Pair scores (negated distances): the higher, the more similar."""
         return self.pair_score(pairs)
 
     def predict(self, pairs):
-        """+1 for pairs whose learned distance is at most ``threshold_``, else -1."""
+        """``classes_[1]`` (similar: +1, or 1 / True for such labels given to ``fit``) for
+        pairs whose learned distance is at most ``threshold_``, else ``classes_[0]``."""
         check_is_fitted(self, "threshold_")
-        return np.where(-self.decision_function(pairs) <= self.threshold_, 1, -1)
+        similar = -self.decision_function(pairs) <= self.threshold_
+        return np.where(similar, self.classes_[1], self.classes_[0])
 
     def score(self, pairs, y):
         """Area under the ROC curve of the pair scores against labels in {-1, +1} or {0, 1}."""
@@ -315,7 +329,7 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}, default='accuracy'
             'accuracy' and 'f_beta' maximise that measure; 'max_tpr' maximises the true
             positive rate while the true negative rate is at least ``min_rate``, and
-            'max_tnr' the converse.
+            'max_tnr' the converse; these two need both similar and dissimilar pairs.
         min_rate : float in [0, 1], default=None
             Required for 'max_tpr' and 'max_tnr'.
         beta : float, default=1.0
@@ -325,22 +339,59 @@ class PairsClassifierMixin(_TupleLearnerMixin):
         -------
         self : object
         """
-        strategies = ("accuracy", "f_beta", "max_tpr", "max_tnr")
-        if strategy not in strategies:
-            raise ValueError(f"strategy must be one of {strategies}; got {strategy!r}.")
-        if strategy in ("max_tpr", "max_tnr") and not (_is_real(min_rate)
-                                                       and 0 <= min_rate <= 1):
-            raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1]; got {min_rate!r}.")
-        if strategy == "f_beta" and not (_is_real(beta) and 0 < beta < np.inf):
-            raise ValueError(f"beta must be a finite number > 0; got {beta!r}.")
+        _check_calibration(strategy, min_rate, beta)
         dist = -self.decision_function(pairs_valid)
         y = check_pair_labels(y_valid, dist.shape[0])
+        _check_rate_labels(strategy, y)
         self.threshold_ = _best_threshold(dist, y == 1, strategy, min_rate, beta)
         return self
 
-    def _calibrate_after_fit(self, pairs, y, calibration_params):
-        params = {} if calibration_params is None else dict(calibration_params)
-        return self.calibrate_threshold(pairs, y, **params)
+
+_CALIBRATION_DEFAULTS = {"strategy": "accuracy", "min_rate": None, "beta": 1.0}
+
+
+def _calibration_options(calibration_params, y):
+    """``fit``'s ``calibration_params`` as keyword arguments of ``calibrate_threshold``,
+    checked with the fit's labels ``y`` before the (possibly long) fit runs."""
+    params = {} if calibration_params is None else calibration_params
+    if not isinstance(params, dict):
+        raise TypeError("calibration_params must be a dict of calibrate_threshold's options "
+                        f"('strategy', 'min_rate', 'beta'); got {params!r}.")
+    unknown = sorted(map(repr, set(params) - set(_CALIBRATION_DEFAULTS)))
+    if unknown:
+        raise ValueError(f"calibration_params has unknown key(s) {', '.join(unknown)}; "
+                         "calibrate_threshold's options are 'strategy', 'min_rate' and 'beta'.")
+    options = {**_CALIBRATION_DEFAULTS, **params}
+    _check_calibration(**options)
+    _check_rate_labels(options["strategy"], y)
+    return options
+
+
+def _check_calibration(strategy, min_rate, beta):
+    """Raise a ValueError naming a bad strategy, ``min_rate`` or ``beta``."""
+    strategies = ("accuracy", "f_beta", "max_tpr", "max_tnr")
+    if strategy not in strategies:
+        raise ValueError(f"strategy must be one of {strategies}; got {strategy!r}.")
+    if strategy in ("max_tpr", "max_tnr") and not (_is_real(min_rate) and 0 <= min_rate <= 1):
+        raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1]; got {min_rate!r}.")
+    if strategy == "f_beta" and not (_is_real(beta) and 0 < beta < np.inf):
+        raise ValueError(f"beta must be a finite number > 0; got {beta!r}.")
+
+
+def _check_rate_labels(strategy, y):
+    """'max_tpr' and 'max_tnr' bound the rate of one kind of pairs: both must be present.
+
+    A rate of pairs that are not there is undefined: max_tnr on dissimilar pairs only said
+    "No threshold reaches min_rate", max_tpr on similar pairs only took every pair as
+    similar.
+    """
+    if strategy in ("max_tpr", "max_tnr") and np.unique(y).size < 2:
+        only = "similar (+1)" if y[0] == 1 else "dissimilar (-1)"
+        raise ValueError(
+            f"strategy={strategy!r} needs both similar and dissimilar pairs "
+            f"(it bounds one rate and maximises the other); found only {only} pairs. "
+            "Add pairs of the other kind, or use strategy='accuracy' or 'f_beta'."
+        )
 
 
 def _is_real(value):

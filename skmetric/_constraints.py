@@ -134,6 +134,23 @@ class Constraints:
         self._check_can_pair(same)
         possible = self._n_possible_pairs(same)
         target = min(n, possible)
+        # Random partners find new pairs fast while most pairs are still undrawn; near all
+        # of them, the last few would take many rounds and some were missed: draw those
+        # requests from the list of every pair instead.
+        found = self._sampled_pairs(target, same, rng) if 4 * target < possible else None
+        if found is None or len(found) < target:
+            found = self._every_pair(same)[rng.choice(possible, target, replace=False)]
+        if len(found) < n:
+            kind = "similar" if same else "dissimilar"
+            warn_user(
+                f"Only {len(found)} distinct {kind} pairs could be generated "
+                f"(requested {n}); the labels allow {possible}.",
+                UserWarning,
+            )
+        return found
+
+    def _sampled_pairs(self, target, same, rng):
+        """Up to ``target`` distinct pairs (sorted indices) by drawing random partners."""
         found = np.empty((0, 2), dtype=np.int64)
         for _ in range(50):
             if len(found) >= target:
@@ -146,14 +163,22 @@ class Constraints:
             _, first = np.unique(both, axis=0, return_index=True)
             found = both[np.sort(first)]
         found = found[:target]
-        if len(found) < n:
-            kind = "similar" if same else "dissimilar"
-            warn_user(
-                f"Only {len(found)} distinct {kind} pairs could be generated "
-                f"(requested {n}); the labels allow {possible}.",
-                UserWarning,
-            )
         return found[rng.permutation(len(found))]
+
+    def _every_pair(self, same):
+        """Every similar (or dissimilar) pair, as sorted indices, class block by block."""
+        blocks = []
+        for k in range(self.classes_.size):
+            start, stop = self._starts[k], self._starts[k] + self._counts[k]
+            block = self._members[start:stop]
+            if same:
+                i, j = np.triu_indices(block.size, 1)
+                blocks.append(np.column_stack([block[i], block[j]]))
+            else:  # with every sample of the classes after this one
+                rest = self._members[stop:]
+                blocks.append(np.column_stack([np.repeat(block, rest.size),
+                                               np.tile(rest, block.size)]))
+        return np.sort(np.vstack(blocks), axis=1).astype(np.int64)
 
     # -- triplets and quadruplets ----------------------------------------------------------
 

@@ -83,6 +83,9 @@ n_features_in_ : int
 PAIRS_FITTED = """
 threshold_ : float
     Pairs with a learned distance at most ``threshold_`` are predicted similar.
+classes_ : ndarray of shape (2,)
+    The (dissimilar, similar) labels ``predict`` returns, in the convention of the labels
+    given to ``fit``: ``[-1, 1]``, ``[0, 1]`` or ``[False, True]``.
 n_features_in_ : int
     Number of features seen during fit.
 """

@@ -96,19 +96,20 @@ class SupervisedTuplesMixin(LabelledLearnerMixin):
         return X[idx], y_tuples
 
 
-def validate_labelled(estimator, X, y, purpose=""):
+def validate_labelled(estimator, X, y, purpose="", single_class=False):
     """Validate the samples and class labels of a fit: ``(X, classes, codes, counts)``.
 
     Raises a ValueError when y holds a single class (``purpose`` completes the message,
-    e.g. " to form dissimilar constraints"). ``codes`` are the labels as indices into
-    ``classes``, ``counts`` the class sizes. Sets ``n_features_in_``.
+    e.g. " to form dissimilar constraints"), unless ``single_class`` (a learner that only
+    groups samples of one class, such as RCA's chunks). ``codes`` are the labels as indices
+    into ``classes``, ``counts`` the class sizes. Sets ``n_features_in_``.
     """
     X, y = estimator._validate_samples(X, y, reset=True, ensure_min_samples=2,
                                        dtype=np.float64)
     # Before scikit-learn's check, which calls mixed int/str labels "continuous" or fails.
     classes, codes, counts = unique_labels(y, return_inverse=True, return_counts=True)
     check_classification_targets(y)
-    if classes.size < 2:
+    if classes.size < 2 and not single_class:
         raise ValueError(
             f"{type(estimator).__name__} needs samples of at least two classes{purpose}; "
             f"y holds the single class {format_labels(classes[0])}."

@@ -66,6 +66,21 @@ def check_finite(X, what="X"):
         )
 
 
+def check_variance(X, learner, what="X"):
+    """Raise a ValueError naming ``learner`` when every feature of ``X`` is constant.
+
+    Judged on the values (their range), not on a covariance: the computed variance of a
+    constant feature such as 0.1 is round-off (about 1e-33), which an inverse-covariance
+    learner would invert into a map of 1e16 that measures nothing but that round-off.
+    """
+    if X.shape[0] and not np.any(np.ptp(X, axis=0)):
+        raise ValueError(
+            f"{learner} found no variance in {what}: every feature is constant, so there is "
+            "no direction to learn. Check the data (e.g. remove constant features with "
+            "sklearn.feature_selection.VarianceThreshold)."
+        )
+
+
 # Learners form squared distances, covariances and products of them in float64: samples
 # whose largest magnitude lies outside [2**-200, 2**200] (about 6e-61 .. 1.6e60) would
 # overflow or underflow there.
@@ -190,32 +205,43 @@ def check_tuples(tuples, tuple_size, preprocessor=None, *, n_features=None, dtyp
     return arr
 
 
-def check_pair_labels(y, n_pairs):
+def check_pair_labels(y, n_pairs, return_classes=False):
     """Validate pair labels; return them as -1 (dissimilar) and +1 (similar).
 
     Labels in {-1, +1} (metric-learn's convention) and in {0, 1} or booleans (the
-    convention of :mod:`skmetric.metrics`, 0 meaning dissimilar) are accepted.
+    convention of :mod:`skmetric.metrics`, 0 meaning dissimilar) are accepted. With
+    ``return_classes``, also return the (dissimilar, similar) labels of that convention:
+    ``[-1, 1]``, ``[0, 1]`` or ``[False, True]`` (``[-1, 1]`` when only 1 is present).
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_pairs:
         raise ValueError(
             f"y must be a 1-D array with one label per pair ({n_pairs}); got shape {y.shape}."
         )
+    if y.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in y):
+        y = y.astype(np.float64)  # numbers in an object array (e.g. a pandas column)
     if y.dtype.kind in "biuf":
         values = np.unique(y)
-        if np.all(np.isin(values, (-1, 1))):
-            return y.astype(np.int64)
+        if np.all(np.isin(values, (-1, 1))) and y.dtype.kind != "b":
+            return _with_classes(y.astype(np.int64), [-1, 1], return_classes)
         if np.all(np.isin(values, (0, 1))):
-            return np.where(y == 1, 1, -1).astype(np.int64)
+            classes = [False, True] if y.dtype.kind == "b" else [0, 1]
+            return _with_classes(np.where(y == 1, 1, -1).astype(np.int64), classes,
+                                 return_classes)
         bad = values[~np.isin(values, (-1, 0, 1))][:5]
         found = format_labels(bad) if bad.size else "both 0 and -1"
-    else:
-        found = format_labels(y[:5])
+    else:  # name the type: the first labels alone ('1', '-1') would look right
+        kind = "strings" if y.dtype.kind in "US" else "labels that are not all numbers"
+        found = f"{kind} (dtype {y.dtype}, e.g. {format_labels(y[:3])})"
     raise ValueError(
         "Pair labels must be +1 (similar) or -1 (dissimilar), or 1 and 0 (0 meaning "
         f"dissimilar); found "
         f"{found}. Map your labels, e.g. y = np.where(same, 1, -1)."
     )
+
+
+def _with_classes(y, classes, return_classes):
+    return (y, np.array(classes)) if return_classes else y
 
 
 def check_scalar_or_none(value, name, *, min_val=None, include_min=True):

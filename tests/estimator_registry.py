@@ -91,6 +91,7 @@ SINGLE_CLASS_EXEMPT = {
     "accepted and predicted",
     "MLKR": "regression targets: a constant y is a valid (if trivial) problem",
     "RCA": "y holds chunk ids, not classes: one chunk is a valid input",
+    "RCA_Supervised": "its chunks group samples of one class: a single class gives them",
 }
 
 # Public classes that are not estimators to check (mixins, helpers).

@@ -21,6 +21,9 @@ from skmetric._init import components_from_metric, initialize_components, initia
 class _FixedMetric(MahalanobisMixin, BaseEstimator):
     """Learns nothing: L is given, so every base method has a closed form to check."""
 
+    _parameter_constraints: dict = {"L": ["array-like", None],
+                                    "preprocessor": ["array-like", callable, None]}
+
     def __init__(self, L=None, preprocessor=None):
         self.L = L
         self.preprocessor = preprocessor
@@ -31,10 +34,8 @@ class _FixedMetric(MahalanobisMixin, BaseEstimator):
 
 
 class _FixedPairs(PairsClassifierMixin, _FixedMetric):
-    def fit(self, pairs, y, calibration_params=None):
-        pairs, y = self._prepare_pairs(pairs, y)
+    def _fit(self, pairs, y):  # PairsClassifierMixin.fit validates, calls this, calibrates
         self._set(pairs.shape[2])
-        return self._calibrate_after_fit(pairs, y, calibration_params)
 
 
 class _FixedTriplets(TripletsClassifierMixin, _FixedMetric):

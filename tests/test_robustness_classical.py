@@ -249,15 +249,17 @@ def test_pair_learners_accept_zero_one_labels(learner):
     pairs = X[idx]
     y01 = (y_pm == 1).astype(int)
     pm = clone(learner).fit(pairs, y_pm)
-    fit_threshold = pm.threshold_
+    fit_threshold, fit_predictions = pm.threshold_, pm.predict(pairs)
     calibrated = pm.calibrate_threshold(pairs, y_pm, strategy="max_tpr", min_rate=0.9).threshold_
     assert calibrated != fit_threshold
     for labels in (y01, y01.astype(bool), y01.astype(float)):
         zo = clone(learner).fit(pairs, labels)
         np.testing.assert_array_equal(zo.components_, pm.components_)
         assert zo.threshold_ == fit_threshold
-        # predict keeps metric-learn's convention, whatever the labels given to fit.
-        np.testing.assert_array_equal(np.unique(zo.predict(pairs)), [-1, 1])
+        # predict answers in the convention of the labels given to fit (classes_).
+        np.testing.assert_array_equal(zo.classes_, [False, True] if labels.dtype == bool
+                                      else [0, 1])
+        np.testing.assert_array_equal(zo.predict(pairs), zo.classes_[(fit_predictions + 1) // 2])
         assert zo.score(pairs, labels) == pm.score(pairs, y_pm)
         zo.calibrate_threshold(pairs, labels, strategy="max_tpr", min_rate=0.9)
         assert zo.threshold_ == calibrated

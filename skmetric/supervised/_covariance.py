@@ -8,7 +8,7 @@ from .._array_api import to_numpy
 from .._base import MahalanobisMixin
 from .._compute._backend import resolve_backend, to_host
 from .._init import components_from_metric
-from .._validation import fit_context
+from .._validation import check_variance, fit_context
 
 
 class Covariance(MahalanobisMixin, BaseEstimator):
@@ -76,6 +76,7 @@ class Covariance(MahalanobisMixin, BaseEstimator):
         backend = resolve_backend(X, self.device, dtype="float64",
                                   namespaces=("numpy", "torch"), learner="Covariance")
         X = self._validate_samples(to_host(X), reset=True, ensure_min_samples=2)
+        check_variance(X, "Covariance")
         if backend.is_numpy:
             cov = np.atleast_2d(np.cov(X, rowvar=False))
         else:

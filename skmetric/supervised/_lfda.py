@@ -19,6 +19,7 @@ from .._supervised import (
     enough_per_class,
     validate_labelled,
 )
+from .._validation import check_variance
 from .._warn import warn_user
 
 EMBEDDING_TYPES = ("weighted", "orthonormalized", "plain")
@@ -126,6 +127,7 @@ class LFDA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
 
     def _fit_samples(self, X, y):
         X, classes, y, counts = validate_labelled(self, X, y)
+        check_variance(X, "LFDA")
         k = 7 if self.k is None else int(self.k)  # Sugiyama's choice
         n_components = check_n_components(X.shape[1], self.n_components)
         # One other sample of its class is all a sample needs, whatever k: unlike LMNN's
@@ -262,10 +264,6 @@ def _generalized_eigh(S_b, S_w, S_t, n_components):
     scale = np.outer(s, s)
     w, U = linalg.eigh(S_t / scale)
     B = U[:, w > 1e-10 * max(w.max(), 1e-300)]
-    if B.shape[1] == 0:
-        raise ValueError("LFDA found no variance in X: every feature is constant, so there is "
-                         "no direction to learn. Check the data (e.g. remove constant "
-                         "features with sklearn.feature_selection.VarianceThreshold).")
     Sb, Sw = B.T @ (S_b / scale) @ B, B.T @ (S_w / scale) @ B
     r = B.shape[1]
     m = min(n_components, r)

@@ -129,7 +129,8 @@ class MLKR(MahalanobisMixin, BaseEstimator):
         X : array-like or torch.Tensor of shape (n_samples, n_features)
             Training samples (or 1-D indices into ``preprocessor``).
         y : array-like of shape (n_samples,)
-            Real-valued regression targets.
+            Real-valued regression targets, in any units: they are centred and scaled
+            by a power of two first, which leaves the learned map unchanged.
 
         Returns
         -------
@@ -139,6 +140,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                                   namespaces=("numpy", "torch"), learner="MLKR")
         X, y = self._validate_samples(to_host(X), _real_targets(to_host(y)), reset=True,
                                       ensure_min_samples=2, y_numeric=True, dtype=np.float64)
+        y = _unit_targets(y)
         if isinstance(self.init, str) and self.init == "lda":
             raise ValueError("init='lda' needs class labels; MLKR regresses real targets. "
                              "Use 'auto', 'pca', 'identity', 'random' or an array.")
@@ -198,6 +200,10 @@ def _real_targets(y):
     if y is None:
         return y
     y = np.asarray(y)
+    if y.dtype.kind == "c":  # astype would keep the real part with only a ComplexWarning
+        raise ValueError(f"Complex data not supported: y is complex (dtype {y.dtype}), and "
+                         "MLKR regresses real-valued targets. Pass real numbers, e.g. y.real "
+                         "or np.abs(y).")
     try:
         return y.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -206,6 +212,24 @@ def _real_targets(y):
             f"e.g. {y.ravel()[:3].tolist()}). For class labels, use a classification learner "
             "such as NCA or LMNN; else convert y to numbers."
         ) from exc
+
+
+def _unit_targets(y):
+    """The targets centred and divided by the power of two that brings their standard
+    deviation into [0.5, 1).
+
+    The map MLKR learns does not depend on the units of y: ``yhat - y`` is unchanged by a
+    shift of y and proportional to its scale, so the loss and the prior penalty (both
+    proportional to ``var(y)``) only change by a common factor. L-BFGS's stopping tests do
+    not scale along (they are absolute below a loss of 1): on targets in small units (1e-3)
+    it stopped after a step or at the start. Centring also keeps ``yhat - y`` from
+    cancelling on targets far from zero.
+    """
+    y = y - np.mean(y)
+    spread = float(np.std(y))
+    if spread == 0:
+        return y
+    return y / np.ldexp(1.0, int(np.frexp(spread)[1]))
 
 
 def _penalty_scale(y):

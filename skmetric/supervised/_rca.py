@@ -13,7 +13,7 @@ from .._docstrings import FEATURES_IN, fill_doc
 from .._init import check_n_components
 from .._sklearn_compat import Interval
 from .._supervised import LabelledLearnerMixin, validate_labelled
-from .._validation import fit_context
+from .._validation import check_variance, fit_context
 from .._warn import warn_user
 
 
@@ -96,6 +96,7 @@ class RCA(MahalanobisMixin, BaseEstimator):
     def _fit_chunks(self, X, chunks):
         n_components = check_n_components(X.shape[1], self.n_components)
         in_chunk = chunks >= 0
+        check_variance(X[in_chunk], type(self).__name__, "the samples in chunks")
         C = _within_chunk_covariance(X[in_chunk], chunks[in_chunk])
         T = np.atleast_2d(np.cov(X[in_chunk], rowvar=False, bias=True))
         if n_components == X.shape[1]:
@@ -164,7 +165,8 @@ class RCA_Supervised(LabelledLearnerMixin, RCA):
 
     def _fit_samples(self, X, y):
         """``fit``: chunks drawn from the class labels, then RCA on them."""
-        X, classes, codes, _ = validate_labelled(self, X, y)
+        # Chunks are groups of one class: a single class is enough (as in metric-learn).
+        X, classes, codes, _ = validate_labelled(self, X, y, single_class=True)
         check_n_components(X.shape[1], self.n_components)
         if self.chunk_size < 2:
             raise ValueError("chunk_size must be at least 2: a chunk of one sample carries "

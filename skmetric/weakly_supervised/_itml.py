@@ -211,9 +211,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
             Overrides the ``bounds`` parameter for this fit (metric-learn's signature).
         {end}
         """
-        pairs, y = self._prepare_pairs(pairs, y)
-        self._fit(pairs, y, bounds)
-        return self._calibrate_after_fit(pairs, y, calibration_params)
+        return self._fit_pairs(pairs, y, calibration_params, bounds=bounds)
 
 
 @fill_doc(**_ITML_DOC, fitted_on=FEATURES_IN, n_pairs=N_PAIRS,

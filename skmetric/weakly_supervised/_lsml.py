@@ -11,7 +11,7 @@ from .._docstrings import FEATURES_IN, METRIC_ATTRIBUTES, N_FEATURES_IN, fill_do
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
-from .._validation import fit_context
+from .._validation import fit_context, real_array
 
 _COMMON_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -190,7 +190,7 @@ def _check_weights(weights, n_quadruplets):
     """Quadruplet weights as a float array summing to 1 (uniform when None)."""
     if weights is None:
         return np.full(n_quadruplets, 1.0 / n_quadruplets)
-    w = np.asarray(weights, dtype=np.float64)
+    w = real_array(weights, "weights")
     if w.ndim != 1 or w.shape[0] != n_quadruplets:
         raise ValueError(
             f"weights must be a 1-D array with one weight per quadruplet ({n_quadruplets}); "
