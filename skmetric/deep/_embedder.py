@@ -281,6 +281,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     initialized_ = _InitState()
     virtual_params_ = _InitState()
     _data_checked = False
+    #: Set while load_params builds the network whose weights it then loads.
+    _weights_follow = False
 
     __repr__ = BaseEstimator.__repr__
 
@@ -467,7 +469,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             if isinstance(self.module, str):
                 from .trunks import check_trunk_input
 
-                check_trunk_input(self.module, X.shape)
+                check_trunk_input(self.module, X.shape,
+                                  self.get_params_for("module").get("in_channels"))
             if self.module is None and X.ndim not in (2, 4):
                 raise ValueError(
                     "The default networks take 2-D X (n_samples, n_features) or 4-D images "
@@ -545,6 +548,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             defaults = {"embedding_dim": self.embedding_dim,
                         "in_channels": self.input_shape_[0]}
             module, kwargs = functools.partial(build_trunk, module), {**defaults, **kwargs}
+            if self._weights_follow:
+                # load_params overwrites every weight: the initial ones (a file that may be
+                # gone, an enum torchvision would download) are not needed.
+                kwargs["weights"] = None
         elif isinstance(module, nn.Module) and not kwargs:
             module = copy.deepcopy(_uncompiled(module))
         self.module_ = self.initialized_instance(module, kwargs)
@@ -688,10 +695,28 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
         x = self._prepare_batch(x)
-        with autocast(self.precision, self.module_, self.device):
+        with autocast(self.precision, self.module_, self.device), \
+                self._explain_single_sample_batch(x):
             embeddings = super().infer(x, **fit_params)
         embeddings = full_precision(embeddings)  # the loss computes in float32
         return F.normalize(embeddings, p=2, dim=1) if self.normalize else embeddings
+
+    @contextmanager
+    def _explain_single_sample_batch(self, x):
+        """Say where a training batch of one sample comes from when BatchNorm refuses it
+        (torch: "Expected more than 1 value per channel when training")."""
+        try:
+            yield
+        except ValueError as exc:
+            if not (self.module_.training and isinstance(x, torch.Tensor) and len(x) == 1
+                    and "more than 1 value per channel" in str(exc)):
+                raise
+            raise ValueError(
+                "A training batch holds a single sample, which the network's BatchNorm "
+                "layers cannot normalise (and in which a metric loss finds no pair). It "
+                "comes from iterator_train__drop_last=False (the last batch of an epoch) "
+                "or iterator_train__batch_size=1: leave them at their defaults, or choose "
+                "batch_size so that no batch is left with one sample.") from None
 
     def _prepare_batch(self, x):
         """The batch on the device, uint8 images scaled to [0, 1], and in training
@@ -706,9 +731,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         return self._augment(x)
 
     def _augment(self, x):
-        if self.train_transform_per_sample:
-            return torch.stack([self._transformed(sample) for sample in x])
-        return self._transformed(x)
+        if not self.train_transform_per_sample:
+            return self._transformed(x)
+        samples = [self._transformed(sample) for sample in x]
+        shapes = sorted({tuple(sample.shape) for sample in samples})
+        if len(shapes) > 1:  # else torch.stack's "stack expects each tensor to be equal size"
+            raise ValueError(
+                f"train_transform returned samples of different shapes ({shapes[0]} and "
+                f"{shapes[1]}), which cannot form a batch. End it with a transform of fixed "
+                "output size (e.g. v2.RandomResizedCrop(size) or v2.Resize(size)).")
+        return torch.stack(samples)
 
     def _transformed(self, x):
         out = self.train_transform(x)
@@ -718,6 +750,21 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 f"train_transform must return a torch.Tensor, as it is given; it returned "
                 f"{type(out).__name__}. End it with a tensor (e.g. torchvision.transforms.v2"
                 ".ToImage() and ToDtype(torch.float32)) or return torch.as_tensor(...).")
+        if out.dtype != x.dtype:
+            # (uint8 or float64 failed inside the network's first layer, as "expected
+            # scalar type Byte but found Float")
+            raise TypeError(
+                f"train_transform must return a tensor of the dtype it is given ({x.dtype}); "
+                f"it returned {out.dtype}. End it with v2.ToDtype({x.dtype}) (without "
+                "scale=True: uint8 images arrive already scaled to [0, 1]).")
+        what = "sample" if self.train_transform_per_sample else "batch"
+        if out.ndim != x.ndim or (what == "batch" and x.ndim and out.shape[0] != x.shape[0]):
+            raise ValueError(
+                f"train_transform turned a {what} of shape {tuple(x.shape)} into one of "
+                f"shape {tuple(out.shape)}; it must keep the number of dimensions"
+                + (" and of samples" if what == "batch" else "") + ". Check the "
+                "transform, or train_transform_per_sample (True: it gets one sample "
+                "(channels, height, width); False: the batch).")
         return out
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -807,7 +854,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if not bool(torch.isfinite(loss)):
             self._diverged(f"the loss is {loss.item()}")
         self._steps_seen = getattr(self, "_steps_seen", 0) + 1
-        if self._steps_seen > 1:  # the first step may start from constant outputs (zero init)
+        # The first step may start from constant outputs (zero init); a batch of one
+        # sample (iterator_train__drop_last=False) cannot show a spread.
+        if self._steps_seen > 1 and len(y_pred) > 1:
             self._steps_checked += 1
             self._epoch_spread = self._epoch_spread or not _collapsed(y_pred)
 
@@ -993,7 +1042,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 self._set_fitted_state(state)
                 if not self.initialized_ or self._network_state() != before:
                     history = self.history_
-                    super().initialize()  # build (or rebuild) for the saved shapes
+                    self._weights_follow = True
+                    try:
+                        super().initialize()  # build (or rebuild) for the saved shapes
+                    finally:
+                        del self._weights_follow  # back to the class's False
                     self.history_ = history or self.history_  # keep a checkpoint's history
             elif not self.initialized_:
                 raise ValueError(

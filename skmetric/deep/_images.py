@@ -1,8 +1,8 @@
 """Images kept as uint8 arrays or as files, converted one batch at a time.
 
-``MetricEmbedder`` accepts uint8 image arrays, (n, height, width), (n, channels, height,
-width) or (n, height, width, channels), and 1-D arrays (or pandas Series) of image file
-paths. Neither is
+``MetricEmbedder`` accepts uint8 image arrays (NumPy, or torch tensors), (n, height, width),
+(n, channels, height, width) or (n, height, width, channels), and 1-D arrays (or pandas
+Series) of image file paths. Neither is
 converted whole to float32: the data loader hands the network uint8 batches in channels-first
 order (a file is decoded with Pillow when its sample is drawn), and each batch is scaled to
 [0, 1] float32 on the device (:func:`to_float_batch`). A folder of 100k images, or a uint8
@@ -80,6 +80,9 @@ def as_image_source(X, mode="RGB", size=None):
     """
     if isinstance(X, ImageSource):
         return X
+    if isinstance(X, torch.Tensor) and X.dtype == torch.uint8 and X.ndim in (3, 4):
+        # As the same images in NumPy (they were trained on unscaled, as 0..255 floats).
+        X = X.detach().cpu().numpy()
     if isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim in (3, 4):
         return _array_source(X)
     paths = _as_paths(X)

@@ -99,7 +99,9 @@ class ProbabilisticEmbedder(MetricEmbedder):
 
     def infer(self, x, **fit_params):
         # The module already normalises μ; its log σ² half must stay as is.
-        return NeuralNet.infer(self, self._prepare_batch(x), **fit_params)
+        x = self._prepare_batch(x)
+        with self._explain_single_sample_batch(x):
+            return NeuralNet.infer(self, x, **fit_params)
 
     #: The uncertainty head's size is read from the trunk's output on the input shape.
     _trunk_needs_input_shape = True
