@@ -672,11 +672,31 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         for key in ("shuffle", "sampler", "drop_last"):
             kwargs.pop(key, None)
         sampler = ClassBalancedBatchSampler(
-            _dataset_labels(dataset), self.samples_per_class, batch_size, random_state=seed
-        )
+            self._balanced_labels(dataset), self.samples_per_class, batch_size,
+            random_state=seed)
         iterator = self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
         self._n_train_batches = len(iterator)  # for the progress bar
         return iterator
+
+    def _balanced_labels(self, dataset):
+        """The labels of the training dataset, checked against ``samples_per_class`` when
+        ``train_split`` took part of each class (fit checked the whole of y)."""
+        labels = _dataset_labels(dataset)
+        if not isinstance(dataset, Subset):
+            return labels
+        m = self.samples_per_class
+        classes, counts = np.unique(labels, return_counts=True)
+        if classes.size >= 2 and counts.min() >= m:
+            return labels
+        # (else the sampler's advice, e.g. "lower samples_per_class to at most 1", ignored
+        # the split and the embedder's own bounds)
+        rare = self.classes_[classes[counts < m]][:5].tolist()
+        raise ValueError(
+            f"train_split left {classes.size} class(es) in the training part, "
+            + (f"and class(es) {rare} with fewer than samples_per_class={m} samples there"
+               if classes.size >= 2 else "but training needs at least 2")
+            + ". Use a stratified split with fewer validation samples (e.g. "
+            "ValidSplit(5, stratified=True)), fewer samples_per_class, or train_split=None.")
 
     def get_dataset(self, X, y=None):
         """skorch's dataset; uint8 images and image files are read one sample at a time."""
@@ -1164,6 +1184,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         Returns
         -------
         score : float in [0, 1]
+
+        Raises
+        ------
+        ValueError
+            When y holds a single class (every neighbour is then relevant).
         """
         embeddings = self.transform(X)
         y = np.asarray(y)
@@ -1173,7 +1198,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 f"{y.shape}."
             )
         from ..metrics import precision_at_k
+        from ..metrics._scorers import check_several_classes
 
+        # (a single class scored a perfect 1.0: GridSearchCV's unshuffled KFold on sorted y)
+        check_several_classes(y, f"{type(self).__name__}.score got X")
         # skmetric.metrics' 'cosine' is the cosine distance: the similarity's order.
         metric = "euclidean" if self.distance == "euclidean" else "cosine"
         return precision_at_k(embeddings, y, k=1, metric=metric)

@@ -52,10 +52,12 @@ class ImageSource:
         if self.layout == "paths":
             image = _read_image(self.data[i], self.mode, self.size)
             if image.shape != self.shape[1:]:
+                fix = ("Resize them all on loading: dataset__image_size=(height, width)."
+                       if image.shape[0] == self.shape[1] else
+                       "Convert them all on loading: dataset__mode='RGB' (or 'L' for grey).")
                 raise ValueError(
                     f"Image {os.fspath(self.data[i])!r} has shape {image.shape} (channels, "
-                    f"height, width) where the others have {self.shape[1:]}. Resize them all "
-                    "on loading: dataset__image_size=(height, width)."
+                    f"height, width) where the others have {self.shape[1:]}. {fix}"
                 )
             return image
         x = self.data[i]
@@ -143,11 +145,19 @@ def _read_image(path, mode, size):
 
     try:
         with Image.open(path) as image:
+            if not mode and image.mode in ("P", "PA"):
+                # Palette images as their colours, not their palette indices.
+                mode = "RGBA" if image.mode == "PA" or "transparency" in image.info \
+                    else "RGB"
             image = image.convert(mode) if mode else image.copy()
     except FileNotFoundError:
         raise FileNotFoundError(f"Image file {os.fspath(path)!r} not found.") from None
     except OSError as exc:
         raise ValueError(f"Cannot read {os.fspath(path)!r} as an image: {exc}") from None
+    except ValueError as exc:  # Pillow's "conversion not supported", "image has wrong mode"
+        raise ValueError(
+            f"Cannot convert {os.fspath(path)!r} to dataset__mode={mode!r} ({exc}); use a "
+            "Pillow mode such as 'RGB', 'L' or 'RGBA'.") from None
     if size is not None:
         image = image.resize((size[1], size[0]), Image.BILINEAR)
     array = np.asarray(image)

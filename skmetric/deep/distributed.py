@@ -289,8 +289,6 @@ class DistributedMixin:
         rank, world = _world()
         if not training or world == 1:
             return super().get_iterator(dataset, training=training)
-        from ._embedder import _dataset_labels
-
         kwargs = self.get_params_for("iterator_train")
         batch_size = kwargs.pop("batch_size", self.batch_size)
         for key in ("shuffle", "sampler", "drop_last", "generator"):
@@ -304,7 +302,7 @@ class DistributedMixin:
                        for i in range(n_full)]
         else:
             sampler = ClassBalancedBatchSampler(
-                _dataset_labels(dataset), self.samples_per_class, batch_size,
+                self._balanced_labels(dataset), self.samples_per_class, batch_size,
                 random_state=seed)
         iterator = self.iterator_train(
             dataset, batch_sampler=ShardedBatchSampler(sampler, rank, world), **kwargs)
