@@ -45,6 +45,7 @@ What is synchronised, and why the run equals a single process on the global batc
 
 import datetime
 import os
+import zlib
 
 import numpy as np
 import torch
@@ -183,6 +184,37 @@ def all_gather_with_grad(x):
     return _GatherWithGrad.apply(x)
 
 
+def _check_same_data(dataset):
+    """Refuse, on every rank alike, training sets that differ between the ranks.
+
+    Each rank shards the global batches that a sampler draws from its own copy of
+    ``X, y``: with shards of the data instead (e.g. a ``DistributedSampler``-style split),
+    the ranks drew different batches (a hang when their numbers of batches differed, or
+    global batches without the class balance). The sizes and a checksum of the labels are
+    compared with one all-gather.
+    """
+    from ._embedder import _dataset_labels
+
+    try:
+        labels = np.ascontiguousarray(_dataset_labels(dataset))
+        checksum = zlib.crc32(labels.tobytes())
+    except TypeError:  # a dataset without labels: compare the sizes only
+        checksum = 0
+    mine = torch.tensor([len(dataset), checksum], dtype=torch.int64, device=_control_device())
+    rank, world = _world()
+    parts = [torch.empty_like(mine) for _ in range(world)]
+    _collective("comparison of the ranks' training data", dist.all_gather, parts, mine)
+    differ = [r for r, part in enumerate(parts) if not torch.equal(part, parts[0])]
+    if differ:
+        sizes = [int(part[0]) for part in parts]
+        what = (f"training samples per rank: {sizes}" if len(set(sizes)) > 1 else
+                f"the labels of rank(s) {differ} differ from rank 0's")
+        raise ValueError(
+            f"The ranks fit different training data ({what}). Every rank must call fit "
+            "with the same X and y (and a train_split must split them alike: give it a "
+            "random_state): the global batches are split between the ranks, not the data.")
+
+
 def _gather_labels(labels):
     rank, world = _world()
     parts = [torch.empty_like(labels) for _ in range(world)]
@@ -293,6 +325,7 @@ class DistributedMixin:
         batch_size = kwargs.pop("batch_size", self.batch_size)
         for key in ("shuffle", "sampler", "drop_last", "generator"):
             kwargs.pop(key, None)
+        _check_same_data(dataset)
         # Drawn as the base class draws it, then rank 0's value everywhere.
         seed = _broadcast_int(torch.randint(_SEED_HIGH, ()), "batch seed")
         if self.samples_per_class is None:
