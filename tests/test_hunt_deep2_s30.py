@@ -154,6 +154,7 @@ def test_weights_that_are_neither_a_state_dict_nor_a_weights_name_are_named(tmp_
             build_trunk("resnet18", weights=path)
 
 
+@pytest.mark.slow  # builds shufflenet four times
 def test_load_params_rebuilds_a_named_trunk_without_its_initial_weights(tmp_path,
                                                                          monkeypatch):
     # load_params built the trunk with module__weights first: a file deleted since was a
@@ -172,7 +173,7 @@ def test_load_params_rebuilds_a_named_trunk_without_its_initial_weights(tmp_path
         raise AssertionError("downloaded")
 
     monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", no_download)
-    for weights in (start, enum):
+    for weights in (enum, start):
         new = MetricEmbedder(TRUNK, module__weights=weights, **FAST).initialize()
         new.load_params(f_params=tmp_path / "params.pt")
         np.testing.assert_array_equal(new.transform(X), fitted.transform(X))
