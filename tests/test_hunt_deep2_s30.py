@@ -47,6 +47,15 @@ def test_torch_uint8_images_are_scaled_as_the_same_numpy_images():
                                from_numpy.transform(X), atol=1e-6)
 
 
+def test_identical_uint8_images_are_named_not_blamed_on_the_learning_rate():
+    # The eighth hunt's check covered float arrays only: identical uint8 images trained an
+    # epoch and stopped as "collapsed ... lower the learning rate".
+    _, y = _uint8_images()
+    for shape in [(16, 3, 8, 8), (16, 8, 8, 3), (16, 8, 8)]:
+        with pytest.raises(ValueError, match=r"^All 16 samples of X are identical"):
+            MetricEmbedder(**FAST).fit(np.full(shape, 7, dtype=np.uint8), y)
+
+
 # --------------------------------------------------------- batches of one sample
 def test_a_last_batch_of_one_sample_is_not_taken_for_collapse():
     # iterator_train__drop_last=False left a last batch of 1 sample, whose "spread" is 0:

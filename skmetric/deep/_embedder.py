@@ -1302,6 +1302,8 @@ def _registered_class(slot, name):
 def _check_not_all_identical(X):
     """Refuse in-memory training samples that are all the same: training would stop after
     an epoch as "collapsed", blaming the learning rate. (max == min per feature: no copy.)"""
+    if isinstance(X, _images.ImageSource) and X.layout != "paths":
+        X = X.data  # uint8 images, in any layout (files are not read for this)
     if isinstance(X, np.ndarray) and X.size and bool((X.max(axis=0) == X.min(axis=0)).all()):
         raise ValueError(
             f"All {len(X)} samples of X are identical, so no network can map them apart; "
