@@ -219,6 +219,18 @@ def test_image_files_errors_say_which_parameter_to_set_and_palettes_decode(tmp_p
                                   _read_image(tmp_path / "palette.png", "RGB", None))
 
 
+@pytest.mark.parametrize("param", [{"dataset__image_size": (4, 4)}, {"dataset__mode": "L"}])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_file_loading_parameters_are_refused_for_arrays(param, dtype):
+    # uint8 arrays kept their size and channels without a word (input_shape_ (3, 8, 8));
+    # float arrays failed in skorch's Dataset with "unexpected keyword argument".
+    X, y = _uint8_images()
+    name = next(iter(param))
+    with pytest.raises(ValueError, match=rf"^{name} applies to image files .*X holds no "
+                                         r"paths\. Resize or convert arrays"):
+        MetricEmbedder(**param, **FAST).fit(X.astype(dtype), y)
+
+
 # ------------------------------------------------------------------------- PFE
 def test_mutual_likelihood_score_refuses_a_negative_variance_and_nan_means():
     # A negative variance beside a larger positive one passed (only their sum was

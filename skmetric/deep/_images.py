@@ -177,6 +177,14 @@ def check_image_data(estimator, X, y=None, *, reset, y_required=False):
     """
     params = estimator.get_params_for("dataset")
     source = as_image_source(X, mode=params.get("mode", "RGB"), size=params.get("image_size"))
+    for_files = sorted({"image_size", "mode"} & set(params))
+    if y_required and for_files and getattr(source, "layout", None) != "paths":
+        # (uint8 arrays kept their size and channels silently; float arrays reached
+        # skorch's Dataset, "got an unexpected keyword argument 'image_size'")
+        raise ValueError(
+            f"dataset__{for_files[0]} applies to image files (X a list of paths), which "
+            "are converted as they are read; X holds no paths. Resize or convert arrays "
+            "before fit and transform, or drop the parameter.")
     if source is None:
         return None
     if y is None and y_required:
