@@ -15,7 +15,7 @@ pytest.importorskip("skorch")
 
 import _distributed_worker as worker  # noqa: E402
 from _deep_data import blobs  # noqa: E402
-from _spawn_ranks import check_ok, spawn  # noqa: E402
+from _spawn_ranks import check_ok, free_port, spawn  # noqa: E402
 from skorch.dataset import ValidSplit  # noqa: E402
 
 from skmetric.deep import MetricEmbedder, ProbabilisticEmbedder  # noqa: E402
@@ -293,3 +293,44 @@ def test_ranks_fitting_different_data_are_refused_together(tmp_path):
             "The ranks fit different training data (training samples per rank: [160, 152])")
         assert "the labels of rank(s) [1] differ from rank 0's" in result["labels"]
         assert "same X and y" in result["labels"]
+
+
+@pytest.fixture
+def looks_like_two_ranks(monkeypatch):
+    """A one-process gloo group that the embedders take for rank 0 of 2 (enough to build
+    the first epoch's batches; no collective of two ranks is reached)."""
+    import torch.distributed as dist
+
+    from skmetric.deep import distributed
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0,
+                            world_size=1)
+    monkeypatch.setattr(distributed, "_world", lambda: (0, 2))
+    monkeypatch.setattr(distributed, "_check_same_data", lambda dataset: None)  # a gather
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("params, why", [
+    ({"batch_size": 64, "samples_per_class": 3},
+     r"15 samples \(5 classes x samples_per_class=3, as y has 5 classes only\)"),
+    ({"batch_size": 10, "samples_per_class": 3},
+     r"9 samples \(3 classes x samples_per_class=3: batch_size=10 rounded down to a "
+     r"multiple of 3\)"),
+    ({"batch_size": 64, "samples_per_class": None},
+     r"35 samples \(the whole training set, smaller than batch_size=64\)"),
+    ({"batch_size": 9, "samples_per_class": None}, r"9 samples \(batch_size=9\)"),
+], ids=["few-classes", "rounded", "small-set", "odd"])
+def test_a_global_batch_that_does_not_split_over_the_ranks_says_why(looks_like_two_ranks,
+                                                                     params, why):
+    # ShardedBatchSampler's error at the first batch asked for "batch_size ... a multiple
+    # of the world size" even when batch_size=64 was one (the batch was smaller).
+    from skmetric.deep import DistributedMetricEmbedder
+
+    X, y = blobs(n_classes=5, per_class=7)
+    emb = DistributedMetricEmbedder(**{**FAST, **params}, module__hidden=(8,))
+    with pytest.raises(ValueError, match=rf"^The global batch holds {why}, which do not "
+                                         r"split evenly over 2 processes"):
+        emb.fit(X, y)

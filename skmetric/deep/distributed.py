@@ -215,6 +215,28 @@ def _check_same_data(dataset):
             "random_state): the global batches are split between the ranks, not the data.")
 
 
+def _check_batch_splits(sampler, n_samples, batch_size, world):
+    """Refuse, before the first step, global batches that do not split over the ranks,
+    saying why they differ from ``batch_size`` (ShardedBatchSampler's error at the first
+    batch asked for a batch_size that may already be a multiple of the world size)."""
+    if isinstance(sampler, ClassBalancedBatchSampler):
+        size, m = sampler.batch_size, sampler.samples_per_class
+        classes = sampler.n_classes_per_batch
+        why = (f"{classes} classes x samples_per_class={m}"
+               + (f", as y has {classes} classes only" if classes < batch_size // m else
+                  f": batch_size={batch_size} rounded down to a multiple of {m}"
+                  if size != batch_size else ""))
+    else:
+        size = len(sampler[0]) if sampler else 0
+        why = (f"the whole training set, smaller than batch_size={batch_size}"
+               if n_samples <= batch_size else f"batch_size={batch_size}")
+    if size % world:
+        raise ValueError(
+            f"The global batch holds {size} samples ({why}), which do not split evenly "
+            f"over {world} processes. Choose batch_size and samples_per_class so that "
+            f"every batch holds a multiple of {world} samples.")
+
+
 def _gather_labels(labels):
     rank, world = _world()
     parts = [torch.empty_like(labels) for _ in range(world)]
@@ -337,6 +359,7 @@ class DistributedMixin:
             sampler = ClassBalancedBatchSampler(
                 self._balanced_labels(dataset), self.samples_per_class, batch_size,
                 random_state=seed)
+        _check_batch_splits(sampler, len(dataset), batch_size, world)
         iterator = self.iterator_train(
             dataset, batch_sampler=ShardedBatchSampler(sampler, rank, world), **kwargs)
         self._n_train_batches = len(iterator)
