@@ -145,7 +145,8 @@ def test_the_weights_of_a_grey_trunk_built_here_load_as_module_weights(tmp_path)
                                    first.module_.eval()(grey), rtol=1e-4, atol=1e-5)
 
 
-def test_weights_that_are_neither_a_state_dict_nor_a_weights_name_are_named(tmp_path):
+def test_weights_that_are_neither_a_state_dict_nor_a_weights_name_are_named(tmp_path,
+                                                                          monkeypatch):
     # Were torchvision's bare "KeyError: 'imagenet'" and torch.load's UnpicklingError.
     from skmetric.deep.trunks import build_trunk
 
@@ -153,6 +154,16 @@ def test_weights_that_are_neither_a_state_dict_nor_a_weights_name_are_named(tmp_
                                          r"weights name of 'resnet18' \(valid names: "
                                          r"\['DEFAULT', 'IMAGENET1K_V1'\]"):
         build_trunk("resnet18", weights="imagenet")
+    # The names torchvision takes still reach it (served here without a download).
+    import torchvision
+
+    asked = []
+    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url",
+                        lambda url, *args, **kwargs: asked.append(url) or
+                        torchvision.models.resnet18().state_dict())
+    for name in ("DEFAULT", "IMAGENET1K_V1", "ResNet18_Weights.IMAGENET1K_V1"):
+        build_trunk("resnet18", weights=name)
+    assert len(asked) == 3
     damaged = tmp_path / "damaged.pth"
     damaged.write_bytes(b"not a checkpoint")
     pickled = tmp_path / "model.pth"

@@ -235,13 +235,15 @@ def _check_weights_name(models, name, weights):
     """Refuse a string that is neither a file nor a weights name of ``name``: torchvision
     raised a bare ``KeyError: 'imagenet'``."""
     enum = models.get_model_weights(name)
-    valid = list(dict.fromkeys(["DEFAULT", *enum.__members__]))
-    if weights not in valid:
+    try:
+        enum.verify(weights)  # torchvision's own parsing ('IMAGENET1K_V1', 'DEFAULT', ...)
+    except KeyError:
+        valid = list(dict.fromkeys(["DEFAULT", *enum.__members__]))
         raise ValueError(
             f"weights={weights!r} is neither a file nor a weights name of {name!r} (valid "
             f"names: {valid}, which torchvision downloads unless cached). Pass the path "
             "of a state dict file, a torchvision weights enum, or None for random weights."
-        )
+        ) from None
 
 
 def _last_linear(model):
