@@ -103,6 +103,33 @@ def test_a_train_transform_output_the_network_cannot_take_is_named(transform, pe
         emb.fit(X, y)
 
 
+def test_a_fitted_embedder_takes_a_new_train_transform_or_optimizer():
+    # skorch (1.4) looked for a component to re-initialise and raised "Something went
+    # wrong, please open an issue"; train_transform__* sub-parameters were silently
+    # ignored (nothing reads them).
+    from skmetric._sklearn_compat import InvalidParameterError
+
+    X, y = _uint8_images()
+    seen = []
+
+    def record(x):
+        seen.append(tuple(x.shape))
+        return x
+
+    emb = MetricEmbedder(warm_start=True, **FAST).fit(X, y)
+    emb.set_params(train_transform=record, optimizer=torch.optim.SGD,
+                   optimizer__momentum=0.5)
+    assert isinstance(emb.optimizer_, torch.optim.SGD)  # warm_start trains on with it
+    assert emb.optimizer_.param_groups[0]["momentum"] == 0.5
+    emb.fit(X, y)
+    assert seen and seen[0] == (3, 8, 8) and emb.n_iter_ == 2
+    for make in (lambda: MetricEmbedder(train_transform=record, train_transform__p=0.2),
+                 lambda: emb.set_params(train_transform__p=0.2)):
+        with pytest.raises(InvalidParameterError, match=r"got 'train_transform__p', but "
+                                                        r"train_transform takes no sub-"):
+            make()
+
+
 # ------------------------------------------------------------------ train_split
 @pytest.mark.parametrize("split, y, m", [
     (ValidSplit(4, stratified=True), np.repeat(np.arange(4), 4), 4),  # 3 left per class

@@ -931,7 +931,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # a component to re-initialise on a fitted net and fail.
             setattr(self, key, params.pop(key))
             self._params_to_validate.add(key)
-        return super().set_params(**params)
+        new_optimizer = "optimizer" in params and self.initialized_
+        for key in ("train_transform", "optimizer"):
+            if key in params and self.initialized_:
+                # skorch (1.4) finds no component to re-initialise for these on a fitted
+                # net ("Something went wrong, please open an issue"): set them here.
+                setattr(self, key, params.pop(key))
+        super().set_params(**params)
+        if new_optimizer:  # else warm_start would go on with the former optimizer
+            self._initialize_optimizer()
+        return self
 
     def _get_param_names(self):
         # skorch's list (every public attribute set at construction), less skorch's
@@ -1369,6 +1378,13 @@ def _check_param_names(estimator, names, where):
     prefixes = estimator.prefixes_
     for name in names:
         prefix = name.split("__", 1)[0]
+        if "__" in name and prefix == "train_transform":
+            # (listed in prefixes_ only so that skorch accepts a module as its value;
+            # nothing would read these: they were silently ignored)
+            raise InvalidParameterError(
+                f"{cls.__name__}.{where} got {name!r}, but train_transform takes no "
+                "sub-parameters: set them on the transform itself (e.g. "
+                "v2.RandomHorizontalFlip(p=0.2)).")
         if "__" in name and prefix in prefixes:
             continue
         starts = [p for p in prefixes if name.startswith(p + "_") and name != p]
