@@ -103,10 +103,12 @@ def test_a_train_transform_output_the_network_cannot_take_is_named(transform, pe
         emb.fit(X, y)
 
 
-def test_a_fitted_embedder_takes_a_new_train_transform_or_optimizer():
+def test_a_fitted_embedder_takes_a_new_train_transform_optimizer_and_its_parameters():
     # skorch (1.4) looked for a component to re-initialise and raised "Something went
     # wrong, please open an issue"; train_transform__* sub-parameters were silently
     # ignored (nothing reads them).
+    from sklearn.base import clone
+
     from skmetric._sklearn_compat import InvalidParameterError
 
     X, y = _uint8_images()
@@ -123,6 +125,13 @@ def test_a_fitted_embedder_takes_a_new_train_transform_or_optimizer():
     assert emb.optimizer_.param_groups[0]["momentum"] == 0.5
     emb.fit(X, y)
     assert seen and seen[0] == (3, 8, 8) and emb.n_iter_ == 2
+    # An optimizer__* parameter set on a fitted embedder was applied to the live
+    # optimizer only: not in get_params, and lost by the next fit or a clone.
+    emb.set_params(optimizer__weight_decay=0.1, warm_start=False)
+    assert emb.optimizer_.param_groups[0]["weight_decay"] == 0.1
+    assert emb.get_params()["optimizer__weight_decay"] == 0.1
+    assert emb.fit(X, y).optimizer_.param_groups[0]["weight_decay"] == 0.1
+    assert clone(emb).get_params()["optimizer__weight_decay"] == 0.1
     for make in (lambda: MetricEmbedder(train_transform=record, train_transform__p=0.2),
                  lambda: emb.set_params(train_transform__p=0.2)):
         with pytest.raises(InvalidParameterError, match=r"got 'train_transform__p', but "

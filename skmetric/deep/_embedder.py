@@ -932,6 +932,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             setattr(self, key, params.pop(key))
             self._params_to_validate.add(key)
         new_optimizer = "optimizer" in params and self.initialized_
+        for key in [k for k in params if k.startswith("optimizer__") and k.count("__") == 1]:
+            if self.initialized_:
+                # skorch applies it to the live optimizer only: get_params, clone and the
+                # next fit (which rebuilds the optimizer) lost it. Kept as the parameter.
+                vars(self)[key] = params[key]
         for key in ("train_transform", "optimizer"):
             if key in params and self.initialized_:
                 # skorch (1.4) finds no component to re-initialise for these on a fitted
