@@ -326,6 +326,22 @@ def test_score_of_a_single_class_is_refused_not_a_perfect_one():
     assert np.isnan(search.cv_results_["mean_test_score"]).all()
 
 
+# ------------------------------------------------------------------------ Dask
+def test_dask_transform_takes_the_images_of_an_image_embedder():
+    # skmetric.dask.transform, documented for "a deep embedder", refused any input but
+    # 2-D ("X must be 2-D (n_samples, n_features); got 4-D").
+    da = pytest.importorskip("dask.array")
+    import skmetric.dask as skd
+
+    X, y = _uint8_images()
+    emb = MetricEmbedder(**FAST).fit(X, y)
+    Z = skd.transform(emb, da.from_array(X, chunks=(5, 2, 8, 4)))  # rows and more
+    assert Z.shape == (16, 4) and Z.chunks == ((5, 5, 5, 1), (4,))
+    np.testing.assert_allclose(Z.compute(), emb.transform(X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"must be 2-D .*got 1-D"):
+        skd.transform(emb, da.from_array(np.zeros(4), chunks=2))
+
+
 # ----------------------------------------------------------------- several ranks
 @pytest.mark.slow  # two processes with gloo
 def test_ranks_fitting_different_data_are_refused_together(tmp_path):
