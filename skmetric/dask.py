@@ -45,8 +45,10 @@ def transform(estimator, X):
     estimator : fitted estimator
         Any fitted transformer whose ``transform`` maps each row independently (every
         skmetric learner, a ``Pipeline`` of them, a deep embedder).
-    X : dask.array.Array of shape (n_samples, n_features)
-        Chunked along rows; chunks along the features are merged first.
+    X : dask.array.Array of shape (n_samples, n_features) or (n_samples, ...)
+        Chunked along rows; chunks along the other axes are merged first. Images for a
+        deep embedder (e.g. uint8 of shape (n_samples, channels, height, width)) are
+        rows too.
 
     Returns
     -------
@@ -69,8 +71,9 @@ def transform(estimator, X):
     >>> bool(abs(Z.compute() - nca.transform(X)).max() < 1e-12)
     True
     """
-    X = _check_rows(X, "X")
-    probe = np.asarray(estimator.transform(np.zeros((1, X.shape[1]), dtype=X.dtype)))
+    # (N-D rows: an image embedder's input was refused as "must be 2-D")
+    X = _check_rows(X, "X", min_ndim=2)
+    probe = np.asarray(estimator.transform(np.zeros((1, *X.shape[1:]), dtype=X.dtype)))
     if probe.ndim != 2 or probe.shape[0] != 1:
         raise ValueError(
             f"estimator.transform must return one row per input row; on a 1-row probe it "
@@ -78,6 +81,7 @@ def transform(estimator, X):
         )
     return X.map_blocks(_transform_block, estimator, dtype=probe.dtype,
                         chunks=(X.chunks[0], (probe.shape[1],)),
+                        drop_axis=list(range(2, X.ndim)),
                         meta=np.empty((0, 0), dtype=probe.dtype))
 
 
@@ -267,21 +271,22 @@ def _merge_reports(parts, codes, average):
     return report
 
 
-def _check_rows(X, name):
+def _check_rows(X, name, min_ndim=None):
+    """X as a Dask array chunked along rows only: 2-D, or at least ``min_ndim``-D."""
     if not isinstance(X, da.Array):
         raise TypeError(
             f"{name} must be a dask.array.Array; got {type(X).__name__}. For in-memory "
             f"arrays use the estimator or skmetric.neighbors / skmetric.metrics directly, "
             f"or wrap it with dask.array.from_array(X, chunks=(rows, -1))."
         )
-    if X.ndim != 2:
+    if X.ndim != 2 and (min_ndim is None or X.ndim < min_ndim):
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got {X.ndim}-D.")
     if any(np.isnan(c) for c in X.chunks[0]):
         raise ValueError(
             f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes() first."
         )
-    if len(X.chunks[1]) > 1:
-        X = X.rechunk({1: -1})
+    if any(len(chunks) > 1 for chunks in X.chunks[1:]):
+        X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
     return X
 
 

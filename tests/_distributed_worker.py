@@ -123,6 +123,17 @@ def main(mode, out):
         net = DistributedMetricEmbedder(callbacks=[_FailOnRank(1, 3)],
                                         **train_params("multi_similarity"))
         net.fit(X, y)
+    elif mode == "different_data":
+        # Each rank fits data of its own (a shard, other labels): refused on every rank.
+        X, y = problem()
+        shards = {"sizes": (X[rank * 8:], y[rank * 8:]),
+                  "labels": (X, np.roll(y, rank))}
+        for name, (X_rank, y_rank) in shards.items():
+            try:
+                DistributedMetricEmbedder(**train_params("multi_similarity")).fit(X_rank,
+                                                                                 y_rank)
+            except ValueError as exc:
+                result[name] = str(exc)
     torch.save(result, Path(out) / f"{mode}_rank{rank}.pt")
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()

@@ -285,6 +285,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     initialized_ = _InitState()
     virtual_params_ = _InitState()
     _data_checked = False
+    #: Set while load_params builds the network whose weights it then loads.
+    _weights_follow = False
 
     __repr__ = BaseEstimator.__repr__
 
@@ -471,7 +473,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             if isinstance(self.module, str):
                 from .trunks import check_trunk_input
 
-                check_trunk_input(self.module, X.shape)
+                check_trunk_input(self.module, X.shape,
+                                  self.get_params_for("module").get("in_channels"))
             if self.module is None and X.ndim not in (2, 4):
                 raise ValueError(
                     "The default networks take 2-D X (n_samples, n_features) or 4-D images "
@@ -549,6 +552,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             defaults = {"embedding_dim": self.embedding_dim,
                         "in_channels": self.input_shape_[0]}
             module, kwargs = functools.partial(build_trunk, module), {**defaults, **kwargs}
+            if self._weights_follow:
+                # load_params overwrites every weight: the initial ones (a file that may be
+                # gone, an enum torchvision would download) are not needed.
+                kwargs["weights"] = None
         elif isinstance(module, nn.Module) and not kwargs:
             module = copy.deepcopy(_uncompiled(module))
         self.module_ = self.initialized_instance(module, kwargs)
@@ -669,11 +676,31 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         for key in ("shuffle", "sampler", "drop_last"):
             kwargs.pop(key, None)
         sampler = ClassBalancedBatchSampler(
-            _dataset_labels(dataset), self.samples_per_class, batch_size, random_state=seed
-        )
+            self._balanced_labels(dataset), self.samples_per_class, batch_size,
+            random_state=seed)
         iterator = self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
         self._n_train_batches = len(iterator)  # for the progress bar
         return iterator
+
+    def _balanced_labels(self, dataset):
+        """The labels of the training dataset, checked against ``samples_per_class`` when
+        ``train_split`` took part of each class (fit checked the whole of y)."""
+        labels = _dataset_labels(dataset)
+        if not isinstance(dataset, Subset):
+            return labels
+        m = self.samples_per_class
+        classes, counts = np.unique(labels, return_counts=True)
+        if classes.size >= 2 and counts.min() >= m:
+            return labels
+        # (else the sampler's advice, e.g. "lower samples_per_class to at most 1", ignored
+        # the split and the embedder's own bounds)
+        rare = self.classes_[classes[counts < m]][:5].tolist()
+        raise ValueError(
+            f"train_split left {classes.size} class(es) in the training part, "
+            + (f"and class(es) {rare} with fewer than samples_per_class={m} samples there"
+               if classes.size >= 2 else "but training needs at least 2")
+            + ". Use a stratified split with fewer validation samples (e.g. "
+            "ValidSplit(5, stratified=True)), fewer samples_per_class, or train_split=None.")
 
     def get_dataset(self, X, y=None):
         """skorch's dataset; uint8 images and image files are read one sample at a time."""
@@ -692,10 +719,28 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def infer(self, x, **fit_params):
         """The trunk's output, L2-normalised when ``normalize``."""
         x = self._prepare_batch(x)
-        with autocast(self.precision, self.module_, self.device):
+        with autocast(self.precision, self.module_, self.device), \
+                self._explain_single_sample_batch(x):
             embeddings = super().infer(x, **fit_params)
         embeddings = full_precision(embeddings)  # the loss computes in float32
         return F.normalize(embeddings, p=2, dim=1) if self.normalize else embeddings
+
+    @contextmanager
+    def _explain_single_sample_batch(self, x):
+        """Say where a training batch of one sample comes from when BatchNorm refuses it
+        (torch: "Expected more than 1 value per channel when training")."""
+        try:
+            yield
+        except ValueError as exc:
+            if not (self.module_.training and isinstance(x, torch.Tensor) and len(x) == 1
+                    and "more than 1 value per channel" in str(exc)):
+                raise
+            raise ValueError(
+                "A training batch holds a single sample, which the network's BatchNorm "
+                "layers cannot normalise (and in which a metric loss finds no pair). It "
+                "comes from iterator_train__drop_last=False (the last batch of an epoch) "
+                "or iterator_train__batch_size=1: leave them at their defaults, or choose "
+                "batch_size so that no batch is left with one sample.") from None
 
     def _prepare_batch(self, x):
         """The batch on the device, uint8 images scaled to [0, 1], and in training
@@ -710,9 +755,16 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         return self._augment(x)
 
     def _augment(self, x):
-        if self.train_transform_per_sample:
-            return torch.stack([self._transformed(sample) for sample in x])
-        return self._transformed(x)
+        if not self.train_transform_per_sample:
+            return self._transformed(x)
+        samples = [self._transformed(sample) for sample in x]
+        shapes = sorted({tuple(sample.shape) for sample in samples})
+        if len(shapes) > 1:  # else torch.stack's "stack expects each tensor to be equal size"
+            raise ValueError(
+                f"train_transform returned samples of different shapes ({shapes[0]} and "
+                f"{shapes[1]}), which cannot form a batch. End it with a transform of fixed "
+                "output size (e.g. v2.RandomResizedCrop(size) or v2.Resize(size)).")
+        return torch.stack(samples)
 
     def _transformed(self, x):
         out = self.train_transform(x)
@@ -722,6 +774,21 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 f"train_transform must return a torch.Tensor, as it is given; it returned "
                 f"{type(out).__name__}. End it with a tensor (e.g. torchvision.transforms.v2"
                 ".ToImage() and ToDtype(torch.float32)) or return torch.as_tensor(...).")
+        if out.dtype != x.dtype:
+            # (uint8 or float64 failed inside the network's first layer, as "expected
+            # scalar type Byte but found Float")
+            raise TypeError(
+                f"train_transform must return a tensor of the dtype it is given ({x.dtype}); "
+                f"it returned {out.dtype}. End it with v2.ToDtype({x.dtype}) (without "
+                "scale=True: uint8 images arrive already scaled to [0, 1]).")
+        what = "sample" if self.train_transform_per_sample else "batch"
+        if out.ndim != x.ndim or (what == "batch" and x.ndim and out.shape[0] != x.shape[0]):
+            raise ValueError(
+                f"train_transform turned a {what} of shape {tuple(x.shape)} into one of "
+                f"shape {tuple(out.shape)}; it must keep the number of dimensions"
+                + (" and of samples" if what == "batch" else "") + ". Check the "
+                "transform, or train_transform_per_sample (True: it gets one sample "
+                "(channels, height, width); False: the batch).")
         return out
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -811,7 +878,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         if not bool(torch.isfinite(loss)):
             self._diverged(f"the loss is {loss.item()}")
         self._steps_seen = getattr(self, "_steps_seen", 0) + 1
-        if self._steps_seen > 1:  # the first step may start from constant outputs (zero init)
+        # The first step may start from constant outputs (zero init); a batch of one
+        # sample (iterator_train__drop_last=False) cannot show a spread.
+        if self._steps_seen > 1 and len(y_pred) > 1:
             self._steps_checked += 1
             self._epoch_spread = self._epoch_spread or not _collapsed(y_pred)
 
@@ -870,7 +939,21 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             # skorch moves the built network there now (torch's AssertionError "Torch not
             # compiled with CUDA enabled" from deep inside it); unfitted, fit checks it.
             _check_device_usable(params["device"])
-        return super().set_params(**params)
+        new_optimizer = "optimizer" in params and self.initialized_
+        for key in [k for k in params if k.startswith("optimizer__") and k.count("__") == 1]:
+            if self.initialized_:
+                # skorch applies it to the live optimizer only: get_params, clone and the
+                # next fit (which rebuilds the optimizer) lost it. Kept as the parameter.
+                vars(self)[key] = params[key]
+        for key in ("train_transform", "optimizer"):
+            if key in params and self.initialized_:
+                # skorch (1.4) finds no component to re-initialise for these on a fitted
+                # net ("Something went wrong, please open an issue"): set them here.
+                setattr(self, key, params.pop(key))
+        super().set_params(**params)
+        if new_optimizer:  # else warm_start would go on with the former optimizer
+            self._initialize_optimizer()
+        return self
 
     def _get_param_names(self):
         # skorch's list (every public attribute set at construction), less skorch's
@@ -1006,7 +1089,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 self._set_fitted_state(state)
                 if not self.initialized_ or self._network_state() != before:
                     history = self.history_
-                    super().initialize()  # build (or rebuild) for the saved shapes
+                    self._weights_follow = True
+                    try:
+                        super().initialize()  # build (or rebuild) for the saved shapes
+                    finally:
+                        del self._weights_follow  # back to the class's False
                     self.history_ = history or self.history_  # keep a checkpoint's history
             elif not self.initialized_:
                 raise ValueError(
@@ -1132,6 +1219,11 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         Returns
         -------
         score : float in [0, 1]
+
+        Raises
+        ------
+        ValueError
+            When y holds a single class (every neighbour is then relevant).
         """
         embeddings = self.transform(X)
         y = np.asarray(y)
@@ -1141,7 +1233,10 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                 f"{y.shape}."
             )
         from ..metrics import precision_at_k
+        from ..metrics._scorers import check_several_classes
 
+        # (a single class scored a perfect 1.0: GridSearchCV's unshuffled KFold on sorted y)
+        check_several_classes(y, f"{type(self).__name__}.score got X")
         # skmetric.metrics' 'cosine' is the cosine distance: the similarity's order.
         metric = "euclidean" if self.distance == "euclidean" else "cosine"
         return precision_at_k(embeddings, y, k=1, metric=metric)
@@ -1257,6 +1352,8 @@ def _registered_class(slot, name):
 def _check_not_all_identical(X):
     """Refuse in-memory training samples that are all the same: training would stop after
     an epoch as "collapsed", blaming the learning rate. (max == min per feature: no copy.)"""
+    if isinstance(X, _images.ImageSource) and X.layout != "paths":
+        X = X.data  # uint8 images, in any layout (files are not read for this)
     if isinstance(X, np.ndarray) and X.size and bool((X.max(axis=0) == X.min(axis=0)).all()):
         raise ValueError(
             f"All {len(X)} samples of X are identical, so no network can map them apart; "
@@ -1322,6 +1419,13 @@ def _check_param_names(estimator, names, where):
     prefixes = estimator.prefixes_
     for name in names:
         prefix = name.split("__", 1)[0]
+        if "__" in name and prefix == "train_transform":
+            # (listed in prefixes_ only so that skorch accepts a module as its value;
+            # nothing would read these: they were silently ignored)
+            raise InvalidParameterError(
+                f"{cls.__name__}.{where} got {name!r}, but train_transform takes no "
+                "sub-parameters: set them on the transform itself (e.g. "
+                "v2.RandomHorizontalFlip(p=0.2)).")
         if "__" in name and prefix in prefixes:
             continue
         starts = [p for p in prefixes if name.startswith(p + "_") and name != p]

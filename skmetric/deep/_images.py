@@ -1,8 +1,8 @@
 """Images kept as uint8 arrays or as files, converted one batch at a time.
 
-``MetricEmbedder`` accepts uint8 image arrays, (n, height, width), (n, channels, height,
-width) or (n, height, width, channels), and 1-D arrays (or pandas Series) of image file
-paths. Neither is
+``MetricEmbedder`` accepts uint8 image arrays (NumPy, or torch tensors), (n, height, width),
+(n, channels, height, width) or (n, height, width, channels), and 1-D arrays (or pandas
+Series) of image file paths. Neither is
 converted whole to float32: the data loader hands the network uint8 batches in channels-first
 order (a file is decoded with Pillow when its sample is drawn), and each batch is scaled to
 [0, 1] float32 on the device (:func:`to_float_batch`). A folder of 100k images, or a uint8
@@ -52,10 +52,12 @@ class ImageSource:
         if self.layout == "paths":
             image = _read_image(self.data[i], self.mode, self.size)
             if image.shape != self.shape[1:]:
+                fix = ("Resize them all on loading: dataset__image_size=(height, width)."
+                       if image.shape[0] == self.shape[1] else
+                       "Convert them all on loading: dataset__mode='RGB' (or 'L' for grey).")
                 raise ValueError(
                     f"Image {os.fspath(self.data[i])!r} has shape {image.shape} (channels, "
-                    f"height, width) where the others have {self.shape[1:]}. Resize them all "
-                    "on loading: dataset__image_size=(height, width)."
+                    f"height, width) where the others have {self.shape[1:]}. {fix}"
                 )
             return image
         x = self.data[i]
@@ -80,6 +82,9 @@ def as_image_source(X, mode="RGB", size=None):
     """
     if isinstance(X, ImageSource):
         return X
+    if isinstance(X, torch.Tensor) and X.dtype == torch.uint8 and X.ndim in (3, 4):
+        # As the same images in NumPy (they were trained on unscaled, as 0..255 floats).
+        X = X.detach().cpu().numpy()
     if isinstance(X, np.ndarray) and X.dtype == np.uint8 and X.ndim in (3, 4):
         return _array_source(X)
     paths = _as_paths(X)
@@ -140,11 +145,19 @@ def _read_image(path, mode, size):
 
     try:
         with Image.open(path) as image:
+            if not mode and image.mode in ("P", "PA"):
+                # Palette images as their colours, not their palette indices.
+                mode = "RGBA" if image.mode == "PA" or "transparency" in image.info \
+                    else "RGB"
             image = image.convert(mode) if mode else image.copy()
     except FileNotFoundError:
         raise FileNotFoundError(f"Image file {os.fspath(path)!r} not found.") from None
     except OSError as exc:
         raise ValueError(f"Cannot read {os.fspath(path)!r} as an image: {exc}") from None
+    except ValueError as exc:  # Pillow's "conversion not supported", "image has wrong mode"
+        raise ValueError(
+            f"Cannot convert {os.fspath(path)!r} to dataset__mode={mode!r} ({exc}); use a "
+            "Pillow mode such as 'RGB', 'L' or 'RGBA'.") from None
     if size is not None:
         image = image.resize((size[1], size[0]), Image.BILINEAR)
     array = np.asarray(image)
@@ -164,6 +177,14 @@ def check_image_data(estimator, X, y=None, *, reset, y_required=False):
     """
     params = estimator.get_params_for("dataset")
     source = as_image_source(X, mode=params.get("mode", "RGB"), size=params.get("image_size"))
+    for_files = sorted({"image_size", "mode"} & set(params))
+    if y_required and for_files and getattr(source, "layout", None) != "paths":
+        # (uint8 arrays kept their size and channels silently; float arrays reached
+        # skorch's Dataset, "got an unexpected keyword argument 'image_size'")
+        raise ValueError(
+            f"dataset__{for_files[0]} applies to image files (X a list of paths), which "
+            "are converted as they are read; X holds no paths. Resize or convert arrays "
+            "before fit and transform, or drop the parameter.")
     if source is None:
         return None
     if y is None and y_required:

@@ -99,7 +99,9 @@ class ProbabilisticEmbedder(MetricEmbedder):
 
     def infer(self, x, **fit_params):
         # The module already normalises μ; its log σ² half must stay as is.
-        return NeuralNet.infer(self, self._prepare_batch(x), **fit_params)
+        x = self._prepare_batch(x)
+        with self._explain_single_sample_batch(x):
+            return NeuralNet.infer(self, x, **fit_params)
 
     #: The uncertainty head's size is read from the trunk's output on the input shape.
     _trunk_needs_input_shape = True
@@ -136,6 +138,9 @@ class ProbabilisticEmbedder(MetricEmbedder):
 
     def pair_score(self, X1, X2):
         """Mutual likelihood score of the pairs ``(X1[i], X2[i])`` (higher = same class)."""
+        if len(X1) != len(X2):  # else named after mutual_likelihood_score's arguments
+            raise ValueError(f"X1 and X2 must hold as many samples (the pairs (X1[i], "
+                             f"X2[i])); got {len(X1)} and {len(X2)}.")
         mu1, var1 = self._mean_and_variance(X1)
         mu2, var2 = self._mean_and_variance(X2)
         return mutual_likelihood_score(mu1.astype(np.float64), var1.astype(np.float64),

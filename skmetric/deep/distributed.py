@@ -45,6 +45,7 @@ What is synchronised, and why the run equals a single process on the global batc
 
 import datetime
 import os
+import zlib
 
 import numpy as np
 import torch
@@ -183,6 +184,59 @@ def all_gather_with_grad(x):
     return _GatherWithGrad.apply(x)
 
 
+def _check_same_data(dataset):
+    """Refuse, on every rank alike, training sets that differ between the ranks.
+
+    Each rank shards the global batches that a sampler draws from its own copy of
+    ``X, y``: with shards of the data instead (e.g. a ``DistributedSampler``-style split),
+    the ranks drew different batches (a hang when their numbers of batches differed, or
+    global batches without the class balance). The sizes and a checksum of the labels are
+    compared with one all-gather.
+    """
+    from ._embedder import _dataset_labels
+
+    try:
+        labels = np.ascontiguousarray(_dataset_labels(dataset))
+        checksum = zlib.crc32(labels.tobytes())
+    except TypeError:  # a dataset without labels: compare the sizes only
+        checksum = 0
+    mine = torch.tensor([len(dataset), checksum], dtype=torch.int64, device=_control_device())
+    rank, world = _world()
+    parts = [torch.empty_like(mine) for _ in range(world)]
+    _collective("comparison of the ranks' training data", dist.all_gather, parts, mine)
+    differ = [r for r, part in enumerate(parts) if not torch.equal(part, parts[0])]
+    if differ:
+        sizes = [int(part[0]) for part in parts]
+        what = (f"training samples per rank: {sizes}" if len(set(sizes)) > 1 else
+                f"the labels of rank(s) {differ} differ from rank 0's")
+        raise ValueError(
+            f"The ranks fit different training data ({what}). Every rank must call fit "
+            "with the same X and y (and a train_split must split them alike: give it a "
+            "random_state): the global batches are split between the ranks, not the data.")
+
+
+def _check_batch_splits(sampler, n_samples, batch_size, world):
+    """Refuse, before the first step, global batches that do not split over the ranks,
+    saying why they differ from ``batch_size`` (ShardedBatchSampler's error at the first
+    batch asked for a batch_size that may already be a multiple of the world size)."""
+    if isinstance(sampler, ClassBalancedBatchSampler):
+        size, m = sampler.batch_size, sampler.samples_per_class
+        classes = sampler.n_classes_per_batch
+        why = (f"{classes} classes x samples_per_class={m}"
+               + (f", as y has {classes} classes only" if classes < batch_size // m else
+                  f": batch_size={batch_size} rounded down to a multiple of {m}"
+                  if size != batch_size else ""))
+    else:
+        size = len(sampler[0]) if sampler else 0
+        why = (f"the whole training set, smaller than batch_size={batch_size}"
+               if n_samples <= batch_size else f"batch_size={batch_size}")
+    if size % world:
+        raise ValueError(
+            f"The global batch holds {size} samples ({why}), which do not split evenly "
+            f"over {world} processes. Choose batch_size and samples_per_class so that "
+            f"every batch holds a multiple of {world} samples.")
+
+
 def _gather_labels(labels):
     rank, world = _world()
     parts = [torch.empty_like(labels) for _ in range(world)]
@@ -289,12 +343,11 @@ class DistributedMixin:
         rank, world = _world()
         if not training or world == 1:
             return super().get_iterator(dataset, training=training)
-        from ._embedder import _dataset_labels
-
         kwargs = self.get_params_for("iterator_train")
         batch_size = kwargs.pop("batch_size", self.batch_size)
         for key in ("shuffle", "sampler", "drop_last", "generator"):
             kwargs.pop(key, None)
+        _check_same_data(dataset)
         # Drawn as the base class draws it, then rank 0's value everywhere.
         seed = _broadcast_int(torch.randint(_SEED_HIGH, ()), "batch seed")
         if self.samples_per_class is None:
@@ -304,8 +357,9 @@ class DistributedMixin:
                        for i in range(n_full)]
         else:
             sampler = ClassBalancedBatchSampler(
-                _dataset_labels(dataset), self.samples_per_class, batch_size,
+                self._balanced_labels(dataset), self.samples_per_class, batch_size,
                 random_state=seed)
+        _check_batch_splits(sampler, len(dataset), batch_size, world)
         iterator = self.iterator_train(
             dataset, batch_sampler=ShardedBatchSampler(sampler, rank, world), **kwargs)
         self._n_train_batches = len(iterator)

@@ -50,8 +50,15 @@ def mutual_likelihood_score(mu1, var1, mu2, var2):
             f"shapes {[tuple(a.shape) for a in (mu1, var1, mu2, var2)]}."
         )
     var = var1 + var2
-    if not bool(xp.all(var > 0)):
-        raise ValueError("Variances must be positive (pass σ², not log σ²).")
+    # One check (one device sync in training): each variance non-negative (a negative one
+    # beside a larger positive one gave a score), their sum positive, the means finite
+    # (NaN gave NaN scores).
+    valid = xp.all(var1 >= 0) & xp.all(var2 >= 0) & xp.all(var > 0)
+    if not bool(valid & xp.all(xp.isfinite(mu1)) & xp.all(xp.isfinite(mu2))):
+        if not bool(valid):
+            raise ValueError("Variances must be positive (pass σ², not log σ²); var1 or "
+                             "var2 holds negative, NaN or (in both) zero values.")
+        raise ValueError("mu1 and mu2 must be finite; they hold NaN or infinity.")
     dim = mu1.shape[1]
     return -0.5 * xp.sum((mu1 - mu2) ** 2 / var + xp.log(var), axis=1) \
         - 0.5 * dim * math.log(2 * math.pi)

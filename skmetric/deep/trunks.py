@@ -14,6 +14,7 @@ fetch them (or read its cache), and a path loads a state dict from disk.
 import glob
 import importlib.util
 import os
+import pickle
 import sys
 from collections.abc import Mapping
 from numbers import Integral
@@ -219,6 +220,8 @@ def _torchvision_backbone(name, in_channels, weights, kwargs):
             "'timm:<name>' for a timm model; or pass a torch.nn.Module (class or instance)."
         )
     state = _state_dict(weights)
+    if state is None and isinstance(weights, str):
+        _check_weights_name(models, name, weights)
     model = models.get_model(name, weights=None if state is not None else weights, **kwargs)
     classifier_name, classifier = _last_linear(model)
     if state is not None:
@@ -226,6 +229,21 @@ def _torchvision_backbone(name, in_channels, weights, kwargs):
     _set_submodule(model, classifier_name, nn.Identity())
     _adapt_stem(model, in_channels, name)
     return model, classifier.in_features
+
+
+def _check_weights_name(models, name, weights):
+    """Refuse a string that is neither a file nor a weights name of ``name``: torchvision
+    raised a bare ``KeyError: 'imagenet'``."""
+    enum = models.get_model_weights(name)
+    try:
+        enum.verify(weights)  # torchvision's own parsing ('IMAGENET1K_V1', 'DEFAULT', ...)
+    except KeyError:
+        valid = list(dict.fromkeys(["DEFAULT", *enum.__members__]))
+        raise ValueError(
+            f"weights={weights!r} is neither a file nor a weights name of {name!r} (valid "
+            f"names: {valid}, which torchvision downloads unless cached). Pass the path "
+            "of a state dict file, a torchvision weights enum, or None for random weights."
+        ) from None
 
 
 def _last_linear(model):
@@ -240,9 +258,9 @@ def _set_submodule(model, path, new):
 
 def _adapt_stem(model, in_channels, name):
     """Replace the first convolution by one taking ``in_channels`` channels."""
-    if in_channels == 3:
+    path, conv = _stem(model)
+    if in_channels == conv.in_channels:
         return
-    path, conv = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
     new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
                     bias=conv.bias is not None, padding_mode=conv.padding_mode)
@@ -251,6 +269,11 @@ def _adapt_stem(model, in_channels, name):
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
     _set_submodule(model, path, new)
+
+
+def _stem(model):
+    """The name and module of the model's first convolution."""
+    return next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
 
 
 def _adapt_weight(weight, in_channels):
@@ -298,7 +321,15 @@ def _state_dict(weights):
                 "dict saved with torch.save(model.state_dict(), path), a torchvision "
                 "weights enum, or None for random weights."
             )
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+            # A corrupt file, or a whole pickled model (which weights_only refuses).
+            raise ValueError(
+                f"weights={os.fspath(weights)!r} cannot be read as a state dict "
+                f"({type(exc).__name__}): the file is damaged, or holds a whole pickled "
+                "model rather than its weights. Save them with "
+                "torch.save(model.state_dict(), path).") from None
         if not isinstance(state, Mapping):
             raise ValueError(f"{os.fspath(weights)!r} holds a {type(state).__name__}, not a "
                              "state dict; save model.state_dict() instead of the model.")
@@ -320,6 +351,12 @@ def _load_backbone(model, state, classifier, name, removed_head=False):
     """Load ``state`` into ``model``, ignoring the classifier's weights."""
     if _is_trunk_state(state):  # saved from an ImageTrunk built here
         state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    # A trunk built here for grey (or other non-RGB) images saved its adapted stem: take
+    # its channels first (the caller adapts the stem to the images' channels after).
+    stem, _ = _stem(model)
+    channels = getattr(state.get(stem + ".weight"), "shape", (0, 3))[1]
+    if channels != 3:
+        _adapt_stem(model, channels, name)
     ours = {k: v for k, v in state.items() if not k.startswith(classifier + ".")}
     try:
         missing, unexpected = model.load_state_dict(ours, strict=False)
@@ -344,7 +381,7 @@ def _load_head(head, state, name):
 
 
 # ------------------------------------------------------------------ input checks
-def check_trunk_input(name, shape):
+def check_trunk_input(name, shape, in_channels=None):
     """Reject inputs that no image trunk takes, before building it.
 
     Parameters
@@ -353,6 +390,8 @@ def check_trunk_input(name, shape):
         The trunk's name (for the message).
     shape : tuple of int
         Shape of X, (n_samples, channels, height, width).
+    in_channels : int or None, default=None
+        The ``module__in_channels`` the user set, if any.
     """
     if len(shape) != 4:
         raise ValueError(
@@ -367,6 +406,13 @@ def check_trunk_input(name, shape):
             "Transpose float images (X.transpose(0, 3, 1, 2)), or pass uint8 images, which "
             "are accepted in either layout."
         )
+    if in_channels is not None and in_channels != channels:
+        # Else the probe failed with torch's message and a hint about image sizes.
+        raise ValueError(
+            f"module__in_channels={in_channels!r}, but the images have {channels} "
+            f"channel(s) (X of shape {tuple(shape)}). Leave module__in_channels unset: the "
+            "trunk's first convolution then takes the images' channels."
+        )
 
 
 def explain_probe_error(name, shape, exc):
@@ -378,6 +424,6 @@ def explain_probe_error(name, shape, exc):
         f"module={name!r} cannot embed images of shape {tuple(shape)} (channels, height, "
         f"width): {type(exc).__name__}: {exc}. {hint}torchvision's models are made for "
         "224x224 images; most work from 32x32 (pooling and strided layers need room). "
-        "Resize the images (e.g. with train_transform and the same resizing before "
-        "transform), or choose another model."
+        "Resize the images before fit and transform (dataset__image_size=(height, "
+        "width) for image files), or choose another model."
     )

@@ -147,6 +147,26 @@ def _embed(estimator, X):
     )
 
 
+def check_several_classes(y, what):
+    """Refuse labels of a single class, where every neighbour is relevant: a retrieval
+    score is then a perfect 1 that says nothing about the metric.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+    what : str
+        The start of the message, e.g. "The 'map_at_r' scorer got a fold".
+    """
+    classes = np.unique(to_numpy(y))
+    if classes.size == 1:
+        raise ValueError(
+            f"{what} whose samples all have class {classes[0].item()!r}, where the score "
+            "says nothing about the metric. Split so that every fold holds several "
+            "classes, e.g. cv=StratifiedKFold(5, shuffle=True, random_state=0): "
+            "scikit-learn gives a transformer unshuffled KFold, whose folds are single "
+            "classes when y is sorted.")
+
+
 class _EmbeddingScorer:
     """``scorer(estimator, X, y)``: a metric of ``estimator``'s embedding of the fold."""
 
@@ -156,14 +176,7 @@ class _EmbeddingScorer:
     def __call__(self, estimator, X, y):
         if y is None:
             raise ValueError(f"The {self.name!r} scorer needs class labels y.")
-        classes = np.unique(to_numpy(y))
-        if classes.size == 1:  # every neighbour relevant: a perfect score that means nothing
-            raise ValueError(
-                f"The {self.name!r} scorer got a fold whose samples all have class "
-                f"{classes[0].item()!r}, where the score says nothing about the metric. Split so "
-                "that every fold holds several classes, e.g. cv=StratifiedKFold(5, "
-                "shuffle=True, random_state=0): scikit-learn gives a transformer unshuffled "
-                "KFold, whose folds are single classes when y is sorted.")
+        check_several_classes(y, f"The {self.name!r} scorer got a fold")
         return float(self.func(_embed(estimator, X), y, **self.params))
 
     def __repr__(self):
