@@ -157,7 +157,8 @@ def test_pair_labels_in_an_object_array_are_read_as_numbers_and_strings_named():
 def test_one_dimensional_indices_that_are_not_integers_are_named(make):
     X, y = _blobs()
     learner = make(X)
-    fitted = learner.fit(np.arange(30), y)
+    # A separate fitted learner: a fit that fails leaves its learner unfitted.
+    fitted = make(X).fit(np.arange(30), y)
     np.testing.assert_array_equal(fitted.transform(np.arange(4)), fitted.transform(X[:4]))
     # Float (or boolean, or text) indices fell through to scikit-learn's "Expected 2D array,
     # got 1D array instead ... Reshape your data", which names no preprocessor.
