@@ -90,8 +90,9 @@ def test_fitted_learner_round_trip_and_message(monkeypatch):
     assert w.filename == __file__  # attributed to the caller of pickle.loads
     message = str(w.message)
     # Only the package that differs is named, with both versions and what to do.
-    assert message.startswith(f"NCA was saved with skmetric {state[VERSIONS_KEY]['skmetric']} and is "
-                              "loaded with skmetric 0.0.1:")
+    saved_with = state[VERSIONS_KEY]["skmetric"]
+    assert message.startswith(f"NCA was saved with skmetric {saved_with} and is loaded with "
+                              "skmetric 0.0.1:")
     assert "scikit-learn" not in message
     assert "results may differ" in message and "Refit it" in message
     # scikit-learn's warning class: filters set for scikit-learn's models cover it.
