@@ -28,7 +28,7 @@ _MODULES = {"skmetric": "skmetric", "scikit-learn": "sklearn", "torch": "torch",
 
 
 def saved_versions(estimator):
-    """The versions to record with ``estimator``: its ``_saved_version_packages``'."""
+    """The versions to record with ``estimator``: those of its ``_saved_version_packages``."""
     # str(): torch's __version__ is a TorchVersion, which torch.load(weights_only=True)
     # refuses to read back.
     return {name: str(importlib.import_module(_MODULES[name]).__version__)
