@@ -5,7 +5,7 @@ Classical Mahalanobis learners, kernel methods, deep embedders (``skmetric.deep`
 ``Pipeline`` and ``GridSearchCV``.
 """
 
-from . import distances, metrics, neighbors
+from . import distances, exceptions, metrics, neighbors
 from ._base import (
     MahalanobisMixin,
     PairsClassifierMixin,
@@ -38,6 +38,7 @@ __all__ = [
     "Covariance",
     "MetricKNeighborsClassifier",
     "distances",
+    "exceptions",
     "kneighbors",
     "neighbors",
     "pairwise_distances",

@@ -20,6 +20,7 @@ from ._compute._arrays import check_input
 from ._compute._numerics import row_norms
 from ._docstrings import FIT_PAIRS, FIT_PAIRS_END, fill_doc
 from ._keywords import KeywordCheckMixin
+from ._persistence import VersionedStateMixin
 from ._validation import (
     _TUPLE_NAMES,
     apply_preprocessor,
@@ -55,7 +56,8 @@ class _MahalanobisMetric:
         return float(t @ t) if squared else float(row_norms(t[None, :], np)[0])
 
 
-class MahalanobisMixin(KeywordCheckMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+class MahalanobisMixin(VersionedStateMixin, KeywordCheckMixin, ClassNamePrefixFeaturesOutMixin,
+                       TransformerMixin):
     """Methods shared by every learner of a linear map ``components_``.
 
     Subclasses set ``components_`` in ``fit``; this mixin provides ``transform``,

@@ -27,6 +27,7 @@ from ._compute._params import (
     NON_NEGATIVE,
 )
 from ._keywords import KeywordCheckMixin
+from ._persistence import VersionedStateMixin
 from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
 from ._validation import fit_context, unique_labels
 
@@ -186,7 +187,8 @@ def radius_neighbors(X, Y=None, radius=1.0, *, metric="euclidean", M=None, L=Non
     return (dist, ind) if return_distance else ind
 
 
-class MetricKNeighborsClassifier(KeywordCheckMixin, ClassifierMixin, BaseEstimator):
+class MetricKNeighborsClassifier(VersionedStateMixin, KeywordCheckMixin, ClassifierMixin,
+                                 BaseEstimator):
     """k-nearest-neighbours classifier in the space of a metric learner.
 
     ``fit`` fits (a clone of) ``metric_learner`` on the training data, maps the training

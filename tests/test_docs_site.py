@@ -24,7 +24,8 @@ DOCS = ROOT / "docs"
 API = DOCS / "api"
 
 PUBLIC_MODULES = ["skmetric", "skmetric.supervised", "skmetric.weakly_supervised",
-                  "skmetric.kernel", "skmetric.metrics", "skmetric.neighbors", "skmetric.distances",
+                  "skmetric.exceptions", "skmetric.kernel", "skmetric.metrics",
+                  "skmetric.neighbors", "skmetric.distances",
                   "skmetric.plotting", "skmetric.deep", "skmetric.deep.losses",
                   "skmetric.deep.miners", "skmetric.deep.datasets", "skmetric.deep.networks",
                   "skmetric.dask"]

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from .._keywords import keyword_hint
+from .._persistence import VersionedStateMixin, check_saved_versions, saved_versions
 from .._sklearn_compat import (
     Interval,
     InvalidParameterError,
@@ -84,7 +85,8 @@ class _InitState:
         vars(obj)[self.key] = value
 
 
-class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
+class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                     NeuralNet):
     """A neural network trained with a metric-learning loss, used as an sklearn transformer.
 
     A trunk network maps each sample to an embedding; training draws class-balanced
@@ -287,6 +289,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     _data_checked = False
     #: Set while load_params builds the network whose weights it then loads.
     _weights_follow = False
+    # Pickles and save_params files record these versions (the network is torch's, its
+    # pickled form skorch's).
+    _saved_version_packages = ("skmetric", "scikit-learn", "torch", "skorch")
 
     __repr__ = BaseEstimator.__repr__
 
@@ -1034,8 +1039,9 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         """Save the parameters, as skorch does; ``f_params`` also holds the fitted state.
 
         The module's state dict carries the input shape, ``classes_`` and the other
-        fitted attributes in its ``_metadata``, so that ``load_params`` restores a usable
-        embedder in a new process (the file still loads into the module with
+        fitted attributes in its ``_metadata``, with the versions of skmetric,
+        scikit-learn, torch and skorch that wrote it, so that ``load_params`` restores a
+        usable embedder in a new process (the file still loads into the module with
         ``module.load_state_dict(torch.load(f_params))``). With ``use_safetensors=True``
         only tensors are saved. A proxy loss's class weights need ``f_criterion``.
         """
@@ -1043,7 +1049,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
             f_params = kwargs.pop("f_module", None)  # skorch's alias (Checkpoint uses it)
         if f_params is not None and not use_safetensors and hasattr(self, "module_"):
             state_dict = _uncompiled(self.module_).state_dict()
-            state_dict._metadata[_STATE_KEY] = self._fitted_state()
+            state_dict._metadata[_STATE_KEY] = {**self._fitted_state(),
+                                                "versions": saved_versions(self)}
             torch.save(state_dict, f_params)
             f_params = None
             if not (f_optimizer or f_criterion or f_history or kwargs):
@@ -1060,6 +1067,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
         the network if ``initialize()`` could not (no training data), so that
         ``MetricEmbedder(...same parameters...).initialize().load_params(f_params=...)``
         transforms (and, with ``f_criterion`` for a proxy loss, predicts) as the saved one.
+        A file written under other versions (see ``save_params``) loads with an
+        :class:`~skmetric.exceptions.InconsistentVersionWarning`.
         """
         if checkpoint is not None:
             # As skorch does: the history first, since the file names may depend on it.
@@ -1085,6 +1094,8 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
                         f"{f_params!r} was saved by a {saved_by}; load it into a {saved_by} "
                         f"(with the same parameters), not a {type(self).__name__}."
                     )
+                state = dict(state)
+                check_saved_versions(self, state.pop("versions", None))
                 before = self._network_state()
                 self._set_fitted_state(state)
                 if not self.initialized_ or self._network_state() != before:

@@ -22,6 +22,7 @@ from .._array_api import device as array_device
 from .._compute._arrays import check_input
 from .._compute._backend import resolve_backend
 from .._keywords import KeywordCheckMixin
+from .._persistence import VersionedStateMixin
 from .._sklearn_compat import Interval, StrOptions
 from .._validation import fit_context
 from ..distances import pairwise_distances
@@ -29,7 +30,7 @@ from ..distances import pairwise_distances
 _ARRAY_KERNELS = ("linear", "rbf", "poly", "sigmoid", "cosine")
 
 
-class KernelPCA(KeywordCheckMixin, _SkKernelPCA):
+class KernelPCA(VersionedStateMixin, KeywordCheckMixin, _SkKernelPCA):
     """Kernel principal component analysis, exact or with Nyström landmarks, CPU or GPU.
 
     The parameters and results of :class:`sklearn.decomposition.KernelPCA`, plus:
