@@ -7,6 +7,7 @@ Each test's docstring or comment says what the old behaviour was.
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -113,3 +114,91 @@ def test_a_perfect_eer_scores_minus_zero_as_scikit_learns_negated_losses():
         assert math.copysign(1, ours) == math.copysign(1, sklearn_perfect) == -1
     doc = re.sub(r"\s+", " ", make_pair_scorer.__doc__)
     assert "-0.0" in doc
+
+
+# -- deep embedders -------------------------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+from sklearn.base import clone  # noqa: E402
+
+from skmetric.deep import MetricEmbedder  # noqa: E402
+from skmetric.deep._sampler import ClassBalancedBatchSampler  # noqa: E402
+
+
+def _blobs(n_features=5):
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(4), 10)
+    return (rng.randn(40, n_features) + 3 * y[:, None]).astype(np.float32), y
+
+
+def _embedder(**params):
+    return MetricEmbedder(**{"embedding_dim": 2, "max_epochs": 1, "batch_size": 8,
+                             "samples_per_class": 2, "verbose": 0, "random_state": 0,
+                             **params})
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize("as_list", [False, True])
+def test_continued_training_on_samples_of_another_shape_says_how_to_start_over(how, as_list):
+    """Was scikit-learn's "X has 7 features, but MetricEmbedder is expecting 5 features as
+    input", which said neither why (training continues) nor how to start over."""
+    X, y = _blobs()
+    emb = _embedder(warm_start=how == "warm_start").fit(X, y)
+    X7 = _blobs(7)[0]
+    with pytest.raises(ValueError, match=r"samples of shape \(7,\), but MetricEmbedder was "
+                       r"fitted on samples of shape \(5,\): partial_fit and fit with "
+                       r"warm_start=True continue.*warm_start=False.*sklearn\.base\.clone"):
+        (emb.fit if how == "warm_start" else emb.partial_fit)(X7.tolist() if as_list else X7, y)
+    assert clone(emb).fit(X7, y).transform(X7).shape == (40, 2)  # what the message offers
+    assert emb.set_params(warm_start=False).fit(X7, y).input_shape_ == (7,)
+
+
+@pytest.mark.parametrize("params, error", [
+    ({"loss__margni": 0.1}, TypeError),
+    ({"batch_size": 16, "loss__margni": 0.1}, TypeError),
+    ({"module__foo": 1}, TypeError),
+    ({"miner__eps": 1}, TypeError),
+])
+def test_a_failed_set_params_leaves_a_fitted_embedder_as_it_was(params, error):
+    """The refused parameter used to stay stored: get_params held it and every later fit
+    failed on it again (a network or loss rebuilt before the failure stayed too)."""
+    X, y = _blobs()
+    emb = _embedder(loss="contrastive").fit(X, y)
+    before = emb.get_params(deep=False)
+    loss, module = emb.loss_, emb.module_
+    weights = {k: v.clone() for k, v in module.state_dict().items()}
+    with pytest.raises(error):
+        emb.set_params(**params)
+    after = emb.get_params(deep=False)  # (deep adds new callback copies at each call)
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] for k in before)
+    assert emb.loss_ is loss and emb.module_ is module
+    assert all(torch.equal(v, weights[k]) for k, v in module.state_dict().items())
+    emb.set_params(warm_start=True).fit(X, y)  # continues: nothing refused lingers
+    clone(emb).fit(X, y)
+
+
+def test_short_epochs_of_few_classes_are_documented_and_warned_once_per_fit():
+    """With fewer classes than batch_size // samples_per_class, batches are smaller than
+    batch_size while an epoch still draws n_samples // batch_size of them: iris with
+    batch_size=128, m=4 trained on one batch of 12 samples per epoch, silently, while the
+    sampler's docstring said every sample was used about once per epoch."""
+    labels = np.repeat(np.arange(3), 50)
+    sampler = ClassBalancedBatchSampler(labels, 4, 128, random_state=0)
+    assert [len(batch) for batch in sampler] == [12]
+    doc = re.sub(r"\s+", " ", ClassBalancedBatchSampler.__doc__)
+    assert "every sample is used about once per epoch" not in doc
+    assert "an epoch uses only part of the samples" in doc
+    X = np.random.RandomState(0).randn(150, 4).astype(np.float32)
+    with pytest.warns(UserWarning) as record:
+        MetricEmbedder(embedding_dim=2, max_epochs=3, verbose=0, random_state=0).fit(X, labels)
+    short = [w for w in record if "fewer than batch_size // samples_per_class" in str(w.message)]
+    assert len(short) == 1
+    assert re.search(r"y has 3 classes.*hold 12 samples.*uses 12 of the 150 samples.*"
+                     r"batch_size=12", str(short[0].message))
+    assert short[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MetricEmbedder(embedding_dim=2, max_epochs=1, batch_size=12, verbose=0,
+                       random_state=0).fit(X, labels)  # every sample used: silent
