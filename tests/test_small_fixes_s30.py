@@ -146,9 +146,9 @@ def test_continued_training_on_samples_of_another_shape_says_how_to_start_over(h
     X, y = _blobs()
     emb = _embedder(warm_start=how == "warm_start").fit(X, y)
     X7 = _blobs(7)[0]
-    with pytest.raises(ValueError, match=r"samples of shape \(7,\), but MetricEmbedder was "
-                       r"fitted on samples of shape \(5,\): partial_fit and fit with "
-                       r"warm_start=True continue.*warm_start=False.*sklearn\.base\.clone"):
+    with pytest.raises(ValueError, match=r"X has 7 features, but MetricEmbedder is expecting "
+                       r"5 features as input: partial_fit and fit with warm_start=True "
+                       r"continue.*warm_start=False.*sklearn\.base\.clone"):
         (emb.fit if how == "warm_start" else emb.partial_fit)(X7.tolist() if as_list else X7, y)
     assert clone(emb).fit(X7, y).transform(X7).shape == (40, 2)  # what the message offers
     assert emb.set_params(warm_start=False).fit(X7, y).input_shape_ == (7,)

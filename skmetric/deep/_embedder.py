@@ -515,12 +515,17 @@ class MetricEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNe
     def _check_continued_shape(self, shape):
         """Continued training (partial_fit, fit with warm_start=True) goes on with the
         fitted network, which takes samples of one ``shape``: say so, and how to start over."""
-        fitted = getattr(self, "input_shape_", None)
+        fitted, name = getattr(self, "input_shape_", None), type(self).__name__
         if shape is None or fitted is None or tuple(shape) == fitted:
             return
+        if len(shape) == len(fitted) == 1:  # scikit-learn's words, which its checks expect
+            what = (f"X has {shape[0]} features, but {name} is expecting {fitted[0]} "
+                    "features as input")
+        else:
+            what = (f"X has samples of shape {tuple(shape)}, but {name} was fitted on samples "
+                    f"of shape {fitted}")
         raise ValueError(
-            f"X has samples of shape {tuple(shape)}, but {type(self).__name__} was fitted on "
-            f"samples of shape {fitted}: partial_fit and fit with warm_start=True continue "
+            f"{what}: partial_fit and fit with warm_start=True continue "
             "training the fitted network. To train a new network on these samples, call fit "
             "with warm_start=False (set_params(warm_start=False)), or fit a clone "
             "(sklearn.base.clone)."
