@@ -38,3 +38,22 @@ def warn_user(message, category=UserWarning):
             dirs):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def verbose_name(estimator):
+    """The prefix of ``estimator``'s progress lines if it is verbose, else None.
+
+    The name of the class the user constructed (``ITML_Supervised``, not the ``ITML`` whose
+    solver it runs; a subclass's own name), so that the lines of two learners fitted in
+    one script tell them apart, and every learner follows the same rule.
+    """
+    return type(estimator).__name__ if estimator.verbose else None
+
+
+def progress(name, message):
+    """Print ``[name] message`` (flushed, for logs of long fits) if ``name`` is set.
+
+    ``name`` is :func:`verbose_name`'s: the private solvers take it as their ``verbose``.
+    """
+    if name:
+        print(f"[{name}] {message}", flush=True)

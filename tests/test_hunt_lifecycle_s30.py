@@ -91,7 +91,8 @@ def _iris(n_per_class=20):
 @pytest.mark.parametrize("learner, name, first_row", [
     (LMNN(prior_strength="auto", max_iter=4, random_state=0), "LMNN", r"\[LMNN\] +iter "),
     (MLKR(prior_strength="auto", max_iter=4), "MLKR", r"\[MLKR\] iter +1 "),
-    (ITML_Supervised(max_iter=3, random_state=0), "ITML", r"\[ITML\] sweep 1:"),
+    (ITML_Supervised(max_iter=3, random_state=0), "ITML_Supervised",
+     r"\[ITML_Supervised\] sweep 1:"),
     (NCA(max_iter=3, random_state=0), "NCA", r"\[NCA\] +iter "),
 ])
 def test_verbose_auto_fits_say_what_they_choose_and_print_one_final_fit(learner, name,

@@ -191,4 +191,4 @@ def test_supervised_improves_knn_on_unscaled_wine():
 def test_verbose_prints_progress(capsys):
     X, y = _relevant_first_feature()
     LSML_Supervised(max_iter=2, tol=0, verbose=True, random_state=0).fit(X, y)
-    assert "[LSML] iter 1" in capsys.readouterr().out
+    assert "[LSML_Supervised] iter 1" in capsys.readouterr().out

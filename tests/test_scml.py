@@ -78,7 +78,7 @@ def test_optimiser_returns_sparse_non_negative_weights_that_lower_the_objective(
     triplets = X[Constraints(y).triplets(500, random_state=0)]
     basis = np.vstack([np.eye(5), np.random.RandomState(0).randn(10, 5)])
     D = _DistanceDifferences(triplets, basis)
-    w = _minimize_scml(D, 1e-3, 5e-3, 2000, 100, 10, np.random.RandomState(0), False, "t")
+    w = _minimize_scml(D, 1e-3, 5e-3, 2000, 100, 10, np.random.RandomState(0), None)
     assert np.all(w >= 0) and np.any(w > 0)
     assert _scml_objective(w, D, 1e-3) < _scml_objective(np.zeros(15), D, 1e-3) - 0.1
     # The relevant axis b = e_0 carries weight; most noise axes are left out.

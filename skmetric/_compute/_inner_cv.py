@@ -31,6 +31,7 @@ from sklearn.model_selection import KFold
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
+from .._warn import progress
 from ._lbfgs import minimize_lbfgs
 
 __all__ = ["N_SPLITS", "N_NEIGHBORS", "PATH_TOL", "SPLIT_SEED", "STRENGTHS", "Choice",
@@ -217,10 +218,10 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
         about 1e-7 may swap). For a learner whose fit costs less than scoring its maps on
         big data (LFDA). None: double precision always.
     verbose : str, default=None
-        The learner's name when it is verbose: what runs is printed before the inner fits
-        (which print nothing themselves: ``fit_path`` fits a :func:`silent` copy) and each
-        strength's score after, so that the inner fits' time is accounted for and their
-        output is not taken for the final fit's.
+        The learner's ``verbose_name`` (None when it is quiet): what runs is printed
+        before the inner fits (which print nothing themselves: ``fit_path`` fits a
+        :func:`silent` copy) and each strength's score after, so that the inner fits' time
+        is accounted for and their output is not taken for the final fit's.
     strengths : sequence of float, default=None
         The candidates, named in that first line.
 
@@ -232,14 +233,11 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
     folds = inner_folds(y, random_state=random_state, classification=classification,
                         n_splits=n_splits)
     if folds is None:
-        if verbose:
-            print(f"[{verbose}] too few samples for inner {n_splits}-fold CV: "
-                  "prior_strength 'auto' keeps the plain objective (0)", flush=True)
+        progress(verbose, f"too few samples for inner {n_splits}-fold CV: "
+                          "prior_strength 'auto' keeps the plain objective (0)")
         return Choice(None, {}, None)
-    if verbose:
-        among = "" if strengths is None else f" among {', '.join(f'{s:g}' for s in strengths)}"
-        print(f"[{verbose}] choosing prior_strength{among} by inner {n_splits}-fold CV",
-              flush=True)
+    among = "" if strengths is None else f" among {', '.join(f'{s:g}' for s in strengths)}"
+    progress(verbose, f"choosing prior_strength{among} by inner {n_splits}-fold CV")
     totals, maps = {}, {}
     for train, valid in folds:
         X_train, y_train, X_valid, y_valid = X[train], y[train], X[valid], y[valid]
@@ -258,10 +256,8 @@ def choose_strength(fit_path, X, y, *, random_state=None, classification=True,
     values = np.array([totals[s] for s in strengths])
     # Ties (common with accuracies on small folds) go to the strongest regularisation.
     best = strengths[int(np.flatnonzero(values >= values.max() - 1e-12)[0])]
-    if verbose:
-        print(f"[{verbose}] prior_strength 'auto': "
-              + ", ".join(f"{s:g}: {v:.4f}" for s, v in totals.items()) + f" -> {best:g}",
-              flush=True)
+    progress(verbose, "prior_strength 'auto': "
+             + ", ".join(f"{s:g}: {v:.4f}" for s, v in totals.items()) + f" -> {best:g}")
     return Choice(best, totals, maps[best])
 
 

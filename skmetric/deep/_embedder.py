@@ -156,12 +156,14 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
         m, the number of samples of each class in a training batch; every class of y needs
         at least m samples. None draws plain shuffled batches.
     batch_size : int, default=128
-        Training batches hold ``batch_size // samples_per_class`` classes; also the batch
-        size of ``transform``.
+        Training batches hold ``batch_size // samples_per_class`` classes (all classes when
+        y has fewer: the batches are then smaller); also the batch size of ``transform``.
     lr : float, default=1e-3
         Learning rate of the optimizer.
     max_epochs : int, default=20
-        Epochs of ``fit``; an epoch draws ``n_samples // batch_size`` batches.
+        Epochs of ``fit``; an epoch draws ``n_samples // batch_size`` batches, so with
+        fewer classes than ``batch_size // samples_per_class`` it uses only part of the
+        samples (``fit`` warns when that is less than half of them).
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimizer of the network's and the loss's parameters (``optimizer__*`` parameters).
     callbacks : list of skorch callbacks, 'disable' or None, default=None
@@ -402,6 +404,9 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
         """Validate parameters and data; return float32 X and integer class codes."""
         self._check_params()
         images = _images.check_image_data(self, X, y, reset=reset, y_required=True)
+        if images is None and not reset:
+            # Before validate_data's "X has 7 features, but ... is expecting 5".
+            self._check_continued_shape(_sample_shape(X))
         X, y = validate_data(
             self, X, y, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_samples=2
         ) if images is None else images
@@ -428,6 +433,7 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
             )
         if reset:
             self.classes_ = classes
+            self._warn_short_epochs(classes.size, codes.size)
         else:
             self._check_same_embedding_size()
             unseen = ~np.isin(classes, self.classes_)
@@ -439,6 +445,25 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
                 )
             codes = np.searchsorted(self.classes_, classes)[codes]
         return X, codes.astype(np.int64)
+
+    def _warn_short_epochs(self, n_classes, n_samples):
+        """Class-balanced batches of fewer classes than ``batch_size // samples_per_class``
+        are smaller than batch_size, while an epoch still draws ``n_samples // batch_size``
+        of them: warn when an epoch then uses less than half of the samples."""
+        m = self.samples_per_class
+        if m is None:
+            return
+        batch = min(self.batch_size // m, n_classes) * m
+        used = max(1, n_samples // self.batch_size) * batch
+        if used < n_samples / 2:
+            fitting = n_classes * m
+            warn_user(
+                f"y has {n_classes} classes, fewer than batch_size // samples_per_class = "
+                f"{self.batch_size // m}: training batches hold {batch} samples, not "
+                f"batch_size={self.batch_size}, and an epoch of n_samples // batch_size "
+                f"batches uses {used} of the {n_samples} samples. Pass batch_size="
+                f"{fitting} (n_classes * samples_per_class) for epochs that use every "
+                "sample about once, or raise max_epochs.")
 
     def _check_same_embedding_size(self):
         """Continued training (partial_fit, warm_start) keeps the network, so it cannot
@@ -489,11 +514,27 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
             if self.module is None and X.ndim == 4:
                 self._check_default_cnn_input(X.shape)
             self.input_shape_ = tuple(X.shape[1:])
-        elif tuple(X.shape[1:]) != self.input_shape_:
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
-                f"fitted on samples of shape {self.input_shape_}."
-            )
+        else:
+            self._check_continued_shape(tuple(X.shape[1:]))
+
+    def _check_continued_shape(self, shape):
+        """Continued training (partial_fit, fit with warm_start=True) goes on with the
+        fitted network, which takes samples of one ``shape``: say so, and how to start over."""
+        fitted, name = getattr(self, "input_shape_", None), type(self).__name__
+        if shape is None or fitted is None or tuple(shape) == fitted:
+            return
+        if len(shape) == len(fitted) == 1:  # scikit-learn's words, which its checks expect
+            what = (f"X has {shape[0]} features, but {name} is expecting {fitted[0]} "
+                    "features as input")
+        else:
+            what = (f"X has samples of shape {tuple(shape)}, but {name} was fitted on samples "
+                    f"of shape {fitted}")
+        raise ValueError(
+            f"{what}: partial_fit and fit with warm_start=True continue "
+            "training the fitted network. To train a new network on these samples, call fit "
+            "with warm_start=False (set_params(warm_start=False)), or fit a clone "
+            "(sklearn.base.clone)."
+        )
 
     def _check_default_cnn_input(self, shape):
         """Catch channels-last images and images too small for the poolings up front."""
@@ -929,9 +970,26 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
         return super().initialize_callbacks()
 
     def set_params(self, **params):
-        """Set parameters, including nested ``loss__*``, ``miner__*``, ``module__*`` ones."""
+        """Set parameters, including nested ``loss__*``, ``miner__*``, ``module__*`` ones.
+
+        All or nothing: when one is refused (an unknown name; on a fitted embedder, a loss,
+        miner or network that cannot be rebuilt with it), the embedder is left as it was,
+        so that the next fit, ``get_params`` and ``clone`` do not meet it again.
+        """
         _check_param_names(self, [k for k in params if k not in self.get_params(deep=False)],
                            "set_params()")
+        # skorch stores every parameter before it rebuilds the components they configure.
+        before, to_validate = dict(vars(self)), set(self._params_to_validate)
+        try:
+            self._set_checked_params(params)
+        except Exception:
+            vars(self).clear()
+            vars(self).update(before)
+            self._params_to_validate = to_validate
+            raise
+        return self
+
+    def _set_checked_params(self, params):
         if "callbacks" in params and not self.initialized_:
             # skorch builds callbacks eagerly here; defer that (and its checks) to fit.
             vars(self)["callbacks"] = params.pop("callbacks")
@@ -958,7 +1016,6 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
         super().set_params(**params)
         if new_optimizer:  # else warm_start would go on with the former optimizer
             self._initialize_optimizer()
-        return self
 
     def _get_param_names(self):
         # skorch's list (every public attribute set at construction), less skorch's
@@ -1325,6 +1382,18 @@ def _unfitting_network(embedder, f_params, saved_dim, exc):
         why = (f"{first}; construct this {name} with the module parameters (module, "
                "module__*) of the one that saved it")
     return ValueError(f"The network saved in {f_params!r} does not fit this {name}'s: {why}.")
+
+
+def _sample_shape(X):
+    """The shape of one sample of array-like ``X`` (None where it is not known cheaply:
+    validate_data then reports what is wrong with X)."""
+    shape = getattr(X, "shape", None)
+    if shape is None and isinstance(X, (list, tuple)):
+        try:
+            shape = np.shape(X)
+        except ValueError:  # ragged
+            return None
+    return None if shape is None or len(shape) < 2 else tuple(shape[1:])
 
 
 def _uncompiled(module):

@@ -16,7 +16,15 @@ class ClassBalancedBatchSampler(Sampler):
     many classes hold few of them. Each batch here draws C distinct classes uniformly at random
     and m distinct samples of each, with ``C = batch_size // samples_per_class`` (all classes
     when there are fewer). Within a class the samples are taken from a shuffled queue that is
-    refilled when exhausted, so every sample is used about once per epoch.
+    refilled when exhausted (and carried over from one epoch to the next), so every sample is
+    used before any is repeated.
+
+    An epoch draws ``n_batches`` batches, by default ``n_samples // batch_size`` for the
+    ``batch_size`` asked for. With fewer than ``batch_size // samples_per_class`` classes the
+    batches are smaller than that, so an epoch uses only part of the samples (with 3 classes,
+    ``batch_size=128`` and ``samples_per_class=4``: one batch of 12 samples); pass a
+    ``batch_size`` of at most ``n_classes * samples_per_class`` for epochs that use every
+    sample about once.
 
     Use it as ``DataLoader(dataset, batch_sampler=sampler)``.
 

@@ -81,7 +81,9 @@ def make_pair_scorer(name, **kwargs):
     name : str
         "roc_auc"; "tar_at_far" (``far=1e-3`` by default, one value); "accuracy" (best
         threshold accuracy); "eer" or its alias "neg_eer", which return the *negated*
-        equal error rate so that greater is better, as all scikit-learn scorers.
+        equal error rate so that greater is better, as all scikit-learn scorers. A perfect
+        EER then scores -0.0 (which equals 0.0), as scikit-learn's ``neg_*`` scorers score
+        a perfect prediction.
     **kwargs
         Passed to the metric (e.g. ``far=1e-2``).
 

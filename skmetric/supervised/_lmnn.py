@@ -1,6 +1,5 @@
 """Large Margin Nearest Neighbour (LMNN): pull target neighbours in, push impostors out."""
 
-import sys
 import time
 from numbers import Integral, Real
 
@@ -24,7 +23,7 @@ from .._supervised import (
     enough_per_class,
     validate_labelled,
 )
-from .._warn import warn_user
+from .._warn import progress, verbose_name, warn_user
 
 # Elements of one (anchors x samples) distance block: bounds the impostor search's memory.
 _BLOCK_ELEMENTS = 1 << 22
@@ -190,10 +189,8 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         self.prior_strength = prior_strength
 
     def _report(self, it, objective, active, start):
-        if self.verbose:
-            print(f"[LMNN] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} {active:>10d} "
-                  f"{time.perf_counter() - start:>11.2f}")
-            sys.stdout.flush()
+        progress(verbose_name(self), f"{f'{it}/{self.max_iter}':>10} {objective:>16.6e} "
+                                     f"{active:>10d} {time.perf_counter() - start:>11.2f}")
 
     def _fit_samples(self, X, y, backend):
         n_neighbors = self.n_neighbors
@@ -218,8 +215,8 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             if not converged:
                 warn_user(f"[LMNN] did not converge in {self.max_iter} iterations.",
                           ConvergenceWarning)
-            print(f"[LMNN] objective {self.objective_:.6e}, {self.n_iter_} iterations in "
-                  f"{time.perf_counter() - start:.2f}s")
+            progress(verbose_name(self), f"objective {self.objective_:.6e}, {self.n_iter_} "
+                                         f"iterations in {time.perf_counter() - start:.2f}s")
         if self.prior_strength_ < np.inf:
             warn_if_stuck_at_init("LMNN", X, L, L0)
         self.components_ = L
@@ -239,7 +236,7 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         choice = choose_strength(
             lambda Xt, yt: [(s, quiet._fit_map(Xt, yt, n_neighbors, s, backend)[0])
                             for s in _AUTO_STRENGTHS], X, codes,
-            random_state=self.random_state, verbose=self.verbose and "LMNN",
+            random_state=self.random_state, verbose=verbose_name(self),
             strengths=_AUTO_STRENGTHS)
         self.prior_scores_ = choice.scores
         return choice.strength or 0.0
@@ -256,8 +253,8 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         prior = _PriorPenalty.for_samples(L0, X, strength)
         # Target neighbours are found once, on the host; the rest runs on the backend.
         X, codes, targets = (backend.asarray(a) for a in (X, codes, targets))
-        if self.verbose:
-            print(f"[LMNN] {'iter':>10} {'objective':>16} {'active':>10} {'elapsed (s)':>11}")
+        progress(verbose_name(self),
+                 f"{'iter':>10} {'objective':>16} {'active':>10} {'elapsed (s)':>11}")
         fit = self._fit_lbfgs if self.solver == "lbfgs" else self._fit_gd
         L, n_iter, converged = fit(L0, X, codes, targets, prior, backend)
         objective = _lmnn_objective(backend.asarray(L), X, codes, targets,
@@ -326,11 +323,10 @@ class LMNN(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             small_gain = window[0] - window[-1] <= self.convergence_tol * abs(window[0])
             stalled = res.n_iter == 0
             done = not missed and (stalled or (small_gain and state["iter"] >= self.min_iter))
-            if self.verbose:
-                print(f"[LMNN] impostors re-searched at iteration {state['iter']}: "
-                      + ("active ones were missed, next round on the new set" if missed
-                         else "none missed, converged" if done
-                         else "none missed, still improving"), flush=True)
+            progress(verbose_name(self), f"impostors re-searched at iteration {state['iter']}: "
+                     + ("active ones were missed, next round on the new set" if missed
+                        else "none missed, converged" if done
+                        else "none missed, still improving"))
             if done:
                 return L / scale, state["iter"], True
             if state["iter"] >= self.max_iter:

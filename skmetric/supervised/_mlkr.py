@@ -1,6 +1,5 @@
 """MLKR: metric learning for kernel regression (Weinberger & Tesauro, 2007)."""
 
-import sys
 import time
 from numbers import Integral, Real
 
@@ -16,6 +15,7 @@ from .._docstrings import FEATURES_IN, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._validation import fit_context
+from .._warn import progress, verbose_name
 
 # Rows of the n x n kernel handled at once: bounds the memory of one objective evaluation
 # to a few arrays of _BLOCK_ELEMENTS floats instead of O(n^2).
@@ -148,14 +148,14 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                                 random_state=self.random_state)
         X_dev, y_dev = backend.asarray(X), backend.asarray(y)
 
-        def report(it, objective):
-            if self.verbose:
-                print(f"[MLKR] iter {it:4d}  objective {objective:.6e}  "
-                      f"({time.perf_counter() - start:.2f}s)", file=sys.stdout)
+        name = verbose_name(self)
 
-        if self.verbose:
-            print(f"[MLKR] fitting {L0.shape[0]}x{L0.shape[1]} map on {X.shape[0]} samples "
-                  f"({backend.name}, device {backend.device})")
+        def report(it, objective):
+            progress(name, f"iter {it:4d}  objective {objective:.6e}  "
+                           f"({time.perf_counter() - start:.2f}s)")
+
+        progress(name, f"fitting {L0.shape[0]}x{L0.shape[1]} map on {X.shape[0]} samples "
+                       f"({backend.name}, device {backend.device})")
         self.prior_strength_, warm = self._strength(X, y, backend)
         start = time.perf_counter()  # the final fit's time, after the inner CV of 'auto'
         if np.isinf(self.prior_strength_):  # the initial map scored best: keep it
@@ -186,7 +186,7 @@ class MLKR(MahalanobisMixin, BaseEstimator):
                                   tol=self.tol)
 
         choice = choose_strength(fit_path, X, y, random_state=self.random_state,
-                                 classification=False, verbose=self.verbose and "MLKR",
+                                 classification=False, verbose=verbose_name(self),
                                  strengths=STRENGTHS)
         if choice.strength is None:
             return 0.0, None

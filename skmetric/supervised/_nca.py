@@ -1,6 +1,5 @@
 """Neighbourhood Components Analysis (NCA): a linear map maximising stochastic 1-NN accuracy."""
 
-import sys
 import time
 from numbers import Integral, Real
 
@@ -23,7 +22,7 @@ from .._docstrings import FEATURES_IN, LINEAR_INIT, fill_doc
 from .._init import INIT_OPTIONS, initial_components, warn_if_stuck_at_init
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import LabelledLearnerMixin, validate_labelled
-from .._warn import warn_user
+from .._warn import progress, verbose_name, warn_user
 
 # Elements of one (queries x samples) block: bounds the memory of a loss evaluation.
 _BLOCK_ELEMENTS = 1 << 22
@@ -173,8 +172,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
             L, self.objective_, self.n_iter_ = self._fit_lbfgs(L0, Xd, yd, backend, warm)
         else:
             L, self.objective_, self.n_iter_ = self._fit_minibatch(L0, Xd, yd, backend.xp, rng)
-        if self.verbose:
-            print(f"[NCA] training took {time.perf_counter() - start:.2f}s")
+        progress(verbose_name(self), f"training took {time.perf_counter() - start:.2f}s")
         # Also when 'auto' kept L0: on badly scaled samples no map could move from it.
         warn_if_stuck_at_init("NCA", X, L, L0)
         self.components_ = L
@@ -198,7 +196,7 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                                   max_iter=self.max_iter, tol=tol)
 
         choice = choose_strength(fit_path, X, codes, random_state=self.random_state,
-                                 verbose=self.verbose and "NCA", strengths=STRENGTHS)
+                                 verbose=verbose_name(self), strengths=STRENGTHS)
         if choice.strength is None:
             return 0.0, None
         # The inner maps at that strength are close to the final one: start from them.
@@ -208,15 +206,12 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         # scipy's own default (ftol 2.2e-9) runs about twice the iterations of scikit-learn's
         # tol=1e-5 for a gain in the 5th significant digit of the objective.
         tol = _LBFGS_TOL if self.tol is None else self.tol
-        t0 = time.perf_counter()
-        if self.verbose:
-            print(f"[NCA] {'iter':>10} {'objective':>16} {'elapsed (s)':>11}")
+        t0, name = time.perf_counter(), verbose_name(self)
+        progress(name, f"{'iter':>10} {'objective':>16} {'elapsed (s)':>11}")
 
         def report(it, objective):
-            if self.verbose:
-                print(f"[NCA] {f'{it}/{self.max_iter}':>10} {objective:>16.6e} "
-                      f"{time.perf_counter() - t0:>11.2f}")
-                sys.stdout.flush()
+            progress(name, f"{f'{it}/{self.max_iter}':>10} {objective:>16.6e} "
+                           f"{time.perf_counter() - t0:>11.2f}")
 
         objective = prior_penalty(lambda L: _nca_loss_grad(L, X, y, backend.xp), L0,
                                   self.prior_strength_, X.shape[0], backend)
@@ -239,9 +234,8 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
         m = xp.zeros_like(L)
         v = xp.zeros_like(L)
         step, previous = 0, None
-        t0 = time.perf_counter()
-        if self.verbose:
-            print(f"[NCA] {'epoch':>10} {'objective':>16} {'elapsed (s)':>11}")
+        t0, name = time.perf_counter(), verbose_name(self)
+        progress(name, f"{'epoch':>10} {'objective':>16} {'elapsed (s)':>11}")
         for epoch in range(1, self.max_iter + 1):
             order = rng.permutation(n)
             total = 0.0
@@ -259,10 +253,8 @@ class NCA(LabelledLearnerMixin, MahalanobisMixin, BaseEstimator):
                 m_hat = m / (1 - beta1**step)
                 v_hat = v / (1 - beta2**step)
                 L = L - lr * m_hat / (xp.sqrt(v_hat) + eps)
-            if self.verbose:
-                print(f"[NCA] {f'{epoch}/{self.max_iter}':>10} {total:>16.6e} "
-                      f"{time.perf_counter() - t0:>11.2f}")
-                sys.stdout.flush()
+            progress(name, f"{f'{epoch}/{self.max_iter}':>10} {total:>16.6e} "
+                           f"{time.perf_counter() - t0:>11.2f}")
             if previous is not None and abs(previous - total) <= tol * max(abs(total), 1.0):
                 break
             previous = total

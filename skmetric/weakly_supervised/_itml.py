@@ -30,6 +30,7 @@ from .._supervised import (
     validate_supervised,
 )
 from .._validation import fit_context, real_array
+from .._warn import progress, verbose_name
 
 
 class _BaseITML(MahalanobisMixin, BaseEstimator):
@@ -88,7 +89,7 @@ class _BaseITML(MahalanobisMixin, BaseEstimator):
         keep = np.any(diff != 0, axis=1)
         A, n_iter = _itml_projections(
             diff[keep], y[keep], A0, bounds, self.gamma, self.max_iter, self.tol,
-            self.verbose,
+            verbose_name(self),
         )
         L, w = components_from_metric(A, tol=np.inf, return_eigenvalues=True)
         _check_precision(w, w0, bounds)
@@ -279,7 +280,7 @@ class ITML_Supervised(SupervisedTuplesMixin, _BaseITML):
             quiet = silent(self)  # the inner fits do not print their sweeps
             choice = choose_strength(lambda Xt, yt: quiet._path(Xt, yt, bounds), X, codes,
                                      random_state=self.random_state,
-                                     verbose=self.verbose and "ITML",
+                                     verbose=verbose_name(self),
                                      strengths=GEODESIC_STRENGTHS)
             strength, self.prior_scores_ = choice.strength or 0.0, choice.scores
         return self._fit(*self._draw_tuples(X, y), bounds, strength)
@@ -387,8 +388,7 @@ def _itml_projections(diff, y, A0, sq_bounds, gamma, max_iter, tol, verbose):
         if norm_sum == 0:
             break
         conv = np.abs(lam_old - lam).sum() / norm_sum
-        if verbose:
-            print(f"[ITML] sweep {n_iter}: relative change {conv:.3g}")
+        progress(verbose, f"sweep {n_iter}: relative change {conv:.3g}")
         if conv < tol:
             break
         lam_old = lam

@@ -12,6 +12,7 @@ from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
 from .._validation import fit_context, real_array
+from .._warn import progress, verbose_name
 
 _COMMON_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -46,7 +47,7 @@ class _BaseLSML(MahalanobisMixin, BaseEstimator):
         prior = initialize_metric(points, self.prior, self.random_state)
         prior_inv = _inverse_of_prior(prior)
         M, self.n_iter_ = _minimize_lsml(prior, vab, vcd, weights, prior_inv, self.tol,
-                                         self.max_iter, self.verbose)
+                                         self.max_iter, verbose_name(self))
         self.components_ = components_from_metric(M)
         return self
 
@@ -292,5 +293,5 @@ def _minimize_lsml(M, vab, vcd, weights, prior_inv, tol, max_iter, verbose):
             break
         M, loss, state = M_new, new_loss, new_state
         if verbose:
-            print(f"[LSML] iter {n_iter}  loss {loss:.6g}  |grad| {np.linalg.norm(grad):.3g}")
+            progress(verbose, f"iter {n_iter}  loss {loss:.6g}  |grad| {np.linalg.norm(grad):.3g}")
     return M, n_iter

@@ -11,6 +11,7 @@ from .._docstrings import FEATURES_IN, N_PAIRS, PAIRS_FITTED, fill_doc
 from .._init import PRIOR_OPTIONS, components_from_metric, initialize_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import N_CONSTRAINTS_CONSTRAINT, SupervisedTuplesMixin
+from .._warn import progress, verbose_name
 
 
 class _BaseMMC(MahalanobisMixin, BaseEstimator):
@@ -58,12 +59,12 @@ class _BaseMMC(MahalanobisMixin, BaseEstimator):
         A0 = initialize_metric(points, self.init, self.random_state)
         if self.diagonal:
             w, self.n_iter_ = _fit_diagonal(sim, dis, np.diag(A0).copy(), self.diagonal_c,
-                                            self.max_iter, self.tol, self.verbose)
+                                            self.max_iter, self.tol, verbose_name(self))
             self.components_ = np.diag(np.sqrt(w))
         else:
             fit_full = _fit_full_projections if self.solver == "projections" else _fit_full_ratio
             A, self.n_iter_ = fit_full(sim, dis, A0, self.max_iter, self.max_proj, self.tol,
-                                       self.verbose)
+                                       verbose_name(self))
             self.components_ = components_from_metric(A)
         return self
 
@@ -232,9 +233,8 @@ def _fit_full_projections(sim, dis, A0, max_iter, max_proj, tol, verbose):
             alpha /= 2
         A = A_prev + alpha * direction
         change = alpha / max(np.linalg.norm(A_prev), 1e-300)
-        if verbose:
-            print(f"[MMC] step {n_iter}: log sum_D ||d||_A {obj_prev:.6g}, "
-                  f"relative step {change:.3g}")
+        progress(verbose, f"step {n_iter}: log sum_D ||d||_A {obj_prev:.6g}, "
+                          f"relative step {change:.3g}")
         if change < tol:
             break
     return A_prev, n_iter
@@ -318,8 +318,7 @@ def _fit_full_ratio(sim, dis, A0, max_iter, max_proj, tol, verbose):
         scale = t / max(np.sum(W * candidate), 1e-300)
         A, obj, grad = candidate * scale, new_obj, new_grad / scale
         step *= 1.05
-        if verbose:
-            print(f"[MMC] step {n_iter}: objective {obj:.6g}, relative change {change:.3g}")
+        progress(verbose, f"step {n_iter}: objective {obj:.6g}, relative change {change:.3g}")
         if change < tol:
             break
     return A * (t / max(np.sum(W * A), 1e-300)), n_iter
@@ -372,8 +371,7 @@ def _fit_diagonal(sim, dis, w, c, max_iter, tol, verbose):
         change = abs(obj - new_obj) / max(abs(obj), 1e-300)
         w = candidate
         obj, grad, hess = _diagonal_objective(w, s_sum, dis_sq, c, hessian=True)
-        if verbose:
-            print(f"[MMC diagonal] step {n_iter}: objective {obj:.6g}")
+        progress(verbose, f"diagonal step {n_iter}: objective {obj:.6g}")
         if change < tol:
             break
     return w, n_iter

@@ -16,7 +16,7 @@ from .._init import components_from_metric
 from .._sklearn_compat import Interval, StrOptions
 from .._supervised import SupervisedTuplesMixin
 from .._validation import fit_context, real_array
-from .._warn import warn_user
+from .._warn import progress, verbose_name, warn_user
 
 _COMMON_CONSTRAINTS = {
     "beta": [Interval(Real, 0, None, closed="left")],
@@ -63,7 +63,7 @@ class _BaseSCML(MahalanobisMixin, BaseEstimator):
             )
         dist_diff = _DistanceDifferences(triplets, basis)
         w = _minimize_scml(dist_diff, self.beta, self.gamma, self.max_iter, self.output_iter,
-                           self.batch_size, rng, self.verbose, type(self).__name__)
+                           self.batch_size, rng, verbose_name(self))
         if not np.any(w > 0):
             warn_user(
                 f"{type(self).__name__} gave every basis a zero weight, so the learned metric "
@@ -451,8 +451,7 @@ def _scml_gradient(w, dist_diff, beta):
     return active @ dist_diff / dist_diff.shape[0] + beta
 
 
-def _minimize_scml(dist_diff, beta, gamma, max_iter, output_iter, batch_size, rng, verbose,
-                   name):
+def _minimize_scml(dist_diff, beta, gamma, max_iter, output_iter, batch_size, rng, verbose):
     """Regularised dual averaging with AdaGrad scaling over mini-batches of triplets.
 
     The update has a closed form: with ``G`` the sum of the mini-batch hinge gradients so
@@ -477,9 +476,8 @@ def _minimize_scml(dist_diff, beta, gamma, max_iter, output_iter, batch_size, rn
                                                               + np.sqrt(grad_sq_sum)))
         if t % output_iter == 0:
             obj = _scml_objective(w, dist_diff, beta)
-            if verbose:
-                print(f"[{name}] iter {t}  objective {obj:.6f}  active bases "
-                      f"{int(np.count_nonzero(w))}")
+            progress(verbose, f"iter {t}  objective {obj:.6f}  active bases "
+                              f"{int(np.count_nonzero(w))}")
             if obj < best_obj:
                 best_w, best_obj = w, obj
     return best_w
