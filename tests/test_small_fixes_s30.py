@@ -7,7 +7,6 @@ Each test's docstring or comment says what the old behaviour was.
 
 import math
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -179,26 +178,18 @@ def test_a_failed_set_params_leaves_a_fitted_embedder_as_it_was(params, error):
     clone(emb).fit(X, y)
 
 
-def test_short_epochs_of_few_classes_are_documented_and_warned_once_per_fit():
+def test_short_epochs_of_few_classes_are_documented():
     """With fewer classes than batch_size // samples_per_class, batches are smaller than
     batch_size while an epoch still draws n_samples // batch_size of them: iris with
-    batch_size=128, m=4 trained on one batch of 12 samples per epoch, silently, while the
-    sampler's docstring said every sample was used about once per epoch."""
+    batch_size=128, m=4 trains on one batch of 12 samples per epoch, while the sampler's
+    docstring said every sample was used about once per epoch. No warning: the demo's
+    defaults would raise it on every data set of few classes (a longer epoch instead was
+    measured 3-45 times slower on the docs' and tests' fits)."""
     labels = np.repeat(np.arange(3), 50)
     sampler = ClassBalancedBatchSampler(labels, 4, 128, random_state=0)
     assert [len(batch) for batch in sampler] == [12]
+    assert [len(batch) for batch in ClassBalancedBatchSampler(labels, 4, 12,
+                                                              random_state=0)] == [12] * 12
     doc = re.sub(r"\s+", " ", ClassBalancedBatchSampler.__doc__)
     assert "every sample is used about once per epoch" not in doc
     assert "an epoch uses only part of the samples" in doc
-    X = np.random.RandomState(0).randn(150, 4).astype(np.float32)
-    with pytest.warns(UserWarning) as record:
-        MetricEmbedder(embedding_dim=2, max_epochs=3, verbose=0, random_state=0).fit(X, labels)
-    short = [w for w in record if "fewer than batch_size // samples_per_class" in str(w.message)]
-    assert len(short) == 1
-    assert re.search(r"y has 3 classes.*hold 12 samples.*uses 12 of the 150 samples.*"
-                     r"batch_size=12", str(short[0].message))
-    assert short[0].filename == __file__
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        MetricEmbedder(embedding_dim=2, max_epochs=1, batch_size=12, verbose=0,
-                       random_state=0).fit(X, labels)  # every sample used: silent

@@ -163,7 +163,7 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
     max_epochs : int, default=20
         Epochs of ``fit``; an epoch draws ``n_samples // batch_size`` batches, so with
         fewer classes than ``batch_size // samples_per_class`` it uses only part of the
-        samples (``fit`` warns when that is less than half of them).
+        samples (pass ``batch_size=n_classes * samples_per_class`` to use each about once).
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimizer of the network's and the loss's parameters (``optimizer__*`` parameters).
     callbacks : list of skorch callbacks, 'disable' or None, default=None
@@ -433,7 +433,6 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
             )
         if reset:
             self.classes_ = classes
-            self._warn_short_epochs(classes.size, codes.size)
         else:
             self._check_same_embedding_size()
             unseen = ~np.isin(classes, self.classes_)
@@ -445,25 +444,6 @@ class MetricEmbedder(VersionedStateMixin, ClassNamePrefixFeaturesOutMixin, Trans
                 )
             codes = np.searchsorted(self.classes_, classes)[codes]
         return X, codes.astype(np.int64)
-
-    def _warn_short_epochs(self, n_classes, n_samples):
-        """Class-balanced batches of fewer classes than ``batch_size // samples_per_class``
-        are smaller than batch_size, while an epoch still draws ``n_samples // batch_size``
-        of them: warn when an epoch then uses less than half of the samples."""
-        m = self.samples_per_class
-        if m is None:
-            return
-        batch = min(self.batch_size // m, n_classes) * m
-        used = max(1, n_samples // self.batch_size) * batch
-        if used < n_samples / 2:
-            fitting = n_classes * m
-            warn_user(
-                f"y has {n_classes} classes, fewer than batch_size // samples_per_class = "
-                f"{self.batch_size // m}: training batches hold {batch} samples, not "
-                f"batch_size={self.batch_size}, and an epoch of n_samples // batch_size "
-                f"batches uses {used} of the {n_samples} samples. Pass batch_size="
-                f"{fitting} (n_classes * samples_per_class) for epochs that use every "
-                "sample about once, or raise max_epochs.")
 
     def _check_same_embedding_size(self):
         """Continued training (partial_fit, warm_start) keeps the network, so it cannot
