@@ -41,3 +41,26 @@ def test_landmark_components_have_the_same_signs_on_numpy_and_torch(kernel, X):
     # scikit-learn's convention: each column of the map's largest entry is positive.
     comps = KernelPCA(**params).fit(X).landmark_components_
     assert np.all(comps[np.abs(comps).argmax(axis=0), np.arange(3)] > 0)
+
+
+def test_plot_retrieval_refuses_embeddings_not_one_row_per_image():
+    # Embeddings of another length were searched as given: the neighbours' indices then
+    # framed the wrong reference images (or failed with a bare IndexError).
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skmetric.plotting import plot_retrieval
+
+    rng = np.random.RandomState(0)
+    imgs, lab = rng.rand(6, 4, 4), np.arange(6) % 2
+    with pytest.raises(ValueError, match="query_embeddings must have one row per image"):
+        plot_retrieval(imgs[:3], lab[:3], imgs[3:], lab[3:], k=2,
+                       query_embeddings=rng.rand(4, 5), reference_embeddings=rng.rand(3, 5))
+    with pytest.raises(ValueError, match="reference_embeddings must have one row per image"):
+        plot_retrieval(imgs[:3], lab[:3], imgs[3:], lab[3:], k=2,
+                       query_embeddings=rng.rand(3, 5), reference_embeddings=rng.rand(2, 5))
+    with pytest.raises(ValueError, match="query_embeddings must have one row per image"):
+        plot_retrieval(imgs, lab, k=2, query_embeddings=rng.rand(8, 5))
+    fig = plot_retrieval(imgs[:3], lab[:3], imgs[3:], lab[3:], k=2,
+                         query_embeddings=rng.rand(3, 5), reference_embeddings=rng.rand(3, 5))
+    assert len(fig.axes) == 9
