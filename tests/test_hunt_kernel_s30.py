@@ -64,3 +64,15 @@ def test_plot_retrieval_refuses_embeddings_not_one_row_per_image():
     fig = plot_retrieval(imgs[:3], lab[:3], imgs[3:], lab[3:], k=2,
                          query_embeddings=rng.rand(3, 5), reference_embeddings=rng.rand(3, 5))
     assert len(fig.axes) == 9
+
+
+def test_precomputed_kernel_must_be_symmetric(X):
+    # eigh reads one triangle only, so an asymmetric "kernel" was silently decomposed as
+    # another, symmetric one.
+    K = X @ X.T
+    bad = K.copy()
+    bad[0, 1] += 5
+    with pytest.raises(ValueError, match="symmetric kernel.*K - K.T"):
+        KernelPCA(2, kernel="precomputed").fit(bad)
+    ref = SkKernelPCA(2, kernel="precomputed").fit_transform(K)
+    np.testing.assert_allclose(KernelPCA(2, kernel="precomputed").fit_transform(K), ref)

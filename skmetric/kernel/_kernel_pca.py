@@ -433,6 +433,14 @@ def _check_square_kernel(K):
             "With kernel='precomputed', X must be the square training kernel K(X, X) of "
             f"shape (n_samples, n_samples); got shape {shape}."
         )
+    # eigh reads one triangle only: an asymmetric K would be decomposed as another kernel.
+    K = check_array(K, accept_sparse="csr")
+    asymmetry = abs(K - K.T).max()
+    if asymmetry > 1e-8 * max(abs(K).max(), np.finfo(np.float64).tiny):
+        raise ValueError(
+            "With kernel='precomputed', X must be a symmetric kernel K(X, X); got "
+            f"max |K - K.T| = {asymmetry:.3g}. Pass a kernel matrix, e.g. (K + K.T) / 2."
+        )
 
 
 def _flip_signs(V, xp):
