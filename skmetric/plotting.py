@@ -160,6 +160,9 @@ def plot_retrieval(query_images, query_labels, reference_images=None, reference_
     else:
         r_emb = (r_img.reshape(r_img.shape[0], -1) if reference_embeddings is None
                  else reference_embeddings)
+    _check_rows(q_emb, q_img.shape[0], "query_embeddings", "query_images")
+    if not same:
+        _check_rows(r_emb, r_img.shape[0], "reference_embeddings", "reference_images")
     dist, ind = kneighbors(q_emb, r_emb, n_neighbors=k, metric=metric)
     dist, ind = np.asarray(to_numpy(dist)), np.asarray(to_numpy(ind))
     n_q = q_img.shape[0]
@@ -313,6 +316,17 @@ def _images(images, image_shape, name):
             f"with image_shape=(height, width); got shape {img.shape}."
         )
     return img
+
+
+def _check_rows(embeddings, n_images, name, images_name):
+    """Refuse embeddings that are not one row per image: their neighbours' indices would
+    pick the wrong images (or none)."""
+    n_rows = np.shape(embeddings)[0] if np.ndim(embeddings) else 0
+    if n_rows != n_images:
+        raise ValueError(
+            f"{name} must have one row per image of {images_name} ({n_images}); got "
+            f"{n_rows} rows. Pass the embeddings of those same images."
+        )
 
 
 def _show(ax, image, cmap, frame_color, title, colors):

@@ -221,8 +221,12 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         Phi = Phi - mean[None, :]
         evals, evecs = xp.linalg.eigh(Phi.T @ Phi)
         evals, evecs = self._select_components(evals, evecs, xp, n_samples)
+        # eigh's signs depend on the backend (and on the basis U); fixing them on the map
+        # from kernel values gives the same components on NumPy, torch and CuPy.
+        components = _flip_signs(normalizer @ evecs, xp)
+        evecs = evecs * xp.sign(xp.sum(components * (normalizer @ evecs), axis=0))[None, :]
         self.landmarks_ = Z
-        self.landmark_components_ = normalizer @ evecs
+        self.landmark_components_ = components
         self._landmark_offset = mean @ evecs
         self._store_eigenvalues(evals, xp)
         if self.fit_inverse_transform:
@@ -245,10 +249,7 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         Kc = K - col_mean[None, :] - col_mean[:, None] + all_mean
         evals, evecs = xp.linalg.eigh(Kc)
         evals, evecs = self._select_components(evals, evecs, xp, n)
-        # Same sign convention as scikit-learn: largest-magnitude entry of each vector > 0.
-        rows = xp.argmax(xp.abs(evecs), axis=0)
-        at_max = xp.arange(n, device=array_device(evecs))[:, None] == rows[None, :]
-        evecs = evecs * xp.sign(xp.sum(xp.where(at_max, evecs, 0.0), axis=0))[None, :]
+        evecs = _flip_signs(evecs, xp)
         self.X_fit_ = X
         self.eigenvectors_ = evecs
         self._exact_col_mean = col_mean
@@ -262,6 +263,14 @@ eigen_solver, tol, max_iter, iterated_power, remove_zero_eig, random_state, copy
         evals = xp.where(evals > 0, evals, xp.zeros_like(evals))
         k = evals.shape[0] if self.n_components is None else min(self.n_components, n_samples)
         evals, evecs = evals[:k], evecs[:, :k]
+        if evecs.shape[1] < k:
+            # Landmark mode has at most rank(K_mm) directions; like the exact method, the
+            # components beyond the rank are null columns rather than missing ones.
+            evecs = xp.concat([evecs, xp.zeros((evecs.shape[0], k - evecs.shape[1]),
+                                               dtype=evecs.dtype, device=array_device(evecs))],
+                              axis=1)
+            evals = xp.concat([evals, xp.zeros(k - evals.shape[0], dtype=evals.dtype,
+                                               device=array_device(evals))])
         if self.remove_zero_eig or self.n_components is None:
             scale = xp.max(evals) if evals.shape[0] else 0.0
             positive = evals > scale * 1e-12
@@ -425,6 +434,23 @@ def _check_square_kernel(K):
             "With kernel='precomputed', X must be the square training kernel K(X, X) of "
             f"shape (n_samples, n_samples); got shape {shape}."
         )
+    # eigh reads one triangle only: an asymmetric K would be decomposed as another kernel.
+    K = check_array(K, accept_sparse="csr")
+    asymmetry = abs(K - K.T).max()
+    if asymmetry > 1e-8 * max(abs(K).max(), np.finfo(np.float64).tiny):
+        raise ValueError(
+            "With kernel='precomputed', X must be a symmetric kernel K(X, X); got "
+            f"max |K - K.T| = {asymmetry:.3g}. Pass a kernel matrix, e.g. (K + K.T) / 2."
+        )
+
+
+def _flip_signs(V, xp):
+    """``V`` with each column's largest-magnitude entry positive (scikit-learn's convention,
+    so the signs do not depend on the eigensolver); null columns stay null."""
+    rows = xp.argmax(xp.abs(V), axis=0)
+    at_max = xp.arange(V.shape[0], device=array_device(V))[:, None] == rows[None, :]
+    signs = xp.sign(xp.sum(xp.where(at_max, V, 0.0), axis=0))
+    return V * xp.where(signs == 0, 1.0, signs)[None, :]
 
 
 def _to_namespace(a, X_in):
