@@ -231,7 +231,7 @@ def check_pair_labels(y, n_pairs, return_classes=False):
         bad = values[~np.isin(values, (-1, 0, 1))][:5]
         found = format_labels(bad) if bad.size else "both 0 and -1"
     else:  # name the type: the first labels alone ('1', '-1') would look right
-        kind = "strings" if y.dtype.kind in "US" else "labels that are not all numbers"
+        kind = "strings" if label_kind(y) == "strings" else "labels that are not all numbers"
         found = f"{kind} (dtype {y.dtype}, e.g. {format_labels(y[:3])})"
     raise ValueError(
         "Pair labels must be +1 (similar) or -1 (dissimilar), or 1 and 0 (0 meaning "

@@ -30,13 +30,6 @@ from ._numerics import (
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "mahalanobis")
 
-
-def check_metric(metric):
-    """A ValueError for a metric that is neither a known name nor a callable."""
-    if not callable(metric) and metric not in METRICS:
-        raise ValueError(
-            f"Unknown metric {metric!r}; choose one of {METRICS} or pass a callable."
-        )
 # NumPy distance blocks are sized for the caches when the caller sets no budget.
 _CACHE_BLOCK_BYTES = 4 * 2**20
 # Entries of the expansion smaller than its round-off bound over sqrt(eps) are recomputed
@@ -52,6 +45,14 @@ def prepare(X, Y=None, metric="euclidean", M=None, L=None, *, names=("X", "Y")):
     """The queries ``X`` and references ``Y`` (None: ``X`` itself) validated and prepared
     for ``metric``; ``names`` are what error messages call them. See :class:`Prepared`."""
     return Prepared(X, Y, metric, M, L, names)
+
+
+def check_metric(metric):
+    """A ValueError for a metric that is neither a known name nor a callable."""
+    if not callable(metric) and metric not in METRICS:
+        raise ValueError(
+            f"Unknown metric {metric!r}; choose one of {METRICS} or pass a callable."
+        )
 
 
 class Prepared:
@@ -344,7 +345,6 @@ class Prepared:
         if not self.squared:
             D = safe_sqrt(D, xp)
         return self.to_units(D, self.squared)
-
 
     def _cancel_limit(self, start, stop):
         """Per row of the block, the value below which an entry of the expansion is
